@@ -1,0 +1,44 @@
+"""tunelab: tune machine-learning models, keep every experiment, reproduce any of them.
+
+    import tunelab as tl
+    study = tl.tune(objective, {"lr": tl.loguniform(1e-5, 1e-1)}, metric="loss", mode="min",
+                    n_trials=50, storage="sqlite:///tunelab.db", name="my-study")
+    print(study.best.config)
+"""
+
+from tunelab import presets
+from tunelab.api import create_study, delete_study, list_studies, load_study
+from tunelab.distributions import choice, fixed, loguniform, ordinal, randint, uniform
+from tunelab.errors import (
+    ConfigError,
+    SearchExhausted,
+    SpaceError,
+    StorageError,
+    StudyExists,
+    StudyNotFound,
+    TrialPaused,
+    TrialPruned,
+    TunelabError,
+)
+from tunelab.history import History
+from tunelab.schedulers import SCHEDULERS, Scheduler
+from tunelab.searchers import SEARCHERS, Searcher
+from tunelab.space import Space
+from tunelab.storage import open_storage
+from tunelab.study import Study
+from tunelab.tracking.environment import capture_environment
+from tunelab.tracking.seeds import seed_everything
+from tunelab.trial import Decision, Report, RunningTrial, Trial, TrialState
+from tunelab.tuner import tune
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "tune", "create_study", "load_study", "list_studies", "delete_study", "Study",
+    "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
+    "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
+    "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
+    "seed_everything", "capture_environment",
+    "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
+    "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
+]

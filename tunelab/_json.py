@@ -1,0 +1,51 @@
+"""Strict JSON for everything tunelab stores.
+
+Stored values must be plain JSON (PostgreSQL's json type refuses NaN), yet a diverging training
+run legitimately reports a NaN loss. Non-finite floats are therefore written as the strings
+"NaN", "Infinity" and "-Infinity" and turned back into floats where numbers are expected.
+numpy scalars and arrays become Python numbers and lists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def to_jsonable(value: Any) -> Any:
+    """A copy of ``value`` made of JSON types only; raises TypeError for anything else."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), allow_nan=False, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def numbers(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Undo the non-finite encoding in a dict of metrics read back from storage."""
+    if not metrics:
+        return {}
+    return {k: _NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}

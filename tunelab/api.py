@@ -1,0 +1,158 @@
+"""Opening studies: create one, reopen one, list and delete them. Arguments are checked here,
+at the boundary, so nothing malformed ever reaches storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+from typing import Any, Callable, Mapping, Sequence
+
+from tunelab.errors import ConfigError, StudyNotFound
+from tunelab.schedulers import make_scheduler
+from tunelab.searchers import make_searcher
+from tunelab.space import Space
+from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
+from tunelab.study import Study
+from tunelab.tracking.environment import capture_environment
+from tunelab.tracking.seeds import derive_seed, new_seed
+
+_NAME = re.compile(r"^[\w.\-@+=:,]{1,200}$")
+
+
+def _check_metrics(metric: str | Sequence[str], mode: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
+    metrics = [metric] if isinstance(metric, str) else list(metric) if isinstance(metric, (list, tuple)) else None
+    if not metrics or not all(isinstance(m, str) and m for m in metrics):
+        raise ConfigError(f"metric must be a metric name such as 'accuracy' (or a list of names); got {metric!r}")
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(f"metric names must be distinct; got {metrics!r}")
+    if mode is None:
+        raise ConfigError("mode is required: 'min' for a loss or error, 'max' for an accuracy or score")
+    modes = [mode] * len(metrics) if isinstance(mode, str) else list(mode)
+    if len(modes) != len(metrics) or any(m not in ("min", "max") for m in modes):
+        raise ConfigError(f"mode must be 'min' or 'max' (one per metric); got {mode!r}")
+    return metrics, modes
+
+
+def _check_name(name: str | None) -> str:
+    if name is None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return f"study-{stamp}-{secrets.token_hex(2)}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"study name must be 1-200 letters, digits or . - _ @ + = : , (no spaces); got {name!r}")
+    return name
+
+
+def _check_seed(seed: int | None) -> int:
+    if seed is None:
+        return new_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+    return seed
+
+
+def objective_path(objective: Callable | None) -> str | None:
+    """'module:qualname' of an objective, so a trial can be re-run from its record later."""
+    if objective is None:
+        return None
+    module, qualname = getattr(objective, "__module__", None), getattr(objective, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else None
+
+
+def _code_path(objective: Callable | None) -> str:
+    import inspect
+
+    try:
+        return os.path.dirname(inspect.getfile(objective)) if objective is not None else os.getcwd()
+    except (TypeError, OSError):
+        return os.getcwd()
+
+
+def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
+    space = Space.from_json(record.space)
+    seed = derive_seed(record.seed, "searcher")
+    built_searcher = make_searcher(searcher, space, seed, searcher_options)
+    built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
+    return Study(storage, record, built_searcher, built_scheduler)
+
+
+def create_study(
+    space: Space | Mapping[str, Any],
+    *,
+    metric: str | Sequence[str],
+    mode: str | Sequence[str] | None = None,
+    name: str | None = None,
+    storage: str | Storage | None = None,
+    seed: int | None = None,
+    searcher: Any = "random",
+    scheduler: Any = "fifo",
+    searcher_options: Mapping[str, Any] | None = None,
+    scheduler_options: Mapping[str, Any] | None = None,
+    load_if_exists: bool = False,
+    objective: Callable | None = None,
+) -> Study:
+    """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
+    that its space and metrics match). ``storage=None`` keeps it in memory."""
+    space = Space.coerce(space)
+    metrics, modes = _check_metrics(metric, mode)
+    name, store = _check_name(name), open_storage(storage)
+    try:
+        record = store.get_study(name)
+    except StudyNotFound:
+        record = None
+    if record is not None:
+        if not load_if_exists:
+            raise ConfigError(f"a study named {name!r} already exists in {store.url}; "
+                              "pick another name, reopen it with tl.load_study, or delete it")
+        _check_same(record, space, metrics, modes)
+        if seed is not None and seed != record.seed:
+            raise ConfigError(f"study {name!r} was created with seed {record.seed}; got seed={seed}")
+    else:
+        record = store.create_study(StudyRecord(
+            id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
+            created_at=dt.datetime.now().timestamp(), environment=capture_environment(_code_path(objective)),
+            settings={"objective": objective_path(objective)},
+        ))
+    study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
+    store.update_study(record.id, settings={"searcher": study.searcher.describe(),
+                                            "scheduler": study.scheduler.describe()})
+    return study
+
+
+def _check_same(record: StudyRecord, space: Space, metrics: list[str], modes: list[str]) -> None:
+    if Space.from_json(record.space) != space:
+        raise ConfigError(f"study {record.name!r} exists with a different search space; "
+                          "use a new name to search a new space")
+    if record.metrics != metrics or record.modes != modes:
+        raise ConfigError(f"study {record.name!r} optimises {record.metrics} ({record.modes}); "
+                          f"got {metrics} ({modes})")
+
+
+def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any = None, scheduler: Any = None,
+               searcher_options: Mapping[str, Any] | None = None,
+               scheduler_options: Mapping[str, Any] | None = None) -> Study:
+    """Reopen a stored study; its searcher and scheduler are the recorded ones unless given."""
+    if storage is None:
+        raise ConfigError("load_study needs the storage the study lives in, e.g. storage='sqlite:///tunelab.db'")
+    store = open_storage(storage)
+    record = store.get_study(name)
+    settings = record.settings
+    if searcher is None:
+        recorded = dict(settings.get("searcher") or {"name": "random"})
+        searcher = recorded.pop("name")
+        recorded.pop("seed", None)
+        searcher_options = searcher_options or recorded
+    if scheduler is None:
+        recorded = dict(settings.get("scheduler") or {"name": "fifo"})
+        scheduler = recorded.pop("name")
+        scheduler_options = scheduler_options or recorded
+    return _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
+
+
+def list_studies(storage: str | Storage) -> list[StudySummary]:
+    return open_storage(storage).list_studies()
+
+
+def delete_study(name: str, storage: str | Storage) -> None:
+    open_storage(storage).delete_study(name)

@@ -1,0 +1,50 @@
+"""The exceptions a user of tunelab can meet, in one place.
+
+Every error raised for bad input derives from :class:`TunelabError`, so the CLI can turn it
+into a one-line message and callers can catch tunelab's complaints without catching bugs.
+"""
+
+from __future__ import annotations
+
+
+class TunelabError(Exception):
+    """Base class for errors caused by how tunelab was used (not by a bug in tunelab)."""
+
+
+class SpaceError(TunelabError, ValueError):
+    """A search space, a parameter definition or a configuration is not valid."""
+
+
+class StorageError(TunelabError):
+    """A storage URL is malformed, a database cannot be opened, or a record is missing."""
+
+
+class StudyNotFound(StorageError, KeyError):
+    """No study of that name exists in the storage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "study not found"
+
+
+class StudyExists(StorageError):
+    """A study of that name already exists and the caller asked for a new one."""
+
+
+class ConfigError(TunelabError, ValueError):
+    """An argument to a public entry point (tune, create_study, a CLI flag) is not valid."""
+
+
+class TrialPruned(Exception):
+    """Raised inside an objective when the scheduler decided to stop its trial early.
+
+    ``trial.report`` raises it for you in a tuner-managed run; the trial is recorded as
+    *pruned* with every report it made. Raise it yourself to give up on a trial.
+    """
+
+
+class TrialPaused(Exception):
+    """Raised inside an objective when the scheduler pauses its trial (to resume it later)."""
+
+
+class SearchExhausted(TunelabError):
+    """The searcher has nothing new to propose (for example, every grid point was tried)."""

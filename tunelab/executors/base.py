@@ -1,0 +1,88 @@
+"""The executor protocol: *where trials run*.
+
+An executor only runs objectives and carries their reports back; every decision (which trial,
+whether to stop it) stays with the tuner. Reports flow through a :class:`ReportSink` that the
+tuner supplies, so a worker in another process waits for the scheduler's answer exactly like an
+objective running in the tuner's own thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback as tb
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from tunelab.errors import TrialPaused, TrialPruned
+from tunelab.trial import InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout, normalize_result
+
+Objective = Callable[..., Any]
+
+
+@dataclass
+class Outcome:
+    """How a trial ended on its worker."""
+
+    trial_id: int
+    state: TrialState
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+class Executor(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        """Get ready to run ``objective``; reports go to ``sink``."""
+
+    @abstractmethod
+    def free_slots(self) -> int:
+        """How many more trials can be submitted right now."""
+
+    @abstractmethod
+    def submit(self, spec: TrialSpec) -> None: ...
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Outcome]:
+        """Outcomes of trials that ended, waiting up to ``timeout`` seconds for at least one."""
+
+    @abstractmethod
+    def cancel(self, trial_id: int) -> None:
+        """Stop a running trial now (its record is the tuner's business)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop everything and release the workers."""
+
+
+def accepts_trial(objective: Objective) -> bool:
+    """Objectives may be ``f(config, trial)`` or just ``f(config)``."""
+    try:
+        params = list(inspect.signature(objective).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[str]) -> Outcome:
+    """Run one trial and turn whatever happens into an Outcome; only KeyboardInterrupt escapes."""
+    trial = RunningTrial(spec, sink, managed=True)
+    try:
+        config = dict(spec.config)
+        result = objective(config, trial) if accepts_trial(objective) else objective(config)
+    except TrialPruned:
+        return Outcome(spec.id, TrialState.PRUNED)
+    except TrialPaused:
+        return Outcome(spec.id, TrialState.PAUSED)
+    except TrialTimeout as err:
+        return Outcome(spec.id, TrialState.FAILED, error=str(err))
+    except Exception as err:  # noqa: BLE001 - a failing objective fails its trial, not the study
+        return Outcome(spec.id, TrialState.FAILED, error=f"{type(err).__name__}: {err}", traceback=tb.format_exc())
+    try:
+        return Outcome(spec.id, TrialState.COMPLETED, metrics=normalize_result(result, metrics, trial.reports))
+    except InvalidResult as err:
+        return Outcome(spec.id, TrialState.FAILED, error=str(err))

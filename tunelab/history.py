@@ -1,0 +1,90 @@
+"""What searchers and schedulers may know of a study: its trials, read from storage.
+
+A History is built for one decision and loads the trials only if the decision needs them (a
+random searcher never does), so cheap searchers stay cheap. Scores are oriented so that lower is
+better whatever the study's mode, which keeps every algorithm free of ``if mode == "max"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from tunelab.trial import Trial, TrialState
+
+_PENDING = (TrialState.WAITING, TrialState.RUNNING, TrialState.PAUSED)
+
+
+class History:
+    def __init__(self, load: Callable[[], Sequence[Trial]], metrics: Sequence[str], modes: Sequence[str],
+                 count: Callable[[], int] | None = None):
+        self._load, self._count = load, count
+        self._trials: list[Trial] | None = None
+        self.metrics, self.modes = list(metrics), list(modes)
+
+    @property
+    def metric(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def mode(self) -> str:
+        return self.modes[0]
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial of the study, ordered by number."""
+        if self._trials is None:
+            self._trials = sorted(self._load(), key=lambda t: t.number)
+        return self._trials
+
+    @property
+    def n_trials(self) -> int:
+        if self._trials is None and self._count is not None:
+            return self._count()
+        return len(self.trials)
+
+    def _in(self, *states: TrialState) -> list[Trial]:
+        return [t for t in self.trials if t.state in states]
+
+    @property
+    def completed(self) -> list[Trial]:
+        return self._in(TrialState.COMPLETED)
+
+    @property
+    def pending(self) -> list[Trial]:
+        """Waiting, running and paused trials: a searcher should not propose them again."""
+        return self._in(*_PENDING)
+
+    @property
+    def failed(self) -> list[Trial]:
+        return self._in(TrialState.FAILED)
+
+    @property
+    def pruned(self) -> list[Trial]:
+        return self._in(TrialState.PRUNED)
+
+    def score(self, trial: Trial, metric: str | None = None) -> float:
+        """The trial's value with lower meaning better (negated for a metric to maximise)."""
+        metric = metric or self.metric
+        mode = self.modes[self.metrics.index(metric)]
+        value = trial.value if metric == self.metric else trial.metrics.get(metric)
+        if value is None or not math.isfinite(value):
+            return math.inf
+        return -value if mode == "max" else value
+
+    def best(self) -> Trial | None:
+        completed = self.completed
+        return min(completed, key=self.score) if completed else None
+
+    def __len__(self) -> int:
+        return self.n_trials
+
+    def __repr__(self) -> str:
+        return f"History({self.n_trials} trials, metric={self.metric!r}, mode={self.mode!r})"
+
+
+def better(value: float, than: float | None, mode: str) -> bool:
+    """Whether ``value`` improves on ``than`` for a metric to ``mode`` ('min' or 'max')."""
+    if than is None:
+        return True
+    return value > than if mode == "max" else value < than

@@ -1,0 +1,22 @@
+"""Schedulers decide *how much to spend on each try*; one file per algorithm, found by name here."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tunelab._registry import Registry
+from tunelab.schedulers.base import Scheduler
+
+__all__ = ["Scheduler", "SCHEDULERS", "make_scheduler"]
+
+SCHEDULERS = Registry("scheduler", {
+    "fifo": "tunelab.schedulers.fifo:FIFOScheduler",
+})
+
+
+def make_scheduler(spec: "str | Scheduler", metric: str, mode: str,
+                   options: Mapping[str, Any] | None = None) -> Scheduler:
+    """A scheduler from a registry name (with options) or an instance built by the user."""
+    if isinstance(spec, Scheduler):
+        return spec
+    return SCHEDULERS.create(spec, metric, mode, options=options)

@@ -1,0 +1,49 @@
+"""The scheduler protocol: *how much to spend on each try*.
+
+A scheduler hears every report of every trial and answers CONTINUE, STOP (prune) or PAUSE
+(stop at a rung, maybe resume later). It chooses the budget (fidelity level) a new or resumed
+trial must reach and may pick a paused trial to resume when a worker frees up. Like searchers,
+it reads the study's history instead of keeping private state, so it composes with any searcher
+and survives a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from tunelab.errors import ConfigError
+from tunelab.history import History
+from tunelab.trial import Decision, Trial
+
+
+class Scheduler:
+    """The default behaviour is FIFO's: run every trial to the end."""
+
+    name: ClassVar[str] = "fifo"
+
+    def __init__(self, metric: str, mode: str):
+        if mode not in ("min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max'; got {mode!r}")
+        self.metric, self.mode = metric, mode
+
+    def budget_for(self, trial: Trial | None, history: History) -> float | None:
+        """The fidelity level a resumed ``trial`` (or a new one, for None) should reach;
+        None lets the objective run its own full course."""
+        return None
+
+    def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
+        """Answer one report; ``trial.reports`` already holds it."""
+        return Decision.CONTINUE
+
+    def on_result(self, trial: Trial, history: History) -> None:
+        """Hear that a trial finished (completed, pruned, failed) or paused."""
+
+    def trial_to_resume(self, history: History) -> Trial | None:
+        """A paused trial to run further before starting a new one, if any."""
+        return None
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options()}

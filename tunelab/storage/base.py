@@ -1,0 +1,172 @@
+"""The storage protocol: the single source of truth for studies, trials and reports.
+
+Storage knows nothing of searchers or schedulers (rule 1). It keeps records and guarantees the
+few atomic steps that let several processes share a study: numbering a new trial, claiming a
+waiting trial, resuming a paused one, and finishing a trial exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from tunelab.trial import Report, Trial, TrialState
+
+SeedFor = Callable[[int], int]
+
+
+@dataclass
+class StudyRecord:
+    id: int
+    name: str
+    space: dict[str, Any]
+    metrics: list[str]
+    modes: list[str]
+    seed: int
+    created_at: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StudySummary:
+    name: str
+    created_at: float
+    metrics: list[str]
+    modes: list[str]
+    counts: dict[str, int]
+    best_value: float | None
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.counts.values())
+
+
+def process_owner() -> str:
+    """Who runs a trial: host, pid and process start time (so a reused pid is not mistaken)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start_ticks(os.getpid())}"
+
+
+def _process_start_ticks(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True only when ``owner`` ran on this host and that process is certainly gone."""
+    if not owner or owner.count(":") < 2:
+        return False
+    host, pid_text, ticks = owner.rsplit(":", 2)
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return ticks not in ("?", _process_start_ticks(pid))
+
+
+class Storage(ABC):
+    """Persistent (or in-memory) records of studies. Every method is safe to call from one thread
+    per storage object; several processes may open the same database URL."""
+
+    url: str
+
+    # -- studies -------------------------------------------------------------------------------
+    @abstractmethod
+    def create_study(self, record: StudyRecord) -> StudyRecord:
+        """Store a new study (its id is assigned here); raises StudyExists for a taken name."""
+
+    @abstractmethod
+    def get_study(self, name: str) -> StudyRecord:
+        """The study of that name; raises StudyNotFound."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]: ...
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None: ...
+
+    @abstractmethod
+    def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
+        """Merge keys into a study's settings or user attributes."""
+
+    # -- trials --------------------------------------------------------------------------------
+    @abstractmethod
+    def create_trial(
+        self,
+        study_id: int,
+        config: dict[str, Any],
+        seed_for: SeedFor,
+        state: TrialState = TrialState.RUNNING,
+        owner: str | None = None,
+        budget: float | None = None,
+        system_attrs: dict[str, Any] | None = None,
+    ) -> Trial:
+        """Number a new trial atomically, derive its seed from the number, and store it."""
+
+    @abstractmethod
+    def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
+        """Atomically move the oldest waiting trial to running; None when there is none."""
+
+    @abstractmethod
+    def resume_trial(self, trial_id: int, owner: str, budget: float | None) -> bool:
+        """Atomically move a paused trial back to running; False if someone else did first."""
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        trial_id: int,
+        state: TrialState,
+        *,
+        value: float | None = None,
+        metrics: dict[str, Any] | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> bool:
+        """Close a running trial (completed, pruned, failed) or pause it; False if it was
+        already finished, so that a result is recorded exactly once."""
+
+    @abstractmethod
+    def add_report(self, study_id: int, trial_id: int, step: float, metrics: dict[str, float], at: float) -> int:
+        """Append an intermediate report; returns its id."""
+
+    @abstractmethod
+    def set_trial_attr(self, trial_id: int, key: str, value: Any, *, system: bool = False) -> None: ...
+
+    @abstractmethod
+    def heartbeat(self, trial_ids: Iterable[int], at: float | None = None) -> None:
+        """Mark trials as alive (a tuner does this for the trials it runs)."""
+
+    @abstractmethod
+    def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
+        """Trials with id > after_id, plus those in ids; without their reports."""
+
+    @abstractmethod
+    def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
+        """(report id, trial id, report) with report id > after_id, in order."""
+
+    @abstractmethod
+    def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
+        """(trial id, owner, last heartbeat) of every running trial: for finding abandoned ones."""
+
+    def close(self) -> None:
+        """Release connections (a no-op where there are none)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,165 @@
+"""Storage in this process's memory: nothing to set up, gone when the process ends.
+
+For tests, notebooks and ask/tell loops where speed matters more than keeping the records.
+Values go through the same JSON conversion as the databases, so a study that works here
+stores the same way in SQLite.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from typing import Any, Iterable
+
+from tunelab import _json
+from tunelab.errors import StudyExists, StudyNotFound
+from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, now
+from tunelab.trial import Report, Trial, TrialState
+
+
+class MemoryStorage(Storage):
+    def __init__(self) -> None:
+        self.url = "memory"
+        self._studies: dict[str, StudyRecord] = {}
+        self._trials: dict[int, list[Trial]] = {}  # study id -> trials in creation order
+        self._by_id: dict[int, Trial] = {}
+        self._reports: dict[int, list[tuple[int, int, Report]]] = {}
+        self._heartbeats: dict[int, float] = {}
+        self._owners: dict[int, str | None] = {}
+        self._ids = itertools.count(1)
+        self._report_ids = itertools.count(1)
+
+    # -- studies ---------------------------------------------------------------------------------
+    def create_study(self, record: StudyRecord) -> StudyRecord:
+        if record.name in self._studies:
+            raise StudyExists(f"a study named {record.name!r} already exists in {self.url}")
+        stored = _json_copy(dataclasses.replace(record, id=next(self._ids)))
+        self._studies[record.name] = stored
+        self._trials[stored.id], self._reports[stored.id] = [], []
+        return copy.deepcopy(stored)
+
+    def get_study(self, name: str) -> StudyRecord:
+        if name not in self._studies:
+            raise StudyNotFound(f"no study named {name!r} in {self.url}")
+        return copy.deepcopy(self._studies[name])
+
+    def list_studies(self) -> list[StudySummary]:
+        out = []
+        for record in self._studies.values():
+            trials = self._trials[record.id]
+            counts: dict[str, int] = {}
+            for trial in trials:
+                counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+            values = [t.value for t in trials if t.state is TrialState.COMPLETED and t.value is not None]
+            best = (max if record.modes[0] == "max" else min)(values) if values else None
+            out.append(StudySummary(record.name, record.created_at, record.metrics, record.modes, counts, best))
+        return out
+
+    def delete_study(self, name: str) -> None:
+        record = self._studies.pop(name, None)
+        if record is None:
+            raise StudyNotFound(f"no study named {name!r} in {self.url}")
+        for trial in self._trials.pop(record.id):
+            self._by_id.pop(trial.id, None)
+        self._reports.pop(record.id)
+
+    def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
+        record = next(r for r in self._studies.values() if r.id == study_id)
+        record.settings.update(_json_copy(settings or {}))
+        record.user_attrs.update(_json_copy(user_attrs or {}))
+
+    # -- trials ----------------------------------------------------------------------------------
+    def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
+                     budget=None, system_attrs=None) -> Trial:
+        trials = self._trials[study_id]
+        number = len(trials)
+        at = now()
+        trial = Trial(
+            id=next(self._ids), number=number, config=_json_copy(config), seed=seed_for(number),
+            state=TrialState(state), budget=budget, created_at=at,
+            started_at=at if state is TrialState.RUNNING else None,
+            system_attrs=_json_copy(system_attrs or {}),
+        )
+        trials.append(trial)
+        self._by_id[trial.id] = trial
+        self._owners[trial.id] = owner
+        self._heartbeats[trial.id] = at
+        return _snapshot(trial)
+
+    def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
+        for trial in self._trials[study_id]:
+            if trial.state is TrialState.WAITING:
+                trial.state, trial.started_at, trial.budget = TrialState.RUNNING, now(), budget
+                self._owners[trial.id], self._heartbeats[trial.id] = owner, trial.started_at
+                return _snapshot(trial)
+        return None
+
+    def resume_trial(self, trial_id: int, owner: str, budget: float | None) -> bool:
+        trial = self._by_id[trial_id]
+        if trial.state is not TrialState.PAUSED:
+            return False
+        trial.state, trial.budget = TrialState.RUNNING, budget
+        self._owners[trial_id], self._heartbeats[trial_id] = owner, now()
+        return True
+
+    def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None) -> bool:
+        trial = self._by_id[trial_id]
+        if trial.state.finished:
+            return False
+        trial.state = TrialState(state)
+        trial.value, trial.metrics = value, _json.numbers(_json_copy(metrics or {}))
+        trial.error, trial.traceback = error, traceback
+        if trial.state.finished:
+            trial.finished_at = now()
+        return True
+
+    def add_report(self, study_id, trial_id, step, metrics, at) -> int:
+        clean = _json.numbers(_json_copy(metrics))
+        report_id = next(self._report_ids)
+        self._reports[study_id].append((report_id, trial_id, Report(float(step), clean, at)))
+        return report_id
+
+    def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
+        trial = self._by_id[trial_id]
+        (trial.system_attrs if system else trial.user_attrs)[key] = _json_copy(value)
+
+    def heartbeat(self, trial_ids: Iterable[int], at: float | None = None) -> None:
+        at = now() if at is None else at
+        for trial_id in trial_ids:
+            self._heartbeats[trial_id] = at
+
+    def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
+        wanted = set(ids)
+        return [_snapshot(t) for t in self._trials[study_id] if t.id > after_id or t.id in wanted]
+
+    def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
+        rows = self._reports[study_id]
+        if after_id == 0:
+            return list(rows)
+        # Report ids grow with position, so a binary search finds the first new one.
+        lo, hi = 0, len(rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rows[mid][0] <= after_id:
+                lo = mid + 1
+            else:
+                hi = mid
+        return rows[lo:]
+
+    def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
+        return [(t.id, self._owners.get(t.id), self._heartbeats.get(t.id))
+                for t in self._trials[study_id] if t.state is TrialState.RUNNING]
+
+
+def _json_copy(value: Any) -> Any:
+    """Store only what the databases would store: JSON values, copied."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{f.name: _json_copy(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if isinstance(getattr(value, f.name), (dict, list))})
+    return _json.loads(_json.dumps(value))
+
+
+def _snapshot(trial: Trial) -> Trial:
+    return dataclasses.replace(trial, config=dict(trial.config), metrics=dict(trial.metrics), reports=[],
+                               user_attrs=dict(trial.user_attrs), system_attrs=dict(trial.system_attrs))

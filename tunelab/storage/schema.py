@@ -1,0 +1,88 @@
+"""The relational schema, versioned so that an old database opens or says how to migrate it.
+
+Values are JSON columns (text in SQLite, json in PostgreSQL); indices serve the questions the
+tuner and the CLI ask often: a study's trials by state or by value, reports since an id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "tunelab_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+studies = Table(
+    "tunelab_studies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("space", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("modes", JSON, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("environment", JSON, nullable=False),
+    Column("user_attrs", JSON, nullable=False),
+    Column("next_number", Integer, nullable=False, default=0),
+)
+
+trials = Table(
+    "tunelab_trials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("tunelab_studies.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("budget", Float),
+    Column("value", Float),
+    Column("metrics", JSON),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("heartbeat_at", Float),
+    Column("owner", String(255)),
+    Column("error", Text),
+    Column("traceback", Text),
+    Column("user_attrs", JSON, nullable=False),
+    Column("system_attrs", JSON, nullable=False),
+    UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
+    Index("ix_trials_study_state", "study_id", "state"),
+    Index("ix_trials_study_value", "study_id", "value"),
+)
+
+reports = Table(
+    "tunelab_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study_id", Integer, ForeignKey("tunelab_studies.id", ondelete="CASCADE"), nullable=False),
+    Column("trial_id", Integer, ForeignKey("tunelab_trials.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Float, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("time", Float, nullable=False),
+    Index("ix_reports_study_id", "study_id", "id"),
+    Index("ix_reports_trial", "trial_id", "step"),
+)

@@ -1,0 +1,292 @@
+"""A study: a space, a metric, and every trial tried on it, kept in storage.
+
+The Study is the ask/tell face (``t = study.ask(); ...; study.tell(t, value)``) and the object the
+tuner drives. It keeps an in-memory mirror of its trials that it refreshes incrementally (new
+trials, unfinished trials, new reports) only when a decision needs the history, so cheap
+searchers pay nothing and model-based ones do not re-read the whole study on every ask.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import warnings
+from typing import Any, Iterable, Mapping
+
+from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.history import History
+from tunelab.schedulers import Scheduler
+from tunelab.searchers import Searcher
+from tunelab.space import Space
+from tunelab.storage import Storage, StudyRecord
+from tunelab.storage.base import owner_is_dead, process_owner
+from tunelab.tracking.seeds import trial_seed
+from tunelab.trial import Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState, normalize_result
+
+RETRY_OF = "retry_of"
+
+
+class Study(ReportSink):
+    def __init__(self, storage: Storage, record: StudyRecord, searcher: Searcher, scheduler: Scheduler):
+        self.storage, self.record = storage, record
+        self.space = Space.from_json(record.space)
+        self.searcher, self.scheduler = searcher, scheduler
+        self.owner = process_owner()
+        self._cache: dict[int, Trial] = {}
+        self._synced_id = 0  # every trial with id <= this has been read at least once
+        self._report_id = 0
+        self._local_reports: set[int] = set()
+
+    # -- identity --------------------------------------------------------------------------------
+    name = property(lambda self: self.record.name)
+    metric = property(lambda self: self.record.metrics[0])
+    mode = property(lambda self: self.record.modes[0])
+    metrics = property(lambda self: list(self.record.metrics))
+    modes = property(lambda self: list(self.record.modes))
+    seed = property(lambda self: self.record.seed)
+    environment = property(lambda self: self.record.environment)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, storage={self.storage.url!r})"
+
+    # -- the mirror of storage -------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Bring the mirror up to date: reports first, so that every report's trial is known."""
+        new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
+        unfinished = [t.id for t in self._cache.values() if not t.state.finished]
+        for trial in self.storage.trials(self.record.id, after_id=self._synced_id, ids=unfinished):
+            old = self._cache.get(trial.id)
+            if old is not None:
+                trial.reports = old.reports
+            self._cache[trial.id] = trial
+            self._synced_id = max(self._synced_id, trial.id)
+        for report_id, trial_id, report in new_reports:
+            self._report_id = report_id
+            if report_id in self._local_reports:
+                self._local_reports.discard(report_id)
+            elif trial_id in self._cache:
+                self._cache[trial_id].reports.append(report)
+
+    def history(self) -> History:
+        """A view of the study for one decision; it reads storage only if the decision needs it."""
+
+        def load() -> list[Trial]:
+            self._sync()
+            return list(self._cache.values())
+
+        return History(load, self.record.metrics, self.record.modes, count=self._count)
+
+    def _count(self) -> int:
+        self._sync()
+        return len(self._cache)
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial, ordered by number, with its reports."""
+        return self.history().trials
+
+    def get_trial(self, number: int) -> Trial:
+        for trial in self.trials:
+            if trial.number == number:
+                return trial
+        raise ConfigError(f"study {self.name!r} has no trial number {number}")
+
+    @property
+    def best(self) -> Trial:
+        """The best completed trial (for a single metric)."""
+        if len(self.record.metrics) > 1:
+            raise ConfigError("this study has several metrics; use study.best_trials for its Pareto front")
+        best = self.history().best()
+        if best is None:
+            counts = self.counts()
+            raise ConfigError(f"study {self.name!r} has no completed trial yet (trials by state: {counts or 'none'})")
+        return best
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """Completed trials that no other trial beats on every metric (the Pareto front)."""
+        history = self.history()
+        scored = [(t, [history.score(t, m) for m in history.metrics]) for t in history.completed]
+        scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
+        front = [t for t, s in scored
+                 if not any(all(o <= v for o, v in zip(other, s)) and other != s for _, other in scored)]
+        return sorted(front, key=lambda t: history.score(t))
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self.trials:
+            counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+        return counts
+
+    # -- starting trials -----------------------------------------------------------------------
+    def _seed_for(self, number: int) -> int:
+        return trial_seed(self.record.seed, number)
+
+    def _start(self, allow_new: bool = True) -> tuple[Trial, bool] | None:
+        """Claim a waiting trial, resume a paused one, or (if allowed) create one from the searcher.
+
+        Returns the trial and whether it was newly created, or None when nothing may start."""
+        history = self.history()
+        fresh_budget = self.scheduler.budget_for(None, history)
+        trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
+        if trial is None:
+            paused = self.scheduler.trial_to_resume(history)
+            if paused is not None:
+                budget = self.scheduler.budget_for(paused, history)
+                if self.storage.resume_trial(paused.id, self.owner, budget):
+                    trial = self.storage.trials(self.record.id, after_id=2**62, ids=[paused.id])[0]
+        created = trial is None
+        if created and not allow_new:
+            return None
+        if created:
+            configs = self.searcher.suggest(history, 1)
+            if not configs:
+                raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
+            trial = self.storage.create_trial(self.record.id, configs[0], self._seed_for, TrialState.RUNNING,
+                                              owner=self.owner, budget=fresh_budget)
+        old = self._cache.get(trial.id)
+        trial.reports = old.reports if old is not None else []
+        self._cache[trial.id] = trial
+        return trial, created
+
+    def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
+        return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed,
+                         study=self.name, budget=trial.budget, timeout=timeout)
+
+    def ask(self) -> RunningTrial:
+        """Start a trial for your own loop; finish it with :meth:`tell`."""
+        trial, _ = self._start()
+        return RunningTrial(self.spec(trial), sink=self, managed=False)
+
+    def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
+        """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals."""
+        config = self.space.validate(config, where="enqueue")
+        seed_for, attrs = self._seed_for, {}
+        if retry_of is not None:
+            seed_for, attrs = (lambda _number: retry_of.seed), {RETRY_OF: retry_of.number}
+        trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs)
+        self._cache[trial.id] = trial
+        return trial
+
+    # -- what a running trial tells us ------------------------------------------------------------
+    def _trial(self, trial_id: int) -> Trial:
+        if trial_id not in self._cache:
+            self._sync()
+        if trial_id not in self._cache:
+            raise ConfigError(f"trial id {trial_id} does not belong to study {self.name!r}")
+        return self._cache[trial_id]
+
+    def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        trial = self._trial(trial_id)
+        if trial.state is not TrialState.RUNNING:
+            raise ConfigError(f"trial {trial.number} is {trial.state.value}; only running trials report")
+        report = Report(float(step), dict(metrics), _now())
+        report_id = self.storage.add_report(self.record.id, trial_id, report.step, report.metrics, report.time)
+        if report_id is not None:
+            self._local_reports.add(report_id)
+        trial.reports.append(report)
+        return Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.storage.set_trial_attr(trial_id, key, value)
+        self._trial(trial_id).user_attrs[key] = value
+
+    def finish(self, trial_id: int, state: TrialState, *, metrics: Mapping[str, Any] | None = None,
+               error: str | None = None, traceback: str | None = None) -> Trial:
+        """Record the end of a trial once; later calls for the same trial change nothing."""
+        trial = self._trial(trial_id)
+        metrics = dict(metrics or {})
+        if state is TrialState.PRUNED and not metrics and trial.reports:
+            metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
+        value = metrics.get(self.metric)
+        value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+        if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback):
+            trial.state, trial.value, trial.metrics = state, value, metrics
+            trial.error, trial.traceback = error, traceback
+            trial.finished_at = _now() if state.finished else None
+            self.scheduler.on_result(trial, self.history())
+        else:
+            self._sync()
+        return self._cache[trial_id]
+
+    def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,
+             state: TrialState | str = TrialState.COMPLETED, error: str | None = None,
+             config: Mapping[str, Any] | None = None) -> Trial:
+        """Finish a trial from :meth:`ask` with its result: a number, a dict of metrics, or None
+        (the last reported values). ``config=`` records a configuration evaluated elsewhere."""
+        if trial is None:
+            if config is None:
+                raise ConfigError("tell needs the trial from ask(), its number, or config= for an outside result")
+            config = self.space.validate(config, where="tell")
+            trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
+                                              owner=self.owner)
+            self._cache[trial.id] = trial
+        record = self._resolve(trial)
+        state = TrialState(state)
+        if record.state.finished:
+            if record.state is state and (value is None or record.value == _as_float(value)):
+                return record  # the same result told twice is fine
+            raise ConfigError(f"trial {record.number} is already {record.state.value}"
+                              + (f" with value {record.value}" if record.value is not None else ""))
+        if state is TrialState.COMPLETED:
+            try:
+                metrics = normalize_result(value, self.record.metrics, record.reports)
+            except InvalidResult as err:
+                if not err.non_finite:
+                    raise ConfigError(f"tell: {err}") from None
+                warnings.warn(f"trial {record.number} failed: {err}", stacklevel=2)
+                return self.finish(record.id, TrialState.FAILED, error=str(err))
+            return self.finish(record.id, state, metrics=metrics)
+        return self.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
+
+    def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
+        if isinstance(trial, (RunningTrial, Trial)):
+            return self._trial(trial.id)
+        if isinstance(trial, int) and not isinstance(trial, bool):
+            return self.get_trial(trial)
+        raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
+
+    # -- recovery --------------------------------------------------------------------------------
+    def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
+        """Fail the running trials whose process is gone and queue them again (once by default).
+
+        A trial run by a dead process on this machine is caught at once (its pid is gone); one
+        from another machine when its heartbeat is older than ``stale_after`` seconds.
+        """
+        requeued = []
+        now = _now()
+        self._sync()
+        for trial_id, owner, heartbeat in self.storage.running_trials(self.record.id):
+            local_dead = owner_is_dead(owner)
+            remote_stale = not _same_host(owner) and heartbeat is not None and now - heartbeat > stale_after
+            if not (local_dead or remote_stale):
+                continue
+            trial = self.finish(trial_id, TrialState.FAILED, error=f"abandoned: the process running it ({owner}) is gone")
+            if _attempts(trial, self._cache) <= max_retries:
+                requeued.append(self.enqueue(trial.config, retry_of=trial))
+        return requeued
+
+
+def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
+    """How many times this configuration has been retried already (following retry_of links)."""
+    by_number = {t.number: t for t in cache.values()}
+    count, current = 1, trial
+    while RETRY_OF in current.system_attrs and current.system_attrs[RETRY_OF] in by_number:
+        count, current = count + 1, by_number[current.system_attrs[RETRY_OF]]
+    return count
+
+
+def _same_host(owner: str | None) -> bool:
+    return bool(owner) and owner.rsplit(":", 2)[0] == socket.gethostname()
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _now() -> float:
+    return time.time()

@@ -1,0 +1,268 @@
+"""Capture and compare the environment an experiment ran in.
+
+A tuning result is only trustworthy if it can be re-run: the same code, the
+same library versions, comparable hardware.  This module records those facts
+as a plain JSON-serialisable dict, condenses the result-relevant parts into a
+short fingerprint, and explains in words how two records differ.
+"""
+
+import functools
+import hashlib
+import importlib.metadata as metadata
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Iterable
+
+#: Libraries whose versions commonly change numerical results.
+KEY_PACKAGES = (
+    "numpy", "scipy", "scikit-learn", "pandas", "torch", "torchvision",
+    "tensorflow", "jax", "jaxlib", "xgboost", "lightgbm", "catboost",
+    "sqlalchemy", "tunelab", "optuna", "ray", "dask", "distributed",
+)
+MAX_DIFF_CHARS = 1_000_000
+MAX_UNTRACKED = 200
+_GIT_TIMEOUT_S = 10
+_NVIDIA_TIMEOUT_S = 5
+
+
+def _run(args: list[str], cwd: str | None = None, timeout: float = _GIT_TIMEOUT_S) -> str | None:
+    """Run a command and return its stdout, or None on any failure.
+
+    Environment capture is a side concern of an experiment, so it must never
+    raise or hang.  GIT_OPTIONAL_LOCKS=0 keeps ``git status`` from taking the
+    index lock, which could disturb someone working in the same tree.
+    """
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, encoding="utf-8", errors="replace",
+                              timeout=timeout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _cpu_model() -> str:
+    """Return a human-readable CPU model; the bare machine type is the last resort."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_bytes() -> int | None:
+    """Total physical memory, which explains out-of-memory or batch-size differences."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _parse_nvidia_smi(text: str) -> list[dict]:
+    """Turn ``nvidia-smi --format=csv,noheader,nounits`` output into GPU dicts."""
+    gpus = []
+    for line in text.splitlines():
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) < 3 or not fields[0]:
+            continue
+        try:
+            memory: int | None = int(float(fields[1]))
+        except ValueError:
+            memory = None
+        gpus.append({"name": fields[0], "memory_total_mb": memory, "driver": fields[2]})
+    return gpus
+
+
+def _gpus() -> list[dict]:
+    """List NVIDIA GPUs; machines without nvidia-smi simply report none."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    query = "--query-gpu=name,memory.total,driver_version"
+    out = _run([exe, query, "--format=csv,noheader,nounits"], timeout=_NVIDIA_TIMEOUT_S)
+    return _parse_nvidia_smi(out) if out else []
+
+
+@functools.lru_cache(maxsize=1)
+def _module_to_distributions() -> dict[str, list[str]]:
+    """Cached because scanning every installed distribution is the slow part."""
+    return dict(metadata.packages_distributions())
+
+
+def _package_versions(extra: Iterable[str] | None) -> dict[str, str]:
+    """Versions of key distributions, of those behind imported third-party modules,
+    and of explicitly requested ones: together they decide numerical behaviour."""
+    tops = {name.partition(".")[0] for name in list(sys.modules)} - sys.stdlib_module_names
+    imported = [dist for top in sorted(tops) for dist in _module_to_distributions().get(top, ())]
+    versions: dict[str, str] = {}
+    seen: set[str] = set()
+    for name in [*KEY_PACKAGES, *imported, *(extra or ())]:
+        key = re.sub(r"[-_.]+", "-", name).lower()  # "scikit_learn" is "scikit-learn"
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return dict(sorted(versions.items()))
+
+
+def _untracked(status: str) -> list[str]:
+    """Pick untracked paths out of ``git status --porcelain -z`` output."""
+    paths: list[str] = []
+    skip_next = False
+    for entry in status.split("\0"):
+        if skip_next:  # the original path of a rename or copy
+            skip_next = False
+            continue
+        if set(entry[:2]) & {"R", "C"}:
+            skip_next = True
+        if entry.startswith("?? ") and len(paths) < MAX_UNTRACKED:
+            paths.append(entry[3:])
+    return paths
+
+
+def _git_diff(root: str, has_head: bool) -> str:
+    """Uncommitted changes, so results from a dirty tree can still be rebuilt."""
+    base = ["git", "diff", "--no-color", "--no-ext-diff"]
+    if has_head:
+        diff = _run([*base, "HEAD"], cwd=root) or ""
+    else:
+        diff = (_run([*base, "--cached"], cwd=root) or "") + (_run(base, cwd=root) or "")
+    if len(diff) > MAX_DIFF_CHARS:
+        diff = diff[:MAX_DIFF_CHARS] + f"\n[diff truncated at {MAX_DIFF_CHARS} characters]"
+    return diff
+
+
+def _git_info(code_path: str | os.PathLike | None) -> dict | None:
+    """Describe the git work tree holding ``code_path``, or None if there is none."""
+    if shutil.which("git") is None:
+        return None
+    path = os.path.abspath(os.fspath(code_path) if code_path is not None else os.getcwd())
+    start = path if os.path.isdir(path) else os.path.dirname(path)
+    root = (_run(["git", "rev-parse", "--show-toplevel"], cwd=start) or "").strip()
+    if not root:
+        return None
+    commit = (_run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root) or "").strip()
+    branch = (_run(["git", "symbolic-ref", "--short", "-q", "HEAD"], cwd=root) or "").strip()
+    status = _run(["git", "status", "--porcelain", "-z"], cwd=root) or ""
+    return {"root": root, "commit": commit or None, "branch": branch or None,
+            "dirty": bool(status.strip("\0")), "diff": _git_diff(root, has_head=bool(commit)),
+            "untracked": _untracked(status)}
+
+
+def capture_environment(code_path: str | os.PathLike | None = None,
+                        packages: Iterable[str] | None = None) -> dict:
+    """Record where and with what an experiment ran, as a JSON-serialisable dict.
+
+    Stored next to a study so it can later be reproduced, or so a surprising
+    change in results can be traced to a library upgrade or a code edit.
+    ``code_path`` selects the git work tree (default: the current directory);
+    ``packages`` names extra distributions whose versions matter.
+    """
+    env = {
+        "host": socket.gethostname(),
+        "os": {"system": platform.system(), "release": platform.release(),
+               "platform": platform.platform()},
+        "cpu": {"model": _cpu_model(), "count": os.cpu_count(), "machine": platform.machine()},
+        "memory_bytes": _memory_bytes(),
+        "gpus": _gpus(),
+        "python": {"version": platform.python_version(),
+                   "implementation": platform.python_implementation(),
+                   "executable": sys.executable},
+        "packages": _package_versions(packages),
+        "git": _git_info(code_path),
+        "captured_at": datetime.now(timezone.utc).isoformat(),
+    }
+    env["fingerprint"] = environment_fingerprint(env)
+    return env
+
+
+def _fingerprint_parts(env: dict) -> dict:
+    """The fields that can change results, keyed by the label diffs print.
+
+    Tolerant of missing keys so records written by older versions still compare.
+    """
+    os_info, cpu, py = env.get("os") or {}, env.get("cpu") or {}, env.get("python") or {}
+    diff = (env.get("git") or {}).get("diff")
+    return {
+        "python": py.get("version"), "python implementation": py.get("implementation"),
+        "packages": env.get("packages") or {},
+        "git commit": (env.get("git") or {}).get("commit"),
+        "git diff sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+        "cpu": cpu.get("model"), "cpu machine": cpu.get("machine"),
+        "gpus": [gpu.get("name") for gpu in env.get("gpus") or []],
+        "os": os_info.get("system"), "os release": os_info.get("release"),
+    }
+
+
+def environment_fingerprint(env: dict) -> str:
+    """Short hash of the result-relevant parts of ``env``.
+
+    Host name, timestamps, memory and interpreter path are left out so two
+    equivalent machines, or two runs on one machine, share a fingerprint.
+    """
+    canonical = json.dumps(_fingerprint_parts(env), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _change(label: str, old: object, new: object, missing: str = "(unknown)") -> list[str]:
+    if old == new:
+        return []
+    return [f"{label}: {missing if old is None else old} -> {missing if new is None else new}"]
+
+
+def _git_lines(recorded: dict, current: dict) -> list[str]:
+    """Describe uncommitted-change differences, which are too long to print whole."""
+    old, new = recorded.get("git") or {}, current.get("git") or {}
+    lines = _change("git dirty", old.get("dirty"), new.get("dirty"))
+    old_diff, new_diff = old.get("diff") or "", new.get("diff") or ""
+    if old_diff != new_diff:
+        lines.append(f"git diff: differs (recorded {len(old_diff.splitlines())} lines, "
+                     f"now {len(new_diff.splitlines())} lines)")
+    return lines
+
+
+def diff_environments(recorded: dict, current: dict) -> list[str]:
+    """Explain, line by line, how ``current`` differs from ``recorded``.
+
+    Used when reproducing a study, so the user sees at a glance which upgrade
+    or code change might explain different results.
+    """
+    old, new = _fingerprint_parts(recorded), _fingerprint_parts(current)
+    if old == new:
+        return []
+    lines: list[str] = []
+    for label in old:
+        if label == "packages":
+            for name in sorted(set(old[label]) | set(new[label]), key=str.lower):
+                lines += _change(name, old[label].get(name), new[label].get(name), "(absent)")
+        elif label == "git diff sha256":
+            lines += _git_lines(recorded, current)
+        elif label == "gpus":
+            lines += _change(label, ", ".join(map(str, old[label])) or "(none)",
+                             ", ".join(map(str, new[label])) or "(none)")
+        else:
+            lines += _change(label, old[label], new[label], "(none)")
+    return lines

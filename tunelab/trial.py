@@ -1,0 +1,236 @@
+"""Trials: the stored record of one try, and the live handle an objective talks to.
+
+:class:`Trial` is a snapshot read from storage (what analysis, the CLI and searchers see).
+:class:`RunningTrial` is what ``objective(config, trial)`` receives: it knows its seed and
+budget, and sends each ``report`` to the tuner (in this process or across a pipe) through a
+*sink*, getting back the scheduler's decision. Decisions are only ever made by the tuner.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Mapping
+
+from tunelab.errors import ConfigError, TrialPaused, TrialPruned
+
+
+class TrialState(str, Enum):
+    WAITING = "waiting"  # enqueued or re-queued: will be claimed by the next ask
+    RUNNING = "running"
+    PAUSED = "paused"  # stopped at a rung by a scheduler; may be resumed
+    COMPLETED = "completed"
+    PRUNED = "pruned"  # stopped early by a scheduler; its reports stay on record
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Decision(str, Enum):
+    """A scheduler's answer to a report."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+    PAUSE = "pause"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Report:
+    step: float
+    metrics: dict[str, float]
+    time: float
+
+
+@dataclass
+class Trial:
+    """One try of a configuration, as recorded."""
+
+    id: int
+    number: int
+    config: dict[str, Any]
+    seed: int
+    state: TrialState
+    value: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+    budget: float | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else time.time()
+        return max(end - self.started_at, 0.0)
+
+    @property
+    def last_step(self) -> float | None:
+        return self.reports[-1].step if self.reports else None
+
+    def curve(self, metric: str) -> list[tuple[float, float]]:
+        """(step, value) pairs of one reported metric: a learning curve."""
+        return [(r.step, r.metrics[metric]) for r in self.reports if metric in r.metrics]
+
+    def __repr__(self) -> str:
+        value = "" if self.value is None else f", value={self.value:.6g}"
+        return f"Trial(number={self.number}, state={self.state.value}{value}, config={self.config})"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run a trial: plain data, cheap to send to another process."""
+
+    id: int
+    number: int
+    config: dict[str, Any]
+    seed: int
+    study: str
+    budget: float | None = None
+    timeout: float | None = None  # seconds; enforced at each report when the executor cannot kill
+
+
+class ReportSink:
+    """Where a RunningTrial sends what it learns; the tuner (or ask/tell study) implements it."""
+
+    def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        return Decision.CONTINUE
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        pass
+
+
+class TrialTimeout(Exception):
+    """The trial ran past its ``trial_timeout`` (raised at a report when the run cannot be killed)."""
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ConfigError(f"{what} must be a number; got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number; got {value!r}") from None
+
+
+class RunningTrial:
+    """The handle passed to ``objective(config, trial)``.
+
+    ``managed`` is True when the tuner runs the objective: then a STOP decision raises
+    :class:`TrialPruned` (and PAUSE raises :class:`TrialPaused`) inside ``report`` so the
+    objective unwinds without extra code. In ask/tell use ``report`` just returns the decision.
+    """
+
+    def __init__(self, spec: TrialSpec, sink: ReportSink, managed: bool = False):
+        self._spec, self._sink, self._managed = spec, sink, managed
+        self._decision = Decision.CONTINUE
+        self._started = time.monotonic()
+        self.reports: list[Report] = []
+
+    id = property(lambda self: self._spec.id)
+    number = property(lambda self: self._spec.number)
+    config = property(lambda self: dict(self._spec.config))
+    seed = property(lambda self: self._spec.seed)
+    budget = property(lambda self: self._spec.budget, doc="The fidelity level this run must reach (None: full).")
+    study_name = property(lambda self: self._spec.study)
+
+    def report(self, step: float, **metrics: float) -> Decision:
+        """Record intermediate metrics at ``step`` (an epoch, a number of samples...)."""
+        step = _number(step, "trial.report: step")
+        if not math.isfinite(step):
+            raise ConfigError(f"trial.report: step must be finite; got {step!r}")
+        if not metrics:
+            raise ConfigError("trial.report needs at least one metric, e.g. trial.report(epoch, loss=0.3)")
+        clean = {str(k): _number(v, f"trial.report: metric {k!r}") for k, v in metrics.items()}
+        self.reports.append(Report(step, clean, time.time()))
+        timeout = self._spec.timeout
+        if timeout is not None and time.monotonic() - self._started > timeout:
+            raise TrialTimeout(f"trial ran past trial_timeout={timeout:g}s")
+        self._decision = Decision(self._sink.report(self._spec.id, step, clean))
+        if self._managed and self._decision is Decision.STOP:
+            raise TrialPruned(f"stopped by the scheduler at step {step:g}")
+        if self._managed and self._decision is Decision.PAUSE:
+            raise TrialPaused(f"paused by the scheduler at step {step:g}")
+        return self._decision
+
+    def should_stop(self) -> bool:
+        """True when the last report was answered with STOP or PAUSE."""
+        return self._decision is not Decision.CONTINUE
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON value to the trial's record (e.g. the number of parameters of the model)."""
+        if not isinstance(key, str):
+            raise ConfigError(f"set_user_attr: key must be a str; got {key!r}")
+        self._sink.set_user_attr(self._spec.id, key, value)
+
+    def __repr__(self) -> str:
+        return f"RunningTrial(number={self.number}, config={self._spec.config})"
+
+
+class InvalidResult(ValueError):
+    """The objective returned something that is not a usable result.
+
+    ``non_finite`` tells a NaN or infinite metric (a diverged run: the trial failed) from a result
+    of the wrong shape (a programming error the caller should hear about).
+    """
+
+    def __init__(self, message: str, non_finite: bool = False):
+        super().__init__(message)
+        self.non_finite = non_finite
+
+
+def normalize_result(result: Any, metrics: list[str], reports: list[Report]) -> dict[str, Any]:
+    """Turn what an objective returned into a metrics dict, or say precisely what is wrong.
+
+    A number is the value of the (first) metric; a dict must hold every metric of the study;
+    ``None`` falls back to the last reported value of each metric.
+    """
+    primary = metrics[0]
+    if result is None:
+        found = {}
+        for metric in metrics:
+            values = [r.metrics[metric] for r in reports if metric in r.metrics]
+            if not values:
+                raise InvalidResult(f"objective returned None and never reported {metric!r}")
+            found[metric] = values[-1]
+        result = found
+    elif isinstance(result, bool) or isinstance(result, (str, bytes)):
+        raise InvalidResult(f"objective must return a number or a dict of metrics; got {type(result).__name__} {result!r}")
+    elif not isinstance(result, Mapping):
+        try:
+            result = {primary: float(result)}
+        except (TypeError, ValueError):
+            raise InvalidResult(
+                f"objective must return a number or a dict of metrics; got {type(result).__name__}"
+            ) from None
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        if not isinstance(key, str):
+            raise InvalidResult(f"metric names must be strings; got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+            if key in metrics:
+                raise InvalidResult(f"metric {key!r} must be a number; got {type(value).__name__} {value!r}")
+            out[key] = value if isinstance(value, (str, type(None))) else repr(value)
+            continue
+        out[key] = float(value)
+    for metric in metrics:
+        if metric not in out:
+            raise InvalidResult(f"objective returned {sorted(out)} but the study's metric is {metric!r}")
+        if not math.isfinite(out[metric]):
+            raise InvalidResult(f"objective returned {out[metric]} for {metric!r}", non_finite=True)
+    return out

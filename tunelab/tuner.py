@@ -1,0 +1,231 @@
+"""The one loop: ask the searcher, hand trials to the executor, route every report through the
+scheduler, write everything to storage, and stop when a budget says so.
+
+Failures are data here: an objective that raises, returns NaN or kills its worker fails its own
+trial and the study goes on, until ``max_failures`` says the objective itself is broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from tunelab.api import create_study
+from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.executors import Executor, Outcome, make_executor
+from tunelab.history import better
+from tunelab.progress import ProgressDisplay
+from tunelab.space import Space, config_key
+from tunelab.storage import Storage
+from tunelab.study import Study
+from tunelab.trial import Decision, ReportSink, Trial, TrialState
+
+log = logging.getLogger("tunelab")
+
+HEARTBEAT_SECONDS = 10.0
+CANCELLED = "cancelled"
+
+
+@dataclass
+class Budgets:
+    """When a tuning run ends. ``n_trials`` counts the study's trials in total, so re-running
+    the same call after a crash finishes the study instead of starting over."""
+
+    n_trials: int | None = None
+    timeout: float | None = None
+    target: float | None = None
+    patience: int | None = None
+    max_failures: int | None = 20
+
+    def validate(self) -> None:
+        for name in ("n_trials", "patience", "max_failures"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer or None; got {value!r}")
+        for name in ("timeout", "target"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number or None; got {value!r}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigError(f"timeout must be positive (seconds); got {self.timeout!r}")
+
+
+class Tuner(ReportSink):
+    def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
+                 trial_timeout: float | None = None, progress: bool | None = None):
+        self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
+        self.trial_timeout = trial_timeout
+        self.running: dict[int, Trial] = {}
+        self.stop_reason: str | None = None
+        self._display = ProgressDisplay(study, budgets.n_trials, enabled=progress)
+
+    # -- reports come through here on their way to the study and its scheduler -----------------
+    def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        return self.study.report(trial_id, step, metrics)
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.study.set_user_attr(trial_id, key, value)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> str:
+        study, budgets = self.study, self.budgets
+        for trial in study.recover_abandoned():
+            log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
+                        trial.system_attrs.get("retry_of"), trial.number)
+        self._started_at = time.monotonic()
+        self._used = _budget_used(study.trials)
+        self._best, self._since_best, self._failures = self._initial_best(), 0, 0
+        self._exhausted = False
+        self._last_heartbeat = time.monotonic()
+        self.executor.open(self.objective, self, study.metrics)
+        self._display.start(done=sum(1 for t in study.trials if t.state.finished), best=self._best)
+        try:
+            while self.stop_reason is None:
+                self._fill_slots()
+                if not self.running:
+                    self.stop_reason = self._idle_reason()
+                    break
+                for outcome in self.executor.poll(timeout=0.2):
+                    self._record(outcome)
+                self._heartbeat()
+                self.stop_reason = self.stop_reason or self._budget_reason()
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+            raise
+        finally:
+            self._cancel_running(self.stop_reason or "tuner stopped")
+            self.executor.close()
+            self._display.stop(self.stop_reason)
+        return self.stop_reason
+
+    def _initial_best(self) -> float | None:
+        best = self.study.history().best()
+        return None if best is None else best.value
+
+    def _fill_slots(self) -> None:
+        while not self._exhausted and self._budget_reason() is None and self.executor.free_slots() > 0:
+            allow_new = self.budgets.n_trials is None or self._used < self.budgets.n_trials
+            try:
+                started = self.study._start(allow_new=allow_new)
+            except SearchExhausted:
+                self._exhausted = True
+                return
+            if started is None:
+                return
+            trial, created = started
+            self._used += created
+            self.running[trial.id] = trial
+            self.executor.submit(self.study.spec(trial, self.trial_timeout))
+
+    def _idle_reason(self) -> str:
+        if self._exhausted:
+            return "the searcher has nothing new to propose"
+        if self.budgets.n_trials is not None and self._used >= self.budgets.n_trials:
+            return f"n_trials={self.budgets.n_trials} reached"
+        return self._budget_reason() or "nothing left to run"
+
+    def _record(self, outcome: Outcome) -> None:
+        trial = self.running.pop(outcome.trial_id, None)
+        if trial is None:
+            return
+        finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
+                                     error=outcome.error, traceback=outcome.traceback)
+        if finished.state is TrialState.FAILED:
+            self._failures += 1
+            log.warning("trial %d failed: %s", finished.number, (finished.error or "unknown error").splitlines()[0])
+        elif finished.state is TrialState.COMPLETED:
+            if finished.value is not None and better(finished.value, self._best, self.study.mode):
+                self._best, self._since_best = finished.value, 0
+            else:
+                self._since_best += 1
+        self._display.update(finished, self._best)
+
+    def _budget_reason(self) -> str | None:
+        budgets = self.budgets
+        if budgets.timeout is not None and time.monotonic() - self._started_at >= budgets.timeout:
+            return f"timeout={budgets.timeout:g}s reached"
+        if budgets.target is not None and self._best is not None and not better(budgets.target, self._best, self.study.mode):
+            return f"target={budgets.target:g} reached (best {self._best:.6g})"
+        if budgets.patience is not None and self._since_best >= budgets.patience:
+            return f"no improvement in the last {budgets.patience} trials (patience)"
+        if budgets.max_failures is not None and self._failures >= budgets.max_failures:
+            return (f"max_failures={budgets.max_failures} trials failed in this run; "
+                    "check the objective (tunelab show lists their errors)")
+        return None
+
+    def _heartbeat(self) -> None:
+        if self.running and time.monotonic() - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self.study.storage.heartbeat(self.running)
+            self._last_heartbeat = time.monotonic()
+
+    def _cancel_running(self, reason: str) -> None:
+        """Trials still running when the tuner stops are failed as cancelled (not counted)."""
+        for trial_id in list(self.running):
+            self.executor.cancel(trial_id)
+            self.study.storage.set_trial_attr(trial_id, CANCELLED, True, system=True)
+            self.study.finish(trial_id, TrialState.FAILED, error=f"cancelled: {reason}")
+        self.running.clear()
+
+
+def _budget_used(trials: Sequence[Trial]) -> int:
+    """Trials that count against n_trials: all but those cancelled or abandoned and re-queued."""
+    requeued = {t.system_attrs.get("retry_of") for t in trials if "retry_of" in t.system_attrs}
+    return sum(1 for t in trials if not t.system_attrs.get(CANCELLED) and t.number not in requeued)
+
+
+def tune(
+    objective: Callable,
+    space: Space | Mapping[str, Any],
+    *,
+    metric: str | Sequence[str],
+    mode: str | Sequence[str] | None = None,
+    searcher: Any = "random",
+    scheduler: Any = "fifo",
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    target: float | None = None,
+    patience: int | None = None,
+    max_failures: int | None = 20,
+    workers: int = 1,
+    executor: "str | Executor | None" = None,
+    trial_timeout: float | None = None,
+    storage: "str | Storage | None" = None,
+    name: str | None = None,
+    seed: int | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+    scheduler_options: Mapping[str, Any] | None = None,
+    enqueue: Sequence[Mapping[str, Any]] = (),
+    progress: bool | None = None,
+) -> Study:
+    """Tune ``objective(config, trial)`` over ``space`` and return the study.
+
+    The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
+    seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
+    trials, or when the searcher is exhausted (a finished grid). A study of the same ``name`` in
+    ``storage`` is continued. ``enqueue`` lists configurations (e.g. a baseline) to try first.
+    """
+    if not callable(objective):
+        raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
+    budgets = Budgets(n_trials, timeout, target, patience, max_failures)
+    budgets.validate()
+    if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
+                                      or trial_timeout <= 0):
+        raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
+    study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
+                         searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
+                         scheduler_options=scheduler_options, load_if_exists=True, objective=objective)
+    if budgets.n_trials is None and hasattr(study.searcher, "size"):
+        budgets.n_trials = study.searcher.size
+    if budgets.n_trials is None and budgets.timeout is None and budgets.target is None and budgets.patience is None:
+        raise ConfigError("give n_trials, timeout, target or patience so that the run ends")
+    run_executor = make_executor(executor, workers, trial_timeout)
+    already = {config_key(t.config) for t in study.trials}
+    for config in enqueue:
+        if config_key(study.space.validate(config, where="enqueue")) not in already:
+            study.enqueue(config)
+    Tuner(study, objective, run_executor, budgets, trial_timeout, progress).run()
+    return study
