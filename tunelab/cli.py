@@ -1,0 +1,86 @@
+"""The ``tunelab`` command: a thin shell face over the library.
+
+Mistakes (a wrong flag, an unknown study, a bad storage URL) print one line and exit with
+code 2; nothing a user typed ever ends in a traceback. Features add their own commands by
+listing a module with ``register(subparsers)`` in ``COMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rich.console import Console
+
+from tunelab.errors import TunelabError
+
+DEFAULT_STORAGE = "sqlite:///tunelab.db"
+#: Modules that add subcommands: each has register(subparsers) -> None.
+COMMAND_MODULES = ["tunelab.commands.core"]
+
+
+class UsageError(TunelabError):
+    """A command line that cannot be understood."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (and the exit code 2) instead of a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def storage_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", default=os.environ.get("TUNELAB_STORAGE", DEFAULT_STORAGE),
+                        help="where studies live (default: $TUNELAB_STORAGE or %(default)s)")
+
+
+def existing_storage(url: str) -> str:
+    """For read-only commands: refuse to create an empty database where the user expected one."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if not path.exists():
+            raise UsageError(f"no tunelab database at {path} (run a study first, or pass --storage URL)")
+    return url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tunelab", description="Tune machine-learning models and keep every experiment.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    console = Console(stderr=True, highlight=False)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.version:
+            from tunelab import __version__
+
+            print(f"tunelab {__version__}")
+            return 0
+        handler: Callable | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
+        return int(handler(args) or 0)
+    except TunelabError as err:
+        console.print(f"[red]tunelab: error:[/] {err}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("tunelab: interrupted")
+        return 130
+    except BrokenPipeError:  # `tunelab show x | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the tunelab CLI, one module per feature."""

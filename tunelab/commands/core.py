@@ -1,0 +1,180 @@
+"""The core commands: demo, studies, show, export, delete."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.cli import UsageError, existing_storage, storage_argument
+from tunelab.storage import open_storage
+from tunelab.trial import Trial, TrialState
+
+#: Wide enough for a trials table when the output goes to a file or a pipe.
+console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="tune gradient boosting on bundled data (about 30 s)")
+    demo.add_argument("--trials", type=int, default=30, help="number of trials (default %(default)s)")
+    demo.add_argument("--workers", type=int, default=2, help="worker processes (default %(default)s)")
+    demo.add_argument("--name", default=None, help="study name (default: demo, demo-2, ...)")
+    demo.add_argument("--seed", type=int, default=0)
+    storage_argument(demo)
+    demo.set_defaults(handler=run_demo)
+
+    studies = subparsers.add_parser("studies", help="list the studies in a storage")
+    storage_argument(studies)
+    studies.set_defaults(handler=list_studies)
+
+    show = subparsers.add_parser("show", help="a study's best trial and its trials")
+    show.add_argument("name")
+    show.add_argument("--limit", type=int, default=30, help="trials to list, best first (default %(default)s; 0: all)")
+    show.add_argument("--sort", choices=["value", "number"], default="value")
+    storage_argument(show)
+    show.set_defaults(handler=show_study)
+
+    export = subparsers.add_parser("export", help="write a study's trials as CSV or JSON")
+    export.add_argument("name")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
+    storage_argument(export)
+    export.set_defaults(handler=export_study)
+
+    delete = subparsers.add_parser("delete", help="delete a study and its trials")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    storage_argument(delete)
+    delete.set_defaults(handler=delete_study)
+
+
+def _positive(value: int, flag: str) -> int:
+    if value < 1:
+        raise UsageError(f"{flag} must be at least 1; got {value}")
+    return value
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import tunelab as tl
+    from tunelab import demo
+
+    trials, workers = _positive(args.trials, "--trials"), _positive(args.workers, "--workers")
+    storage = open_storage(args.storage)
+    taken = {s.name for s in storage.list_studies()}
+    name = args.name or next(n for n in (f"demo-{i}" if i > 1 else "demo" for i in range(1, 10_000)) if n not in taken)
+    console.print(f"Tuning GradientBoostingClassifier on breast_cancer (3-fold CV): {trials} trials, "
+                  f"{workers} workers, study [bold]{name}[/] in {args.storage}")
+    study = tl.tune(demo.objective, demo.SPACE, metric="accuracy", mode="max", n_trials=trials, workers=workers,
+                    storage=storage, name=name, seed=args.seed, enqueue=[demo.BASELINE], progress=True)
+    best = study.best
+    baseline = next((t for t in study.trials if t.number == 0 and t.value is not None), None)
+    console.print(f"\nBest accuracy {best.value:.4f} (trial {best.number})"
+                  + (f", baseline (scikit-learn defaults) {baseline.value:.4f}" if baseline else ""))
+    console.print("Best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
+    flag = "" if args.storage == "sqlite:///tunelab.db" else f" --storage {args.storage}"
+    console.print(f"\nInspect it:  tunelab show {name}{flag}\nExport it:   tunelab export {name} --format csv{flag}")
+    return 0
+
+
+def list_studies(args: argparse.Namespace) -> int:
+    summaries = open_storage(existing_storage(args.storage)).list_studies()
+    if not summaries:
+        console.print(f"no studies in {args.storage}")
+        return 0
+    table = Table(title=f"studies in {args.storage}")
+    for column in ("name", "created", "metric", "trials", "completed", "failed", "best"):
+        table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
+    for s in summaries:
+        table.add_row(s.name, datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
+                      f"{s.metrics[0]} ({s.modes[0]})", str(s.n_trials), str(s.counts.get("completed", 0)),
+                      str(s.counts.get("failed", 0)), _fmt(s.best_value))
+    console.print(table)
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    import tunelab as tl
+
+    return tl.load_study(args.name, storage=existing_storage(args.storage))
+
+
+def show_study(args: argparse.Namespace) -> int:
+    study = _load(args)
+    trials = study.trials
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(study.counts().items())) or "no trials"
+    console.print(f"[bold]{study.name}[/]: {study.metric} ({study.mode}), {counts}; seed {study.seed}")
+    settings = study.record.settings
+    console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
+                  f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
+                  f"objective: {settings.get('objective')}")
+    completed = [t for t in trials if t.state is TrialState.COMPLETED]
+    if completed and len(study.metrics) == 1:
+        best = study.best
+        console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
+        console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
+    if args.sort == "value":
+        sign = -1 if study.mode == "max" else 1
+        trials = sorted(trials, key=lambda t: (t.value is None, sign * (t.value or 0), t.number))
+    limit = args.limit if args.limit > 0 else len(trials)
+    console.print(_trials_table(study, trials[:limit]))
+    if limit < len(trials):
+        console.print(f"({len(trials) - limit} more; --limit 0 lists all)")
+    return 0
+
+
+def _trials_table(study, trials: list[Trial]) -> Table:
+    table = Table()
+    for column in ("#", "state", study.metric, "duration"):
+        table.add_column(column, justify="right")
+    for name in study.space.params:
+        table.add_column(name, justify="right")
+    table.add_column("error")
+    style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan"}
+    for t in trials:
+        duration = f"{t.duration:.2f}s" if t.finished_at and t.duration is not None else ""
+        error = (t.error or "").splitlines()[0][:60] if t.error else ""
+        table.add_row(str(t.number), t.state.value, _fmt(t.value), duration,
+                      *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
+                      style=style.get(t.state.value, ""))
+    return table
+
+
+def export_study(args: argparse.Namespace) -> int:
+    from tunelab.tracking.export import export
+
+    text = export(_load(args), args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def delete_study(args: argparse.Namespace) -> int:
+    storage = open_storage(existing_storage(args.storage))
+    storage.get_study(args.name)
+    if not args.yes:
+        try:
+            answer = input(f"delete study {args.name!r} and all its trials from {args.storage}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    storage.delete_study(args.name)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    return str(value)

@@ -1,0 +1,78 @@
+"""Export a study as flat rows (CSV, for a spreadsheet) or as one JSON document (everything,
+for a colleague or another tool). Both are read-only views over storage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from tunelab import _json
+from tunelab.trial import Trial
+
+FORMATS = ("csv", "json")
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str, Any]]:
+    """One flat dict per trial: number, state, value, metrics.*, params.*, seed, times, error."""
+    trials = list(trials)
+    metric_names = sorted({k for t in trials for k in t.metrics})
+    attr_names = sorted({k for t in trials for k in t.user_attrs})
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {"number": t.number, "state": t.state.value, "value": t.value}
+        row.update({f"params.{p}": t.config.get(p) for p in param_names})
+        row.update({f"metrics.{m}": t.metrics.get(m) for m in metric_names})
+        row.update({f"user_attrs.{a}": t.user_attrs.get(a) for a in attr_names})
+        row.update({"seed": t.seed, "budget": t.budget, "started_at": _iso(t.started_at),
+                    "finished_at": _iso(t.finished_at), "duration_s": t.duration if t.finished_at else None,
+                    "n_reports": len(t.reports), "error": t.error})
+        rows.append(row)
+    return rows
+
+
+def to_csv(study: Any) -> str:
+    rows = trial_rows(study.trials, list(study.space.params))
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def study_document(study: Any) -> dict[str, Any]:
+    """The whole study as JSON-ready data: settings, space, environment, trials with curves."""
+    record = study.record
+    return _json.to_jsonable({
+        "name": record.name, "metrics": record.metrics, "modes": record.modes, "seed": record.seed,
+        "created_at": _iso(record.created_at), "space": record.space, "settings": record.settings,
+        "environment": record.environment, "user_attrs": record.user_attrs,
+        "trials": [{
+            "number": t.number, "state": t.state.value, "config": t.config, "seed": t.seed, "value": t.value,
+            "metrics": t.metrics, "budget": t.budget, "started_at": _iso(t.started_at),
+            "finished_at": _iso(t.finished_at), "duration_s": t.duration if t.finished_at else None,
+            "error": t.error, "traceback": t.traceback, "user_attrs": t.user_attrs,
+            "system_attrs": t.system_attrs,
+            "reports": [{"step": r.step, "metrics": r.metrics, "time": r.time} for r in t.reports],
+        } for t in study.trials],
+    })
+
+
+def to_json(study: Any) -> str:
+    return json.dumps(study_document(study), indent=2, allow_nan=False)
+
+
+def export(study: Any, fmt: str) -> str:
+    if fmt == "csv":
+        return to_csv(study)
+    if fmt == "json":
+        return to_json(study)
+    raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
