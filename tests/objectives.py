@@ -73,3 +73,12 @@ def sleepy(config, trial):
 def record_pid(config, trial):
     trial.set_user_attr("pid", os.getpid())
     return math.fabs(config["x"])
+
+
+def write_pid_then_hang(config, trial):
+    """Leaves its pid in $TUNELAB_TEST_PID_DIR, then hangs: for orphaned-worker tests."""
+    directory = os.environ["TUNELAB_TEST_PID_DIR"]
+    with open(os.path.join(directory, f"{os.getpid()}.pid"), "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(600)
+    return 0.0

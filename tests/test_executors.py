@@ -62,3 +62,47 @@ def test_unpicklable_objective_gets_clear_advice():
 def test_inline_executor_refuses_several_workers():
     with pytest.raises(tl.ConfigError, match="one trial at a time"):
         run(quadratic, executor="inline", workers=2)
+
+
+def test_workers_exit_when_the_tuner_is_killed(tmp_path):
+    """kill -9 of the tuner must not leave worker processes running its trials."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "tuner.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import tunelab as tl\n"
+        "from objectives import SPACE, write_pid_then_hang\n"
+        "if __name__ == '__main__':\n"
+        "    tl.tune(write_pid_then_hang, SPACE, metric='loss', mode='min', n_trials=4, workers=2, progress=False)\n"
+    )
+    env = dict(os.environ, TUNELAB_TEST_PID_DIR=str(tmp_path))
+    tuner = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        assert len(pids) == 2
+    finally:
+        tuner.send_signal(signal.SIGKILL)
+        tuner.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for init to reap it is gone too
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)
