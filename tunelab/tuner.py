@@ -61,7 +61,8 @@ class Tuner(ReportSink):
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
-        self._display = ProgressDisplay(study, budgets.n_trials, enabled=progress)
+        total = budgets.n_trials or getattr(study.searcher, "size", None)
+        self._display = ProgressDisplay(study, total, enabled=progress)
 
     # -- reports come through here on their way to the study and its scheduler -----------------
     def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
@@ -218,9 +219,9 @@ def tune(
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective)
-    if budgets.n_trials is None and hasattr(study.searcher, "size"):
-        budgets.n_trials = study.searcher.size
-    if budgets.n_trials is None and budgets.timeout is None and budgets.target is None and budgets.patience is None:
+    ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
+    if not ends_by_itself and all(b is None for b in (budgets.n_trials, budgets.timeout, budgets.target,
+                                                        budgets.patience)):
         raise ConfigError("give n_trials, timeout, target or patience so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout)
     already = {config_key(t.config) for t in study.trials}
