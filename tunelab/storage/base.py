@@ -74,7 +74,16 @@ def owner_is_dead(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return ticks not in ("?", _process_start_ticks(pid))
+    return ticks not in ("?", _process_start_ticks(pid)) or _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process that its parent has not reaped yet still answers kill(pid, 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Storage(ABC):

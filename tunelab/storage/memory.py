@@ -74,10 +74,10 @@ class MemoryStorage(Storage):
                      budget=None, system_attrs=None) -> Trial:
         trials = self._trials[study_id]
         number = len(trials)
-        at = now()
+        at, state = now(), TrialState(state)
         trial = Trial(
             id=next(self._ids), number=number, config=_json_copy(config), seed=seed_for(number),
-            state=TrialState(state), budget=budget, created_at=at,
+            state=state, budget=budget, created_at=at,
             started_at=at if state is TrialState.RUNNING else None,
             system_attrs=_json_copy(system_attrs or {}),
         )

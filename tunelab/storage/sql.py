@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
@@ -40,7 +40,8 @@ class SQLStorage(Storage):
         self._local = threading.local()
         try:
             self._prepare_schema()
-        except OperationalError as err:
+        except DatabaseError as err:  # also "file is not a database", not only a locked or missing one
+            self._engine.dispose()
             raise StorageError(f"cannot open storage {url}: {err.orig}") from None
 
     # -- connections and transactions ---------------------------------------------------------------
