@@ -141,10 +141,14 @@ class Study(ReportSink):
         if created and not allow_new:
             return None
         if created:
-            configs = self.searcher.suggest(history, 1)
-            if not configs:
-                raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
-            trial = self.storage.create_trial(self.record.id, configs[0], self._seed_for, TrialState.RUNNING,
+            if self.searcher.by_number:
+                config = self.searcher.config_for_number
+            else:
+                configs = self.searcher.suggest(history, 1)
+                if not configs:
+                    raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
+                config = configs[0]
+            trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
                                               owner=self.owner, budget=fresh_budget)
         old = self._cache.get(trial.id)
         trial.reports = old.reports if old is not None else []
@@ -207,12 +211,13 @@ class Study(ReportSink):
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
         value = metrics.get(self.metric)
         value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-        if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback):
-            # Read the record back: the mirror must hold what storage holds (its finish time, its
-            # JSON form of the metrics), or a finished trial would differ from a reloaded study.
-            stored = self.storage.trials(self.record.id, after_id=2**62, ids=[trial_id])[0]
-            trial.state, trial.value, trial.metrics = stored.state, stored.value, stored.metrics
-            trial.error, trial.traceback, trial.finished_at = stored.error, stored.traceback, stored.finished_at
+        at = _now()
+        if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback,
+                                     at=at):
+            # The mirror holds what storage holds (the JSON form of the metrics, the same finish
+            # time), so a finished trial equals the one a reloaded study reads.
+            trial.state, trial.value, trial.metrics = state, value, _json.numbers(_json.loads(_json.dumps(metrics)))
+            trial.error, trial.traceback, trial.finished_at = error, traceback, at if state.finished else None
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()

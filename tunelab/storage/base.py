@@ -17,6 +17,13 @@ from typing import Any, Callable, Iterable
 from tunelab.trial import Report, Trial, TrialState
 
 SeedFor = Callable[[int], int]
+#: A configuration, or a function of the trial number that gives one (drawn inside the
+#: transaction that numbers the trial, so that processes sharing a study never draw alike).
+ConfigFor = dict[str, Any] | Callable[[int], dict[str, Any]]
+
+
+def config_for(config: ConfigFor, number: int) -> dict[str, Any]:
+    return config(number) if callable(config) else config
 
 
 @dataclass
@@ -116,7 +123,7 @@ class Storage(ABC):
     def create_trial(
         self,
         study_id: int,
-        config: dict[str, Any],
+        config: ConfigFor,
         seed_for: SeedFor,
         state: TrialState = TrialState.RUNNING,
         owner: str | None = None,
@@ -143,6 +150,7 @@ class Storage(ABC):
         metrics: dict[str, Any] | None = None,
         error: str | None = None,
         traceback: str | None = None,
+        at: float | None = None,
     ) -> bool:
         """Close a running trial (completed, pruned, failed) or pause it; False if it was
         already finished, so that a result is recorded exactly once."""
