@@ -16,7 +16,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import JSON, Connection, bindparam, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunelab import _json
@@ -41,7 +42,8 @@ class _Statements:
         self.insert_trial = insert(schema.trials)
         self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
                              .order_by(_T.number).limit(1))
-        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), _T.state.in_(_UNFINISHED))
+        unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
+        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
                        .values(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
                                error=p("error"), traceback=p("traceback"), finished_at=p("finished_at")))
         self.insert_report = insert(schema.reports)
@@ -52,6 +54,26 @@ class _Statements:
             .order_by(_T.id))
         self.new_reports = (select(_R.id, _R.trial_id, _R.step, _R.metrics, _R.time)
                             .where(_R.study_id == p("study_id"), _R.id > p("after_id")).order_by(_R.id))
+
+
+class _DriverStatement:
+    """A hot-path statement compiled once to the driver's SQL, for SQLite.
+
+    Even prebuilt, a SQLAlchemy execution costs about 0.1 ms of Python while the writer holds
+    SQLite's only write lock; through the driver it costs a fifth of that, which is what lets a
+    second process add throughput. The SQL still comes from the one SQLAlchemy statement.
+    """
+
+    def __init__(self, statement, dialect, keys: tuple[str, ...]):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if isinstance(statement, Insert) else None)
+        self.sql, self._compiled = str(compiled), compiled
+        self._order = list(compiled.positiontup or [])
+        self._json = {name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)}
+
+    def run(self, driver_connection, params: dict[str, Any]):
+        values = self._compiled.construct_params(params)
+        return driver_connection.execute(
+            self.sql, [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order])
 
 
 class SQLStorage(Storage):
@@ -66,6 +88,7 @@ class SQLStorage(Storage):
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._local = threading.local()
         self._sql = _Statements()
+        self._driver_statements: dict[tuple, _DriverStatement] = {}
         try:
             self._prepare_schema()
         except DatabaseError as err:  # also "file is not a database", not only a locked or missing one
@@ -111,6 +134,18 @@ class SQLStorage(Storage):
                     raise StorageError(f"{self.url}: {err.orig} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
             time.sleep(random.uniform(0, pause))
             pause = min(pause * 1.5, 0.002)
+
+    def _execute(self, conn: Connection, name: str, params: dict[str, Any]):
+        """Run a hot-path statement: through the driver on SQLite, through SQLAlchemy elsewhere.
+        Returns a DB-API cursor or a SQLAlchemy result; both have rowcount, and callers read
+        the rest through _first_value and _new_id."""
+        statement = getattr(self._sql, name)
+        if not self._sqlite:
+            return conn.execute(statement, params)
+        key = (name, tuple(params))
+        if key not in self._driver_statements:
+            self._driver_statements[key] = _DriverStatement(statement, self._engine.dialect, tuple(params))
+        return self._driver_statements[key].run(conn.connection.driver_connection, params)
 
     def _read(self, statement, params: dict | None = None) -> Any:
         conn = self._conn()
@@ -199,9 +234,9 @@ class SQLStorage(Storage):
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
                    heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {})
         with self._write() as conn:
-            number = conn.execute(self._sql.next_number, {"study_id": study_id}).scalar_one() - 1
+            number = self._execute(conn, "next_number", {"study_id": study_id}).fetchone()[0] - 1
             row.update(number=number, seed=seed_for(number), config=config_for(config, number))
-            trial_id = conn.execute(self._sql.insert_trial, row).inserted_primary_key[0]
+            trial_id = _new_id(self._execute(conn, "insert_trial", row))
         return Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])), seed=row["seed"],
                      state=state, budget=budget, created_at=at, started_at=started,
                      system_attrs=dict(system_attrs or {}))
@@ -235,12 +270,12 @@ class SQLStorage(Storage):
         params = dict(trial_id=trial_id, state=state.value, value=value, metrics=metrics or {}, error=error,
                       traceback=traceback, finished_at=(now() if at is None else at) if state.finished else None)
         with self._write() as conn:
-            return conn.execute(self._sql.finish, params).rowcount == 1
+            return self._execute(conn, "finish", params).rowcount == 1
 
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
         row = dict(study_id=study_id, trial_id=trial_id, step=float(step), metrics=metrics, time=at)
         with self._write() as conn:
-            return conn.execute(self._sql.insert_report, row).inserted_primary_key[0]
+            return _new_id(self._execute(conn, "insert_report", row))
 
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         column = _T.system_attrs if system else _T.user_attrs
@@ -268,6 +303,12 @@ class SQLStorage(Storage):
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
+
+
+def _new_id(result) -> int:
+    """The primary key of the row just inserted, from a DB-API cursor or a SQLAlchemy result."""
+    return result.lastrowid if hasattr(result, "lastrowid") and not hasattr(result, "inserted_primary_key") \
+        else result.inserted_primary_key[0]
 
 
 def _to_trial(row) -> Trial:
