@@ -135,9 +135,13 @@ class _Checker:
         space = parse_space(self.doc)
         metrics, modes = self._metrics()
         fidelity = self._fidelity(space)
+        command = self._template("command", data["command"])
         result_file = self._template("result_file", [data["result_file"]]) if "result_file" in data else None
+        for template, key in ((command, "command"), (result_file, "result_file")):
+            if template is not None:
+                self._check_placeholders(template, key, space, fidelity)
         study = StudyFile(
-            path=self.doc.path, name=self._name(), command=self._template("command", data["command"]),
+            path=self.doc.path, name=self._name(), command=command,
             metrics=metrics, modes=modes, space=space, reader=self._reader(metrics, result_file),
             workdir=self._workdir(), fidelity=fidelity, result_file=result_file,
             budgets=self._budgets(), env=self._env(), enqueue=self._enqueue(space),
@@ -148,9 +152,6 @@ class _Checker:
         study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
         study.workers, study.executor = self._executor()
-        for template, key in ((study.command, "command"), (study.result_file, "result_file")):
-            if template is not None:
-                self._check_placeholders(template, key, space, fidelity)
         if study.searcher != "grid" and not any(data.get(k) is not None for k in BUDGET_KEYS[:4]):
             raise self.doc.error((), "give n_trials, timeout, target or patience so that the run ends")
         return study
