@@ -63,6 +63,10 @@ def run_study_file(args: argparse.Namespace) -> int:
     overrides += [f"storage={args.storage}"] if args.storage else []
     study_file = load_study_file(args.file, overrides)
     url = study_file.storage or os.environ.get("TUNELAB_STORAGE") or DEFAULT_STORAGE
+    artifacts = (study_file.artifacts or artifacts_root(url)) / study_file.name
+    objective = CommandObjective.from_study_file(study_file, artifacts)
+    if args.dry_run:
+        return _dry_run(study_file, objective)
     storage = open_storage(url)
     exists = _exists(storage, study_file.name)
     name, where = study_file.name, f"{url}"
@@ -72,13 +76,9 @@ def run_study_file(args: argparse.Namespace) -> int:
     if args.resume and not exists:
         raise UsageError(f"--resume: there is no study named {name!r} in {where} to continue; "
                          "leave out --resume to start it")
-    artifacts = (study_file.artifacts or artifacts_root(url)) / name
     if not exists and artifacts.is_dir() and any(artifacts.iterdir()):
         raise UsageError(f"{artifacts} holds the logs of an earlier study named {name!r}; "
                          "move or remove that folder, or give a new name (--set name=...)")
-    objective = CommandObjective.from_study_file(study_file, artifacts)
-    if args.dry_run:
-        return _dry_run(study_file, objective)
 
     study = tl.create_study(study_file.space, metric=study_file.metrics, mode=study_file.modes, name=name,
                             storage=storage, seed=study_file.seed, searcher=study_file.searcher,

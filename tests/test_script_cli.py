@@ -1,0 +1,106 @@
+"""`tunelab run` end to end: the CLI in a subprocess, a study file, a script, a SQLite database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import tunelab as tl
+
+TREE = Path(__file__).resolve().parents[1]
+
+SCRIPT = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+for epoch in range(1, args.epochs + 1):
+    print(f"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / epoch:.4f}")
+"""
+
+STUDY = """\
+name: cli-demo
+command: "{python} train.py --lr {lr} --epochs {budget}"
+metric: val_accuracy
+mode: max
+space:
+  lr: {uniform: [0.1, 0.9]}
+report: {regex: 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}
+fidelity: {epochs: {min: 1, max: 3}}
+n_trials: 3
+seed: 1
+"""
+
+
+def tunelab(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TREE), "COLUMNS": "200"}
+    env.pop("TUNELAB_STORAGE", None)
+    return subprocess.run([sys.executable, "-m", "tunelab.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def setup(tmp_path: Path, study: str = STUDY, script: str = SCRIPT, name: str = "study.yaml") -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "train.py").write_text(script)
+    (tmp_path / "project" / name).write_text(textwrap.dedent(study))
+
+
+def test_run_then_resume_with_overrides(tmp_path):
+    setup(tmp_path)
+    first = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert first.returncode == 0, first.stderr
+    assert "cli-demo: 3 completed" in first.stdout and "best val_accuracy:" in first.stdout
+    assert sorted(p.name for p in (tmp_path / "tunelab-artifacts" / "cli-demo").iterdir()) == ["0", "1", "2"]
+
+    again = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
+
+    more = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--resume",
+                   "--set", "n_trials=5", "--set", "workers=2")
+    assert more.returncode == 0, more.stderr
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert study.counts() == {"completed": 5} and study.seed == 1
+    assert all([r.step for r in t.reports] == [1, 2, 3] for t in study.trials)
+    assert study.record.settings["objective"].startswith("command: {python} train.py")
+
+    missing = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///other.db", "--resume")
+    assert missing.returncode == 2 and "no study named 'cli-demo'" in missing.stderr
+
+
+def test_a_metric_the_script_never_prints_stops_the_run_after_the_first_trial(tmp_path):
+    without_pattern = "".join(line for line in STUDY.splitlines(True) if not line.startswith("report:"))
+    setup(tmp_path, without_pattern.replace("n_trials: 3", "n_trials: 50"))
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "trial 0 failed: the script finished but never reported the metric 'val_accuracy'" in message
+    assert "'epoch 3 val_acc" in message and "Stopped before spending the rest of the budget" in message
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert len(study.trials) == 1
+
+
+def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
+    setup(tmp_path, """\
+        name = "presets"
+        command = "{python} train.py --lr {lr} --epochs 2 --batch-size {batch_size}"
+        metric = "val_accuracy"
+        mode = "max"
+        report = {regex = 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}
+        n_trials = 2
+
+        [space]
+        preset = "image_classification"
+        """, script=SCRIPT.replace('parser.add_argument("--epochs", type=int)',
+                                   'parser.add_argument("--epochs", type=int)\nparser.add_argument("--batch-size")'),
+        name="study.toml")
+    dry = tunelab(tmp_path, "run", "project/study.toml", "--dry-run")
+    assert dry.returncode == 0 and "--batch-size" in dry.stdout and not (tmp_path / "tunelab.db").exists()
+    result = tunelab(tmp_path, "run", "project/study.toml")
+    assert result.returncode == 0, result.stderr
+    assert "presets: 2 completed" in result.stdout and (tmp_path / "tunelab.db").exists()
+    bad = tunelab(tmp_path, "run", "project/study.toml", "--set", "n_trails=3")
+    assert bad.returncode == 2 and "--set n_trails=3: n_trails: unknown key; did you mean 'n_trials'?" in bad.stderr
