@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
 
 import tunelab as tl
 
@@ -104,3 +108,71 @@ def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
     assert "presets: 2 completed" in result.stdout and (tmp_path / "tunelab.db").exists()
     bad = tunelab(tmp_path, "run", "project/study.toml", "--set", "n_trails=3")
     assert bad.returncode == 2 and "--set n_trails=3: n_trails: unknown key; did you mean 'n_trials'?" in bad.stderr
+
+
+HANGING = """\
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+with open(os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids.tmp"), "w") as f:
+    f.write(f"{os.getpid()} {child.pid}")
+os.replace(os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids.tmp"),
+           os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids"))
+print('{"step": 1, "val_accuracy": 0.5}')
+time.sleep(120)
+"""
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers):
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 4\nkill_grace: 1"), script=HANGING)
+    env = {**os.environ, "PYTHONPATH": str(TREE)}
+    args = [sys.executable, "-m", "tunelab.cli", "run", "project/study.yaml", "--set", f"workers={workers}",
+            "--set", "report=json", "--resume"]
+    first = tunelab(tmp_path, "run", "project/study.yaml", "--set", "n_trials=1", "--set", "report=json",
+                    "--set", "trial_timeout=3")  # the first trial of a new study runs alone: let it time out
+    assert first.returncode == 1 and "trial_timeout=3s" in first.stdout
+    cli = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_files = [tmp_path / "tunelab-artifacts" / "cli-demo" / str(n) / "pids" for n in range(1, 1 + workers)]
+    deadline = time.monotonic() + 60
+    while not all(p.exists() for p in pid_files) and time.monotonic() < deadline and cli.poll() is None:
+        time.sleep(0.1)
+    assert all(p.exists() for p in pid_files), cli.communicate(timeout=10)
+    cli.send_signal(signal.SIGINT)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == 130, stderr
+    pids = [int(pid) for p in pid_files for pid in p.read_text().split()]
+    deadline = time.monotonic() + 10  # the executor's replacement workers may still be tidying up
+    while not all(_dead(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_dead(pid) for pid in pids), pids
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'tunelab.db'}")
+    assert all(t.state is tl.TrialState.FAILED for t in study.trials)
+
+
+def test_the_example_runs(tmp_path):
+    example = TREE / "examples" / "study.yaml"
+    result = tunelab(tmp_path, "run", str(example), "--set", "n_trials=2", "--set", "fidelity.epochs.max=2",
+                     "--set", "workers=1", "--storage", "sqlite:///example.db")
+    assert result.returncode == 0, result.stderr
+    assert "sgd-digits: 2 completed" in result.stdout
+    study = tl.load_study("sgd-digits", storage=f"sqlite:///{tmp_path / 'example.db'}")
+    assert [r.step for r in study.trials[0].reports] == [1, 2]
+    assert study.trials[0].config == {"alpha": 1e-4, "eta0": 0.01, "schedule": "invscaling", "loss": "hinge",
+                                      "batch_size": 64}  # the enqueued baseline
+
+
+def test_yaml_needs_pyyaml_and_says_how_to_install_it(tmp_path, monkeypatch):
+    from tunelab.script.source import StudyFileError
+    from tunelab.script.studyfile import load_study_file
+
+    setup(tmp_path)
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    with pytest.raises(StudyFileError, match=r"needs PyYAML: pip install 'tunelab\[run\]'"):
+        load_study_file(tmp_path / "project" / "study.yaml")

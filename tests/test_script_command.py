@@ -122,7 +122,7 @@ def test_a_crashing_script_fails_its_trial_with_the_tail_of_stderr(tmp_path):
     study = tune(tmp_path, study_file)
     assert study.counts() == {"failed": 2}
     error = study.trials[0].error
-    assert error.splitlines()[0] == "ScriptFailed: the script failed (exit code 1): RuntimeError: CUDA out of memory (pretend)"
+    assert error.splitlines()[0] == "ScriptFailed: exit code 1: RuntimeError: CUDA out of memory (pretend)"
     assert "loading data" in error and "Traceback (most recent call last):" in error
     assert study.trials[0].user_attrs["exit_code"] == 1
 

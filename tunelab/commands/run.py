@@ -21,7 +21,7 @@ from tunelab.cli import DEFAULT_STORAGE, UsageError
 from tunelab.commands.core import _fmt
 from tunelab.errors import StudyNotFound, TunelabError
 from tunelab.script.command import CommandObjective, ScriptOutputError
-from tunelab.script.studyfile import StudyFile, load_study_file
+from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.storage import Storage, open_storage
 from tunelab.trial import TrialState
 
@@ -34,7 +34,13 @@ class SetupFailed(TunelabError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="tune a training script described by a study file (YAML or TOML)")
+    keys = "\n".join(f"  {key:<18} {meaning}" for key, meaning in KEYS.items())
+    run = subparsers.add_parser("run", help="tune a training script described by a study file (YAML or TOML)",
+                                description="Tune a training script: each trial runs the study file's command "
+                                            "and reads the metric from the script's output.",
+                                epilog=f"study file keys (command, metric, mode, space are required):\n{keys}\n\n"
+                                       "example: tunelab run examples/study.yaml --set n_trials=20",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("file", help="the study file (.yaml, .yml or .toml)")
     run.add_argument("--resume", action="store_true", help="continue the existing study of this name")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -87,9 +93,9 @@ def run_study_file(args: argparse.Namespace) -> int:
     storage.update_study(study.record.id, settings={
         "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
         "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})
-    console.print(f"{'Continuing' if exists else 'Tuning'} [bold]{name}[/] ({study_file.path}): "
+    console.print(f"{'Continuing' if exists else 'Tuning'} [bold]{name}[/] ({escape(str(study_file.path))}): "
                   f"{study_file.metrics[0]} ({study_file.modes[0]}), searcher {study_file.searcher}, "
-                  f"scheduler {study_file.scheduler}, {study_file.workers} worker(s), storage {url}")
+                  f"scheduler {study_file.scheduler}, {study_file.workers} worker(s), storage {escape(url)}")
     console.print(escape(f"command: {study_file.command}\nlogs:    {artifacts}/<trial>/"))
 
     def tune(**budgets) -> object:

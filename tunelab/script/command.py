@@ -226,8 +226,8 @@ def _failure(code: int | None, stderr_tail: list[str]) -> str:
     else:
         how = f"exit code {code}"
     if not stderr_tail:
-        return f"the script failed ({how}) and wrote nothing on stderr"
-    return f"the script failed ({how}): {stderr_tail[-1]}\n--- end of stderr ---\n" + "\n".join(stderr_tail)
+        return f"{how}, nothing on stderr"
+    return f"{how}: {stderr_tail[-1]}\n--- end of stderr ---\n" + "\n".join(stderr_tail)
 
 
 class _ExitOnSigterm:
