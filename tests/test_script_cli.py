@@ -136,8 +136,8 @@ def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers):
     args = [sys.executable, "-m", "tunelab.cli", "run", "project/study.yaml", "--set", f"workers={workers}",
             "--set", "report=json", "--resume"]
     first = tunelab(tmp_path, "run", "project/study.yaml", "--set", "n_trials=1", "--set", "report=json",
-                    "--set", "trial_timeout=3")  # the first trial of a new study runs alone: let it time out
-    assert first.returncode == 1 and "trial_timeout=3s" in first.stdout
+                    "--set", "trial_timeout=1")  # the first trial of a new study runs alone: let it time out
+    assert first.returncode == 1 and "trial_timeout=1s" in first.stdout
     cli = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid_files = [tmp_path / "tunelab-artifacts" / "cli-demo" / str(n) / "pids" for n in range(1, 1 + workers)]
     deadline = time.monotonic() + 60

@@ -112,6 +112,12 @@ def _signal_group(pgid: int, sig: int) -> None:
 def _group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs; zombies (dead, not yet reaped by their
     parent) do not count, so a group of exited children is not waited on for nothing."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False  # the usual case once a script has ended: no need to look further
+    except PermissionError:
+        pass
     proc = Path("/proc")
     if proc.is_dir():
         for entry in proc.iterdir():
@@ -125,10 +131,4 @@ def _group_alive(pgid: int) -> bool:
             if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
                 return True
         return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
