@@ -209,3 +209,32 @@ def test_worker_processes_run_scripts_too(tmp_path):
     assert study.counts() == {"completed": 3}
     assert sorted(json.loads(Path(t.user_attrs["trial_dir"], "config.json").read_text())["lr"] for t in study.trials) \
         == sorted(t.config["lr"] for t in study.trials)
+
+
+class PauseAtTwo(tl.Scheduler):
+    """A test scheduler: pauses a trial at step 2 (once) and resumes it as soon as a worker is free."""
+
+    name = "pause-at-two"
+
+    def on_report(self, trial, step, metrics, history):
+        first_time = sum(r.step == 2 for r in trial.reports) == 1  # once only, even if the checkpoint was lost
+        return tl.Decision.PAUSE if step == 2 and first_time else tl.Decision.CONTINUE
+
+    def trial_to_resume(self, history):
+        return next((t for t in history.trials if t.state is tl.TrialState.PAUSED), None)
+
+
+def test_a_paused_trial_resumes_from_its_checkpoint_dir(tmp_path):
+    study_file = make_study(tmp_path, """\
+        import json, os, sys, time
+        checkpoint = os.path.join(sys.argv[sys.argv.index("--checkpoints") + 1], "epoch")
+        start = int(open(checkpoint).read()) + 1 if os.path.exists(checkpoint) else 1
+        for epoch in range(start, 5):
+            open(checkpoint, "w").write(str(epoch))
+            print(json.dumps({"step": epoch, "acc": epoch / 10}))
+            time.sleep(0.2)
+        """, command="{python} train.py --checkpoints {checkpoint_dir}")
+    study = tune(tmp_path, study_file, n_trials=1, scheduler=PauseAtTwo("acc", "max"))
+    trial = study.trials[0]
+    assert trial.state is tl.TrialState.COMPLETED and trial.value == 0.4
+    assert [r.step for r in trial.reports] == [1, 2, 3, 4]  # the second run started where the first stopped

@@ -105,7 +105,8 @@ class _TrialRun:
             finally:
                 process.stop(min(obj.kill_grace, TERMINATED_GRACE) if guard.signalled else obj.kill_grace)
         if self.timed_out:
-            raise TrialTimeout(f"the script ran past trial_timeout={obj.trial_timeout:g}s and was killed")
+            last = f"; its last line of stdout: {process.stdout_tail[-1][:200]!r}" if process.stdout_tail else ""
+            raise TrialTimeout(f"the script ran past trial_timeout={obj.trial_timeout:g}s and was killed{last}")
         self._read(process, wait=0)
         code = process.returncode
         self.trial.set_user_attr("exit_code", code)
@@ -130,7 +131,8 @@ class _TrialRun:
         return values
 
     def _environment(self, values: dict[str, Any], result_path: Path | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELAB_PARAM_")}
+        # What a tunelab that launched *us* passed down must not leak into this trial's script.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELAB_") or k == "TUNELAB_STORAGE"}
         env.setdefault("PYTHONUNBUFFERED", "1")  # Python scripts otherwise hold back piped output
         env.update(self.objective.env)
         env.update({env_name(name): format_value(value) for name, value in self.config.items()})
