@@ -129,8 +129,8 @@ def _dead(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers):
+@pytest.mark.parametrize("workers, stop", [(1, signal.SIGINT), (2, signal.SIGINT), (2, signal.SIGTERM)])
+def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers, stop):
     setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 4\nkill_grace: 1"), script=HANGING)
     env = {**os.environ, "PYTHONPATH": str(TREE)}
     args = [sys.executable, "-m", "tunelab.cli", "run", "project/study.yaml", "--set", f"workers={workers}",
@@ -144,9 +144,9 @@ def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers):
     while not all(p.exists() for p in pid_files) and time.monotonic() < deadline and cli.poll() is None:
         time.sleep(0.1)
     assert all(p.exists() for p in pid_files), cli.communicate(timeout=10)
-    cli.send_signal(signal.SIGINT)
+    cli.send_signal(stop)
     _, stderr = cli.communicate(timeout=60)
-    assert cli.returncode == 130, stderr
+    assert cli.returncode == (130 if stop == signal.SIGINT else 128 + signal.SIGTERM), stderr
     pids = [int(pid) for p in pid_files for pid in p.read_text().split()]
     deadline = time.monotonic() + 10  # the executor's replacement workers may still be tidying up
     while not all(_dead(pid) for pid in pids) and time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from tunelab.cli import DEFAULT_STORAGE, UsageError
 from tunelab.commands.core import _fmt
 from tunelab.errors import StudyNotFound, TunelabError
 from tunelab.script.command import CommandObjective, ScriptOutputError
+from tunelab.script.process import ExitOnSigterm
 from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.storage import Storage, open_storage
 from tunelab.trial import TrialState
@@ -106,14 +107,15 @@ def run_study_file(args: argparse.Namespace) -> int:
 
     budgets = dict(study_file.budgets)
     started = time.monotonic()
-    if not study.trials:
-        console.print(f"trial 0 runs alone first, to check that the script reports {study_file.metrics[0]!r}")
-        study = tune(**{**budgets, "n_trials": 1}, workers=1, progress=False)
-        _check_first_trial(study)
-    if budgets.get("timeout") is not None:
-        budgets["timeout"] -= time.monotonic() - started
-    if budgets.get("timeout") is None or budgets["timeout"] > 0:
-        study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
+    with ExitOnSigterm():  # `kill` or a batch system's preemption: cancel the trials, stop their scripts
+        if not study.trials:
+            console.print(f"trial 0 runs alone first, to check that the script reports {study_file.metrics[0]!r}")
+            study = tune(**{**budgets, "n_trials": 1}, workers=1, progress=False)
+            _check_first_trial(study)
+        if budgets.get("timeout") is not None:
+            budgets["timeout"] -= time.monotonic() - started
+        if budgets.get("timeout") is None or budgets["timeout"] > 0:
+            study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
     return _summary(study, study_file, url)
 
 

@@ -18,14 +18,13 @@ import os
 import shlex
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunelab.script.outputs import JsonLines, RegexLines
-from tunelab.script.process import ScriptProcess
+from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
 from tunelab.script.studyfile import Fidelity, StudyFile
 from tunelab.script.template import Template, env_name, format_value
@@ -99,7 +98,7 @@ class _TrialRun:
                                     stdout_path=stdout_path, stderr_path=stderr_path)
         except OSError as err:
             raise ScriptOutputError(f"cannot start {argv[0]!r} in {obj.workdir}: {err.strerror or err}") from None
-        with _ExitOnSigterm() as guard:
+        with ExitOnSigterm() as guard:
             try:
                 self._follow(process)
             finally:
@@ -230,30 +229,3 @@ def _failure(code: int | None, stderr_tail: list[str]) -> str:
     if not stderr_tail:
         return f"{how}, nothing on stderr"
     return f"{how}: {stderr_tail[-1]}\n--- end of stderr ---\n" + "\n".join(stderr_tail)
-
-
-class _ExitOnSigterm:
-    """In the main thread, turn the first SIGTERM into SystemExit so that the script's process
-    group is stopped on the way out: a worker whose trial is cancelled gets a SIGTERM, and must
-    not leave its script running as an orphan."""
-
-    def __init__(self) -> None:
-        self.signalled = False
-        self._previous: Any = None
-        self._installed = False
-
-    def __enter__(self) -> "_ExitOnSigterm":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, self._handle)
-            self._installed = True
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if not self.signalled:
-            self.signalled = True
-            raise SystemExit(128 + signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Any, Mapping, Sequence
 
 STDERR_TAIL_LINES = 20
 _POLL = 0.05
@@ -132,3 +132,30 @@ def _group_alive(pgid: int) -> bool:
                 return True
         return False
     return True
+
+
+class ExitOnSigterm:
+    """In the main thread, turn the first SIGTERM into SystemExit so that `finally` blocks run:
+    a worker whose trial is cancelled gets a SIGTERM and must stop its script's group on the way
+    out, and a tuner told to end must cancel its trials rather than orphan their scripts."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> "ExitOnSigterm":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.signalled:
+            self.signalled = True
+            raise SystemExit(128 + signum)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
