@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from tunelab.cli import UsageError, existing_storage, storage_argument
 
 
@@ -25,12 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def show_architecture(args: argparse.Namespace) -> int:
     import tunelab as tl
-    from tunelab import nas
 
     if args.output is not None and not args.output.lower().endswith(".svg"):
         raise UsageError(f"--output must name an .svg file; got {args.output!r}")
     # Reading needs no searcher: a plain one avoids rebuilding the recorded (perhaps torch-heavy) one.
     study = tl.load_study(args.name, storage=existing_storage(args.storage), searcher="random")
+    try:
+        from tunelab import nas
+    except ImportError as err:  # the CLI prints errors as rich markup, where "[nas]" would vanish
+        raise UsageError(escape(str(err))) from None
     trial = study.best if args.trial is None else study.get_trial(args.trial)
     stored = trial.user_attrs.get("genotype")
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 from torch import nn
@@ -107,15 +107,17 @@ class Architect:
 def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", "second"] = "first",
                  nodes: int = 4, channels: int = 8, layers: int = 3, lr: float = 0.025, momentum: float = 0.9,
                  weight_decay: float = 3e-4, arch_lr: float = 3e-3, arch_weight_decay: float = 1e-3,
-                 seed: int = 0, max_seconds: float | None = None) -> DartsResult:
+                 seed: int = 0, max_seconds: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> DartsResult:
     """Search a cell with DARTS on ``data.train`` (weights) and ``data.valid`` (architecture).
 
-    ``max_seconds`` ends the search early (after the current batch) so that methods can be
-    compared at equal compute; the cosine schedule still spans ``epochs``."""
+    ``max_seconds`` on ``clock`` ends the search early (after the current batch) so that methods
+    can be compared at equal compute (``clock=time.process_time`` counts CPU seconds, fair on a
+    busy machine); the cosine schedule still spans ``epochs``."""
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1; got {epochs!r}")
     seed_everything(seed)
-    started = time.monotonic()
+    started = clock()
     network = SearchNetwork(data.in_channels, data.num_classes, channels, layers, nodes)
     weights = list(network.weight_parameters().values())
     optimizer = torch.optim.SGD(weights, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -134,7 +136,7 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
             loss.backward()
             nn.utils.clip_grad_norm_(weights, 5.0)
             optimizer.step()
-            if max_seconds is not None and time.monotonic() - started > max_seconds:
+            if max_seconds is not None and clock() - started > max_seconds:
                 out_of_time = True
                 break
         schedule.step()
@@ -142,7 +144,7 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
         if out_of_time:
             break
     alphas = {kind: network.alphas[kind].detach().tolist() for kind in CELL_KINDS}
-    return DartsResult(network.genotype(), alphas, curve, time.monotonic() - started)
+    return DartsResult(network.genotype(), alphas, curve, clock() - started)
 
 
 def _measure(network: SearchNetwork, data: DataSplits, epoch: int) -> dict[str, float]:
