@@ -68,14 +68,21 @@ def expected_reward(searcher: nas.ReinforceSearcher, samples: int = 150) -> floa
     return sum(fraction_sep3(searcher.policy.sample(generator)[0]) for _ in range(samples)) / samples
 
 
+def run_study(space: dict, searcher, mode: str, steps: int, seed: int) -> tl.Study:
+    """Ask/tell loop: the reward is the fraction of sep_conv_3x3 (its complement when minimised)."""
+    study = tl.create_study(space, metric="score", mode=mode, searcher=searcher, seed=seed)
+    for _ in range(steps):
+        trial = study.ask()
+        reward = fraction_sep3(trial.config)
+        study.tell(trial, reward if mode == "max" else 1.0 - reward)
+    return study
+
+
 def test_reinforce_improves_expected_reward_and_records_every_architecture():
     space = nas.cell_space(2)
     searcher = nas.ReinforceSearcher(space, seed=0, lr=0.05)
     before = expected_reward(searcher)
-    study = tl.create_study(space, metric="reward", mode="max", searcher=searcher, seed=0)
-    for _ in range(40):
-        trial = study.ask()
-        study.tell(trial, fraction_sep3(trial.config))
+    study = run_study(space, searcher, "max", 40, seed=0)
     after = expected_reward(searcher)
     assert before == pytest.approx(1 / len(nas.CELL_OPS), abs=0.06)
     assert after > before + 0.2
@@ -87,23 +94,17 @@ def test_minimised_metric_is_turned_into_a_reward():
     space = nas.cell_space(1)
     searcher = nas.ReinforceSearcher(space, seed=1, lr=0.05)
     before = expected_reward(searcher)
-    study = tl.create_study(space, metric="loss", mode="min", searcher=searcher, seed=1)
-    for _ in range(40):
-        trial = study.ask()
-        study.tell(trial, 1.0 - fraction_sep3(trial.config))
+    run_study(space, searcher, "min", 40, seed=1)
     assert expected_reward(searcher) > before + 0.2
 
 
 def test_a_fresh_controller_replays_the_study_to_the_same_proposals():
     space = nas.cell_space(2)
-    study = tl.create_study(space, metric="reward", mode="max", searcher=nas.ReinforceSearcher(space, seed=5), seed=5)
-    for _ in range(8):
-        trial = study.ask()
-        study.tell(trial, fraction_sep3(trial.config))
-    history = study.history()
-    first = nas.ReinforceSearcher(space, seed=5).suggest(history, 3)
+    study = run_study(space, nas.ReinforceSearcher(space, seed=5), "max", 8, seed=5)
+    first = nas.ReinforceSearcher(space, seed=5).suggest(study.history(), 3)
     second = nas.ReinforceSearcher(space, seed=5).suggest(study.history(), 3)
-    assert first == second
+    assert first == second == study.searcher.suggest(study.history(), 3)  # the one that ran the study
+    assert first != nas.ReinforceSearcher(space, seed=6).suggest(study.history(), 3)
 
 
 def test_continuous_parameters_are_refused():
