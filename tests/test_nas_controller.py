@@ -110,3 +110,14 @@ def test_a_fresh_controller_replays_the_study_to_the_same_proposals():
 def test_continuous_parameters_are_refused():
     with pytest.raises(tl.SpaceError, match="parameter 'lr'"):
         nas.ReinforceSearcher({**nas.cell_space(1), "lr": tl.loguniform(1e-3, 1e-1)})
+
+
+def test_registered_by_name_with_options_and_reopened_from_storage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rl.db'}"
+    space = nas.cell_space(1)
+    study = tl.tune(fraction_sep3, space, metric="score", mode="max", searcher="reinforce",
+                    searcher_options={"lr": 0.05, "hidden": 8}, n_trials=4, seed=2, storage=url, name="rl")
+    assert study.searcher.describe()["lr"] == 0.05
+    reopened = tl.load_study("rl", storage=url)
+    assert isinstance(reopened.searcher, nas.ReinforceSearcher) and reopened.searcher.hidden == 8
+    assert reopened.searcher.suggest(reopened.history(), 1) == study.searcher.suggest(study.history(), 1)
