@@ -110,6 +110,8 @@ def test_a_fresh_controller_replays_the_study_to_the_same_proposals():
 def test_continuous_parameters_are_refused():
     with pytest.raises(tl.SpaceError, match="parameter 'lr'"):
         nas.ReinforceSearcher({**nas.cell_space(1), "lr": tl.loguniform(1e-3, 1e-1)})
+    with pytest.raises(tl.ConfigError, match="baseline_decay"):
+        nas.ReinforceSearcher(nas.cell_space(1), baseline_decay=1.0)
 
 
 def test_registered_by_name_with_options_and_reopened_from_storage(tmp_path):

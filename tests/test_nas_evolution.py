@@ -47,5 +47,5 @@ def test_evolution_beats_its_random_start_on_a_synthetic_score():
 
 
 def test_bad_options_are_refused():
-    with pytest.raises(tl.SpaceError, match="sample <= population"):
+    with pytest.raises(tl.ConfigError, match="sample <= population"):
         nas.RegularizedEvolution(nas.cell_space(1), population=3, sample=5)

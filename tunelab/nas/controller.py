@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from tunelab.distributions import Categorical, Fixed, Int
-from tunelab.errors import SpaceError
+from tunelab.errors import ConfigError, SpaceError
 from tunelab.history import History
 from tunelab.searchers.base import Searcher
 from tunelab.space import Space
@@ -105,9 +105,9 @@ class ReinforceSearcher(Searcher):
                  entropy_weight: float = 0.01, hidden: int = 32):
         super().__init__(space, seed)
         if not 0.0 <= baseline_decay < 1.0:
-            raise SpaceError(f"baseline_decay must be in [0, 1); got {baseline_decay!r}")
+            raise ConfigError(f"baseline_decay must be in [0, 1); got {baseline_decay!r}")
         if lr <= 0 or entropy_weight < 0 or hidden < 1:
-            raise SpaceError("lr must be positive, entropy_weight non-negative and hidden at least 1")
+            raise ConfigError("lr must be positive, entropy_weight non-negative and hidden at least 1")
         self.lr, self.baseline_decay, self.entropy_weight, self.hidden = lr, baseline_decay, entropy_weight, hidden
         with torch.random.fork_rng():
             torch.manual_seed(derive_seed(self.seed, self.name, "init"))

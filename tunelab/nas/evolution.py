@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import SpaceError
+from tunelab.errors import ConfigError, SpaceError
 from tunelab.history import History
 from tunelab.searchers.base import Searcher
 from tunelab.space import config_key
@@ -28,7 +28,7 @@ class RegularizedEvolution(Searcher):
     def __init__(self, space, seed: int | None = None, population: int = 20, sample: int = 5):
         super().__init__(space, seed)
         if not (isinstance(population, int) and isinstance(sample, int) and 1 <= sample <= population):
-            raise SpaceError(f"need integers 1 <= sample <= population; got sample={sample!r}, "
+            raise ConfigError(f"need integers 1 <= sample <= population; got sample={sample!r}, "
                              f"population={population!r}")
         if not self.space.dimensions:
             raise SpaceError("regularised evolution needs at least one parameter that is not fixed")
