@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from tunelab.errors import TunelabError
 
 DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.run"]
+COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.run", "tunelab.commands.nas"]
 
 
 class UsageError(TunelabError):
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(handler(args) or 0)
     except TunelabError as err:
-        console.print(f"[red]tunelab: error:[/] {err}", soft_wrap=True)
+        console.print(f"[red]tunelab: error:[/] {escape(str(err))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("tunelab: interrupted")

@@ -1,0 +1,86 @@
+"""DARTS on a tiny problem: it learns, its second-order gradient is sound, its result is recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the nas extra (torch) is not installed")
+torch.set_num_threads(1)
+
+import tunelab as tl  # noqa: E402
+from tunelab import nas  # noqa: E402
+from tunelab.nas.darts import Architect  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return nas.digits(batch_size=16, limit=240, fractions=(0.5, 0.25))
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_darts_reduces_validation_loss(tiny, order):
+    found = nas.darts_search(tiny, epochs=5, order=order, nodes=1, channels=4, layers=2, lr=0.1,
+                             arch_lr=0.01, seed=0)
+    losses = [point["valid_loss"] for point in found.curve]
+    assert len(losses) == 6
+    assert losses[-1] < losses[0] - 0.25
+    assert found.genotype.nodes == 1
+    assert "none" not in {op for kind in ("normal", "reduce") for _, _, op, _ in found.genotype.edges(kind)}
+
+
+def batches(data):
+    return next(iter(data.train)), next(iter(data.valid))
+
+
+def test_second_order_with_zero_step_is_the_first_order_gradient(tiny):
+    torch.manual_seed(0)
+    network = nas.SearchNetwork(channels=4, layers=2, nodes=2)
+    network.eval()  # batch statistics off, so both gradients see the same function
+    train, valid = batches(tiny)
+    unrolled = Architect(network, "second")._unrolled_gradient(train, valid, xi=0.0)
+    direct = torch.autograd.grad(nas.darts._cross_entropy(network(valid[0]), valid[1]), network.arch_parameters())
+    for a, b in zip(unrolled, direct):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_second_order_gradient_matches_a_finite_difference_of_the_unrolled_loss(tiny):
+    torch.manual_seed(0)
+    network = nas.SearchNetwork(channels=4, layers=2, nodes=1)
+    network.eval()
+    train, valid = batches(tiny)
+    architect = Architect(network, "second", network_weight_decay=0.0)
+    xi = 0.5
+    grad = architect._unrolled_gradient(train, valid, xi=xi)[0][0, 2]  # one entry of the normal alphas
+
+    def unrolled_loss() -> float:
+        weights = network.weight_parameters()
+        grads = torch.autograd.grad(architect._loss(weights, train), list(weights.values()), allow_unused=True)
+        stepped = {n: w - xi * (g if g is not None else 0.0) for (n, w), g in zip(weights.items(), grads)}
+        return architect._loss(stepped, valid).item()
+
+    alpha, h = network.alphas["normal"], 1e-3
+    with torch.no_grad():
+        alpha[0, 2] += h
+    up = unrolled_loss()
+    with torch.no_grad():
+        alpha[0, 2] -= 2 * h
+    down = unrolled_loss()
+    assert grad.item() == pytest.approx((up - down) / (2 * h), rel=0.15, abs=2e-4)
+
+
+def test_bad_order_is_refused(tiny):
+    with pytest.raises(tl.ConfigError, match="order must be 'first' or 'second'"):
+        nas.darts_search(tiny, epochs=1, order="third")
+
+
+def test_found_cell_is_retrained_and_recorded_in_a_study(tiny):
+    found = nas.darts_search(tiny, epochs=1, nodes=2, channels=4, layers=2, seed=2)
+    result = nas.retrain(found.genotype, tiny, epochs=1, channels=4, layers=2)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    study = tl.create_study(nas.cell_space(2), metric="accuracy", mode="max", seed=0)
+    trial = found.record(study, result)
+    assert trial.value == result["accuracy"]
+    assert nas.Genotype.from_json(trial.user_attrs["genotype"]) == found.genotype
+    assert nas.Genotype.from_config(trial.config) == found.genotype
+    assert trial.user_attrs["search_method"] == "darts" and len(trial.user_attrs["search_curve"]) == 2
+    assert torch.tensor(trial.user_attrs["alphas"]["normal"]).std().item() > 1e-2  # they started near 1e-3

@@ -1,0 +1,52 @@
+"""``tunelab nas show``: print a trial's cell architecture and draw it as SVG.
+
+PyTorch is imported only when the command runs, so the CLI starts (and every other command
+works) without the ``[nas]`` extra."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.markup import escape
+
+from tunelab.cli import UsageError, existing_storage, storage_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    nas = subparsers.add_parser("nas", help="neural architecture search: inspect found architectures")
+    commands = nas.add_subparsers(dest="nas_command", metavar="COMMAND", parser_class=type(nas))
+    show = commands.add_parser("show", help="print a trial's cell (the best trial by default) and draw it as SVG")
+    show.add_argument("name", help="the study")
+    show.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
+    show.add_argument("-o", "--output", default=None, help="write the drawing to this .svg file")
+    storage_argument(show)
+    show.set_defaults(handler=show_architecture)
+    nas.set_defaults(handler=lambda args: (nas.print_help(), 2)[1])
+
+
+def show_architecture(args: argparse.Namespace) -> int:
+    import tunelab as tl
+
+    if args.output is not None and not args.output.lower().endswith(".svg"):
+        raise UsageError(f"--output must name an .svg file; got {args.output!r}")
+    # Reading needs no searcher: a plain one avoids rebuilding the recorded (perhaps torch-heavy) one.
+    study = tl.load_study(args.name, storage=existing_storage(args.storage), searcher="random")
+    try:
+        from tunelab import nas
+    except ImportError as err:  # the CLI prints errors as rich markup, where "[nas]" would vanish
+        raise UsageError(escape(str(err))) from None
+    trial = study.best if args.trial is None else study.get_trial(args.trial)
+    stored = trial.user_attrs.get("genotype")
+    try:
+        genotype = nas.Genotype.from_json(stored) if stored is not None else nas.Genotype.from_config(trial.config)
+    except tl.SpaceError as err:
+        raise UsageError(f"trial {trial.number} of study {study.name!r} holds no cell architecture ({err})") from None
+    value = "-" if trial.value is None else f"{trial.value:.6g}"
+    title = f"study {study.name}, trial {trial.number} ({trial.state.value}), {study.metric} = {value}"
+    print(title)
+    print(nas.describe(genotype))
+    if args.output:
+        Path(args.output).write_text(nas.to_svg(genotype, title=title))
+        print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,152 @@
+"""DARTS: differentiable architecture search (Liu, Simonyan & Yang, 2019).
+
+The choice of operation on each edge is relaxed to a softmax-weighted mixture, so the
+architecture becomes continuous and is learned by gradient descent, alternating with the
+network weights: a step on the architecture parameters against *validation* data, then a step
+on the weights against *training* data. The architecture gradient comes either from the current
+weights (first order: cheap, slightly biased) or from weights after one virtual SGD step (second
+order), whose Hessian-vector product is approximated by finite differences.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from tunelab.errors import ConfigError
+from tunelab.nas.data import DataSplits
+from tunelab.nas.genotype import CELL_KINDS, Genotype
+from tunelab.nas.supernet import SearchNetwork
+from tunelab.nas.train import evaluate
+from tunelab.tracking.seeds import seed_everything
+
+_cross_entropy = nn.functional.cross_entropy
+
+
+@dataclass
+class DartsResult:
+    """What a search found: the derived genotype, the final architecture weights, and the
+    supernet's validation loss and accuracy per epoch (epoch 0 is before any training)."""
+
+    genotype: Genotype
+    alphas: dict[str, list[list[float]]]
+    curve: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def record(self, study: Any, metrics: Mapping[str, float] | float) -> Any:
+        """Keep the found architecture as a trial of ``study`` (a study over a matching
+        :func:`cell_space`), with its genotype, architecture weights and search curve."""
+        trial = study.tell(config=self.genotype.to_config(), value=metrics)
+        for key, value in (("genotype", self.genotype.to_json()), ("alphas", self.alphas),
+                           ("search_curve", self.curve), ("search_method", "darts"),
+                           ("search_seconds", self.seconds)):
+            study.set_user_attr(trial.id, key, value)
+        return study.get_trial(trial.number)
+
+
+class Architect:
+    """The architecture step: one Adam update of the alphas on a validation batch."""
+
+    def __init__(self, network: SearchNetwork, order: Literal["first", "second"], lr: float = 3e-3,
+                 weight_decay: float = 1e-3, network_weight_decay: float = 3e-4):
+        if order not in ("first", "second"):
+            raise ConfigError(f"order must be 'first' or 'second'; got {order!r}")
+        self.network, self.order, self.network_weight_decay = network, order, network_weight_decay
+        self.optimizer = torch.optim.Adam(network.arch_parameters(), lr=lr, betas=(0.5, 0.999),
+                                          weight_decay=weight_decay)
+
+    def step(self, train_batch: tuple[torch.Tensor, torch.Tensor], valid_batch: tuple[torch.Tensor, torch.Tensor],
+             weight_lr: float) -> None:
+        alphas = self.network.arch_parameters()
+        if self.order == "first":
+            grads = torch.autograd.grad(_cross_entropy(self.network(valid_batch[0]), valid_batch[1]), alphas)
+        else:
+            grads = self._unrolled_gradient(train_batch, valid_batch, weight_lr)
+        self.optimizer.zero_grad()
+        for alpha, grad in zip(alphas, grads):
+            alpha.grad = grad
+        self.optimizer.step()
+
+    def _loss(self, weights: Mapping[str, torch.Tensor], batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return _cross_entropy(functional_call(self.network, dict(weights), (batch[0],), strict=False), batch[1])
+
+    def _unrolled_gradient(self, train_batch, valid_batch, xi: float) -> list[torch.Tensor]:
+        """d L_val(w - xi * dL_train/dw, alpha) / d alpha.
+
+        The virtual step is plain SGD with weight decay (DARTS also folds in the momentum buffer;
+        leaving it out keeps the step a pure function of the weights). The second-order term
+        xi * d2L_train/(dalpha dw) . dL_val/dw' is the central difference of dL_train/dalpha at
+        w +- eps * dL_val/dw', with eps = 0.01 / ||dL_val/dw'||."""
+        weights = self.network.weight_parameters()
+        alphas = self.network.arch_parameters()
+        grads = torch.autograd.grad(self._loss(weights, train_batch), list(weights.values()), allow_unused=True)
+        unrolled = {name: (w - xi * ((g if g is not None else 0.0) + self.network_weight_decay * w)).detach()
+                    .requires_grad_() for (name, w), g in zip(weights.items(), grads)}
+        outer = torch.autograd.grad(self._loss(unrolled, valid_batch), alphas + list(unrolled.values()),
+                                    allow_unused=True)
+        d_alpha = [g if g is not None else torch.zeros_like(a) for g, a in zip(outer[:len(alphas)], alphas)]
+        d_weights = [g if g is not None else torch.zeros_like(w) for g, w in zip(outer[len(alphas):], unrolled.values())]
+        norm = torch.cat([g.flatten() for g in d_weights]).norm()
+        if float(norm) == 0.0:
+            return d_alpha
+        eps = 0.01 / norm
+        with torch.no_grad():
+            plus = {name: w + eps * d for (name, w), d in zip(weights.items(), d_weights)}
+            minus = {name: w - eps * d for (name, w), d in zip(weights.items(), d_weights)}
+        grad_plus = torch.autograd.grad(self._loss(plus, train_batch), alphas)
+        grad_minus = torch.autograd.grad(self._loss(minus, train_batch), alphas)
+        return [da - xi * (gp - gm) / (2 * eps) for da, gp, gm in zip(d_alpha, grad_plus, grad_minus)]
+
+
+def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", "second"] = "first",
+                 nodes: int = 4, channels: int = 8, layers: int = 3, lr: float = 0.025, momentum: float = 0.9,
+                 weight_decay: float = 3e-4, arch_lr: float = 3e-3, arch_weight_decay: float = 1e-3,
+                 seed: int = 0, max_seconds: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> DartsResult:
+    """Search a cell with DARTS on ``data.train`` (weights) and ``data.valid`` (architecture).
+
+    ``max_seconds`` on ``clock`` ends the search early (after the current batch) so that methods
+    can be compared at equal compute (``clock=time.process_time`` counts CPU seconds, fair on a
+    busy machine); the cosine schedule still spans ``epochs``."""
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1; got {epochs!r}")
+    seed_everything(seed)
+    started = clock()
+    network = SearchNetwork(data.in_channels, data.num_classes, channels, layers, nodes)
+    weights = list(network.weight_parameters().values())
+    optimizer = torch.optim.SGD(weights, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr / 25)
+    architect = Architect(network, order, arch_lr, arch_weight_decay, weight_decay)
+    curve = [_measure(network, data, 0)]
+    out_of_time = False
+    for epoch in range(1, epochs + 1):
+        network.train()
+        valid_batches = itertools.cycle(data.valid)
+        current_lr = schedule.get_last_lr()[0]
+        for x, y in data.train:
+            architect.step((x, y), next(valid_batches), current_lr)
+            optimizer.zero_grad()
+            loss = _cross_entropy(network(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(weights, 5.0)
+            optimizer.step()
+            if max_seconds is not None and clock() - started > max_seconds:
+                out_of_time = True
+                break
+        schedule.step()
+        curve.append(_measure(network, data, epoch))
+        if out_of_time:
+            break
+    alphas = {kind: network.alphas[kind].detach().tolist() for kind in CELL_KINDS}
+    return DartsResult(network.genotype(), alphas, curve, clock() - started)
+
+
+def _measure(network: SearchNetwork, data: DataSplits, epoch: int) -> dict[str, float]:
+    loss, accuracy = evaluate(network, data.valid)
+    return {"epoch": epoch, "valid_loss": loss, "valid_accuracy": accuracy}
