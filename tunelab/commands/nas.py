@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
 
 from tunelab.cli import UsageError, existing_storage, storage_argument
 
@@ -34,8 +33,8 @@ def show_architecture(args: argparse.Namespace) -> int:
     study = tl.load_study(args.name, storage=existing_storage(args.storage), searcher="random")
     try:
         from tunelab import nas
-    except ImportError as err:  # the CLI prints errors as rich markup, where "[nas]" would vanish
-        raise UsageError(escape(str(err))) from None
+    except ImportError as err:
+        raise UsageError(str(err)) from None
     trial = study.best if args.trial is None else study.get_trial(args.trial)
     stored = trial.user_attrs.get("genotype")
     try:
