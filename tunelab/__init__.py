@@ -26,6 +26,7 @@ from tunelab.searchers import SEARCHERS, Searcher
 from tunelab.space import Space
 from tunelab.storage import open_storage
 from tunelab.study import Study
+from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment
 from tunelab.tracking.seeds import seed_everything
 from tunelab.trial import Decision, Report, RunningTrial, Trial, TrialState
@@ -38,7 +39,7 @@ __all__ = [
     "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
-    "seed_everything", "capture_environment",
+    "seed_everything", "capture_environment", "Resources", "Prices",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
     "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
 ]
