@@ -47,3 +47,8 @@ def predictor(config, trial):
     truth = np.linspace(0.0, 1.0, 50)
     predictions = truth + rng.normal(0.0, 0.2, size=truth.size)
     return {"loss": float(np.mean((predictions - truth) ** 2)), "predictions": predictions.tolist()}
+
+
+def shifted(config, trial):
+    """Deterministic, unless the environment variable TUNELAB_TEST_SHIFT moves it (a changed setup)."""
+    return {"loss": config["x"] + float(os.environ.get("TUNELAB_TEST_SHIFT", "0"))}

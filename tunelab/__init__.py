@@ -7,6 +7,7 @@
 """
 
 from tunelab import presets
+from tunelab.analysis.sensitivity import sensitivity
 from tunelab.api import create_study, delete_study, list_studies, load_study
 from tunelab.distributions import choice, fixed, loguniform, ordinal, randint, uniform
 from tunelab.errors import (
@@ -39,7 +40,7 @@ __all__ = [
     "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
-    "seed_everything", "capture_environment", "Resources", "Prices",
+    "seed_everything", "capture_environment", "Resources", "Prices", "sensitivity",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
     "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
 ]

@@ -54,6 +54,16 @@ def _check_seed(seed: int | None) -> int:
     return seed
 
 
+def objective_file(objective: Callable | None) -> str | None:
+    """The file defining the objective, so that a later re-run can find its module."""
+    import inspect
+
+    try:
+        return os.path.abspath(inspect.getfile(objective)) if objective is not None else None
+    except (TypeError, OSError):
+        return None
+
+
 def objective_path(objective: Callable | None) -> str | None:
     """'module:qualname' of an objective, so a trial can be re-run from its record later."""
     if objective is None:
@@ -114,7 +124,8 @@ def create_study(
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
             created_at=dt.datetime.now().timestamp(), environment=capture_environment(code_path_of(objective)),
-            settings={"objective": objective_path(objective), "artifact_dir": resolve_artifact_root(store.url, None),
+            settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
+                      "artifact_dir": resolve_artifact_root(store.url, None),
                       "resources": Resources().to_json(), "prices": Prices().to_json()},
         ))
     given = {k: v for k, v in kept.items() if v is not None}

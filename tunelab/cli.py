@@ -20,7 +20,14 @@ from tunelab.errors import TunelabError
 
 DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES = ["tunelab.commands.core"]
+COMMAND_MODULES = [
+    "tunelab.commands.core",
+    "tunelab.commands.importance",
+    "tunelab.commands.sensitivity",
+    "tunelab.commands.seedcheck",
+    "tunelab.commands.compare",
+    "tunelab.commands.reproduce",
+]
 
 
 class UsageError(TunelabError):

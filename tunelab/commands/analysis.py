@@ -1,0 +1,42 @@
+"""Shared pieces of the analysis commands: pick a trial, load its objective, print a table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable, Sequence
+
+from rich.table import Table
+
+from tunelab.analysis.rerun import load_objective
+from tunelab.cli import UsageError
+from tunelab.commands.core import _fmt as fmt
+from tunelab.commands.core import _load as load_study
+from tunelab.commands.core import console
+
+__all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option"]
+
+
+def add_trial_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--trial", type=int, default=None, help=f"trial number to {what} (default: the best trial)")
+
+
+def chosen_trial(study: Any, number: int | None) -> Any:
+    if number is not None:
+        return study.get_trial(number)
+    if len(study.metrics) > 1:
+        raise UsageError(f"study {study.name!r} has several metrics; pick a trial with --trial N")
+    return study.best
+
+
+def recorded_objective(study: Any) -> Callable:
+    settings = study.record.settings
+    return load_objective(settings.get("objective"), settings.get("objective_file"))
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
+    out = Table(title=title)
+    for i, column in enumerate(columns):
+        out.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        out.add_row(*[fmt(v) for v in row])
+    return out
