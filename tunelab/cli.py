@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "tunelab.commands.seedcheck",
     "tunelab.commands.compare",
     "tunelab.commands.reproduce",
+    "tunelab.commands.plot",
 ]
 
 

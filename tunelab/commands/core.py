@@ -6,7 +6,6 @@ import argparse
 import math
 import shutil
 from datetime import datetime
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -39,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     storage_argument(show)
     show.set_defaults(handler=show_study)
 
-    export = subparsers.add_parser("export", help="write a study's trials as CSV or JSON")
+    export = subparsers.add_parser("export", help="write a study as CSV, JSON, Excel or TensorBoard events")
     export.add_argument("name")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
+    export.add_argument("--format", choices=["csv", "json", "xlsx", "tensorboard"], default="csv")
+    export.add_argument("-o", "--output", default=None,
+                        help="file (a folder for tensorboard) to write (default: standard output for csv/json)")
     storage_argument(export)
     export.set_defaults(handler=export_study)
 
@@ -145,14 +145,15 @@ def _trials_table(study, trials: list[Trial]) -> Table:
 
 
 def export_study(args: argparse.Namespace) -> int:
-    from tunelab.tracking.export import export
+    from tunelab.tracking.export import TEXT_FORMATS, export, write
 
-    text = export(_load(args), args.format)
     if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+        print(f"wrote {write(_load(args), args.format, args.output)}")
+    elif args.format in TEXT_FORMATS:
+        print(export(_load(args), args.format), end="")
     else:
-        print(text, end="")
+        raise UsageError(f"--format {args.format} writes a {'folder' if args.format == 'tensorboard' else 'file'}: "
+                         "give it with -o PATH")
     return 0
 
 
