@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "tunelab.commands.compare",
     "tunelab.commands.reproduce",
     "tunelab.commands.plot",
+    "tunelab.commands.dashboard",
 ]
 
 

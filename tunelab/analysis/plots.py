@@ -151,6 +151,18 @@ def curves_figure(study: Any, metric: str | None = None, limit: int = 200) -> An
     return fig
 
 
+def trial_curve_figure(trial: Any) -> Any:
+    """Every metric one trial reported, against the step."""
+    go, _ = _plotly()
+    fig = go.Figure()
+    for metric in sorted({k for r in trial.reports for k in r.metrics}):
+        points = trial.curve(metric)
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                 name=metric))
+    fig.update_layout(title=f"trial {trial.number}: reports", xaxis_title="step")
+    return fig
+
+
 def sensitivity_figure(result: Any) -> Any:
     go, make_subplots = _plotly()
     names = result.ranking
@@ -196,7 +208,35 @@ def save_png(fig: Any, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
+
+
+def cost_figure(study: Any) -> Any:
+    """Cost of each trial and the running total, in the study's currency."""
+    from tunelab.tracking.cost import study_cost
+
+    go, _ = _plotly()
+    cost = study_cost(study)
+    numbers = sorted(cost.per_trial)
+    per_trial = [cost.per_trial[n] for n in numbers]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=numbers, y=per_trial, name="per trial"))
+    fig.add_trace(go.Scatter(x=numbers, y=list(np.cumsum(per_trial)), name="total", yaxis="y2", mode="lines"))
+    fig.update_layout(title=f"cost: {cost.total:.4g} {cost.currency} in total", xaxis_title="trial",
+                      yaxis={"title": f"per trial ({cost.currency})"},
+                      yaxis2={"title": "total", "overlaying": "y", "side": "right"})
+    return fig
+
+
+def figure_json(fig: Any) -> dict[str, Any]:
+    """A figure as plain JSON (data and layout) for plotly.js in the browser."""
+    import json
+
+    import plotly.io
+
+    return json.loads(plotly.io.to_json(fig, validate=False))
+
+
 FIGURES = {
     "history": history_figure, "parallel": parallel_coordinates_figure, "slice": slice_figure,
-    "contour": contour_figure, "curves": curves_figure,
+    "contour": contour_figure, "curves": curves_figure, "cost": cost_figure,
 }

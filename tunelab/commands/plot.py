@@ -7,7 +7,7 @@ import argparse
 from tunelab.cli import storage_argument
 from tunelab.commands.analysis import console, load_study
 
-KINDS = ["history", "parallel", "slice", "contour", "curves", "importance"]
+KINDS = ["history", "parallel", "slice", "contour", "curves", "cost", "importance"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
