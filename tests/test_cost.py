@@ -12,15 +12,15 @@ from tunelab.trial import Trial, TrialState
 import objectives
 
 
-def _trial(seconds: float, **attrs) -> Trial:
+def _trial(seconds: float) -> Trial:
     return Trial(id=1, number=0, config={}, seed=0, state=TrialState.COMPLETED, started_at=1000.0,
-                 finished_at=1000.0 + seconds, system_attrs=attrs)
+                 finished_at=1000.0 + seconds)
 
 
 def test_trial_cost_is_hours_times_the_price_of_what_it_held():
     prices = Prices(cpu_hour=0.10, gpu_hour=3.00)
     assert trial_cost(_trial(1800), Resources(cpus=4, gpus=1), prices) == pytest.approx(0.5 * (0.4 + 3.0))
-    assert trial_cost(_trial(3600, resources={"cpus": 1}), Resources(cpus=8), prices) == pytest.approx(0.10)
+    assert trial_cost(_trial(3600), Resources(cpus=8), prices) == pytest.approx(0.80)
     running = Trial(id=2, number=1, config={}, seed=0, state=TrialState.RUNNING, started_at=0.0)
     assert trial_cost(running, Resources(), prices, now=7200.0) == pytest.approx(0.20)
 

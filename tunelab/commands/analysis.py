@@ -8,12 +8,21 @@ from typing import Any, Callable, Sequence
 from rich.table import Table
 
 from tunelab.analysis.rerun import load_objective
-from tunelab.cli import UsageError
+from tunelab.cli import UsageError, storage_argument
 from tunelab.commands.core import _fmt as fmt
 from tunelab.commands.core import _load as load_study
 from tunelab.commands.core import console
 
-__all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option"]
+__all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option",
+           "finish_parser"]
+
+
+def finish_parser(parser: argparse.ArgumentParser, handler: Callable, json_output: bool = True) -> None:
+    """The options every analysis command ends with: --json, --storage, and its handler."""
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    storage_argument(parser)
+    parser.set_defaults(handler=handler)
 
 
 def add_trial_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.cli import existing_storage, storage_argument
-from tunelab.commands.analysis import console, table
+from tunelab.cli import existing_storage
+from tunelab.commands.analysis import console, finish_parser, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("second")
     parser.add_argument("--storage-b", default=None, help="storage of the second study (default: --storage)")
     parser.add_argument("--html", default=None, help="also write the best-so-far curves to this HTML file")
-    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:

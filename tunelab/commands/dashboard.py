@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.cli import UsageError, existing_storage, storage_argument
-from tunelab.commands.analysis import console
+from tunelab.cli import UsageError, existing_storage
+from tunelab.commands.analysis import console, finish_parser
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -15,8 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8050, help="port to listen on (default %(default)s)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default %(default)s: this machine only; the dashboard has no login)")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run, json_output=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.cli import storage_argument
-from tunelab.commands.analysis import console, load_study, table
+from tunelab.commands.analysis import console, finish_parser, load_study, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("importance", help="parameter importance (fANOVA over a random forest)")
     parser.add_argument("name")
     parser.add_argument("--method", choices=["fanova", "permutation"], default="fanova")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.cli import storage_argument
-from tunelab.commands.analysis import console, load_study
+from tunelab.commands.analysis import console, finish_parser, load_study
 
 KINDS = ["history", "parallel", "slice", "contour", "curves", "cost", "importance"]
 
@@ -15,8 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name")
     parser.add_argument("--kind", choices=KINDS, default="history")
     parser.add_argument("-o", "--output", required=True, help="file to write: .html (self-contained) or .png")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run, json_output=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.cli import storage_argument
-from tunelab.commands.analysis import console, load_study
+from tunelab.commands.analysis import console, finish_parser, load_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("trial", type=int)
     parser.add_argument("--tolerance", type=float, default=0.0,
                         help="largest absolute metric difference that still counts as reproduced (default 0)")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run, json_output=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.cli import storage_argument
-from tunelab.commands.analysis import add_trial_option, chosen_trial, console, load_study, recorded_objective, table
+from tunelab.commands.analysis import (
+    add_trial_option,
+    chosen_trial,
+    console,
+    finish_parser,
+    load_study,
+    recorded_objective,
+    table,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,9 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name")
     add_trial_option(parser, "re-run")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.cli import storage_argument
-from tunelab.commands.analysis import add_trial_option, chosen_trial, console, load_study, recorded_objective, table
+from tunelab.commands.analysis import (
+    add_trial_option,
+    chosen_trial,
+    console,
+    finish_parser,
+    load_study,
+    recorded_objective,
+    table,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_trial_option(parser, "start from")
     parser.add_argument("--points", type=int, default=7, help="values per parameter (default %(default)s)")
     parser.add_argument("--html", default=None, help="also write the plot to this HTML file")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    storage_argument(parser)
-    parser.set_defaults(handler=run)
+    finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Mapping
 
 from tunelab.errors import ConfigError
@@ -20,13 +20,27 @@ from tunelab.trial import Trial
 
 DEFAULT_CPU_HOUR = 0.05
 DEFAULT_GPU_HOUR = 2.50
-RESOURCES_ATTR = "resources"  # a trial's own Resources (system attribute), when they differ
 
 
 def _amount(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ConfigError(f"{what} must be a non-negative number; got {value!r}")
     return float(value)
+
+
+def _coerce(cls: type, value: Any, what: str) -> Any:
+    """An instance of ``cls`` from itself, a dict of its fields (as stored), or None (defaults)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    names = [f.name for f in fields(cls)]
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ConfigError(f"{cls.__name__} knows {', '.join(names)}; got {unknown}")
+        return cls(**value)
+    raise ConfigError(f"{what} must be tl.{cls.__name__}({', '.join(n + '=...' for n in names)}); got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -47,16 +61,7 @@ class Resources:
 
     @classmethod
     def coerce(cls, value: "Resources | Mapping[str, Any] | None") -> "Resources":
-        if value is None:
-            return cls()
-        if isinstance(value, Resources):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"cpus", "gpus"}
-            if unknown:
-                raise ConfigError(f"Resources knows cpus and gpus; got {sorted(unknown)}")
-            return cls(**value)
-        raise ConfigError(f"resources must be tl.Resources(cpus=..., gpus=...); got {value!r}")
+        return _coerce(cls, value, "resources")
 
 
 @dataclass(frozen=True)
@@ -81,26 +86,12 @@ class Prices:
 
     @classmethod
     def coerce(cls, value: "Prices | Mapping[str, Any] | None") -> "Prices":
-        if value is None:
-            return cls()
-        if isinstance(value, Prices):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"cpu_hour", "gpu_hour", "currency"}
-            if unknown:
-                raise ConfigError(f"Prices knows cpu_hour, gpu_hour and currency; got {sorted(unknown)}")
-            return cls(**value)
-        raise ConfigError(f"prices must be tl.Prices(cpu_hour=..., gpu_hour=...); got {value!r}")
+        return _coerce(cls, value, "prices")
 
 
 def study_pricing(settings: Mapping[str, Any]) -> tuple[Resources, Prices]:
     """The resources and prices recorded in a study's settings (defaults for older studies)."""
     return Resources.coerce(settings.get("resources")), Prices.coerce(settings.get("prices"))
-
-
-def trial_resources(trial: Trial, default: Resources) -> Resources:
-    own = trial.system_attrs.get(RESOURCES_ATTR)
-    return Resources.coerce(own) if own else default
 
 
 def trial_cost(trial: Trial, resources: Resources, prices: Prices, now: float | None = None) -> float:
@@ -109,7 +100,7 @@ def trial_cost(trial: Trial, resources: Resources, prices: Prices, now: float | 
         return 0.0
     end = trial.finished_at if trial.finished_at is not None else (time.time() if now is None else now)
     hours = max(end - trial.started_at, 0.0) / 3600.0
-    return hours * prices.per_hour(trial_resources(trial, resources))
+    return hours * prices.per_hour(resources)
 
 
 @dataclass
