@@ -55,3 +55,14 @@ def test_plot_command(study, tmp_path, capsys):
         assert "Plotly.newPlot" in out.read_text()
     assert main(["plot", "p", "--kind", "nope", "-o", "x.html", "--storage", study.storage.url]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_png_needs_a_renderer_or_says_how_to_get_one(study, tmp_path):
+    figure = plots.history_figure(study)
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        with pytest.raises(tl.ConfigError, match="pip install kaleido"):
+            plots.save_png(figure, tmp_path / "h.png")
+    else:
+        assert open(plots.save_png(figure, tmp_path / "h.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tunelab as tl
 from tunelab.analysis.seeds import check_seeds, ensemble, seed_check, top_gap
 from tunelab.errors import ConfigError
 

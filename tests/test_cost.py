@@ -67,3 +67,14 @@ def test_reopened_study_keeps_its_pricing(tmp_path):
     cost = study_cost(study)
     assert cost.prices.gpu_hour == 1.5 and cost.resources.gpus == 2
     assert cost.total == pytest.approx(study.trials[0].duration / 3600 * (0.05 + 3.0))
+
+
+def test_show_prints_the_study_cost_and_a_cost_column(tmp_path, capsys):
+    from tunelab.cli import main
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, storage=url,
+            name="c", prices={"cpu_hour": 7.0, "currency": "EUR"})
+    assert main(["show", "c", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "EUR (a trial holds 1 CPU cores and 0 GPUs at 7/2.5 per hour)" in out and "cost" in out.split("┃")[5]
