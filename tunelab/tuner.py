@@ -22,6 +22,7 @@ from tunelab.progress import ProgressDisplay
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
+from tunelab.tracking.callbacks import Callback, check_callbacks, close_all, notify
 from tunelab.tracking.cost import CostMeter, Prices, Resources
 from tunelab.trial import Decision, ReportSink, Trial, TrialState
 
@@ -64,8 +65,9 @@ class Budgets:
 
 class Tuner(ReportSink):
     def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
-                 trial_timeout: float | None = None, progress: bool | None = None):
+                 trial_timeout: float | None = None, progress: bool | None = None, callbacks: Sequence[Callback] = ()):
         self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
+        self.callbacks = list(callbacks)
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
@@ -108,6 +110,7 @@ class Tuner(ReportSink):
         finally:
             self._cancel_running(self.stop_reason or "tuner stopped")
             self.executor.close()
+            close_all(self.callbacks)
             self._display.stop(self.stop_reason)
         return self.stop_reason
 
@@ -144,6 +147,7 @@ class Tuner(ReportSink):
         finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
         self._meter.add(finished)
+        notify(self.callbacks, self.study, finished)
         if finished.state is TrialState.FAILED:
             self._failures += 1
             log.warning("trial %d failed: %s", finished.number, (finished.error or "unknown error").splitlines()[0])
@@ -216,6 +220,7 @@ def tune(
     resources: "Resources | Mapping[str, Any] | None" = None,
     prices: "Prices | Mapping[str, Any] | None" = None,
     artifact_dir: "str | os.PathLike | None" = None,
+    callbacks: Sequence[Callback] = (),
 ) -> Study:
     """Tune ``objective(config, trial)`` over ``space`` and return the study.
 
@@ -224,7 +229,8 @@ def tune(
     trials, ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
     :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A study of
     the same ``name`` in ``storage`` is continued. ``enqueue`` lists configurations (e.g. a
-    baseline) to try first. Trials' logs and files go to ``artifact_dir``.
+    baseline) to try first. Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
+    :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded.
     """
     if not callable(objective):
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
@@ -246,5 +252,5 @@ def tune(
     for config in enqueue:
         if config_key(study.space.validate(config, where="enqueue")) not in already:
             study.enqueue(config)
-    Tuner(study, objective, run_executor, budgets, trial_timeout, progress).run()
+    Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks)).run()
     return study
