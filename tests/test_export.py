@@ -104,3 +104,50 @@ def test_the_export_command_writes_every_format(study, tmp_path, capsys):
     assert (tmp_path / "e.xlsx").stat().st_size > 0 and (tmp_path / "tb" / "exp").is_dir()
     assert main(["export", "exp", "--format", "xlsx", "--storage", url]) == 2
     assert "-o PATH" in capsys.readouterr().err
+
+
+def test_tensorboards_hparams_tab_serves_the_trials(study, tmp_path):
+    """The real TensorBoard server reads the export: its HParams backend lists every trial."""
+    pytest.importorskip("tensorboard")
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    write(study, "tensorboard", tmp_path / "tb")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path / "tb"),
+                               "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def post(path, body):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/data/plugin/hparams/{path}",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    query = {"experimentName": "", "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE"], "startIndex": 0,
+             "sliceSize": 100, "colParams": []}
+    try:
+        deadline, groups = time.monotonic() + 90, []
+        while len(groups) < len(study.trials):
+            assert time.monotonic() < deadline and server.poll() is None, "TensorBoard did not serve the trials"
+            time.sleep(0.5)
+            try:
+                groups = post("session_groups", query).get("sessionGroups", [])
+            except OSError:
+                continue
+        experiment = post("experiment", {"experimentName": ""})
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert sorted(h["name"] for h in experiment["hparamInfos"]) == sorted(study.space.params)
+    by_name = {g["name"]: g for g in groups}
+    for trial in study.trials:
+        group = by_name[f"trial-{trial.number}"]
+        assert group["hparams"]["opt"] == trial.config["opt"]
+        if trial.value is not None:
+            assert group["metricValues"][0]["value"] == pytest.approx(trial.value, rel=1e-6)
