@@ -5,7 +5,7 @@ from __future__ import annotations
 import tunelab as tl
 from tunelab.analysis import best_so_far, compare_studies
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
 

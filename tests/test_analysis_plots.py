@@ -11,7 +11,7 @@ from tunelab.analysis import plots
 from tunelab.analysis.importance import fanova_importance
 from tunelab.cli import main
 
-import objectives
+import lab_objectives as objectives
 
 pytest.importorskip("plotly")
 

@@ -16,7 +16,7 @@ import tunelab as tl
 from tunelab.analysis import load_objective, reproduce
 from tunelab.errors import ConfigError
 
-import objectives
+import lab_objectives as objectives
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -85,9 +85,9 @@ def test_objectives_that_cannot_be_imported_are_explained():
     with pytest.raises(ConfigError, match="top level of a module"):
         load_objective("__main__:train")
     with pytest.raises(ConfigError, match="top level of a module"):
-        load_objective("objectives:outer.<locals>.inner")
+        load_objective("lab_objectives:outer.<locals>.inner")
     with pytest.raises(ConfigError, match="no objective on record"):
         load_objective(None)
     with pytest.raises(ConfigError, match="cannot import"):
         load_objective("no_such_module_here:f")
-    assert load_objective("objectives:quadratic") is objectives.quadratic
+    assert load_objective("lab_objectives:quadratic") is objectives.quadratic

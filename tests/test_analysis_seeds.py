@@ -8,7 +8,7 @@ import pytest
 from tunelab.analysis.seeds import check_seeds, ensemble, seed_check, top_gap
 from tunelab.errors import ConfigError
 
-import objectives
+import lab_objectives as objectives
 
 
 def test_a_deterministic_objective_is_stable():

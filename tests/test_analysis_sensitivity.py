@@ -8,7 +8,7 @@ import pytest
 import tunelab as tl
 from tunelab.errors import ConfigError
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1), "z": tl.choice(["a", "b"]), "k": 7}
 BASELINE = {"x": 0.5, "y": 0.5, "z": "a"}

@@ -12,7 +12,7 @@ from tunelab.errors import ConfigError
 from tunelab.executors.base import run_objective
 from tunelab.trial import ReportSink, TrialSpec
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0.0, 1.0)}
 

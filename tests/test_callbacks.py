@@ -10,7 +10,7 @@ import pytest
 import tunelab as tl
 from tunelab.tracking.callbacks import Callback
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
 

@@ -9,7 +9,7 @@ import pytest
 import tunelab as tl
 from tunelab.cli import main
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
 

@@ -9,7 +9,7 @@ from tunelab.errors import ConfigError
 from tunelab.tracking.cost import CostMeter, Prices, Resources, study_cost, trial_cost
 from tunelab.trial import Trial, TrialState
 
-import objectives
+import lab_objectives as objectives
 
 
 def _trial(seconds: float) -> Trial:

@@ -18,7 +18,7 @@ import pytest
 
 import tunelab as tl
 
-import objectives
+import lab_objectives as objectives
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")

@@ -12,7 +12,7 @@ import tunelab as tl
 from tunelab.cli import main
 from tunelab.tracking.export import export, write
 
-import objectives
+import lab_objectives as objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1), "opt": tl.choice(["adam", "sgd"]), "flag": tl.choice([True, False]),
          "epochs": 3}

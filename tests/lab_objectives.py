@@ -1,5 +1,5 @@
 """Objectives with known answers, importable by worker processes and by `tunelab` subcommands
-(which find an objective by its recorded import path, 'objectives:quadratic')."""
+(which find an objective by its recorded import path, 'lab_objectives:quadratic')."""
 
 from __future__ import annotations
 
