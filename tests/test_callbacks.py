@@ -45,13 +45,14 @@ def test_a_callback_must_have_the_hook():
         tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=1, callbacks=[object()])
 
 
-def test_mlflow_runs_hold_params_curves_and_results(tmp_path):
+def test_mlflow_runs_hold_params_curves_and_results(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
     from tunelab.tracking.mlflow_logger import MLflowCallback
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a local file store (MLflow now prefers SQLite)
+    uri = (tmp_path / "mlruns").as_uri()
     study = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=3, seed=0, name="mlf",
                     callbacks=[MLflowCallback(uri)])
     client = MlflowClient(tracking_uri=uri)

@@ -36,6 +36,7 @@ def test_importance_command(url, capsys):
 
 
 def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):
+    pytest.importorskip("plotly")
     html = tmp_path / "s.html"
     code, out = run(capsys, "sensitivity", "q", "--points", "3", "--json", "--html", str(html), "--storage", url)
     data = json.loads(out[:out.rindex("}") + 1])

@@ -36,7 +36,7 @@ def test_csv_and_json_round_trip(study):
     assert [int(r["number"]) for r in rows] == [t.number for t in study.trials]
     document = json.loads(export(study, "json"))
     assert [len(t["reports"]) for t in document["trials"]] == [len(t.reports) for t in study.trials]
-    assert len(document["trials"][1]["reports"]) == 3
+    assert {len(t["reports"]) for t in document["trials"] if t["state"] == "completed"} == {3}
 
 
 def test_xlsx_opens_in_openpyxl_and_pandas(study, tmp_path):
@@ -98,6 +98,8 @@ def test_tensorboard_events_hold_scalars_and_hparams(study, tmp_path):
 
 
 def test_the_export_command_writes_every_format(study, tmp_path, capsys):
+    pytest.importorskip("openpyxl")
+    pytest.importorskip("tensorboard")
     url = study.storage.url
     for fmt, name in (("xlsx", "e.xlsx"), ("tensorboard", "tb"), ("json", "e.json")):
         assert main(["export", "exp", "--format", fmt, "-o", str(tmp_path / name), "--storage", url]) == 0

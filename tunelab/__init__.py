@@ -23,6 +23,7 @@ from tunelab.errors import (
 )
 from tunelab.history import History
 from tunelab.schedulers import SCHEDULERS, Scheduler
+from tunelab.script.reporter import report
 from tunelab.searchers import SEARCHERS, Searcher
 from tunelab.space import Space
 from tunelab.storage import open_storage
@@ -40,7 +41,7 @@ __all__ = [
     "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
-    "seed_everything", "capture_environment", "Resources", "Prices", "sensitivity",
+    "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
     "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
 ]

@@ -22,6 +22,7 @@ DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
 COMMAND_MODULES = [
     "tunelab.commands.core",
+    "tunelab.commands.run",
     "tunelab.commands.importance",
     "tunelab.commands.sensitivity",
     "tunelab.commands.seedcheck",

@@ -129,6 +129,8 @@ class Float(Distribution):
             raise SpaceError(f"{name} needs low < high; got low={low!r}, high={high!r} (use tl.fixed for a constant)")
         if log and low <= 0:
             raise SpaceError(f"loguniform needs 0 < low < high; got low={low!r} (a log scale cannot reach 0 or below)")
+        if not math.isfinite(high - low):
+            raise SpaceError(f"{name}: the range [{low!r}, {high!r}] is wider than a float can hold; narrow it")
         self.low, self.high, self.log = float(low), float(high), bool(log)
         self._a, self._b = (math.log(self.low), math.log(self.high)) if log else (self.low, self.high)
 
@@ -145,7 +147,10 @@ class Float(Distribution):
         return (x - self._a) / (self._b - self._a)
 
     def from_unit(self, u: float) -> float:
-        x = self._a + float(u) * (self._b - self._a)
+        u = float(u)
+        if u <= 0.0 or u >= 1.0:  # the ends exactly: exp(log(low)) may miss low by an ulp
+            return self.low if u <= 0.0 else self.high
+        x = self._a + u * (self._b - self._a)
         return min(max(math.exp(x) if self.log else x, self.low), self.high)
 
     def grid(self, points: int) -> list[float]:
@@ -212,6 +217,8 @@ class Categorical(Distribution):
     def __init__(self, options: Sequence[Scalar], ordered: bool = False, when=None):
         super().__init__(when)
         name = "ordinal" if ordered else "choice"
+        if isinstance(options, np.ndarray):
+            options = options.tolist()
         if isinstance(options, (str, bytes, Mapping)) or not isinstance(options, Sequence):
             raise SpaceError(f"{name} needs a list of options; got {options!r}")
         options = [_plain(o) for o in options]

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from tunelab import _json
 from tunelab.errors import ConfigError, SearchExhausted
 from tunelab.history import History
 from tunelab.schedulers import Scheduler
@@ -144,10 +145,14 @@ class Study(ReportSink):
         if created and not allow_new:
             return None
         if created:
-            configs = self.searcher.suggest(history, 1)
-            if not configs:
-                raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
-            trial = self.storage.create_trial(self.record.id, configs[0], self._seed_for, TrialState.RUNNING,
+            if self.searcher.by_number:
+                config = self.searcher.config_for_number
+            else:
+                configs = self.searcher.suggest(history, 1)
+                if not configs:
+                    raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
+                config = configs[0]
+            trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
                                               owner=self.owner, budget=fresh_budget)
         old = self._cache.get(trial.id)
         trial.reports = old.reports if old is not None else []
@@ -204,8 +209,13 @@ class Study(ReportSink):
         return Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        trial = self._trial(trial_id)
+        try:
+            value = _json.loads(_json.dumps(value))  # the mirror holds what storage holds
+        except TypeError as err:
+            raise ConfigError(f"set_user_attr({key!r}): {err}; attributes are stored as JSON") from None
         self.storage.set_trial_attr(trial_id, key, value)
-        self._trial(trial_id).user_attrs[key] = value
+        trial.user_attrs[key] = value
 
     def finish(self, trial_id: int, state: TrialState, *, metrics: Mapping[str, Any] | None = None,
                error: str | None = None, traceback: str | None = None,
@@ -221,10 +231,13 @@ class Study(ReportSink):
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
         value = metrics.get(self.metric)
         value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-        if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback):
-            trial.state, trial.value, trial.metrics = state, value, metrics
-            trial.error, trial.traceback = error, traceback
-            trial.finished_at = _now() if state.finished else None
+        at = _now()
+        if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback,
+                                     at=at):
+            # The mirror holds what storage holds (the JSON form of the metrics, the same finish
+            # time), so a finished trial equals the one a reloaded study reads.
+            trial.state, trial.value, trial.metrics = state, value, _json.numbers(_json.loads(_json.dumps(metrics)))
+            trial.error, trial.traceback, trial.finished_at = error, traceback, at if state.finished else None
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()
@@ -235,17 +248,19 @@ class Study(ReportSink):
              config: Mapping[str, Any] | None = None) -> Trial:
         """Finish a trial from :meth:`ask` with its result: a number, a dict of metrics, or None
         (the last reported values). ``config=`` records a configuration evaluated elsewhere."""
+        state = _told_state(state)
         if trial is None:
             if config is None:
                 raise ConfigError("tell needs the trial from ask(), its number, or config= for an outside result")
             config = self.space.validate(config, where="tell")
+            if state is TrialState.COMPLETED:
+                _check_shape(value, self.record.metrics)  # a malformed result must not leave a trial behind
             trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
                                               owner=self.owner)
             self._cache[trial.id] = trial
         record = self._resolve(trial)
-        state = TrialState(state)
         if record.state.finished:
-            if record.state is state and (value is None or record.value == _as_float(value)):
+            if record.state is state and self._same_result(record, value):
                 return record  # the same result told twice is fine
             raise ConfigError(f"trial {record.number} is already {record.state.value}"
                               + (f" with value {record.value}" if record.value is not None else ""))
@@ -259,6 +274,16 @@ class Study(ReportSink):
                 return self.finish(record.id, TrialState.FAILED, error=str(err))
             return self.finish(record.id, state, metrics=metrics)
         return self.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
+
+    def _same_result(self, record: Trial, value: Any) -> bool:
+        if value is None:
+            return True
+        if isinstance(value, Mapping):
+            try:
+                return normalize_result(value, self.record.metrics, record.reports) == record.metrics
+            except InvalidResult:
+                return False
+        return record.value == _as_float(value)
 
     def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
         if isinstance(trial, (RunningTrial, Trial)):
@@ -299,6 +324,26 @@ def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
 
 def _same_host(owner: str | None) -> bool:
     return bool(owner) and owner.rsplit(":", 2)[0] == socket.gethostname()
+
+
+def _told_state(state: TrialState | str) -> TrialState:
+    """The end a trial is told to have: only a finished state makes sense for tell."""
+    try:
+        state = TrialState(state)
+    except ValueError:
+        state = None
+    if state is None or not state.finished:
+        raise ConfigError("tell: state must be 'completed', 'pruned' or 'failed'")
+    return state
+
+
+def _check_shape(value: Any, metrics: list[str]) -> None:
+    """Refuse a result of the wrong shape (a NaN is a shape that fails the trial, not an error)."""
+    try:
+        normalize_result(value, metrics, [])
+    except InvalidResult as err:
+        if not err.non_finite:
+            raise ConfigError(f"tell: {err}") from None
 
 
 def _as_float(value: Any) -> float | None:

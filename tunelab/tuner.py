@@ -71,7 +71,8 @@ class Tuner(ReportSink):
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
-        self._display = ProgressDisplay(study, budgets.n_trials, enabled=progress)
+        total = budgets.n_trials or getattr(study.searcher, "size", None)
+        self._display = ProgressDisplay(study, total, enabled=progress)
 
     # -- reports come through here on their way to the study and its scheduler -----------------
     def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
@@ -243,10 +244,9 @@ def tune(
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
                          artifact_dir=artifact_dir, resources=resources, prices=prices)
-    if budgets.n_trials is None and hasattr(study.searcher, "size"):
-        budgets.n_trials = study.searcher.size
-    if not budgets.ends():
-        raise ConfigError("give n_trials, timeout, target, patience or max_cost so that the run ends")
+    ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
+    if not ends_by_itself and not budgets.ends():
+        raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout)
     already = {config_key(t.config) for t in study.trials}
     for config in enqueue:

@@ -21,6 +21,10 @@ class Searcher(ABC):
     """Subclasses implement :meth:`suggest`; the constructor takes the space, a seed and options."""
 
     name: ClassVar[str]
+    #: True for searchers whose n-th proposal depends only on (seed, n), like random search:
+    #: the study then draws it as the trial is numbered, so processes sharing a study (which
+    #: cannot see each other's next draw) never propose the same configurations.
+    by_number: ClassVar[bool] = False
 
     def __init__(self, space: Space, seed: int | None = None):
         self.space = Space.coerce(space)
@@ -29,6 +33,10 @@ class Searcher(ABC):
     @abstractmethod
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
         """Up to ``n`` new configurations (fewer, or none, when the searcher is exhausted)."""
+
+    def config_for_number(self, number: int) -> dict[str, Any]:
+        """The configuration for trial ``number`` (only for ``by_number`` searchers)."""
+        raise TypeError(f"searcher {self.name!r} proposes from the history, not by trial number")
 
     def options(self) -> dict[str, Any]:
         """The settings that define this searcher's behaviour, recorded with the study."""

@@ -25,7 +25,9 @@ class SobolSearcher(Searcher):
             return [self.space.decode([]) for _ in range(n)]
         if self._engine is None:
             self._engine = qmc.Sobol(d=dims, scramble=True, seed=self._rng())
-            self._engine.fast_forward(history.n_trials)
+            done = history.n_trials
+            if done:  # scipy's fast_forward(0) overflows; a fresh study starts at the first point
+                self._engine.fast_forward(done)
         with warnings.catch_warnings():  # balance warnings for non-powers of two do not apply here
             warnings.simplefilter("ignore")
             points = self._engine.random(n)

@@ -17,6 +17,13 @@ from typing import Any, Callable, Iterable
 from tunelab.trial import Report, Trial, TrialState
 
 SeedFor = Callable[[int], int]
+#: A configuration, or a function of the trial number that gives one (drawn inside the
+#: transaction that numbers the trial, so that processes sharing a study never draw alike).
+ConfigFor = dict[str, Any] | Callable[[int], dict[str, Any]]
+
+
+def config_for(config: ConfigFor, number: int) -> dict[str, Any]:
+    return config(number) if callable(config) else config
 
 
 @dataclass
@@ -74,7 +81,16 @@ def owner_is_dead(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return ticks not in ("?", _process_start_ticks(pid))
+    return ticks not in ("?", _process_start_ticks(pid)) or _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process that its parent has not reaped yet still answers kill(pid, 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Storage(ABC):
@@ -107,7 +123,7 @@ class Storage(ABC):
     def create_trial(
         self,
         study_id: int,
-        config: dict[str, Any],
+        config: ConfigFor,
         seed_for: SeedFor,
         state: TrialState = TrialState.RUNNING,
         owner: str | None = None,
@@ -134,6 +150,7 @@ class Storage(ABC):
         metrics: dict[str, Any] | None = None,
         error: str | None = None,
         traceback: str | None = None,
+        at: float | None = None,
     ) -> bool:
         """Close a running trial (completed, pruned, failed) or pause it; False if it was
         already finished, so that a result is recorded exactly once."""

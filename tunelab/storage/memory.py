@@ -7,14 +7,16 @@ stores the same way in SQLite.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import itertools
+from collections import deque
 from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.errors import StudyExists, StudyNotFound
-from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, now
+from tunelab.storage.base import ConfigFor, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 
@@ -22,8 +24,10 @@ class MemoryStorage(Storage):
     def __init__(self) -> None:
         self.url = "memory"
         self._studies: dict[str, StudyRecord] = {}
-        self._trials: dict[int, list[Trial]] = {}  # study id -> trials in creation order
+        self._trials: dict[int, list[Trial]] = {}  # study id -> trials in creation (= id) order
+        self._waiting: dict[int, deque[Trial]] = {}  # study id -> trials that were created waiting
         self._by_id: dict[int, Trial] = {}
+        self._study_of: dict[int, int] = {}
         self._reports: dict[int, list[tuple[int, int, Report]]] = {}
         self._heartbeats: dict[int, float] = {}
         self._owners: dict[int, str | None] = {}
@@ -36,7 +40,7 @@ class MemoryStorage(Storage):
             raise StudyExists(f"a study named {record.name!r} already exists in {self.url}")
         stored = _json_copy(dataclasses.replace(record, id=next(self._ids)))
         self._studies[record.name] = stored
-        self._trials[stored.id], self._reports[stored.id] = [], []
+        self._trials[stored.id], self._reports[stored.id], self._waiting[stored.id] = [], [], deque()
         return copy.deepcopy(stored)
 
     def get_study(self, name: str) -> StudyRecord:
@@ -63,6 +67,7 @@ class MemoryStorage(Storage):
         for trial in self._trials.pop(record.id):
             self._by_id.pop(trial.id, None)
         self._reports.pop(record.id)
+        self._waiting.pop(record.id)
 
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
         record = next(r for r in self._studies.values() if r.id == study_id)
@@ -74,22 +79,27 @@ class MemoryStorage(Storage):
                      budget=None, system_attrs=None) -> Trial:
         trials = self._trials[study_id]
         number = len(trials)
-        at = now()
+        at, state = now(), TrialState(state)
         trial = Trial(
-            id=next(self._ids), number=number, config=_json_copy(config), seed=seed_for(number),
-            state=TrialState(state), budget=budget, created_at=at,
+            id=next(self._ids), number=number, config=_json_copy(config_for(config, number)), seed=seed_for(number),
+            state=state, budget=budget, created_at=at,
             started_at=at if state is TrialState.RUNNING else None,
             system_attrs=_json_copy(system_attrs or {}),
         )
         trials.append(trial)
+        if state is TrialState.WAITING:
+            self._waiting[study_id].append(trial)
         self._by_id[trial.id] = trial
+        self._study_of[trial.id] = study_id
         self._owners[trial.id] = owner
         self._heartbeats[trial.id] = at
         return _snapshot(trial)
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
-        for trial in self._trials[study_id]:
-            if trial.state is TrialState.WAITING:
+        queue = self._waiting[study_id]
+        while queue:
+            trial = queue.popleft()
+            if trial.state is TrialState.WAITING:  # it may have been finished (cancelled) meanwhile
                 trial.state, trial.started_at, trial.budget = TrialState.RUNNING, now(), budget
                 self._owners[trial.id], self._heartbeats[trial.id] = owner, trial.started_at
                 return _snapshot(trial)
@@ -103,7 +113,8 @@ class MemoryStorage(Storage):
         self._owners[trial_id], self._heartbeats[trial_id] = owner, now()
         return True
 
-    def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None) -> bool:
+    def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
+                     at=None) -> bool:
         trial = self._by_id[trial_id]
         if trial.state.finished:
             return False
@@ -111,7 +122,7 @@ class MemoryStorage(Storage):
         trial.value, trial.metrics = value, _json.numbers(_json_copy(metrics or {}))
         trial.error, trial.traceback = error, traceback
         if trial.state.finished:
-            trial.finished_at = now()
+            trial.finished_at = now() if at is None else at
         return True
 
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
@@ -130,8 +141,11 @@ class MemoryStorage(Storage):
             self._heartbeats[trial_id] = at
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
-        wanted = set(ids)
-        return [_snapshot(t) for t in self._trials[study_id] if t.id > after_id or t.id in wanted]
+        trials = self._trials[study_id]
+        first_new = bisect.bisect_right(trials, after_id, key=lambda t: t.id)
+        listed = [self._by_id[i] for i in sorted(set(ids))
+                  if i <= after_id and self._study_of.get(i) == study_id]
+        return [_snapshot(t) for t in listed + trials[first_new:]]
 
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
         rows = self._reports[study_id]

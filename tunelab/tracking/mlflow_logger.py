@@ -2,7 +2,8 @@
 
 The experiment is named after the study; a run's tags say which trial, seed and environment
 it was, so a run in MLflow leads back to the tunelab record. Defaults to a local SQLite store
-beside the working directory (``sqlite:///mlflow.db``), MLflow's recommended local backend.
+in the working directory (``sqlite:///mlflow.db``), MLflow's recommended local backend; a
+file store (``file:///path/mlruns``) works where ``MLFLOW_ALLOW_FILE_STORE=true`` is set.
 """
 
 from __future__ import annotations

@@ -36,3 +36,7 @@ class WandbCallback(Callback):
         run.summary.update({"tunelab.study": study.name, "tunelab.trial": trial.number, "tunelab.seed": trial.seed,
                             "tunelab.state": trial.state.value})
         run.finish(exit_code=0 if trial.state in (TrialState.COMPLETED, TrialState.PRUNED) else 1)
+
+    def close(self) -> None:
+        """Stop W&B's background service: it writes the last records of the offline runs."""
+        self._wandb.teardown()

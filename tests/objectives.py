@@ -1,0 +1,84 @@
+"""Objectives used by the tests; module-level so that worker processes can import them."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import time
+
+import tunelab as tl
+
+SPACE = {"x": tl.uniform(-5.0, 5.0), "kind": tl.choice(["a", "b"]), "n": tl.randint(1, 4)}
+
+
+def quadratic(config, trial):
+    """Minimum 0 at x = 1; reports a short curve."""
+    loss = (config["x"] - 1.0) ** 2 + (0.5 if config["kind"] == "b" else 0.0)
+    for step in range(1, 4):
+        trial.report(step, loss=loss + 1.0 / step)
+    return {"loss": loss, "accuracy": 1.0 / (1.0 + loss)}
+
+
+def quadratic_float(config):
+    return (config["x"] - 1.0) ** 2
+
+
+def sometimes_failing(config, trial):
+    """Fails in every way an objective can, depending on the trial number."""
+    kind = trial.number % 5
+    if kind == 1:
+        raise ZeroDivisionError("boom")
+    if kind == 2:
+        return float("nan")
+    if kind == 3:
+        return "not a number"
+    return (config["x"] - 1.0) ** 2
+
+
+def always_failing(config, trial):
+    raise RuntimeError("this objective is broken")
+
+
+def crash_hard(config, trial):
+    """Trial 1 leaves by os._exit, trial 2 segfaults, the others succeed."""
+    if trial.number == 1:
+        os._exit(7)
+    if trial.number == 2:
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    return (config["x"] - 1.0) ** 2
+
+
+def hang_on_first(config, trial):
+    if trial.number == 0:
+        time.sleep(600)
+    return (config["x"] - 1.0) ** 2
+
+
+def report_slowly(config, trial):
+    """Reports often, so a timeout is enforced even in-process."""
+    for step in range(1, 1000):
+        time.sleep(0.01)
+        trial.report(step, loss=1.0 / step)
+        if trial.number != 0:
+            break
+    return 1.0
+
+
+def sleepy(config, trial):
+    time.sleep(0.05)
+    return (config["x"] - 1.0) ** 2
+
+
+def record_pid(config, trial):
+    trial.set_user_attr("pid", os.getpid())
+    return math.fabs(config["x"])
+
+
+def write_pid_then_hang(config, trial):
+    """Leaves its pid in $TUNELAB_TEST_PID_DIR, then hangs: for orphaned-worker tests."""
+    directory = os.environ["TUNELAB_TEST_PID_DIR"]
+    with open(os.path.join(directory, f"{os.getpid()}.pid"), "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(600)
+    return 0.0

@@ -1,0 +1,116 @@
+"""The shell face, run as a user runs it: in a subprocess, reading its output and exit code."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import tunelab as tl
+
+from objectives import SPACE, quadratic
+
+
+def cli(*args, cwd, stdin=None):
+    return subprocess.run([sys.executable, "-m", "tunelab.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          input=stdin, timeout=300)
+
+
+@pytest.fixture()
+def db(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'cli.db'}"
+    tl.tune(quadratic, SPACE, metric="loss", mode="min", n_trials=5, storage=storage, name="quad", seed=1,
+            progress=False)
+    return storage
+
+
+def test_demo_tunes_a_real_model_and_says_how_to_inspect_it(tmp_path):
+    result = cli("demo", "--trials", "4", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Best accuracy" in result.stdout and "tunelab show demo" in result.stdout
+    study = tl.load_study("demo", storage=f"sqlite:///{tmp_path / 'tunelab.db'}")
+    assert len(study.trials) == 4 and study.best.value > 0.85
+    assert study.trials[0].config["n_estimators"] == 100  # the scikit-learn baseline goes first
+    again = cli("demo", "--trials", "2", "--workers", "1", cwd=tmp_path)
+    assert again.returncode == 0 and "demo-2" in again.stdout
+
+
+def test_studies_lists_names_and_counts(db, tmp_path):
+    result = cli("studies", "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0
+    assert "quad" in result.stdout and "loss (min)" in result.stdout
+
+
+def test_show_prints_the_best_trial_and_a_table(db, tmp_path):
+    best = tl.load_study("quad", storage=db).best
+    result = cli("show", "quad", "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"best: trial {best.number}" in result.stdout
+    assert "completed" in result.stdout and "kind" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_export_writes_every_trial(db, tmp_path, fmt):
+    out = tmp_path / f"quad.{fmt}"
+    result = cli("export", "quad", "--format", fmt, "-o", str(out), "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    study = tl.load_study("quad", storage=db)
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+        assert [int(r["number"]) for r in rows] == [t.number for t in study.trials]
+        assert float(rows[0]["value"]) == pytest.approx(study.trials[0].value)
+        assert rows[0]["params.kind"] == study.trials[0].config["kind"]
+    else:
+        doc = json.loads(out.read_text())
+        assert doc["name"] == "quad" and len(doc["trials"]) == 5
+        assert doc["trials"][0]["config"] == study.trials[0].config
+        assert len(doc["trials"][0]["reports"]) == 3 and doc["environment"]["fingerprint"]
+
+
+def test_export_to_stdout(db, tmp_path):
+    result = cli("export", "quad", "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("number,state,value")
+
+
+def test_delete_asks_then_deletes(db, tmp_path):
+    refused = cli("delete", "quad", "--storage", db, cwd=tmp_path, stdin="n\n")
+    assert refused.returncode == 1 and tl.load_study("quad", storage=db)
+    result = cli("delete", "quad", "--yes", "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0
+    with pytest.raises(tl.StudyNotFound):
+        tl.load_study("quad", storage=db)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["show"], "required: name"),
+    (["show", "nope", "--storage", "{db}"], "no study named 'nope'"),
+    (["export", "quad", "--format", "xml", "--storage", "{db}"], "invalid choice: 'xml'"),
+    (["studies", "--storage", "mysql://x"], "not supported"),
+    (["studies", "--storage", "sqlite:///does-not-exist.db"], "no tunelab database"),
+    (["demo", "--trials", "0"], "--trials must be at least 1"),
+    (["demo", "--trials", "many"], "invalid int value"),
+])
+def test_wrong_arguments_give_one_line_and_exit_code_2(db, tmp_path, args, message):
+    result = cli(*[a.format(db=db) for a in args], cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["studies"], ["show"], ["export"], ["delete"]])
+def test_help_everywhere(tmp_path, command):
+    result = cli(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "usage: tunelab" in result.stdout
+
+
+def test_console_script_is_installed(tmp_path):
+    import shutil
+
+    exe = shutil.which("tunelab") or str(__import__("pathlib").Path(sys.executable).with_name("tunelab"))
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("tunelab ")

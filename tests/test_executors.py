@@ -1,0 +1,108 @@
+"""Where trials run: local worker processes survive whatever an objective does."""
+
+from __future__ import annotations
+
+import pytest
+
+import tunelab as tl
+from tunelab.trial import TrialState
+
+from objectives import SPACE, crash_hard, hang_on_first, quadratic, record_pid, report_slowly
+
+
+def run(objective, **kwargs):
+    options = dict(metric="loss", mode="min", n_trials=6, seed=0, progress=False, workers=2)
+    options.update(kwargs)
+    return tl.tune(objective, SPACE, **options)
+
+
+def test_parallel_workers_record_every_trial_exactly_once(tmp_path):
+    study = run(quadratic, n_trials=20, storage=f"sqlite:///{tmp_path / 'p.db'}", name="par")
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(20))
+    assert all(t.state is TrialState.COMPLETED and len(t.reports) == 3 for t in study.trials)
+    reloaded = tl.load_study("par", storage=f"sqlite:///{tmp_path / 'p.db'}")
+    assert [t.value for t in reloaded.trials] == [t.value for t in study.trials]
+
+
+def test_trials_really_run_in_other_processes():
+    import os
+
+    study = run(record_pid, n_trials=6)
+    pids = {t.user_attrs["pid"] for t in study.trials}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_a_worker_that_exits_or_segfaults_fails_only_its_trial():
+    study = run(crash_hard, n_trials=6)
+    states = {t.number: t for t in study.trials}
+    assert "exited with code 7" in states[1].error
+    assert "SIGSEGV" in states[2].error
+    assert all(states[n].state is TrialState.COMPLETED for n in (0, 3, 4, 5))
+
+
+def test_trial_timeout_kills_a_hanging_worker_and_the_study_goes_on():
+    study = run(hang_on_first, n_trials=4, trial_timeout=2)
+    first = study.trials[0]
+    assert first.state is TrialState.FAILED and "trial_timeout=2s" in first.error
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETED] * 3
+
+
+def test_inline_trial_timeout_is_enforced_at_reports():
+    study = run(report_slowly, n_trials=2, workers=1, trial_timeout=0.3)
+    assert study.trials[0].state is TrialState.FAILED and "trial_timeout" in study.trials[0].error
+    assert study.trials[1].state is TrialState.COMPLETED
+
+
+def test_unpicklable_objective_gets_clear_advice():
+    with pytest.raises(tl.ConfigError, match="must be picklable.*module level, or use workers=1"):
+        run(lambda config, trial: 1.0, n_trials=2)
+
+
+def test_inline_executor_refuses_several_workers():
+    with pytest.raises(tl.ConfigError, match="one trial at a time"):
+        run(quadratic, executor="inline", workers=2)
+
+
+def test_workers_exit_when_the_tuner_is_killed(tmp_path):
+    """kill -9 of the tuner must not leave worker processes running its trials."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "tuner.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import tunelab as tl\n"
+        "from objectives import SPACE, write_pid_then_hang\n"
+        "if __name__ == '__main__':\n"
+        "    tl.tune(write_pid_then_hang, SPACE, metric='loss', mode='min', n_trials=4, workers=2, progress=False)\n"
+    )
+    env = dict(os.environ, TUNELAB_TEST_PID_DIR=str(tmp_path))
+    tuner = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        assert len(pids) == 2
+    finally:
+        tuner.send_signal(signal.SIGKILL)
+        tuner.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for init to reap it is gone too
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)

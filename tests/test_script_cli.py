@@ -1,0 +1,178 @@
+"""`tunelab run` end to end: the CLI in a subprocess, a study file, a script, a SQLite database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import tunelab as tl
+
+TREE = Path(__file__).resolve().parents[1]
+
+SCRIPT = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+for epoch in range(1, args.epochs + 1):
+    print(f"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / epoch:.4f}")
+"""
+
+STUDY = """\
+name: cli-demo
+command: "{python} train.py --lr {lr} --epochs {budget}"
+metric: val_accuracy
+mode: max
+space:
+  lr: {uniform: [0.1, 0.9]}
+report: {regex: 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}
+fidelity: {epochs: {min: 1, max: 3}}
+n_trials: 3
+seed: 1
+"""
+
+
+def tunelab(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(TREE), "COLUMNS": "200"}
+    env.pop("TUNELAB_STORAGE", None)
+    return subprocess.run([sys.executable, "-m", "tunelab.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def setup(tmp_path: Path, study: str = STUDY, script: str = SCRIPT, name: str = "study.yaml") -> None:
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "train.py").write_text(script)
+    (tmp_path / "project" / name).write_text(textwrap.dedent(study))
+
+
+def test_run_then_resume_with_overrides(tmp_path):
+    setup(tmp_path)
+    first = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert first.returncode == 0, first.stderr
+    assert "cli-demo: 3 completed" in first.stdout and "best val_accuracy:" in first.stdout
+    assert sorted(p.name for p in (tmp_path / "tunelab-artifacts" / "cli-demo").iterdir()) == ["0", "1", "2"]
+
+    again = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
+
+    more = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--resume",
+                   "--set", "n_trials=5", "--set", "workers=2")
+    assert more.returncode == 0, more.stderr
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert study.counts() == {"completed": 5} and study.seed == 1
+    assert all([r.step for r in t.reports] == [1, 2, 3] for t in study.trials)
+    assert study.record.settings["objective"].startswith("command: {python} train.py")
+
+    missing = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///other.db", "--resume")
+    assert missing.returncode == 2 and "no study named 'cli-demo'" in missing.stderr
+
+
+def test_a_metric_the_script_never_prints_stops_the_run_after_the_first_trial(tmp_path):
+    without_pattern = "".join(line for line in STUDY.splitlines(True) if not line.startswith("report:"))
+    setup(tmp_path, without_pattern.replace("n_trials: 3", "n_trials: 50"))
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "trial 0 failed: the script finished but never reported the metric 'val_accuracy'" in message
+    assert "'epoch 3 val_acc" in message and "Stopped before spending the rest of the budget" in message
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert len(study.trials) == 1
+
+
+def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
+    setup(tmp_path, """\
+        name = "presets"
+        command = "{python} train.py --lr {lr} --epochs 2 --batch-size {batch_size}"
+        metric = "val_accuracy"
+        mode = "max"
+        report = {regex = 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}
+        n_trials = 2
+
+        [space]
+        preset = "image_classification"
+        """, script=SCRIPT.replace('parser.add_argument("--epochs", type=int)',
+                                   'parser.add_argument("--epochs", type=int)\nparser.add_argument("--batch-size")'),
+        name="study.toml")
+    dry = tunelab(tmp_path, "run", "project/study.toml", "--dry-run")
+    assert dry.returncode == 0 and "--batch-size" in dry.stdout and not (tmp_path / "tunelab.db").exists()
+    result = tunelab(tmp_path, "run", "project/study.toml")
+    assert result.returncode == 0, result.stderr
+    assert "presets: 2 completed" in result.stdout and (tmp_path / "tunelab.db").exists()
+    bad = tunelab(tmp_path, "run", "project/study.toml", "--set", "n_trails=3")
+    assert bad.returncode == 2 and "--set n_trails=3: n_trails: unknown key; did you mean 'n_trials'?" in bad.stderr
+
+
+HANGING = """\
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+with open(os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids.tmp"), "w") as f:
+    f.write(f"{os.getpid()} {child.pid}")
+os.replace(os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids.tmp"),
+           os.path.join(os.environ["TUNELAB_TRIAL_DIR"], "pids"))
+print('{"step": 1, "val_accuracy": 0.5}')
+time.sleep(120)
+"""
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("workers, stop", [(1, signal.SIGINT), (2, signal.SIGINT), (2, signal.SIGTERM)])
+def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers, stop):
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 4\nkill_grace: 1"), script=HANGING)
+    env = {**os.environ, "PYTHONPATH": str(TREE)}
+    args = [sys.executable, "-m", "tunelab.cli", "run", "project/study.yaml", "--set", f"workers={workers}",
+            "--set", "report=json", "--resume"]
+    first = tunelab(tmp_path, "run", "project/study.yaml", "--set", "n_trials=1", "--set", "report=json",
+                    "--set", "trial_timeout=1")  # the first trial of a new study runs alone: let it time out
+    assert first.returncode == 1 and "trial_timeout=1s" in first.stdout
+    cli = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_files = [tmp_path / "tunelab-artifacts" / "cli-demo" / str(n) / "pids" for n in range(1, 1 + workers)]
+    deadline = time.monotonic() + 60
+    while not all(p.exists() for p in pid_files) and time.monotonic() < deadline and cli.poll() is None:
+        time.sleep(0.1)
+    assert all(p.exists() for p in pid_files), cli.communicate(timeout=10)
+    cli.send_signal(stop)
+    _, stderr = cli.communicate(timeout=60)
+    assert cli.returncode == (130 if stop == signal.SIGINT else 128 + signal.SIGTERM), stderr
+    pids = [int(pid) for p in pid_files for pid in p.read_text().split()]
+    deadline = time.monotonic() + 10  # the executor's replacement workers may still be tidying up
+    while not all(_dead(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_dead(pid) for pid in pids), pids
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'tunelab.db'}")
+    assert all(t.state is tl.TrialState.FAILED for t in study.trials)
+
+
+def test_the_example_runs(tmp_path):
+    example = TREE / "examples" / "study.yaml"
+    result = tunelab(tmp_path, "run", str(example), "--set", "n_trials=2", "--set", "fidelity.epochs.max=2",
+                     "--set", "workers=1", "--storage", "sqlite:///example.db")
+    assert result.returncode == 0, result.stderr
+    assert "sgd-digits: 2 completed" in result.stdout
+    study = tl.load_study("sgd-digits", storage=f"sqlite:///{tmp_path / 'example.db'}")
+    assert [r.step for r in study.trials[0].reports] == [1, 2]
+    assert study.trials[0].config == {"alpha": 1e-4, "eta0": 0.01, "schedule": "invscaling", "loss": "hinge",
+                                      "batch_size": 64}  # the enqueued baseline
+
+
+def test_yaml_needs_pyyaml_and_says_how_to_install_it(tmp_path, monkeypatch):
+    from tunelab.script.source import StudyFileError
+    from tunelab.script.studyfile import load_study_file
+
+    setup(tmp_path)
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    with pytest.raises(StudyFileError, match=r"needs PyYAML: pip install 'tunelab\[run\]'"):
+        load_study_file(tmp_path / "project" / "study.yaml")

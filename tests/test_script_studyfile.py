@@ -1,0 +1,183 @@
+"""Study files of `tunelab run`: every key checked, errors naming the file, the line and the key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tunelab.distributions import Categorical, Fixed, Float, Int
+from tunelab.script.outputs import JsonLines, RegexLines
+from tunelab.script.source import StudyFileError
+from tunelab.script.studyfile import load_study_file
+from tunelab.script.template import Template, env_name
+
+GOOD = """\
+name: resnet-lr
+command: python train.py --lr {lr} --bs {batch_size} --epochs {budget} --nesterov={nesterov}
+metric: val_accuracy
+mode: max
+space:
+  lr: {loguniform: [1e-6, 1.0e-1]}
+  batch_size: {choice: [8, 16, 32]}
+  momentum: {uniform: [0.85, 0.98]}
+  layers: {randint: [1, 8], log: true}
+  width: {ordinal: [64, 128, 256]}
+  optimizer: {choice: [sgd, adam]}
+  nesterov: {choice: [true, false], when: {optimizer: sgd}}
+  epochs_fixed: 3
+report: {regex: 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}
+fidelity: {epochs: {min: 1, max: 81}}
+n_trials: 10
+workers: 2
+trial_timeout: 30
+seed: 7
+env: {OMP_NUM_THREADS: 1}
+enqueue:
+  - {lr: 0.01, batch_size: 32, momentum: 0.9, layers: 2, width: 128, optimizer: adam, epochs_fixed: 3}
+"""
+
+
+def write(tmp_path, text: str, name: str = "study.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(tmp_path, text: str, name: str = "study.yaml", overrides=()) -> str:
+    with pytest.raises(StudyFileError) as info:
+        load_study_file(write(tmp_path, text, name), overrides)
+    return str(info.value)
+
+
+def test_a_full_yaml_file_becomes_the_same_objects_as_the_python_api(tmp_path):
+    study = load_study_file(write(tmp_path, GOOD))
+    assert study.name == "resnet-lr" and study.metrics == ["val_accuracy"] and study.modes == ["max"]
+    space = study.space
+    assert space["lr"] == Float(1e-6, 0.1, log=True)  # 1e-6 read as a number, not a string
+    assert space["layers"] == Int(1, 8, log=True)
+    assert space["width"] == Categorical([64, 128, 256], ordered=True)
+    assert space["nesterov"].when == {"optimizer": ("sgd",)}
+    assert space["epochs_fixed"] == Fixed(3)
+    assert isinstance(study.reader, RegexLines) and study.reader.metrics == ["val_accuracy"]
+    assert (study.fidelity.name, study.fidelity.low, study.fidelity.high) == ("epochs", 1, 81)
+    assert study.budgets == {"n_trials": 10} and study.workers == 2 and study.trial_timeout == 30
+    assert study.seed == 7 and study.env == {"OMP_NUM_THREADS": "1"} and study.workdir == tmp_path.resolve()
+    assert study.enqueue[0]["lr"] == 0.01
+
+
+def test_toml_file_with_a_preset_space_and_json_reports(tmp_path):
+    study = load_study_file(write(tmp_path, """\
+        command = ["{python}", "fit.py", "--backbone", "{backbone}", "--lr={lr}"]
+        metric = "accuracy"
+        mode = "max"
+        n_trials = 3
+
+        [space]
+        preset = "image_classification"
+        epochs = 5
+        """, "fit.toml"))
+    assert study.name == "fit" and isinstance(study.reader, JsonLines)
+    assert {"backbone", "lr", "batch_size", "momentum", "weight_decay", "epochs"} == set(study.space)
+    assert study.command.fields == ["python", "backbone", "lr"]
+
+
+def test_toml_errors_name_the_line(tmp_path):
+    message = error_of(tmp_path, """\
+        command = "run {lr}"
+        metric = "loss"
+        mode = "min"
+        n_trials = 3
+
+        [space]
+        lr = {loguniform = [0, 1]}
+        """, "bad.toml")
+    assert "bad.toml:7: space.lr:" in message and "loguniform needs 0 < low" in message
+
+
+def test_unknown_key_gives_file_line_and_a_suggestion(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("n_trials: 10", "n_trails: 10"))
+    assert "study.yaml:16: n_trails: unknown key; did you mean 'n_trials'?" in message
+
+
+def test_wrong_distribution_names_the_line_and_the_close_one(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("{loguniform: [1e-6, 1.0e-1]}", "{lognormal: [1e-6, 1.0e-1]}"))
+    assert "study.yaml:6: space.lr.lognormal: unknown distribution" in message
+    assert "did you mean 'loguniform'?" in message
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("  momentum: {uniform: [0.98, 0.85]}", "study.yaml:8: space.momentum: uniform needs low < high"),
+    ("  momentum: {uniform: [0.85]}", "study.yaml:8: space.momentum.uniform: needs [low, high]"),
+    ("  momentum: {choice: 3}", "study.yaml:8: space.momentum.choice: needs a list of options"),
+    ("  momentum: [0.85, 0.98]", "study.yaml:8: space.momentum: a plain list is ambiguous"),
+    ("  momentum: {uniform: [0.85, 0.98], log: yes-please}", "study.yaml:8: space.momentum.log: must be true or false"),
+    ("  momentum: {uniform: [0.85, 0.98], when: {optimiser: sgd}}", "conditional on 'optimiser'"),
+])
+def test_bad_parameters(tmp_path, line, expected):
+    assert expected in error_of(tmp_path, GOOD.replace("  momentum: {uniform: [0.85, 0.98]}", line))
+
+
+def test_placeholder_not_in_the_space(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("--lr {lr}", "--lr {lrr}"))
+    assert message.startswith(f"{tmp_path / 'study.yaml'}:2: command: placeholder {{lrr}} is not a parameter")
+    assert "did you mean {lr}?" in message
+
+
+def test_budget_needs_a_fidelity_and_names_may_not_clash(tmp_path):
+    assert "{budget} is the trial's fidelity level" in error_of(tmp_path, GOOD.replace(
+        "fidelity: {epochs: {min: 1, max: 81}}", ""))
+    assert "space.seed: is also the name of a built-in placeholder {seed}" in error_of(
+        tmp_path, GOOD.replace("  epochs_fixed: 3", "  seed: 3"))
+
+
+def test_regex_must_capture_the_metric(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("(?P<val_accuracy>", "(?P<val_acc>"))
+    assert "study.yaml:14: report.regex: captures val_acc but not the metric 'val_accuracy'" in message
+    assert "not a valid regular expression" in error_of(tmp_path, GOOD.replace("(?P<step>", "(?P<step"))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("mode: max", "mode: maximise"), "study.yaml:4: mode: mode must be 'min' or 'max'"),
+    (("n_trials: 10", "n_trials: 0"), "study.yaml:16: n_trials: n_trials must be a positive integer"),
+    (("workers: 2", "workers: two"), "study.yaml:17: workers: must be a positive integer"),
+    (("seed: 7", "seed: -1"), "study.yaml:19: seed: must be a non-negative integer"),
+    (("trial_timeout: 30", "trial_timeout: soon"), "trial_timeout: must be a positive number of seconds"),
+    (("n_trials: 10", "n_trials: 10\nsearcher: randomm"), "searcher: unknown searcher 'randomm'; did you mean 'random'?"),
+    (("n_trials: 10", "n_trials: 10\nscheduler: nope"), "scheduler: unknown scheduler 'nope'"),
+    (("n_trials: 10", "n_trials: 10\nexecutor: inline"), "inline executor runs one trial at a time"),
+    (("n_trials: 10", "n_trials: 10\nn_trials: 11"), "study.yaml:17: n_trials: duplicate key"),
+    (("name: resnet-lr", "name: resnet lr"), "study.yaml:1: name: study name must be"),
+    (("lr: 0.01, batch", "lr: 5, batch"), "study.yaml:22: enqueue[0]: "),
+    (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 9, max: 3}}"), "fidelity.epochs: needs numbers"),
+    (("n_trials: 10\n", ""), "give n_trials, timeout, target or patience"),
+    (("mode: max\n", ""), "the key 'mode' is missing"),
+    (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),
+])
+def test_each_key_is_checked(tmp_path, change, expected):
+    assert expected in error_of(tmp_path, GOOD.replace(*change, 1))
+
+
+def test_set_overrides_apply_before_checking_and_errors_name_the_flag(tmp_path):
+    path = write(tmp_path, GOOD)
+    study = load_study_file(path, ["n_trials=20", "workers=4", "space.lr={uniform: [0.001, 0.2]}",
+                                   "storage=sqlite:///x.db", "name=other"])
+    assert study.budgets["n_trials"] == 20 and study.workers == 4 and study.storage == "sqlite:///x.db"
+    assert study.space["lr"] == Float(0.001, 0.2) and study.name == "other"
+    assert "--set n_trial=3: n_trial: unknown key; did you mean 'n_trials'?" in error_of(
+        tmp_path, GOOD, overrides=["n_trial=3"])
+    assert "--set workers=0: workers: must be a positive integer" in error_of(tmp_path, GOOD, overrides=["workers=0"])
+    assert "--set needs key=value" in error_of(tmp_path, GOOD, overrides=["workers"])
+
+
+def test_missing_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(StudyFileError, match="no study file at"):
+        load_study_file(tmp_path / "nope.yaml")
+    assert "ends in .yaml, .yml or .toml" in error_of(tmp_path, GOOD, name="study.json")
+
+
+def test_templates_render_values_and_drop_inactive_conditional_tokens():
+    template = Template("python t.py --lr {lr:.3f} --opt {opt} --nesterov={nesterov} --flag {flag} '{{x}}' {name}")
+    argv = template.render({"lr": 0.012345, "opt": "sgd", "flag": True, "name": "a b"})
+    assert argv == ["python", "t.py", "--lr", "0.012", "--opt", "sgd", "--flag", "true", "{x}", "a b"]
+    assert env_name("learning-rate") == "TUNELAB_PARAM_LEARNING_RATE"

@@ -1,0 +1,269 @@
+"""Tests for the foundation searchers (random, sobol, grid): seeds, resuming, exhaustion, options,
+coverage and conditional spaces, through tl.tune and through make_searcher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import qmc
+
+import tunelab as tl
+from tunelab.errors import ConfigError, SpaceError
+from tunelab.history import History
+from tunelab.searchers import SEARCHERS, make_searcher
+from tunelab.searchers.grid import GridSearcher
+from tunelab.searchers.random import RandomSearcher
+from tunelab.searchers.sobol import SobolSearcher
+from tunelab.space import Space, config_key
+
+SPACE = {
+    "lr": tl.loguniform(1e-5, 1e-1),
+    "layers": tl.randint(1, 8),
+    "momentum": tl.uniform(0.85, 0.98),
+    "opt": tl.choice(["sgd", "adam"]),
+    "epochs": 3,
+}
+COND_SPACE = {
+    "optimizer": tl.choice(["sgd", "adam"]),
+    "nesterov": tl.choice([True, False], when={"optimizer": "sgd"}),
+    "lr": tl.loguniform(1e-4, 1e-1),
+}
+SAMPLING = ["random", "sobol"]
+
+
+def objective(config):
+    return sum(v for v in config.values() if isinstance(v, float))
+
+
+def _tune(space=SPACE, **kwargs):
+    options = {"metric": "loss", "mode": "min", "storage": None, "progress": False, "seed": 0, **kwargs}
+    return tl.tune(objective, space, **options)
+
+
+def _configs(study) -> list[dict]:
+    return [t.config for t in sorted(study.trials, key=lambda t: t.number)]
+
+
+def _keys(configs) -> list[str]:
+    return [config_key(c) for c in configs]
+
+
+def _empty_history() -> History:
+    return History(lambda: [], ["loss"], ["min"])
+
+
+# -- seeds --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("searcher", SAMPLING)
+def test_same_seed_gives_the_same_configs_in_the_same_order(searcher):
+    first = _configs(_tune(searcher=searcher, n_trials=8, seed=0))
+    second = _configs(_tune(searcher=searcher, n_trials=8, seed=0))
+    assert len(first) == 8 and first == second
+    assert len(set(_keys(first))) == 8
+    other = _configs(_tune(searcher=searcher, n_trials=8, seed=1))
+    assert other != first
+    assert not set(_keys(other)) & set(_keys(first))
+
+
+def test_grid_order_is_reproducible():
+    first = _configs(_tune(COND_SPACE, searcher="grid", searcher_options={"points": 3}, seed=0))
+    second = _configs(_tune(COND_SPACE, searcher="grid", searcher_options={"points": 3}, seed=5))
+    assert first == second == list(Space(COND_SPACE).grid(3))
+
+
+@pytest.mark.parametrize("name", ["random", "sobol", "grid"])
+def test_make_searcher_is_reproducible_from_its_seed(name):
+    space = Space(SPACE)
+    a = make_searcher(name, space, 123).suggest(_empty_history(), 6)
+    b = make_searcher(name, space, 123).suggest(_empty_history(), 6)
+    assert len(a) == 6 and a == b
+    for config in a:
+        assert space.validate(config) == config
+    if name != "grid":
+        assert make_searcher(name, space, 124).suggest(_empty_history(), 6) != a
+
+
+def test_make_searcher_builds_the_registered_classes_and_passes_instances_through():
+    space = Space(SPACE)
+    assert isinstance(make_searcher("random", space, 0), RandomSearcher)
+    assert isinstance(make_searcher("sobol", space, 0), SobolSearcher)
+    grid = make_searcher("grid", space, 0, {"points": 2})
+    assert isinstance(grid, GridSearcher) and grid.points == 2
+    assert make_searcher(grid, space, 0) is grid
+    assert {"random", "sobol", "grid"} <= set(SEARCHERS.names())
+    assert make_searcher("Sobol ", space, 7).describe() == {"name": "sobol", "seed": 7}
+    assert grid.describe() == {"name": "grid", "seed": 0, "points": 2}
+
+
+# -- resuming a stored study -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("searcher", SAMPLING)
+def test_resumed_study_continues_with_new_configs(tmp_path, searcher):
+    storage = f"sqlite:///{tmp_path / 'resume.db'}"
+    first = _configs(_tune(searcher=searcher, n_trials=5, storage=storage, name="s"))
+    resumed = _tune(searcher=searcher, n_trials=10, storage=storage, name="s")
+    configs = _configs(resumed)
+    assert len(configs) == 10 and configs[:5] == first
+    assert not set(_keys(configs[5:])) & set(_keys(first))
+    assert len(set(_keys(configs))) == 10
+    for config in configs:
+        assert Space(SPACE).validate(config) == config
+
+
+def test_resumed_sobol_study_continues_the_same_sequence(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'sobol.db'}"
+    _tune(searcher="sobol", n_trials=4, storage=storage, name="s")
+    resumed = _configs(_tune(searcher="sobol", n_trials=8, storage=storage, name="s"))
+    straight = _configs(_tune(searcher="sobol", n_trials=8))
+    assert resumed == straight
+
+
+def test_random_searcher_proposes_new_configs_after_other_trials():
+    """A fresh searcher on a study that already has trials does not replay the first draws."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=None, seed=0, searcher="random")
+    first = [study.ask().config for _ in range(3)]
+    fresh = make_searcher("random", study.space, study.searcher.seed).suggest(study.history(), 3)
+    assert not set(_keys(first)) & set(_keys(fresh))
+
+
+# -- grid ---------------------------------------------------------------------------------------------
+
+
+def test_grid_covers_the_whole_grid_once_and_stops(tmp_path):
+    space = Space(SPACE)
+    size = space.grid_size(3)
+    storage = f"sqlite:///{tmp_path / 'grid.db'}"
+    study = _tune(searcher="grid", searcher_options={"points": 3}, storage=storage, name="g")
+    configs = _configs(study)
+    assert len(configs) == size == 3 * 3 * 3 * 2
+    assert len(set(_keys(configs))) == size
+    assert set(_keys(configs)) == set(_keys(space.grid(3)))
+    assert study.counts() == {"completed": size}
+    # running it again finds the grid used up and adds nothing
+    again = _tune(searcher="grid", searcher_options={"points": 3}, storage=storage, name="g")
+    assert len(again.trials) == size
+
+
+def test_grid_stops_when_exhausted_even_with_a_larger_budget():
+    study = _tune(COND_SPACE, searcher="grid", searcher_options={"points": 3}, n_trials=50)
+    assert len(study.trials) == 9
+    assert len(set(_keys(_configs(study)))) == 9
+
+
+def test_grid_does_not_repeat_enqueued_grid_points():
+    space = Space(COND_SPACE)
+    grid = list(space.grid(3))
+    enqueued = [grid[4], grid[0]]
+    study = _tune(COND_SPACE, searcher="grid", searcher_options={"points": 3}, enqueue=enqueued)
+    configs = _configs(study)
+    assert configs[:2] == enqueued
+    assert len(configs) == len(grid) == 9
+    assert set(_keys(configs)) == set(_keys(grid))
+
+
+def test_grid_searcher_skips_configs_in_the_history_and_then_proposes_nothing():
+    space = Space(COND_SPACE)
+    study = tl.create_study(space, metric="loss", mode="min", storage=None, seed=0)
+    grid = list(space.grid(3))
+    study.tell(config=grid[1], value=0.5)
+    searcher = make_searcher("grid", space, 0, {"points": 3})
+    assert searcher.size == 9
+    proposed = searcher.suggest(study.history(), 100)
+    assert len(proposed) == 8 and config_key(grid[1]) not in _keys(proposed)
+    assert searcher.suggest(study.history(), 1) == []
+
+
+def test_grid_points_option_per_parameter():
+    points = {"lr": 2, "layers": 2, "momentum": 1}
+    study = _tune(searcher="grid", searcher_options={"points": points})
+    assert len(study.trials) == Space(SPACE).grid_size(points) == 2 * 2 * 1 * 2
+
+
+def test_grid_with_bad_points_is_refused():
+    with pytest.raises(SpaceError, match=r"grid points for 'lr' must be a positive integer; got 0"):
+        _tune(searcher="grid", searcher_options={"points": 0})
+    with pytest.raises(SpaceError, match=r"unknown parameters \['nope'\]"):
+        make_searcher("grid", Space(SPACE), 0, {"points": {"nope": 2}})
+
+
+# -- bad names and options ----------------------------------------------------------------------------
+
+
+def test_unknown_searcher_name_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown searcher 'sobel'; did you mean 'sobol'\?.*Known: .*grid.*random.*sobol"):
+        _tune(searcher="sobel", n_trials=2)
+    with pytest.raises(ConfigError, match=r"unknown searcher 'xyz'.*Known: .*random"):
+        make_searcher("xyz", Space(SPACE), 0)
+    with pytest.raises(ConfigError, match=r"searcher must be a name"):
+        make_searcher(42, Space(SPACE), 0)
+
+
+@pytest.mark.parametrize("searcher, options, message", [
+    ("grid", {"pionts": 3}, r"searcher 'grid' has no option 'pionts'; options: points"),
+    ("random", {"points": 3}, r"searcher 'random' has no option 'points'; options: \(none\)"),
+    ("sobol", {"scramble": False}, r"searcher 'sobol' has no option 'scramble'"),
+])
+def test_bad_searcher_option_names_the_allowed_options(searcher, options, message):
+    with pytest.raises(ConfigError, match=message):
+        _tune(searcher=searcher, searcher_options=options, n_trials=2)
+
+
+# -- coverage and conditional spaces ------------------------------------------------------------------
+
+
+def test_sobol_covers_the_square_more_evenly_than_random():
+    space = Space({"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)})
+    for seed in range(3):
+        points = {}
+        for name in SAMPLING:
+            configs = make_searcher(name, space, seed).suggest(_empty_history(), 64)
+            points[name] = np.array([space.encode(c) for c in configs])
+            assert points[name].shape == (64, 2) and np.all((points[name] >= 0) & (points[name] <= 1))
+        assert qmc.discrepancy(points["sobol"]) < qmc.discrepancy(points["random"])
+        # stratification: every quarter of each axis holds exactly 16 Sobol points
+        for axis in range(2):
+            assert np.bincount((points["sobol"][:, axis] * 4).astype(int), minlength=4).tolist() == [16] * 4
+
+
+@pytest.mark.parametrize("searcher", ["random", "sobol", "grid"])
+def test_searchers_respect_conditional_spaces(searcher):
+    space = Space({**COND_SPACE, "dampening": tl.uniform(0, 0.5, when={"nesterov": False}),
+                   "beta2": tl.uniform(0.9, 0.999, when={"optimizer": "adam"})})
+    options = {"points": 2} if searcher == "grid" else None
+    study = _tune(space, searcher=searcher, n_trials=24, searcher_options=options)
+    configs = _configs(study)
+    assert configs and study.counts() == {"completed": len(configs)}
+    shapes = set()
+    for config in configs:
+        assert space.validate(config) == config
+        opt = config["optimizer"]
+        assert ("nesterov" in config) == (opt == "sgd")
+        assert ("beta2" in config) == (opt == "adam")
+        assert ("dampening" in config) == (opt == "sgd" and config["nesterov"] is False)
+        shapes.add(tuple(sorted(config)))
+    assert len(shapes) == 3
+    if searcher == "grid":
+        assert len(configs) == space.grid_size(2) == (1 + 2 + 2) * 2  # (sgd+nesterov, sgd+dampening x2, adam+beta2 x2) x lr
+
+
+@pytest.mark.parametrize("searcher", ["random", "sobol", "grid"])
+def test_searchers_handle_a_space_of_constants_and_ints(searcher):
+    space = Space({"k": tl.randint(1, 3), "tag": "x"})
+    configs = make_searcher(searcher, space, 0).suggest(_empty_history(), 3)
+    assert len(configs) == 3
+    for config in configs:
+        assert space.validate(config) == config
+    if searcher == "grid":
+        assert configs == [{"k": 1, "tag": "x"}, {"k": 2, "tag": "x"}, {"k": 3, "tag": "x"}]
+
+
+def test_grid_covers_every_point_even_after_an_off_grid_baseline():
+    """An enqueued baseline that is not a grid point must not take the place of a grid point."""
+    space = {"o": tl.choice(["a", "b"]), "x": tl.uniform(0, 1)}
+    study = _tune(space, searcher="grid", searcher_options={"points": 2}, enqueue=[{"o": "a", "x": 0.5}])
+    configs = _configs(study)
+    assert configs[0] == {"o": "a", "x": 0.5}
+    assert set(_keys(Space(space).grid(2))) <= set(_keys(configs))
+    assert len(configs) == 1 + 4

@@ -1,0 +1,195 @@
+"""The tuning loop: budgets, failures, schedulers' decisions, baselines, resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import tunelab as tl
+from tunelab.trial import Decision, TrialState
+
+from objectives import SPACE, always_failing, quadratic, quadratic_float, sometimes_failing
+
+
+def run(objective=quadratic, **kwargs):
+    options = dict(metric="loss", mode="min", n_trials=8, seed=0, progress=False)
+    options.update(kwargs)
+    return tl.tune(objective, SPACE, **options)
+
+
+def test_tune_records_every_trial_with_reports_and_best():
+    study = run()
+    assert [t.number for t in study.trials] == list(range(8))
+    assert all(t.state is TrialState.COMPLETED for t in study.trials)
+    assert all(len(t.reports) == 3 and [r.step for r in t.reports] == [1.0, 2.0, 3.0] for t in study.trials)
+    best = min(study.trials, key=lambda t: t.value)
+    assert study.best.number == best.number
+    assert study.best.value == pytest.approx((best.config["x"] - 1) ** 2 + (0.5 if best.config["kind"] == "b" else 0))
+    assert study.best.metrics["accuracy"] == pytest.approx(1 / (1 + study.best.value))
+
+
+def test_objective_with_only_config_and_float_result():
+    study = run(quadratic_float, n_trials=4)
+    assert all(t.value == pytest.approx((t.config["x"] - 1) ** 2) for t in study.trials)
+
+
+def test_max_mode_picks_the_largest():
+    study = run(metric="accuracy", mode="max")
+    assert study.best.value == max(t.value for t in study.trials)
+
+
+def test_failing_objectives_fail_their_trial_and_the_study_goes_on():
+    study = run(sometimes_failing, n_trials=10, max_failures=None)
+    by_kind = {}
+    for trial in study.trials:
+        by_kind.setdefault(trial.number % 5, []).append(trial)
+    assert all(t.state is TrialState.COMPLETED for k in (0, 4) for t in by_kind[k])
+    assert all(t.state is TrialState.FAILED for k in (1, 2, 3) for t in by_kind[k])
+    raised = by_kind[1][0]
+    assert raised.error == "ZeroDivisionError: boom" and "Traceback" in raised.traceback
+    assert "nan" in by_kind[2][0].error.lower()
+    assert "must return a number or a dict" in by_kind[3][0].error
+    assert study.best.state is TrialState.COMPLETED
+
+
+def test_max_failures_stops_a_study_that_only_fails():
+    study = run(always_failing, n_trials=100, max_failures=3)
+    assert study.counts() == {"failed": 3}
+    with pytest.raises(tl.ConfigError, match="no completed trial"):
+        study.best
+
+
+def test_target_stops_the_run():
+    study = run(n_trials=500, target=2.0)
+    assert study.best.value <= 2.0
+    assert len(study.trials) < 500
+    assert [t for t in study.trials if t.state is TrialState.COMPLETED][-1].value <= 2.0
+
+
+def test_patience_stops_when_the_best_stalls():
+    study = run(n_trials=500, patience=5)
+    values = [t.value for t in study.trials]
+    best_at = values.index(min(values))
+    assert len(values) == best_at + 1 + 5
+
+
+def test_timeout_stops_the_run():
+    study = run(n_trials=None, timeout=0.5)
+    assert len(study.trials) >= 1
+
+
+def test_a_run_needs_an_end():
+    with pytest.raises(tl.ConfigError, match="n_trials, timeout, target or patience"):
+        run(n_trials=None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_trials": 0}, "n_trials must be a positive integer"),
+    ({"n_trials": 2.5}, "n_trials must be a positive integer"),
+    ({"timeout": -1}, "timeout must be positive"),
+    ({"target": float("nan")}, "target must be a finite number"),
+    ({"workers": 0}, "workers must be a positive integer"),
+    ({"trial_timeout": 0}, "trial_timeout must be a positive number"),
+    ({"mode": "maximize"}, "mode must be 'min' or 'max'"),
+    ({"mode": None}, "mode is required"),
+    ({"metric": ""}, "metric must be a metric name"),
+    ({"searcher": "bayes-magic"}, "unknown searcher"),
+    ({"scheduler": "fifi"}, "did you mean 'fifo'"),
+    ({"executor": "cluster"}, "unknown executor"),
+    ({"name": "has space"}, "study name must be"),
+    ({"searcher_options": {"pionts": 3}, "searcher": "grid"}, "has no option 'pionts'"),
+])
+def test_bad_arguments_say_what_is_allowed(kwargs, message):
+    with pytest.raises(tl.TunelabError, match=message):
+        run(**kwargs)
+
+
+def test_objective_must_be_callable():
+    with pytest.raises(tl.ConfigError, match="objective must be a function"):
+        tl.tune("train.py", SPACE, metric="loss", mode="min", n_trials=1)
+
+
+def test_enqueued_baseline_runs_first_and_only_once(tmp_path):
+    baseline = {"x": 1.0, "kind": "a", "n": 2}
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = run(enqueue=[baseline], storage=storage, name="b", n_trials=3)
+    assert study.trials[0].config == baseline and study.trials[0].value == 0.0
+    study = run(enqueue=[baseline], storage=storage, name="b", n_trials=5)
+    assert sum(t.config == baseline for t in study.trials) == 1
+    with pytest.raises(tl.SpaceError, match="outside"):
+        run(enqueue=[{"x": 9.0, "kind": "a", "n": 2}])
+
+
+def test_n_trials_is_the_study_total_so_a_rerun_continues(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    first = [t.config for t in run(storage=storage, name="total", n_trials=4).trials]
+    again = run(storage=storage, name="total", n_trials=4)
+    assert len(again.trials) == 4
+    more = run(storage=storage, name="total", n_trials=7)
+    assert [t.config for t in more.trials[:4]] == first
+    assert len(more.trials) == 7
+
+
+class StopAtStepTwo(tl.Scheduler):
+    """A scheduler that stops every odd-numbered trial at its second report."""
+
+    name = "stop-odd"
+
+    def on_report(self, trial, step, metrics, history):
+        return Decision.STOP if trial.number % 2 == 1 and step >= 2 else Decision.CONTINUE
+
+
+def test_scheduler_stop_prunes_the_trial_and_keeps_its_reports():
+    study = run(scheduler=StopAtStepTwo("loss", "min"), n_trials=6)
+    for trial in study.trials:
+        if trial.number % 2:
+            assert trial.state is TrialState.PRUNED
+            assert [r.step for r in trial.reports] == [1.0, 2.0]
+            assert trial.metrics["loss"] == trial.reports[-1].metrics["loss"]
+        else:
+            assert trial.state is TrialState.COMPLETED and len(trial.reports) == 3
+
+
+def test_scheduler_stop_also_works_across_processes():
+    study = run(scheduler=StopAtStepTwo("loss", "min"), n_trials=6, workers=2)
+    assert sorted(t.state.value for t in study.trials) == ["completed"] * 3 + ["pruned"] * 3
+
+
+def test_same_seed_same_configurations_in_the_same_order():
+    a = [t.config for t in run(seed=3).trials]
+    b = [t.config for t in run(seed=3).trials]
+    c = [t.config for t in run(seed=4).trials]
+    assert a == b and a != c
+
+
+def test_trial_seeds_come_from_the_study_seed():
+    a, b = run(seed=3), run(seed=3)
+    assert [t.seed for t in a.trials] == [t.seed for t in b.trials]
+    assert len({t.seed for t in a.trials}) == len(a.trials)
+
+
+def test_grid_search_ends_when_the_grid_is_used_up():
+    space = {"a": tl.choice([1, 2, 3]), "b": tl.uniform(0, 1)}
+    study = tl.tune(lambda c: c["a"] + c["b"], space, metric="v", mode="min", searcher="grid",
+                    searcher_options={"points": 2}, progress=False)
+    assert len(study.trials) == 6 and len({str(t.config) for t in study.trials}) == 6
+
+
+def test_study_settings_record_searcher_scheduler_and_objective(tmp_path):
+    study = run(storage=f"sqlite:///{tmp_path / 's.db'}", name="rec")
+    settings = tl.load_study("rec", storage=f"sqlite:///{tmp_path / 's.db'}").record.settings
+    assert settings["searcher"]["name"] == "random" and settings["scheduler"]["name"] == "fifo"
+    assert settings["objective"] == "objectives:quadratic"
+    assert study.environment["python"]["version"] and study.environment["fingerprint"]
+
+
+def test_progress_bar_runs_without_a_terminal(capsys):
+    study = run(progress=True, n_trials=3)
+    assert len(study.trials) == 3
+    assert "best loss" in capsys.readouterr().err
+
+
+def test_non_finite_values_never_become_the_best():
+    study = run(sometimes_failing, n_trials=6, max_failures=None)
+    assert math.isfinite(study.best.value)

@@ -1,0 +1,172 @@
+"""``tunelab run study.yaml``: tune any training script from the shell.
+
+The first trial of a new study runs alone, as a check of the setup: if the script cannot start or
+never reports the metric, the run stops there with a message that says what was seen, instead of
+spending the whole budget on trials that all fail the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from tunelab.cli import DEFAULT_STORAGE, UsageError
+from tunelab.commands.core import _fmt
+from tunelab.errors import StudyNotFound, TunelabError
+from tunelab.script.command import CommandObjective, ScriptOutputError
+from tunelab.script.process import ExitOnSigterm
+from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
+from tunelab.storage import Storage, open_storage
+from tunelab.trial import TrialState
+
+console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
+ARTIFACTS_FOLDER = "tunelab-artifacts"
+
+
+class SetupFailed(TunelabError):
+    """The first trial showed that the study's setup cannot work (no metric, no command)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    keys = "\n".join(f"  {key:<18} {meaning}" for key, meaning in KEYS.items())
+    run = subparsers.add_parser("run", help="tune a training script described by a study file (YAML or TOML)",
+                                description="Tune a training script: each trial runs the study file's command "
+                                            "and reads the metric from the script's output.",
+                                epilog=f"study file keys (command, metric, mode, space are required):\n{keys}\n\n"
+                                       "example: tunelab run examples/study.yaml --set n_trials=20",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("file", help="the study file (.yaml, .yml or .toml)")
+    run.add_argument("--resume", action="store_true", help="continue the existing study of this name")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a key of the study file (repeatable), e.g. --set n_trials=20")
+    run.add_argument("--executor", default=None, help="where trials run (overrides the file's executor:)")
+    run.add_argument("--storage", default=None,
+                     help="where the study is kept (default: the file's storage:, $TUNELAB_STORAGE, "
+                          f"then {DEFAULT_STORAGE})")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the study file and print the first trial's command without running it")
+    run.set_defaults(handler=run_study_file)
+
+
+def artifacts_root(storage_url: str) -> Path:
+    """Trials' logs live next to the database they belong to (or in the working folder)."""
+    if storage_url.startswith("sqlite:///"):
+        return Path(storage_url[len("sqlite:///"):]).expanduser().parent / ARTIFACTS_FOLDER
+    return Path(ARTIFACTS_FOLDER)
+
+
+def run_study_file(args: argparse.Namespace) -> int:
+    import tunelab as tl
+
+    overrides = list(args.overrides)
+    overrides += [f"executor={args.executor}"] if args.executor else []
+    overrides += [f"storage={args.storage}"] if args.storage else []
+    study_file = load_study_file(args.file, overrides)
+    url = study_file.storage or os.environ.get("TUNELAB_STORAGE") or DEFAULT_STORAGE
+    artifacts = (study_file.artifacts or artifacts_root(url)) / study_file.name
+    objective = CommandObjective.from_study_file(study_file, artifacts)
+    if args.dry_run:
+        return _dry_run(study_file, objective)
+    storage = open_storage(url)
+    exists = _exists(storage, study_file.name)
+    name, where = study_file.name, f"{url}"
+    if exists and not args.resume:
+        raise UsageError(f"a study named {name!r} already exists in {where}; add --resume to continue it, "
+                         f"or give a new name (--set name=...)")
+    if args.resume and not exists:
+        raise UsageError(f"--resume: there is no study named {name!r} in {where} to continue; "
+                         "leave out --resume to start it")
+    if not exists and artifacts.is_dir() and any(artifacts.iterdir()):
+        raise UsageError(f"{artifacts} holds the logs of an earlier study named {name!r}; "
+                         "move or remove that folder, or give a new name (--set name=...)")
+
+    study = tl.create_study(study_file.space, metric=study_file.metrics, mode=study_file.modes, name=name,
+                            storage=storage, seed=study_file.seed, searcher=study_file.searcher,
+                            scheduler=study_file.scheduler, searcher_options=study_file.searcher_options,
+                            scheduler_options=study_file.scheduler_options, load_if_exists=args.resume)
+    storage.update_study(study.record.id, settings={
+        "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
+        "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})
+    console.print(f"{'Continuing' if exists else 'Tuning'} [bold]{name}[/] ({escape(str(study_file.path))}): "
+                  f"{study_file.metrics[0]} ({study_file.modes[0]}), searcher {study_file.searcher}, "
+                  f"scheduler {study_file.scheduler}, {study_file.workers} worker(s), storage {escape(url)}")
+    console.print(escape(f"command: {study_file.command}\nlogs:    {artifacts}/<trial>/"))
+
+    def tune(**budgets) -> object:
+        return tl.tune(objective, study_file.space, metric=study_file.metrics, mode=study_file.modes,
+                       searcher=study_file.searcher, scheduler=study_file.scheduler,
+                       searcher_options=study_file.searcher_options, scheduler_options=study_file.scheduler_options,
+                       storage=storage, name=name, enqueue=study_file.enqueue, **budgets)
+
+    budgets = dict(study_file.budgets)
+    started = time.monotonic()
+    with ExitOnSigterm():  # `kill` or a batch system's preemption: cancel the trials, stop their scripts
+        if not study.trials:
+            console.print(f"trial 0 runs alone first, to check that the script reports {study_file.metrics[0]!r}")
+            study = tune(**{**budgets, "n_trials": 1}, workers=1, progress=False)
+            _check_first_trial(study)
+        if budgets.get("timeout") is not None:
+            budgets["timeout"] -= time.monotonic() - started
+        if budgets.get("timeout") is None or budgets["timeout"] > 0:
+            study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
+    return _summary(study, study_file, url)
+
+
+def _exists(storage: Storage, name: str) -> bool:
+    try:
+        storage.get_study(name)
+    except StudyNotFound:
+        return False
+    return True
+
+
+def _check_first_trial(study) -> None:
+    first = study.trials[0] if study.trials else None
+    if first is not None and first.state is TrialState.FAILED and (first.error or "").startswith(
+            ScriptOutputError.__name__):
+        error = first.error.split(": ", 1)[1]
+        logs = f" (stdout: {first.user_attrs['stdout']})" if "stdout" in first.user_attrs else ""
+        raise SetupFailed(f"trial 0 failed: {error}{logs}. Stopped before spending the rest of the budget; "
+                          "fix the study file or the script, then run again with --resume")
+
+
+def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
+    from tunelab.space import Space
+
+    config = Space(study_file.space).sample(study_file.seed or 0)
+    values = {**config, "seed": 0, "trial": 0, "study": study_file.name, "python": "python",
+              "trial_dir": f"{objective.artifacts}/0", "checkpoint_dir": f"{objective.artifacts}/0/checkpoint",
+              "config_file": f"{objective.artifacts}/0/config.json"}
+    if study_file.fidelity is not None:
+        values["budget"] = values[study_file.fidelity.name] = study_file.fidelity.high
+    console.print(f"study file {study_file.path} is valid: study {study_file.name!r}, "
+                  f"{len(study_file.space)} parameter(s), metric {study_file.metrics[0]!r} ({study_file.modes[0]})")
+    console.print(escape(f"a trial would run, in {study_file.workdir}:\n  {shlex.join(objective.command.render(values))}"))
+    return 0
+
+
+def _summary(study, study_file: StudyFile, url: str) -> int:
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(study.counts().items())) or "no trials"
+    console.print(f"\n[bold]{study.name}[/]: {counts}")
+    completed = [t for t in study.trials if t.state is TrialState.COMPLETED and t.value is not None]
+    flag = "" if url == DEFAULT_STORAGE else f" --storage {url}"
+    if not completed:
+        failed = [t for t in study.trials if t.state is TrialState.FAILED]
+        if failed:
+            console.print(escape(f"no trial completed; the last error (trial {failed[-1].number}):\n{failed[-1].error}"))
+        return 1
+    if len(study.metrics) == 1:
+        best = study.best
+        console.print(f"best {study.metric}: {_fmt(best.value)} (trial {best.number})")
+        console.print(escape("best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items())))
+        if "command" in best.user_attrs:
+            console.print(escape(f"its command: {best.user_attrs['command']}"))
+    console.print(f"\nInspect it:  tunelab show {study.name}{flag}")
+    return 0

@@ -1,0 +1,215 @@
+"""Reading a study file (YAML or TOML) while remembering where each key was written.
+
+Every complaint about a study file names the file, the line and the key, so a user fixes it in
+one look. YAML gives exact lines through its node marks; TOML's standard parser gives none, so a
+light scan of the text finds the line of each ``key =`` and ``[table]`` (good enough to point at
+the right place). ``--set key=value`` overrides from the shell are applied to the same document
+and errors about them point at the flag instead of a line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunelab.errors import ConfigError
+
+KeyPath = tuple  # a key path inside the document: ("space", "lr", "loguniform", 0)
+
+
+class StudyFileError(ConfigError):
+    """A study file (or a --set override of it) that cannot be used as written."""
+
+
+@dataclass
+class Document:
+    """The data of a study file plus where each key came from."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    overrides: dict[KeyPath, str] = field(default_factory=dict)
+
+    def where(self, key: KeyPath) -> str:
+        """'file:line' of the deepest known part of ``key`` (or the --set flag that wrote it)."""
+        for n in range(len(key), 0, -1):
+            prefix = tuple(key[:n])
+            if prefix in self.overrides:
+                return self.overrides[prefix]
+            if prefix in self.lines:
+                return f"{self.path}:{self.lines[prefix]}"
+        return str(self.path)
+
+    def error(self, key: KeyPath, message: str) -> StudyFileError:
+        name = _dotted(key)
+        return StudyFileError(f"{self.where(key)}: {name}: {message}" if name else f"{self.where(key)}: {message}")
+
+
+def _dotted(key: KeyPath) -> str:
+    out = ""
+    for part in key:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def read_document(path: str | Path) -> Document:
+    """Parse a ``.yaml``/``.yml`` or ``.toml`` study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyFileError(f"no study file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        data, lines = _read_yaml(path, text)
+    elif suffix == ".toml":
+        data, lines = _read_toml(path, text)
+    else:
+        raise StudyFileError(f"{path}: a study file ends in .yaml, .yml or .toml; got {suffix or 'no suffix'!r}")
+    if not isinstance(data, dict):
+        raise StudyFileError(f"{path}: a study file is a mapping of keys (name, command, metric, space...); "
+                             f"got {type(data).__name__}")
+    return Document(path, data, lines)
+
+
+# -- YAML --------------------------------------------------------------------------------------
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError:
+        raise StudyFileError("reading YAML study files needs PyYAML: pip install 'tunelab[run]' "
+                             "(or write the study file in TOML)") from None
+    return yaml
+
+
+def _yaml_loader(yaml):
+    """SafeLoader that also reads ``1e-6`` as a number (YAML 1.1 wants ``1.0e-6``), so that
+    a learning-rate range is not silently a pair of strings."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                 re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                 list("-+0123456789"))
+    return Loader
+
+
+def _read_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
+    yaml = _yaml()
+    loader_cls = _yaml_loader(yaml)
+    try:
+        node = yaml.compose(text, Loader=loader_cls)
+        if node is None:
+            return {}, {}
+        lines: dict[KeyPath, int] = {}
+        _yaml_lines(path, node, (), lines, yaml)
+        loader = loader_cls("")
+        try:
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise StudyFileError(f"{path}{line}: not valid YAML: {problem}") from None
+    return data, lines
+
+
+def _yaml_lines(path: Path, node, key: KeyPath, lines: dict[KeyPath, int], yaml) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if name in seen:
+                raise StudyFileError(f"{path}:{line}: {_dotted(key + (name,))}: duplicate key")
+            seen.add(name)
+            lines[key + (name,)] = line
+            _yaml_lines(path, value_node, key + (name,), lines, yaml)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[key + (i,)] = item.start_mark.line + 1
+            _yaml_lines(path, item, key + (i,), lines, yaml)
+
+
+# -- TOML --------------------------------------------------------------------------------------
+
+def _read_toml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise StudyFileError("reading TOML study files needs Python 3.11, or: pip install tomli") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        found = re.search(r"line (\d+)", str(err))
+        line = f":{found.group(1)}" if found else ""
+        raise StudyFileError(f"{path}{line}: not valid TOML: {err}") from None
+    return data, _toml_lines(text)
+
+
+_TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_ASSIGN = re.compile(r"""^((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-]+))*)\s*=""")
+
+
+def _toml_key(text: str) -> KeyPath:
+    return tuple(p.strip().strip("\"'") for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text) if p.strip())
+
+
+def _toml_lines(text: str) -> dict[KeyPath, int]:
+    """Lines of ``[tables]`` and ``key =`` assignments (the first time each key path appears)."""
+    lines: dict[KeyPath, int] = {}
+    table: KeyPath = ()
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        header = _TABLE.match(stripped)
+        if header:
+            table = _toml_key(header.group(1))
+            lines.setdefault(table, number)
+            continue
+        assign = _ASSIGN.match(stripped)
+        if assign:
+            lines.setdefault(table + _toml_key(assign.group(1)), number)
+    return lines
+
+
+# -- overrides from the shell ------------------------------------------------------------------
+
+def parse_value(text: str) -> Any:
+    """A --set value: YAML (or JSON) when it parses as such, else the plain string."""
+    try:
+        yaml = _yaml()
+    except StudyFileError:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    try:
+        return yaml.load(text, Loader=_yaml_loader(yaml)) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(doc: Document, assignment: str) -> None:
+    """Apply ``key.sub=value`` to the document (``--set n_trials=20``)."""
+    key_text, sep, value_text = assignment.partition("=")
+    key = tuple(part.strip() for part in key_text.split("."))
+    if not sep or not all(key):
+        raise StudyFileError(f"--set needs key=value (e.g. --set n_trials=20); got {assignment!r}")
+    target = doc.data
+    for depth, part in enumerate(key[:-1]):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise StudyFileError(f"--set {assignment}: {_dotted(key[:depth + 1])} is not a mapping, "
+                                 f"so it has no key {key[depth + 1]!r}")
+        target = child
+    target[key[-1]] = parse_value(value_text)
+    doc.overrides[key] = f"--set {assignment}"
