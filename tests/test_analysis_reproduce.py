@@ -91,3 +91,24 @@ def test_objectives_that_cannot_be_imported_are_explained():
     with pytest.raises(ConfigError, match="cannot import"):
         load_objective("no_such_module_here:f")
     assert load_objective("lab_objectives:quadratic") is objectives.quadratic
+
+
+def test_a_script_study_is_rerun_from_its_study_file(tmp_path, capsys):
+    """`tunelab run` studies record a command, not a function: re-runs rebuild it from the study
+    file, in folders of their own (the original trial's logs stay as they were)."""
+    pytest.importorskip("yaml")
+    from tunelab.cli import main
+
+    (tmp_path / "train.py").write_text("import sys\nx = float(sys.argv[1])\nprint('{\"loss\": %r}' % ((x - 0.3) ** 2))\n")
+    (tmp_path / "study.yaml").write_text('name: script\ncommand: "{python} train.py {x}"\nmetric: loss\nmode: min\n'
+                                         "space:\n  x: {uniform: [0, 1]}\nn_trials: 2\nseed: 4\n")
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    assert main(["run", str(tmp_path / "study.yaml"), "--storage", url]) == 0
+    study = tl.load_study("script", storage=url)
+    original = (study.trial_dir(1) / "stdout.log").read_text()
+    result = reproduce(study, 1)
+    assert result.exact and result.value == study.get_trial(1).value
+    assert (study.trial_dir(1) / "reproduce" / "1" / "stdout.log").read_text() == original
+    capsys.readouterr()
+    assert main(["seed-check", "script", "--seeds", "2", "--json", "--storage", url]) == 0
+    assert json.loads(capsys.readouterr().out)["std"] == 0.0

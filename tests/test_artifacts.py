@@ -20,9 +20,9 @@ SPACE = {"x": tl.uniform(0.0, 1.0)}
 def test_worker_processes_capture_output_and_files_beside_the_database(tmp_path):
     study = tl.tune(objectives.chatty, SPACE, metric="loss", mode="min", n_trials=3, workers=2,
                     storage=f"sqlite:///{tmp_path / 'lab.db'}", name="chat", seed=0)
-    assert study.artifact_root == tmp_path / "lab-artifacts"
+    assert study.artifact_root == tmp_path / "tunelab-artifacts"
     for trial in study.trials:
-        folder = tmp_path / "lab-artifacts" / "chat" / str(trial.number)
+        folder = tmp_path / "tunelab-artifacts" / "chat" / str(trial.number)
         assert study.trial_dir(trial.number) == folder
         out = (folder / "stdout.txt").read_text()
         assert f"stdout of trial {trial.number}" in out

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from tunelab.analysis.rerun import Rerun, load_objective, rerun
+from tunelab.analysis.rerun import Rerun, rerun, study_objective
 from tunelab.errors import ConfigError
 from tunelab.study import WORKER
 from tunelab.tracking.environment import code_path_of, compare_with_study, diff_environments, environment_summary
@@ -64,12 +64,11 @@ def reproduce(study: Any, number: int, *, objective: Any = None, folder: Any = N
     trial = study.get_trial(number)
     if trial.state is TrialState.WAITING:
         raise ConfigError(f"trial {number} has not run yet")
-    settings = study.record.settings
-    objective = objective or load_objective(settings.get("objective"), settings.get("objective_file"))
+    folder = folder if folder is not None else study.trial_dir(number) / "reproduce"
+    objective = objective or study_objective(study.record.settings, folder)
     recorded_env = (trial.system_attrs.get(WORKER) or {}).get("environment") or study.environment
     _, current = compare_with_study(environment_summary(recorded_env), code_path_of(objective))
     changes = diff_environments(recorded_env, current)
-    folder = folder if folder is not None else study.trial_dir(number) / "reproduce"
     result = rerun(objective, trial.config, trial.seed, study.metrics, study=study.name, number=number,
                    artifact_dir=folder)
     recorded = trial.value if trial.state is TrialState.COMPLETED else None

@@ -46,6 +46,21 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     return target
 
 
+def study_objective(settings: Mapping[str, Any], folder: str | os.PathLike) -> Callable:
+    """The objective a study ran: a ``tunelab run`` study's command, rebuilt from its study file
+    (its runs get folders under ``folder``, never the original trials'), or a function found by
+    its import path."""
+    if settings.get("study_file"):
+        from tunelab.script.command import CommandObjective
+        from tunelab.script.studyfile import load_study_file
+
+        path = settings["study_file"]
+        if not Path(path).is_file():
+            raise ConfigError(f"the study file {path!r} of this study is gone; it is needed to run its command again")
+        return CommandObjective.from_study_file(load_study_file(path), Path(folder))
+    return load_objective(settings.get("objective"), settings.get("objective_file"))
+
+
 def _roots(module_name: str, file: str | None) -> list[str]:
     roots = [os.getcwd()]
     if file:

@@ -8,6 +8,7 @@ model is to that parameter: a wide one can ruin a model, a narrow one only needs
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -81,8 +82,10 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
         raise ConfigError(f"sensitivity: {unknown[0]!r} is not a searched parameter of the space "
                           f"(searched: {', '.join(space.dimensions)})")
 
+    runs = itertools.count()  # each run its own number (a script keeps a folder per run)
+
     def run(config: dict[str, Any]) -> tuple[float | None, str | None]:
-        result = rerun(objective, config, seed, [metric_name], study="sensitivity")
+        result = rerun(objective, config, seed, [metric_name], study="sensitivity", number=next(runs))
         if result.error and "the study's metric is" in result.error and metric is None:
             raise ConfigError(f"the objective returned a dict: name the metric to read, e.g. metric='loss' "
                               f"({result.error})")

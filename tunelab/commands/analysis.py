@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, Sequence
+import contextlib
+import tempfile
+from typing import Any, Callable, Iterator, Sequence
 
 from rich.table import Table
 
-from tunelab.analysis.rerun import load_objective
+from tunelab.analysis.rerun import study_objective
 from tunelab.cli import UsageError, storage_argument
 from tunelab.commands.core import _fmt as fmt
 from tunelab.commands.core import _load as load_study
@@ -37,9 +39,11 @@ def chosen_trial(study: Any, number: int | None) -> Any:
     return study.best
 
 
-def recorded_objective(study: Any) -> Callable:
-    settings = study.record.settings
-    return load_objective(settings.get("objective"), settings.get("objective_file"))
+@contextlib.contextmanager
+def recorded_objective(study: Any) -> Iterator[Callable]:
+    """The study's objective, for re-runs whose folders (a script's logs) are removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tunelab-rerun-") as folder:
+        yield study_objective(study.record.settings, folder)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     study = load_study(args)
     trial = chosen_trial(study, args.trial)
     ranked = [t.value for t in top_trials(study, k=5)]
-    check = seed_check(recorded_objective(study), trial.config, args.seeds, metric=study.metric,
-                       root_seed=study.seed, first_seed=trial.seed, ranked_values=ranked)
+    with recorded_objective(study) as objective:
+        check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
+                           first_seed=trial.seed, ranked_values=ranked)
     if args.json:
         print(json.dumps(check.to_json(), indent=2, default=str))
         return 0

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(args)
     trial = chosen_trial(study, args.trial)
-    result = sensitivity(recorded_objective(study), trial.config, study.space, args.points, metric=study.metric,
-                         seed=trial.seed)
+    with recorded_objective(study) as objective:
+        result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric, seed=trial.seed)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:

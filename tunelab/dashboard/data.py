@@ -21,7 +21,7 @@ from tunelab.api import load_study
 from tunelab.errors import ConfigError
 from tunelab.storage import Storage
 from tunelab.study import WORKER, Study
-from tunelab.tracking.artifacts import STDERR, STDOUT, read_log
+from tunelab.tracking.artifacts import read_logs
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
@@ -120,7 +120,7 @@ class DashboardData:
                 "environment": _environment_brief(worker.get("environment") or study.environment),
                 "environment_differs": "environment" in worker,
                 "reports": [{"step": r.step, "metrics": r.metrics} for r in trial.reports],
-                "logs": {"stdout": read_log(folder, STDOUT), "stderr": read_log(folder, STDERR)},
+                "logs": read_logs(folder),
                 "artifacts": files, "artifact_dir": str(folder), "figure": curve,
             }
 

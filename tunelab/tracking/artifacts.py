@@ -1,10 +1,11 @@
 """Where a study keeps its files: per-trial folders for logs and the artefacts an objective saves.
 
 The folder sits next to the database so that copying ``tunelab.db`` and ``tunelab-artifacts/``
-together moves a whole experiment: ``<db stem>-artifacts/<study>/<trial number>/``. A study in
-memory gets a temporary folder that lives as long as the process (as the study does). The
-resolved folder is written into the study's settings when the study is created, so readers (the
-CLI, the dashboard, ``reproduce``) find it without knowing how it was chosen.
+together moves a whole experiment: ``tunelab-artifacts/<study>/<trial number>/`` (``tunelab run``
+keeps its scripts' logs and checkpoints there too). A study in memory gets a temporary folder that
+lives as long as the process (as the study does). The resolved folder is written into the
+study's settings when the study is created, so readers (the CLI, the dashboard, ``reproduce``)
+find it without knowing how it was chosen.
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ from typing import Any, Iterator, TextIO
 
 from tunelab.errors import ConfigError
 
-STDOUT, STDERR = "stdout.txt", "stderr.txt"
+ARTIFACTS_FOLDER = "tunelab-artifacts"
+STDOUT, STDERR = "stdout.txt", "stderr.txt"  # what the objective printed, captured by its worker
+#: Logs a trial folder may hold, by stream: the objective's own, then a script's (``tunelab run``).
+LOGS = {"stdout": (STDOUT, "stdout.log"), "stderr": (STDERR, "stderr.log")}
 _TEMP_DIRS: list[str] = []
 
 
 def default_artifact_root(storage_url: str) -> Path:
-    """``<db stem>-artifacts`` beside a SQLite file; a temporary folder for memory; else ./."""
+    """``tunelab-artifacts`` beside a SQLite file (or in the working folder for a server
+    database); a temporary folder for a study in memory."""
     if storage_url.startswith("sqlite:///"):
-        db = Path(storage_url[len("sqlite:///"):]).expanduser().resolve()
-        return db.with_name(f"{db.stem}-artifacts")
+        return Path(storage_url[len("sqlite:///"):]).expanduser().resolve().parent / ARTIFACTS_FOLDER
     if storage_url == "memory":
         return Path(_temporary_root())
-    return Path.cwd().resolve() / "tunelab-artifacts"
+    return Path.cwd().resolve() / ARTIFACTS_FOLDER
 
 
 def _temporary_root() -> str:
@@ -68,6 +72,11 @@ def safe_child(folder: str | os.PathLike, name: str) -> Path:
     if relative.is_absolute() or ".." in relative.parts:
         raise ConfigError(f"an artefact name must stay inside the trial's folder; got {name!r}")
     return Path(folder) / relative
+
+
+def read_logs(folder: str | os.PathLike | None) -> dict[str, str]:
+    """Each stream's logs in a trial folder, joined (a script trial has both kinds)."""
+    return {stream: "".join(read_log(folder, name) for name in names) for stream, names in LOGS.items()}
 
 
 def read_log(folder: str | os.PathLike | None, name: str, limit: int = 200_000) -> str:
