@@ -16,7 +16,7 @@ from tunelab.commands.core import _load as load_study
 from tunelab.commands.core import console
 
 __all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option",
-           "finish_parser"]
+           "finish_parser", "rerun_target"]
 
 
 def finish_parser(parser: argparse.ArgumentParser, handler: Callable, json_output: bool = True) -> None:
@@ -28,7 +28,18 @@ def finish_parser(parser: argparse.ArgumentParser, handler: Callable, json_outpu
 
 
 def add_trial_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The study's name and --trial N, for commands that re-run one trial's configuration."""
+    parser.add_argument("name")
     parser.add_argument("--trial", type=int, default=None, help=f"trial number to {what} (default: the best trial)")
+
+
+@contextlib.contextmanager
+def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable]]:
+    """(study, chosen trial, its objective) for a command that re-runs that trial's config."""
+    study = load_study(args)
+    trial = chosen_trial(study, args.trial)
+    with recorded_objective(study) as objective:
+        yield study, trial, objective
 
 
 def chosen_trial(study: Any, number: int | None) -> Any:

@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.commands.analysis import (
-    add_trial_option,
-    chosen_trial,
-    console,
-    finish_parser,
-    load_study,
-    recorded_objective,
-    table,
-)
+from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("seed-check", help="re-run a trial with k seeds: is the result stable?")
-    parser.add_argument("name")
     add_trial_option(parser, "re-run")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default %(default)s)")
     finish_parser(parser, run)
@@ -28,10 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.seeds import seed_check
     from tunelab.analysis.summary import top_trials
 
-    study = load_study(args)
-    trial = chosen_trial(study, args.trial)
-    ranked = [t.value for t in top_trials(study, k=5)]
-    with recorded_objective(study) as objective:
+    with rerun_target(args) as (study, trial, objective):
+        ranked = [t.value for t in top_trials(study, k=5)]
         check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
                            first_seed=trial.seed, ranked_values=ranked)
     if args.json:

@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.commands.analysis import (
-    add_trial_option,
-    chosen_trial,
-    console,
-    finish_parser,
-    load_study,
-    recorded_objective,
-    table,
-)
+from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sensitivity", help="one parameter at a time around a trial's config")
-    parser.add_argument("name")
     add_trial_option(parser, "start from")
     parser.add_argument("--points", type=int, default=7, help="values per parameter (default %(default)s)")
     parser.add_argument("--html", default=None, help="also write the plot to this HTML file")
@@ -28,9 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.sensitivity import sensitivity
 
-    study = load_study(args)
-    trial = chosen_trial(study, args.trial)
-    with recorded_objective(study) as objective:
+    with rerun_target(args) as (study, trial, objective):
         result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric, seed=trial.seed)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
