@@ -81,3 +81,19 @@ def test_a_worker_in_another_environment_records_it(tmp_path):
     assert worker_env["fingerprint"] == outcome.worker["environment_fingerprint"] != "recorded-elsewhere"
     assert set(worker_env["packages"]) <= set(same.environment["packages"])
     assert Path(same.artifact_dir, "stdout.txt").read_text().count("stdout of trial 0") == 2
+
+
+def test_a_worker_without_standard_descriptors_still_keeps_what_python_prints(tmp_path):
+    """Run a capture in a child whose stdout/stderr descriptors are closed."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "os.close(1); os.close(2)\n"
+            "from tunelab.tracking.artifacts import capture_output\n"
+            f"with capture_output({str(tmp_path)!r}, whole_process=True):\n"
+            "    print('kept', file=sys.stderr); print('kept too')\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(root)}, timeout=60)
+    assert done.returncode == 0
+    assert (tmp_path / "stdout.txt").read_text() == "kept too\n" and (tmp_path / "stderr.txt").read_text() == "kept\n"

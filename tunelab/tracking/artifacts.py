@@ -154,7 +154,12 @@ def capture_output(folder: str | os.PathLike | None, *, whole_process: bool) -> 
 def _redirect_fd(stream: Any, fd: int, target: TextIO) -> Iterator[None]:
     with contextlib.suppress(Exception):
         stream.flush()
-    saved = os.dup(fd)
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor (a detached worker): keep what Python itself prints
+        with (contextlib.redirect_stdout if fd == 1 else contextlib.redirect_stderr)(target):
+            yield
+        return
     os.dup2(target.fileno(), fd)
     try:
         yield
