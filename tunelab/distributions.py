@@ -114,7 +114,39 @@ class Distribution(ABC):
         return f"{self.kind}({args}{cond})"
 
 
-class Float(Distribution):
+class _Scaled(Distribution):
+    """A number on a linear or log scale mapped onto [0, 1] between two edges ``_a`` and ``_b``."""
+
+    low: float
+    high: float
+    log: bool
+    _a: float
+    _b: float
+
+    def _set_scale(self, low_edge: float, high_edge: float) -> None:
+        self._a, self._b = (math.log(low_edge), math.log(high_edge)) if self.log else (low_edge, high_edge)
+
+    def _in_range(self, value: Any, what: str) -> Any:
+        value = _plain(value)
+        if not _is_number(value) or not math.isfinite(value) or (what == "an integer" and int(value) != value):
+            raise SpaceError(f"expected {what} in [{self.low!r}, {self.high!r}]; got {value!r}")
+        if not self.low <= value <= self.high:
+            raise SpaceError(f"{value!r} is outside [{self.low!r}, {self.high!r}]")
+        return value
+
+    def to_unit(self, value: float) -> float:
+        x = math.log(value) if self.log else value
+        return (x - self._a) / (self._b - self._a)
+
+    def _scale_at(self, u: float) -> float:
+        x = self._a + float(u) * (self._b - self._a)
+        return math.exp(x) if self.log else x
+
+    def _fields(self) -> dict:
+        return {"low": self.low, "high": self.high, "log": self.log}
+
+
+class Float(_Scaled):
     """A real number in [low, high], uniform on a linear or a log scale."""
 
     kind = "float"
@@ -132,36 +164,23 @@ class Float(Distribution):
         if not math.isfinite(high - low):
             raise SpaceError(f"{name}: the range [{low!r}, {high!r}] is wider than a float can hold; narrow it")
         self.low, self.high, self.log = float(low), float(high), bool(log)
-        self._a, self._b = (math.log(self.low), math.log(self.high)) if log else (self.low, self.high)
+        self._set_scale(self.low, self.high)
 
     def normalize(self, value: Any) -> float:
-        value = _plain(value)
-        if not _is_number(value) or not math.isfinite(value):
-            raise SpaceError(f"expected a number in [{self.low!r}, {self.high!r}]; got {value!r}")
-        if not self.low <= value <= self.high:
-            raise SpaceError(f"{value!r} is outside [{self.low!r}, {self.high!r}]")
-        return float(value)
-
-    def to_unit(self, value: float) -> float:
-        x = math.log(value) if self.log else value
-        return (x - self._a) / (self._b - self._a)
+        return float(self._in_range(value, "a number"))
 
     def from_unit(self, u: float) -> float:
         u = float(u)
         if u <= 0.0 or u >= 1.0:  # the ends exactly: exp(log(low)) may miss low by an ulp
             return self.low if u <= 0.0 else self.high
-        x = self._a + u * (self._b - self._a)
-        return min(max(math.exp(x) if self.log else x, self.low), self.high)
+        return min(max(self._scale_at(u), self.low), self.high)
 
     def grid(self, points: int) -> list[float]:
         values = np.geomspace(self.low, self.high, points) if self.log else np.linspace(self.low, self.high, points)
         return [float(v) for v in values]
 
-    def _fields(self) -> dict:
-        return {"low": self.low, "high": self.high, "log": self.log}
 
-
-class Int(Distribution):
+class Int(_Scaled):
     """An integer in [low, high] (both included), uniform on a linear or a log scale."""
 
     kind = "int"
@@ -177,35 +196,19 @@ class Int(Distribution):
         if log and low < 1:
             raise SpaceError(f"randint(log=True) needs low >= 1; got low={low!r}")
         self.low, self.high, self.log = low, high, bool(log)
-        # Bin edges half a step outside, so every integer owns an equal share of [0, 1].
-        edges = (low - 0.5, high + 0.5)
-        self._a, self._b = (math.log(edges[0]), math.log(edges[1])) if log else edges
+        self._set_scale(low - 0.5, high + 0.5)  # half a step outside: each integer owns an equal share
 
     def normalize(self, value: Any) -> int:
-        value = _plain(value)
-        if not _is_number(value) or not math.isfinite(value) or int(value) != value:
-            raise SpaceError(f"expected an integer in [{self.low}, {self.high}]; got {value!r}")
-        if not self.low <= value <= self.high:
-            raise SpaceError(f"{value!r} is outside [{self.low}, {self.high}]")
-        return int(value)
-
-    def to_unit(self, value: int) -> float:
-        x = math.log(value) if self.log else value
-        return (x - self._a) / (self._b - self._a)
+        return int(self._in_range(value, "an integer"))
 
     def from_unit(self, u: float) -> int:
-        x = self._a + float(u) * (self._b - self._a)
-        x = math.exp(x) if self.log else x
-        return int(min(max(round(x), self.low), self.high))
+        return int(min(max(round(self._scale_at(u)), self.low), self.high))
 
     def grid(self, points: int) -> list[int]:
         if self.high - self.low + 1 <= points:
             return list(range(self.low, self.high + 1))
         space = np.geomspace if self.log else np.linspace
         return sorted({int(round(v)) for v in space(self.low, self.high, points)})
-
-    def _fields(self) -> dict:
-        return {"low": self.low, "high": self.high, "log": self.log}
 
 
 class Categorical(Distribution):
