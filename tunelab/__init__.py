@@ -7,6 +7,7 @@
 """
 
 from tunelab import presets
+from tunelab.analysis.sensitivity import sensitivity
 from tunelab.api import create_study, delete_study, list_studies, load_study
 from tunelab.distributions import choice, fixed, loguniform, ordinal, randint, uniform
 from tunelab.errors import (
@@ -27,6 +28,7 @@ from tunelab.searchers import SEARCHERS, Searcher
 from tunelab.space import Space
 from tunelab.storage import open_storage
 from tunelab.study import Study
+from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment
 from tunelab.tracking.seeds import seed_everything
 from tunelab.trial import Decision, Report, RunningTrial, Trial, TrialState
@@ -39,7 +41,7 @@ __all__ = [
     "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
-    "seed_everything", "capture_environment", "report",
+    "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
     "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
 ]

@@ -15,7 +15,9 @@ from tunelab.searchers import make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
 from tunelab.study import Study
-from tunelab.tracking.environment import capture_environment
+from tunelab.tracking.artifacts import resolve_artifact_root
+from tunelab.tracking.cost import Prices, Resources
+from tunelab.tracking.environment import capture_environment, code_path_of
 from tunelab.tracking.seeds import derive_seed, new_seed
 
 _NAME = re.compile(r"^[\w.\-@+=:,]{1,200}$")
@@ -52,21 +54,22 @@ def _check_seed(seed: int | None) -> int:
     return seed
 
 
+def objective_file(objective: Callable | None) -> str | None:
+    """The file defining the objective, so that a later re-run can find its module."""
+    import inspect
+
+    try:
+        return os.path.abspath(inspect.getfile(objective)) if objective is not None else None
+    except (TypeError, OSError):
+        return None
+
+
 def objective_path(objective: Callable | None) -> str | None:
     """'module:qualname' of an objective, so a trial can be re-run from its record later."""
     if objective is None:
         return None
     module, qualname = getattr(objective, "__module__", None), getattr(objective, "__qualname__", None)
     return f"{module}:{qualname}" if module and qualname else None
-
-
-def _code_path(objective: Callable | None) -> str:
-    import inspect
-
-    try:
-        return os.path.dirname(inspect.getfile(objective)) if objective is not None else os.getcwd()
-    except (TypeError, OSError):
-        return os.getcwd()
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
@@ -91,12 +94,21 @@ def create_study(
     scheduler_options: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
     objective: Callable | None = None,
+    artifact_dir: str | os.PathLike | None = None,
+    resources: Resources | Mapping[str, Any] | None = None,
+    prices: Prices | Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
-    that its space and metrics match). ``storage=None`` keeps it in memory."""
+    that its space and metrics match). ``storage=None`` keeps it in memory.
+
+    ``artifact_dir`` holds the trials' logs and files (default: ``<db stem>-artifacts`` beside
+    a SQLite file); ``resources`` is what one trial holds and ``prices`` what it costs an hour."""
     space = Space.coerce(space)
     metrics, modes = _check_metrics(metric, mode)
     name, store = _check_name(name), open_storage(storage)
+    kept = {"resources": Resources.coerce(resources).to_json() if resources is not None else None,
+            "prices": Prices.coerce(prices).to_json() if prices is not None else None,
+            "artifact_dir": resolve_artifact_root(store.url, artifact_dir) if artifact_dir is not None else None}
     try:
         record = store.get_study(name)
     except StudyNotFound:
@@ -111,12 +123,16 @@ def create_study(
     else:
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
-            created_at=dt.datetime.now().timestamp(), environment=capture_environment(_code_path(objective)),
-            settings={"objective": objective_path(objective)},
+            created_at=dt.datetime.now().timestamp(), environment=capture_environment(code_path_of(objective)),
+            settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
+                      "artifact_dir": resolve_artifact_root(store.url, None),
+                      "resources": Resources().to_json(), "prices": Prices().to_json()},
         ))
+    given = {k: v for k, v in kept.items() if v is not None}
+    record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
     store.update_study(record.id, settings={"searcher": study.searcher.describe(),
-                                            "scheduler": study.scheduler.describe()})
+                                            "scheduler": study.scheduler.describe(), **given})
     return study
 
 

@@ -21,7 +21,18 @@ from tunelab.errors import TunelabError
 
 DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.run", "tunelab.commands.nas"]
+COMMAND_MODULES = [
+    "tunelab.commands.core",
+    "tunelab.commands.run",
+    "tunelab.commands.importance",
+    "tunelab.commands.sensitivity",
+    "tunelab.commands.seedcheck",
+    "tunelab.commands.compare",
+    "tunelab.commands.reproduce",
+    "tunelab.commands.plot",
+    "tunelab.commands.dashboard",
+    "tunelab.commands.nas",
+]
 
 
 class UsageError(TunelabError):

@@ -12,6 +12,7 @@ import math
 import socket
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tunelab import _json
@@ -22,10 +23,13 @@ from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
 from tunelab.storage.base import owner_is_dead, process_owner
+from tunelab.tracking.artifacts import default_artifact_root, trial_dir
+from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState, normalize_result
 
 RETRY_OF = "retry_of"
+WORKER = "worker"
 
 
 class Study(ReportSink):
@@ -157,7 +161,18 @@ class Study(ReportSink):
 
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed,
-                         study=self.name, budget=trial.budget, timeout=timeout)
+                         study=self.name, budget=trial.budget, timeout=timeout,
+                         artifact_dir=str(self.trial_dir(trial.number)),
+                         environment=environment_summary(self.record.environment))
+
+    @property
+    def artifact_root(self) -> Path:
+        """The folder holding this study's files (``<root>/<study>/<trial number>/``)."""
+        return Path(self.record.settings.get("artifact_dir") or default_artifact_root(self.storage.url))
+
+    def trial_dir(self, number: int) -> Path:
+        """The folder of one trial: its captured stdout/stderr and the files it saved."""
+        return trial_dir(self.artifact_root, self.name, number)
 
     def ask(self) -> RunningTrial:
         """Start a trial for your own loop; finish it with :meth:`tell`."""
@@ -203,9 +218,14 @@ class Study(ReportSink):
         trial.user_attrs[key] = value
 
     def finish(self, trial_id: int, state: TrialState, *, metrics: Mapping[str, Any] | None = None,
-               error: str | None = None, traceback: str | None = None) -> Trial:
-        """Record the end of a trial once; later calls for the same trial change nothing."""
+               error: str | None = None, traceback: str | None = None,
+               worker: Mapping[str, Any] | None = None) -> Trial:
+        """Record the end of a trial once; later calls for the same trial change nothing.
+        ``worker`` (host, pid, environment) is kept with the trial, before its state changes."""
         trial = self._trial(trial_id)
+        if worker and not trial.state.finished:
+            self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
+            trial.system_attrs[WORKER] = dict(worker)
         metrics = dict(metrics or {})
         if state is TrialState.PRUNED and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each

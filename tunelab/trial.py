@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned
@@ -103,6 +104,8 @@ class TrialSpec:
     study: str
     budget: float | None = None
     timeout: float | None = None  # seconds; enforced at each report when the executor cannot kill
+    artifact_dir: str | None = None  # this trial's folder for logs and artefacts
+    environment: dict[str, Any] | None = None  # the study's fingerprint and the packages it covers
 
 
 class ReportSink:
@@ -167,6 +170,17 @@ class RunningTrial:
         if self._managed and self._decision is Decision.PAUSE:
             raise TrialPaused(f"paused by the scheduler at step {step:g}")
         return self._decision
+
+    def artifact_path(self, name: str) -> Path:
+        """A path in this trial's folder for a file to keep (a model, a plot): ``name`` is relative,
+        its folders are created, and the file is listed with the trial's record."""
+        if self._spec.artifact_dir is None:
+            raise ConfigError("this trial has no artefact folder (it was not started by a study)")
+        from tunelab.tracking.artifacts import safe_child
+
+        path = safe_child(self._spec.artifact_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def should_stop(self) -> bool:
         """True when the last report was answered with STOP or PAUSE."""

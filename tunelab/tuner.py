@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -21,6 +22,8 @@ from tunelab.progress import ProgressDisplay
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
+from tunelab.tracking.callbacks import Callback, check_callbacks, close_all, notify
+from tunelab.tracking.cost import CostMeter, Prices, Resources
 from tunelab.trial import Decision, ReportSink, Trial, TrialState
 
 log = logging.getLogger("tunelab")
@@ -39,25 +42,32 @@ class Budgets:
     target: float | None = None
     patience: int | None = None
     max_failures: int | None = 20
+    max_cost: float | None = None  # the study's total cost, in the currency of its prices
 
     def validate(self) -> None:
         for name in ("n_trials", "patience", "max_failures"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer or None; got {value!r}")
-        for name in ("timeout", "target"):
+        for name in ("timeout", "target", "max_cost"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value)):
                 raise ConfigError(f"{name} must be a finite number or None; got {value!r}")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError(f"timeout must be positive (seconds); got {self.timeout!r}")
+        if self.max_cost is not None and self.max_cost <= 0:
+            raise ConfigError(f"max_cost must be positive; got {self.max_cost!r}")
+
+    def ends(self) -> bool:
+        return any(v is not None for v in (self.n_trials, self.timeout, self.target, self.patience, self.max_cost))
 
 
 class Tuner(ReportSink):
     def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
-                 trial_timeout: float | None = None, progress: bool | None = None):
+                 trial_timeout: float | None = None, progress: bool | None = None, callbacks: Sequence[Callback] = ()):
         self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
+        self.callbacks = list(callbacks)
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
@@ -81,6 +91,7 @@ class Tuner(ReportSink):
         self._used = _budget_used(study.trials)
         self._best, self._since_best, self._failures = self._initial_best(), 0, 0
         self._exhausted = False
+        self._meter = CostMeter(study)
         self._last_heartbeat = time.monotonic()
         self.executor.open(self.objective, self, study.metrics)
         self._display.start(done=sum(1 for t in study.trials if t.state.finished), best=self._best)
@@ -100,6 +111,7 @@ class Tuner(ReportSink):
         finally:
             self._cancel_running(self.stop_reason or "tuner stopped")
             self.executor.close()
+            close_all(self.callbacks)
             self._display.stop(self.stop_reason)
         return self.stop_reason
 
@@ -134,7 +146,9 @@ class Tuner(ReportSink):
         if trial is None:
             return
         finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
-                                     error=outcome.error, traceback=outcome.traceback)
+                                     error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
+        self._meter.add(finished)
+        notify(self.callbacks, self.study, finished)
         if finished.state is TrialState.FAILED:
             self._failures += 1
             log.warning("trial %d failed: %s", finished.number, (finished.error or "unknown error").splitlines()[0])
@@ -153,6 +167,8 @@ class Tuner(ReportSink):
             return f"target={budgets.target:g} reached (best {self._best:.6g})"
         if budgets.patience is not None and self._since_best >= budgets.patience:
             return f"no improvement in the last {budgets.patience} trials (patience)"
+        if budgets.max_cost is not None and self._meter.spent(self.running.values()) >= budgets.max_cost:
+            return f"max_cost={budgets.max_cost:g} {self._meter.prices.currency} reached"
         if budgets.max_failures is not None and self._failures >= budgets.max_failures:
             return (f"max_failures={budgets.max_failures} trials failed in this run; "
                     "check the objective (tunelab show lists their errors)")
@@ -201,32 +217,40 @@ def tune(
     scheduler_options: Mapping[str, Any] | None = None,
     enqueue: Sequence[Mapping[str, Any]] = (),
     progress: bool | None = None,
+    max_cost: float | None = None,
+    resources: "Resources | Mapping[str, Any] | None" = None,
+    prices: "Prices | Mapping[str, Any] | None" = None,
+    artifact_dir: "str | os.PathLike | None" = None,
+    callbacks: Sequence[Callback] = (),
 ) -> Study:
     """Tune ``objective(config, trial)`` over ``space`` and return the study.
 
     The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
     seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
-    trials, or when the searcher is exhausted (a finished grid). A study of the same ``name`` in
-    ``storage`` is continued. ``enqueue`` lists configurations (e.g. a baseline) to try first.
+    trials, ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
+    :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A study of
+    the same ``name`` in ``storage`` is continued. ``enqueue`` lists configurations (e.g. a
+    baseline) to try first. Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
+    :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded.
     """
     if not callable(objective):
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
-    budgets = Budgets(n_trials, timeout, target, patience, max_failures)
+    budgets = Budgets(n_trials, timeout, target, patience, max_failures, max_cost)
     budgets.validate()
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
-                         scheduler_options=scheduler_options, load_if_exists=True, objective=objective)
+                         scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
+                         artifact_dir=artifact_dir, resources=resources, prices=prices)
     ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
-    if not ends_by_itself and all(b is None for b in (budgets.n_trials, budgets.timeout, budgets.target,
-                                                        budgets.patience)):
-        raise ConfigError("give n_trials, timeout, target or patience so that the run ends")
+    if not ends_by_itself and not budgets.ends():
+        raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout)
     already = {config_key(t.config) for t in study.trials}
     for config in enqueue:
         if config_key(study.space.validate(config, where="enqueue")) not in already:
             study.enqueue(config)
-    Tuner(study, objective, run_executor, budgets, trial_timeout, progress).run()
+    Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks)).run()
     return study

@@ -6,13 +6,13 @@ import argparse
 import math
 import shutil
 from datetime import datetime
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from tunelab.cli import UsageError, existing_storage, storage_argument
 from tunelab.storage import open_storage
+from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
 #: Wide enough for a trials table when the output goes to a file or a pipe.
@@ -39,10 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     storage_argument(show)
     show.set_defaults(handler=show_study)
 
-    export = subparsers.add_parser("export", help="write a study's trials as CSV or JSON")
+    export = subparsers.add_parser("export", help="write a study as CSV, JSON, Excel or TensorBoard events")
     export.add_argument("name")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
+    export.add_argument("--format", choices=["csv", "json", "xlsx", "tensorboard"], default="csv")
+    export.add_argument("-o", "--output", default=None,
+                        help="file (a folder for tensorboard) to write (default: standard output for csv/json)")
     storage_argument(export)
     export.set_defaults(handler=export_study)
 
@@ -112,6 +113,10 @@ def show_study(args: argparse.Namespace) -> int:
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
                   f"objective: {settings.get('objective')}")
+    cost = study_cost(study)
+    console.print(f"cost: {cost.total:.4g} {cost.currency} (a trial holds {cost.resources.cpus:g} CPU cores and "
+                  f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
+                  f"files: {study.artifact_root / study.name}")
     completed = [t for t in trials if t.state is TrialState.COMPLETED]
     if completed and len(study.metrics) == 1:
         best = study.best
@@ -121,15 +126,15 @@ def show_study(args: argparse.Namespace) -> int:
         sign = -1 if study.mode == "max" else 1
         trials = sorted(trials, key=lambda t: (t.value is None, sign * (t.value or 0), t.number))
     limit = args.limit if args.limit > 0 else len(trials)
-    console.print(_trials_table(study, trials[:limit]))
+    console.print(_trials_table(study, trials[:limit], cost.per_trial))
     if limit < len(trials):
         console.print(f"({len(trials) - limit} more; --limit 0 lists all)")
     return 0
 
 
-def _trials_table(study, trials: list[Trial]) -> Table:
+def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
     table = Table()
-    for column in ("#", "state", study.metric, "duration"):
+    for column in ("#", "state", study.metric, "duration", "cost"):
         table.add_column(column, justify="right")
     for name in study.space.params:
         table.add_column(name, justify="right")
@@ -138,21 +143,22 @@ def _trials_table(study, trials: list[Trial]) -> Table:
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.finished_at and t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
-        table.add_row(str(t.number), t.state.value, _fmt(t.value), duration,
+        table.add_row(str(t.number), t.state.value, _fmt(t.value), duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(t.state.value, ""))
     return table
 
 
 def export_study(args: argparse.Namespace) -> int:
-    from tunelab.tracking.export import export
+    from tunelab.tracking.export import TEXT_FORMATS, export, write
 
-    text = export(_load(args), args.format)
     if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+        print(f"wrote {write(_load(args), args.format, args.output)}")
+    elif args.format in TEXT_FORMATS:
+        print(export(_load(args), args.format), end="")
     else:
-        print(text, end="")
+        raise UsageError(f"--format {args.format} writes a {'folder' if args.format == 'tensorboard' else 'file'}: "
+                         "give it with -o PATH")
     return 0
 
 

@@ -24,10 +24,10 @@ from tunelab.script.command import CommandObjective, ScriptOutputError
 from tunelab.script.process import ExitOnSigterm
 from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.storage import Storage, open_storage
+from tunelab.tracking.artifacts import default_artifact_root
 from tunelab.trial import TrialState
 
 console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
-ARTIFACTS_FOLDER = "tunelab-artifacts"
 
 
 class SetupFailed(TunelabError):
@@ -57,9 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def artifacts_root(storage_url: str) -> Path:
     """Trials' logs live next to the database they belong to (or in the working folder)."""
-    if storage_url.startswith("sqlite:///"):
-        return Path(storage_url[len("sqlite:///"):]).expanduser().parent / ARTIFACTS_FOLDER
-    return Path(ARTIFACTS_FOLDER)
+    return default_artifact_root(storage_url)
 
 
 def run_study_file(args: argparse.Namespace) -> int:
@@ -70,7 +68,8 @@ def run_study_file(args: argparse.Namespace) -> int:
     overrides += [f"storage={args.storage}"] if args.storage else []
     study_file = load_study_file(args.file, overrides)
     url = study_file.storage or os.environ.get("TUNELAB_STORAGE") or DEFAULT_STORAGE
-    artifacts = (study_file.artifacts or artifacts_root(url)) / study_file.name
+    root = study_file.artifacts or artifacts_root(url)
+    artifacts = root / study_file.name
     objective = CommandObjective.from_study_file(study_file, artifacts)
     if args.dry_run:
         return _dry_run(study_file, objective)
@@ -90,7 +89,8 @@ def run_study_file(args: argparse.Namespace) -> int:
     study = tl.create_study(study_file.space, metric=study_file.metrics, mode=study_file.modes, name=name,
                             storage=storage, seed=study_file.seed, searcher=study_file.searcher,
                             scheduler=study_file.scheduler, searcher_options=study_file.searcher_options,
-                            scheduler_options=study_file.scheduler_options, load_if_exists=args.resume)
+                            scheduler_options=study_file.scheduler_options, load_if_exists=args.resume,
+                            artifact_dir=root)
     storage.update_study(study.record.id, settings={
         "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
         "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})
@@ -103,7 +103,7 @@ def run_study_file(args: argparse.Namespace) -> int:
         return tl.tune(objective, study_file.space, metric=study_file.metrics, mode=study_file.modes,
                        searcher=study_file.searcher, scheduler=study_file.scheduler,
                        searcher_options=study_file.searcher_options, scheduler_options=study_file.scheduler_options,
-                       storage=storage, name=name, enqueue=study_file.enqueue, **budgets)
+                       storage=storage, name=name, enqueue=study_file.enqueue, artifact_dir=root, **budgets)
 
     budgets = dict(study_file.budgets)
     started = time.monotonic()

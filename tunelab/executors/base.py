@@ -9,12 +9,16 @@ objective running in the tuner's own thread.
 from __future__ import annotations
 
 import inspect
+import os
+import socket
 import traceback as tb
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from tunelab.errors import TrialPaused, TrialPruned
+from tunelab.tracking.artifacts import capture_output
+from tunelab.tracking.environment import code_path_of, compare_with_study
 from tunelab.trial import InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout, normalize_result
 
 Objective = Callable[..., Any]
@@ -29,6 +33,7 @@ class Outcome:
     metrics: dict[str, Any] | None = None
     error: str | None = None
     traceback: str | None = None
+    worker: dict[str, Any] | None = None  # where it ran: host, pid, environment if not the study's
 
 
 class Executor(ABC):
@@ -68,8 +73,19 @@ def accepts_trial(objective: Objective) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[str]) -> Outcome:
-    """Run one trial and turn whatever happens into an Outcome; only KeyboardInterrupt escapes."""
+def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[str],
+                  whole_process: bool = False) -> Outcome:
+    """Run one trial and turn whatever happens into an Outcome; only KeyboardInterrupt escapes.
+
+    What the trial prints is saved in its folder; ``whole_process`` (a dedicated worker process)
+    captures at the file-descriptor level, so C extensions and child processes are kept too."""
+    with capture_output(spec.artifact_dir, whole_process=whole_process):
+        outcome = _run(objective, spec, sink, metrics)
+    outcome.worker = worker_record(objective, spec)
+    return outcome
+
+
+def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[str]) -> Outcome:
     trial = RunningTrial(spec, sink, managed=True)
     try:
         config = dict(spec.config)
@@ -86,3 +102,15 @@ def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metri
         return Outcome(spec.id, TrialState.COMPLETED, metrics=normalize_result(result, metrics, trial.reports))
     except InvalidResult as err:
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
+
+
+def worker_record(objective: Objective, spec: TrialSpec) -> dict[str, Any]:
+    """Host and process of the worker, and its whole environment only when its fingerprint is not
+    the study's: "same environment?" stays one comparison, and differences stay on record."""
+    record: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    if spec.environment and spec.environment.get("fingerprint"):
+        fingerprint, env = compare_with_study(spec.environment, code_path_of(objective))
+        record["environment_fingerprint"] = fingerprint
+        if fingerprint != spec.environment["fingerprint"]:
+            record["environment"] = env
+    return record

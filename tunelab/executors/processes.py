@@ -61,7 +61,7 @@ def _worker_main(conn: Connection, objective: Objective, metrics: list[str], par
             return
         spec: TrialSpec = message[1]
         conn.send(("started", spec.id))
-        outcome = run_objective(objective, spec, sink, metrics)
+        outcome = run_objective(objective, spec, sink, metrics, whole_process=True)
         try:
             conn.send(("done", outcome))
         except (TypeError, pickle.PicklingError, AttributeError) as err:

@@ -199,6 +199,38 @@ def capture_environment(code_path: str | os.PathLike | None = None,
     return env
 
 
+def code_path_of(objective: object) -> str:
+    """The folder of the file that defines ``objective`` (its git tree is the code on record)."""
+    import inspect
+
+    try:
+        return os.path.dirname(inspect.getfile(objective)) if objective is not None else os.getcwd()
+    except (TypeError, OSError):
+        return os.getcwd()
+
+
+def environment_summary(env: dict) -> dict:
+    """What a worker needs to tell whether it runs in the study's environment: the fingerprint
+    and the package names it covers (a worker that imported more packages is not different)."""
+    return {"fingerprint": env.get("fingerprint"), "packages": sorted(env.get("packages") or {})}
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_capture(code_path: str, packages: tuple[str, ...]) -> dict:
+    return capture_environment(code_path, packages)
+
+
+def compare_with_study(summary: dict, code_path: str) -> tuple[str, dict]:
+    """This process's environment fingerprint over the study's packages, and the environment.
+
+    Captured once per process and code folder: a worker is one environment for its lifetime."""
+    names = tuple(summary.get("packages") or ())
+    env = dict(_worker_capture(code_path, names))
+    env["packages"] = {k: v for k, v in env["packages"].items() if k in names}
+    env["fingerprint"] = environment_fingerprint(env)
+    return env["fingerprint"], env
+
+
 def _fingerprint_parts(env: dict) -> dict:
     """The fields that can change results, keyed by the label diffs print.
 

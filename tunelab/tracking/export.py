@@ -1,18 +1,22 @@
 """Export a study as flat rows (CSV, for a spreadsheet) or as one JSON document (everything,
-for a colleague or another tool). Both are read-only views over storage."""
+for a colleague or another tool); Excel and TensorBoard live in their own modules. All are
+read-only views over storage."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.trial import Trial
 
-FORMATS = ("csv", "json")
+FORMATS = ("csv", "json", "xlsx", "tensorboard")
+TEXT_FORMATS = ("csv", "json")
 
 
 def _iso(ts: float | None) -> str | None:
@@ -75,4 +79,20 @@ def export(study: Any, fmt: str) -> str:
         return to_csv(study)
     if fmt == "json":
         return to_json(study)
+    raise ValueError(f"unknown text export format {fmt!r}; known: {', '.join(TEXT_FORMATS)}")
+
+
+def write(study: Any, fmt: str, output: str | os.PathLike) -> str:
+    """Write ``study`` to ``output``: a file (csv, json, xlsx) or a folder (tensorboard)."""
+    if fmt in TEXT_FORMATS:
+        Path(output).write_text(export(study, fmt))
+        return os.fspath(output)
+    if fmt == "xlsx":
+        from tunelab.tracking.export_xlsx import write_xlsx
+
+        return write_xlsx(study, output)
+    if fmt == "tensorboard":
+        from tunelab.tracking.export_tensorboard import write_tensorboard
+
+        return write_tensorboard(study, output)
     raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -1,0 +1,34 @@
+"""Comparing studies, and the optimisation-history curve it is built on."""
+
+from __future__ import annotations
+
+import tunelab as tl
+from tunelab.analysis import best_so_far, compare_studies
+
+import lab_objectives as objectives
+
+SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
+
+
+def test_best_so_far_only_improves():
+    study = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=15, seed=0)
+    curve = best_so_far(study)
+    assert [n for n, _ in curve] == list(range(1, 16))
+    assert all(b <= a for (_, a), (_, b) in zip(curve, curve[1:]))
+    assert curve[-1][1] == study.best.value
+
+
+def test_compare_two_studies_side_by_side():
+    a = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=12, seed=0, name="a")
+    b = tl.tune(objectives.quadratic, {**SPACE, "extra": 3}, metric="loss", mode="min", n_trials=25, seed=1,
+                name="b")
+    result = compare_studies(a, b)
+    summary = {row[0]: row[1:] for row in result.summary}
+    assert summary["trials"] == (12, 25)
+    assert summary["best value"] == (a.best.value, b.best.value)
+    configs = {row[0]: row[1:] for row in result.configs}
+    assert configs["x"] == (a.best.config["x"], b.best.config["x"]) and configs["extra"] == (None, 3)
+    history = {n: (va, vb) for n, va, vb in result.history}
+    assert list(history) == [1, 5, 10, 20, 25]
+    assert history[25] == (a.best.value, b.best.value)
+    assert result.to_json()["names"] == ["a", "b"]

@@ -1,0 +1,114 @@
+"""Re-running a trial from its record, in process and from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+from sqlalchemy import create_engine, text
+
+import tunelab as tl
+from tunelab.analysis import load_objective, reproduce
+from tunelab.errors import ConfigError
+
+import lab_objectives as objectives
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tunelab.cli", *args], capture_output=True, text=True,
+                          env=environ, cwd=TESTS, timeout=120)
+
+
+@pytest.fixture
+def stored(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    tl.tune(objectives.noisy, {"x": tl.uniform(0, 1), "noise": 0.3}, metric="loss", mode="min", n_trials=4,
+            storage=url, name="noisy", seed=5)
+    tl.tune(objectives.shifted, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, storage=url,
+            name="shifted", seed=5)
+    return url, tmp_path / "lab.db"
+
+
+def test_a_seeded_objective_reproduces_exactly(stored):
+    url, _ = stored
+    study = tl.load_study("noisy", storage=url)
+    result = reproduce(study, 2)
+    assert result.exact and result.value == study.get_trial(2).value
+    assert result.environment_changes == []
+    assert "reproduced exactly" in result.report()
+
+
+def test_the_cli_reports_an_injected_version_difference_and_the_metric(stored):
+    url, db = stored
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        env = json.loads(conn.execute(text("select environment from tunelab_studies where name='noisy'")).scalar())
+        env["packages"]["numpy"] = "0.0.1"
+        conn.execute(text("update tunelab_studies set environment=:e where name='noisy'"), {"e": json.dumps(env)})
+    engine.dispose()
+    done = cli("reproduce", "noisy", "1", "--storage", url)
+    assert done.returncode == 0, done.stderr
+    assert f"numpy: 0.0.1 -> {numpy.__version__}" in done.stdout
+    assert "reproduced exactly" in done.stdout
+
+
+def test_the_cli_exits_1_when_the_metric_moved(stored):
+    url, _ = stored
+    done = cli("reproduce", "shifted", "0", "--storage", url, env={"TUNELAB_TEST_SHIFT": "0.25"})
+    assert done.returncode == 1, done.stderr
+    assert "differs by +0.25" in done.stdout
+    ok = cli("reproduce", "shifted", "0", "--storage", url, "--tolerance", "0.3", env={"TUNELAB_TEST_SHIFT": "0.25"})
+    assert ok.returncode == 0
+
+
+def test_a_trials_own_environment_is_the_reference_when_its_worker_differed(stored):
+    url, _ = stored
+    study = tl.load_study("shifted", storage=url)
+    trial = study.get_trial(1)
+    worker_env = json.loads(json.dumps(study.environment))
+    worker_env["python"]["version"] = "2.7.18"
+    study.storage.set_trial_attr(trial.id, "worker", {"host": "elsewhere", "environment": worker_env}, system=True)
+    changes = reproduce(tl.load_study("shifted", storage=url), 1).environment_changes
+    assert any(line.startswith("python: 2.7.18 -> ") for line in changes)
+
+
+def test_objectives_that_cannot_be_imported_are_explained():
+    with pytest.raises(ConfigError, match="top level of a module"):
+        load_objective("__main__:train")
+    with pytest.raises(ConfigError, match="top level of a module"):
+        load_objective("lab_objectives:outer.<locals>.inner")
+    with pytest.raises(ConfigError, match="no objective on record"):
+        load_objective(None)
+    with pytest.raises(ConfigError, match="cannot import"):
+        load_objective("no_such_module_here:f")
+    assert load_objective("lab_objectives:quadratic") is objectives.quadratic
+
+
+def test_a_script_study_is_rerun_from_its_study_file(tmp_path, capsys):
+    """`tunelab run` studies record a command, not a function: re-runs rebuild it from the study
+    file, in folders of their own (the original trial's logs stay as they were)."""
+    pytest.importorskip("yaml")
+    from tunelab.cli import main
+
+    (tmp_path / "train.py").write_text("import sys\nx = float(sys.argv[1])\nprint('{\"loss\": %r}' % ((x - 0.3) ** 2))\n")
+    (tmp_path / "study.yaml").write_text('name: script\ncommand: "{python} train.py {x}"\nmetric: loss\nmode: min\n'
+                                         "space:\n  x: {uniform: [0, 1]}\nn_trials: 2\nseed: 4\n")
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    assert main(["run", str(tmp_path / "study.yaml"), "--storage", url]) == 0
+    study = tl.load_study("script", storage=url)
+    original = (study.trial_dir(1) / "stdout.log").read_text()
+    result = reproduce(study, 1)
+    assert result.exact and result.value == study.get_trial(1).value
+    assert (study.trial_dir(1) / "reproduce" / "1" / "stdout.log").read_text() == original
+    capsys.readouterr()
+    assert main(["seed-check", "script", "--seeds", "2", "--json", "--storage", url]) == 0
+    assert json.loads(capsys.readouterr().out)["std"] == 0.0

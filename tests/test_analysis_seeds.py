@@ -1,0 +1,48 @@
+"""Seed stability and ensembling, on objectives with a known noise level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tunelab.analysis.seeds import check_seeds, ensemble, seed_check, top_gap
+from tunelab.errors import ConfigError
+
+import lab_objectives as objectives
+
+
+def test_a_deterministic_objective_is_stable():
+    check = seed_check(objectives.noisy, {"x": 0.5, "noise": 0.0}, seeds=4, metric="loss",
+                       ranked_values=[0.0, 0.1, 0.3])
+    assert check.values == pytest.approx([0.04] * 4)
+    assert check.std == 0.0 and not check.unstable and "stable" in check.verdict()
+
+
+def test_a_noisy_objective_is_flagged_when_the_noise_exceeds_the_gaps():
+    check = seed_check(objectives.noisy, {"x": 0.3, "noise": 0.5}, seeds=8, metric="loss", first_seed=123,
+                       ranked_values=[0.0, 0.01, 0.02, 0.03])
+    assert check.seeds[0] == 123 and len(set(check.seeds)) == 8
+    assert check.values[0] == pytest.approx(np.random.default_rng(123).normal(0, 0.5))
+    assert 0.15 < check.std < 1.5  # the noise's standard deviation is 0.5
+    assert check.unstable and "UNSTABLE" in check.verdict() and "ensemble" in check.verdict()
+
+
+def test_ensembling_k_models_divides_the_error_variance_by_about_k():
+    check = seed_check(objectives.predictor, {}, seeds=16, metric="loss")
+    truth = np.linspace(0.0, 1.0, 50)
+    single = np.mean([np.mean((np.array(r.raw["predictions"]) - truth) ** 2) for r in check.runs])
+    averaged = np.mean((ensemble(check.runs) - truth) ** 2)
+    assert single == pytest.approx(0.04, rel=0.25)  # noise std 0.2
+    assert averaged == pytest.approx(single / 16, rel=0.5)
+
+
+def test_helpers_validate_and_compute_gaps():
+    assert top_gap([1.0, 2.0, 4.0, 7.0]) == 2.0 and top_gap([1.0]) is None
+    with pytest.raises(ConfigError, match="seeds"):
+        check_seeds(1, 0)
+    with pytest.raises(ConfigError, match="no 'predictions'"):
+        ensemble([{"loss": 1.0}])
+    with pytest.raises(ConfigError, match="shape"):
+        ensemble([[1, 2], [1, 2, 3]])
+    with pytest.raises(ConfigError, match="failed"):
+        seed_check(lambda c: 1 / 0, {}, seeds=2)

@@ -1,0 +1,69 @@
+"""The analysis commands: importance, sensitivity, seed-check, compare (run in process)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tunelab as tl
+from tunelab.cli import main
+
+import lab_objectives as objectives
+
+SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'lab.db'}"
+    tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=16, storage=url, name="q", seed=0)
+    tl.tune(objectives.noisy, {"x": tl.uniform(0, 1), "noise": 0.5}, metric="loss", mode="min", n_trials=8,
+            storage=url, name="n", seed=0)
+    return url
+
+
+def run(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_importance_command(url, capsys):
+    code, out = run(capsys, "importance", "q", "--json", "--storage", url)
+    assert code == 0 and list(json.loads(out)["scores"])[0] == "x"
+    code, out = run(capsys, "importance", "q", "--method", "permutation", "--storage", url)
+    assert code == 0 and "permutation" in out
+
+
+def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):
+    pytest.importorskip("plotly")
+    html = tmp_path / "s.html"
+    code, out = run(capsys, "sensitivity", "q", "--points", "3", "--json", "--html", str(html), "--storage", url)
+    data = json.loads(out[:out.rindex("}") + 1])
+    best = tl.load_study("q", storage=url).best
+    assert code == 0 and data["baseline"] == best.config and data["ranking"][0] == "x"
+    assert data["baseline_value"] == pytest.approx(best.value)
+    assert "<script" in html.read_text() and "Plotly.newPlot" in html.read_text()
+
+
+def test_seed_check_command_flags_the_noisy_study(url, capsys):
+    code, out = run(capsys, "seed-check", "n", "--seeds", "6", "--storage", url)
+    assert code == 0 and "UNSTABLE" in out
+    code, out = run(capsys, "seed-check", "q", "--trial", "3", "--seeds", "3", "--json", "--storage", url)
+    data = json.loads(out)
+    assert code == 0 and data["std"] == 0.0 and not data["unstable"]
+    assert data["seeds"][0] == tl.load_study("q", storage=url).get_trial(3).seed
+
+
+def test_compare_command(url, capsys):
+    code, out = run(capsys, "compare", "q", "n", "--json", "--storage", url)
+    data = json.loads(out)
+    assert code == 0 and data["names"] == ["q", "n"]
+    assert dict((r[0], r[1:]) for r in data["summary"])["trials"] == [16, 8]
+    code, out = run(capsys, "compare", "q", "n", "--storage", url)
+    assert "best after n trials" in out
+
+
+def test_errors_are_one_line(url, capsys):
+    assert main(["sensitivity", "q", "--trial", "99", "--storage", url]) == 2
+    assert "no trial number 99" in capsys.readouterr().err

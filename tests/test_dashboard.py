@@ -1,0 +1,189 @@
+"""The dashboard for real: the `tunelab dashboard` command serving a SQLite study, pages loaded in
+headless Chromium, no JavaScript errors, plots drawn, live updates followed, and a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import tunelab as tl
+
+import lab_objectives as objectives
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+webdriver = pytest.importorskip("selenium.webdriver")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver")
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACE = {"x": tl.uniform(0, 1), "y": tl.loguniform(1e-3, 1)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{folder / 'lab.db'}"
+    tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=12, storage=url, name="alpha", seed=0)
+    tl.tune(objectives.chatty, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=3, storage=url,
+            name="beta", seed=1)
+    tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="live", seed=2)
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{Path(__file__).parent}"}
+    process = subprocess.Popen([sys.executable, "-m", "tunelab.cli", "dashboard", "--storage", url, "--port", str(port)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if _get(base + "/api/studies")[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the dashboard did not start: {process.stdout.read()}")
+        time.sleep(0.2)
+    yield base, url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _open(browser, url: str, updates: int = 1):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, 30).until(
+        lambda d: int(d.execute_script("return document.body.dataset.updates || '0'")) >= updates
+        or d.execute_script("return document.body.dataset.ready === '1'") and updates == 0)
+    return browser
+
+
+def _errors(browser) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _plots(browser, selector: str = ".js-plotly-plot") -> int:
+    return browser.execute_script(
+        f"return Array.from(document.querySelectorAll('{selector}')).filter(p => p.querySelector('svg.main-svg')).length")
+
+
+def test_studies_page_lists_every_study(server, browser):
+    base, _ = server
+    _open(browser, base + "/")
+    links = [a.text for a in browser.find_elements("css selector", "#studies a")]
+    assert links == ["alpha", "beta", "live"]
+    assert _errors(browser) == []
+
+
+def test_study_page_draws_its_plots(server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = server
+    _open(browser, base + "/study/alpha")
+    WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-importance") == 1)  # fetched separately
+    assert _plots(browser) == 5
+    assert browser.find_elements("css selector", "#plot-parallel .parcoords")
+    assert len(browser.find_elements("css selector", "#plot-history .scatterlayer .point")) >= 12
+    assert "best trial" in browser.find_element("id", "best").text
+    assert len(browser.find_elements("css selector", "#trials tbody tr")) == 12
+    assert _errors(browser) == []
+
+
+def test_study_page_follows_a_running_study(server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url = server
+    _open(browser, base + "/study/live")
+    assert "all trials (0)" in browser.find_element("id", "trials").text
+    study = tl.load_study("live", storage=url)
+    for _ in range(5):
+        trial = study.ask()
+        trial.report(1, loss=trial.config["x"])
+        study.tell(trial, trial.config["x"])
+    WebDriverWait(browser, 30).until(lambda d: "all trials (5)" in d.find_element("id", "trials").text)
+    WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-importance") == 1)
+    assert _errors(browser) == []
+
+
+def test_trial_page_shows_config_logs_files_and_curve(server, browser):
+    base, _ = server
+    _open(browser, base + "/study/beta/trial/1")
+    assert browser.find_element("id", "stdout").text == "stdout of trial 1"  # inline: Python output is teed
+    assert browser.find_element("id", "stderr").text == "stderr of trial 1"
+    assert "model/weights.txt" in browser.find_element("id", "artifacts").text
+    assert "environment (the study's)" in browser.find_element("id", "environment").text
+    assert _plots(browser, "#plot-curve") == 1
+    assert _errors(browser) == []
+
+
+def test_compare_page(server, browser):
+    base, _ = server
+    _open(browser, base + "/compare?a=alpha&b=beta")
+    assert "alpha" in browser.find_element("id", "compare-summary").text
+    assert _plots(browser, "#plot-compare") == 1
+    assert _errors(browser) == []
+
+
+def test_screenshot_of_a_study(server, browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = server
+    _open(browser, base + "/study/alpha")
+    WebDriverWait(browser, 30).until(lambda d: _plots(d) == 5)
+    path = tmp_path / "study.png"
+    assert browser.save_screenshot(str(path))
+    image = Image.open(path).convert("RGB")
+    assert image.size[0] >= 1000 and image.size[1] >= 600
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 100  # plots and text, not a blank or error page
+
+
+def test_json_api_answers_bad_requests_with_clear_errors(server):
+    base, _ = server
+    assert _get(base + "/api/study/nope") == (404, {"error": "no study named 'nope' in " + server[1]})
+    status, body = _get(base + "/api/study/alpha/trial/x")
+    assert status == 400 and "integer" in body["error"]
+    status, body = _get(base + "/api/study/alpha")
+    assert status == 200 and body["n_trials"] == 12 and set(body["figures"]) >= {"history", "parallel", "curves", "cost"}

@@ -1,0 +1,144 @@
+"""Which hyperparameters matter? A functional ANOVA over a random-forest surrogate.
+
+A forest is fitted from the study's configurations (in the unit cube, where the priors are
+uniform) to its metric. Each tree is a piecewise-constant function on boxes, so its variance over
+the cube and the variance of each one-parameter marginal can be computed exactly from the boxes
+(Hutter, Hoos and Leyton-Brown, 2014). A parameter's importance is the share of the variance its
+main effect explains, averaged over the trees; what the main effects leave is interaction.
+
+:func:`permutation_importance` is the simple baseline to check it against: how much worse the
+forest predicts when one column is shuffled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tunelab.errors import ConfigError
+
+MIN_TRIALS = 4
+_INACTIVE = -1.0  # inactive parameters sit outside the unit cube: the decomposition ignores them
+
+
+@dataclass
+class Importance:
+    """Share of the metric's variance explained by each parameter alone, largest first."""
+
+    scores: dict[str, float]
+    interactions: float  # the share that no single parameter explains
+    n_trials: int
+    method: str
+
+    @property
+    def ranking(self) -> list[str]:
+        return list(self.scores)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scores": self.scores, "interactions": self.interactions, "n_trials": self.n_trials,
+                "method": self.method}
+
+
+def _forest_class() -> Any:
+    try:
+        from sklearn.ensemble import RandomForestRegressor
+    except ImportError:
+        raise ConfigError("parameter importance needs scikit-learn: pip install 'tunelab[analysis]'") from None
+    return RandomForestRegressor
+
+
+def training_data(study: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Parameters that vary, their unit-cube coordinates, and the scores (lower is better)."""
+    history = study.history()
+    trials = [t for t in history.completed if np.isfinite(history.score(t))]
+    names = list(study.space.dimensions)
+    if len(trials) < MIN_TRIALS or not names:
+        raise ConfigError(f"importance needs at least {MIN_TRIALS} completed trials and one searched parameter; "
+                          f"study {study.name!r} has {len(trials)} and {len(names)}")
+    X = np.array([study.space.encode(t.config) for t in trials])
+    y = np.array([history.score(t) for t in trials])
+    return names, np.where(np.isnan(X), _INACTIVE, X), y
+
+
+def fit_forest(X: np.ndarray, y: np.ndarray, seed: int, trees: int) -> Any:
+    forest = _forest_class()(n_estimators=trees, min_samples_leaf=1, max_features=1.0, bootstrap=True,
+                             random_state=seed)
+    return forest.fit(X, y)
+
+
+def _leaves(tree: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes (lower corners, upper corners) of a fitted tree's leaves inside the cube, and values."""
+    t = tree.tree_
+    lows, highs, values = [], [], []
+    stack = [(0, np.zeros(d), np.ones(d))]
+    while stack:
+        node, lo, hi = stack.pop()
+        left, right = t.children_left[node], t.children_right[node]
+        if left == -1:
+            lows.append(lo), highs.append(hi), values.append(float(t.value[node].ravel()[0]))
+            continue
+        f, threshold = t.feature[node], t.threshold[node]
+        left_hi, right_lo = hi.copy(), lo.copy()
+        left_hi[f], right_lo[f] = min(hi[f], threshold), max(lo[f], threshold)
+        if left_hi[f] > lo[f]:
+            stack.append((left, lo, left_hi))
+        if hi[f] > right_lo[f]:
+            stack.append((right, right_lo, hi))
+    return np.array(lows), np.array(highs), np.array(values)
+
+
+def tree_main_effects(tree: Any, d: int) -> np.ndarray | None:
+    """Variance of each one-parameter marginal divided by the tree's total variance (exact)."""
+    lo, hi, v = _leaves(tree, d)
+    widths = hi - lo
+    volume = widths.prod(axis=1)
+    mean = float(volume @ v) / float(volume.sum())
+    total = float(volume @ (v - mean) ** 2)
+    if total <= 1e-15:
+        return None
+    shares = np.zeros(d)
+    for i in range(d):
+        cuts = np.unique(np.concatenate([lo[:, i], hi[:, i]]))
+        middles, lengths = (cuts[:-1] + cuts[1:]) / 2, np.diff(cuts)
+        inside = (lo[:, i, None] <= middles) & (middles < hi[:, i, None])
+        rest = np.divide(volume, widths[:, i], out=np.zeros_like(volume), where=widths[:, i] > 0)
+        marginal = (rest * v) @ inside
+        shares[i] = float(lengths @ (marginal - mean) ** 2) / total
+    return shares
+
+
+def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0) -> Importance:
+    """fANOVA main effects of each searched parameter over a random-forest surrogate."""
+    names, X, y = training_data(study)
+    forest = fit_forest(X, y, seed, trees)
+    shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
+    mean = np.mean(shares, axis=0) if shares else np.zeros(len(names))
+    scores = dict(sorted(zip(names, map(float, mean)), key=lambda kv: -kv[1]))
+    return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova")
+
+
+def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, seed: int = 0) -> Importance:
+    """Baseline: increase of the forest's squared error when a parameter's column is shuffled."""
+    names, X, y = training_data(study)
+    forest = fit_forest(X, y, seed, trees)
+    rng = np.random.default_rng(seed)
+    base = float(np.mean((forest.predict(X) - y) ** 2))
+    rises = np.zeros(len(names))
+    for i in range(len(names)):
+        for _ in range(repeats):
+            shuffled = X.copy()
+            shuffled[:, i] = rng.permutation(shuffled[:, i])
+            rises[i] += max(float(np.mean((forest.predict(shuffled) - y) ** 2)) - base, 0.0) / repeats
+    total = rises.sum()
+    shares = rises / total if total > 0 else rises
+    scores = dict(sorted(zip(names, map(float, shares)), key=lambda kv: -kv[1]))
+    return Importance(scores, 0.0, len(y), "permutation")
+
+
+def importance(study: Any, *, method: str = "fanova", seed: int = 0) -> Importance:
+    methods = {"fanova": fanova_importance, "permutation": permutation_importance}
+    if method not in methods:
+        raise ConfigError(f"unknown importance method {method!r}; known: {', '.join(methods)}")
+    return methods[method](study, seed=seed)

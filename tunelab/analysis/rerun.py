@@ -1,0 +1,123 @@
+"""Run a recorded objective again: found by its import path, given a config and a seed.
+
+Sensitivity, seed checks and ``reproduce`` all re-run an objective outside the tuner. They go
+through the executors' own :func:`run_objective`, so a re-run fails, reports and normalises its
+result exactly as the original trial did.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from tunelab.errors import ConfigError
+from tunelab.executors.base import Outcome, accepts_trial, run_objective
+from tunelab.trial import Decision, ReportSink, Report, TrialSpec, TrialState
+
+
+def load_objective(path: str | None, file: str | None = None) -> Callable:
+    """Import ``'module:qualname'``; ``file`` (the recorded source file) tells where its package
+    root is when the module is not importable from here."""
+    if not path or ":" not in path:
+        raise ConfigError(f"this study has no objective on record (got {path!r}); it must be a function "
+                          "defined in a module, passed to tl.tune")
+    module_name, qualname = path.split(":", 1)
+    if module_name == "__main__" or "<locals>" in qualname or "<lambda>" in qualname:
+        raise ConfigError(f"objective {path!r} was defined in a script or inside a function, so it cannot be "
+                          "imported again; define it at the top level of a module (e.g. train.py)")
+    for root in _roots(module_name, file):
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}); run from the folder "
+                          "that holds it or add it to PYTHONPATH") from None
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ConfigError(f"module {module_name!r} has no {qualname!r} (was it renamed?)")
+    if not callable(target):
+        raise ConfigError(f"{path!r} is not a function")
+    return target
+
+
+def study_objective(settings: Mapping[str, Any], folder: str | os.PathLike) -> Callable:
+    """The objective a study ran: a ``tunelab run`` study's command, rebuilt from its study file
+    (its runs get folders under ``folder``, never the original trials'), or a function found by
+    its import path."""
+    if settings.get("study_file"):
+        from tunelab.script.command import CommandObjective
+        from tunelab.script.studyfile import load_study_file
+
+        path = settings["study_file"]
+        if not Path(path).is_file():
+            raise ConfigError(f"the study file {path!r} of this study is gone; it is needed to run its command again")
+        return CommandObjective.from_study_file(load_study_file(path), Path(folder))
+    return load_objective(settings.get("objective"), settings.get("objective_file"))
+
+
+def _roots(module_name: str, file: str | None) -> list[str]:
+    roots = [os.getcwd()]
+    if file:
+        root = Path(file).parent
+        for _ in module_name.split(".")[1:]:
+            root = root.parent
+        roots.append(str(root))
+    return roots
+
+
+class _Recorder(ReportSink):
+    """Keeps the reports of a re-run (nothing decides to stop it: it runs in full)."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+
+    def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        self.reports.append(Report(step, dict(metrics), 0.0))
+        return Decision.CONTINUE
+
+
+@dataclass
+class Rerun:
+    """What one re-run gave: its metrics, the raw result, its reports, or its error."""
+
+    config: dict[str, Any]
+    seed: int
+    state: TrialState
+    metrics: dict[str, Any] = field(default_factory=dict)
+    raw: Any = None
+    reports: list[Report] = field(default_factory=list)
+    error: str | None = None
+
+    def value(self, metric: str) -> float:
+        if self.state is not TrialState.COMPLETED:
+            raise ConfigError(f"the run with seed {self.seed} failed: {self.error}")
+        return float(self.metrics[metric])
+
+
+class _Keep:
+    """Wraps the objective to keep its raw return value (predictions for an ensemble)."""
+
+    def __init__(self, objective: Callable):
+        self.objective, self.raw = objective, None
+        self._with_trial = accepts_trial(objective)
+
+    def __call__(self, config: dict[str, Any], trial: Any) -> Any:
+        self.raw = self.objective(config, trial) if self._with_trial else self.objective(config)
+        return self.raw
+
+
+def rerun(objective: Callable, config: Mapping[str, Any], seed: int, metrics: list[str], *,
+          study: str = "rerun", number: int = 0, artifact_dir: str | os.PathLike | None = None) -> Rerun:
+    """Run ``objective`` once on ``config`` with ``seed``; never raises for a failing objective."""
+    keep, sink = _Keep(objective), _Recorder()
+    spec = TrialSpec(id=0, number=number, config=dict(config), seed=int(seed), study=study,
+                     artifact_dir=None if artifact_dir is None else str(artifact_dir))
+    outcome: Outcome = run_objective(keep, spec, sink, list(metrics))
+    return Rerun(dict(config), int(seed), outcome.state, dict(outcome.metrics or {}), keep.raw, sink.reports,
+                 outcome.error)

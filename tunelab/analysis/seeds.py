@@ -1,0 +1,112 @@
+"""Is a result a property of the configuration or of the random seed?
+
+:func:`seed_check` re-runs one configuration with k seeds and compares the spread of the metric
+with the gaps between the study's top configurations: when the seed moves the metric as much as
+the choice between the best configurations does, the ranking of those configurations is noise.
+The course's advice then: remove the instability, and failing that, average several models —
+:func:`ensemble` averages the predictions the k runs returned.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from tunelab.analysis.rerun import Rerun, rerun
+from tunelab.errors import ConfigError
+from tunelab.tracking.seeds import derive_seed
+
+
+@dataclass
+class SeedCheck:
+    config: dict[str, Any]
+    metric: str
+    seeds: list[int]
+    values: list[float]
+    runs: list[Rerun] = field(repr=False, default_factory=list)
+    top_gap: float | None = None  # median gap between consecutive top configurations of the study
+
+    mean = property(lambda self: statistics.fmean(self.values))
+    std = property(lambda self: statistics.stdev(self.values) if len(self.values) > 1 else 0.0)
+    spread = property(lambda self: max(self.values) - min(self.values))
+
+    @property
+    def unstable(self) -> bool:
+        """True when the seed's effect (std) is at least the typical gap between top configurations."""
+        return self.top_gap is not None and self.std >= self.top_gap
+
+    def verdict(self) -> str:
+        summary = (f"{self.metric}: mean {self.mean:.6g}, std {self.std:.3g}, range {min(self.values):.6g} .. "
+                   f"{max(self.values):.6g} over {len(self.values)} seeds")
+        if self.top_gap is None:
+            return summary
+        if self.unstable:
+            return (summary + f"\nUNSTABLE: the seed moves {self.metric} (std {self.std:.3g}) as much as the gap "
+                    f"between the top configurations ({self.top_gap:.3g}), so their order is not to be trusted. "
+                    "Remove the randomness (data order, initialisation), compare configurations over several "
+                    "seeds, or ensemble the k models: tunelab.analysis.ensemble(check.runs).")
+        return summary + f"\nstable: the seed's effect is small next to the gaps between top configurations ({self.top_gap:.3g})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "metric": self.metric, "seeds": self.seeds, "values": self.values,
+                "mean": self.mean, "std": self.std, "spread": self.spread, "top_gap": self.top_gap,
+                "unstable": self.unstable}
+
+
+def check_seeds(seeds: int, root: int, first: int | None = None) -> list[int]:
+    """k seeds: the trial's own first (so one run repeats it), then seeds derived from the study's."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2:
+        raise ConfigError(f"seeds must be an integer >= 2 (a spread needs two runs); got {seeds!r}")
+    out = [] if first is None else [int(first)]
+    i = 0
+    while len(out) < seeds:
+        candidate = derive_seed(root, "seed-check", i)
+        i += 1
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def top_gap(values: Sequence[float], top: int = 5) -> float | None:
+    """Median gap between consecutive values among the best ``top`` (values sorted best first)."""
+    best = list(values)[:top]
+    if len(best) < 2:
+        return None
+    return float(statistics.median(abs(a - b) for a, b in zip(best, best[1:])))
+
+
+def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *, metric: str = "value",
+               root_seed: int = 0, first_seed: int | None = None,
+               ranked_values: Sequence[float] | None = None) -> SeedCheck:
+    """Run ``config`` with ``seeds`` seeds; ``ranked_values`` (the study's values, best first) gives
+    the gaps between top configurations that the spread is compared with."""
+    chosen = check_seeds(seeds, root_seed, first_seed)
+    runs = [rerun(objective, config, s, [metric], study="seed-check", number=i) for i, s in enumerate(chosen)]
+    failed = [r for r in runs if r.error is not None]
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(runs)} runs failed; first error (seed {failed[0].seed}): "
+                          f"{failed[0].error}")
+    values = [r.value(metric) for r in runs]
+    gap = top_gap(ranked_values) if ranked_values is not None else None
+    return SeedCheck(dict(config), metric, chosen, values, runs, gap)
+
+
+def ensemble(runs: Sequence[Rerun | Mapping[str, Any] | Any], key: str = "predictions") -> np.ndarray:
+    """Average the predictions of several runs (the raw results of :func:`seed_check`'s runs, or
+    dicts/arrays): the mean of k models whose errors are independent has about 1/k their variance."""
+    arrays = []
+    for run in runs:
+        raw = run.raw if isinstance(run, Rerun) else run
+        value = raw.get(key) if isinstance(raw, Mapping) else raw
+        if value is None:
+            raise ConfigError(f"a run returned no {key!r} to ensemble; return {{'{key}': ..., 'loss': ...}} "
+                              "from the objective")
+        arrays.append(np.asarray(value, dtype=float))
+    if not arrays:
+        raise ConfigError("ensemble needs at least one run")
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise ConfigError(f"predictions differ in shape: {sorted({a.shape for a in arrays})}")
+    return np.mean(arrays, axis=0)

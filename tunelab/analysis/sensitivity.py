@@ -1,0 +1,102 @@
+"""Tuning by hand, done carefully: change one value at a time around a baseline.
+
+Each searched parameter is moved alone across its range (``points`` values; every option of a
+choice) while the others keep their baseline values and the seed stays fixed, so a change in the
+metric is the parameter's doing. The spread of the metric along each line says how sensitive the
+model is to that parameter: a wide one can ruin a model, a narrow one only needs to be in range.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from tunelab.analysis.rerun import rerun
+from tunelab.errors import ConfigError
+from tunelab.space import Space
+
+
+@dataclass
+class ParameterSweep:
+    """The metric along one parameter's line through the baseline."""
+
+    name: str
+    values: list[Any]
+    metric: list[float | None]  # None where the run failed
+    errors: list[str | None] = field(default_factory=list)
+
+    @property
+    def spread(self) -> float:
+        finite = [m for m in self.metric if m is not None and math.isfinite(m)]
+        return max(finite) - min(finite) if finite else math.nan
+
+
+@dataclass
+class Sensitivity:
+    baseline: dict[str, Any]
+    baseline_value: float | None
+    metric: str
+    sweeps: dict[str, ParameterSweep]
+
+    @property
+    def ranking(self) -> list[str]:
+        """Parameters, most sensitive first (a parameter whose every run failed comes last)."""
+        return sorted(self.sweeps, key=lambda n: -self.sweeps[n].spread if math.isfinite(self.sweeps[n].spread)
+                      else math.inf)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "baseline": self.baseline, "baseline_value": self.baseline_value,
+                "ranking": self.ranking,
+                "sweeps": {n: {"values": s.values, "metric": s.metric, "spread": s.spread, "errors": s.errors}
+                           for n, s in self.sweeps.items()}}
+
+
+def _varied(space: Space, baseline: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    """The baseline with one parameter changed; parameters that this switches on take the middle
+    of their range, those it switches off are dropped."""
+    config: dict[str, Any] = {}
+    for param, dist in space.params.items():
+        if dist.when and not space.is_active(param, config):
+            continue
+        config[param] = value if param == name else baseline.get(param, dist.from_unit(0.5))
+    return space.validate(config, where="sensitivity")
+
+
+def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, points: int = 7, *,
+                metric: str | None = None, seed: int = 0, params: list[str] | None = None) -> Sensitivity:
+    """Vary each parameter of ``space`` alone around ``baseline`` and record ``metric``.
+
+    ``objective`` is called as in :func:`tl.tune` (``objective(config, trial)``) with the same
+    seed for every run. ``metric`` names the value to read when the objective returns a dict.
+    """
+    space = Space.coerce(space)
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise ConfigError(f"points must be an integer >= 2; got {points!r}")
+    baseline = space.validate(baseline, where="sensitivity baseline")
+    metric_name = metric or "value"
+    names = [n for n in space.dimensions if n in baseline] if params is None else list(params)
+    unknown = [n for n in names if n not in space.dimensions]
+    if unknown:
+        raise ConfigError(f"sensitivity: {unknown[0]!r} is not a searched parameter of the space "
+                          f"(searched: {', '.join(space.dimensions)})")
+
+    runs = itertools.count()  # each run its own number (a script keeps a folder per run)
+
+    def run(config: dict[str, Any]) -> tuple[float | None, str | None]:
+        result = rerun(objective, config, seed, [metric_name], study="sensitivity", number=next(runs))
+        if result.error and "the study's metric is" in result.error and metric is None:
+            raise ConfigError(f"the objective returned a dict: name the metric to read, e.g. metric='loss' "
+                              f"({result.error})")
+        return (result.metrics.get(metric_name) if result.error is None else None), result.error
+
+    base_value, base_error = run(baseline)
+    if base_error is not None:
+        raise ConfigError(f"the baseline itself failed: {base_error}")
+    sweeps = {}
+    for name in names:
+        values = space.params[name].grid(points)
+        outcomes = [run(_varied(space, baseline, name, v)) for v in values]
+        sweeps[name] = ParameterSweep(name, values, [o[0] for o in outcomes], [o[1] for o in outcomes])
+    return Sensitivity(baseline, base_value, metric_name, sweeps)

@@ -1,0 +1,39 @@
+"""`tunelab compare A B`: two studies side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tunelab.cli import existing_storage
+from tunelab.commands.analysis import console, finish_parser, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("compare", help="two studies side by side: best values, configs, progress")
+    parser.add_argument("first")
+    parser.add_argument("second")
+    parser.add_argument("--storage-b", default=None, help="storage of the second study (default: --storage)")
+    parser.add_argument("--html", default=None, help="also write the best-so-far curves to this HTML file")
+    finish_parser(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tunelab as tl
+    from tunelab.analysis.compare import compare_studies
+
+    a = tl.load_study(args.first, storage=existing_storage(args.storage))
+    b = tl.load_study(args.second, storage=existing_storage(args.storage_b or args.storage))
+    result = compare_studies(a, b)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        names = list(result.names)
+        console.print(table(["", *names], result.summary, title="studies"))
+        console.print(table(["best config", *names], result.configs))
+        console.print(table(["best after n trials", *names], result.history))
+    if args.html:
+        from tunelab.analysis.plots import compare_figure, save_html
+
+        console.print(f"wrote {save_html(compare_figure(a, b), args.html)}")
+    return 0

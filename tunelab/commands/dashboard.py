@@ -1,0 +1,31 @@
+"""`tunelab dashboard`: a local web page over a storage, live while studies run."""
+
+from __future__ import annotations
+
+import argparse
+
+from tunelab.cli import UsageError, existing_storage
+from tunelab.commands.analysis import console, finish_parser
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("dashboard", help="a local, read-only web dashboard of the studies")
+    parser.add_argument("--port", type=int, default=8050, help="port to listen on (default %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default %(default)s: this machine only; the dashboard has no login)")
+    finish_parser(parser, run, json_output=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunelab.dashboard import serve
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be in 1..65535; got {args.port}")
+    storage = existing_storage(args.storage)
+    if args.host not in LOOPBACK:
+        console.print(f"[yellow]warning:[/] serving on {args.host}: anyone who can reach it sees your studies")
+    console.print(f"tunelab dashboard of {storage} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    serve(storage, host=args.host, port=args.port)
+    return 0

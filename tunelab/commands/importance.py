@@ -1,0 +1,30 @@
+"""`tunelab importance STUDY`: which parameters explain the metric's variance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tunelab.commands.analysis import console, finish_parser, load_study, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("importance", help="parameter importance (fANOVA over a random forest)")
+    parser.add_argument("name")
+    parser.add_argument("--method", choices=["fanova", "permutation"], default="fanova")
+    finish_parser(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunelab.analysis.importance import importance
+
+    result = importance(load_study(args), method=args.method)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    rows = [(name, f"{share:.1%}") for name, share in result.scores.items()]
+    if result.method == "fanova":
+        rows.append(("(interactions)", f"{result.interactions:.1%}"))
+    console.print(table(["parameter", "share of variance"], rows,
+                        title=f"importance ({result.method}, {result.n_trials} trials)"))
+    return 0

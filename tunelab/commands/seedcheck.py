@@ -1,0 +1,32 @@
+"""`tunelab seed-check STUDY`: re-run a trial's config with several seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("seed-check", help="re-run a trial with k seeds: is the result stable?")
+    add_trial_option(parser, "re-run")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default %(default)s)")
+    finish_parser(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunelab.analysis.seeds import seed_check
+    from tunelab.analysis.summary import top_trials
+
+    with rerun_target(args) as (study, trial, objective):
+        ranked = [t.value for t in top_trials(study, k=5)]
+        check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
+                           first_seed=trial.seed, ranked_values=ranked)
+    if args.json:
+        print(json.dumps(check.to_json(), indent=2, default=str))
+        return 0
+    console.print(f"trial {trial.number} re-run with {len(check.seeds)} seeds (the first is its own):")
+    console.print(table(["seed", study.metric], list(zip(check.seeds, check.values))))
+    console.print(check.verdict(), soft_wrap=True)
+    return 0

@@ -1,0 +1,40 @@
+"""`tunelab sensitivity STUDY`: vary each parameter alone around the best trial's config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sensitivity", help="one parameter at a time around a trial's config")
+    add_trial_option(parser, "start from")
+    parser.add_argument("--points", type=int, default=7, help="values per parameter (default %(default)s)")
+    parser.add_argument("--html", default=None, help="also write the plot to this HTML file")
+    finish_parser(parser, run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tunelab.analysis.sensitivity import sensitivity
+
+    with rerun_target(args) as (study, trial, objective):
+        result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric, seed=trial.seed)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        console.print(f"baseline: trial {trial.number}, {study.metric} = {result.baseline_value:.6g} (seed {trial.seed})")
+        rows = []
+        for name in result.ranking:
+            sweep = result.sweeps[name]
+            finite = [(m, v) for m, v in zip(sweep.metric, sweep.values) if m is not None]
+            best = (min if study.mode == "min" else max)(finite, key=lambda mv: mv[0]) if finite else (None, None)
+            rows.append((name, sweep.spread, best[1], best[0], sum(m is None for m in sweep.metric)))
+        console.print(table(["parameter", f"spread of {study.metric}", "best value", study.metric, "failed"], rows,
+                            title="sensitivity, most sensitive first"))
+    if args.html:
+        from tunelab.analysis.plots import save_html, sensitivity_figure
+
+        console.print(f"wrote {save_html(sensitivity_figure(result), args.html)}")
+    return 0

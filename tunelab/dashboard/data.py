@@ -1,0 +1,142 @@
+"""What the dashboard shows, as JSON: built from storage through the study and analysis APIs.
+
+Studies are kept open between requests so that each poll of a running study reads only what is
+new (the study's incremental sync); a lock per study keeps the web server's threads from
+syncing one study at the same time. Nothing here writes to storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from tunelab.analysis import plots
+from tunelab.analysis.compare import compare_studies
+from tunelab.analysis.importance import MIN_TRIALS, fanova_importance
+from tunelab.analysis.summary import best_trials, trials_table
+from tunelab.api import load_study
+from tunelab.errors import ConfigError
+from tunelab.storage import Storage
+from tunelab.study import WORKER, Study
+from tunelab.tracking.artifacts import read_logs
+from tunelab.tracking.cost import study_cost
+from tunelab.trial import Trial, TrialState
+
+TOP_K = 10
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _number(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _trial_brief(trial: Trial) -> dict[str, Any]:
+    return {"number": trial.number, "state": trial.state.value, "value": _number(trial.value),
+            "config": trial.config, "duration_s": trial.duration if trial.finished_at else None,
+            "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}
+
+
+class DashboardData:
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self._studies: dict[str, tuple[Study, threading.Lock]] = {}
+        self._importance: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._guard = threading.Lock()
+
+    def _open(self, name: str) -> tuple[Study, threading.Lock]:
+        with self._guard:
+            if name not in self._studies:
+                self._studies[name] = (load_study(name, storage=self.storage), threading.Lock())
+            return self._studies[name]
+
+    # -- pages' data ------------------------------------------------------------------------------
+    def studies(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "created": _iso(s.created_at), "metrics": s.metrics, "modes": s.modes,
+                 "trials": s.n_trials, "counts": s.counts, "best": _number(s.best_value)}
+                for s in self.storage.list_studies()]
+
+    def study(self, name: str) -> dict[str, Any]:
+        study, lock = self._open(name)
+        with lock:
+            trials = study.trials
+            cost = study_cost(study)
+            best = best_trials(study)
+            completed = sum(1 for t in trials if t.state is TrialState.COMPLETED)
+            figures = {"history": plots.history_figure(study), "curves": plots.curves_figure(study),
+                       "cost": plots.cost_figure(study)}
+            if completed and study.space.dimensions:
+                figures["parallel"] = plots.parallel_coordinates_figure(study)
+            return {
+                "name": study.name, "metrics": study.metrics, "modes": study.modes, "seed": study.seed,
+                "counts": study.counts(), "n_trials": len(trials), "completed": completed,
+                "settings": study.record.settings, "environment": _environment_brief(study.environment),
+                "best": [_trial_brief(t) for t in best], "top": trials_table(study, k=TOP_K),
+                "cost": cost.to_json(), "trials": [_trial_brief(t) for t in trials],
+                "figures": {k: plots.figure_json(f) for k, f in figures.items()},
+            }
+
+    def importance(self, name: str) -> dict[str, Any]:
+        """fANOVA importance, recomputed only when more trials have completed."""
+        study, lock = self._open(name)
+        with lock:
+            completed = len(study.history().completed)
+            cached = self._importance.get(name)
+            if cached is not None and cached[0] == completed:
+                return cached[1]
+            if completed < MIN_TRIALS or not study.space.dimensions:
+                result = {"available": False, "reason": f"needs {MIN_TRIALS} completed trials (has {completed})"}
+            else:
+                try:
+                    found = fanova_importance(study)
+                except ConfigError as err:
+                    result = {"available": False, "reason": str(err)}
+                else:
+                    result = {"available": True, **found.to_json(),
+                              "figure": plots.figure_json(plots.importance_figure(found))}
+            self._importance[name] = (completed, result)
+            return result
+
+    def trial(self, name: str, number: int) -> dict[str, Any]:
+        study, lock = self._open(name)
+        with lock:
+            trial = study.get_trial(number)
+            folder = study.trial_dir(number)
+            worker = trial.system_attrs.get(WORKER) or {}
+            files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) \
+                if folder.is_dir() else []
+            curve = plots.figure_json(plots.trial_curve_figure(trial))
+            return {
+                **_trial_brief(trial), "seed": trial.seed, "metrics": {k: _number(v) for k, v in trial.metrics.items()},
+                "budget": trial.budget, "started": _iso(trial.started_at), "finished": _iso(trial.finished_at),
+                "traceback": trial.traceback, "user_attrs": trial.user_attrs,
+                "cost": study_cost(study).per_trial.get(number), "worker": {k: v for k, v in worker.items()
+                                                                            if k != "environment"},
+                "environment": _environment_brief(worker.get("environment") or study.environment),
+                "environment_differs": "environment" in worker,
+                "reports": [{"step": r.step, "metrics": r.metrics} for r in trial.reports],
+                "logs": read_logs(folder),
+                "artifacts": files, "artifact_dir": str(folder), "figure": curve,
+            }
+
+    def compare(self, first: str, second: str) -> dict[str, Any]:
+        a, lock_a = self._open(first)
+        b, lock_b = self._open(second)
+        with lock_a, (lock_b if lock_b is not lock_a else contextlib.nullcontext()):
+            result = compare_studies(a, b).to_json()
+            result["figure"] = plots.figure_json(plots.compare_figure(a, b))
+            return result
+
+
+def _environment_brief(env: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an environment record worth a glance (the full record is in the JSON export)."""
+    git = env.get("git") or {}
+    return {"fingerprint": env.get("fingerprint"), "host": env.get("host"),
+            "python": (env.get("python") or {}).get("version"), "os": (env.get("os") or {}).get("platform"),
+            "cpu": (env.get("cpu") or {}).get("model"), "gpus": [g.get("name") for g in env.get("gpus") or []],
+            "git commit": git.get("commit"), "git dirty": git.get("dirty"), "packages": env.get("packages") or {}}

@@ -1,0 +1,170 @@
+"""Where a study keeps its files: per-trial folders for logs and the artefacts an objective saves.
+
+The folder sits next to the database so that copying ``tunelab.db`` and ``tunelab-artifacts/``
+together moves a whole experiment: ``tunelab-artifacts/<study>/<trial number>/`` (``tunelab run``
+keeps its scripts' logs and checkpoints there too). A study in memory gets a temporary folder that
+lives as long as the process (as the study does). The resolved folder is written into the
+study's settings when the study is created, so readers (the CLI, the dashboard, ``reproduce``)
+find it without knowing how it was chosen.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from tunelab.errors import ConfigError
+
+ARTIFACTS_FOLDER = "tunelab-artifacts"
+STDOUT, STDERR = "stdout.txt", "stderr.txt"  # what the objective printed, captured by its worker
+#: Logs a trial folder may hold, by stream: the objective's own, then a script's (``tunelab run``).
+LOGS = {"stdout": (STDOUT, "stdout.log"), "stderr": (STDERR, "stderr.log")}
+_TEMP_DIRS: list[str] = []
+
+
+def default_artifact_root(storage_url: str) -> Path:
+    """``tunelab-artifacts`` beside a SQLite file (or in the working folder for a server
+    database); a temporary folder for a study in memory."""
+    if storage_url.startswith("sqlite:///"):
+        return Path(storage_url[len("sqlite:///"):]).expanduser().resolve().parent / ARTIFACTS_FOLDER
+    if storage_url == "memory":
+        return Path(_temporary_root())
+    return Path.cwd().resolve() / ARTIFACTS_FOLDER
+
+
+def _temporary_root() -> str:
+    """A folder removed when the process ends, like the in-memory studies whose files it holds."""
+    if not _TEMP_DIRS:
+        _TEMP_DIRS.append(tempfile.mkdtemp(prefix="tunelab-artifacts-"))
+        atexit.register(shutil.rmtree, _TEMP_DIRS[0], True)
+    return _TEMP_DIRS[0]
+
+
+def resolve_artifact_root(storage_url: str, artifact_dir: str | os.PathLike | None) -> str:
+    """The absolute root folder a study will use (checked here, at the boundary)."""
+    if artifact_dir is None:
+        return str(default_artifact_root(storage_url))
+    if not isinstance(artifact_dir, (str, os.PathLike)) or not os.fspath(artifact_dir):
+        raise ConfigError(f"artifact_dir must be a folder path; got {artifact_dir!r}")
+    path = Path(artifact_dir).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"artifact_dir {str(path)!r} exists and is not a folder")
+    return str(path)
+
+
+def trial_dir(root: str | os.PathLike, study: str, number: int) -> Path:
+    return Path(root) / study / str(number)
+
+
+def safe_child(folder: str | os.PathLike, name: str) -> Path:
+    """``folder/name`` for a relative name that stays inside ``folder`` (no '..', no absolute path)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"an artefact name must be a non-empty relative path such as 'model.pt'; got {name!r}")
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ConfigError(f"an artefact name must stay inside the trial's folder; got {name!r}")
+    return Path(folder) / relative
+
+
+def read_logs(folder: str | os.PathLike | None) -> dict[str, str]:
+    """Each stream's logs in a trial folder, joined (a script trial has both kinds)."""
+    return {stream: "".join(read_log(folder, name) for name in names) for stream, names in LOGS.items()}
+
+
+def read_log(folder: str | os.PathLike | None, name: str, limit: int = 200_000) -> str:
+    """The end of a captured log (the end is where the error is), or '' when there is none."""
+    if folder is None:
+        return ""
+    path = Path(folder) / name
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(path.stat().st_size - limit, 0))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+# -- capturing what a trial prints ------------------------------------------------------------------
+class _ThreadTee(io.TextIOBase):
+    """Writes from one thread go to a file as well as to the console; other threads pass through.
+
+    In the tuner's own process a progress bar refreshes from another thread: its frames must not
+    end up in a trial's log, while everything the objective prints must.
+    """
+
+    def __init__(self, console: TextIO, log: TextIO, thread: threading.Thread):
+        self._console, self._log, self._thread = console, log, thread
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is self._thread:
+            self._log.write(text)
+        return self._console.write(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+        self._console.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._console, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def capture_output(folder: str | os.PathLike | None, *, whole_process: bool) -> Iterator[None]:
+    """Save what the code inside prints to ``folder/stdout.txt`` and ``folder/stderr.txt``.
+
+    ``whole_process`` redirects the file descriptors themselves, so output of C extensions and of
+    child processes is kept too; only a worker process that does nothing else may do that. In the
+    tuner's process the Python streams are teed instead, so the user still sees the output.
+    """
+    if folder is None:
+        yield
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(folder / STDOUT, "a", encoding="utf-8") as out, open(folder / STDERR, "a", encoding="utf-8") as err:
+            if whole_process:
+                with _redirect_fd(sys.stdout, 1, out), _redirect_fd(sys.stderr, 2, err):
+                    yield
+            else:
+                thread = threading.current_thread()
+                tee_out, tee_err = _ThreadTee(sys.stdout, out, thread), _ThreadTee(sys.stderr, err, thread)
+                with contextlib.redirect_stdout(tee_out), contextlib.redirect_stderr(tee_err):
+                    yield
+    finally:
+        for name in (STDOUT, STDERR):  # a silent trial leaves no empty logs behind
+            with contextlib.suppress(OSError):
+                if (folder / name).stat().st_size == 0:
+                    (folder / name).unlink()
+
+
+@contextlib.contextmanager
+def _redirect_fd(stream: Any, fd: int, target: TextIO) -> Iterator[None]:
+    with contextlib.suppress(Exception):
+        stream.flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor (a detached worker): keep what Python itself prints
+        with (contextlib.redirect_stdout if fd == 1 else contextlib.redirect_stderr)(target):
+            yield
+        return
+    os.dup2(target.fileno(), fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            stream.flush()
+        os.dup2(saved, fd)
+        os.close(saved)

@@ -1,0 +1,50 @@
+"""Callbacks: tell another tracking tool about each trial as the tuner records it.
+
+tunelab's storage stays the record; a callback copies each finished trial to a tool a team already
+uses (MLflow, Weights & Biases). A callback that fails logs a warning and the study goes on: a
+tracking server being down must not cost hours of tuning.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from tunelab.errors import ConfigError
+from tunelab.trial import Trial
+
+log = logging.getLogger("tunelab")
+
+
+class Callback:
+    """Subclass and override what you need; both hooks run in the tuner's process."""
+
+    def on_trial_end(self, study: Any, trial: Trial) -> None:
+        """A trial was recorded as completed, pruned, failed or paused (with its reports)."""
+
+    def close(self) -> None:
+        """The tuning run ended: flush and release what the callback holds."""
+
+
+def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:
+    out = list(callbacks or ())
+    for callback in out:
+        if not callable(getattr(callback, "on_trial_end", None)):
+            raise ConfigError(f"a callback needs an on_trial_end(study, trial) method; got {callback!r}")
+    return out
+
+
+def notify(callbacks: Iterable[Callback], study: Any, trial: Trial) -> None:
+    for callback in callbacks:
+        try:
+            callback.on_trial_end(study, trial)
+        except Exception as err:  # noqa: BLE001 - logging elsewhere must not stop the study
+            log.warning("callback %s failed on trial %d: %s", type(callback).__name__, trial.number, err)
+
+
+def close_all(callbacks: Iterable[Callback]) -> None:
+    for callback in callbacks:
+        try:
+            getattr(callback, "close", lambda: None)()
+        except Exception as err:  # noqa: BLE001
+            log.warning("callback %s failed to close: %s", type(callback).__name__, err)

@@ -1,0 +1,118 @@
+"""A study as TensorBoard event files: one run per trial, and the HParams view.
+
+Layout under the output folder: ``<study>/`` holds the experiment description (which hparams and
+metrics exist, and their domains); each ``<study>/trial-<n>/`` is one session, with its hparams,
+its reports as scalars ``curve/<metric>`` against the step, its final metrics as scalars
+``<metric>``, and how it ended. TensorBoard's HParams tab then lists, filters and plots the trials.
+The events are written with the ``tensorboard`` package alone (no TensorFlow, no PyTorch).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from tunelab.errors import ConfigError
+from tunelab.trial import TrialState
+
+
+def _tensorboard() -> SimpleNamespace:
+    try:
+        from google.protobuf import struct_pb2
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    except ImportError:
+        raise ConfigError("TensorBoard export needs tensorboard: pip install 'tunelab[export]'") from None
+    return SimpleNamespace(event=event_pb2, summary=summary_pb2, api=api_pb2, metadata=metadata,
+                           plugin=plugin_data_pb2, struct=struct_pb2, Writer=EventFileWriter)
+
+
+def _hparam_info(tb: SimpleNamespace, name: str, dist: Any) -> Any:
+    api = tb.api
+    info = api.HParamInfo(name=name)
+    options = getattr(dist, "options", None)
+    values = options if options is not None else ([dist.value] if hasattr(dist, "value") else None)
+    if values is None:
+        info.type = api.DATA_TYPE_FLOAT64
+        info.domain_interval.min_value, info.domain_interval.max_value = float(dist.low), float(dist.high)
+        return info
+    kinds = {type(v) for v in values}
+    info.type = (api.DATA_TYPE_BOOL if kinds == {bool} else api.DATA_TYPE_FLOAT64
+                 if kinds <= {int, float} else api.DATA_TYPE_STRING)
+    for v in values:
+        info.domain_discrete.values.add().CopyFrom(_value(tb, v))
+    return info
+
+
+def _value(tb: SimpleNamespace, v: Any) -> Any:
+    """An hparam value as TensorBoard stores it: bool, number, or (for anything else) a string."""
+    out = tb.struct.Value()
+    if isinstance(v, bool):
+        out.bool_value = v
+    elif isinstance(v, (int, float)):
+        out.number_value = float(v)
+    else:
+        out.string_value = "None" if v is None else str(v)
+    return out
+
+
+def _plugin_event(tb: SimpleNamespace, at: float, tag: str, **content: Any) -> Any:
+    data = tb.plugin.HParamsPluginData(version=tb.metadata.PLUGIN_DATA_VERSION, **content)
+    summary = tb.summary.Summary(value=[tb.summary.Summary.Value(
+        tag=tag, metadata=tb.metadata.create_summary_metadata(data), tensor=tb.metadata.NULL_TENSOR)])
+    return tb.event.Event(wall_time=at, summary=summary)
+
+
+def _scalar_event(tb: SimpleNamespace, at: float, step: int, tag: str, value: float) -> Any:
+    summary = tb.summary.Summary(value=[tb.summary.Summary.Value(tag=tag, simple_value=float(value))])
+    return tb.event.Event(wall_time=at, step=step, summary=summary)
+
+
+_STATUS = {TrialState.COMPLETED: "STATUS_SUCCESS", TrialState.FAILED: "STATUS_FAILURE",
+           TrialState.PRUNED: "STATUS_SUCCESS"}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def write_tensorboard(study: Any, folder: str | os.PathLike) -> str:
+    """Write event files for every trial of ``study`` under ``folder/<study name>``."""
+    tb = _tensorboard()
+    root = Path(folder) / study.name
+    trials = study.trials
+    numeric = sorted({k for t in trials for k, v in t.metrics.items() if _is_number(v)} | set(study.metrics))
+    experiment = tb.api.Experiment(
+        name=study.name, time_created_secs=study.record.created_at,
+        hparam_infos=[_hparam_info(tb, n, d) for n, d in study.space.params.items()],
+        metric_infos=[tb.api.MetricInfo(name=tb.api.MetricName(tag=m), display_name=m) for m in numeric])
+    writer = tb.Writer(str(root))
+    writer.add_event(_plugin_event(tb, study.record.created_at, tb.metadata.EXPERIMENT_TAG, experiment=experiment))
+    writer.close()
+    for trial in trials:
+        _write_trial(tb, trial, root / f"trial-{trial.number}", numeric)
+    return str(root)
+
+
+def _write_trial(tb: SimpleNamespace, trial: Any, folder: Path, numeric: list[str]) -> None:
+    start = trial.started_at or trial.created_at or 0.0
+    writer = tb.Writer(str(folder))
+    info = tb.plugin.SessionStartInfo(group_name=f"trial-{trial.number}", start_time_secs=start)
+    for name, value in trial.config.items():
+        info.hparams[name].CopyFrom(_value(tb, value))
+    writer.add_event(_plugin_event(tb, start, tb.metadata.SESSION_START_INFO_TAG, session_start_info=info))
+    for report in trial.reports:
+        for name, value in report.metrics.items():
+            writer.add_event(_scalar_event(tb, report.time, int(round(report.step)), f"curve/{name}", value))
+    end = trial.finished_at or start
+    last_step = int(round(trial.reports[-1].step)) if trial.reports else 0
+    for name in numeric:
+        if _is_number(trial.metrics.get(name)):
+            writer.add_event(_scalar_event(tb, end, last_step, name, trial.metrics[name]))
+    if trial.state in _STATUS:
+        end_info = tb.plugin.SessionEndInfo(status=getattr(tb.api, _STATUS[trial.state]), end_time_secs=end)
+        writer.add_event(_plugin_event(tb, end, tb.metadata.SESSION_END_INFO_TAG, session_end_info=end_info))
+    writer.close()
