@@ -45,7 +45,7 @@ class Registry:
         options = dict(options or {})
         params = inspect.signature(cls.__init__).parameters
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            allowed = [p for p in list(params)[1 + len(args):] if params[p].kind is not p.VAR_POSITIONAL]
+            allowed = [p for p in list(params)[1 + len(args):] if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
             unknown = [k for k in options if k not in allowed]
             if unknown:
                 raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "

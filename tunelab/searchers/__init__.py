@@ -14,6 +14,9 @@ SEARCHERS = Registry("searcher", {
     "random": "tunelab.searchers.random:RandomSearcher",
     "sobol": "tunelab.searchers.sobol:SobolSearcher",
     "grid": "tunelab.searchers.grid:GridSearcher",
+    "tpe": "tunelab.searchers.tpe:TPESearcher",
+    "bo": "tunelab.searchers.bo:BOSearcher",
+    "gp": "tunelab.searchers.bo:BOSearcher",
 })
 
 
