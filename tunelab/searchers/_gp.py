@@ -67,13 +67,14 @@ class GaussianProcess:
         grad_scales = -0.5 * (2.0 * g.sum(1) @ (xs * xs) - 2.0 * (xs * (g @ xs)).sum(0))
         grad = np.concatenate([grad_scales, [-0.5 * (w * k).sum(), -0.5 * noise * np.trace(w)]])
         # Weak priors: length scales log-normal around a dimension-aware median (long scales
-        # in many dimensions), signal variance near 1 (targets are standardised), small noise.
+        # in many dimensions), signal variance near 1 (targets are standardised), noise log-normal
+        # around 2% of the variance: without it, a few points are too easily called all noise.
         log_scales = theta[:-2]
         nll += ((log_scales - self._prior_mean) ** 2).sum() / 6.0 + theta[-2] ** 2 / 2.0
-        nll += (theta[-1] + 6.0) ** 2 / 18.0
+        nll += (theta[-1] + 4.0) ** 2 / 2.0
         grad[:-2] += (log_scales - self._prior_mean) / 3.0
         grad[-2] += theta[-2]
-        grad[-1] += (theta[-1] + 6.0) / 9.0
+        grad[-1] += theta[-1] + 4.0
         return float(nll), grad
 
     def fit(self, starts: list[np.ndarray] | None = None, max_iter: int = 60) -> "GaussianProcess":
