@@ -17,6 +17,8 @@ SEARCHERS = Registry("searcher", {
     "tpe": "tunelab.searchers.tpe:TPESearcher",
     "bo": "tunelab.searchers.bo:BOSearcher",
     "gp": "tunelab.searchers.bo:BOSearcher",
+    "rf": "tunelab.searchers.rf:RandomForestSearcher",
+    "smac": "tunelab.searchers.rf:RandomForestSearcher",
 })
 
 
