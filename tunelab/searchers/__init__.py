@@ -19,6 +19,9 @@ SEARCHERS = Registry("searcher", {
     "gp": "tunelab.searchers.bo:BOSearcher",
     "rf": "tunelab.searchers.rf:RandomForestSearcher",
     "smac": "tunelab.searchers.rf:RandomForestSearcher",
+    "anneal": "tunelab.searchers.anneal:AnnealSearcher",
+    "genetic": "tunelab.searchers.genetic:GeneticSearcher",
+    "evolution": "tunelab.searchers.evolution:EvolutionSearcher",
 })
 
 
