@@ -22,6 +22,7 @@ SEARCHERS = Registry("searcher", {
     "anneal": "tunelab.searchers.anneal:AnnealSearcher",
     "genetic": "tunelab.searchers.genetic:GeneticSearcher",
     "evolution": "tunelab.searchers.evolution:EvolutionSearcher",
+    "auto": "tunelab.searchers.auto:AutoSearcher",
 })
 
 

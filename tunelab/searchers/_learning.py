@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -24,6 +25,23 @@ from tunelab.searchers._features import FeatureMap
 from tunelab.searchers.base import Searcher
 from tunelab.space import config_key
 from tunelab.trial import TrialState
+
+_threadpools = None
+
+
+def _one_blas_thread():
+    """Small matrices run fastest on one BLAS thread; on a busy machine, many threads fighting
+    over a 50x50 solve make a proposal tens of times slower. threadpoolctl (a scikit-learn
+    dependency) is used when present."""
+    global _threadpools
+    if _threadpools is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _threadpools = ThreadpoolController()
+        except ImportError:  # pragma: no cover - depends on the environment
+            _threadpools = False
+    return _threadpools.limit(limits=1, user_api="blas") if _threadpools else nullcontext()
+
 
 #: A warm start: configurations already evaluated elsewhere, with their value (or metrics).
 WarmStart = Sequence[tuple[Mapping[str, Any], "float | Mapping[str, float]"]]
@@ -103,7 +121,8 @@ class LearningSearcher(Searcher):
             if data.n_good < self.n_startup:
                 point = self._startup_point(history.n_trials + i)
             else:
-                point = self.propose(data, rng)
+                with _one_blas_thread():
+                    point = self.propose(data, rng)
             config = self._unique(self.features.decode(point), taken, rng)
             taken.add(config_key(config))
             data.with_pending(self.space.encode(config))
