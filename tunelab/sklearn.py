@@ -49,7 +49,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.estimator, self.space, self.n_trials, self.searcher = estimator, space, n_trials, searcher
         self.cv, self.scoring, self.n_jobs, self.refit = cv, scoring, n_jobs, refit
         self.random_state, self.storage, self.name = random_state, storage, name
-        self.searcher_options, self.error_score, self.return_train_score = searcher_options, error_score, return_train_score
+        self.searcher_options, self.error_score = searcher_options, error_score
+        self.return_train_score = return_train_score
 
     def fit(self, X, y=None, **fit_params):
         import tunelab as tl
@@ -107,7 +108,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         failed = self.error_score if isinstance(self.error_score, (int, float)) else np.nan
         scores = np.array([t.value if t.state.value == "completed" and t.value is not None else failed
                            for t in trials], dtype=float)
-        results: dict[str, Any] = {"params": [dict(t.config) for t in trials], "trial_number": np.array([t.number for t in trials])}
+        results: dict[str, Any] = {"params": [dict(t.config) for t in trials],
+                                   "trial_number": np.array([t.number for t in trials])}
         names = sorted({k for t in trials for k in t.config})
         for key in names:
             column = np.ma.masked_all(len(trials), dtype=object)

@@ -19,8 +19,9 @@ DEFAULT_PROBLEMS = "branin,hartmann6,rosenbrock5,styblinski_tang8,ackley5,mixed,
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    bench = subparsers.add_parser("bench", help="compare searchers on benchmark problems (and against Optuna, hyperopt)")
-    bench.add_argument("--problems", default=DEFAULT_PROBLEMS, help="comma-separated (default %(default)s; 'all' for every one)")
+    bench = subparsers.add_parser("bench", help="compare searchers on benchmark problems (and with Optuna, hyperopt)")
+    bench.add_argument("--problems", default=DEFAULT_PROBLEMS,
+                       help="comma-separated (default %(default)s; 'all' for every one)")
     bench.add_argument("--searchers", default=DEFAULT_SEARCHERS,
                        help="comma-separated; peers that are not installed are skipped (default %(default)s)")
     bench.add_argument("--trials", type=int, default=100, help="trials per run (default %(default)s)")

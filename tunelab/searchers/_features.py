@@ -144,7 +144,8 @@ class FeatureMap:
     # -- moves in the cube -------------------------------------------------------------------
     def perturb(self, points: np.ndarray, scale: float | np.ndarray, rng: np.random.Generator,
                 flip: float | None = None) -> np.ndarray:
-        """Neighbours: Gaussian steps on numeric coordinates, and each unordered choice redrawn with probability ``flip`` (default 1/d); an inactive coordinate
+        """Neighbours: Gaussian steps on numeric coordinates, and each unordered choice redrawn
+        with probability ``flip`` (default 1/d); an inactive coordinate
         takes a random value, so that a child switched on by its parent lands anywhere."""
         points = np.atleast_2d(np.asarray(points, dtype=float))
         points = np.where(np.isnan(points), rng.random(points.shape), points)  # inactive: anywhere

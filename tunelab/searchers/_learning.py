@@ -91,11 +91,17 @@ class LearningSearcher(Searcher):
     def __init__(self, space, seed=None, n_startup: int | None = None, warm_start: WarmStart | None = None):
         super().__init__(space, seed)
         self.features = FeatureMap(self.space)
-        if n_startup is not None and (isinstance(n_startup, bool) or not isinstance(n_startup, int) or n_startup < 0):
-            raise ConfigError(f"{self.name}: n_startup must be a non-negative integer; got {n_startup!r}")
+        if n_startup is not None:
+            self.check_integers(0, n_startup=n_startup)
         self.n_startup = self.startup_size() if n_startup is None else n_startup
         self.warm_start = self._check_warm_start(warm_start)
         self._encoded: dict[int, np.ndarray] = {}
+
+    def check_integers(self, least: int = 1, **options: object) -> None:
+        """Raise a clear ConfigError unless every option is an integer >= ``least``."""
+        for option, value in options.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{self.name}: {option} must be an integer >= {least}; got {value!r}")
 
     def startup_size(self) -> int:
         return self.default_startup if self.default_startup is not None else max(5, self.features.d + 1)

@@ -26,8 +26,7 @@ class AnnealSearcher(LearningSearcher):
         super().__init__(space, seed, n_startup=n_startup, warm_start=warm_start)
         if not 0 < cooling < 1 or not 0 < step <= 1:
             raise ConfigError(f"anneal: cooling must be in (0, 1) and step in (0, 1]; got {cooling!r}, {step!r}")
-        if isinstance(restart_after, bool) or not isinstance(restart_after, int) or restart_after < 1:
-            raise ConfigError(f"anneal: restart_after must be a positive integer; got {restart_after!r}")
+        self.check_integers(1, restart_after=restart_after)
         self.cooling, self.step, self.restart_after = float(cooling), float(step), restart_after
 
     def options(self) -> dict[str, Any]:

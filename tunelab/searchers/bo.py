@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from tunelab.errors import ConfigError
 from tunelab.searchers._gp import GaussianProcess, log_ei
 from tunelab.searchers._learning import LearningSearcher, Observations
 
@@ -38,10 +37,9 @@ class BOSearcher(LearningSearcher):
     def __init__(self, space, seed=None, n_startup=None, warm_start=None, max_points: int = 200,
                  n_candidates: int = 512, n_polish: int = 4):
         super().__init__(space, seed, n_startup=n_startup, warm_start=warm_start)
-        for option, value, least in (("max_points", max_points, 10), ("n_candidates", n_candidates, 1),
-                                     ("n_polish", n_polish, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(f"{self.name}: {option} must be an integer >= {least}; got {value!r}")
+        self.check_integers(10, max_points=max_points)
+        self.check_integers(1, n_candidates=n_candidates)
+        self.check_integers(0, n_polish=n_polish)
         self.max_points, self.n_candidates, self.n_polish = max_points, n_candidates, n_polish
         self._theta: np.ndarray | None = None
         self._fitted_at = 0

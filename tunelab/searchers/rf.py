@@ -36,9 +36,7 @@ class RandomForestSearcher(LearningSearcher):
     def __init__(self, space, seed=None, n_startup=None, warm_start=None, n_trees: int = 24,
                  n_random: int = 500, n_local: int = 10):
         super().__init__(space, seed, n_startup=n_startup, warm_start=warm_start)
-        for option, value in (("n_trees", n_trees), ("n_random", n_random), ("n_local", n_local)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{self.name}: {option} must be a positive integer; got {value!r}")
+        self.check_integers(1, n_trees=n_trees, n_random=n_random, n_local=n_local)
         self.n_trees, self.n_random, self.n_local = n_trees, n_random, n_local
         self._forest = _forest_class()
 
