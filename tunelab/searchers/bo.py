@@ -4,8 +4,8 @@ The recipe, and why each part is there:
 
 - Inputs on the unit cube, unordered choices one-hot, so the kernel never pretends option 3
   lies between options 2 and 4; an inactive conditional parameter sits at a constant.
-- Targets standardised and then Yeo-Johnson transformed: objectives such as losses span
-  orders of magnitude, and a GP fitted to the raw values spends its effort on the bad region.
+- Targets scaled to [0, 1], Yeo-Johnson transformed and standardised: objectives that span
+  orders of magnitude would make a GP fitted to raw values spend its effort on the bad region.
 - Matérn-5/2 with one length scale per input and a noise term, fitted by marginal likelihood
   (warm-started from the last fit, and refitted only as the data grows by a tenth, which keeps
   the cost per proposal flat on long studies); failures count as the worst value seen.
@@ -125,13 +125,16 @@ class BOSearcher(LearningSearcher):
 
 
 def _transform(y: np.ndarray) -> np.ndarray:
-    """Standardise, make the distribution less skewed (Yeo-Johnson), standardise again."""
-    y = _standardise(y)
-    if len(y) >= 4 and np.ptp(y) > 0:
-        transformed = _yeo_johnson(y)
-        if np.all(np.isfinite(transformed)) and np.ptp(transformed) > 0:
-            y = _standardise(transformed)
-    return y
+    """Scale to [0, 1] from the best value up, make the distribution less skewed (Yeo-Johnson,
+    which on this scale acts like a log for heavy upper tails), then standardise."""
+    span = np.ptp(y)
+    if span <= 0:
+        return y - y.mean()
+    unit = (y - y.min()) / span
+    transformed = _yeo_johnson(unit) if len(y) >= 4 else unit
+    if not (np.all(np.isfinite(transformed)) and np.ptp(transformed) > 0):
+        transformed = unit
+    return _standardise(transformed)
 
 
 _LAMBDAS = np.linspace(-1.0, 2.0, 31)
