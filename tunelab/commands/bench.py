@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 from pathlib import Path
@@ -27,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--trials", type=int, default=100, help="trials per run (default %(default)s)")
     bench.add_argument("--seeds", type=int, default=3, help="runs per searcher and problem (default %(default)s)")
     bench.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
+    bench.add_argument("--overhead-at", default="",
+                       help="also time one ask+tell at these study sizes, e.g. 100,1000 (on hartmann6)")
     bench.add_argument("-o", "--output", default="tunelab-bench", help="folder for plots and raw runs")
     bench.set_defaults(handler=run_bench)
 
@@ -50,12 +53,20 @@ def run_bench(args: argparse.Namespace) -> int:
         console.print(f"skipping (not installed): {', '.join(skipped)}")
     total = len(problems) * len(searchers) * args.seeds
     done = [0]
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "runs.jsonl"  # each run as it ends, so an interrupted bench keeps its results
+    partial.write_text("", encoding="utf-8")
 
     def progress(run) -> None:
+        with partial.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(run.__dict__) + "\n")
         done[0] += 1
         console.print(f"[{done[0]}/{total}] {run.problem} {run.searcher} seed {run.seed}: "
                       f"best {run.best[-1]:.6g}, {1000 * run.overhead:.1f} ms/trial overhead")
 
+    if args.overhead_at:
+        _print_overheads(searchers, args.overhead_at)
     runs = run_all(problems, searchers, args.seeds, args.trials, args.processes, on_done=progress)
     checkpoints = [t for t in (25, 50, 100) if t <= args.trials] or [args.trials]
     _print_tables(runs, searchers, checkpoints, report)
@@ -86,3 +97,21 @@ def _print_tables(runs, searchers, checkpoints, report) -> None:
     for name in sorted(searchers, key=lambda s: ranks[checkpoints[-1]].get(s, 99)):
         summary.add_row(name, *(f"{ranks[t][name]:.2f}" for t in checkpoints), f"{1000 * cost[name]:.1f}")
     console.print(summary)
+
+
+def _print_overheads(searchers, sizes_text: str) -> None:
+    from tunelab.benchmarks.overhead import overhead_at
+
+    try:
+        sizes = [int(v) for v in sizes_text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--overhead-at takes trial counts like 100,1000; got {sizes_text!r}") from None
+    table = Table(title="ask + tell at N trials (ms, median of 5, hartmann6)", title_justify="left")
+    table.add_column("searcher")
+    for n in sizes:
+        table.add_column(f"N={n}", justify="right")
+    for name in searchers:
+        if name.startswith("hyperopt"):
+            continue
+        table.add_row(name, *(f"{1000 * overhead_at(name, n):.1f}" for n in sizes))
+    console.print(table)
