@@ -19,7 +19,7 @@ from scipy.special import erfcx, log_ndtr, ndtr
 _SQRT5 = math.sqrt(5.0)
 _LOG_NOISE_BOUNDS = (math.log(1e-6), math.log(0.5))
 _LOG_SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
-_LOG_SCALE_BOUNDS = (math.log(0.01), math.log(50.0))
+_LOG_SCALE_BOUNDS = (math.log(0.01), math.log(5.0))  # longer scales extrapolate trends to the corners
 
 
 def _matern(sq_dist: np.ndarray, signal: float) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +43,7 @@ class GaussianProcess:
         self.x, self.y = np.asarray(x, float), np.asarray(y, float)
         self.dims = self.x.shape[1]
         self.theta = self.default_theta(self.dims) if theta is None else np.asarray(theta, float)
-        self._prior_mean = math.sqrt(2.0) + 0.5 * math.log(max(self.dims, 1))
+        self._prior_mean = 0.5 * math.log(max(self.dims, 1))
 
     @staticmethod
     def default_theta(dims: int) -> np.ndarray:
@@ -66,9 +66,8 @@ class GaussianProcess:
         xs = self.x / scales
         grad_scales = -0.5 * (2.0 * g.sum(1) @ (xs * xs) - 2.0 * (xs * (g @ xs)).sum(0))
         grad = np.concatenate([grad_scales, [-0.5 * (w * k).sum(), -0.5 * noise * np.trace(w)]])
-        # Weak priors: length scales log-normal around a dimension-aware median (long scales
-        # in many dimensions), signal variance near 1 (targets are standardised), noise log-normal
-        # around 2% of the variance: without it, a few points are too easily called all noise.
+        # Weak priors: length scales log-normal around sqrt(d) (longer in many dimensions),
+        # signal variance near 1 (targets are standardised), noise log-normal around 2% of the variance: without it, a few points are too easily called all noise.
         log_scales = theta[:-2]
         nll += ((log_scales - self._prior_mean) ** 2).sum() / 6.0 + theta[-2] ** 2 / 2.0
         nll += (theta[-1] + 4.0) ** 2 / 2.0
