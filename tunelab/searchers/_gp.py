@@ -67,7 +67,8 @@ class GaussianProcess:
         grad_scales = -0.5 * (2.0 * g.sum(1) @ (xs * xs) - 2.0 * (xs * (g @ xs)).sum(0))
         grad = np.concatenate([grad_scales, [-0.5 * (w * k).sum(), -0.5 * noise * np.trace(w)]])
         # Weak priors: length scales log-normal around sqrt(d) (longer in many dimensions),
-        # signal variance near 1 (targets are standardised), noise log-normal around 2% of the variance: without it, a few points are too easily called all noise.
+        # signal variance near 1 (targets are standardised), noise log-normal around 2% of the
+        # variance: without it, a few points are too easily called all noise.
         log_scales = theta[:-2]
         nll += ((log_scales - self._prior_mean) ** 2).sum() / 6.0 + theta[-2] ** 2 / 2.0
         nll += (theta[-1] + 4.0) ** 2 / 2.0
