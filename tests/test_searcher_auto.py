@@ -10,7 +10,10 @@ def test_auto_picks_by_space_budget_and_workers_and_says_why():
     for recorded in (study.record.settings["searcher"], study.storage.get_study(study.name).settings["searcher"]):
         assert recorded["name"] == "auto" and recorded["picked"] == "bo" and "GP" in recorded["why"]
     conditional = tl.tune(mixed_loss, MIXED, metric="loss", mode="min", n_trials=5, seed=0, progress=False)
-    assert conditional.searcher.picked == "tpe" and "conditional" in conditional.searcher.why
+    assert conditional.searcher.picked == "bo"
+    choices = tl.create_study({"a": tl.choice([1, 2, 3]), "b": tl.choice(["x", "y", "z"]), "c": tl.uniform(0, 1)},
+                              metric="loss", mode="min", searcher="auto")
+    assert choices.searcher.picked == "tpe" and "unordered choices" in choices.searcher.why
     wide = tl.create_study(QUADRATIC, metric="loss", mode="min", searcher="auto",
                            searcher_options={"n_trials": 40, "workers": 8})
     assert wide.searcher.picked == "sobol"
