@@ -36,6 +36,15 @@ from tunelab.tuner import tune
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``tl.TuneSearchCV`` imports scikit-learn only when it is used."""
+    if name == "TuneSearchCV":
+        from tunelab.sklearn import TuneSearchCV
+
+        return TuneSearchCV
+    raise AttributeError(f"module 'tunelab' has no attribute {name!r}")
+
 __all__ = [
     "tune", "create_study", "load_study", "list_studies", "delete_study", "Study",
     "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
@@ -43,5 +52,5 @@ __all__ = [
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
     "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
-    "SearchExhausted", "TrialPruned", "TrialPaused", "__version__",
+    "SearchExhausted", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
 ]

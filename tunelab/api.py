@@ -75,9 +75,18 @@ def objective_path(objective: Callable | None) -> str | None:
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
+    if searcher_options and isinstance(searcher_options.get("warm_start"), str):
+        searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
     built_searcher = make_searcher(searcher, space, seed, searcher_options)
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
     return Study(storage, record, built_searcher, built_scheduler)
+
+
+def _warm_start_from(storage: Storage, name: str) -> list[tuple[dict, dict]]:
+    """The completed trials of another study in the same storage, as (config, metrics) pairs."""
+    source = storage.get_study(name)
+    return [(t.config, t.metrics) for t in storage.trials(source.id)
+            if t.state.value == "completed" and t.metrics]
 
 
 def create_study(
@@ -88,7 +97,7 @@ def create_study(
     name: str | None = None,
     storage: str | Storage | None = None,
     seed: int | None = None,
-    searcher: Any = "random",
+    searcher: Any = "auto",
     scheduler: Any = "fifo",
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
@@ -131,8 +140,9 @@ def create_study(
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
-    store.update_study(record.id, settings={"searcher": study.searcher.describe(),
-                                            "scheduler": study.scheduler.describe(), **given})
+    settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe(), **given}
+    store.update_study(record.id, settings=settings)
+    study.record.settings = {**(study.record.settings or {}), **settings}
     return study
 
 

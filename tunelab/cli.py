@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "tunelab.commands.plot",
     "tunelab.commands.dashboard",
     "tunelab.commands.nas",
+    "tunelab.commands.bench",
 ]
 
 

@@ -200,7 +200,7 @@ def tune(
     *,
     metric: str | Sequence[str],
     mode: str | Sequence[str] | None = None,
-    searcher: Any = "random",
+    searcher: Any = "auto",
     scheduler: Any = "fifo",
     n_trials: int | None = None,
     timeout: float | None = None,
@@ -240,6 +240,8 @@ def tune(
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
+    if isinstance(searcher, str) and searcher.strip().lower() == "auto":  # auto picks by budget and workers
+        searcher_options = {"n_trials": n_trials, "workers": workers, **(searcher_options or {})}
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,

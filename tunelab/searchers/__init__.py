@@ -14,6 +14,15 @@ SEARCHERS = Registry("searcher", {
     "random": "tunelab.searchers.random:RandomSearcher",
     "sobol": "tunelab.searchers.sobol:SobolSearcher",
     "grid": "tunelab.searchers.grid:GridSearcher",
+    "tpe": "tunelab.searchers.tpe:TPESearcher",
+    "bo": "tunelab.searchers.bo:BOSearcher",
+    "gp": "tunelab.searchers.bo:BOSearcher",
+    "rf": "tunelab.searchers.rf:RandomForestSearcher",
+    "smac": "tunelab.searchers.rf:RandomForestSearcher",
+    "anneal": "tunelab.searchers.anneal:AnnealSearcher",
+    "genetic": "tunelab.searchers.genetic:GeneticSearcher",
+    "evolution": "tunelab.searchers.evolution:EvolutionSearcher",
+    "auto": "tunelab.searchers.auto:AutoSearcher",
 })
 
 

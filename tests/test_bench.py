@@ -1,0 +1,50 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunelab.benchmarks import PROBLEMS
+from tunelab.benchmarks import report
+from tunelab.benchmarks.runner import run_one
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name,point", [
+    ("branin", {"x0": 3.14159265, "x1": 2.275}),
+    ("hartmann6", {f"x{i}": v for i, v in enumerate([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])}),
+    ("rosenbrock5", {f"x{i}": 1.0 for i in range(5)}),
+    ("styblinski_tang8", {f"x{i}": -2.903534 for i in range(8)}),
+    ("ackley5", {f"x{i}": 0.0 for i in range(5)}),
+])
+def test_synthetic_problems_reach_their_known_optimum(name, point):
+    problem = PROBLEMS[name]
+    assert problem.objective(point) == pytest.approx(problem.optimum, abs=1e-4)
+
+
+def test_runs_rank_and_plot(tmp_path):
+    runs = [run_one("branin", s, seed, 12) for s in ("random", "tpe") for seed in (0, 1)]
+    assert all(len(r.best) == 12 and r.best == sorted(r.best, reverse=True) for r in runs)
+    ranks = report.mean_ranks(runs, 12)
+    assert sorted(ranks.values()) == [1.0, 2.0]
+    written = report.write_plots(runs, tmp_path)
+    page = written[0].read_text()
+    assert page.count("<polyline") == 2 and "<script" not in page
+    assert len(json.loads((tmp_path / "runs.json").read_text())) == 4
+
+
+def test_bench_command_prints_tables_and_skips_missing_peers(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin,mixed",
+                          "--searchers", "random,tpe,optuna-tpe", "--trials", "10", "--seeds", "2",
+                          "--processes", "1", "-o", str(tmp_path)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "mean rank" in out.stdout and "branin" in out.stdout and "tpe" in out.stdout
+    assert (tmp_path / "branin.html").exists() and (tmp_path / "mixed.html").exists()
+    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "nope"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "unknown problem" in bad.stderr

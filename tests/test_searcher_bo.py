@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+from scipy.stats import norm
+
+import tunelab as tl
+from searcher_checks import (check_beats_random, check_failures, check_mixed, check_pending,
+                             check_reproducible, check_respects_space)
+from tunelab.searchers._gp import GaussianProcess, log_ei, log_h
+
+
+def test_bo_beats_random_on_a_quadratic():
+    check_beats_random("bo", n_trials=25, seeds=range(4))
+
+
+def test_bo_respects_the_space():
+    check_respects_space("bo", n_trials=25)
+
+
+def test_bo_is_reproducible():
+    check_reproducible("gp", n_trials=14)
+
+
+def test_bo_pending_trials_are_distinct():
+    check_pending("bo", n_told=8, n_pending=6)
+
+
+def test_bo_handles_failures():
+    check_failures("bo", n_trials=24)
+
+
+def test_bo_conditional_and_categorical():
+    check_mixed("bo", n_trials=25, seeds=range(6))
+
+
+def test_bo_caps_its_data_and_still_proposes_valid_points():
+    space = tl.Space({"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)})
+    study = tl.create_study(space, metric="v", mode="min", seed=0, searcher="bo",
+                            searcher_options={"max_points": 20, "n_startup": 5})
+    for _ in range(35):
+        t = study.ask()
+        study.tell(t, (t.config["x"] - 0.3) ** 2 + (t.config["y"] - 0.6) ** 2)
+    assert study.best.value < 0.01
+
+
+def test_marginal_likelihood_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    x = rng.random((25, 3))
+    y = np.sin(5 * x[:, 0]) + x[:, 1] ** 2
+    gp = GaussianProcess(x, (y - y.mean()) / y.std())
+    theta = gp.theta + rng.normal(0, 0.3, len(gp.theta))
+    analytic = gp._neg_log_posterior(theta)[1]
+    numeric = approx_fprime(theta, lambda t: gp._neg_log_posterior(t)[0], 1e-6)
+    assert np.allclose(analytic, numeric, rtol=1e-3, atol=1e-3)
+
+
+def test_prediction_gradients_match_finite_differences():
+    rng = np.random.default_rng(1)
+    x = rng.random((20, 2))
+    gp = GaussianProcess(x, np.cos(4 * x[:, 0]) - x[:, 1]).fit()
+    p = rng.random((3, 2))
+    mean, var, d_mean, d_var = gp.predict(p, gradient=True)
+    for j in range(2):
+        step = np.zeros_like(p)
+        step[:, j] = 1e-6
+        m2, v2 = gp.predict(p + step)
+        assert np.allclose((m2 - mean) / 1e-6, d_mean[:, j], rtol=1e-3, atol=1e-4)
+        assert np.allclose((v2 - var) / 1e-6, d_var[:, j], rtol=1e-3, atol=1e-4)
+    value, g_mean, g_var = log_ei(mean, var, -0.5)
+    assert np.allclose((log_ei(mean + 1e-7, var, -0.5)[0] - value) / 1e-7, g_mean, rtol=1e-3)
+
+
+def test_log_ei_is_accurate_and_finite_far_in_the_tail():
+    z = np.array([-3.0, -0.5, 0.0, 2.0])
+    assert np.allclose(log_h(z), np.log(norm.pdf(z) + z * norm.cdf(z)))
+    tail = log_h(np.array([-30.0, -100.0, -1000.0]))
+    assert np.all(np.isfinite(tail)) and np.all(np.diff(tail) < 0)
+
+
+def test_bo_rejects_bad_options():
+    with pytest.raises(tl.ConfigError):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="m", mode="min", searcher="bo",
+                        searcher_options={"max_points": 2})

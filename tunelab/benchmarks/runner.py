@@ -1,0 +1,192 @@
+"""Run searchers on benchmark problems with the same seeds and budgets, in worker processes.
+
+Each run records the best value after every trial and the optimiser's own time per trial
+(wall time minus the objective's), for tunelab searchers through the ask/tell face users run,
+and for Optuna (random, TPE, GP) and hyperopt (TPE) when they are installed. Every process
+uses one thread for BLAS/OpenMP/torch so that runs side by side do not slow each other down.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+import tunelab as tl
+from tunelab.benchmarks.problems import Problem, get_problem
+from tunelab.distributions import Categorical, Fixed, Float, Int
+from tunelab.errors import ConfigError
+from tunelab.searchers import SEARCHERS
+
+#: Peers and the package each needs.
+EXTERNAL = {"optuna-random": "optuna", "optuna-tpe": "optuna", "optuna-gp": "optuna", "hyperopt-tpe": "hyperopt"}
+
+
+@dataclass
+class Run:
+    problem: str
+    searcher: str
+    seed: int
+    best: list[float]      # best value after each trial
+    overhead: float        # seconds per trial spent outside the objective
+
+
+def available(searcher: str) -> bool:
+    if searcher in EXTERNAL:
+        if importlib.util.find_spec(EXTERNAL[searcher]) is None:
+            return False
+        return searcher != "optuna-gp" or importlib.util.find_spec("torch") is not None
+    return searcher in SEARCHERS.names()
+
+
+def check_searchers(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    unknown = [n for n in names if n not in EXTERNAL and n not in SEARCHERS.names()]
+    if unknown:
+        raise ConfigError(f"unknown searcher {unknown[0]!r}; tunelab: {', '.join(SEARCHERS.names())}; "
+                          f"peers (when installed): {', '.join(EXTERNAL)}")
+    return names
+
+
+def run_one(problem_name: str, searcher: str, seed: int, n_trials: int) -> Run:
+    _one_thread()
+    problem = get_problem(problem_name)
+    spent = [0.0]
+
+    def timed(config: dict[str, Any]) -> float:
+        start = time.perf_counter()
+        try:
+            return problem.objective(config)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    if searcher in EXTERNAL:  # imports are not the optimiser's per-trial cost
+        importlib.import_module(EXTERNAL[searcher])
+    else:
+        SEARCHERS.get(searcher)
+    start = time.perf_counter()
+    if searcher.startswith("optuna-"):
+        values = _run_optuna(problem, searcher, seed, n_trials, timed)
+    elif searcher == "hyperopt-tpe":
+        values = _run_hyperopt(problem, seed, n_trials, timed)
+    else:
+        values = _run_tunelab(problem, searcher, seed, n_trials, timed)
+    total = time.perf_counter() - start
+    best = np.minimum.accumulate(np.where(np.isfinite(values), values, np.inf)).tolist()
+    return Run(problem_name, searcher, seed, best, max(total - spent[0], 0.0) / max(len(values), 1))
+
+
+def run_all(problems: list[str], searchers: list[str], seeds: int, n_trials: int, processes: int,
+            on_done: Callable[[Run], None] | None = None) -> list[Run]:
+    jobs = [(p, s, seed, n_trials) for p in problems for s in searchers for seed in range(seeds)]
+    # Slow runs first, so that the pool does not end waiting on one straggler.
+    jobs.sort(key=lambda job: (job[1] not in ("optuna-gp", "bo", "auto", "rf"), get_problem(job[0]).kind != "sklearn"))
+    runs: list[Run] = []
+    if processes <= 1:
+        for job in jobs:
+            runs.append(run_one(*job))
+            if on_done:
+                on_done(runs[-1])
+        return runs
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        for run in pool.imap_unordered(_star, jobs):
+            runs.append(run)
+            if on_done:
+                on_done(run)
+    return runs
+
+
+def _star(job: tuple) -> Run:
+    return run_one(*job)
+
+
+def _one_thread() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover
+        pass
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        torch.set_num_threads(1)
+
+
+def _run_tunelab(problem: Problem, searcher: str, seed: int, n_trials: int, objective) -> list[float]:
+    options = {"n_trials": n_trials, "workers": 1} if searcher == "auto" else None
+    study = tl.create_study(problem.space, metric="value", mode="min", seed=seed, searcher=searcher,
+                            searcher_options=options)
+    values = []
+    for _ in range(n_trials):
+        trial = study.ask()
+        value = objective(trial.config)
+        study.tell(trial, value)
+        values.append(value)
+    return values
+
+
+def _run_optuna(problem: Problem, searcher: str, seed: int, n_trials: int, objective) -> list[float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    samplers = {"optuna-random": optuna.samplers.RandomSampler, "optuna-tpe": optuna.samplers.TPESampler,
+                "optuna-gp": optuna.samplers.GPSampler}
+    study = optuna.create_study(sampler=samplers[searcher](seed=seed))
+    space = tl.Space(problem.space)
+
+    def wrapped(trial) -> float:
+        config: dict[str, Any] = {}
+        for name, dist in space.params.items():
+            if dist.when and not space.is_active(name, config):
+                continue
+            if isinstance(dist, Fixed):
+                config[name] = dist.value
+            elif isinstance(dist, Float):
+                config[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+            elif isinstance(dist, Int):
+                config[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+            elif isinstance(dist, Categorical) and dist.ordered:
+                config[name] = dist.options[trial.suggest_int(name, 0, len(dist.options) - 1)]
+            else:
+                config[name] = trial.suggest_categorical(name, dist.options)
+        return objective(config)
+
+    study.optimize(wrapped, n_trials=n_trials)
+    return [t.value if t.value is not None else math.inf for t in study.trials]
+
+
+def _run_hyperopt(problem: Problem, seed: int, n_trials: int, objective) -> list[float]:
+    from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
+
+    space = tl.Space(problem.space)
+    hp_space = {}
+    for name, dist in space.params.items():  # conditional parameters are sampled always, used when active
+        if isinstance(dist, Fixed):
+            hp_space[name] = dist.value
+        elif isinstance(dist, Float):
+            hp_space[name] = (hp.loguniform(name, math.log(dist.low), math.log(dist.high)) if dist.log
+                              else hp.uniform(name, dist.low, dist.high))
+        elif isinstance(dist, Int):
+            hp_space[name] = (hp.qloguniform(name, math.log(dist.low), math.log(dist.high + 0.5), 1) if dist.log
+                              else hp.quniform(name, dist.low - 0.5, dist.high + 0.5, 1))
+        else:
+            hp_space[name] = hp.choice(name, list(dist.options))
+    values: list[float] = []
+
+    def wrapped(raw: dict[str, Any]) -> dict:
+        config: dict[str, Any] = {}
+        for name, dist in space.params.items():
+            if dist.when and not space.is_active(name, config):
+                continue
+            value = raw[name]
+            config[name] = int(min(max(round(value), dist.low), dist.high)) if isinstance(dist, Int) else value
+        values.append(objective(config))
+        return {"loss": values[-1], "status": STATUS_OK}
+
+    fmin(wrapped, hp_space, algo=tpe.suggest, max_evals=n_trials, trials=Trials(),
+         rstate=np.random.default_rng(seed), show_progressbar=False)
+    return values

@@ -1,0 +1,117 @@
+"""``tunelab bench``: run searchers on benchmark problems and compare them with their peers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.cli import UsageError
+
+console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
+
+DEFAULT_SEARCHERS = "auto,tpe,bo,rf,random,optuna-random,optuna-tpe,optuna-gp,hyperopt-tpe"
+DEFAULT_PROBLEMS = "branin,hartmann6,rosenbrock5,styblinski_tang8,ackley5,mixed,svm_digits"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("bench", help="compare searchers on benchmark problems (and with Optuna, hyperopt)")
+    bench.add_argument("--problems", default=DEFAULT_PROBLEMS,
+                       help="comma-separated (default %(default)s; 'all' for every one)")
+    bench.add_argument("--searchers", default=DEFAULT_SEARCHERS,
+                       help="comma-separated; peers that are not installed are skipped (default %(default)s)")
+    bench.add_argument("--trials", type=int, default=100, help="trials per run (default %(default)s)")
+    bench.add_argument("--seeds", type=int, default=3, help="runs per searcher and problem (default %(default)s)")
+    bench.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
+    bench.add_argument("--overhead-at", default="",
+                       help="also time one ask+tell at these study sizes, e.g. 100,1000 (on hartmann6)")
+    bench.add_argument("-o", "--output", default="tunelab-bench", help="folder for plots and raw runs")
+    bench.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from tunelab.benchmarks import PROBLEMS
+    from tunelab.benchmarks import report
+    from tunelab.benchmarks.runner import available, check_searchers, run_all
+
+    for flag in ("trials", "seeds", "processes"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be at least 1")
+    problems = list(PROBLEMS) if args.problems == "all" else [p.strip() for p in args.problems.split(",") if p.strip()]
+    unknown = [p for p in problems if p not in PROBLEMS]
+    if unknown:
+        raise UsageError(f"unknown problem {unknown[0]!r}; known: {', '.join(PROBLEMS)}")
+    wanted = check_searchers(s.strip() for s in args.searchers.split(",") if s.strip())
+    searchers = [s for s in wanted if available(s)]
+    skipped = [s for s in wanted if s not in searchers]
+    if skipped:
+        console.print(f"skipping (not installed): {', '.join(skipped)}")
+    total = len(problems) * len(searchers) * args.seeds
+    done = [0]
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "runs.jsonl"  # each run as it ends, so an interrupted bench keeps its results
+    partial.write_text("", encoding="utf-8")
+
+    def progress(run) -> None:
+        with partial.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(run.__dict__) + "\n")
+        done[0] += 1
+        console.print(f"[{done[0]}/{total}] {run.problem} {run.searcher} seed {run.seed}: "
+                      f"best {run.best[-1]:.6g}, {1000 * run.overhead:.1f} ms/trial overhead")
+
+    if args.overhead_at:
+        _print_overheads(searchers, args.overhead_at)
+    runs = run_all(problems, searchers, args.seeds, args.trials, args.processes, on_done=progress)
+    checkpoints = [t for t in (25, 50, 100) if t <= args.trials] or [args.trials]
+    _print_tables(runs, searchers, checkpoints, report)
+    written = report.write_plots(runs, Path(args.output))
+    console.print(f"convergence plots: {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _print_tables(runs, searchers, checkpoints, report) -> None:
+    by_problem = report.curves(runs)
+    for problem, by in by_problem.items():
+        table = Table(title=f"{problem}: best value, mean ± std over seeds", title_justify="left")
+        table.add_column("searcher")
+        for t in checkpoints:
+            table.add_column(f"@{t}", justify="right")
+        for name in searchers:
+            if name in by:
+                table.add_row(name, *(f"{report.at(by[name], t).mean():.4g} ± {report.at(by[name], t).std():.2g}"
+                                      for t in checkpoints))
+        console.print(table)
+    summary = Table(title="mean rank across problems (1 = best) and optimiser overhead", title_justify="left")
+    summary.add_column("searcher")
+    ranks = {t: report.mean_ranks(runs, t) for t in checkpoints}
+    for t in checkpoints:
+        summary.add_column(f"rank @{t}", justify="right")
+    summary.add_column("ms/trial", justify="right")
+    cost = report.overheads(runs)
+    for name in sorted(searchers, key=lambda s: ranks[checkpoints[-1]].get(s, 99)):
+        summary.add_row(name, *(f"{ranks[t][name]:.2f}" for t in checkpoints), f"{1000 * cost[name]:.1f}")
+    console.print(summary)
+
+
+def _print_overheads(searchers, sizes_text: str) -> None:
+    from tunelab.benchmarks.overhead import overhead_at
+
+    try:
+        sizes = [int(v) for v in sizes_text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--overhead-at takes trial counts like 100,1000; got {sizes_text!r}") from None
+    table = Table(title="ask + tell at N trials (ms, median of 5, hartmann6)", title_justify="left")
+    table.add_column("searcher")
+    for n in sizes:
+        table.add_column(f"N={n}", justify="right")
+    for name in searchers:
+        if name.startswith("hyperopt"):
+            continue
+        table.add_row(name, *(f"{1000 * overhead_at(name, n):.1f}" for n in sizes))
+    console.print(table)

@@ -1,0 +1,163 @@
+"""Bayesian optimisation with a Gaussian-process surrogate (``bo``, alias ``gp``).
+
+The recipe, and why each part is there:
+
+- Inputs on the unit cube, unordered choices one-hot, so the kernel never pretends option 3
+  lies between options 2 and 4; an inactive conditional parameter sits at a constant.
+- Targets scaled to [0, 1], Yeo-Johnson transformed and standardised: objectives that span
+  orders of magnitude would make a GP fitted to raw values spend its effort on the bad region.
+- Matérn-5/2 with one length scale per input and a noise term, fitted by marginal likelihood
+  (warm-started from the last fit, and refitted only as the data grows by a tenth, which keeps
+  the cost per proposal flat on long studies); failures count as the worst value seen.
+- Log expected improvement (stable where EI underflows), maximised over random and local
+  candidates around the best points, the best few polished by L-BFGS-B on the numeric inputs.
+- Pending trials get the model's own prediction as their value ("kriging believer"), which
+  removes the uncertainty there, so parallel workers receive different points.
+- With many observations the model keeps the best half of ``max_points`` and the most recent
+  rest, so a proposal costs about the same at 1000 trials as at 200.
+- Quasi-random (Sobol) proposals until there are ``max(5, d + 1)`` results.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from tunelab.searchers._gp import GaussianProcess, log_ei
+from tunelab.searchers._learning import LearningSearcher, Observations
+
+
+class BOSearcher(LearningSearcher):
+    name = "bo"
+    default_startup = None
+
+    def __init__(self, space, seed=None, n_startup=None, warm_start=None, max_points: int = 200,
+                 n_candidates: int = 512, n_polish: int = 4):
+        super().__init__(space, seed, n_startup=n_startup, warm_start=warm_start)
+        self.check_integers(10, max_points=max_points)
+        self.check_integers(1, n_candidates=n_candidates)
+        self.check_integers(0, n_polish=n_polish)
+        self.max_points, self.n_candidates, self.n_polish = max_points, n_candidates, n_polish
+        self._theta: np.ndarray | None = None
+        self._fitted_at = 0
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "max_points": self.max_points, "n_candidates": self.n_candidates,
+                "n_polish": self.n_polish}
+
+    def propose(self, data: Observations, rng: np.random.Generator) -> np.ndarray:
+        fmap = self.features
+        y = data.targets(rng)
+        finite = np.isfinite(y)
+        if not finite.any():
+            return rng.random(fmap.d)
+        y = np.where(finite, y, y[finite].max())
+        keep = self._subset(y, data.numbers)
+        points, target = data.points[keep], _transform(y[keep])
+        gp = self._model(fmap.features(points), target, len(y))
+        if len(data.pending):
+            believed = fmap.features(data.pending)
+            gp = gp.add(believed, gp.predict(believed)[0])
+        best = float(target.min())
+        candidates = self._candidates(points, target, rng)
+        score = log_ei(*gp.predict(fmap.features(candidates)), best)[0]
+        top = candidates[np.argsort(-score)[: self.n_polish]]
+        if len(top) and len(fmap.numeric_columns):
+            polished = self._polish(gp, top, best)
+            candidates = np.vstack([candidates, polished])
+            score = np.concatenate([score, log_ei(*gp.predict(fmap.features(polished)), best)[0]])
+        return candidates[int(np.argmax(score))]
+
+    def _subset(self, y: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+        if len(y) <= self.max_points:
+            return np.arange(len(y))
+        best = np.argsort(y, kind="stable")[: self.max_points // 2]
+        rest = np.setdiff1d(np.arange(len(y)), best)
+        recent = rest[np.argsort(-numbers[rest], kind="stable")][: self.max_points - len(best)]
+        return np.concatenate([best, recent])
+
+    def _model(self, x: np.ndarray, y: np.ndarray, n: int) -> GaussianProcess:
+        """The GP on (x, y); hyperparameters refitted when the history (``n``) grew enough."""
+        stale = self._theta is None or len(self._theta) != x.shape[1] + 2
+        if stale or n - self._fitted_at >= max(1, min(self._fitted_at // 10, 25)) or n < self._fitted_at:
+            starts = [GaussianProcess.default_theta(x.shape[1])]
+            if not stale:
+                starts = [self._theta]
+            gp = GaussianProcess(x, y).fit(starts)
+            self._theta, self._fitted_at = gp.theta, n
+            return gp
+        return GaussianProcess(x, y, self._theta).condition()
+
+    def _candidates(self, points: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Uniform points for the whole cube, and neighbours of the best points at several scales."""
+        fmap = self.features
+        uniform = rng.random((self.n_candidates, fmap.d))
+        best = points[np.argsort(target, kind="stable")[:5]]
+        per_point = max(1, self.n_candidates // (2 * len(best)))
+        centres = np.repeat(best, per_point, axis=0)
+        scales = rng.choice([0.01, 0.03, 0.1, 0.3], size=(len(centres), 1))
+        local = fmap.perturb(centres, scales, rng)
+        return np.vstack([fmap.canonical(uniform), local])
+
+    def _polish(self, gp: GaussianProcess, starts: np.ndarray, best: float) -> np.ndarray:
+        """Climb log-EI from the best candidates along the numeric inputs (choices stay put)."""
+        fmap = self.features
+        x0 = fmap.features(starts)
+        free = fmap.free_columns(starts)
+        b, width = x0.shape
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            x = flat.reshape(b, width)
+            mean, var, d_mean, d_var = gp.predict(x, gradient=True)
+            value, g_mean, g_var = log_ei(mean, var, best)
+            grad = g_mean[:, None] * d_mean + g_var[:, None] * d_var
+            return -float(value.sum()), -(grad * free).ravel()
+
+        bounds = [(0.0, 1.0) if f else (v, v) for f, v in zip(free.ravel(), x0.ravel())]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = minimize(objective, x0.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
+                              options={"maxiter": 40})
+        return fmap.from_features(result.x.reshape(b, width))
+
+
+def _transform(y: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] from the best value up, make the distribution less skewed (Yeo-Johnson,
+    which on this scale acts like a log for heavy upper tails), then standardise."""
+    span = np.ptp(y)
+    if span <= 0:
+        return y - y.mean()
+    unit = (y - y.min()) / span
+    transformed = _yeo_johnson(unit) if len(y) >= 4 else unit
+    if not (np.all(np.isfinite(transformed)) and np.ptp(transformed) > 0):
+        transformed = unit
+    return _standardise(transformed)
+
+
+_LAMBDAS = np.linspace(-1.0, 2.0, 31)
+
+
+def _yeo_johnson(y: np.ndarray) -> np.ndarray:
+    """The Yeo-Johnson transform whose lambda (on a grid) makes ``y`` most Gaussian-like.
+
+    A grid of lambdas evaluated at once costs a fraction of a millisecond, where a scalar
+    optimiser calling the log-likelihood one lambda at a time costs tens."""
+    pos = y >= 0
+    lam = _LAMBDAS[:, None]
+    with np.errstate(all="ignore"):
+        up = np.where(np.abs(lam) < 1e-8, np.log1p(y), (np.power(1 + np.abs(y), lam) - 1) / lam)
+        lam2 = 2 - lam
+        down = np.where(np.abs(lam2) < 1e-8, -np.log1p(-y), -(np.power(1 + np.abs(y), lam2) - 1) / lam2)
+        out = np.where(pos, up, down)
+        var = out.var(axis=1)
+        llf = -0.5 * len(y) * np.log(var) + (lam[:, 0] - 1) * (np.sign(y) * np.log1p(np.abs(y))).sum()
+    llf[~np.isfinite(llf)] = -np.inf
+    return out[int(np.argmax(llf))]
+
+
+def _standardise(y: np.ndarray) -> np.ndarray:
+    std = y.std()
+    return (y - y.mean()) / (std if std > 0 else 1.0)

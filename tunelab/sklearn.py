@@ -1,0 +1,183 @@
+"""``TuneSearchCV``: tunelab's searchers behind scikit-learn's estimator API.
+
+A drop-in for ``GridSearchCV``/``RandomizedSearchCV``: ``fit`` runs a study whose objective is
+the cross-validated score of a clone of the estimator, then refits the best configuration on
+all the data. The study is a real tunelab study (``storage=``/``name=`` keep it in a database,
+so ``tunelab show NAME`` lists its trials) and is available afterwards as ``study_``.
+
+Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from tunelab.errors import ConfigError
+
+try:
+    from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+    from sklearn.metrics import check_scoring
+    from sklearn.model_selection import check_cv, cross_validate
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.validation import check_is_fitted, indexable
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ImportError("tl.TuneSearchCV needs scikit-learn: pip install 'tunelab[sklearn]'") from None
+
+
+class _Stop(Exception):
+    """error_score='raise': end the search at the first failure (the cause is re-raised)."""
+
+
+def _best_has(method: str):
+    def check(self) -> bool:
+        if hasattr(self, "best_estimator_"):
+            return hasattr(self.best_estimator_, method)
+        return hasattr(self.estimator, method)
+    return check
+
+
+class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Search ``space`` (a tunelab space over the estimator's parameters) with ``n_trials``
+    cross-validated trials chosen by ``searcher``; the attributes follow ``GridSearchCV``."""
+
+    def __init__(self, estimator, space: Mapping[str, Any], *, n_trials: int = 20, searcher: str = "auto",
+                 cv=5, scoring=None, n_jobs=None, refit: bool = True, random_state: int | None = None,
+                 storage=None, name: str | None = None, searcher_options: Mapping[str, Any] | None = None,
+                 error_score=np.nan, return_train_score: bool = False):
+        self.estimator, self.space, self.n_trials, self.searcher = estimator, space, n_trials, searcher
+        self.cv, self.scoring, self.n_jobs, self.refit = cv, scoring, n_jobs, refit
+        self.random_state, self.storage, self.name = random_state, storage, name
+        self.searcher_options, self.error_score = searcher_options, error_score
+        self.return_train_score = return_train_score
+
+    def fit(self, X, y=None, **fit_params):
+        import tunelab as tl
+
+        if not hasattr(self.estimator, "fit"):
+            raise ConfigError(f"TuneSearchCV needs an estimator with fit(); got {self.estimator!r}")
+        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise ConfigError(f"n_trials must be a positive integer; got {self.n_trials!r}")
+        if y is None and self.estimator.__sklearn_tags__().target_tags.required:
+            raise ValueError(f"{type(self.estimator).__name__} requires y to be passed, but the target y is None")
+        X, y = indexable(X, y)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
+        self.n_splits_ = cv.get_n_splits(X, y)
+        splits = list(cv.split(X, y))
+        folds: dict[int, dict[str, Any]] = {}
+        errors: list[Exception] = []
+
+        def objective(config, trial) -> dict[str, float]:
+            model = clone(self.estimator).set_params(**config)
+            try:
+                result = cross_validate(model, X, y, cv=splits, scoring=self.scorer_, n_jobs=self.n_jobs,
+                                        params=fit_params or None, error_score="raise",
+                                        return_train_score=self.return_train_score)
+            except Exception as err:  # the trial fails; kept to re-raise if every trial does
+                errors.append(err)
+                if isinstance(self.error_score, str) and self.error_score == "raise":
+                    raise _Stop() from err
+                raise
+            folds[trial.number] = result
+            score = float(np.mean(result["test_score"]))
+            if not np.isfinite(score):
+                raise ValueError(f"cross-validation gave a non-finite score for {config}")
+            return {"score": score}
+
+        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
+        self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
+                              searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
+                              storage=self.storage, name=self.name, executor="inline", progress=False,
+                              max_failures=None)
+        if errors and (not any(t.state.value == "completed" for t in self.study_.trials)
+                       or (isinstance(self.error_score, str) and self.error_score == "raise")):
+            raise errors[0]
+        self._collect(folds)
+        if self.refit:
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
+            if hasattr(self.best_estimator_, "n_features_in_"):
+                self.n_features_in_ = self.best_estimator_.n_features_in_
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        return self
+
+    def _collect(self, folds: dict[int, dict[str, Any]]) -> None:
+        trials = [t for t in self.study_.trials if t.state.finished]
+        failed = self.error_score if isinstance(self.error_score, (int, float)) else np.nan
+        scores = np.array([t.value if t.state.value == "completed" and t.value is not None else failed
+                           for t in trials], dtype=float)
+        results: dict[str, Any] = {"params": [dict(t.config) for t in trials],
+                                   "trial_number": np.array([t.number for t in trials])}
+        names = sorted({k for t in trials for k in t.config})
+        for key in names:
+            column = np.ma.masked_all(len(trials), dtype=object)
+            for i, t in enumerate(trials):
+                if key in t.config:
+                    column[i] = t.config[key]
+            results[f"param_{key}"] = column
+        for split in range(self.n_splits_):
+            results[f"split{split}_test_score"] = np.array(
+                [folds[t.number]["test_score"][split] if t.number in folds else np.nan for t in trials])
+        results["mean_test_score"] = scores
+        results["std_test_score"] = np.array([np.std(folds[t.number]["test_score"]) if t.number in folds else np.nan
+                                              for t in trials])
+        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+        rank = np.empty(len(trials), dtype=np.int32)
+        rank[order] = np.arange(1, len(trials) + 1)
+        results["rank_test_score"] = rank
+        for key in ("fit_time", "score_time"):
+            results[f"mean_{key}"] = np.array([np.mean(folds[t.number][key]) if t.number in folds else np.nan
+                                              for t in trials])
+        self.cv_results_ = results
+        self.best_index_ = int(order[0])
+        self.best_params_ = dict(trials[self.best_index_].config)
+        self.best_score_ = float(scores[self.best_index_])
+
+    # -- the best estimator's face ------------------------------------------------------------
+    @property
+    def classes_(self):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.classes_
+
+    @available_if(_best_has("predict"))
+    def predict(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)
+
+    @available_if(_best_has("predict_proba"))
+    def predict_proba(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_best_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_log_proba(X)
+
+    @available_if(_best_has("decision_function"))
+    def decision_function(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_best_has("transform"))
+    def transform(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.transform(X)
+
+    def score(self, X, y=None):
+        check_is_fitted(self, "best_estimator_")
+        return self.scorer_(self.best_estimator_, X, y)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()
+        tags.estimator_type = inner.estimator_type
+        tags.target_tags = inner.target_tags
+        tags.input_tags = inner.input_tags
+        if inner.classifier_tags is not None:
+            tags.classifier_tags = inner.classifier_tags
+        if inner.regressor_tags is not None:
+            tags.regressor_tags = inner.regressor_tags
+        return tags
