@@ -88,7 +88,8 @@ def test_tunelab_and_its_cli_work_without_torch(tmp_path):
     out = run(cwd=tmp_path, code=HIDE_TORCH + (
         "import tunelab as tl, sys\n"
         "from tunelab.cli import main\n"
-        "study = tl.tune(lambda c: c['x'], {'x': tl.uniform(0, 1)}, metric='y', mode='min', n_trials=2)\n"
+        "study = tl.tune(lambda c: c['x'], {'x': tl.uniform(0, 1)}, metric='y', mode='min', n_trials=2,\n"
+        "            searcher='random')\n"
         "sys.exit(main(['nas', 'show', 'nothing', '--storage', 'sqlite:///none.db']))\n"))
     assert out.returncode == 2, out.stderr
     assert "no tunelab database" in out.stderr

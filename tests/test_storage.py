@@ -528,7 +528,7 @@ def test_round_trip_through_sqlite(tmp_path):
     assert (reloaded.seed, reloaded.metrics, reloaded.modes, reloaded.space) == (11, ["loss", "acc"], ["min", "max"],
                                                                                   study.space)
     assert reloaded.record.created_at == study.record.created_at
-    assert reloaded.record.settings["searcher"]["name"] == "random"
+    assert reloaded.record.settings["searcher"] == study.record.settings["searcher"]
     assert reloaded.record.settings["scheduler"]["name"] == "fifo"
 
     fresh = SQLStorage(url)

@@ -179,7 +179,8 @@ def test_grid_search_ends_when_the_grid_is_used_up():
 def test_study_settings_record_searcher_scheduler_and_objective(tmp_path):
     study = run(storage=f"sqlite:///{tmp_path / 's.db'}", name="rec")
     settings = tl.load_study("rec", storage=f"sqlite:///{tmp_path / 's.db'}").record.settings
-    assert settings["searcher"]["name"] == "random" and settings["scheduler"]["name"] == "fifo"
+    assert settings["searcher"]["name"] == "auto" and settings["scheduler"]["name"] == "fifo"
+    assert settings["searcher"]["picked"] and settings["searcher"]["why"]  # auto says what it chose and why
     assert settings["objective"] == "objectives:quadratic"
     assert study.environment["python"]["version"] and study.environment["fingerprint"]
 

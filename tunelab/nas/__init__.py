@@ -40,12 +40,9 @@ from tunelab.nas.ops import MixedOp, make_op  # noqa: E402
 from tunelab.nas.spaces import cell_space, macro_space  # noqa: E402
 from tunelab.nas.supernet import SearchNetwork, derive  # noqa: E402
 from tunelab.nas.train import ArchitectureObjective, evaluate, fit, retrain  # noqa: E402
-from tunelab.searchers import SEARCHERS  # noqa: E402
 
-# The searchers live here because they need torch (the controller) or serve NAS first; once
-# registered, tl.tune(searcher="reinforce") and tl.load_study find them by name.
-SEARCHERS.register(ReinforceSearcher.name, ReinforceSearcher)
-SEARCHERS.register(RegularizedEvolution.name, RegularizedEvolution)
+# ReinforceSearcher and RegularizedEvolution are listed (lazily) in tunelab.searchers.SEARCHERS
+# as "reinforce" and "regularized_evolution", so tl.tune and tl.load_study find them by name.
 
 __all__ = [
     "cell_space", "macro_space", "Genotype", "PRIMITIVES", "CELL_OPS",

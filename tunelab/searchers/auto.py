@@ -28,6 +28,8 @@ def choose(space, n_trials: int | None, workers: int) -> tuple[str, str]:
     """The searcher's name for this setting, and why."""
     dims = len(space.dimensions)
     categorical = sum(1 for name in space.dimensions if space[name].kind == "choice")
+    if dims == 0:
+        return "random", "every parameter is a constant: there is nothing to model"
     if n_trials is not None and workers > 1 and n_trials / workers < 10:
         return "sobol", f"{workers} workers for {n_trials} trials: an even quasi-random cover beats a model"
     if dims > 20:
