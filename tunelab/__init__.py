@@ -20,6 +20,7 @@ from tunelab.errors import (
     TrialPruned,
     TunelabError,
 )
+from tunelab.fidelity import Fidelity, fidelity
 from tunelab.history import History
 from tunelab.schedulers import SCHEDULERS, Scheduler
 from tunelab.searchers import SEARCHERS, Searcher
@@ -35,7 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "tune", "create_study", "load_study", "list_studies", "delete_study", "Study",
-    "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
+    "fidelity", "Fidelity", "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
     "seed_everything", "capture_environment",

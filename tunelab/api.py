@@ -10,6 +10,7 @@ import secrets
 from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.errors import ConfigError, StudyNotFound
+from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import make_scheduler
 from tunelab.searchers import make_searcher
 from tunelab.space import Space
@@ -72,8 +73,10 @@ def _code_path(objective: Callable | None) -> str:
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
-    built_searcher = make_searcher(searcher, space, seed, searcher_options)
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
+    if searcher is None:  # the scheduler's choice: random, or a model for BOHB
+        searcher = built_scheduler.searcher
+    built_searcher = make_searcher(searcher, space, seed, searcher_options)
     return Study(storage, record, built_searcher, built_scheduler)
 
 
@@ -85,16 +88,20 @@ def create_study(
     name: str | None = None,
     storage: str | Storage | None = None,
     seed: int | None = None,
-    searcher: Any = "random",
+    searcher: Any = None,
     scheduler: Any = "fifo",
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
     objective: Callable | None = None,
+    fidelity: Fidelity | Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
-    that its space and metrics match). ``storage=None`` keeps it in memory."""
+    that its space and metrics match). ``storage=None`` keeps it in memory. ``searcher=None``
+    is random search unless the scheduler prefers a model (BOHB). ``fidelity`` declares what a
+    multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1, max=81)``)."""
     space = Space.coerce(space)
+    fidelity = coerce_fidelity(fidelity)
     metrics, modes = _check_metrics(metric, mode)
     name, store = _check_name(name), open_storage(storage)
     try:
@@ -108,11 +115,18 @@ def create_study(
         _check_same(record, space, metrics, modes)
         if seed is not None and seed != record.seed:
             raise ConfigError(f"study {name!r} was created with seed {record.seed}; got seed={seed}")
+        recorded = Fidelity.from_json(record.settings.get("fidelity"))
+        if fidelity is not None and recorded is not None and fidelity != recorded:
+            raise ConfigError(f"study {name!r} was created with {recorded}; got fidelity={fidelity}")
+        if fidelity is not None and recorded is None:
+            record.settings["fidelity"] = fidelity.to_json()
+            store.update_study(record.id, settings={"fidelity": fidelity.to_json()})
     else:
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
             created_at=dt.datetime.now().timestamp(), environment=capture_environment(_code_path(objective)),
-            settings={"objective": objective_path(objective)},
+            settings={"objective": objective_path(objective),
+                      "fidelity": fidelity.to_json() if fidelity is not None else None},
         ))
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
     store.update_study(record.id, settings={"searcher": study.searcher.describe(),

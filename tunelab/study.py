@@ -14,7 +14,9 @@ import time
 import warnings
 from typing import Any, Iterable, Mapping
 
+from tunelab import checkpoints
 from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
@@ -32,7 +34,10 @@ class Study(ReportSink):
         self.storage, self.record = storage, record
         self.space = Space.from_json(record.space)
         self.searcher, self.scheduler = searcher, scheduler
+        self.fidelity = Fidelity.from_json(record.settings.get("fidelity"))
+        scheduler.bind(self.fidelity)
         self.owner = process_owner()
+        self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
         self._report_id = 0
@@ -128,6 +133,7 @@ class Study(ReportSink):
 
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
+        self._retire(history)
         fresh_budget = self.scheduler.budget_for(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         if trial is None:
@@ -150,9 +156,18 @@ class Study(ReportSink):
         self._cache[trial.id] = trial
         return trial, created
 
+    def _retire(self, history: History) -> None:
+        """Prune the paused trials the scheduler will never resume (and free their checkpoints)."""
+        for trial in self.scheduler.retired(history):
+            self.finish(trial.id, TrialState.PRUNED)
+
+    def checkpoint_dir(self, trial: Trial) -> str:
+        return checkpoints.trial_dir(self.storage.artifact_dir(), self.name, trial.number)
+
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed,
-                         study=self.name, budget=trial.budget, timeout=timeout)
+                         study=self.name, budget=trial.budget, timeout=timeout,
+                         checkpoint_dir=self.checkpoint_dir(trial))
 
     def ask(self) -> RunningTrial:
         """Start a trial for your own loop; finish it with :meth:`tell`."""
@@ -186,7 +201,9 @@ class Study(ReportSink):
         if report_id is not None:
             self._local_reports.add(report_id)
         trial.reports.append(report)
-        return Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        self._decisions[trial_id] = decision
+        return decision
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         self.storage.set_trial_attr(trial_id, key, value)
@@ -197,7 +214,7 @@ class Study(ReportSink):
         """Record the end of a trial once; later calls for the same trial change nothing."""
         trial = self._trial(trial_id)
         metrics = dict(metrics or {})
-        if state is TrialState.PRUNED and not metrics and trial.reports:
+        if state in (TrialState.PRUNED, TrialState.PAUSED) and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
         value = metrics.get(self.metric)
         value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
@@ -205,6 +222,9 @@ class Study(ReportSink):
             trial.state, trial.value, trial.metrics = state, value, metrics
             trial.error, trial.traceback = error, traceback
             trial.finished_at = _now() if state.finished else None
+            self._decisions.pop(trial_id, None)
+            if state in (TrialState.PRUNED, TrialState.FAILED):
+                checkpoints.delete(self.checkpoint_dir(trial))
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()
@@ -224,6 +244,15 @@ class Study(ReportSink):
             self._cache[trial.id] = trial
         record = self._resolve(trial)
         state = TrialState(state)
+        decision = self._decisions.get(record.id)
+        if state is TrialState.COMPLETED and decision in (Decision.PAUSE, Decision.STOP) and not record.state.finished:
+            # The scheduler paused or stopped this trial at its last report: telling its value
+            # closes the rung (a pause) or records the pruning, as the tuner would.
+            metrics = value if isinstance(value, Mapping) else None
+            if value is not None and not isinstance(value, Mapping):
+                metrics = {self.metric: _as_float(value)}
+            return self.finish(record.id, TrialState.PAUSED if decision is Decision.PAUSE else TrialState.PRUNED,
+                               metrics=metrics)
         if record.state.finished:
             if record.state is state and (value is None or record.value == _as_float(value)):
                 return record  # the same result told twice is fine

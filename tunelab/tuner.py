@@ -56,8 +56,11 @@ class Budgets:
 
 class Tuner(ReportSink):
     def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
-                 trial_timeout: float | None = None, progress: bool | None = None):
+                 trial_timeout: float | None = None, progress: bool | None = None,
+                 clock: Callable[[], float] | None = None):
         self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
+        # Time is read from a clock, not the wall: the simulator's executor brings a simulated one.
+        self.clock = clock or getattr(executor, "clock", None) or time.monotonic
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
@@ -76,11 +79,12 @@ class Tuner(ReportSink):
         for trial in study.recover_abandoned():
             log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
                         trial.system_attrs.get("retry_of"), trial.number)
-        self._started_at = time.monotonic()
+        self.study.scheduler.plan(budgets.n_trials)
+        self._started_at = self.clock()
         self._used = _budget_used(study.trials)
         self._best, self._since_best, self._failures = self._initial_best(), 0, 0
         self._exhausted = False
-        self._last_heartbeat = time.monotonic()
+        self._last_heartbeat = self.clock()
         self.executor.open(self.objective, self, study.metrics)
         self._display.start(done=sum(1 for t in study.trials if t.state.finished), best=self._best)
         try:
@@ -146,7 +150,7 @@ class Tuner(ReportSink):
 
     def _budget_reason(self) -> str | None:
         budgets = self.budgets
-        if budgets.timeout is not None and time.monotonic() - self._started_at >= budgets.timeout:
+        if budgets.timeout is not None and self.clock() - self._started_at >= budgets.timeout:
             return f"timeout={budgets.timeout:g}s reached"
         if budgets.target is not None and self._best is not None and not better(budgets.target, self._best, self.study.mode):
             return f"target={budgets.target:g} reached (best {self._best:.6g})"
@@ -158,9 +162,9 @@ class Tuner(ReportSink):
         return None
 
     def _heartbeat(self) -> None:
-        if self.running and time.monotonic() - self._last_heartbeat >= HEARTBEAT_SECONDS:
+        if self.running and self.clock() - self._last_heartbeat >= HEARTBEAT_SECONDS:
             self.study.storage.heartbeat(self.running)
-            self._last_heartbeat = time.monotonic()
+            self._last_heartbeat = self.clock()
 
     def _cancel_running(self, reason: str) -> None:
         """Trials still running when the tuner stops are failed as cancelled (not counted)."""
@@ -183,8 +187,9 @@ def tune(
     *,
     metric: str | Sequence[str],
     mode: str | Sequence[str] | None = None,
-    searcher: Any = "random",
+    searcher: Any = None,
     scheduler: Any = "fifo",
+    fidelity: Any = None,
     n_trials: int | None = None,
     timeout: float | None = None,
     target: float | None = None,
@@ -205,7 +210,9 @@ def tune(
 
     The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
     seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
-    trials, or when the searcher is exhausted (a finished grid). A study of the same ``name`` in
+    trials, or when the searcher is exhausted (a finished grid). ``fidelity`` (``tl.fidelity(
+    "epochs", min=1, max=81, resumable=True)``) lets a multi-fidelity ``scheduler`` (asha,
+    hyperband, bohb, ...) decide how far each trial runs. A study of the same ``name`` in
     ``storage`` is continued. ``enqueue`` lists configurations (e.g. a baseline) to try first.
     """
     if not callable(objective):
@@ -217,7 +224,8 @@ def tune(
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
-                         scheduler_options=scheduler_options, load_if_exists=True, objective=objective)
+                         scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
+                         fidelity=fidelity)
     if budgets.n_trials is None and hasattr(study.searcher, "size"):
         budgets.n_trials = study.searcher.size
     if budgets.n_trials is None and budgets.timeout is None and budgets.target is None and budgets.patience is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -163,6 +164,16 @@ class Storage(ABC):
 
     def close(self) -> None:
         """Release connections (a no-op where there are none)."""
+
+    def artifact_dir(self) -> str:
+        """Where files of this storage's studies live (checkpoints): ``$TUNELAB_ARTIFACTS`` if set,
+        else a private temporary directory that lives as long as the process."""
+        env = os.environ.get("TUNELAB_ARTIFACTS")
+        if env:
+            return env
+        if getattr(self, "_artifacts", None) is None:
+            self._artifacts = tempfile.mkdtemp(prefix="tunelab-artifacts-")
+        return self._artifacts
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

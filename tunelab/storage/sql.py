@@ -10,8 +10,10 @@ claiming, finishing a trial) is one short transaction.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, or_, select, update
@@ -92,6 +94,13 @@ class SQLStorage(Storage):
         if conn is not None:
             conn.close()
         self._engine.dispose()
+
+    def artifact_dir(self) -> str:
+        """Next to a SQLite file (``runs.db`` -> ``runs-artifacts``), so the two travel together."""
+        if self._sqlite and not os.environ.get("TUNELAB_ARTIFACTS"):
+            path = Path(self.url[len("sqlite:///"):]).expanduser().resolve()
+            return str(path.with_name(path.stem + "-artifacts"))
+        return super().artifact_dir()
 
     # -- studies -------------------------------------------------------------------------------------
     def create_study(self, record: StudyRecord) -> StudyRecord:
