@@ -14,6 +14,7 @@ SEARCHERS = Registry("searcher", {
     "random": "tunelab.searchers.random:RandomSearcher",
     "sobol": "tunelab.searchers.sobol:SobolSearcher",
     "grid": "tunelab.searchers.grid:GridSearcher",
+    "kde": "tunelab.searchers.kde:KDESearcher",
 })
 
 
