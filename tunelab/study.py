@@ -134,12 +134,12 @@ class Study(ReportSink):
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
         self._retire(history)
-        fresh_budget = self.scheduler.budget_for(None, history)
+        fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         if trial is None:
             paused = self.scheduler.trial_to_resume(history)
             if paused is not None:
-                budget = self.scheduler.budget_for(paused, history)
+                budget = self._budget(paused, history)
                 if self.storage.resume_trial(paused.id, self.owner, budget):
                     trial = self.storage.trials(self.record.id, after_id=2**62, ids=[paused.id])[0]
         created = trial is None
@@ -155,6 +155,13 @@ class Study(ReportSink):
         trial.reports = old.reports if old is not None else []
         self._cache[trial.id] = trial
         return trial, created
+
+    def _budget(self, trial: Trial | None, history: History) -> float | None:
+        """The scheduler's budget; with a fidelity declared and none chosen, the full one."""
+        budget = self.scheduler.budget_for(trial, history)
+        if budget is None and self.fidelity is not None:
+            return self.fidelity.max
+        return budget
 
     def _retire(self, history: History) -> None:
         """Prune the paused trials the scheduler will never resume (and free their checkpoints)."""

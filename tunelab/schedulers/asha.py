@@ -46,11 +46,8 @@ class ASHAScheduler(FidelityScheduler):
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
     def bracket_of(self, trial: Trial) -> int:
-        if not self.promotion or not trial.reports:
-            return trial.number % self.n_brackets
-        first = trial.reports[0].step
-        index = next((i for i, level in enumerate(self.levels) if level >= first * (1 - 1e-9)), 0)
-        return min(index, self.n_brackets - 1)
+        """Trials take brackets in turn by number, a fact storage keeps (rule 6)."""
+        return trial.number % self.n_brackets
 
     def members(self, history: History, bracket: int) -> list[Trial]:
         return [t for t in history.trials if t.reports and self.bracket_of(t) == bracket]
@@ -78,6 +75,11 @@ class ASHAScheduler(FidelityScheduler):
     def trial_to_resume(self, history: History) -> Trial | None:
         if not self.promotion:
             return None
+        for trial in history.trials:
+            # Started below its bracket's lowest rung (another process took its number first):
+            # bring it up to where its bracket begins.
+            if trial.state is TrialState.PAUSED and (trial.budget or 0) < self.levels[self.bracket_of(trial)] * (1 - 1e-9):
+                return trial
         for k in range(len(self.levels) - 2, -1, -1):
             for bracket in range(min(k + 1, self.n_brackets)):
                 trial = self._promotable(history, bracket, k)
