@@ -20,7 +20,7 @@ from tunelab.errors import TunelabError
 
 DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES = ["tunelab.commands.core"]
+COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.bench_mf"]
 
 
 class UsageError(TunelabError):

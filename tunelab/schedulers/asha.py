@@ -19,12 +19,13 @@ higher and higher, hedging against a first rung that misleads.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
 from tunelab.errors import ConfigError
 from tunelab.history import History
-from tunelab.schedulers.rungs import FidelityScheduler, at_level, rank, reached
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, rank, rung_table
 from tunelab.trial import Decision, Trial, TrialState
 
 
@@ -72,6 +73,16 @@ class ASHAScheduler(FidelityScheduler):
                     return Decision.STOP
         return Decision.CONTINUE
 
+    def _table(self, history: History, bracket: int) -> list[dict[int, float]]:
+        """The bracket's values at each rung, computed once per decision."""
+        cached = getattr(self, "_cached", None)
+        if cached is None or cached[0] is not history:
+            cached = self._cached = (history, {})
+        if bracket not in cached[1]:
+            sign = -1.0 if self.mode == "max" else 1.0
+            cached[1][bracket] = rung_table(self.members(history, bracket), self.levels, self.metric, sign, self._memo)
+        return cached[1][bracket]
+
     def trial_to_resume(self, history: History) -> Trial | None:
         if not self.promotion:
             return None
@@ -80,39 +91,52 @@ class ASHAScheduler(FidelityScheduler):
             # bring it up to where its bracket begins.
             if trial.state is TrialState.PAUSED and (trial.budget or 0) < self.levels[self.bracket_of(trial)] * (1 - 1e-9):
                 return trial
+        by_id = {t.id: t for t in history.trials}
+        tables = [self._table(history, b) for b in range(self.n_brackets)]
         for k in range(len(self.levels) - 2, -1, -1):
             for bracket in range(min(k + 1, self.n_brackets)):
-                trial = self._promotable(history, bracket, k)
+                trial = self._promotable(tables[bracket][k], by_id, k)
                 if trial is not None:
                     return trial
         return None
 
-    def _promotable(self, history: History, bracket: int, k: int) -> Trial | None:
+    def _promotable(self, scores: dict[int, float], by_id: dict[int, Trial], k: int) -> Trial | None:
+        """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room."""
         level = self.levels[k]
-        members = [t for t in self.members(history, bracket) if reached(t, level)]
-        quota = len(members) // int(self.eta) if float(self.eta).is_integer() else int(len(members) / self.eta)
-        promoted = sum(1 for t in members if t.budget is not None and t.budget > level * (1 + 1e-9))
+        quota = int(math.floor(len(scores) / self.eta + 1e-9))
+        promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
         if promoted >= quota:
             return None
-        scores = self.rung_scores(members, level)
-        ranked = sorted(members, key=lambda t: (scores[t.id], t.number))[:quota]
-        return next((t for t in ranked if t.state is TrialState.PAUSED and at_level(t.budget, level)), None)
+        for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
+            trial = by_id[trial_id]
+            if trial.state is TrialState.PAUSED and at_level(trial.budget, level):
+                return trial
+        return None
 
     def retired(self, history: History) -> list[Trial]:
         """Paused trials ranked too low to ever fit in their rung's quota, given the trial limit."""
         if not self.promotion or self.max_trials is None:
             return []
+        paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
+        if not paused:
+            return []
         out = []
         per_bracket = math.ceil(self.max_trials / self.n_brackets)
-        for trial in history.trials:
-            if trial.state is not TrialState.PAUSED or trial.budget is None:
-                continue
+        tables: dict[int, list[dict[int, float]]] = {}
+        ordered: dict[int, list[list[float]]] = {}
+        for trial in paused:
             bracket = self.bracket_of(trial)
             k = next((i for i, level in enumerate(self.levels) if at_level(trial.budget, level)), None)
             if k is None:
                 continue
+            if bracket not in tables:
+                tables[bracket] = self._table(history, bracket)
+                ordered[bracket] = [sorted(scores.values()) for scores in tables[bracket]]
+            scores = tables[bracket][k]
+            if trial.id not in scores:
+                continue
+            better = bisect.bisect_left(ordered[bracket][k], scores[trial.id])
             most_at_rung = per_bracket / self.eta ** (k - bracket)
-            members = [t for t in self.members(history, bracket) if reached(t, self.levels[k])]
-            if rank(self.rung_scores(members, self.levels[k]), trial.id) >= math.floor(most_at_rung / self.eta + 1e-9):
+            if better >= math.floor(most_at_rung / self.eta + 1e-9):
                 out.append(trial)
         return out

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from tunelab.history import History
-from tunelab.schedulers.rungs import FidelityScheduler, at_level, reached
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, rung_table
 from tunelab.trial import Decision, Trial, TrialState
 
 
@@ -53,12 +53,21 @@ class BracketScheduler(FidelityScheduler):
             number, start = number + 1, start + bracket.n
         raise AssertionError("unreachable: the cycle covers every index")
 
-    def _groups(self, history: History) -> list[tuple[Bracket, list[Trial]]]:
+    def _groups(self, history: History) -> list[tuple[Bracket, list[Trial], list[dict[int, float]]]]:
+        """Each bracket with its members and their values at each rung, computed once per
+        decision (several questions are asked of the same history)."""
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] is history:
+            return cached[1]
         groups: dict[int, tuple[Bracket, list[Trial]]] = {}
         for index, trial in enumerate(history.trials):
             number, bracket = self._assign(index)
             groups.setdefault(number, (bracket, []))[1].append(trial)
-        return [groups[k] for k in sorted(groups)]
+        sign = -1.0 if self.mode == "max" else 1.0
+        out = [(b, members, rung_table(members, list(b.levels), self.metric, sign, self._memo))
+               for b, members in (groups[k] for k in sorted(groups))]
+        self._cached = (history, out)
+        return out
 
     def _bracket_of(self, trial: Trial, history: History) -> Bracket:
         index = next(i for i, t in enumerate(history.trials) if t.id == trial.id)
@@ -69,33 +78,29 @@ class BracketScheduler(FidelityScheduler):
         """The trials that run at the rung of ``level`` (promoted to it, or started there)."""
         return [t for t in members if t.budget is not None and t.budget >= level * (1 - 1e-9)]
 
-    def _winners(self, bracket: Bracket, members: list[Trial], rung: int) -> list[Trial]:
+    def _winners(self, bracket: Bracket, members: list[Trial], scores: dict[int, float], rung: int) -> list[Trial]:
         """The trials of a closed ``rung`` that go on to the next one, best first: the planned
         number, fewer if the rung had fewer trials (a bracket cut short by the trial limit)."""
-        level = bracket.levels[rung]
-        entrants = members if rung == 0 else self._entrants(members, level)
+        entrants = members if rung == 0 else self._entrants(members, bracket.levels[rung])
         quota = min(bracket.sizes[rung + 1], max(int(math.floor(len(entrants) / self.eta + 1e-9)), 1))
-        scores = self.rung_scores(entrants, level)
         ranked = sorted((t for t in entrants if math.isfinite(scores.get(t.id, math.inf))),
                         key=lambda t: (scores[t.id], t.number))
         return ranked[:quota]
 
-    def _done_with(self, trial: Trial, level: float) -> bool:
-        return reached(trial, level) or trial.state.finished
-
     def _decided(self, history: History):
-        """(bracket, members, rung) for every closed rung below the top, lowest rung first."""
+        """(bracket, members, rung, winners) for every closed rung below the top, lowest first."""
         total = history.n_trials
-        for bracket, members in self._groups(history):
+        for bracket, members, table in self._groups(history):
             full = len(members) >= bracket.n or (self.max_trials is not None and total >= self.max_trials)
-            if not full or not all(self._done_with(t, bracket.levels[0]) for t in members):
+            if not full or not all(t.id in table[0] or t.state.finished for t in members):
                 continue
             for rung in range(len(bracket.levels) - 1):
-                yield bracket, members, rung
-                winners = self._winners(bracket, members, rung)
+                winners = self._winners(bracket, members, table[rung], rung)
+                yield bracket, members, rung, winners
                 level = bracket.levels[rung + 1]
                 promoted = all(t.budget is not None and t.budget >= level * (1 - 1e-9) for t in winners)
-                if not promoted or not all(self._done_with(t, level) for t in self._entrants(members, level)):
+                if not promoted or not all(t.id in table[rung + 1] or t.state.finished
+                                           for t in self._entrants(members, level)):
                     break
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -109,18 +114,16 @@ class BracketScheduler(FidelityScheduler):
         return Decision.PAUSE if self.pause_at_budget(trial, step) else Decision.CONTINUE
 
     def trial_to_resume(self, history: History) -> Trial | None:
-        for bracket, members, rung in self._decided(history):
-            level = bracket.levels[rung]
-            for trial in self._winners(bracket, members, rung):
-                if trial.state is TrialState.PAUSED and at_level(trial.budget, level):
+        for bracket, _, rung, winners in self._decided(history):
+            for trial in winners:
+                if trial.state is TrialState.PAUSED and at_level(trial.budget, bracket.levels[rung]):
                     return trial
         return None
 
     def retired(self, history: History) -> list[Trial]:
         out = []
-        for bracket, members, rung in self._decided(history):
-            level = bracket.levels[rung]
-            winners = {t.id for t in self._winners(bracket, members, rung)}
-            out += [t for t in members if t.state is TrialState.PAUSED and at_level(t.budget, level)
-                    and t.id not in winners]
+        for bracket, members, rung, winners in self._decided(history):
+            chosen = {t.id for t in winners}
+            out += [t for t in members if t.state is TrialState.PAUSED and at_level(t.budget, bracket.levels[rung])
+                    and t.id not in chosen]
         return out

@@ -58,6 +58,7 @@ class FidelityScheduler(Scheduler):
         self.eta = eta
         self._min, self._max = min_budget, max_budget
         self.levels: list[float] = []
+        self._memo: dict = {}  # rung values of finished trials, which never change
         if min_budget is not None and max_budget is not None:
             self._set_range(min_budget, max_budget)
 
@@ -117,6 +118,37 @@ class FidelityScheduler(Scheduler):
         """The creation index of the trial about to start: a queued one first, else a new one."""
         waiting = [t.number for t in history.trials if t.state is TrialState.WAITING]
         return min(waiting) if waiting else history.n_trials
+
+
+def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: float,
+               memo: dict | None = None) -> list[dict[int, float]]:
+    """For each level, the oriented values (lower is better) of the trials that reached it.
+
+    One pass over each trial's reports; with ``memo``, a finished trial's row is computed once
+    (its reports never change), so a decision stays cheap in a study of thousands of reports."""
+    table: list[dict[int, float]] = [{} for _ in levels]
+    key_levels = tuple(levels)
+    for trial in trials:
+        row = memo.get((trial.id, key_levels)) if memo is not None else None
+        if row is None:
+            row = _row(trial, levels, metric, sign)
+            if memo is not None and trial.state.finished:
+                memo[(trial.id, key_levels)] = row
+        for k, value in row:
+            table[k][trial.id] = value
+    return table
+
+
+def _row(trial: Trial, levels: list[float], metric: str, sign: float) -> list[tuple[int, float]]:
+    row, k = [], 0
+    for report in trial.reports:
+        while k < len(levels) and report.step >= levels[k] * (1 - _EPS):
+            value = report.metrics.get(metric)
+            row.append((k, sign * value if value is not None and math.isfinite(value) else math.inf))
+            k += 1
+        if k == len(levels):
+            break
+    return row
 
 
 def rank(scores: dict[int, float], trial_id: int) -> int:

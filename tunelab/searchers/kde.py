@@ -23,6 +23,7 @@ from tunelab.distributions import Categorical
 from tunelab.errors import ConfigError
 from tunelab.history import History
 from tunelab.searchers.base import Searcher
+from tunelab.trial import TrialState
 
 _FINAL = math.inf  # the budget key of completed trials' final values
 
@@ -42,6 +43,7 @@ class KDESearcher(Searcher):
         self.min_points = max(int(min_points), 2) if min_points is not None else dims + 2
         self.gamma, self.candidates, self.random_fraction = gamma, int(candidates), random_fraction
         self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
+        self._cache: dict[int, tuple[np.ndarray, dict[float, float]]] = {}
         # Unordered choices need a categorical kernel; everything else lives on a line.
         self._categories = np.asarray([
             len(d.options) if isinstance(d, Categorical) and not d.ordered else 0
@@ -54,22 +56,35 @@ class KDESearcher(Searcher):
     # -- which observations the model is fitted on ---------------------------------------------
     def observations(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
         """(budget, encoded configs, oriented scores) at the highest budget with enough points."""
-        by_budget: dict[float, dict[int, tuple[dict, float]]] = {}
+        by_budget: dict[float, list[tuple[np.ndarray, float]]] = {}
         for trial in history.trials:
-            for step, value in trial.curve(history.metric):
-                if math.isfinite(value):
-                    by_budget.setdefault(step, {}).setdefault(trial.id, (trial.config, value))
-            if trial.value is not None and trial.state.value == "completed" and math.isfinite(trial.value):
-                by_budget.setdefault(_FINAL, {})[trial.id] = (trial.config, trial.value)
+            encoded, points = self._points(trial, history.metric)
+            for budget, value in points.items():
+                by_budget.setdefault(budget, []).append((encoded, value))
+        sign = -1.0 if history.mode == "max" else 1.0
         for budget in sorted(by_budget, reverse=True):
             points = by_budget[budget]
             if len(points) >= self.min_points:
-                configs = [c for c, _ in points.values()]
-                scores = np.asarray([v for _, v in points.values()], dtype=float)
-                if history.mode == "max":
-                    scores = -scores
-                return budget, np.asarray([self.space.encode(c) for c in configs]), scores
+                return budget, np.asarray([e for e, _ in points]), sign * np.asarray([v for _, v in points])
         return None
+
+    def _points(self, trial, metric: str) -> tuple[np.ndarray, dict[float, float]]:
+        """A trial's encoded config and its value at each budget it reached (the first report at
+        each step, and the final value of a completed trial). Finished trials never change, so
+        theirs are kept: the model stays cheap in studies of thousands of reports."""
+        if trial.id in self._cache:
+            return self._cache[trial.id]
+        points: dict[float, float] = {}
+        for report in trial.reports:
+            value = report.metrics.get(metric)
+            if value is not None and math.isfinite(value) and report.step not in points:
+                points[report.step] = value
+        if trial.state is TrialState.COMPLETED and trial.value is not None and math.isfinite(trial.value):
+            points[_FINAL] = trial.value
+        result = (self.space.encode(trial.config), points)
+        if trial.state.finished:
+            self._cache[trial.id] = result
+        return result
 
     # -- proposing ---------------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
