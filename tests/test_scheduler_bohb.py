@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tunelab as tl
 from tunelab.searchers.kde import KDESearcher
@@ -29,12 +30,25 @@ def test_the_model_is_fitted_on_the_highest_budget_with_enough_observations():
     study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
                     n_trials=14, seed=2, progress=False)
     # 9 trials reached epoch 1, 3 + 5 = 8 reached epoch 3, 1 + 1 reached epoch 9
-    searcher = KDESearcher(study.space, seed=0, min_points=6)
-    budget, X, scores = searcher.observations(study.history())
+    def fit(min_points, fit_on="highest"):
+        return KDESearcher(study.space, seed=0, min_points=min_points, fit_on=fit_on).observations(study.history())
+
+    budget, X, scores = fit(6)
     assert budget == 3.0 and len(X) == 8
-    budget, X, _ = KDESearcher(study.space, seed=0, min_points=9).observations(study.history())
+    budget, X, _ = fit(9)
     assert budget == 1.0 and len(X) >= 9
-    assert KDESearcher(study.space, seed=0, min_points=50).observations(study.history()) is None
+    assert fit(50) is None
+
+
+def test_the_ranked_model_puts_trials_that_got_further_first():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"n": 9},
+                    fidelity=EPOCHS, n_trials=9, seed=3, progress=False)
+    budget, X, scores = KDESearcher(study.space, seed=0, fit_on="ranked").observations(study.history())
+    assert budget == 9.0 and len(X) == 9
+    order = [float(x[0]) for x in X[np.argsort(scores)]]
+    by_x = sorted(t.config["x"] for t in study.trials)
+    assert order[0] == pytest.approx(by_x[0])  # the one that reached 9 epochs
+    assert sorted(order[1:3]) == pytest.approx(by_x[1:3])  # then those stopped at 3, then the rest
 
 
 def test_kde_beats_random_search_on_a_bowl():

@@ -70,9 +70,28 @@ def _code_path(objective: Callable | None) -> str:
         return os.getcwd()
 
 
+def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str | None]:
+    """(scheduler, its options, searcher) when the user names no scheduler.
+
+    Without a fidelity: plain black-box FIFO. With a resumable one: ASHA in stopping mode with the
+    multi-fidelity KDE model (every trial may run to the end, bad ones are cut at a rung, and the
+    model learns from every rung reached); with a fresh-run one, where a run cannot be stopped
+    part-way: BOHB. ``tunelab bench-mf`` measures these choices.
+    """
+    if fidelity is None:
+        return "fifo", {}, None
+    if fidelity.resumable:
+        return "asha", {"promotion": False}, "kde"
+    return "bohb", {}, "kde"
+
+
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
+    if scheduler is None:
+        scheduler, defaults, preferred = default_setup(Fidelity.from_json(record.settings.get("fidelity")))
+        scheduler_options = {**defaults, **(scheduler_options or {})}
+        searcher = searcher if searcher is not None else preferred
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
     if searcher is None:  # the scheduler's choice: random, or a model for BOHB
         searcher = built_scheduler.searcher
@@ -89,7 +108,7 @@ def create_study(
     storage: str | Storage | None = None,
     seed: int | None = None,
     searcher: Any = None,
-    scheduler: Any = "fifo",
+    scheduler: Any = None,
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
@@ -99,7 +118,9 @@ def create_study(
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory. ``searcher=None``
     is random search unless the scheduler prefers a model (BOHB). ``fidelity`` declares what a
-    multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1, max=81)``)."""
+    multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1, max=81)``);
+    ``scheduler=None`` is FIFO without one and the default multi-fidelity setup with one
+    (:func:`default_setup`)."""
     space = Space.coerce(space)
     fidelity = coerce_fidelity(fidelity)
     metrics, modes = _check_metrics(metric, mode)

@@ -188,7 +188,7 @@ def tune(
     metric: str | Sequence[str],
     mode: str | Sequence[str] | None = None,
     searcher: Any = None,
-    scheduler: Any = "fifo",
+    scheduler: Any = None,
     fidelity: Any = None,
     n_trials: int | None = None,
     timeout: float | None = None,

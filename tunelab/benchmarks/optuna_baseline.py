@@ -47,9 +47,10 @@ def _suggest(trial, space: Space) -> dict[str, Any]:
     return config
 
 
-def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_time: float) -> tuple[float, float] | None:
+def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_time: float,
+               max_trials: int = 3000) -> tuple[float, float] | None:
     """(time, compute) at which Optuna first finishes a full run at ``target`` or better; None
-    when it has not within ``max_time`` simulated seconds."""
+    when it has not within ``max_time`` simulated seconds (or ``max_trials`` trials)."""
     optuna = _optuna()
     min_r, max_r = task.fidelity.min, task.fidelity.max
     pruners = {
@@ -63,7 +64,9 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
     space = Space.coerce(task.space)
     better = (lambda v: v <= target) if task.mode == "min" else (lambda v: v >= target)
     clock = 0.0
-    while clock < max_time:
+    for _ in range(max_trials):
+        if clock >= max_time:
+            break
         trial = study.ask()
         config = _suggest(trial, space)
         done, value, state = 0.0, math.nan, optuna.trial.TrialState.COMPLETE

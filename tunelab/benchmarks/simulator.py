@@ -139,14 +139,15 @@ class SimulationResult:
         return None
 
 
-def simulate(task: Task, *, searcher: Any = None, scheduler: Any = "fifo", workers: int = 1, seed: int = 0,
+def simulate(task: Task, *, searcher: Any = None, scheduler: Any = None, workers: int = 1, seed: int = 0,
              n_trials: int | None = None, timeout: float | None = None, target: float | None = None,
              searcher_options: dict | None = None, scheduler_options: dict | None = None,
              full_budget: bool = False) -> SimulationResult:
     """Tune ``task`` through the real Tuner loop on simulated workers and a simulated clock.
 
     ``full_budget`` hides the fidelity from the study (every trial runs to the end), which is how
-    plain black-box search is compared. ``timeout`` is in simulated seconds.
+    plain black-box search is compared. ``timeout`` is in simulated seconds. With no scheduler
+    named, the study gets tunelab's default multi-fidelity setup.
     """
     study = create_study(task.space, metric=task.metric, mode=task.mode, storage=MemoryStorage(), seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,

@@ -79,6 +79,6 @@ def run_bench(args: argparse.Namespace) -> int:
         base = report.scaling.get(1)
         line = ", ".join(f"{n} workers: {_fmt(t)} s" + (f" (x{base / t:.2f})" if base and t else "")
                          for n, t in report.scaling.items())
-        console.print(f"bohb scaling (time to target): {line}")
+        console.print(f"tunelab default, scaling with simulated workers (time to target): {line}")
         console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
     return 0

@@ -8,6 +8,15 @@ guide the search early and full runs take over once there are enough. Observatio
 the trials' reports (every step is a budget) and from completed trials' final values, so the same
 searcher is plain TPE under FIFO and BOHB's model under Hyperband or ASHA.
 
+Which observations, ``fit_on``:
+
+* ``"ranked"`` (default): every trial, ranked first by how far it got (the step of its last
+  report: a trial a scheduler let run further is better than one it stopped) and then by its
+  value there; the good set is the top of that ranking. Every cheap run is evidence, and the
+  scheduler's own verdicts are part of it, as in Optuna's TPE with pruned trials.
+* ``"highest"``: BOHB's rule, the values at the highest budget with at least ``min_points``
+  observations.
+
 A ``random_fraction`` of proposals is drawn from the prior: it keeps the model honest when the
 cheap budgets mislead, at a small price.
 """
@@ -31,10 +40,13 @@ _FINAL = math.inf  # the budget key of completed trials' final values
 class KDESearcher(Searcher):
     name = "kde"
 
-    def __init__(self, space, seed=None, min_points: int | None = None, gamma: float = 0.15,
-                 candidates: int = 64, random_fraction: float = 1 / 3, bandwidth_factor: float = 3.0,
-                 min_bandwidth: float = 1e-3):
+    def __init__(self, space, seed=None, min_points: int | None = None, gamma: float = 0.1,
+                 candidates: int = 64, random_fraction: float = 0.1, bandwidth_factor: float = 3.0,
+                 min_bandwidth: float = 1e-3, fit_on: str = "ranked"):
         super().__init__(space, seed)
+        if fit_on not in ("ranked", "highest"):
+            raise ConfigError(f"kde: fit_on must be 'ranked' or 'highest'; got {fit_on!r}")
+        self.fit_on = fit_on
         if not 0 < gamma < 1:
             raise ConfigError(f"kde: gamma must be in (0, 1); got {gamma!r}")
         if not 0 <= random_fraction <= 1:
@@ -51,11 +63,15 @@ class KDESearcher(Searcher):
 
     def options(self) -> dict[str, Any]:
         return {"min_points": self.min_points, "gamma": self.gamma, "candidates": self.candidates,
-                "random_fraction": self.random_fraction, "bandwidth_factor": self.bandwidth_factor}
+                "random_fraction": self.random_fraction, "bandwidth_factor": self.bandwidth_factor,
+                "fit_on": self.fit_on}
 
     # -- which observations the model is fitted on ---------------------------------------------
     def observations(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
-        """(budget, encoded configs, oriented scores) at the highest budget with enough points."""
+        """(budget, encoded configs, oriented scores), best first after sorting by score; for
+        ``ranked`` the budget is the furthest step reached and scores sort by (-step, value)."""
+        if self.fit_on == "ranked":
+            return self._ranked(history)
         by_budget: dict[float, list[tuple[np.ndarray, float]]] = {}
         for trial in history.trials:
             encoded, points = self._points(trial, history.metric)
@@ -67,6 +83,26 @@ class KDESearcher(Searcher):
             if len(points) >= self.min_points:
                 return budget, np.asarray([e for e, _ in points]), sign * np.asarray([v for _, v in points])
         return None
+
+    def _ranked(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
+        sign = -1.0 if history.mode == "max" else 1.0
+        rows, reached = [], 0.0
+        for trial in history.trials:
+            encoded, points = self._points(trial, history.metric)
+            if points:
+                furthest = max(points)  # a completed trial's final value (key inf) beats any report
+                rows.append((furthest, sign * points[furthest], encoded))
+                reached = max([reached] + [step for step in points if math.isfinite(step)])
+        if len(rows) < self.min_points:
+            return None
+        steps = sorted({step for step, _, _ in rows})
+        rank_of = {step: i for i, step in enumerate(steps)}
+        # One score orders by (furthest step descending, value ascending): shift each step's
+        # values into its own band, the furthest band lowest.
+        values = np.asarray([v for _, v, _ in rows])
+        span = float(values.max() - values.min()) + 1.0
+        scores = np.asarray([(len(steps) - 1 - rank_of[step]) * span + (v - values.min()) for step, v, _ in rows])
+        return reached or steps[-1], np.asarray([e for _, _, e in rows]), scores
 
     def _points(self, trial, metric: str) -> tuple[np.ndarray, dict[float, float]]:
         """A trial's encoded config and its value at each budget it reached (the first report at
@@ -98,7 +134,7 @@ class KDESearcher(Searcher):
                 continue
             _, X, scores = fitted
             order = np.argsort(scores, kind="stable")
-            n_good = max(int(math.ceil(self.gamma * len(scores))), 1)
+            n_good = min(max(int(math.ceil(self.gamma * len(scores))), 1), 25)
             good, bad = X[order[:n_good]], X[order[n_good:]]
             out.append(self.space.decode(self._best_candidate(good, bad, rng)))
         return out
