@@ -112,3 +112,19 @@ def test_ask_tell_with_a_stopping_scheduler_records_the_pruning():
     trial = study.ask()
     assert trial.report(1, loss=2.0) is Decision.STOP and trial.should_stop()
     assert study.tell(trial, 2.0).state is TrialState.PRUNED
+
+
+def test_the_default_setup_follows_the_fidelity():
+    plain = tl.create_study(SPACE, metric="loss", mode="min")
+    assert (plain.scheduler.name, plain.searcher.name) == ("fifo", "random")
+    epochs = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS)
+    assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and not epochs.scheduler.promotion
+    fresh = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, searcher="sobol")
+    assert (fresh.scheduler.name, fresh.searcher.name) == ("bohb", "sobol")
+
+
+def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="median", fidelity=EPOCHS,
+                    n_trials=2, seed=0, progress=False)
+    assert [t.budget for t in study.trials] == [9.0, 9.0]
+    assert [len(t.reports) for t in study.trials] == [9, 9]

@@ -146,7 +146,8 @@ class Tuner(ReportSink):
                 self._best, self._since_best = finished.value, 0
             else:
                 self._since_best += 1
-        self._display.update(finished, self._best)
+        if finished.state.finished:  # a paused trial is not done: it may be resumed
+            self._display.update(finished, self._best)
 
     def _budget_reason(self) -> str | None:
         budgets = self.budgets

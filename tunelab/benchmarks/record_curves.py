@@ -60,22 +60,17 @@ def _mlp(config: dict[str, Any]):
                          learning_rate_init=config["lr"], batch_size=config["batch_size"], random_state=0)
 
 
+SGD_GRID = {
+    "alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    "eta0": [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+    "power_t": [0.1, 0.3, 0.5],
+    "loss": ["hinge", "log_loss", "modified_huber"],
+    "penalty": ["l2", "l1"],
+}
 #: name -> (data loader, model factory, grid, epochs)
 TASKS: dict[str, tuple[Callable, Callable, dict[str, list], int]] = {
-    "sgd-digits": (_digits, _sgd, {
-        "alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
-        "eta0": [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
-        "power_t": [0.1, 0.3, 0.5],
-        "loss": ["hinge", "log_loss", "modified_huber"],
-        "penalty": ["l2", "l1"],
-    }, 81),
-    "sgd-breast-cancer": (_breast_cancer, _sgd, {
-        "alpha": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
-        "eta0": [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
-        "power_t": [0.1, 0.3, 0.5],
-        "loss": ["hinge", "log_loss", "modified_huber"],
-        "penalty": ["l2", "l1"],
-    }, 81),
+    "sgd-digits": (_digits, _sgd, SGD_GRID, 81),
+    "sgd-breast-cancer": (_breast_cancer, _sgd, SGD_GRID, 81),
     "mlp-digits": (_digits, _mlp, {
         "width": [8, 32, 128],
         "lr": [1e-4, 1e-3, 1e-2, 1e-1],

@@ -43,38 +43,38 @@ def _final_error(u: np.ndarray) -> float:
     return float(0.04 + 0.86 * (1 - math.exp(-3.0 * float(_WEIGHTS @ (u - _OPTIMUM) ** 2))))
 
 
-class PowerLawTask(Task):
+class _EpochTask(Task):
+    """Curves over ``epochs`` resumable epochs; wider models cost more per epoch."""
+
+    def __init__(self, epochs: int = 81):
+        self.space = _space()
+        self.fidelity = Fidelity("epochs", 1, epochs, resumable=True)
+
+    def curve(self, config: Mapping[str, Any]) -> Curve:
+        u = _unit(config)
+        t = np.arange(1, int(self.fidelity.max) + 1, dtype=float)
+        return Curve(self.shape(u, _final_error(u), t), np.full(len(t), 0.5 + 2.0 * u[2]))
+
+    def shape(self, u: np.ndarray, final: float, t: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PowerLawTask(_EpochTask):
     name, metric, mode = "powerlaw", "error", "min"
 
-    def __init__(self, epochs: int = 81):
-        self.space = _space()
-        self.fidelity = Fidelity("epochs", 1, epochs, resumable=True)
-
-    def curve(self, config: Mapping[str, Any]) -> Curve:
-        u = _unit(config)
-        final = _final_error(u)
+    def shape(self, u: np.ndarray, final: float, t: np.ndarray) -> np.ndarray:
         speed = 0.5 + 0.6 * u[1]  # momentum learns faster, but ends in the same place
-        t = np.arange(1, int(self.fidelity.max) + 1, dtype=float)
-        values = final + (0.95 - final) * (1 - np.exp(-2.0 / t ** speed)) / (1 - math.exp(-2.0))
-        return Curve(values, np.full(len(t), 0.5 + 2.0 * u[2]))  # wider models cost more per epoch
+        return final + (0.95 - final) * (1 - np.exp(-2.0 / t ** speed)) / (1 - math.exp(-2.0))
 
 
-class CrossingTask(Task):
+class CrossingTask(_EpochTask):
     name, metric, mode = "crossing", "error", "min"
 
-    def __init__(self, epochs: int = 81):
-        self.space = _space()
-        self.fidelity = Fidelity("epochs", 1, epochs, resumable=True)
-
-    def curve(self, config: Mapping[str, Any]) -> Curve:
-        u = _unit(config)
-        final = _final_error(u)
+    def shape(self, u: np.ndarray, final: float, t: np.ndarray) -> np.ndarray:
         # A large learning rate learns fast and plateaus higher; a small one is slow but ends low.
         plateau = final + 0.25 * u[0]
         tau = 1.0 + 40.0 * (1 - u[0]) ** 3
-        t = np.arange(1, int(self.fidelity.max) + 1, dtype=float)
-        values = plateau + (0.95 - plateau) * np.exp(-t / tau)
-        return Curve(values, np.full(len(t), 0.5 + 2.0 * u[2]))
+        return plateau + (0.95 - plateau) * np.exp(-t / tau)
 
 
 class SubsampleTask(Task):

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--methods", nargs="*", default=None, help="methods (default: all; see --list)")
     bench.add_argument("--seeds", type=int, default=5, help="repetitions per method (default %(default)s)")
     bench.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
-                       help="simulated workers for the scaling line (default: 1 2 4)")
+                       help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
     bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
     bench.set_defaults(handler=run_bench)
 
@@ -76,9 +76,10 @@ def run_bench(args: argparse.Namespace) -> int:
             ratio = (f"{outcome.compute / reference.compute:.3f}" if outcome.compute and reference.compute else "-")
             table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(seeds)}")
         console.print(table)
-        base = report.scaling.get(1)
-        line = ", ".join(f"{n} workers: {_fmt(t)} s" + (f" (x{base / t:.2f})" if base and t else "")
-                         for n, t in report.scaling.items())
-        console.print(f"tunelab default, scaling with simulated workers (time to target): {line}")
+        if report.scaling:
+            base = report.scaling.get(1)
+            line = ", ".join(f"{n} workers: {_fmt(t)} s" + (f" (x{base / t:.2f})" if base and t else "")
+                             for n, t in report.scaling.items())
+            console.print(f"tunelab default, scaling with simulated workers (time to target): {line}")
         console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
     return 0
