@@ -120,7 +120,7 @@ def test_the_default_setup_follows_the_fidelity():
     epochs = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS)
     assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and not epochs.scheduler.promotion
     fresh = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, searcher="sobol")
-    assert (fresh.scheduler.name, fresh.searcher.name) == ("bohb", "sobol")
+    assert (fresh.scheduler.name, fresh.searcher.name) == ("asha", "sobol") and fresh.scheduler.promotion
 
 
 def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():

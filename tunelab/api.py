@@ -73,16 +73,14 @@ def _code_path(objective: Callable | None) -> str:
 def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str | None]:
     """(scheduler, its options, searcher) when the user names no scheduler.
 
-    Without a fidelity: plain black-box FIFO. With a resumable one: ASHA in stopping mode with the
-    multi-fidelity KDE model (every trial may run to the end, bad ones are cut at a rung, and the
-    model learns from every rung reached); with a fresh-run one, where a run cannot be stopped
-    part-way: BOHB. ``tunelab bench-mf`` measures these choices.
+    Without a fidelity: plain black-box FIFO. Otherwise ASHA with the multi-fidelity KDE model,
+    which learns from every rung reached: in stopping mode for a resumable fidelity (a good trial
+    runs straight to the end, bad ones are cut at a rung), in promotion mode for a fresh-run one,
+    where a run cannot be stopped part-way. ``tunelab bench-mf`` measures these choices.
     """
     if fidelity is None:
         return "fifo", {}, None
-    if fidelity.resumable:
-        return "asha", {"promotion": False}, "kde"
-    return "bohb", {}, "kde"
+    return "asha", {"promotion": not fidelity.resumable}, "kde"
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:

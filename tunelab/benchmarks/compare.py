@@ -33,7 +33,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "hyperband (async)": {"searcher": "random", "scheduler": "hyperband", "scheduler_options": {"asynchronous": True}},
     "bohb": {"scheduler": "bohb"},
     "asha (promotion) + kde": {"searcher": "kde", "scheduler": "asha"},
-    DEFAULT: {},  # scheduler=None: asha (stopping) + kde for epochs, bohb for a fresh-run fidelity
+    DEFAULT: {},  # scheduler=None: asha + kde, stopping for epochs, promotion for a fresh-run fidelity
 }
 #: name -> Optuna pruner (None: TPE at full budget)
 OPTUNA_METHODS: dict[str, str | None] = {
