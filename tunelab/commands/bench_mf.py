@@ -42,7 +42,9 @@ def _tasks(names: list[str] | None):
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def run_bench(args: argparse.Namespace) -> int:
