@@ -21,6 +21,7 @@ from tunelab.errors import (
     TrialPruned,
     TunelabError,
 )
+from tunelab.fidelity import Fidelity, fidelity
 from tunelab.history import History
 from tunelab.schedulers import SCHEDULERS, Scheduler
 from tunelab.script.reporter import report
@@ -47,7 +48,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "tune", "create_study", "load_study", "list_studies", "delete_study", "Study",
-    "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
+    "fidelity", "Fidelity", "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
     "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",

@@ -10,6 +10,7 @@ import secrets
 from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.errors import ConfigError, StudyNotFound
+from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import make_scheduler
 from tunelab.searchers import make_searcher
 from tunelab.space import Space
@@ -72,13 +73,32 @@ def objective_path(objective: Callable | None) -> str | None:
     return f"{module}:{qualname}" if module and qualname else None
 
 
+def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str | None]:
+    """(scheduler, its options, searcher) when the user names no scheduler.
+
+    Without a fidelity: plain black-box FIFO. Otherwise ASHA with the multi-fidelity KDE model,
+    which learns from every rung reached: in stopping mode for a resumable fidelity (a good trial
+    runs straight to the end, bad ones are cut at a rung), in promotion mode for a fresh-run one,
+    where a run cannot be stopped part-way. ``tunelab bench-mf`` measures these choices.
+    """
+    if fidelity is None:
+        return "fifo", {}, None
+    return "asha", {"promotion": not fidelity.resumable}, "kde"
+
+
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
     if searcher_options and isinstance(searcher_options.get("warm_start"), str):
         searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
-    built_searcher = make_searcher(searcher, space, seed, searcher_options)
+    if scheduler is None:
+        scheduler, defaults, preferred = default_setup(Fidelity.from_json(record.settings.get("fidelity")))
+        scheduler_options = {**defaults, **(scheduler_options or {})}
+        searcher = searcher if searcher is not None else preferred
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
+    if searcher is None:  # the scheduler's choice: auto, or a model for BOHB
+        searcher = built_scheduler.searcher
+    built_searcher = make_searcher(searcher, space, seed, searcher_options)
     return Study(storage, record, built_searcher, built_scheduler)
 
 
@@ -97,8 +117,8 @@ def create_study(
     name: str | None = None,
     storage: str | Storage | None = None,
     seed: int | None = None,
-    searcher: Any = "auto",
-    scheduler: Any = "fifo",
+    searcher: Any = None,
+    scheduler: Any = None,
     searcher_options: Mapping[str, Any] | None = None,
     scheduler_options: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
@@ -106,13 +126,19 @@ def create_study(
     artifact_dir: str | os.PathLike | None = None,
     resources: Resources | Mapping[str, Any] | None = None,
     prices: Prices | Mapping[str, Any] | None = None,
+    fidelity: Fidelity | Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory.
 
     ``artifact_dir`` holds the trials' logs and files (default: ``<db stem>-artifacts`` beside
-    a SQLite file); ``resources`` is what one trial holds and ``prices`` what it costs an hour."""
+    a SQLite file); ``resources`` is what one trial holds and ``prices`` what it costs an hour.
+    ``searcher=None`` is ``auto`` unless the scheduler prefers a model (BOHB). ``fidelity``
+    declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
+    max=81)``); ``scheduler=None`` is FIFO without one and the default multi-fidelity setup with
+    one (:func:`default_setup`)."""
     space = Space.coerce(space)
+    fidelity = coerce_fidelity(fidelity)
     metrics, modes = _check_metrics(metric, mode)
     name, store = _check_name(name), open_storage(storage)
     kept = {"resources": Resources.coerce(resources).to_json() if resources is not None else None,
@@ -129,13 +155,20 @@ def create_study(
         _check_same(record, space, metrics, modes)
         if seed is not None and seed != record.seed:
             raise ConfigError(f"study {name!r} was created with seed {record.seed}; got seed={seed}")
+        recorded = Fidelity.from_json(record.settings.get("fidelity"))
+        if fidelity is not None and recorded is not None and fidelity != recorded:
+            raise ConfigError(f"study {name!r} was created with {recorded}; got fidelity={fidelity}")
+        if fidelity is not None and recorded is None:
+            record.settings["fidelity"] = fidelity.to_json()
+            store.update_study(record.id, settings={"fidelity": fidelity.to_json()})
     else:
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
             created_at=dt.datetime.now().timestamp(), environment=capture_environment(code_path_of(objective)),
             settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
                       "artifact_dir": resolve_artifact_root(store.url, None),
-                      "resources": Resources().to_json(), "prices": Prices().to_json()},
+                      "resources": Resources().to_json(), "prices": Prices().to_json(),
+                      "fidelity": fidelity.to_json() if fidelity is not None else None},
         ))
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)

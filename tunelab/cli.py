@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "tunelab.commands.dashboard",
     "tunelab.commands.nas",
     "tunelab.commands.bench",
+    "tunelab.commands.bench_mf",
 ]
 
 

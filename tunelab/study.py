@@ -13,10 +13,12 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from tunelab import _json
+from tunelab import checkpoints
 from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
@@ -37,7 +39,10 @@ class Study(ReportSink):
         self.storage, self.record = storage, record
         self.space = Space.from_json(record.space)
         self.searcher, self.scheduler = searcher, scheduler
+        self.fidelity = Fidelity.from_json(record.settings.get("fidelity"))
+        scheduler.bind(self.fidelity)
         self.owner = process_owner()
+        self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
         self._report_id = 0
@@ -133,12 +138,13 @@ class Study(ReportSink):
 
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
-        fresh_budget = self.scheduler.budget_for(None, history)
+        self._retire(history)
+        fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         if trial is None:
             paused = self.scheduler.trial_to_resume(history)
             if paused is not None:
-                budget = self.scheduler.budget_for(paused, history)
+                budget = self._budget(paused, history)
                 if self.storage.resume_trial(paused.id, self.owner, budget):
                     trial = self.storage.trials(self.record.id, after_id=2**62, ids=[paused.id])[0]
         created = trial is None
@@ -159,11 +165,29 @@ class Study(ReportSink):
         self._cache[trial.id] = trial
         return trial, created
 
+    def _budget(self, trial: Trial | None, history: History) -> float | None:
+        """The scheduler's budget; with a fidelity declared and none chosen, the full one."""
+        budget = self.scheduler.budget_for(trial, history)
+        if budget is None and self.fidelity is not None:
+            return self.fidelity.max
+        return budget
+
+    def _retire(self, history: History) -> None:
+        """Prune the paused trials the scheduler will never resume (and free their checkpoints)."""
+        for trial in self.scheduler.retired(history):
+            self.finish(trial.id, TrialState.PRUNED)
+
+    def checkpoint_dir(self, trial: Trial) -> str:
+        """Where a trial keeps its checkpoint: a folder of its own inside the trial's folder, so
+        that deleting a checkpoint that can no longer be used keeps the trial's logs."""
+        return str(self.trial_dir(trial.number) / "checkpoint")
+
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          artifact_dir=str(self.trial_dir(trial.number)),
-                         environment=environment_summary(self.record.environment))
+                         environment=environment_summary(self.record.environment),
+                         checkpoint_dir=self.checkpoint_dir(trial))
 
     @property
     def artifact_root(self) -> Path:
@@ -206,7 +230,9 @@ class Study(ReportSink):
         if report_id is not None:
             self._local_reports.add(report_id)
         trial.reports.append(report)
-        return Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        self._decisions[trial_id] = decision
+        return decision
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         trial = self._trial(trial_id)
@@ -227,7 +253,7 @@ class Study(ReportSink):
             self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
             trial.system_attrs[WORKER] = dict(worker)
         metrics = dict(metrics or {})
-        if state is TrialState.PRUNED and not metrics and trial.reports:
+        if state in (TrialState.PRUNED, TrialState.PAUSED) and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
         value = metrics.get(self.metric)
         value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
@@ -238,6 +264,9 @@ class Study(ReportSink):
             # time), so a finished trial equals the one a reloaded study reads.
             trial.state, trial.value, trial.metrics = state, value, _json.numbers(_json.loads(_json.dumps(metrics)))
             trial.error, trial.traceback, trial.finished_at = error, traceback, at if state.finished else None
+            self._decisions.pop(trial_id, None)
+            if state in (TrialState.PRUNED, TrialState.FAILED):
+                checkpoints.delete(self.checkpoint_dir(trial))
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()
@@ -259,6 +288,16 @@ class Study(ReportSink):
                                               owner=self.owner)
             self._cache[trial.id] = trial
         record = self._resolve(trial)
+        state = TrialState(state)
+        decision = self._decisions.get(record.id)
+        if state is TrialState.COMPLETED and decision in (Decision.PAUSE, Decision.STOP) and not record.state.finished:
+            # The scheduler paused or stopped this trial at its last report: telling its value
+            # closes the rung (a pause) or records the pruning, as the tuner would.
+            metrics = value if isinstance(value, Mapping) else None
+            if value is not None and not isinstance(value, Mapping):
+                metrics = {self.metric: _as_float(value)}
+            return self.finish(record.id, TrialState.PAUSED if decision is Decision.PAUSE else TrialState.PRUNED,
+                               metrics=metrics)
         if record.state.finished:
             if record.state is state and self._same_result(record, value):
                 return record  # the same result told twice is fine

@@ -9,12 +9,14 @@ budget, and sends each ``report`` to the tuner (in this process or across a pipe
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from tunelab import checkpoints
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned
 
 
@@ -106,6 +108,7 @@ class TrialSpec:
     timeout: float | None = None  # seconds; enforced at each report when the executor cannot kill
     artifact_dir: str | None = None  # this trial's folder for logs and artefacts
     environment: dict[str, Any] | None = None  # the study's fingerprint and the packages it covers
+    checkpoint_dir: str | None = None  # this trial's own directory for checkpoints (see tunelab.checkpoints)
 
 
 class ReportSink:
@@ -185,6 +188,32 @@ class RunningTrial:
     def should_stop(self) -> bool:
         """True when the last report was answered with STOP or PAUSE."""
         return self._decision is not Decision.CONTINUE
+
+    @property
+    def decision(self) -> Decision:
+        """The scheduler's answer to the last report (CONTINUE before any report)."""
+        return self._decision
+
+    # -- checkpoints: how a paused trial continues where it stopped ------------------------------
+    @property
+    def checkpoint_dir(self) -> str:
+        """This trial's own directory (created on first use): write any files here, such as
+        ``torch.save(model.state_dict(), os.path.join(trial.checkpoint_dir, "model.pt"))``."""
+        if self._spec.checkpoint_dir is None:
+            raise ConfigError("this trial has no checkpoint directory (it was not started by a study)")
+        os.makedirs(self._spec.checkpoint_dir, exist_ok=True)
+        return self._spec.checkpoint_dir
+
+    def save_checkpoint(self, state: Any) -> str:
+        """Keep ``state`` (JSON-able values or bytes) so that a resumed run can continue; call it
+        *before* ``report`` at the end of an epoch, since a pause unwinds from ``report``."""
+        return checkpoints.save(self.checkpoint_dir, state)
+
+    def load_checkpoint(self) -> Any:
+        """The state saved by the last run of this trial, or None on a fresh start."""
+        if self._spec.checkpoint_dir is None:
+            return None
+        return checkpoints.load(self._spec.checkpoint_dir)
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON value to the trial's record (e.g. the number of parameters of the model)."""

@@ -65,9 +65,12 @@ class Budgets:
 
 class Tuner(ReportSink):
     def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
-                 trial_timeout: float | None = None, progress: bool | None = None, callbacks: Sequence[Callback] = ()):
+                 trial_timeout: float | None = None, progress: bool | None = None, callbacks: Sequence[Callback] = (),
+                 clock: Callable[[], float] | None = None):
         self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
         self.callbacks = list(callbacks)
+        # Time is read from a clock, not the wall: the simulator's executor brings a simulated one.
+        self.clock = clock or getattr(executor, "clock", None) or time.monotonic
         self.trial_timeout = trial_timeout
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
@@ -87,12 +90,13 @@ class Tuner(ReportSink):
         for trial in study.recover_abandoned():
             log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
                         trial.system_attrs.get("retry_of"), trial.number)
-        self._started_at = time.monotonic()
+        self.study.scheduler.plan(budgets.n_trials)
+        self._started_at = self.clock()
         self._used = _budget_used(study.trials)
         self._best, self._since_best, self._failures = self._initial_best(), 0, 0
         self._exhausted = False
         self._meter = CostMeter(study)
-        self._last_heartbeat = time.monotonic()
+        self._last_heartbeat = self.clock()
         self.executor.open(self.objective, self, study.metrics)
         self._display.start(done=sum(1 for t in study.trials if t.state.finished), best=self._best)
         try:
@@ -157,11 +161,12 @@ class Tuner(ReportSink):
                 self._best, self._since_best = finished.value, 0
             else:
                 self._since_best += 1
-        self._display.update(finished, self._best)
+        if finished.state.finished:  # a paused trial is not done: it may be resumed
+            self._display.update(finished, self._best)
 
     def _budget_reason(self) -> str | None:
         budgets = self.budgets
-        if budgets.timeout is not None and time.monotonic() - self._started_at >= budgets.timeout:
+        if budgets.timeout is not None and self.clock() - self._started_at >= budgets.timeout:
             return f"timeout={budgets.timeout:g}s reached"
         if budgets.target is not None and self._best is not None and not better(budgets.target, self._best, self.study.mode):
             return f"target={budgets.target:g} reached (best {self._best:.6g})"
@@ -175,9 +180,9 @@ class Tuner(ReportSink):
         return None
 
     def _heartbeat(self) -> None:
-        if self.running and time.monotonic() - self._last_heartbeat >= HEARTBEAT_SECONDS:
+        if self.running and self.clock() - self._last_heartbeat >= HEARTBEAT_SECONDS:
             self.study.storage.heartbeat(self.running)
-            self._last_heartbeat = time.monotonic()
+            self._last_heartbeat = self.clock()
 
     def _cancel_running(self, reason: str) -> None:
         """Trials still running when the tuner stops are failed as cancelled (not counted)."""
@@ -200,8 +205,9 @@ def tune(
     *,
     metric: str | Sequence[str],
     mode: str | Sequence[str] | None = None,
-    searcher: Any = "auto",
-    scheduler: Any = "fifo",
+    searcher: Any = None,
+    scheduler: Any = None,
+    fidelity: Any = None,
     n_trials: int | None = None,
     timeout: float | None = None,
     target: float | None = None,
@@ -230,7 +236,9 @@ def tune(
     trials, ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
     :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A study of
     the same ``name`` in ``storage`` is continued. ``enqueue`` lists configurations (e.g. a
-    baseline) to try first. Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
+    baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
+    lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
+    Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
     :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded.
     """
     if not callable(objective):
@@ -245,7 +253,7 @@ def tune(
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
-                         artifact_dir=artifact_dir, resources=resources, prices=prices)
+                         artifact_dir=artifact_dir, resources=resources, prices=prices, fidelity=fidelity)
     ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
     if not ends_by_itself and not budgets.ends():
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")

@@ -11,6 +11,14 @@ __all__ = ["Scheduler", "SCHEDULERS", "make_scheduler"]
 
 SCHEDULERS = Registry("scheduler", {
     "fifo": "tunelab.schedulers.fifo:FIFOScheduler",
+    "median": "tunelab.schedulers.median:MedianScheduler",
+    "percentile": "tunelab.schedulers.percentile:PercentileScheduler",
+    "threshold": "tunelab.schedulers.threshold:ThresholdScheduler",
+    "curve": "tunelab.schedulers.curve:CurveScheduler",
+    "sh": "tunelab.schedulers.sh:SuccessiveHalvingScheduler",
+    "asha": "tunelab.schedulers.asha:ASHAScheduler",
+    "hyperband": "tunelab.schedulers.hyperband:HyperbandScheduler",
+    "bohb": "tunelab.schedulers.bohb:BOHBScheduler",
 })
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from tunelab.errors import ConfigError
+from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.trial import Decision, Trial
 
@@ -20,11 +21,24 @@ class Scheduler:
     """The default behaviour is FIFO's: run every trial to the end."""
 
     name: ClassVar[str] = "fifo"
+    #: The searcher used when the user names none: model-based schedulers (BOHB) pick a model.
+    searcher: ClassVar[str] = "auto"
 
     def __init__(self, metric: str, mode: str):
         if mode not in ("min", "max"):
             raise ConfigError(f"mode must be 'min' or 'max'; got {mode!r}")
         self.metric, self.mode = metric, mode
+        self.fidelity: Fidelity | None = None
+        self.max_trials: int | None = None
+
+    def bind(self, fidelity: Fidelity | None) -> None:
+        """Learn the study's fidelity (its range and whether runs resume from checkpoints)."""
+        self.fidelity = fidelity
+
+    def plan(self, max_trials: int | None) -> None:
+        """Hear how many trials the study may have in all (None: no limit), so that a rung can be
+        closed when no more trials will come and dead checkpoints can be recognised as such."""
+        self.max_trials = max_trials
 
     def budget_for(self, trial: Trial | None, history: History) -> float | None:
         """The fidelity level a resumed ``trial`` (or a new one, for None) should reach;
@@ -41,6 +55,11 @@ class Scheduler:
     def trial_to_resume(self, history: History) -> Trial | None:
         """A paused trial to run further before starting a new one, if any."""
         return None
+
+    def retired(self, history: History) -> list[Trial]:
+        """Paused trials that will never be resumed: the study prunes them and deletes their
+        checkpoints, so the disk holds only what may still be needed."""
+        return []
 
     def options(self) -> dict[str, Any]:
         return {}

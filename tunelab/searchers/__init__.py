@@ -23,6 +23,7 @@ SEARCHERS = Registry("searcher", {
     "genetic": "tunelab.searchers.genetic:GeneticSearcher",
     "evolution": "tunelab.searchers.evolution:EvolutionSearcher",
     "auto": "tunelab.searchers.auto:AutoSearcher",
+    "kde": "tunelab.searchers.kde:KDESearcher",
     # Architecture searchers; loading them needs the [nas] extra (PyTorch).
     "reinforce": "tunelab.nas.controller:ReinforceSearcher",
     "regularized_evolution": "tunelab.nas.evolution:RegularizedEvolution",

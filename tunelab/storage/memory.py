@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.errors import StudyExists, StudyNotFound
-from tunelab.storage.base import ConfigFor, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 

@@ -1,0 +1,34 @@
+"""Objectives with a fidelity, for the multi-fidelity tests; module-level so workers can import them."""
+
+from __future__ import annotations
+
+import tunelab as tl
+
+SPACE = {"x": tl.uniform(0.0, 1.0)}
+EPOCHS = tl.fidelity("epochs", min=1, max=9, resumable=True)
+SUBSAMPLE = tl.fidelity("subsample", min=1 / 9, max=1.0)
+
+
+def loss_at(config, epoch: float) -> float:
+    """A family of curves whose ranking never changes: the final loss is x."""
+    return config["x"] + 1.0 / epoch
+
+
+def by_epochs(config, trial):
+    """Trains from its checkpoint up to trial.budget; the checkpoint records where each run began."""
+    state = trial.load_checkpoint() or {"epoch": 0, "starts": []}
+    state["starts"].append(state["epoch"] + 1)
+    loss = None
+    for epoch in range(state["epoch"] + 1, int(trial.budget) + 1):
+        loss = loss_at(config, epoch)
+        state["epoch"] = epoch
+        trial.save_checkpoint(state)
+        trial.report(epoch, loss=loss, accuracy=1.0 - loss)
+    return {"loss": loss, "accuracy": 1.0 - loss}
+
+
+def by_subsample(config, trial):
+    """A fresh run at each level: one report, at the subsample size it trained on."""
+    loss = config["x"] + 0.1 / trial.budget
+    trial.report(trial.budget, loss=loss)
+    return loss

@@ -1,0 +1,130 @@
+"""Fidelity declared with the study, checkpoints as files, pause and resume, ask/tell with rungs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import tunelab as tl
+from tunelab.trial import Decision, TrialState
+
+from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, by_epochs, by_subsample
+
+
+def test_fidelity_is_validated():
+    with pytest.raises(tl.ConfigError, match="0 < min < max"):
+        tl.fidelity("epochs", min=5, max=1)
+    with pytest.raises(tl.ConfigError, match="finite number"):
+        tl.fidelity("epochs", min=1, max=float("inf"))
+    assert EPOCHS.integer and not SUBSAMPLE.integer
+    assert EPOCHS.level(4.4) == 4.0 and EPOCHS.level(100) == 9.0
+
+
+def test_fidelity_is_recorded_and_checked_on_reopen(tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    tl.create_study(SPACE, metric="loss", mode="min", name="s", storage=url, fidelity=EPOCHS, scheduler="asha")
+    study = tl.load_study("s", storage=url)
+    assert study.fidelity == EPOCHS and study.record.settings["fidelity"]["resumable"] is True
+    assert study.scheduler.name == "asha" and study.scheduler.levels == [1.0, 3.0, 9.0]
+    with pytest.raises(tl.ConfigError, match="created with"):
+        tl.create_study(SPACE, metric="loss", mode="min", name="s", storage=url, load_if_exists=True,
+                        fidelity=tl.fidelity("epochs", min=1, max=27))
+
+
+def test_a_rung_scheduler_without_fidelity_says_what_to_add():
+    with pytest.raises(tl.ConfigError, match="needs a fidelity"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="hyperband")
+
+
+def test_checkpoints_are_files_next_to_the_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    study = tl.create_study(SPACE, metric="loss", mode="min", name="ck", storage=url)
+    trial = study.ask()
+    assert trial.load_checkpoint() is None
+    path = trial.save_checkpoint({"epoch": 3, "weights": [0.5, 1.5]})
+    assert path == str(tmp_path / "tunelab-artifacts" / "ck" / "0" / "checkpoint" / "checkpoint.json")
+    assert trial.load_checkpoint() == {"epoch": 3, "weights": [0.5, 1.5]}
+    trial.save_checkpoint(b"\x00raw")
+    assert trial.load_checkpoint() == b"\x00raw" and not os.path.exists(path)
+    assert os.path.isdir(trial.checkpoint_dir)
+    with pytest.raises(tl.ConfigError, match="JSON-able"):
+        trial.save_checkpoint(object())
+
+
+def test_paused_trials_resume_from_their_checkpoint_and_their_steps_continue(tmp_path):
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=12, seed=3, storage=f"sqlite:///{tmp_path / 'a.db'}", name="a", progress=False)
+    completed = [t for t in study.trials if t.state is TrialState.COMPLETED]
+    assert completed, study.counts()
+    for trial in completed:
+        assert [r.step for r in trial.reports] == [float(e) for e in range(1, 10)]  # no epoch trained twice
+        state = tl.checkpoints.load(study.checkpoint_dir(trial))
+        assert state["starts"] == [1, 2, 4] and state["epoch"] == 9  # three runs: to 1, to 3, to 9
+    promoted_then_paused = [t for t in study.trials if t.state is TrialState.PAUSED and t.budget == 3.0]
+    for trial in promoted_then_paused:
+        assert [r.step for r in trial.reports] == [1.0, 2.0, 3.0]
+
+
+def test_checkpoints_of_pruned_and_retired_trials_are_deleted(tmp_path):
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"n": 9},
+                    fidelity=EPOCHS, n_trials=9, seed=1, storage=f"sqlite:///{tmp_path / 'd.db'}", name="d",
+                    progress=False)
+    assert study.counts() == {"pruned": 8, "completed": 1}
+    for trial in study.trials:
+        exists = os.path.isdir(study.checkpoint_dir(trial))
+        assert exists == (trial.state is TrialState.COMPLETED), trial
+
+
+def test_fresh_run_fidelity_reruns_at_the_higher_level():
+    study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"n": 9},
+                    fidelity=SUBSAMPLE, n_trials=9, seed=2, progress=False)
+    best = study.best
+    assert [round(r.step, 6) for r in best.reports] == [round(1 / 9, 6), round(1 / 3, 6), 1.0]
+    assert best.value == pytest.approx(best.config["x"] + 0.1)
+
+
+def test_ask_tell_hands_out_budgets_and_tell_closes_a_rung():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="sh", fidelity=EPOCHS, seed=0,
+                            scheduler_options={"n": 3})
+    first = [study.ask() for _ in range(3)]
+    assert [t.budget for t in first] == [1.0, 1.0, 1.0]
+    for trial in first:
+        decision = trial.report(1, loss=trial.config["x"])
+        assert decision is Decision.PAUSE and trial.should_stop()
+        assert study.tell(trial, trial.config["x"]).state is TrialState.PAUSED
+    promoted = study.ask()
+    best = min(first, key=lambda t: t.config["x"])
+    assert promoted.number == best.number and promoted.budget == 3.0
+    assert promoted.report(2, loss=0.5) is Decision.CONTINUE and not promoted.should_stop()
+    assert promoted.report(3, loss=0.4) is Decision.PAUSE
+    study.tell(promoted, 0.4)
+    final = study.ask()
+    assert final.number == best.number and final.budget == 9.0
+    final.report(9, loss=0.3)
+    assert study.tell(final, 0.3).state is TrialState.COMPLETED
+    assert study.counts() == {"completed": 1, "pruned": 2}
+
+
+def test_ask_tell_with_a_stopping_scheduler_records_the_pruning():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="threshold", seed=0,
+                            scheduler_options={"threshold": 1.0})
+    trial = study.ask()
+    assert trial.report(1, loss=2.0) is Decision.STOP and trial.should_stop()
+    assert study.tell(trial, 2.0).state is TrialState.PRUNED
+
+
+def test_the_default_setup_follows_the_fidelity():
+    plain = tl.create_study(SPACE, metric="loss", mode="min")
+    assert (plain.scheduler.name, plain.searcher.name) == ("fifo", "random")
+    epochs = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS)
+    assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and not epochs.scheduler.promotion
+    fresh = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, searcher="sobol")
+    assert (fresh.scheduler.name, fresh.searcher.name) == ("asha", "sobol") and fresh.scheduler.promotion
+
+
+def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="median", fidelity=EPOCHS,
+                    n_trials=2, seed=0, progress=False)
+    assert [t.budget for t in study.trials] == [9.0, 9.0]
+    assert [len(t.reports) for t in study.trials] == [9, 9]

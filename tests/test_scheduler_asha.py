@@ -1,0 +1,88 @@
+"""ASHA: promotions never exceed the rung quotas, stopping decisions for min and max metrics,
+retired trials lose their checkpoints."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import tunelab as tl
+from tunelab.schedulers.rungs import reached
+from tunelab.trial import Decision, TrialState
+
+from mf_objectives import EPOCHS, SPACE, by_epochs, loss_at
+
+LEVELS = (1.0, 3.0, 9.0)
+
+
+def drive(study, trial):
+    """Train an asked trial from its checkpoint up to its budget, as a user's own loop would."""
+    start = trial.load_checkpoint() or 0
+    loss = None
+    for epoch in range(start + 1, int(trial.budget) + 1):
+        loss = loss_at(trial.config, epoch)
+        trial.save_checkpoint(epoch)
+        if trial.report(epoch, loss=loss) is not Decision.CONTINUE:
+            break
+    study.tell(trial, loss)
+
+
+def assert_quotas(study):
+    for level in LEVELS[:-1]:
+        at_rung = [t for t in study.trials if reached(t, level)]
+        promoted = [t for t in at_rung if t.budget is not None and t.budget > level]
+        assert len(promoted) <= len(at_rung) // 3, (level, len(promoted), len(at_rung))
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_promotions_never_exceed_the_rung_quotas(in_flight):
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=in_flight)
+    running = [study.ask() for _ in range(in_flight)]
+    for _ in range(60):
+        drive(study, running.pop(0))
+        assert_quotas(study)
+        running.append(study.ask())
+    top = [t for t in study.trials if t.state is TrialState.COMPLETED]
+    assert top and all(t.reports[-1].step == 9.0 for t in top)
+
+
+@pytest.mark.parametrize("metric,mode", [("loss", "min"), ("accuracy", "max")])
+def test_stopping_mode_stops_trials_outside_the_top_third_of_their_rung(metric, mode):
+    xs = [0.1, 0.9, 0.5, 0.05, 0.95, 0.2]
+    study = tl.tune(by_epochs, SPACE, metric=metric, mode=mode, scheduler="asha", fidelity=EPOCHS,
+                    scheduler_options={"promotion": False}, n_trials=6, seed=0, progress=False,
+                    enqueue=[{"x": x} for x in xs])
+    assert [t.config["x"] for t in study.trials] == xs
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED, TrialState.PRUNED, TrialState.PRUNED,
+                                               TrialState.COMPLETED, TrialState.PRUNED, TrialState.PRUNED]
+    assert [t.reports[-1].step for t in study.trials] == [9.0, 1.0, 1.0, 9.0, 1.0, 1.0]
+    assert all(t.budget == 9.0 for t in study.trials)  # stopping mode starts every trial for the full budget
+
+
+def test_trials_that_can_no_longer_be_promoted_are_retired_and_their_checkpoints_deleted(tmp_path):
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=12, seed=9, storage=f"sqlite:///{tmp_path / 'r.db'}", name="r", progress=False)
+    trials = study.trials
+    scores = {level: sorted(t.reports[[r.step for r in t.reports].index(level)].metrics["loss"]
+                            for t in trials if reached(t, level)) for level in LEVELS}
+    # at most 12 trials at rung 1 -> at most 4 ever promoted; at most 4 at rung 3 -> 1 promoted
+    for trial in trials:
+        if trial.state is TrialState.PAUSED:
+            level = trial.budget
+            rank = scores[level].index(loss_at(trial.config, level))
+            assert rank < (4 if level == 1.0 else 1)
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    assert pruned
+    assert all(not os.path.exists(study.checkpoint_dir(t)) for t in pruned)
+    assert all(os.path.exists(study.checkpoint_dir(t)) for t in trials if t.state is TrialState.PAUSED)
+
+
+def test_asha_with_worker_processes(tmp_path):
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=10, seed=2, workers=2, storage=f"sqlite:///{tmp_path / 'w.db'}", name="w",
+                    progress=False)
+    assert_quotas(study)
+    for trial in study.trials:
+        steps = [r.step for r in trial.reports]
+        assert steps == [float(e) for e in range(1, len(steps) + 1)]  # resumed runs continue the count

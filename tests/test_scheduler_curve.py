@@ -1,0 +1,62 @@
+"""Learning-curve extrapolation: fits on known curves, and stopping for min and max metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tunelab as tl
+from tunelab.schedulers.curve_models import predict
+from tunelab.trial import TrialState
+
+
+@pytest.mark.parametrize("curve", [
+    lambda x: 0.9 - 0.5 * x ** -0.7,          # a power law (accuracy rising)
+    lambda x: 0.2 + 1.5 * np.exp(-0.3 * x),   # an exponential decay (loss falling)
+    lambda x: 0.1 + 2.0 / np.log(x + 1.0),    # a slow logarithmic decay
+])
+def test_known_curves_are_extrapolated_from_their_first_tenth(curve):
+    steps = np.arange(1, 11, dtype=float)
+    prediction = predict(steps, curve(steps), 100)
+    assert prediction is not None
+    assert prediction.mean == pytest.approx(float(curve(np.float64(100))), abs=0.01)
+    assert prediction.std < 0.05
+
+
+def test_noisy_curve_prediction_is_honest_about_its_uncertainty():
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 9, dtype=float)
+    values = 0.5 + 1.0 / steps + rng.normal(0, 0.05, len(steps))
+    prediction = predict(steps, values, 100)
+    assert abs(prediction.mean - 0.51) < 3 * prediction.std
+
+
+SPACE = {"rate": tl.uniform(0.1, 1.0), "floor": tl.uniform(0.0, 1.0)}
+
+
+def learning(config, trial):
+    """Loss falls from 2 towards config['floor'] at config['rate']; the final loss is near the floor."""
+    loss = None
+    for epoch in range(1, 41):
+        loss = config["floor"] + 2.0 * np.exp(-config["rate"] * epoch)
+        trial.report(epoch, loss=loss, score=-loss)
+    return {"loss": loss, "score": -loss}
+
+
+@pytest.mark.parametrize("metric,mode", [("loss", "min"), ("score", "max")])
+def test_curve_scheduler_stops_runs_that_cannot_catch_up(metric, mode):
+    configs = [{"rate": 0.5, "floor": 0.1}, {"rate": 0.5, "floor": 0.8}, {"rate": 0.2, "floor": 0.05},
+               {"rate": 0.6, "floor": 0.6}]
+    study = tl.tune(learning, SPACE, metric=metric, mode=mode, scheduler="curve",
+                    fidelity=tl.fidelity("epochs", min=1, max=40, resumable=True),
+                    n_trials=4, seed=0, progress=False, enqueue=configs)
+    states = [t.state for t in study.trials]
+    assert states[0] is TrialState.COMPLETED
+    assert states[1] is TrialState.PRUNED and len(study.trials[1].reports) < 10  # its floor is 0.8
+    assert states[2] is TrialState.COMPLETED  # slow, but ends lower: it must be let through
+    assert states[3] is TrialState.PRUNED
+
+
+def test_curve_needs_the_final_step():
+    with pytest.raises(tl.ConfigError, match="final step"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="curve")

@@ -1,0 +1,53 @@
+"""Hyperband: the bracket table, the rungs of a synchronous run, and the asynchronous variant."""
+
+from __future__ import annotations
+
+import tunelab as tl
+from tunelab.schedulers.hyperband import HyperbandScheduler
+from tunelab.trial import TrialState
+
+from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, by_epochs, by_subsample
+
+
+def test_bracket_table_matches_the_paper():
+    scheduler = HyperbandScheduler("loss", "min")
+    scheduler.bind(tl.fidelity("epochs", min=1, max=81, resumable=True))
+    table = [(b.n, b.levels[0], b.sizes) for b in scheduler.brackets]
+    assert table == [
+        (81, 1.0, (81, 27, 9, 3, 1)),
+        (34, 3.0, (34, 11, 3, 1)),
+        (15, 9.0, (15, 5, 1)),
+        (8, 27.0, (8, 2)),
+        (5, 81.0, (5,)),
+    ]
+
+
+def test_synchronous_run_fills_each_rung_exactly():
+    # eta=3, epochs 1..9: brackets (9 at 1 -> 3 at 3 -> 1 at 9), (5 at 3 -> 1 at 9), (3 at 9)
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
+                    n_trials=17, seed=6, progress=False)
+    trials = study.trials
+    final = [t.reports[-1].step for t in trials]
+    assert [t.budget for t in trials[14:]] == [9.0] * 3
+    assert [final[:9].count(s) for s in (1.0, 3.0, 9.0)] == [6, 2, 1]
+    assert [final[9:14].count(s) for s in (3.0, 9.0)] == [4, 1]
+    assert final[14:] == [9.0, 9.0, 9.0]
+    assert [t.budget for t in trials[9:14] if t.state is TrialState.PRUNED] == [3.0] * 4
+    assert study.counts() == {"completed": 5, "pruned": 12}
+
+
+def test_fresh_run_hyperband_by_subsample():
+    study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=SUBSAMPLE,
+                    n_trials=17, seed=7, progress=False)
+    assert study.counts() == {"completed": 5, "pruned": 12}
+    assert study.best.reports[-1].step == 1.0
+
+
+def test_asynchronous_hyperband_spreads_trials_over_brackets():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
+                    scheduler_options={"asynchronous": True}, n_trials=30, seed=8, progress=False)
+    budgets = {t.number % 3: set() for t in study.trials}
+    for t in study.trials:
+        budgets[t.number % 3].add(t.budget)
+    assert min(budgets[0]) == 1.0 and min(budgets[1]) == 3.0 and budgets[2] == {9.0}  # brackets start at 1, 3, 9
+    assert study.best.reports[-1].step == 9.0

@@ -1,0 +1,47 @@
+"""Median and percentile stopping, for metrics to minimise and to maximise."""
+
+from __future__ import annotations
+
+import pytest
+
+import tunelab as tl
+from tunelab.trial import TrialState
+
+from mf_objectives import SPACE, by_epochs
+
+
+def run(metric, mode, xs, **options):
+    return tl.tune(by_epochs, SPACE, metric=metric, mode=mode, scheduler="median",
+                   fidelity=tl.fidelity("epochs", min=1, max=5, resumable=True),
+                   scheduler_options={"min_trials": 3, **options}, n_trials=len(xs), seed=0, progress=False,
+                   enqueue=[{"x": x} for x in xs])
+
+
+@pytest.mark.parametrize("metric,mode", [("loss", "min"), ("accuracy", "max")])
+def test_median_rule_stops_trials_worse_than_the_median_at_the_same_step(metric, mode):
+    study = run(metric, mode, [0.3, 0.5, 0.1, 0.9, 0.2, 0.4])
+    states = [t.state for t in study.trials]
+    # the first three have too few others to compare with; 0.9 is worse than the median of
+    # (0.3, 0.5, 0.1) at step 1; 0.2 is better; 0.4 is worse than the median 0.3 of five others
+    assert states[:3] == [TrialState.COMPLETED] * 3
+    assert states[3:] == [TrialState.PRUNED, TrialState.COMPLETED, TrialState.PRUNED]
+    assert [len(t.reports) for t in study.trials[3:]] == [1, 5, 1]
+
+
+def test_warmup_steps_delay_the_first_decision():
+    study = run("loss", "min", [0.3, 0.5, 0.1, 0.9], warmup_steps=3)
+    assert study.trials[3].state is TrialState.PRUNED and study.trials[3].reports[-1].step == 3.0
+
+
+def test_percentile_keeps_only_the_top_quarter():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="percentile",
+                    fidelity=tl.fidelity("epochs", min=1, max=3, resumable=True),
+                    scheduler_options={"percentile": 25, "min_trials": 4}, n_trials=6, seed=0, progress=False,
+                    enqueue=[{"x": x} for x in [0.1, 0.2, 0.3, 0.4, 0.15, 0.25]])
+    assert [t.state.value for t in study.trials] == ["completed"] * 4 + ["completed", "pruned"]
+
+
+def test_bad_percentile_is_refused():
+    with pytest.raises(tl.ConfigError, match="percentile"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="percentile",
+                        scheduler_options={"percentile": 120})

@@ -1,0 +1,71 @@
+"""Synchronous successive halving: the rung arithmetic, exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+import tunelab as tl
+from tunelab.schedulers.brackets import make_bracket
+from tunelab.schedulers.sh import SuccessiveHalvingScheduler
+from tunelab.trial import TrialState
+
+from mf_objectives import EPOCHS, SPACE, by_epochs, loss_at
+
+
+def sh(**options):
+    scheduler = SuccessiveHalvingScheduler("loss", "min", **options)
+    scheduler.bind(tl.fidelity("epochs", min=1, max=81, resumable=True))
+    return scheduler
+
+
+def test_default_bracket_lets_exactly_one_configuration_reach_the_full_budget():
+    bracket, = sh().brackets
+    assert bracket.levels == (1.0, 3.0, 9.0, 27.0, 81.0)
+    assert bracket.n == 81 and bracket.sizes == (81, 27, 9, 3, 1)
+
+
+def test_n_and_m_given():
+    bracket, = sh(n=20, min_budget=3).brackets
+    assert bracket.levels == (3.0, 9.0, 27.0, 81.0) and bracket.sizes == (20, 6, 2, 1)
+
+
+def test_n_derived_from_a_total_budget_is_the_largest_that_fits():
+    scheduler = sh(budget=1000)
+    n = scheduler.brackets[0].n
+    cost = lambda k: scheduler.cost(make_bracket(k, scheduler.levels, 3))  # noqa: E731
+    assert cost(n) <= 1000 < cost(n + 1)
+    # resumable: rung i pays only the extra epochs; a fresh-run fidelity pays each level in full
+    assert cost(81) == 81 * 1 + 27 * 2 + 9 * 6 + 3 * 18 + 1 * 54
+    fresh = SuccessiveHalvingScheduler("loss", "min", budget=1000)
+    fresh.bind(tl.fidelity("size", min=1, max=81))
+    assert fresh.cost(make_bracket(81, fresh.levels, 3)) == 81 * 1 + 27 * 3 + 9 * 9 + 3 * 27 + 1 * 81
+    assert fresh.brackets[0].n < n
+    with pytest.raises(tl.ConfigError, match="cannot pay"):
+        sh(budget=50)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_run_promotes_exactly_the_best_third_at_each_rung(mode):
+    metric = "loss" if mode == "min" else "accuracy"
+    study = tl.tune(by_epochs, SPACE, metric=metric, mode=mode, scheduler="sh", scheduler_options={"n": 9},
+                    fidelity=EPOCHS, n_trials=9, seed=4, progress=False)
+    trials = study.trials
+    reached = {level: [t for t in trials if t.reports and t.reports[-1].step >= level] for level in (1, 3, 9)}
+    assert [len(reached[level]) for level in (1, 3, 9)] == [9, 3, 1]
+    by_x = sorted(trials, key=lambda t: t.config["x"])  # the smallest x has the best curve
+    assert {t.number for t in reached[3]} == {t.number for t in by_x[:3]}
+    assert [t.number for t in reached[9]] == [by_x[0].number]
+    assert study.best.number == by_x[0].number
+    assert study.best.value == pytest.approx(loss_at(by_x[0].config, 9) if mode == "min" else 1 - loss_at(by_x[0].config, 9))
+    assert all(t.state is TrialState.PRUNED for t in trials if t.number != by_x[0].number)
+
+
+def test_brackets_repeat_and_a_cut_short_bracket_closes_with_what_it_has():
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"n": 9},
+                    fidelity=EPOCHS, n_trials=15, seed=5, progress=False)
+    second = study.trials[9:]
+    assert len(second) == 6
+    at3 = [t for t in second if t.reports[-1].step >= 3]
+    at9 = [t for t in second if t.reports[-1].step >= 9]
+    assert len(at3) == 2 and len(at9) == 1  # floor(6/3) = 2 promoted, then one goes on
+    assert study.counts() == {"completed": 2, "pruned": 13}

@@ -1,0 +1,113 @@
+"""The simulated-clock backend: the real tuner loop, replayed curves, exact time and compute."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tunelab as tl
+from tunelab.benchmarks.simulator import SimulatedExecutor, simulate
+from tunelab.benchmarks.synthetic import CrossingTask, PowerLawTask, SubsampleTask
+from tunelab.benchmarks.tasks import TableTask, recorded, recorded_names
+from tunelab.trial import TrialState
+
+TASK = PowerLawTask(epochs=27)
+
+
+def test_simulation_is_deterministic_for_a_seed():
+    runs = [simulate(TASK, scheduler="asha", workers=3, n_trials=40, seed=5) for _ in range(2)]
+    assert runs[0].events == runs[1].events
+    assert [t.config for t in runs[0].study.trials] == [t.config for t in runs[1].study.trials]
+    other = simulate(TASK, scheduler="asha", workers=3, n_trials=40, seed=6)
+    assert other.events != runs[0].events
+
+
+def test_full_budget_time_and_compute_add_up():
+    one = simulate(TASK, searcher="random", full_budget=True, n_trials=8, seed=1)
+    total = sum(TASK.cost(t.config, 0, 27) for t in one.study.trials)
+    assert one.compute == pytest.approx(total) and one.elapsed == pytest.approx(total)
+    assert all(t.state is TrialState.COMPLETED and t.budget is None for t in one.study.trials)
+    four = simulate(TASK, searcher="random", full_budget=True, n_trials=8, seed=1, workers=4)
+    assert four.compute == pytest.approx(total)
+    assert four.elapsed < total / 2  # four workers share the same work
+
+
+def test_promotions_pay_only_the_extra_epochs():
+    result = simulate(TASK, scheduler="asha", n_trials=30, seed=2)
+    spent = sum(TASK.cost(t.config, 0, t.reports[-1].step) for t in result.study.trials)
+    assert result.compute == pytest.approx(spent)
+    for trial in result.study.trials:
+        steps = [r.step for r in trial.reports]
+        assert steps == list(range(1, len(steps) + 1))
+
+
+def test_fresh_run_fidelity_pays_every_level_in_full():
+    task = SubsampleTask()
+    result = simulate(task, scheduler="hyperband", n_trials=20, seed=3)
+    spent = sum(task.cost(t.config, 0, r.step) for t in result.study.trials for r in t.reports)
+    assert result.compute == pytest.approx(spent)
+
+
+def test_timeout_is_in_simulated_seconds():
+    result = simulate(TASK, searcher="random", full_budget=True, timeout=500.0, seed=0)
+    assert "timeout" in result.stop_reason and result.elapsed >= 500.0
+    assert result.elapsed < 500.0 + max(TASK.cost(t.config, 0, 27) for t in result.study.trials)
+
+
+def test_target_stops_the_run_at_the_first_full_run_that_reaches_it():
+    result = simulate(TASK, searcher="random", full_budget=True, n_trials=200, target=0.3, seed=0)
+    hit = result.time_to(0.3, "min", 27)
+    assert hit is not None and "target" in result.stop_reason
+    assert hit[0] == pytest.approx(result.elapsed)
+
+
+def test_crossing_curves_mislead_early_rungs():
+    task = CrossingTask()
+    fast = {"lr": 0.02, "momentum": 0.7, "width": 64, "dropout": 0.36}
+    slow = {"lr": 0.002, "momentum": 0.7, "width": 64, "dropout": 0.36}
+    for rung in (1, 3, 9):
+        assert task.value(fast, rung) < task.value(slow, rung)
+    assert task.final(fast) > task.final(slow) + 0.1
+
+
+def test_a_table_task_snaps_configurations_to_its_grid():
+    table = {"name": "tiny", "metric": "error", "mode": "min", "epochs": 3,
+             "grid": {"lr": [0.001, 0.01, 0.1], "kind": ["a", "b"]},
+             "configs": [[i, j] for i in range(3) for j in range(2)],
+             "curves": [[0.9, 0.5 + i / 10, 0.4 + i / 10 + j / 100] for i in range(3) for j in range(2)],
+             "cost_per_epoch": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]}
+    task = TableTask(table)
+    assert task.space["lr"] == tl.loguniform(0.001, 0.1) and task.space["kind"] == tl.choice(["a", "b"])
+    assert task.final({"lr": 0.012, "kind": "b"}) == pytest.approx(0.51)
+    assert task.cost({"lr": 0.09, "kind": "b"}, 1, 3) == pytest.approx(4.0)
+    result = simulate(task, scheduler="sh", scheduler_options={"n": 3}, n_trials=3, seed=0)
+    assert result.study.counts() == {"completed": 1, "pruned": 2}
+
+
+@pytest.mark.skipif(not recorded_names(), reason="no recorded tables")
+def test_recorded_tables_are_real_curves():
+    for name in recorded_names():
+        task = recorded(name)
+        assert task.finals.min() < 0.2 and task.fidelity.resumable
+        config = tl.Space(task.space).sample(0)
+        assert len(task.curve(config).values) == int(task.fidelity.max)
+
+
+def test_executor_refuses_bad_workers():
+    with pytest.raises(tl.ConfigError, match="workers"):
+        SimulatedExecutor(TASK, workers=0)
+
+
+def test_bench_mf_command_prints_a_table():
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
+                          "--methods", "random (full budget)", "asha (stopping)", "--workers"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "asha (stopping)" in out.stdout and "time to target" in out.stdout and "random" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "unknown task" in bad.stderr

@@ -1,0 +1,87 @@
+"""Optuna on the same simulated tasks, as the yardstick: TPE at full budget, and TPE with its
+SuccessiveHalving and Hyperband pruners. Optuna runs its own sequential loop here (one worker),
+so simulated time is simply the sum of the epochs it paid for. Needs ``pip install 'tunelab[bench]'``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tunelab import distributions as d
+from tunelab.benchmarks.tasks import Task
+from tunelab.errors import ConfigError
+from tunelab.space import Space
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("the Optuna baselines need Optuna: pip install 'tunelab[bench]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def available() -> bool:
+    try:
+        _optuna()
+    except ConfigError:
+        return False
+    return True
+
+
+def _suggest(trial, space: Space) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for name, dist in space.params.items():
+        if dist.when and not space.is_active(name, config):
+            continue
+        if isinstance(dist, d.Fixed):
+            config[name] = dist.value
+        elif isinstance(dist, d.Float):
+            config[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+        elif isinstance(dist, d.Int):
+            config[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        else:
+            config[name] = trial.suggest_categorical(name, list(dist.options))
+    return config
+
+
+def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_time: float,
+               max_trials: int = 3000) -> tuple[float, float] | None:
+    """(time, compute) at which Optuna first finishes a full run at ``target`` or better; None
+    when it has not within ``max_time`` simulated seconds (or ``max_trials`` trials)."""
+    optuna = _optuna()
+    min_r, max_r = task.fidelity.min, task.fidelity.max
+    pruners = {
+        None: lambda: optuna.pruners.NopPruner(),
+        "sh": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=int(min_r), reduction_factor=3),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=int(min_r), max_resource=int(max_r),
+                                                            reduction_factor=3),
+    }
+    study = optuna.create_study(direction="minimize" if task.mode == "min" else "maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner]())
+    space = Space.coerce(task.space)
+    better = (lambda v: v <= target) if task.mode == "min" else (lambda v: v >= target)
+    clock = 0.0
+    for _ in range(max_trials):
+        if clock >= max_time:
+            break
+        trial = study.ask()
+        config = _suggest(trial, space)
+        done, value, state = 0.0, math.nan, optuna.trial.TrialState.COMPLETE
+        for step in task.report_steps(0.0, max_r):
+            clock += task.cost(config, done, step)
+            value, done = task.value(config, step), step
+            if pruner is not None and step < max_r:
+                trial.report(value, int(round(step)) if task.fidelity.integer else step)
+                if trial.should_prune():
+                    state = optuna.trial.TrialState.PRUNED
+                    break
+        if state is optuna.trial.TrialState.PRUNED:
+            study.tell(trial, state=state)
+            continue
+        study.tell(trial, value)
+        if better(value):
+            return clock, clock
+    return None

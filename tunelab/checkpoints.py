@@ -1,0 +1,62 @@
+"""Checkpoints: what a paused trial needs to continue, kept as files, never in the database.
+
+Storage holds JSON records only (no pickle, no blobs), so a trial's state lives in the
+``checkpoint`` folder of the trial's own folder (``tunelab-artifacts/<study>/<trial number>/``
+beside a SQLite file; see tunelab.tracking.artifacts), next to its logs. A JSON-able object is written as ``checkpoint.json``, bytes as ``checkpoint.bin``; a
+user with other formats (``torch.save`` of a state dict) writes into ``trial.checkpoint_dir``.
+Writes go to a temporary file first and are renamed, so a killed trial never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tunelab import _json
+from tunelab.errors import ConfigError
+
+_JSON, _BYTES = "checkpoint.json", "checkpoint.bin"
+
+
+def save(directory: str, obj: Any) -> str:
+    """Write ``obj`` (JSON-able or bytes) as the trial's checkpoint; returns the file's path."""
+    os.makedirs(directory, exist_ok=True)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        name, data = _BYTES, bytes(obj)
+    else:
+        try:
+            data = _json.dumps(obj).encode()
+        except TypeError as err:
+            raise ConfigError(f"save_checkpoint takes JSON-able values or bytes ({err}); for other formats "
+                              "write files into trial.checkpoint_dir yourself") from None
+        name = _JSON
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, os.path.join(directory, name))
+    stale = os.path.join(directory, _BYTES if name == _JSON else _JSON)
+    if os.path.exists(stale):
+        os.remove(stale)
+    return os.path.join(directory, name)
+
+
+def load(directory: str) -> Any:
+    """The last saved checkpoint, or None when the trial has none (a fresh start)."""
+    path = Path(directory)
+    if (path / _BYTES).exists():
+        return (path / _BYTES).read_bytes()
+    if (path / _JSON).exists():
+        return json.loads((path / _JSON).read_text())
+    return None
+
+
+def delete(directory: str) -> bool:
+    """Remove a trial's checkpoint directory; True when there was one."""
+    if os.path.isdir(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
+    return False

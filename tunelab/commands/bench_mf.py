@@ -1,0 +1,87 @@
+"""``tunelab bench-mf``: multi-fidelity methods compared on learning-curve tasks in simulated time.
+
+Prints, per task, the simulated time each method needs to finish a full-fidelity run as good as
+the median best of 100 full-budget random trials, how much compute that took, and the speed-up
+over random search; then how the default setup scales with simulated workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from tunelab.cli import UsageError
+
+console = Console(highlight=False, width=160)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("bench-mf", help="compare multi-fidelity schedulers on simulated learning curves")
+    bench.add_argument("--tasks", nargs="*", default=None,
+                       help="tasks (default: every recorded table and synthetic family)")
+    bench.add_argument("--methods", nargs="*", default=None, help="methods (default: all; see --list)")
+    bench.add_argument("--seeds", type=int, default=5, help="repetitions per method (default %(default)s)")
+    bench.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
+                       help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
+    bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
+    bench.set_defaults(handler=run_bench)
+
+
+def _tasks(names: list[str] | None):
+    from tunelab.benchmarks.synthetic import SYNTHETIC
+    from tunelab.benchmarks.tasks import recorded, recorded_names
+
+    known = recorded_names() + list(SYNTHETIC)
+    for name in names or known:
+        if name not in known:
+            raise UsageError(f"unknown task {name!r}; known: {', '.join(known)}")
+        yield SYNTHETIC[name]() if name in SYNTHETIC else recorded(name)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from tunelab.benchmarks.compare import METHODS, OPTUNA_METHODS, compare
+    from tunelab.benchmarks.synthetic import SYNTHETIC
+    from tunelab.benchmarks.tasks import recorded_names
+
+    methods = list(METHODS) + list(OPTUNA_METHODS)
+    if args.list:
+        print("tasks:   " + ", ".join(recorded_names() + list(SYNTHETIC)))
+        print("methods: " + ", ".join(methods))
+        return 0
+    for name in args.methods or []:
+        if name not in methods:
+            raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
+    if args.seeds < 1 or any(w < 1 for w in args.workers):
+        raise UsageError("--seeds and --workers must be positive")
+    seeds = list(range(args.seeds))
+    for task in _tasks(args.tasks):
+        started = time.perf_counter()
+        report = compare(task, seeds, args.methods, workers=tuple(args.workers))
+        reference = report.outcomes["random (full budget)"]
+        table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
+                            f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds, 1 worker")
+        for column in ("method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for name, outcome in report.outcomes.items():
+            if not outcome.applicable:
+                table.add_row(name, "n/a", "n/a", "n/a", "n/a")
+                continue
+            ratio = (f"{outcome.compute / reference.compute:.3f}" if outcome.compute and reference.compute else "-")
+            table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(seeds)}")
+        console.print(table)
+        if report.scaling:
+            base = report.scaling.get(1)
+            line = ", ".join(f"{n} workers: {_fmt(t)} s" + (f" (x{base / t:.2f})" if base and t else "")
+                             for n, t in report.scaling.items())
+            console.print(f"tunelab default, scaling with simulated workers (time to target): {line}")
+        console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
+    return 0

@@ -1,0 +1,142 @@
+"""Asynchronous successive halving (ASHA, Li et al. 2020): no worker ever waits for a rung to fill.
+
+Rungs sit at ``max / eta**k``. A trial is judged against the trials that reached the same rung
+*so far*, so the decision is available at once, and it is right in the limit: of every ``eta``
+trials at a rung about one goes on. Two styles:
+
+* **stopping** (as in Ray Tune and Optuna): every trial is started for the full budget and
+  stopped at a rung where it is not in the top ``1/eta`` of what that rung has seen;
+* **promotion** (the paper's): a trial runs to the lowest rung and pauses; whenever a worker
+  frees up, the best paused trial that is in the top ``1/eta`` of its rung, with the rung's
+  quota ``floor(n/eta)`` not yet used, is resumed from its checkpoint at the next rung, the top
+  rung first. Only when none qualifies does a new trial start. With the study's trial limit known
+  (``plan``), a paused trial that can no longer get into its rung's quota is retired and its
+  checkpoint deleted.
+
+``brackets > 1`` is asynchronous Hyperband: trials are spread over brackets whose lowest rung is
+higher and higher, hedging against a first rung that misleads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Any
+
+from tunelab.errors import ConfigError
+from tunelab.history import History
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, rank, rung_table
+from tunelab.trial import Decision, Trial, TrialState
+
+
+class ASHAScheduler(FidelityScheduler):
+    name = "asha"
+
+    def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
+                 eta: float = 3, promotion: bool = True, brackets: int = 1):
+        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
+            raise ConfigError(f"{self.name}: brackets must be a positive integer; got {brackets!r}")
+        self.promotion, self.n_brackets = bool(promotion), brackets
+        super().__init__(metric, mode, min_budget, max_budget, eta)
+
+    def _configure(self) -> None:
+        self.n_brackets = min(self.n_brackets, len(self.levels))
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets}
+
+    # -- brackets: which rungs a trial is judged at -----------------------------------------------
+    def bracket_of(self, trial: Trial) -> int:
+        """Trials take brackets in turn by number, a fact storage keeps (rule 6)."""
+        return trial.number % self.n_brackets
+
+    def members(self, history: History, bracket: int) -> list[Trial]:
+        return [t for t in history.trials if t.reports and self.bracket_of(t) == bracket]
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def budget_for(self, trial: Trial | None, history: History) -> float | None:
+        if trial is not None:
+            return self.next_level(trial.budget)
+        if not self.promotion:
+            return self.max_budget
+        return self.levels[self.next_index(history) % self.n_brackets]
+
+    def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
+        if self.promotion:
+            return Decision.PAUSE if self.pause_at_budget(trial, step) else Decision.CONTINUE
+        previous = trial.reports[-2].step if len(trial.reports) > 1 else -math.inf
+        bracket = self.bracket_of(trial)
+        for level in self.levels[bracket:-1]:
+            if previous < level * (1 - 1e-9) <= step:
+                scores = self.rung_scores(self.members(history, bracket), level)
+                if rank(scores, trial.id) >= math.ceil(len(scores) / self.eta):
+                    return Decision.STOP
+        return Decision.CONTINUE
+
+    def _table(self, history: History, bracket: int) -> list[dict[int, float]]:
+        """The bracket's values at each rung, computed once per decision."""
+        cached = getattr(self, "_cached", None)
+        if cached is None or cached[0] is not history:
+            cached = self._cached = (history, {})
+        if bracket not in cached[1]:
+            sign = -1.0 if self.mode == "max" else 1.0
+            cached[1][bracket] = rung_table(self.members(history, bracket), self.levels, self.metric, sign, self._memo)
+        return cached[1][bracket]
+
+    def trial_to_resume(self, history: History) -> Trial | None:
+        if not self.promotion:
+            return None
+        for trial in history.trials:
+            # Started below its bracket's lowest rung (another process took its number first):
+            # bring it up to where its bracket begins.
+            if trial.state is TrialState.PAUSED and (trial.budget or 0) < self.levels[self.bracket_of(trial)] * (1 - 1e-9):
+                return trial
+        by_id = {t.id: t for t in history.trials}
+        tables = [self._table(history, b) for b in range(self.n_brackets)]
+        for k in range(len(self.levels) - 2, -1, -1):
+            for bracket in range(min(k + 1, self.n_brackets)):
+                trial = self._promotable(tables[bracket][k], by_id, k)
+                if trial is not None:
+                    return trial
+        return None
+
+    def _promotable(self, scores: dict[int, float], by_id: dict[int, Trial], k: int) -> Trial | None:
+        """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room."""
+        level = self.levels[k]
+        quota = int(math.floor(len(scores) / self.eta + 1e-9))
+        promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
+        if promoted >= quota:
+            return None
+        for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
+            trial = by_id[trial_id]
+            if trial.state is TrialState.PAUSED and at_level(trial.budget, level):
+                return trial
+        return None
+
+    def retired(self, history: History) -> list[Trial]:
+        """Paused trials ranked too low to ever fit in their rung's quota, given the trial limit."""
+        if not self.promotion or self.max_trials is None:
+            return []
+        paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
+        if not paused:
+            return []
+        out = []
+        per_bracket = math.ceil(self.max_trials / self.n_brackets)
+        tables: dict[int, list[dict[int, float]]] = {}
+        ordered: dict[int, list[list[float]]] = {}
+        for trial in paused:
+            bracket = self.bracket_of(trial)
+            k = next((i for i, level in enumerate(self.levels) if at_level(trial.budget, level)), None)
+            if k is None:
+                continue
+            if bracket not in tables:
+                tables[bracket] = self._table(history, bracket)
+                ordered[bracket] = [sorted(scores.values()) for scores in tables[bracket]]
+            scores = tables[bracket][k]
+            if trial.id not in scores:
+                continue
+            better = bisect.bisect_left(ordered[bracket][k], scores[trial.id])
+            most_at_rung = per_bracket / self.eta ** (k - bracket)
+            if better >= math.floor(most_at_rung / self.eta + 1e-9):
+                out.append(trial)
+        return out

@@ -1,0 +1,129 @@
+"""Synchronous brackets of successive halving: the shared engine of ``sh``, ``hyperband`` and ``bohb``.
+
+A bracket is ``n`` configurations started at a budget ``r``; when every one of them has finished
+that rung, the best ``n/eta`` go on at ``r*eta``, the others are pruned, and so on up to the full
+budget. Trials join brackets in the order they were created (bracket 0 takes the first ``n_0``
+trials, bracket 1 the next ``n_1``, ...), so a bracket's members, its rungs and its promotions
+are all read back from storage. While a bracket waits for the last trials of a rung, free workers
+start the next bracket's trials rather than sit idle (as HpBandSter does); with a trial limit
+known, a bracket that cannot be filled closes its rungs with the trials it has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tunelab.history import History
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, rung_table
+from tunelab.trial import Decision, Trial, TrialState
+
+
+@dataclass(frozen=True)
+class Bracket:
+    n: int  # configurations started
+    levels: tuple[float, ...]  # the budgets of its rungs, ascending, the last one the maximum
+    sizes: tuple[int, ...]  # trials planned at each rung: floor(n / eta**i), at least one
+
+
+def make_bracket(n: int, levels: list[float], eta: float) -> Bracket:
+    sizes = tuple(max(int(math.floor(n / eta ** i + 1e-9)), 1) for i in range(len(levels)))
+    return Bracket(n, tuple(levels), sizes)
+
+
+class BracketScheduler(FidelityScheduler):
+    """Subclasses say which brackets to run, in order (the list is cycled)."""
+
+    brackets: list[Bracket]
+
+    def _configure(self) -> None:
+        self.brackets = self.plan_brackets()
+
+    def plan_brackets(self) -> list[Bracket]:
+        raise NotImplementedError
+
+    # -- which bracket a trial belongs to ---------------------------------------------------------
+    def _assign(self, index: int) -> tuple[int, Bracket]:
+        """(bracket number, bracket) of the trial created ``index``-th."""
+        cycle = sum(b.n for b in self.brackets)
+        number, start = len(self.brackets) * (index // cycle), cycle * (index // cycle)
+        for bracket in self.brackets:
+            if index < start + bracket.n:
+                return number, bracket
+            number, start = number + 1, start + bracket.n
+        raise AssertionError("unreachable: the cycle covers every index")
+
+    def _groups(self, history: History) -> list[tuple[Bracket, list[Trial], list[dict[int, float]]]]:
+        """Each bracket with its members and their values at each rung, computed once per
+        decision (several questions are asked of the same history)."""
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] is history:
+            return cached[1]
+        groups: dict[int, tuple[Bracket, list[Trial]]] = {}
+        for index, trial in enumerate(history.trials):
+            number, bracket = self._assign(index)
+            groups.setdefault(number, (bracket, []))[1].append(trial)
+        sign = -1.0 if self.mode == "max" else 1.0
+        out = [(b, members, rung_table(members, list(b.levels), self.metric, sign, self._memo))
+               for b, members in (groups[k] for k in sorted(groups))]
+        self._cached = (history, out)
+        return out
+
+    def _bracket_of(self, trial: Trial, history: History) -> Bracket:
+        index = next(i for i, t in enumerate(history.trials) if t.id == trial.id)
+        return self._assign(index)[1]
+
+    # -- rung bookkeeping -------------------------------------------------------------------------
+    def _entrants(self, members: list[Trial], level: float) -> list[Trial]:
+        """The trials that run at the rung of ``level`` (promoted to it, or started there)."""
+        return [t for t in members if t.budget is not None and t.budget >= level * (1 - 1e-9)]
+
+    def _winners(self, bracket: Bracket, members: list[Trial], scores: dict[int, float], rung: int) -> list[Trial]:
+        """The trials of a closed ``rung`` that go on to the next one, best first: the planned
+        number, fewer if the rung had fewer trials (a bracket cut short by the trial limit)."""
+        entrants = members if rung == 0 else self._entrants(members, bracket.levels[rung])
+        quota = min(bracket.sizes[rung + 1], max(int(math.floor(len(entrants) / self.eta + 1e-9)), 1))
+        ranked = sorted((t for t in entrants if math.isfinite(scores.get(t.id, math.inf))),
+                        key=lambda t: (scores[t.id], t.number))
+        return ranked[:quota]
+
+    def _decided(self, history: History):
+        """(bracket, members, rung, winners) for every closed rung below the top, lowest first."""
+        total = history.n_trials
+        for bracket, members, table in self._groups(history):
+            full = len(members) >= bracket.n or (self.max_trials is not None and total >= self.max_trials)
+            if not full or not all(t.id in table[0] or t.state.finished for t in members):
+                continue
+            for rung in range(len(bracket.levels) - 1):
+                winners = self._winners(bracket, members, table[rung], rung)
+                yield bracket, members, rung, winners
+                level = bracket.levels[rung + 1]
+                promoted = all(t.budget is not None and t.budget >= level * (1 - 1e-9) for t in winners)
+                if not promoted or not all(t.id in table[rung + 1] or t.state.finished
+                                           for t in self._entrants(members, level)):
+                    break
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def budget_for(self, trial: Trial | None, history: History) -> float | None:
+        if trial is None:
+            return self._assign(self.next_index(history))[1].levels[0]
+        levels = self._bracket_of(trial, history).levels
+        return next((lv for lv in levels if lv > (trial.budget or 0) * (1 + 1e-9)), levels[-1])
+
+    def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
+        return Decision.PAUSE if self.pause_at_budget(trial, step) else Decision.CONTINUE
+
+    def trial_to_resume(self, history: History) -> Trial | None:
+        for bracket, _, rung, winners in self._decided(history):
+            for trial in winners:
+                if trial.state is TrialState.PAUSED and at_level(trial.budget, bracket.levels[rung]):
+                    return trial
+        return None
+
+    def retired(self, history: History) -> list[Trial]:
+        out = []
+        for bracket, members, rung, winners in self._decided(history):
+            chosen = {t.id for t in winners}
+            out += [t for t in members if t.state is TrialState.PAUSED and at_level(t.budget, bracket.levels[rung])
+                    and t.id not in chosen]
+        return out

@@ -1,0 +1,93 @@
+"""Learning-curve extrapolation: stop a run whose predicted final value has little chance to beat
+the best finished run (after Domhan et al. 2015, with a small ensemble instead of MCMC).
+
+At a few reports (their count growing geometrically, so the fitting cost stays small), the run's
+curve is fitted with several parametric families (``curve_models``); the pooled prediction at the
+final step and its uncertainty give the probability that the run ends better than the best run
+that reached the final step. Below ``threshold`` the run is stopped. Works for metrics to minimise
+and to maximise alike: values are oriented before fitting.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from scipy.stats import norm
+
+from tunelab.errors import ConfigError
+from tunelab.history import History
+from tunelab.schedulers.base import Scheduler
+from tunelab.schedulers.curve_models import predict
+from tunelab.trial import Decision, Trial
+
+
+class CurveScheduler(Scheduler):
+    name = "curve"
+
+    def __init__(self, metric: str, mode: str, max_step: float | None = None, threshold: float = 0.05,
+                 min_points: int = 4, growth: float = 1.4):
+        super().__init__(metric, mode)
+        if not 0 < threshold < 1:
+            raise ConfigError(f"curve: threshold is a probability in (0, 1); got {threshold!r}")
+        if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 3:
+            raise ConfigError(f"curve: min_points must be an integer >= 3; got {min_points!r}")
+        if not growth > 1:
+            raise ConfigError(f"curve: growth must be > 1; got {growth!r}")
+        self._max_step, self.threshold, self.min_points, self.growth = max_step, threshold, min_points, growth
+
+    def options(self) -> dict[str, Any]:
+        return {"max_step": self._max_step, "threshold": self.threshold, "min_points": self.min_points,
+                "growth": self.growth}
+
+    @property
+    def max_step(self) -> float:
+        if self._max_step is not None:
+            return float(self._max_step)
+        if self.fidelity is not None:
+            return self.fidelity.max
+        raise ConfigError("curve needs the final step: declare a fidelity (tl.fidelity('epochs', min=1, max=50)) "
+                          "or give scheduler_options={'max_step': 50}")
+
+    def bind(self, fidelity) -> None:
+        super().bind(fidelity)
+        self.max_step  # noqa: B018 - fail at creation, not at the first report
+
+    def _checkpoints(self) -> set[int]:
+        """The report counts at which a decision is made: min_points, then growing geometrically."""
+        counts, n = set(), float(self.min_points)
+        while n < 10_000:
+            counts.add(int(round(n)))
+            n *= self.growth
+        return counts
+
+    def chance_to_beat(self, trial: Trial, best: float) -> float | None:
+        """Probability that the trial's final oriented value is below ``best`` (None: cannot tell)."""
+        sign = 1.0 if self.mode == "min" else -1.0
+        curve = [(s, sign * v) for s, v in trial.curve(self.metric) if math.isfinite(v)]
+        if len(curve) < self.min_points:
+            return None
+        prediction = predict([s for s, _ in curve], [v for _, v in curve], self.max_step)
+        if prediction is None:
+            return None
+        return float(norm.cdf((best - prediction.mean) / prediction.std))
+
+    def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
+        if step >= self.max_step or len(trial.reports) not in self._checkpoints():
+            return Decision.CONTINUE
+        best = self._best_final(history, trial)
+        if best is None:
+            return Decision.CONTINUE
+        chance = self.chance_to_beat(trial, best)
+        return Decision.STOP if chance is not None and chance < self.threshold else Decision.CONTINUE
+
+    def _best_final(self, history: History, trial: Trial) -> float | None:
+        sign = 1.0 if self.mode == "min" else -1.0
+        finals = []
+        for other in history.trials:
+            if other.id == trial.id:
+                continue
+            values = [v for s, v in other.curve(self.metric) if s >= self.max_step * (1 - 1e-9) and math.isfinite(v)]
+            if values:
+                finals.append(sign * values[0])
+        return min(finals) if finals else None

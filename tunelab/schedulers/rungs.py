@@ -1,0 +1,157 @@
+"""What the rung-based schedulers (sh, asha, hyperband, bohb) share: budgets on a geometric
+ladder, and a trial's value where it crossed a rung.
+
+Everything is computed from the trials' stored reports and budgets (rule 6): a rung's members
+are the trials that reported at or past its level, a promotion is a trial whose budget was raised
+past it. Levels are anchored at the maximum (``max / eta**k``) so that the top rung is exactly
+the full budget, as in Hyperband.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tunelab.errors import ConfigError
+from tunelab.fidelity import Fidelity
+from tunelab.history import History
+from tunelab.schedulers.base import Scheduler
+from tunelab.trial import Trial, TrialState
+
+_EPS = 1e-9
+
+
+def ladder(min_budget: float, max_budget: float, eta: float, integer: bool = False) -> list[float]:
+    """Budgets ``max / eta**k`` down to the last one not below ``min_budget``, ascending."""
+    steps = int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + _EPS))
+    levels = [max_budget / eta ** (steps - i) for i in range(steps + 1)]
+    if integer:
+        levels = [float(max(round(level), 1)) for level in levels]
+    return levels
+
+
+def reached(trial: Trial, level: float) -> bool:
+    return any(r.step >= level * (1 - _EPS) for r in trial.reports)
+
+
+def value_at(trial: Trial, level: float, metric: str) -> float | None:
+    """The metric at the first report at or past ``level`` (None if the trial never got there)."""
+    for report in trial.reports:
+        if report.step >= level * (1 - _EPS) and metric in report.metrics:
+            value = report.metrics[metric]
+            return value if math.isfinite(value) else None
+    return None
+
+
+def at_level(budget: float | None, level: float) -> bool:
+    return budget is not None and abs(budget - level) <= _EPS * max(1.0, abs(level))
+
+
+class FidelityScheduler(Scheduler):
+    """A scheduler that needs a fidelity range: from its options, else from the study's fidelity."""
+
+    def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
+                 eta: float = 3):
+        super().__init__(metric, mode)
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or eta <= 1:
+            raise ConfigError(f"{self.name}: eta must be a number > 1; got {eta!r}")
+        self.eta = eta
+        self._min, self._max = min_budget, max_budget
+        self.levels: list[float] = []
+        self._memo: dict = {}  # rung values of finished trials, which never change
+        if min_budget is not None and max_budget is not None:
+            self._set_range(min_budget, max_budget)
+
+    def _set_range(self, low: float, high: float, integer: bool | None = None) -> None:
+        try:
+            range_ = Fidelity("budget", low, high)
+        except ConfigError as err:
+            raise ConfigError(f"{self.name}: min_budget/max_budget: {err}") from None
+        self.min_budget, self.max_budget = float(low), float(high)
+        self.levels = ladder(self.min_budget, self.max_budget, self.eta, range_.integer if integer is None else integer)
+        self._configure()
+
+    def _configure(self) -> None:
+        """Derive what depends on the levels (brackets, sizes); subclasses override."""
+
+    def bind(self, fidelity: Fidelity | None) -> None:
+        super().bind(fidelity)
+        if fidelity is None and not self.levels:
+            raise ConfigError(f"scheduler {self.name!r} needs a fidelity, e.g. tl.tune(..., "
+                              "fidelity=tl.fidelity('epochs', min=1, max=81, resumable=True)), "
+                              "or min_budget and max_budget in scheduler_options")
+        if fidelity is not None:
+            low = self._min if self._min is not None else fidelity.min
+            high = self._max if self._max is not None else fidelity.max
+            self._set_range(low, high, fidelity.integer and float(low).is_integer())
+
+    def options(self) -> dict[str, Any]:
+        return {"min_budget": self._min, "max_budget": self._max, "eta": self.eta}
+
+    # -- helpers shared by the rung schedulers ---------------------------------------------------
+    def score(self, value: float | None) -> float:
+        if value is None:
+            return math.inf
+        return -value if self.mode == "max" else value
+
+    def rung_scores(self, trials: list[Trial], level: float) -> dict[int, float]:
+        """Oriented (lower is better) values at ``level`` of the trials that reached it."""
+        out = {}
+        for trial in trials:
+            if reached(trial, level):
+                out[trial.id] = self.score(value_at(trial, level, self.metric))
+        return out
+
+    def pause_at_budget(self, trial: Trial, step: float) -> bool:
+        """A trial that reached its budget below the top rung waits there for a promotion."""
+        budget = trial.budget
+        return budget is not None and step >= budget * (1 - _EPS) and budget < self.max_budget * (1 - _EPS)
+
+    def next_level(self, budget: float | None) -> float:
+        for level in self.levels:
+            if budget is None or level > budget * (1 + _EPS):
+                return level
+        return self.max_budget
+
+    @staticmethod
+    def next_index(history: History) -> int:
+        """The creation index of the trial about to start: a queued one first, else a new one."""
+        waiting = [t.number for t in history.trials if t.state is TrialState.WAITING]
+        return min(waiting) if waiting else history.n_trials
+
+
+def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: float,
+               memo: dict | None = None) -> list[dict[int, float]]:
+    """For each level, the oriented values (lower is better) of the trials that reached it.
+
+    One pass over each trial's reports; with ``memo``, a finished trial's row is computed once
+    (its reports never change), so a decision stays cheap in a study of thousands of reports."""
+    table: list[dict[int, float]] = [{} for _ in levels]
+    key_levels = tuple(levels)
+    for trial in trials:
+        row = memo.get((trial.id, key_levels)) if memo is not None else None
+        if row is None:
+            row = _row(trial, levels, metric, sign)
+            if memo is not None and trial.state.finished:
+                memo[(trial.id, key_levels)] = row
+        for k, value in row:
+            table[k][trial.id] = value
+    return table
+
+
+def _row(trial: Trial, levels: list[float], metric: str, sign: float) -> list[tuple[int, float]]:
+    row, k = [], 0
+    for report in trial.reports:
+        while k < len(levels) and report.step >= levels[k] * (1 - _EPS):
+            value = report.metrics.get(metric)
+            row.append((k, sign * value if value is not None and math.isfinite(value) else math.inf))
+            k += 1
+        if k == len(levels):
+            break
+    return row
+
+
+def rank(scores: dict[int, float], trial_id: int) -> int:
+    """How many trials at the rung are strictly better than this one."""
+    mine = scores[trial_id]
+    return sum(1 for other, s in scores.items() if other != trial_id and s < mine)

@@ -1,0 +1,55 @@
+"""Synchronous successive halving, exactly as taught: ``n`` configurations for ``m`` epochs each,
+keep the best ``1/eta``, give them ``eta`` times the budget, repeat up to the full budget.
+
+``n`` and ``m`` trade exploration for exploitation. ``m`` is the fidelity's minimum unless
+given; ``n`` is given, or derived from a total ``budget`` (in fidelity units, e.g. epochs: the
+largest ``n`` whose bracket costs no more), or else ``eta**(rungs-1)`` so that exactly one
+configuration reaches the full budget. What a bracket costs depends on the fidelity: a resumable
+one pays only the extra epochs at each promotion, a fresh-run one pays each level in full.
+When the bracket is done, the next one starts with new configurations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunelab.errors import ConfigError
+from tunelab.schedulers.brackets import Bracket, BracketScheduler, make_bracket
+
+
+class SuccessiveHalvingScheduler(BracketScheduler):
+    name = "sh"
+
+    def __init__(self, metric: str, mode: str, n: int | None = None, min_budget: float | None = None,
+                 max_budget: float | None = None, eta: float = 3, budget: float | None = None):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"sh: n must be a positive integer; got {n!r}")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+            raise ConfigError(f"sh: budget must be a positive number (in fidelity units); got {budget!r}")
+        self.n, self.budget = n, budget
+        super().__init__(metric, mode, min_budget, max_budget, eta)
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "n": self.n, "budget": self.budget}
+
+    def cost(self, bracket: Bracket) -> float:
+        """Fidelity units one bracket spends (extra units only, when runs resume)."""
+        resumable = self.fidelity.resumable if self.fidelity is not None else True
+        total, below = 0.0, 0.0
+        for size, level in zip(bracket.sizes, bracket.levels):
+            total += size * (level - below if resumable else level)
+            below = level
+        return total
+
+    def plan_brackets(self) -> list[Bracket]:
+        if self.n is not None:
+            return [make_bracket(self.n, self.levels, self.eta)]
+        if self.budget is None:
+            return [make_bracket(max(int(round(self.eta ** (len(self.levels) - 1))), 1), self.levels, self.eta)]
+        if self.cost(make_bracket(1, self.levels, self.eta)) > self.budget:
+            raise ConfigError(f"sh: budget={self.budget:g} cannot pay for even one configuration run to "
+                              f"{self.max_budget:g}; raise the budget or lower max_budget")
+        n = 1
+        while self.cost(make_bracket(n + 1, self.levels, self.eta)) <= self.budget:
+            n += 1
+        return [make_bracket(n, self.levels, self.eta)]
