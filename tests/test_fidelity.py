@@ -116,7 +116,7 @@ def test_ask_tell_with_a_stopping_scheduler_records_the_pruning():
 
 def test_the_default_setup_follows_the_fidelity():
     plain = tl.create_study(SPACE, metric="loss", mode="min")
-    assert (plain.scheduler.name, plain.searcher.name) == ("fifo", "random")
+    assert (plain.scheduler.name, plain.searcher.name) == ("fifo", "auto")
     epochs = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS)
     assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and not epochs.scheduler.promotion
     fresh = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, searcher="sobol")
