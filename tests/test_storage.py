@@ -44,9 +44,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def storage(request, tmp_path):
-    store = MemoryStorage() if request.param == "memory" else SQLStorage(sqlite_url(tmp_path / "t.db"))
+    if request.param == "memory":
+        store = MemoryStorage()
+    elif request.param == "sqlite":
+        store = SQLStorage(sqlite_url(tmp_path / "t.db"))
+    else:
+        store = open_storage(request.getfixturevalue("postgres_url"))
     yield store
     store.close()
 
@@ -646,9 +651,16 @@ def _start_together(procs, go: Path):
     return outputs
 
 
-def test_concurrent_ask_tell_loses_nothing(tmp_path):
-    path = tmp_path / "shared.db"
-    url = sqlite_url(path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request, tmp_path) -> str:
+    """A database URL that several processes open at once."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "shared.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def test_concurrent_ask_tell_loses_nothing(tmp_path, shared_url):
+    url = shared_url
     tl.create_study(SPACE, metric="loss", mode="min", name="shared", storage=url, seed=0).storage.close()
     go = tmp_path / "go"
     procs = [_run_python(ASK_TELL_WORKER, tmp_path, "asktell", url, str(go), str(w)) for w in range(4)]
@@ -668,10 +680,10 @@ def test_concurrent_ask_tell_loses_nothing(tmp_path):
 
 CLAIM_WORKER = """
     import json, os, sys, time
-    from tunelab.storage.sql import SQLStorage
+    from tunelab.storage import open_storage
 
     url, go, worker, study_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    storage = SQLStorage(url)
+    storage = open_storage(url)
     while not os.path.exists(go):
         time.sleep(0.01)
     claimed = []
@@ -681,9 +693,8 @@ CLAIM_WORKER = """
 """
 
 
-def test_concurrent_claims_take_each_waiting_trial_once(tmp_path):
-    path = tmp_path / "claims.db"
-    url = sqlite_url(path)
+def test_concurrent_claims_take_each_waiting_trial_once(tmp_path, shared_url):
+    url = shared_url
     study = tl.create_study(SPACE, metric="loss", mode="min", name="queue", storage=url, seed=0)
     for i in range(40):
         study.enqueue({"x": i / 40, "k": "a"})
@@ -698,7 +709,7 @@ def test_concurrent_claims_take_each_waiting_trial_once(tmp_path):
     everything = [n for claimed in claims for n in claimed]
     assert sorted(everything) == list(range(40))
     assert all(claimed == sorted(claimed) for claimed in claims)  # each worker took the oldest first
-    store = SQLStorage(url)
+    store = open_storage(url)
     owners = {tid: owner for tid, owner, _ in store.running_trials(study.record.id)}
     by_number = {t.number: t.id for t in store.trials(study.record.id)}
     for worker, claimed in enumerate(claims):

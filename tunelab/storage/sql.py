@@ -5,6 +5,12 @@ survives a killed process; only a power cut may lose the last few), and every wr
 ``BEGIN IMMEDIATE`` so that concurrent processes queue for the lock instead of failing with
 "database is locked" halfway through a transaction. Each step that must be atomic (numbering,
 claiming, finishing a trial) is one short transaction.
+
+PostgreSQL runs each write in a READ COMMITTED transaction; the statements that must serialise take
+row locks: numbering a trial updates its study's row (so creators of one study queue there, and the
+count of trials that spend the budget is read and raised in the same statement), claiming a waiting
+trial skips rows another worker has locked (``FOR UPDATE SKIP LOCKED``), and a read-modify-write of
+JSON attributes locks its row first. Creating or migrating the schema holds an advisory lock.
 """
 
 from __future__ import annotations
@@ -16,19 +22,22 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import JSON, Connection, bindparam, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import (JSON, Connection, bindparam, create_engine, delete, event, func, insert, inspect, or_,
+                        select, text, update)
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
-from tunelab.storage import schema
-from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.storage import migrations, schema
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 _UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
 _LOCK_WAIT_SECONDS = 60.0
+_NO_LIMIT = 2**31 - 1  # fits an INTEGER column everywhere
+_SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises schema creation on PostgreSQL
 
 
 class _Statements:
@@ -37,8 +46,11 @@ class _Statements:
 
     def __init__(self) -> None:
         p = bindparam
-        self.next_number = (update(schema.studies).where(_S.id == p("study_id"))
-                            .values(next_number=_S.next_number + 1).returning(_S.next_number))
+        # One statement numbers the trial and spends budget, so that no two workers overshoot n_trials.
+        self.next_number = (update(schema.studies)
+                            .where(_S.id == p("study_id"), _S.counted_trials + p("counted") <= p("limit"))
+                            .values(next_number=_S.next_number + 1, counted_trials=_S.counted_trials + p("counted"))
+                            .returning(_S.next_number))
         self.insert_trial = insert(schema.trials)
         self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
                              .order_by(_T.number).limit(1))
@@ -77,8 +89,9 @@ class _DriverStatement:
 
 
 class SQLStorage(Storage):
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
+        self._migrate = migrate
         self._sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"json_serializer": _json.dumps, "json_deserializer": json.loads}
         if self._sqlite:
@@ -155,16 +168,36 @@ class SQLStorage(Storage):
             return conn.execute(statement, params).fetchall()
 
     def _prepare_schema(self) -> None:
+        """Create the tables in a new database, or migrate an older one (see migrations.py)."""
         with self._write() as conn:
-            schema.metadata.create_all(conn, checkfirst=True)
-            row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
-            if row is None:
-                conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
-            elif int(row[0]) > schema.SCHEMA_VERSION:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            version = self._stored_version(conn)
+            if version is not None and version > schema.SCHEMA_VERSION:
                 raise StorageError(
-                    f"{self.url} was written by a newer tunelab (schema {row[0]}, this one knows "
+                    f"{self.url} was written by a newer tunelab (schema {version}, this one knows "
                     f"{schema.SCHEMA_VERSION}); upgrade tunelab: pip install -U tunelab"
                 )
+            if version is not None and version < schema.SCHEMA_VERSION:
+                if not self._migrate:
+                    raise StorageError(f"{self.url} has schema version {version}, this tunelab needs "
+                                       f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {self.url}")
+                self.migrated_from = version
+                migrations.migrate(conn, version)
+            schema.metadata.create_all(conn, checkfirst=True)
+            if version is None:
+                conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+
+    migrated_from: int | None = None
+
+    @staticmethod
+    def _stored_version(conn: Connection) -> int | None:
+        if not inspect(conn).has_table(schema.meta.name):
+            return None
+        row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
+        if row is None or not str(row[0]).isdigit():
+            raise StorageError(f"the tunelab_meta table has no valid schema_version row ({row and row[0]!r})")
+        return int(row[0])
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -219,27 +252,86 @@ class SQLStorage(Storage):
             conn.execute(delete(schema.trials).where(_T.study_id == study_id))
             conn.execute(delete(schema.studies).where(_S.id == study_id))
 
+    def _locked(self, statement):
+        """A read that a write in the same transaction depends on: lock the row on PostgreSQL."""
+        return statement if self._sqlite else statement.with_for_update()
+
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
         with self._write() as conn:
-            row = conn.execute(select(_S.settings, _S.user_attrs).where(_S.id == study_id)).one()
+            row = conn.execute(self._locked(select(_S.settings, _S.user_attrs).where(_S.id == study_id))).one()
             conn.execute(update(schema.studies).where(_S.id == study_id).values(
                 settings={**(row[0] or {}), **(settings or {})}, user_attrs={**(row[1] or {}), **(user_attrs or {})}))
 
     # -- trials --------------------------------------------------------------------------------------
     def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
-                     budget=None, system_attrs=None) -> Trial:
+                     budget=None, system_attrs=None, *, limit=None, counted=True) -> Trial | None:
+        with self._write() as conn:
+            return self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner, budget,
+                                      system_attrs, limit, counted)
+
+    def _insert_trial(self, conn, study_id, config, seed_for, state, owner, budget, system_attrs, limit,
+                      counted) -> Trial | None:
         at = now()
-        state = TrialState(state)
         started = at if state is TrialState.RUNNING else None
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
-                   heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {})
-        with self._write() as conn:
-            number = self._execute(conn, "next_number", {"study_id": study_id}).fetchone()[0] - 1
-            row.update(number=number, seed=seed_for(number), config=config_for(config, number))
-            trial_id = _new_id(self._execute(conn, "insert_trial", row))
+                   heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {},
+                   counted=int(counted))
+        numbered = self._execute(conn, "next_number", {"study_id": study_id, "counted": int(counted),
+                                                       "limit": _NO_LIMIT if limit is None else limit}).fetchone()
+        if numbered is None:
+            if conn.execute(select(_S.id).where(_S.id == study_id)).first() is None:
+                raise StorageError(f"study id {study_id} does not exist in {self.url} (deleted?)")
+            return None  # the study's n_trials budget is spent
+        number = numbered[0] - 1
+        row.update(number=number, seed=seed_for(number), config=config_for(config, number))
+        trial_id = _new_id(self._execute(conn, "insert_trial", row))
         return Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])), seed=row["seed"],
                      state=state, budget=budget, created_at=at, started_at=started,
-                     system_attrs=dict(system_attrs or {}))
+                     system_attrs=_json.loads(_json.dumps(system_attrs or {})))
+
+    def counted_trials(self, study_id: int) -> int:
+        rows = list(self._read(select(_S.counted_trials).where(_S.id == study_id)))
+        return rows[0][0] if rows else 0
+
+    def cancel_trial(self, trial_id: int, error: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute(self._locked(select(_T.study_id, _T.state, _T.counted, _T.system_attrs)
+                                            .where(_T.id == trial_id))).first()
+            if row is None or TrialState(row[1]).finished:
+                return False
+            conn.execute(update(schema.trials).where(_T.id == trial_id).values(
+                state=TrialState.FAILED.value, error=error, finished_at=now(), counted=0,
+                system_attrs={**(row[3] or {}), CANCELLED: True}))
+            if row[2]:
+                conn.execute(update(schema.studies).where(_S.id == row[0])
+                             .values(counted_trials=_S.counted_trials - 1))
+        return True
+
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+        with self._write() as conn:
+            failed = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
+                                  .values(state=TrialState.FAILED.value, error=error, finished_at=now()))
+            if failed.rowcount != 1 or retry_attrs is None:
+                return failed.rowcount == 1, None
+            study_id, config, seed = conn.execute(select(_T.study_id, _T.config, _T.seed)
+                                                  .where(_T.id == trial_id)).one()
+            retry = self._insert_trial(conn, study_id, config, lambda _number: seed, TrialState.WAITING, None, None,
+                                       retry_attrs, None, False)
+        return True, retry
+
+    def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
+        order = _T.value.desc() if descending else _T.value.asc()
+        return [_to_trial(row) for row in self._read(
+            select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
+                                        _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
+
+    def last_trials(self, study_id: int, k: int) -> list[Trial]:
+        rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
+        return [_to_trial(row) for row in rows][::-1]
+
+    def count_states(self, study_id: int) -> dict[str, int]:
+        return dict(tuple(row) for row in self._read(
+            select(_T.state, func.count()).where(_T.study_id == study_id).group_by(_T.state)))
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         params = {"study_id": study_id}
@@ -280,7 +372,7 @@ class SQLStorage(Storage):
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         column = _T.system_attrs if system else _T.user_attrs
         with self._write() as conn:
-            attrs = conn.execute(select(column).where(_T.id == trial_id)).scalar_one() or {}
+            attrs = conn.execute(self._locked(select(column).where(_T.id == trial_id))).scalar_one() or {}
             attrs[key] = _json.to_jsonable(value)
             conn.execute(update(schema.trials).where(_T.id == trial_id).values({column.key: attrs}))
 
