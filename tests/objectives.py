@@ -82,3 +82,10 @@ def write_pid_then_hang(config, trial):
         handle.write(str(os.getpid()))
     time.sleep(600)
     return 0.0
+
+
+def sleepy(config, trial):
+    """A short trial (a fraction of a second) with one report: long enough for a kill to land in it."""
+    time.sleep(0.1 + 0.1 * (trial.number % 3))
+    trial.report(1, loss=(config["x"] - 1.0) ** 2 + 1.0)
+    return (config["x"] - 1.0) ** 2

@@ -715,3 +715,59 @@ def test_concurrent_claims_take_each_waiting_trial_once(tmp_path, shared_url):
     for worker, claimed in enumerate(claims):
         assert all(owners[by_number[n]] == f"worker-{worker}" for n in claimed)
     store.close()
+
+
+# -- budget, cancellation, abandonment, big-study queries (every storage) ------------------------------
+def test_limit_spends_the_budget_atomically_and_cancel_gives_it_back(storage):
+    study = storage.create_study(record())
+    made = [storage.create_trial(study.id, {"x": i / 10, "k": "a"}, seed_for, limit=3) for i in range(4)]
+    assert [t.number for t in made[:3]] == [0, 1, 2] and made[3] is None
+    assert storage.counted_trials(study.id) == 3
+    assert len(storage.trials(study.id)) == 3  # the refused trial left nothing behind, not even a number
+    assert storage.cancel_trial(made[1].id, "cancelled: stopped")
+    assert not storage.cancel_trial(made[1].id, "cancelled: again")
+    assert storage.counted_trials(study.id) == 2
+    cancelled = storage.trials(study.id)[1]
+    assert (cancelled.state, cancelled.error, cancelled.system_attrs) == (
+        TrialState.FAILED, "cancelled: stopped", {"cancelled": True})
+    assert storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3).number == 3
+    assert storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3) is None
+    uncounted = storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3, counted=False)
+    assert uncounted.number == 4 and storage.counted_trials(study.id) == 3
+    storage.finish_trial(made[0].id, TrialState.COMPLETED, value=0.1, metrics={"loss": 0.1})
+    assert not storage.cancel_trial(made[0].id, "cancelled: too late")
+    assert storage.counted_trials(study.id) == 3
+
+
+def test_abandon_fails_and_requeues_once(storage):
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.4, "k": "b"}, seed_for, owner="gone:1:1")
+    failed, retry = storage.abandon_trial(trial.id, "abandoned: gone", {"retry_of": trial.number, "attempt": 2})
+    assert failed and retry.state is TrialState.WAITING and (retry.config, retry.seed) == (trial.config, trial.seed)
+    assert retry.system_attrs == {"retry_of": 0, "attempt": 2}
+    assert storage.abandon_trial(trial.id, "abandoned: again", {"retry_of": trial.number}) == (False, None)
+    assert storage.counted_trials(study.id) == 1  # the retry takes the place of the trial it repeats
+    stored = storage.trials(study.id)
+    assert [(t.number, t.state) for t in stored] == [(0, TrialState.FAILED), (1, TrialState.WAITING)]
+    assert stored[0].error == "abandoned: gone"
+    waiting = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for, state=TrialState.WAITING)
+    assert storage.abandon_trial(waiting.id, "abandoned", None) == (False, None)  # only running trials
+
+
+def test_top_last_and_counts_of_a_study(storage):
+    study, other = storage.create_study(record()), storage.create_study(record("other"))
+    values = [0.5, 0.2, None, 0.9, 0.2, 0.7]
+    for value in values:
+        trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for)
+        if value is not None:
+            storage.finish_trial(trial.id, TrialState.COMPLETED, value=value, metrics={"loss": value})
+    storage.finish_trial(storage.create_trial(other.id, {"x": 0.5, "k": "a"}, seed_for).id,
+                         TrialState.COMPLETED, value=-1.0)
+    assert [(t.number, t.value) for t in storage.top_trials(study.id, 3, descending=False)] == [
+        (1, 0.2), (4, 0.2), (0, 0.5)]
+    assert [t.number for t in storage.top_trials(study.id, 2, descending=True)] == [3, 5]
+    assert [t.number for t in storage.top_trials(study.id, 100, descending=False)] == [1, 4, 0, 5, 3]
+    assert [t.number for t in storage.last_trials(study.id, 2)] == [4, 5]
+    assert [t.number for t in storage.last_trials(study.id, 100)] == [0, 1, 2, 3, 4, 5]
+    assert storage.count_states(study.id) == {"completed": 5, "running": 1}
+    assert storage.count_states(other.id) == {"completed": 1}

@@ -91,9 +91,13 @@ def create_study(
     scheduler_options: Mapping[str, Any] | None = None,
     load_if_exists: bool = False,
     objective: Callable | None = None,
+    n_trials: int | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
-    that its space and metrics match). ``storage=None`` keeps it in memory."""
+    that its space and metrics match). ``storage=None`` keeps it in memory. ``n_trials`` is stored
+    as the study's budget, for ``tunelab worker`` processes that run it."""
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"n_trials must be a positive integer or None; got {n_trials!r}")
     space = Space.coerce(space)
     metrics, modes = _check_metrics(metric, mode)
     name, store = _check_name(name), open_storage(storage)
@@ -115,8 +119,10 @@ def create_study(
             settings={"objective": objective_path(objective)},
         ))
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
-    store.update_study(record.id, settings={"searcher": study.searcher.describe(),
-                                            "scheduler": study.scheduler.describe()})
+    settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe()}
+    if n_trials is not None:
+        settings["budgets"] = {**(record.settings.get("budgets") or {}), "n_trials": n_trials}
+    store.update_study(record.id, settings=settings)
     return study
 
 

@@ -20,7 +20,7 @@ from tunelab.errors import TunelabError
 
 DEFAULT_STORAGE = "sqlite:///tunelab.db"
 #: Modules that add subcommands: each has register(subparsers) -> None.
-COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.run"]
+COMMAND_MODULES = ["tunelab.commands.core", "tunelab.commands.run", "tunelab.commands.worker"]
 
 
 class UsageError(TunelabError):

@@ -27,7 +27,7 @@ log = logging.getLogger("tunelab")
 
 HEARTBEAT_SECONDS = 10.0
 #: How often a running tuner looks for trials abandoned by dead processes (a cheap indexed read).
-RECOVER_SECONDS = 5.0
+RECOVER_SECONDS = 2.0
 #: A trial from another machine is abandoned when its heartbeat is older than this.
 STALE_SECONDS = 120.0
 
