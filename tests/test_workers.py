@@ -1,0 +1,115 @@
+"""Workers sharing one study through one database: `tunelab worker` processes spend the stored
+budget exactly, and kill -9 of workers and tuners at random moments loses no trial and runs none
+twice. Runs on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import tunelab as tl
+from tunelab.storage import open_storage
+from tunelab.trial import TrialState
+
+from objectives import SPACE
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+DEADLINE = 120.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def start_worker(url: str, name: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tunelab.cli", "worker", "--storage", url, "--study", name,
+                             "--objective", "objectives:sleepy", "--quiet", *extra],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def chains(trials) -> dict[int, list]:
+    """Trials grouped by the trial they (transitively) retry: one group per budgeted trial."""
+    by_number = {t.number: t for t in trials}
+    groups: dict[int, list] = {}
+    for trial in trials:
+        root = trial
+        while "retry_of" in root.system_attrs:
+            root = by_number[root.system_attrs["retry_of"]]
+        groups.setdefault(root.number, []).append(trial)
+    return groups
+
+
+def assert_complete_without_loss_or_duplicates(trials, n_trials: int) -> None:
+    assert sorted(t.number for t in trials) == list(range(len(trials)))  # numbering never skipped or reused
+    assert not [t for t in trials if not t.state.finished]
+    groups = chains([t for t in trials if not t.system_attrs.get("cancelled")])
+    assert len(groups) == n_trials
+    for root, group in groups.items():
+        done = [t for t in group if t.state is TrialState.COMPLETED]
+        assert len(done) == 1, (root, [(t.number, t.state, t.error) for t in group])  # 0 lost, 0 duplicated
+        assert all(t.error.startswith("abandoned") for t in group if t.state is TrialState.FAILED)
+        assert {(t.seed, tuple(sorted(t.config.items()))) for t in group} == {
+            (done[0].seed, tuple(sorted(done[0].config.items())))}
+
+
+def test_workers_spend_the_stored_budget_exactly(url):
+    tl.create_study(SPACE, metric="loss", mode="min", name="shared", storage=url, seed=0, n_trials=12)
+    workers = [start_worker(url, "shared", *(["--workers", "2"] if i == 0 else [])) for i in range(3)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=DEADLINE)
+        assert worker.returncode == 0, err
+        assert "worker done: n_trials=12 reached" in out
+    study = tl.load_study("shared", storage=url)
+    assert study.counted_trials() == 12
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 12
+    assert_complete_without_loss_or_duplicates(study.trials, 12)
+
+
+def _running_owners(store, study_id) -> set[int]:
+    return {int(owner.split(":")[1]) for _, owner, _ in store.running_trials(study_id) if owner}
+
+
+def test_random_kill_9_of_workers_loses_nothing(url):
+    """Five kill -9 at random moments, each while the victim runs a trial (single-process workers
+    and tuners with worker processes alike); a replacement starts after each kill."""
+    n_trials, rng = 24, random.Random(8)
+    study = tl.create_study(SPACE, metric="loss", mode="min", name="faults", storage=url, seed=0, n_trials=n_trials)
+    store, study_id = open_storage(url), study.record.id
+    flavours = [("--max-retries", "10"), ("--max-retries", "10", "--workers", "2")]
+    procs = [start_worker(url, "faults", *flavour) for flavour in flavours]
+    kills, end = 0, time.monotonic() + DEADLINE
+    while kills < 5 and time.monotonic() < end:
+        busy = [p for p in procs if p.poll() is None and p.pid in _running_owners(store, study_id)]
+        if not busy:
+            if all(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.02)
+            continue
+        time.sleep(rng.uniform(0.0, 0.15))
+        victim = rng.choice(busy)
+        victim.kill()
+        victim.communicate()
+        kills += 1
+        procs.append(start_worker(url, "faults", *rng.choice(flavours)))
+    assert kills == 5
+    for proc in procs:
+        out, err = proc.communicate(timeout=DEADLINE)
+        assert proc.returncode in (0, -9), err
+    final = start_worker(url, "faults", "--max-retries", "10")  # finishes whatever the last kills left
+    out, err = final.communicate(timeout=DEADLINE)
+    assert final.returncode == 0, err
+    trials = tl.load_study("faults", storage=url).trials
+    assert sum(t.state is TrialState.FAILED for t in trials) >= 5  # every kill abandoned at least one trial
+    assert_complete_without_loss_or_duplicates(trials, n_trials)
+    assert store.counted_trials(study_id) == n_trials
+    store.close()
