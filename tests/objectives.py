@@ -89,3 +89,20 @@ def sleepy(config, trial):
     time.sleep(0.1 + 0.1 * (trial.number % 3))
     trial.report(1, loss=(config["x"] - 1.0) ** 2 + 1.0)
     return (config["x"] - 1.0) ** 2
+
+
+def reporting(config, trial):
+    """Reports every step, stops when the tuner says so, and leaves a user attribute."""
+    trial.set_user_attr("where", "worker")
+    for step in range(1, 5):
+        trial.report(step, loss=config["x"] ** 2 + 1.0 / step)  # raises TrialPruned on a STOP
+    return config["x"] ** 2
+
+
+class StopOddTrialsAtStep2(tl.Scheduler):
+    """A scheduler whose decision is visible in the record: odd trials are stopped at step 2."""
+
+    name = "stop-odd"
+
+    def on_report(self, trial, step, metrics, history):
+        return tl.Decision.STOP if trial.number % 2 and step >= 2 else tl.Decision.CONTINUE
