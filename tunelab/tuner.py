@@ -262,11 +262,12 @@ def tune(
                                                         budgets.patience)):
         raise ConfigError("give n_trials, timeout, target or patience so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout, executor_options)
+    queue = [study.space.validate(config, where="enqueue") for config in enqueue]  # all checked before any is stored
     study.storage.update_study(study.record.id, settings={"budgets": budgets.to_settings(),
                                                           "trial_timeout": trial_timeout})
     already = {config_key(t.config) for t in study.trials}
-    for config in enqueue:
-        if config_key(study.space.validate(config, where="enqueue")) not in already:
+    for config in queue:
+        if config_key(config) not in already:
             study.enqueue(config)
     Tuner(study, objective, run_executor, budgets, trial_timeout, progress).run()
     return study

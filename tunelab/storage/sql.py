@@ -217,15 +217,33 @@ class SQLStorage(Storage):
             raise StudyExists(f"a study named {record.name!r} already exists in {self.url}") from None
         return self.get_study(record.name) if study_id else record
 
+    @contextmanager
+    def _decoding(self, what: str) -> Iterator[None]:
+        """A row that does not decode (edited by hand, half-written by a foreign tool) is a clear
+        StorageError naming the table, never a stray ValueError from deep inside."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise StorageError(f"{self.url}: a corrupted {what} row could not be read ({type(err).__name__}: "
+                               f"{err}); repair or delete that row") from None
+
     def get_study(self, name: str) -> StudyRecord:
-        row = self._read(select(schema.studies).where(_S.name == name))
-        row = row.first() if hasattr(row, "first") else (row[0] if row else None)
-        if row is None:
-            raise StudyNotFound(f"no study named {name!r} in {self.url}")
-        m = row._mapping
-        return StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
-                           seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
-                           environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
+        with self._decoding("tunelab_studies"):
+            row = self._read(select(schema.studies).where(_S.name == name))
+            row = row.first() if hasattr(row, "first") else (row[0] if row else None)
+            if row is None:
+                raise StudyNotFound(f"no study named {name!r} in {self.url}")
+            m = row._mapping
+            record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
+                                 seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
+                                 environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
+            _check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
+            if not record.metrics or len(record.modes) != len(record.metrics) or \
+                    not set(record.modes) <= {"min", "max"}:
+                raise ValueError(f"metrics {record.metrics!r} and modes {record.modes!r} do not match")
+            return record
 
     def list_studies(self) -> list[StudySummary]:
         rows = list(self._read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
@@ -321,13 +339,15 @@ class SQLStorage(Storage):
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         order = _T.value.desc() if descending else _T.value.asc()
-        return [_to_trial(row) for row in self._read(
-            select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
-                                        _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
+        with self._decoding("tunelab_trials"):
+            return [_to_trial(row) for row in self._read(
+                select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
+                                            _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
 
     def last_trials(self, study_id: int, k: int) -> list[Trial]:
-        rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
-        return [_to_trial(row) for row in rows][::-1]
+        with self._decoding("tunelab_trials"):
+            rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
+            return [_to_trial(row) for row in rows][::-1]
 
     def count_states(self, study_id: int) -> dict[str, int]:
         return dict(tuple(row) for row in self._read(
@@ -384,12 +404,15 @@ class SQLStorage(Storage):
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}
-        rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
-        return [_to_trial(row) for row in rows]
+        with self._decoding("tunelab_trials"):
+            rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
+            return [_to_trial(row) for row in rows]
 
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
-        rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
-        return [(rid, tid, Report(step, _json.numbers(metrics), at)) for rid, tid, step, metrics, at in rows]
+        with self._decoding("tunelab_reports"):
+            rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
+            return [(rid, tid, Report(step, _json.numbers(_check_types(metrics, dict)), at))
+                    for rid, tid, step, metrics, at in rows]
 
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
@@ -403,8 +426,20 @@ def _new_id(result) -> int:
         else result.inserted_primary_key[0]
 
 
+def _check_types(*pairs) -> Any:
+    """Raise TypeError unless each value has its type; returns the first value."""
+    for value, kind in zip(pairs[::2], pairs[1::2]):
+        if not isinstance(value, kind):
+            raise TypeError(f"expected a JSON {'object' if kind is dict else 'array'}, found {value!r:.60}")
+    return pairs[0]
+
+
 def _to_trial(row) -> Trial:
     m = row._mapping
+    _check_types(m["config"], dict, *(item for key in ("metrics", "user_attrs", "system_attrs")
+                                      for item in (m[key] if m[key] is not None else {}, dict)))
+    if m["value"] is not None and not isinstance(m["value"], (int, float)):
+        raise TypeError(f"value {m['value']!r:.40} is not a number")
     return Trial(
         id=m["id"], number=m["number"], config=m["config"], seed=m["seed"], state=TrialState(m["state"]),
         value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
