@@ -247,6 +247,8 @@ class Study(ReportSink):
         late = {"state": state.value, "metrics": _json.loads(_json.dumps(dict(metrics))), "at": _now()}
         self.storage.set_trial_attr(trial.id, LATE_RESULT, late, system=True)
         trial.system_attrs[LATE_RESULT] = late
+        warnings.warn(f"trial {trial.number} was already failed ({trial.error}); its late result is kept in "
+                      f"system_attrs[{LATE_RESULT!r}]", stacklevel=3)
         return True
 
     def cancel(self, trial_id: int, reason: str) -> Trial:
@@ -282,8 +284,6 @@ class Study(ReportSink):
             if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
                 metrics = value if isinstance(value, Mapping) else {self.metric: value}
                 self._keep_late_result(record, state, metrics)
-                warnings.warn(f"trial {record.number} was already failed ({record.error}); its late result is kept "
-                              f"in system_attrs[{LATE_RESULT!r}]", stacklevel=2)
                 return record
             raise ConfigError(f"trial {record.number} is already {record.state.value}"
                               + (f" with value {record.value}" if record.value is not None else ""))
