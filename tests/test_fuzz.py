@@ -6,7 +6,6 @@ from small lists of bad parts so that each case says what it tries."""
 from __future__ import annotations
 
 import io
-import itertools
 import math
 import shutil
 import sqlite3
@@ -220,8 +219,7 @@ def test_corrupted_rows_give_clear_errors(table, column, value, tmp_path, health
     with sqlite3.connect(path) as conn:
         conn.execute(f"UPDATE {table} SET {column} = {value}")
     def use():
-        study = tl.load_study("c", storage=url)
-        study.trials  # noqa: B018 - reading is the point
+        assert tl.load_study("c", storage=url).trials
         tl.tune(lambda c: c["x"], GOOD_SPACE, metric="loss", mode="min", n_trials=2, storage=url, name="c",
                 progress=False)
         raise AssertionError("the corruption went unnoticed")

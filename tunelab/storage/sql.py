@@ -22,70 +22,20 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import (JSON, Connection, bindparam, create_engine, delete, event, func, insert, inspect, or_,
-                        select, text, update)
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
+from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
-_UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
 _LOCK_WAIT_SECONDS = 60.0
 _NO_LIMIT = 2**31 - 1  # fits an INTEGER column everywhere
 _SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises schema creation on PostgreSQL
-
-
-class _Statements:
-    """The statements of the hot path, built once: building a statement costs SQLAlchemy about
-    five times more than running it, and a writer should hold the lock only to run."""
-
-    def __init__(self) -> None:
-        p = bindparam
-        # One statement numbers the trial and spends budget, so that no two workers overshoot n_trials.
-        self.next_number = (update(schema.studies)
-                            .where(_S.id == p("study_id"), _S.counted_trials + p("counted") <= p("limit"))
-                            .values(next_number=_S.next_number + 1, counted_trials=_S.counted_trials + p("counted"))
-                            .returning(_S.next_number))
-        self.insert_trial = insert(schema.trials)
-        self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
-                             .order_by(_T.number).limit(1))
-        unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
-        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
-                       .values(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
-                               error=p("error"), traceback=p("traceback"), finished_at=p("finished_at")))
-        self.insert_report = insert(schema.reports)
-        self.new_trials = (select(schema.trials).where(_T.study_id == p("study_id"), _T.id > p("after_id"))
-                           .order_by(_T.id))
-        self.new_or_listed_trials = (select(schema.trials).where(
-            _T.study_id == p("study_id"), or_(_T.id > p("after_id"), _T.id.in_(p("ids", expanding=True))))
-            .order_by(_T.id))
-        self.new_reports = (select(_R.id, _R.trial_id, _R.step, _R.metrics, _R.time)
-                            .where(_R.study_id == p("study_id"), _R.id > p("after_id")).order_by(_R.id))
-
-
-class _DriverStatement:
-    """A hot-path statement compiled once to the driver's SQL, for SQLite.
-
-    Even prebuilt, a SQLAlchemy execution costs about 0.1 ms of Python while the writer holds
-    SQLite's only write lock; through the driver it costs a fifth of that, which is what lets a
-    second process add throughput. The SQL still comes from the one SQLAlchemy statement.
-    """
-
-    def __init__(self, statement, dialect, keys: tuple[str, ...]):
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if isinstance(statement, Insert) else None)
-        self.sql, self._compiled = str(compiled), compiled
-        self._order = list(compiled.positiontup or [])
-        self._json = {name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)}
-
-    def run(self, driver_connection, params: dict[str, Any]):
-        values = self._compiled.construct_params(params)
-        return driver_connection.execute(
-            self.sql, [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order])
 
 
 class SQLStorage(Storage):
@@ -100,8 +50,8 @@ class SQLStorage(Storage):
         if self._sqlite:
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._local = threading.local()
-        self._sql = _Statements()
-        self._driver_statements: dict[tuple, _DriverStatement] = {}
+        self._sql = Statements()
+        self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
             self._prepare_schema()
         except DatabaseError as err:  # also "file is not a database", not only a locked or missing one
@@ -157,7 +107,7 @@ class SQLStorage(Storage):
             return conn.execute(statement, params)
         key = (name, tuple(params))
         if key not in self._driver_statements:
-            self._driver_statements[key] = _DriverStatement(statement, self._engine.dialect, tuple(params))
+            self._driver_statements[key] = DriverStatement(statement, self._engine.dialect, tuple(params))
         return self._driver_statements[key].run(conn.connection.driver_connection, params)
 
     def _read(self, statement, params: dict | None = None) -> Any:
@@ -239,7 +189,7 @@ class SQLStorage(Storage):
             record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
                                  seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
                                  environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
-            _check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
+            check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
             if not record.metrics or len(record.modes) != len(record.metrics) or \
                     not set(record.modes) <= {"min", "max"}:
                 raise ValueError(f"metrics {record.metrics!r} and modes {record.modes!r} do not match")
@@ -302,7 +252,7 @@ class SQLStorage(Storage):
             return None  # the study's n_trials budget is spent
         number = numbered[0] - 1
         row.update(number=number, seed=seed_for(number), config=config_for(config, number))
-        trial_id = _new_id(self._execute(conn, "insert_trial", row))
+        trial_id = new_id(self._execute(conn, "insert_trial", row))
         return Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])), seed=row["seed"],
                      state=state, budget=budget, created_at=at, started_at=started,
                      system_attrs=_json.loads(_json.dumps(system_attrs or {})))
@@ -340,14 +290,14 @@ class SQLStorage(Storage):
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         order = _T.value.desc() if descending else _T.value.asc()
         with self._decoding("tunelab_trials"):
-            return [_to_trial(row) for row in self._read(
+            return [to_trial(row) for row in self._read(
                 select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
                                             _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
 
     def last_trials(self, study_id: int, k: int) -> list[Trial]:
         with self._decoding("tunelab_trials"):
             rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
-            return [_to_trial(row) for row in rows][::-1]
+            return [to_trial(row) for row in rows][::-1]
 
     def count_states(self, study_id: int) -> dict[str, int]:
         return dict(tuple(row) for row in self._read(
@@ -367,7 +317,7 @@ class SQLStorage(Storage):
             conn.execute(update(schema.trials).where(_T.id == row[0]).values(
                 state=TrialState.RUNNING.value, started_at=at, heartbeat_at=at, owner=owner, budget=budget))
             full = conn.execute(select(schema.trials).where(_T.id == row[0])).one()
-        return _to_trial(full)
+        return to_trial(full)
 
     def resume_trial(self, trial_id: int, owner: str, budget: float | None) -> bool:
         with self._write() as conn:
@@ -387,7 +337,7 @@ class SQLStorage(Storage):
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
         row = dict(study_id=study_id, trial_id=trial_id, step=float(step), metrics=metrics, time=at)
         with self._write() as conn:
-            return _new_id(self._execute(conn, "insert_report", row))
+            return new_id(self._execute(conn, "insert_report", row))
 
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         column = _T.system_attrs if system else _T.user_attrs
@@ -406,46 +356,18 @@ class SQLStorage(Storage):
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}
         with self._decoding("tunelab_trials"):
             rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
-            return [_to_trial(row) for row in rows]
+            return [to_trial(row) for row in rows]
 
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
         with self._decoding("tunelab_reports"):
             rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
-            return [(rid, tid, Report(step, _json.numbers(_check_types(metrics, dict)), at))
+            return [(rid, tid, Report(step, _json.numbers(check_types(metrics, dict)), at))
                     for rid, tid, step, metrics, at in rows]
 
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
-
-
-def _new_id(result) -> int:
-    """The primary key of the row just inserted, from a DB-API cursor or a SQLAlchemy result."""
-    return result.lastrowid if hasattr(result, "lastrowid") and not hasattr(result, "inserted_primary_key") \
-        else result.inserted_primary_key[0]
-
-
-def _check_types(*pairs) -> Any:
-    """Raise TypeError unless each value has its type; returns the first value."""
-    for value, kind in zip(pairs[::2], pairs[1::2]):
-        if not isinstance(value, kind):
-            raise TypeError(f"expected a JSON {'object' if kind is dict else 'array'}, found {value!r:.60}")
-    return pairs[0]
-
-
-def _to_trial(row) -> Trial:
-    m = row._mapping
-    _check_types(m["config"], dict, *(item for key in ("metrics", "user_attrs", "system_attrs")
-                                      for item in (m[key] if m[key] is not None else {}, dict)))
-    if m["value"] is not None and not isinstance(m["value"], (int, float)):
-        raise TypeError(f"value {m['value']!r:.40} is not a number")
-    return Trial(
-        id=m["id"], number=m["number"], config=m["config"], seed=m["seed"], state=TrialState(m["state"]),
-        value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
-        started_at=m["started_at"], finished_at=m["finished_at"], error=m["error"], traceback=m["traceback"],
-        user_attrs=m["user_attrs"] or {}, system_attrs=m["system_attrs"] or {},
-    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
