@@ -57,6 +57,8 @@ def test_the_same_study_runs_on_every_executor(executor, tmp_path):
 
 
 def test_trial_timeout_cancels_remote_trials(executor):
+    if executor == "processes":
+        pytest.skip("tests/test_executors.py covers timeouts in local processes")
     started = time.monotonic()
     study = tl.tune(sleepy_forever, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, workers=2,
                     executor=executor, trial_timeout=1.0, storage=None, seed=0, progress=False)

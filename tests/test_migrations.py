@@ -3,15 +3,18 @@ opens in this tunelab: migrated in place, its trials kept, its budget counted as
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
 import tunelab as tl
+from tunelab.cli import main
 from tunelab.errors import StorageError
 from tunelab.storage import schema
 from tunelab.storage.sql import SQLStorage
@@ -104,8 +107,10 @@ def test_migrate_command(tmp_path):
     first = subprocess.run(run, capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
     assert first.returncode == 0, first.stderr
     assert f"migrated from schema version 1 to {schema.SCHEMA_VERSION}" in first.stdout
-    second = subprocess.run(run, capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
-    assert "nothing to do" in second.stdout
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["migrate", "--storage", url]) == 0
+    assert "nothing to do" in out.getvalue()
 
 
 def test_a_broken_version_row_is_a_clear_error(tmp_path):
