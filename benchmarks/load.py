@@ -37,8 +37,9 @@ import tunelab as tl  # noqa: E402
 from tunelab.storage import open_storage  # noqa: E402
 from tunelab.trial import TrialState  # noqa: E402
 
+from faults import ENV, chains, kill_busy_workers, start_worker  # noqa: E402
+
 SPACE = {"x": tl.uniform(-5.0, 5.0), "kind": tl.choice(["a", "b"]), "n": tl.randint(1, 4)}
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
 
 def trivial(config):
@@ -77,23 +78,13 @@ class Databases:
 
 
 def lost_and_duplicated(trials, n_trials: int) -> tuple[int, int]:
-    by_number = {t.number: t for t in trials}
-    groups: dict[int, list] = {}
-    for trial in trials:
-        root = trial
-        while "retry_of" in root.system_attrs:
-            root = by_number[root.system_attrs["retry_of"]]
-        if not root.system_attrs.get("cancelled"):
-            groups.setdefault(root.number, []).append(trial)
-    done = [sum(t.state is TrialState.COMPLETED for t in g) for g in groups.values()]
+    done = [sum(t.state is TrialState.COMPLETED for t in group) for group in chains(trials).values()]
     return n_trials - sum(1 for d in done if d >= 1), sum(d - 1 for d in done if d > 1)
 
 
 # -- faults -------------------------------------------------------------------------------------------------
-def worker(url: str, name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tunelab.cli", "worker", "--storage", url, "--study", name,
-                             "--objective", "objectives:sleepy", "--quiet", "--max-retries", "25", *extra],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def worker(url: str, *flavour: str) -> subprocess.Popen:
+    return start_worker(url, "faults", "--max-retries", "25", *flavour, quiet_output=True)
 
 
 def faults(args, dbs: Databases) -> None:
@@ -103,25 +94,12 @@ def faults(args, dbs: Databases) -> None:
         study = tl.create_study(SPACE, metric="loss", mode="min", name="faults", storage=url, seed=0,
                                 n_trials=args.fault_trials)
         store, flavours = open_storage(url), [(), ("--workers", "2")]
-        procs = [worker(url, "faults", *f) for f in flavours * 2]
-        kills = 0
-        while kills < args.kills:
-            owners = {int(o.split(":")[1]) for _, o, _ in store.running_trials(study.record.id) if o}
-            busy = [p for p in procs if p.poll() is None and p.pid in owners]
-            if not busy:
-                if all(p.poll() is not None for p in procs):
-                    break
-                time.sleep(0.01)
-                continue
-            time.sleep(rng.uniform(0.0, 0.2))
-            victim = rng.choice(busy)
-            victim.kill()
-            victim.wait()
-            kills += 1
-            procs.append(worker(url, "faults", *rng.choice(flavours)))
+        procs = [worker(url, *f) for f in flavours * 2]
+        kills = kill_busy_workers(procs, store, study.record.id, args.kills, rng,
+                                  lambda: worker(url, *rng.choice(flavours)), deadline=600)
         for proc in procs:
             proc.wait()
-        worker(url, "faults").wait()
+        worker(url).wait()
         trials = tl.load_study("faults", storage=url).trials
         lost, duplicated = lost_and_duplicated(trials, args.fault_trials)
         completed = sum(t.state is TrialState.COMPLETED for t in trials)
@@ -193,7 +171,7 @@ def scale(args, dbs: Databases) -> None:
 
     started = time.perf_counter()
     costs = _ask_tell_costs(ask_tell, total, marks)
-    print(f"tunelab SQLite  " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in costs.items())
+    print("tunelab SQLite  " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in costs.items())
           + f"  ratio {costs[marks[1]] / costs[marks[0]]:.2f}x  (built in {time.perf_counter() - started:.0f}s)")
     study.storage.close()
     _open_and_list(url, total)
@@ -216,7 +194,7 @@ def scale(args, dbs: Databases) -> None:
 
     started = time.perf_counter()
     o_costs = _ask_tell_costs(o_ask_tell, o_total, o_marks)
-    print(f"optuna RDB      " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in o_costs.items())
+    print("optuna RDB      " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in o_costs.items())
           + f"  ratio {o_costs[o_marks[1]] / o_costs[o_marks[0]]:.2f}x  (built in {time.perf_counter() - started:.0f}s;"
           f" --optuna-trials {o_total})")
 

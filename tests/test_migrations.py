@@ -85,7 +85,10 @@ def test_a_version_1_study_opens_migrated_and_continues(tmp_path):
         assert conn.execute("SELECT value FROM tunelab_meta").fetchall() == [(str(schema.SCHEMA_VERSION),)]
         assert [row[0] for row in conn.execute("SELECT counted FROM tunelab_trials ORDER BY number")] == [1, 0, 0, 1]
         indices = {row[1] for row in conn.execute("PRAGMA index_list(tunelab_trials)")}
-        assert "ix_trials_study_state_value" in indices
+        assert {"ix_trials_study_state_value", "ix_trials_study_state_number"} <= indices
+        plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM tunelab_trials WHERE study_id = 1 AND state = 'waiting' "
+                            "ORDER BY number LIMIT 1").fetchall()
+        assert "ix_trials_study_state_number" in str(plan)  # claiming a waiting trial scans nothing
     continued = tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=4, storage=url,
                         name="old", executor="inline", progress=False)
     assert sum(t.state is TrialState.COMPLETED for t in continued.trials) == 4

@@ -4,12 +4,7 @@ twice. Runs on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -17,10 +12,9 @@ import tunelab as tl
 from tunelab.storage import open_storage
 from tunelab.trial import TrialState
 
+from faults import chains, kill_busy_workers, start_worker
 from objectives import SPACE
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 DEADLINE = 120.0
 
 
@@ -31,28 +25,10 @@ def url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def start_worker(url: str, name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tunelab.cli", "worker", "--storage", url, "--study", name,
-                             "--objective", "objectives:sleepy", "--quiet", *extra],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def chains(trials) -> dict[int, list]:
-    """Trials grouped by the trial they (transitively) retry: one group per budgeted trial."""
-    by_number = {t.number: t for t in trials}
-    groups: dict[int, list] = {}
-    for trial in trials:
-        root = trial
-        while "retry_of" in root.system_attrs:
-            root = by_number[root.system_attrs["retry_of"]]
-        groups.setdefault(root.number, []).append(trial)
-    return groups
-
-
 def assert_complete_without_loss_or_duplicates(trials, n_trials: int) -> None:
     assert sorted(t.number for t in trials) == list(range(len(trials)))  # numbering never skipped or reused
     assert not [t for t in trials if not t.state.finished]
-    groups = chains([t for t in trials if not t.system_attrs.get("cancelled")])
+    groups = chains(trials)
     assert len(groups) == n_trials
     for root, group in groups.items():
         done = [t for t in group if t.state is TrialState.COMPLETED]
@@ -77,10 +53,6 @@ def test_workers_spend_the_stored_budget_exactly(tmp_path):
     assert_complete_without_loss_or_duplicates(study.trials, 10)
 
 
-def _running_owners(store, study_id) -> set[int]:
-    return {int(owner.split(":")[1]) for _, owner, _ in store.running_trials(study_id) if owner}
-
-
 def test_random_kill_9_of_workers_loses_nothing(url):
     """Five kill -9 at random moments, each while the victim runs a trial (single-process workers
     and tuners with worker processes alike); a replacement starts after each kill."""
@@ -89,20 +61,7 @@ def test_random_kill_9_of_workers_loses_nothing(url):
     store, study_id = open_storage(url), study.record.id
     flavours = [("--max-retries", "10"), ("--max-retries", "10", "--workers", "2")]
     procs = [start_worker(url, "faults", *flavour) for flavour in flavours]
-    kills, end = 0, time.monotonic() + DEADLINE
-    while kills < 5 and time.monotonic() < end:
-        busy = [p for p in procs if p.poll() is None and p.pid in _running_owners(store, study_id)]
-        if not busy:
-            if all(p.poll() is not None for p in procs):
-                break
-            time.sleep(0.02)
-            continue
-        time.sleep(rng.uniform(0.0, 0.15))
-        victim = rng.choice(busy)
-        victim.kill()
-        victim.communicate()
-        kills += 1
-        procs.append(start_worker(url, "faults", *flavours[0]))
+    kills = kill_busy_workers(procs, store, study_id, 5, rng, lambda: start_worker(url, "faults", *flavours[0]))
     assert kills == 5
     for proc in procs:
         out, err = proc.communicate(timeout=DEADLINE)

@@ -149,10 +149,13 @@ class Tuner(ReportSink):
         if time.monotonic() - self._last_recovery >= RECOVER_SECONDS:
             self._last_recovery = time.monotonic()
             self._recover()
+
     def _fill_slots(self) -> None:
         while not self._exhausted and self._budget_reason() is None and self.executor.free_slots() > 0:
+            n_trials = self.budgets.n_trials
+            allow_new = n_trials is None or self.study.counted_trials() < n_trials  # spares a needless suggest
             try:
-                started = self.study._start(limit=self.budgets.n_trials)
+                started = self.study._start(allow_new=allow_new, limit=n_trials)
             except SearchExhausted:
                 self._exhausted = True
                 return

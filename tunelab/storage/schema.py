@@ -80,7 +80,8 @@ trials = Table(
     UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     Index("ix_trials_study_state", "study_id", "state"),
     Index("ix_trials_study_value", "study_id", "value"),
-    Index("ix_trials_study_state_value", "study_id", "state", "value"),
+    Index("ix_trials_study_state_value", "study_id", "state", "value"),  # the best trials
+    Index("ix_trials_study_state_number", "study_id", "state", "number"),  # the oldest waiting trial
 )
 
 reports = Table(
