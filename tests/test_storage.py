@@ -771,3 +771,28 @@ def test_top_last_and_counts_of_a_study(storage):
     assert [t.number for t in storage.last_trials(study.id, 100)] == [0, 1, 2, 3, 4, 5]
     assert storage.count_states(study.id) == {"completed": 5, "running": 1}
     assert storage.count_states(other.id) == {"completed": 1}
+
+
+def test_the_questions_of_a_large_study_use_indices(tmp_path):
+    """Claiming a waiting trial, the best k, the last k, the counts and the running trials are
+    answered from an index (SQLite's plan never scans the trials table): their cost does not grow
+    with the study. Checked on the query plans, not on timings."""
+    store = SQLStorage(sqlite_url(tmp_path / "t.db"))
+    study = store.create_study(record())
+    for i in range(50):
+        trial = store.create_trial(study.id, {"x": i / 50, "k": "a"}, seed_for)
+        store.finish_trial(trial.id, TrialState.COMPLETED, value=i / 50, metrics={"loss": i / 50})
+    store.close()
+    conn = sqlite3.connect(tmp_path / "t.db")
+    questions = [
+        "SELECT id FROM tunelab_trials WHERE study_id = 1 AND state = 'waiting' ORDER BY number LIMIT 1",
+        "SELECT * FROM tunelab_trials WHERE study_id = 1 AND state = 'completed' AND value IS NOT NULL "
+        "ORDER BY value, number LIMIT 100",
+        "SELECT * FROM tunelab_trials WHERE study_id = 1 ORDER BY number DESC LIMIT 100",
+        "SELECT id, owner, heartbeat_at FROM tunelab_trials WHERE study_id = 1 AND state = 'running'",
+        "SELECT counted_trials FROM tunelab_studies WHERE id = 1",
+    ]
+    for question in questions:
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + question))
+        assert "USING" in plan and not plan.startswith("SCAN"), (question, plan)
+    conn.close()
