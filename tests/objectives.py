@@ -82,3 +82,27 @@ def write_pid_then_hang(config, trial):
         handle.write(str(os.getpid()))
     time.sleep(600)
     return 0.0
+
+
+def sleepy(config, trial):
+    """A short trial (a fraction of a second) with one report: long enough for a kill to land in it."""
+    time.sleep(0.1 + 0.1 * (trial.number % 3))
+    trial.report(1, loss=(config["x"] - 1.0) ** 2 + 1.0)
+    return (config["x"] - 1.0) ** 2
+
+
+def reporting(config, trial):
+    """Reports every step, stops when the tuner says so, and leaves a user attribute."""
+    trial.set_user_attr("where", "worker")
+    for step in range(1, 5):
+        trial.report(step, loss=config["x"] ** 2 + 1.0 / step)  # raises TrialPruned on a STOP
+    return config["x"] ** 2
+
+
+class StopOddTrialsAtStep2(tl.Scheduler):
+    """A scheduler whose decision is visible in the record: odd trials are stopped at step 2."""
+
+    name = "stop-odd"
+
+    def on_report(self, trial, step, metrics, history):
+        return tl.Decision.STOP if trial.number % 2 and step >= 2 else tl.Decision.CONTINUE

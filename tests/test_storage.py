@@ -44,9 +44,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def storage(request, tmp_path):
-    store = MemoryStorage() if request.param == "memory" else SQLStorage(sqlite_url(tmp_path / "t.db"))
+    if request.param == "memory":
+        store = MemoryStorage()
+    elif request.param == "sqlite":
+        store = SQLStorage(sqlite_url(tmp_path / "t.db"))
+    else:
+        store = open_storage(request.getfixturevalue("postgres_url"))
     yield store
     store.close()
 
@@ -646,9 +651,16 @@ def _start_together(procs, go: Path):
     return outputs
 
 
-def test_concurrent_ask_tell_loses_nothing(tmp_path):
-    path = tmp_path / "shared.db"
-    url = sqlite_url(path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request, tmp_path) -> str:
+    """A database URL that several processes open at once."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "shared.db")
+    return request.getfixturevalue("postgres_url")
+
+
+def test_concurrent_ask_tell_loses_nothing(tmp_path, shared_url):
+    url = shared_url
     tl.create_study(SPACE, metric="loss", mode="min", name="shared", storage=url, seed=0).storage.close()
     go = tmp_path / "go"
     procs = [_run_python(ASK_TELL_WORKER, tmp_path, "asktell", url, str(go), str(w)) for w in range(4)]
@@ -668,10 +680,10 @@ def test_concurrent_ask_tell_loses_nothing(tmp_path):
 
 CLAIM_WORKER = """
     import json, os, sys, time
-    from tunelab.storage.sql import SQLStorage
+    from tunelab.storage import open_storage
 
     url, go, worker, study_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    storage = SQLStorage(url)
+    storage = open_storage(url)
     while not os.path.exists(go):
         time.sleep(0.01)
     claimed = []
@@ -681,9 +693,8 @@ CLAIM_WORKER = """
 """
 
 
-def test_concurrent_claims_take_each_waiting_trial_once(tmp_path):
-    path = tmp_path / "claims.db"
-    url = sqlite_url(path)
+def test_concurrent_claims_take_each_waiting_trial_once(tmp_path, shared_url):
+    url = shared_url
     study = tl.create_study(SPACE, metric="loss", mode="min", name="queue", storage=url, seed=0)
     for i in range(40):
         study.enqueue({"x": i / 40, "k": "a"})
@@ -698,9 +709,90 @@ def test_concurrent_claims_take_each_waiting_trial_once(tmp_path):
     everything = [n for claimed in claims for n in claimed]
     assert sorted(everything) == list(range(40))
     assert all(claimed == sorted(claimed) for claimed in claims)  # each worker took the oldest first
-    store = SQLStorage(url)
+    store = open_storage(url)
     owners = {tid: owner for tid, owner, _ in store.running_trials(study.record.id)}
     by_number = {t.number: t.id for t in store.trials(study.record.id)}
     for worker, claimed in enumerate(claims):
         assert all(owners[by_number[n]] == f"worker-{worker}" for n in claimed)
     store.close()
+
+
+# -- budget, cancellation, abandonment, big-study queries (every storage) ------------------------------
+def test_limit_spends_the_budget_atomically_and_cancel_gives_it_back(storage):
+    study = storage.create_study(record())
+    made = [storage.create_trial(study.id, {"x": i / 10, "k": "a"}, seed_for, limit=3) for i in range(4)]
+    assert [t.number for t in made[:3]] == [0, 1, 2] and made[3] is None
+    assert storage.counted_trials(study.id) == 3
+    assert len(storage.trials(study.id)) == 3  # the refused trial left nothing behind, not even a number
+    assert storage.cancel_trial(made[1].id, "cancelled: stopped")
+    assert not storage.cancel_trial(made[1].id, "cancelled: again")
+    assert storage.counted_trials(study.id) == 2
+    cancelled = storage.trials(study.id)[1]
+    assert (cancelled.state, cancelled.error, cancelled.system_attrs) == (
+        TrialState.FAILED, "cancelled: stopped", {"cancelled": True})
+    assert storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3).number == 3
+    assert storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3) is None
+    uncounted = storage.create_trial(study.id, {"x": 0.9, "k": "b"}, seed_for, limit=3, counted=False)
+    assert uncounted.number == 4 and storage.counted_trials(study.id) == 3
+    storage.finish_trial(made[0].id, TrialState.COMPLETED, value=0.1, metrics={"loss": 0.1})
+    assert not storage.cancel_trial(made[0].id, "cancelled: too late")
+    assert storage.counted_trials(study.id) == 3
+
+
+def test_abandon_fails_and_requeues_once(storage):
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.4, "k": "b"}, seed_for, owner="gone:1:1")
+    failed, retry = storage.abandon_trial(trial.id, "abandoned: gone", {"retry_of": trial.number, "attempt": 2})
+    assert failed and retry.state is TrialState.WAITING and (retry.config, retry.seed) == (trial.config, trial.seed)
+    assert retry.system_attrs == {"retry_of": 0, "attempt": 2}
+    assert storage.abandon_trial(trial.id, "abandoned: again", {"retry_of": trial.number}) == (False, None)
+    assert storage.counted_trials(study.id) == 1  # the retry takes the place of the trial it repeats
+    stored = storage.trials(study.id)
+    assert [(t.number, t.state) for t in stored] == [(0, TrialState.FAILED), (1, TrialState.WAITING)]
+    assert stored[0].error == "abandoned: gone"
+    waiting = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for, state=TrialState.WAITING)
+    assert storage.abandon_trial(waiting.id, "abandoned", None) == (False, None)  # only running trials
+
+
+def test_top_last_and_counts_of_a_study(storage):
+    study, other = storage.create_study(record()), storage.create_study(record("other"))
+    values = [0.5, 0.2, None, 0.9, 0.2, 0.7]
+    for value in values:
+        trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for)
+        if value is not None:
+            storage.finish_trial(trial.id, TrialState.COMPLETED, value=value, metrics={"loss": value})
+    storage.finish_trial(storage.create_trial(other.id, {"x": 0.5, "k": "a"}, seed_for).id,
+                         TrialState.COMPLETED, value=-1.0)
+    assert [(t.number, t.value) for t in storage.top_trials(study.id, 3, descending=False)] == [
+        (1, 0.2), (4, 0.2), (0, 0.5)]
+    assert [t.number for t in storage.top_trials(study.id, 2, descending=True)] == [3, 5]
+    assert [t.number for t in storage.top_trials(study.id, 100, descending=False)] == [1, 4, 0, 5, 3]
+    assert [t.number for t in storage.last_trials(study.id, 2)] == [4, 5]
+    assert [t.number for t in storage.last_trials(study.id, 100)] == [0, 1, 2, 3, 4, 5]
+    assert storage.count_states(study.id) == {"completed": 5, "running": 1}
+    assert storage.count_states(other.id) == {"completed": 1}
+
+
+def test_the_questions_of_a_large_study_use_indices(tmp_path):
+    """Claiming a waiting trial, the best k, the last k, the counts and the running trials are
+    answered from an index (SQLite's plan never scans the trials table): their cost does not grow
+    with the study. Checked on the query plans, not on timings."""
+    store = SQLStorage(sqlite_url(tmp_path / "t.db"))
+    study = store.create_study(record())
+    for i in range(50):
+        trial = store.create_trial(study.id, {"x": i / 50, "k": "a"}, seed_for)
+        store.finish_trial(trial.id, TrialState.COMPLETED, value=i / 50, metrics={"loss": i / 50})
+    store.close()
+    conn = sqlite3.connect(tmp_path / "t.db")
+    questions = [
+        "SELECT id FROM tunelab_trials WHERE study_id = 1 AND state = 'waiting' ORDER BY number LIMIT 1",
+        "SELECT * FROM tunelab_trials WHERE study_id = 1 AND state = 'completed' AND value IS NOT NULL "
+        "ORDER BY value, number LIMIT 100",
+        "SELECT * FROM tunelab_trials WHERE study_id = 1 ORDER BY number DESC LIMIT 100",
+        "SELECT id, owner, heartbeat_at FROM tunelab_trials WHERE study_id = 1 AND state = 'running'",
+        "SELECT counted_trials FROM tunelab_studies WHERE id = 1",
+    ]
+    for question in questions:
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + question))
+        assert "USING" in plan and not plan.startswith("SCAN"), (question, plan)
+    conn.close()

@@ -436,3 +436,39 @@ def test_counts_and_get_trial():
     assert study.get_trial(1).value == 0.2
     with pytest.raises(ConfigError, match="no trial number 9"):
         study.get_trial(9)
+
+
+# -- late results and recovery by several tuners at once ----------------------------------------------
+def test_a_late_result_is_kept_not_lost(storage):
+    study = make(storage)
+    told = study.ask()
+    study.storage.abandon_trial(told.id, "abandoned: the process running it is gone", None)
+    with pytest.warns(UserWarning, match="late result"):
+        record = study.tell(told, 0.3)
+    assert record.state is TrialState.FAILED
+    by_id = {t.id: t for t in stored(study)}
+    assert by_id[told.id].state is TrialState.FAILED
+    assert by_id[told.id].system_attrs["late_result"]["metrics"] == {"loss": 0.3}
+    finished = study.ask()  # a result from an executor, after the trial was failed by a timeout or recovery
+    study.storage.abandon_trial(finished.id, "abandoned: gone", None)
+    with pytest.warns(UserWarning, match="late result"):
+        assert study.finish(finished.id, TrialState.COMPLETED, metrics={"loss": 0.2}).state is TrialState.FAILED
+    late = {t.id: t for t in stored(study)}[finished.id].system_attrs["late_result"]
+    assert (late["state"], late["metrics"]) == ("completed", {"loss": 0.2})
+    with pytest.raises(ConfigError, match="already failed"):  # a trial the user failed is not overwritten
+        failed = study.ask()
+        study.tell(failed, state="failed")
+        study.tell(failed, 0.1)
+
+
+def test_two_tuners_recovering_at_once_requeue_a_trial_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    first = tl.create_study(SPACE, metric="loss", mode="min", name="r", storage=url, seed=0)
+    dead = first.storage.create_trial(first.record.id, BASELINE, first._seed_for, owner=_dead_owner())
+    second = tl.load_study("r", storage=url)
+    first._sync(), second._sync()  # both saw the trial running before either recovered it
+    retries = first.recover_abandoned() + second.recover_abandoned()
+    assert len(retries) == 1 and retries[0].system_attrs == {"retry_of": dead.number, "attempt": 2}
+    trials = tl.load_study("r", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.FAILED, TrialState.WAITING]
+    assert first.counted_trials() == 1

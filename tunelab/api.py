@@ -127,6 +127,7 @@ def create_study(
     resources: Resources | Mapping[str, Any] | None = None,
     prices: Prices | Mapping[str, Any] | None = None,
     fidelity: Fidelity | Mapping[str, Any] | None = None,
+    n_trials: int | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory.
@@ -136,7 +137,10 @@ def create_study(
     ``searcher=None`` is ``auto`` unless the scheduler prefers a model (BOHB). ``fidelity``
     declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
     max=81)``); ``scheduler=None`` is FIFO without one and the default multi-fidelity setup with
-    one (:func:`default_setup`)."""
+    one (:func:`default_setup`). ``n_trials`` is stored as the study's budget, for ``tunelab
+    worker`` processes that run it."""
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"n_trials must be a positive integer or None; got {n_trials!r}")
     space = Space.coerce(space)
     fidelity = coerce_fidelity(fidelity)
     metrics, modes = _check_metrics(metric, mode)
@@ -174,6 +178,8 @@ def create_study(
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
     settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe(), **given}
+    if n_trials is not None:
+        settings["budgets"] = {**(record.settings.get("budgets") or {}), "n_trials": n_trials}
     store.update_study(record.id, settings=settings)
     study.record.settings = {**(study.record.settings or {}), **settings}
     return study

@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "tunelab.commands.nas",
     "tunelab.commands.bench",
     "tunelab.commands.bench_mf",
+    "tunelab.commands.worker",
 ]
 
 

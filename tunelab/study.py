@@ -24,14 +24,14 @@ from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
-from tunelab.storage.base import owner_is_dead, process_owner
+from tunelab.storage.base import CANCELLED, RETRY_OF, owner_is_dead, process_owner
 from tunelab.tracking.artifacts import default_artifact_root, trial_dir
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState, normalize_result
 
-RETRY_OF = "retry_of"
 WORKER = "worker"
+ATTEMPT, LATE_RESULT = "attempt", "late_result"
 
 
 class Study(ReportSink):
@@ -124,17 +124,29 @@ class Study(ReportSink):
         return sorted(front, key=lambda t: history.score(t))
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for trial in self.trials:
-            counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
-        return counts
+        """Trials by state, counted by the storage (without loading them)."""
+        return self.storage.count_states(self.record.id)
+
+    def top_trials(self, k: int = 10) -> list[Trial]:
+        """The ``k`` best completed trials on the first metric, read through an index (without
+        their reports): for studies too large to load whole."""
+        return self.storage.top_trials(self.record.id, k, descending=self.mode == "max")
+
+    def last_trials(self, k: int = 100) -> list[Trial]:
+        """The ``k`` most recent trials (without their reports), oldest first."""
+        return self.storage.last_trials(self.record.id, k)
+
+    def counted_trials(self) -> int:
+        """Trials that spend the n_trials budget: all but cancelled ones and re-queued ones."""
+        return self.storage.counted_trials(self.record.id)
 
     # -- starting trials -----------------------------------------------------------------------
     def _seed_for(self, number: int) -> int:
         return trial_seed(self.record.seed, number)
 
-    def _start(self, allow_new: bool = True) -> tuple[Trial, bool] | None:
-        """Claim a waiting trial, resume a paused one, or (if allowed) create one from the searcher.
+    def _start(self, allow_new: bool = True, limit: int | None = None) -> tuple[Trial, bool] | None:
+        """Claim a waiting trial, resume a paused one, or (if allowed) create one from the searcher,
+        as long as the study has fewer than ``limit`` counted trials (checked atomically in storage).
 
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
@@ -159,7 +171,9 @@ class Study(ReportSink):
                     raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
                 config = configs[0]
             trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
-                                              owner=self.owner, budget=fresh_budget)
+                                              owner=self.owner, budget=fresh_budget, limit=limit)
+            if trial is None:
+                return None
         old = self._cache.get(trial.id)
         trial.reports = old.reports if old is not None else []
         self._cache[trial.id] = trial
@@ -208,8 +222,9 @@ class Study(ReportSink):
         config = self.space.validate(config, where="enqueue")
         seed_for, attrs = self._seed_for, {}
         if retry_of is not None:
-            seed_for, attrs = (lambda _number: retry_of.seed), {RETRY_OF: retry_of.number}
-        trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs)
+            seed_for, attrs = (lambda _number: retry_of.seed), _retry_attrs(retry_of, self._cache)
+        trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs,
+                                          counted=retry_of is None)
         self._cache[trial.id] = trial
         return trial
 
@@ -270,6 +285,30 @@ class Study(ReportSink):
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()
+            self._keep_late_result(self._cache[trial_id], state, metrics)
+        return self._cache[trial_id]
+
+    def _keep_late_result(self, trial: Trial, state: TrialState, metrics: Mapping[str, Any]) -> bool:
+        """A result that arrives after its trial was failed (abandoned, cancelled, timed out) is
+        kept in the trial's system attributes instead of being dropped; the trial stays failed."""
+        if trial.state is not TrialState.FAILED or state not in (TrialState.COMPLETED, TrialState.PRUNED):
+            return False
+        late = {"state": state.value, "metrics": _json.loads(_json.dumps(dict(metrics))), "at": _now()}
+        self.storage.set_trial_attr(trial.id, LATE_RESULT, late, system=True)
+        trial.system_attrs[LATE_RESULT] = late
+        warnings.warn(f"trial {trial.number} was already failed ({trial.error}); its late result is kept in "
+                      f"system_attrs[{LATE_RESULT!r}]", stacklevel=3)
+        return True
+
+    def cancel(self, trial_id: int, reason: str) -> Trial:
+        """Fail a trial that the tuner stopped for its own reasons; it gives its budget back."""
+        trial = self._trial(trial_id)
+        error = f"cancelled: {reason}"
+        if self.storage.cancel_trial(trial_id, error):
+            trial.state, trial.error, trial.finished_at = TrialState.FAILED, error, _now()
+            trial.system_attrs[CANCELLED] = True
+        else:
+            self._sync()
         return self._cache[trial_id]
 
     def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,
@@ -301,6 +340,10 @@ class Study(ReportSink):
         if record.state.finished:
             if record.state is state and self._same_result(record, value):
                 return record  # the same result told twice is fine
+            if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
+                metrics = value if isinstance(value, Mapping) else {self.metric: value}
+                self._keep_late_result(record, state, metrics)
+                return record
             raise ConfigError(f"trial {record.number} is already {record.state.value}"
                               + (f" with value {record.value}" if record.value is not None else ""))
         if state is TrialState.COMPLETED:
@@ -337,28 +380,43 @@ class Study(ReportSink):
 
         A trial run by a dead process on this machine is caught at once (its pid is gone); one
         from another machine when its heartbeat is older than ``stale_after`` seconds.
+        Failing and re-queueing is one atomic step in storage, so two tuners recovering the same
+        study at once never queue a trial twice.
         """
         requeued = []
         now = _now()
+        stale = [(trial_id, owner) for trial_id, owner, heartbeat in self.storage.running_trials(self.record.id)
+                 if owner != self.owner and (owner_is_dead(owner) or (
+                     not _same_host(owner) and heartbeat is not None and now - heartbeat > stale_after))]
+        if not stale:
+            return []
         self._sync()
-        for trial_id, owner, heartbeat in self.storage.running_trials(self.record.id):
-            local_dead = owner_is_dead(owner)
-            remote_stale = not _same_host(owner) and heartbeat is not None and now - heartbeat > stale_after
-            if not (local_dead or remote_stale):
-                continue
-            trial = self.finish(trial_id, TrialState.FAILED, error=f"abandoned: the process running it ({owner}) is gone")
-            if _attempts(trial, self._cache) <= max_retries:
-                requeued.append(self.enqueue(trial.config, retry_of=trial))
+        for trial_id, owner in stale:
+            trial = self._cache[trial_id]
+            retry_attrs = _retry_attrs(trial, self._cache) if _attempts(trial, self._cache) <= max_retries else None
+            _, retry = self.storage.abandon_trial(
+                trial_id, f"abandoned: the process running it ({owner}) is gone", retry_attrs)
+            if retry is not None:
+                self._cache[retry.id] = retry
+                requeued.append(retry)
+        self._sync()
         return requeued
 
 
 def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
-    """How many times this configuration has been retried already (following retry_of links)."""
-    by_number = {t.number: t for t in cache.values()}
+    """How many times this configuration has been tried (its attempt number, or by following
+    retry_of links for trials recorded before attempts were numbered)."""
+    if ATTEMPT in trial.system_attrs:
+        return int(trial.system_attrs[ATTEMPT])
+    by_number = {t.number: t for t in cache.values()} if RETRY_OF in trial.system_attrs else {}
     count, current = 1, trial
     while RETRY_OF in current.system_attrs and current.system_attrs[RETRY_OF] in by_number:
         count, current = count + 1, by_number[current.system_attrs[RETRY_OF]]
     return count
+
+
+def _retry_attrs(trial: Trial, cache: Mapping[int, Trial]) -> dict[str, Any]:
+    return {RETRY_OF: trial.number, ATTEMPT: _attempts(trial, cache) + 1}
 
 
 def _same_host(owner: str | None) -> bool:

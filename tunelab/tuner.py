@@ -29,7 +29,10 @@ from tunelab.trial import Decision, ReportSink, Trial, TrialState
 log = logging.getLogger("tunelab")
 
 HEARTBEAT_SECONDS = 10.0
-CANCELLED = "cancelled"
+#: How often a running tuner looks for trials abandoned by dead processes (a cheap indexed read).
+RECOVER_SECONDS = 2.0
+#: A trial from another machine is abandoned when its heartbeat is older than this.
+STALE_SECONDS = 120.0
 
 
 @dataclass
@@ -43,6 +46,18 @@ class Budgets:
     patience: int | None = None
     max_failures: int | None = 20
     max_cost: float | None = None  # the study's total cost, in the currency of its prices
+
+    def to_settings(self) -> dict[str, Any]:
+        """What a study remembers of the run that set its budget, for workers that join it later."""
+        return {"n_trials": self.n_trials, "timeout": self.timeout, "target": self.target,
+                "patience": self.patience, "max_failures": self.max_failures}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "Budgets":
+        known = {k: v for k, v in (settings or {}).items() if k in cls.__dataclass_fields__}
+        budgets = cls(**known)
+        budgets.validate()
+        return budgets
 
     def validate(self) -> None:
         for name in ("n_trials", "patience", "max_failures"):
@@ -64,14 +79,21 @@ class Budgets:
 
 
 class Tuner(ReportSink):
+    """The loop. ``wait_for_others`` keeps it alive while other processes still run trials of the
+    study (a ``tunelab worker`` does this, so that it picks up their retries if they die);
+    ``stale_after`` and ``max_retries`` govern the recovery of abandoned trials, which runs at the
+    start and every RECOVER_SECONDS."""
+
     def __init__(self, study: Study, objective: Callable, executor: Executor, budgets: Budgets,
                  trial_timeout: float | None = None, progress: bool | None = None, callbacks: Sequence[Callback] = (),
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, *,
+                 wait_for_others: bool = False, stale_after: float = STALE_SECONDS, max_retries: int = 1):
         self.study, self.objective, self.executor, self.budgets = study, objective, executor, budgets
         self.callbacks = list(callbacks)
         # Time is read from a clock, not the wall: the simulator's executor brings a simulated one.
         self.clock = clock or getattr(executor, "clock", None) or time.monotonic
         self.trial_timeout = trial_timeout
+        self.wait_for_others, self.stale_after, self.max_retries = wait_for_others, stale_after, max_retries
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
         total = budgets.n_trials or getattr(study.searcher, "size", None)
@@ -87,27 +109,29 @@ class Tuner(ReportSink):
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> str:
         study, budgets = self.study, self.budgets
-        for trial in study.recover_abandoned():
-            log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
-                        trial.system_attrs.get("retry_of"), trial.number)
+        self._recover()
         self.study.scheduler.plan(budgets.n_trials)
         self._started_at = self.clock()
-        self._used = _budget_used(study.trials)
         self._best, self._since_best, self._failures = self._initial_best(), 0, 0
         self._exhausted = False
         self._meter = CostMeter(study)
-        self._last_heartbeat = self.clock()
+        self._last_heartbeat = self._last_recovery = self.clock()
         self.executor.open(self.objective, self, study.metrics)
-        self._display.start(done=sum(1 for t in study.trials if t.state.finished), best=self._best)
+        counts = study.counts()
+        self._display.start(done=sum(n for state, n in counts.items() if TrialState(state).finished), best=self._best)
         try:
             while self.stop_reason is None:
                 self._fill_slots()
                 if not self.running:
+                    if self.wait_for_others and self._budget_reason() is None and self._others_running():
+                        time.sleep(0.2)
+                        self._maintain()
+                        continue
                     self.stop_reason = self._idle_reason()
                     break
                 for outcome in self.executor.poll(timeout=0.2):
                     self._record(outcome)
-                self._heartbeat()
+                self._maintain()
                 self.stop_reason = self.stop_reason or self._budget_reason()
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
@@ -120,28 +144,47 @@ class Tuner(ReportSink):
         return self.stop_reason
 
     def _initial_best(self) -> float | None:
+        if len(self.study.metrics) == 1:
+            best = self.study.top_trials(1)
+            return best[0].value if best else None
         best = self.study.history().best()
         return None if best is None else best.value
 
+    def _recover(self) -> None:
+        for trial in self.study.recover_abandoned(self.stale_after, self.max_retries):
+            log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
+                        trial.system_attrs.get("retry_of"), trial.number)
+
+    def _others_running(self) -> bool:
+        return any(trial_id not in self.running for trial_id, _, _ in
+                   self.study.storage.running_trials(self.study.record.id))
+
+    def _maintain(self) -> None:
+        """Heartbeats for our trials, and now and then a look for trials whose process died."""
+        self._heartbeat()
+        if self.clock() - self._last_recovery >= RECOVER_SECONDS:
+            self._last_recovery = self.clock()
+            self._recover()
+
     def _fill_slots(self) -> None:
         while not self._exhausted and self._budget_reason() is None and self.executor.free_slots() > 0:
-            allow_new = self.budgets.n_trials is None or self._used < self.budgets.n_trials
+            n_trials = self.budgets.n_trials
+            allow_new = n_trials is None or self.study.counted_trials() < n_trials  # spares a needless suggest
             try:
-                started = self.study._start(allow_new=allow_new)
+                started = self.study._start(allow_new=allow_new, limit=n_trials)
             except SearchExhausted:
                 self._exhausted = True
                 return
             if started is None:
                 return
-            trial, created = started
-            self._used += created
+            trial, _ = started
             self.running[trial.id] = trial
             self.executor.submit(self.study.spec(trial, self.trial_timeout))
 
     def _idle_reason(self) -> str:
         if self._exhausted:
             return "the searcher has nothing new to propose"
-        if self.budgets.n_trials is not None and self._used >= self.budgets.n_trials:
+        if self.budgets.n_trials is not None and self.study.counted_trials() >= self.budgets.n_trials:
             return f"n_trials={self.budgets.n_trials} reached"
         return self._budget_reason() or "nothing left to run"
 
@@ -188,15 +231,8 @@ class Tuner(ReportSink):
         """Trials still running when the tuner stops are failed as cancelled (not counted)."""
         for trial_id in list(self.running):
             self.executor.cancel(trial_id)
-            self.study.storage.set_trial_attr(trial_id, CANCELLED, True, system=True)
-            self.study.finish(trial_id, TrialState.FAILED, error=f"cancelled: {reason}")
+            self.study.cancel(trial_id, reason)
         self.running.clear()
-
-
-def _budget_used(trials: Sequence[Trial]) -> int:
-    """Trials that count against n_trials: all but those cancelled or abandoned and re-queued."""
-    requeued = {t.system_attrs.get("retry_of") for t in trials if "retry_of" in t.system_attrs}
-    return sum(1 for t in trials if not t.system_attrs.get(CANCELLED) and t.number not in requeued)
 
 
 def tune(
@@ -215,6 +251,7 @@ def tune(
     max_failures: int | None = 20,
     workers: int = 1,
     executor: "str | Executor | None" = None,
+    executor_options: Mapping[str, Any] | None = None,
     trial_timeout: float | None = None,
     storage: "str | Storage | None" = None,
     name: str | None = None,
@@ -240,6 +277,10 @@ def tune(
     lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
     Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
     :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded.
+    ``executor`` is "inline", "processes", "ray" or "dask" (or an Executor); ``executor_options``
+    go to its constructor (e.g. ``{"address": "ray://head:10001", "resources": {"cpus": 2}}``).
+    The budgets are stored with the study, so that ``tunelab worker`` processes joining it know
+    when it is done; n_trials is claimed atomically, so together they never run more.
     """
     if not callable(objective):
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
@@ -257,10 +298,13 @@ def tune(
     ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
     if not ends_by_itself and not budgets.ends():
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
-    run_executor = make_executor(executor, workers, trial_timeout)
+    run_executor = make_executor(executor, workers, trial_timeout, executor_options)
+    queue = [study.space.validate(config, where="enqueue") for config in enqueue]  # all checked before any is stored
+    study.storage.update_study(study.record.id, settings={"budgets": budgets.to_settings(),
+                                                          "trial_timeout": trial_timeout})
     already = {config_key(t.config) for t in study.trials}
-    for config in enqueue:
-        if config_key(study.space.validate(config, where="enqueue")) not in already:
+    for config in queue:
+        if config_key(config) not in already:
             study.enqueue(config)
     Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks)).run()
     return study

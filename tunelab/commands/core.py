@@ -13,7 +13,7 @@ from rich.table import Table
 from tunelab.cli import UsageError, existing_storage, storage_argument
 from tunelab.storage import open_storage
 from tunelab.tracking.cost import study_cost
-from tunelab.trial import Trial, TrialState
+from tunelab.trial import Trial
 
 #: Wide enough for a trials table when the output goes to a file or a pipe.
 console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
@@ -105,9 +105,12 @@ def _load(args: argparse.Namespace):
 
 
 def show_study(args: argparse.Namespace) -> int:
+    """Reads only what it prints (counts, the best trials, the last ones) through indexed queries,
+    so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all."""
     study = _load(args)
-    trials = study.trials
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(study.counts().items())) or "no trials"
+    state_counts = study.counts()
+    total = sum(state_counts.values())
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(state_counts.items())) or "no trials"
     console.print(f"[bold]{study.name}[/]: {study.metric} ({study.mode}), {counts}; seed {study.seed}")
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
@@ -117,18 +120,28 @@ def show_study(args: argparse.Namespace) -> int:
     console.print(f"cost: {cost.total:.4g} {cost.currency} (a trial holds {cost.resources.cpus:g} CPU cores and "
                   f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
                   f"files: {study.artifact_root / study.name}")
-    completed = [t for t in trials if t.state is TrialState.COMPLETED]
-    if completed and len(study.metrics) == 1:
-        best = study.best
+    top = study.top_trials(1) if len(study.metrics) == 1 else []
+    if top:
+        best = top[0]
         console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
         console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
-    if args.sort == "value":
-        sign = -1 if study.mode == "max" else 1
-        trials = sorted(trials, key=lambda t: (t.value is None, sign * (t.value or 0), t.number))
-    limit = args.limit if args.limit > 0 else len(trials)
-    console.print(_trials_table(study, trials[:limit], cost.per_trial))
-    if limit < len(trials):
-        console.print(f"({len(trials) - limit} more; --limit 0 lists all)")
+    limit = args.limit if args.limit > 0 else total
+    if args.limit <= 0:
+        trials = study.trials
+        if args.sort == "value":
+            sign = -1 if study.mode == "max" else 1
+            trials = sorted(trials, key=lambda t: (t.value is None, sign * (t.value or 0), t.number))
+    elif args.sort == "value":
+        trials = study.top_trials(limit)
+        if len(trials) < limit:  # then the trials without a value, most recent first
+            shown = {t.number for t in trials}
+            trials += [t for t in reversed(study.last_trials(limit + len(shown))) if t.number not in shown]
+            trials = trials[:limit]
+    else:
+        trials = study.last_trials(limit)
+    console.print(_trials_table(study, trials, cost.per_trial))
+    if len(trials) < total:
+        console.print(f"({total - len(trials)} more; --limit 0 lists all)")
     return 0
 
 

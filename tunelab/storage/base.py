@@ -16,6 +16,10 @@ from typing import Any, Callable, Iterable
 
 from tunelab.trial import Report, Trial, TrialState
 
+#: system_attrs keys that storage itself understands: a retry names the trial it repeats, and a
+#: cancelled trial gave its budget back.
+RETRY_OF, CANCELLED = "retry_of", "cancelled"
+
 SeedFor = Callable[[int], int]
 #: A configuration, or a function of the trial number that gives one (drawn inside the
 #: transaction that numbers the trial, so that processes sharing a study never draw alike).
@@ -129,8 +133,42 @@ class Storage(ABC):
         owner: str | None = None,
         budget: float | None = None,
         system_attrs: dict[str, Any] | None = None,
-    ) -> Trial:
-        """Number a new trial atomically, derive its seed from the number, and store it."""
+        *,
+        limit: int | None = None,
+        counted: bool = True,
+    ) -> Trial | None:
+        """Number a new trial atomically, derive its seed from the number, and store it.
+
+        A ``counted`` trial spends one unit of the study's trial budget; with ``limit``, the trial
+        is created only while fewer than ``limit`` counted trials exist (else None is returned), in
+        the same atomic step, so that any number of workers together never exceed n_trials."""
+
+    @abstractmethod
+    def counted_trials(self, study_id: int) -> int:
+        """How many trials spend the study's budget (all but cancelled ones and re-queued ones)."""
+
+    @abstractmethod
+    def cancel_trial(self, trial_id: int, error: str) -> bool:
+        """Fail an unfinished trial as cancelled and give its budget back; False if it had ended."""
+
+    @abstractmethod
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+        """Fail a running trial whose process is gone and, with ``retry_attrs``, queue a waiting
+        copy (same config and seed, not counted again) in the same atomic step. Returns whether
+        this call failed it and the retry: two processes recovering at once never both re-queue."""
+
+    @abstractmethod
+    def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
+        """The ``k`` completed trials with the lowest (or highest) value, best first (an index
+        scan, for studies too large to load)."""
+
+    @abstractmethod
+    def last_trials(self, study_id: int, k: int) -> list[Trial]:
+        """The ``k`` most recent trials by number, oldest of them first."""
+
+    @abstractmethod
+    def count_states(self, study_id: int) -> dict[str, int]:
+        """How many trials are in each state."""
 
     @abstractmethod
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.errors import StudyExists, StudyNotFound
-from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 
@@ -31,6 +31,8 @@ class MemoryStorage(Storage):
         self._reports: dict[int, list[tuple[int, int, Report]]] = {}
         self._heartbeats: dict[int, float] = {}
         self._owners: dict[int, str | None] = {}
+        self._counted: dict[int, int] = {}  # study id -> trials that spend the budget
+        self._uncounted: set[int] = set()
         self._ids = itertools.count(1)
         self._report_ids = itertools.count(1)
 
@@ -41,6 +43,7 @@ class MemoryStorage(Storage):
         stored = _json_copy(dataclasses.replace(record, id=next(self._ids)))
         self._studies[record.name] = stored
         self._trials[stored.id], self._reports[stored.id], self._waiting[stored.id] = [], [], deque()
+        self._counted[stored.id] = 0
         return copy.deepcopy(stored)
 
     def get_study(self, name: str) -> StudyRecord:
@@ -76,7 +79,9 @@ class MemoryStorage(Storage):
 
     # -- trials ----------------------------------------------------------------------------------
     def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
-                     budget=None, system_attrs=None) -> Trial:
+                     budget=None, system_attrs=None, *, limit=None, counted=True) -> Trial | None:
+        if counted and limit is not None and self._counted[study_id] >= limit:
+            return None
         trials = self._trials[study_id]
         number = len(trials)
         at, state = now(), TrialState(state)
@@ -93,7 +98,48 @@ class MemoryStorage(Storage):
         self._study_of[trial.id] = study_id
         self._owners[trial.id] = owner
         self._heartbeats[trial.id] = at
+        if counted:
+            self._counted[study_id] += 1
+        else:
+            self._uncounted.add(trial.id)
         return _snapshot(trial)
+
+    def counted_trials(self, study_id: int) -> int:
+        return self._counted.get(study_id, 0)
+
+    def cancel_trial(self, trial_id: int, error: str) -> bool:
+        trial = self._by_id.get(trial_id)
+        if trial is None or not self.finish_trial(trial_id, TrialState.FAILED, error=error):
+            return False
+        trial.system_attrs[CANCELLED] = True
+        if trial_id not in self._uncounted:
+            self._uncounted.add(trial_id)
+            self._counted[self._study_of[trial_id]] -= 1
+        return True
+
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+        trial = self._by_id.get(trial_id)
+        if trial is None or trial.state is not TrialState.RUNNING:
+            return False, None
+        self.finish_trial(trial_id, TrialState.FAILED, error=error)
+        if retry_attrs is None:
+            return True, None
+        return True, self.create_trial(self._study_of[trial_id], trial.config, lambda _n: trial.seed,
+                                       TrialState.WAITING, system_attrs=retry_attrs, counted=False)
+
+    def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
+        done = [t for t in self._trials[study_id] if t.state is TrialState.COMPLETED and t.value is not None]
+        done.sort(key=lambda t: (-t.value if descending else t.value, t.number))
+        return [_snapshot(t) for t in done[:k]]
+
+    def last_trials(self, study_id: int, k: int) -> list[Trial]:
+        return [_snapshot(t) for t in self._trials[study_id][-k:]] if k > 0 else []
+
+    def count_states(self, study_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for trial in self._trials[study_id]:
+            counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+        return counts
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         queue = self._waiting[study_id]

@@ -1,12 +1,18 @@
 """The relational schema, versioned so that an old database opens or says how to migrate it.
 
 Values are JSON columns (text in SQLite, json in PostgreSQL); indices serve the questions the
-tuner and the CLI ask often: a study's trials by state or by value, reports since an id.
+tuner and the CLI ask often: a study's trials by state or by value, its best and its last trials,
+reports since an id. A change of shape bumps SCHEMA_VERSION and adds a step to migrations.py.
+
+Version 2 counts the trials that spend a study's ``n_trials`` budget in the study row
+(``counted_trials``, with a ``counted`` flag per trial), so that many workers claim budget with one
+atomic update instead of counting rows.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    text,
     JSON,
     BigInteger,
     Column,
@@ -21,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -46,6 +52,7 @@ studies = Table(
     Column("environment", JSON, nullable=False),
     Column("user_attrs", JSON, nullable=False),
     Column("next_number", Integer, nullable=False, default=0),
+    Column("counted_trials", Integer, nullable=False, default=0, server_default=text("0")),
 )
 
 trials = Table(
@@ -69,9 +76,12 @@ trials = Table(
     Column("traceback", Text),
     Column("user_attrs", JSON, nullable=False),
     Column("system_attrs", JSON, nullable=False),
+    Column("counted", Integer, nullable=False, default=1, server_default=text("1")),
     UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     Index("ix_trials_study_state", "study_id", "state"),
     Index("ix_trials_study_value", "study_id", "value"),
+    Index("ix_trials_study_state_value", "study_id", "state", "value"),  # the best trials
+    Index("ix_trials_study_state_number", "study_id", "state", "number"),  # the oldest waiting trial
 )
 
 reports = Table(

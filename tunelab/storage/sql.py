@@ -5,6 +5,12 @@ survives a killed process; only a power cut may lose the last few), and every wr
 ``BEGIN IMMEDIATE`` so that concurrent processes queue for the lock instead of failing with
 "database is locked" halfway through a transaction. Each step that must be atomic (numbering,
 claiming, finishing a trial) is one short transaction.
+
+PostgreSQL runs each write in a READ COMMITTED transaction; the statements that must serialise take
+row locks: numbering a trial updates its study's row (so creators of one study queue there, and the
+count of trials that spend the budget is read and raised in the same statement), claiming a waiting
+trial skips rows another worker has locked (``FOR UPDATE SKIP LOCKED``), and a read-modify-write of
+JSON attributes locks its row first. Creating or migrating the schema holds an advisory lock.
 """
 
 from __future__ import annotations
@@ -16,69 +22,26 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import JSON, Connection, bindparam, create_engine, delete, event, func, insert, or_, select, update
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
-from tunelab.storage import schema
-from tunelab.storage.base import SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.storage import migrations, schema
+from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, to_trial
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
-_UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
 _LOCK_WAIT_SECONDS = 60.0
-
-
-class _Statements:
-    """The statements of the hot path, built once: building a statement costs SQLAlchemy about
-    five times more than running it, and a writer should hold the lock only to run."""
-
-    def __init__(self) -> None:
-        p = bindparam
-        self.next_number = (update(schema.studies).where(_S.id == p("study_id"))
-                            .values(next_number=_S.next_number + 1).returning(_S.next_number))
-        self.insert_trial = insert(schema.trials)
-        self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
-                             .order_by(_T.number).limit(1))
-        unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
-        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
-                       .values(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
-                               error=p("error"), traceback=p("traceback"), finished_at=p("finished_at")))
-        self.insert_report = insert(schema.reports)
-        self.new_trials = (select(schema.trials).where(_T.study_id == p("study_id"), _T.id > p("after_id"))
-                           .order_by(_T.id))
-        self.new_or_listed_trials = (select(schema.trials).where(
-            _T.study_id == p("study_id"), or_(_T.id > p("after_id"), _T.id.in_(p("ids", expanding=True))))
-            .order_by(_T.id))
-        self.new_reports = (select(_R.id, _R.trial_id, _R.step, _R.metrics, _R.time)
-                            .where(_R.study_id == p("study_id"), _R.id > p("after_id")).order_by(_R.id))
-
-
-class _DriverStatement:
-    """A hot-path statement compiled once to the driver's SQL, for SQLite.
-
-    Even prebuilt, a SQLAlchemy execution costs about 0.1 ms of Python while the writer holds
-    SQLite's only write lock; through the driver it costs a fifth of that, which is what lets a
-    second process add throughput. The SQL still comes from the one SQLAlchemy statement.
-    """
-
-    def __init__(self, statement, dialect, keys: tuple[str, ...]):
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if isinstance(statement, Insert) else None)
-        self.sql, self._compiled = str(compiled), compiled
-        self._order = list(compiled.positiontup or [])
-        self._json = {name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)}
-
-    def run(self, driver_connection, params: dict[str, Any]):
-        values = self._compiled.construct_params(params)
-        return driver_connection.execute(
-            self.sql, [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order])
+_NO_LIMIT = 2**31 - 1  # fits an INTEGER column everywhere
+_SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises schema creation on PostgreSQL
 
 
 class SQLStorage(Storage):
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
+        self._migrate = migrate
         self._sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"json_serializer": _json.dumps, "json_deserializer": json.loads}
         if self._sqlite:
@@ -87,8 +50,8 @@ class SQLStorage(Storage):
         if self._sqlite:
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._local = threading.local()
-        self._sql = _Statements()
-        self._driver_statements: dict[tuple, _DriverStatement] = {}
+        self._sql = Statements()
+        self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
             self._prepare_schema()
         except DatabaseError as err:  # also "file is not a database", not only a locked or missing one
@@ -144,7 +107,7 @@ class SQLStorage(Storage):
             return conn.execute(statement, params)
         key = (name, tuple(params))
         if key not in self._driver_statements:
-            self._driver_statements[key] = _DriverStatement(statement, self._engine.dialect, tuple(params))
+            self._driver_statements[key] = DriverStatement(statement, self._engine.dialect, tuple(params))
         return self._driver_statements[key].run(conn.connection.driver_connection, params)
 
     def _read(self, statement, params: dict | None = None) -> Any:
@@ -155,16 +118,36 @@ class SQLStorage(Storage):
             return conn.execute(statement, params).fetchall()
 
     def _prepare_schema(self) -> None:
+        """Create the tables in a new database, or migrate an older one (see migrations.py)."""
         with self._write() as conn:
-            schema.metadata.create_all(conn, checkfirst=True)
-            row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
-            if row is None:
-                conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
-            elif int(row[0]) > schema.SCHEMA_VERSION:
+            if not self._sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            version = self._stored_version(conn)
+            if version is not None and version > schema.SCHEMA_VERSION:
                 raise StorageError(
-                    f"{self.url} was written by a newer tunelab (schema {row[0]}, this one knows "
+                    f"{self.url} was written by a newer tunelab (schema {version}, this one knows "
                     f"{schema.SCHEMA_VERSION}); upgrade tunelab: pip install -U tunelab"
                 )
+            if version is not None and version < schema.SCHEMA_VERSION:
+                if not self._migrate:
+                    raise StorageError(f"{self.url} has schema version {version}, this tunelab needs "
+                                       f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {self.url}")
+                self.migrated_from = version
+                migrations.migrate(conn, version)
+            schema.metadata.create_all(conn, checkfirst=True)
+            if version is None:
+                conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+
+    migrated_from: int | None = None
+
+    @staticmethod
+    def _stored_version(conn: Connection) -> int | None:
+        if not inspect(conn).has_table(schema.meta.name):
+            return None
+        row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
+        if row is None or not str(row[0]).isdigit():
+            raise StorageError(f"the tunelab_meta table has no valid schema_version row ({row and row[0]!r})")
+        return int(row[0])
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -184,15 +167,33 @@ class SQLStorage(Storage):
             raise StudyExists(f"a study named {record.name!r} already exists in {self.url}") from None
         return self.get_study(record.name) if study_id else record
 
+    @contextmanager
+    def _decoding(self, what: str) -> Iterator[None]:
+        """A row that does not decode (edited by hand, half-written by a foreign tool) is a clear
+        StorageError naming the table, never a stray ValueError from deep inside."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise StorageError(f"{self.url}: a corrupted {what} row could not be read ({type(err).__name__}: "
+                               f"{err}); repair or delete that row") from None
+
     def get_study(self, name: str) -> StudyRecord:
-        row = self._read(select(schema.studies).where(_S.name == name))
-        row = row.first() if hasattr(row, "first") else (row[0] if row else None)
-        if row is None:
-            raise StudyNotFound(f"no study named {name!r} in {self.url}")
-        m = row._mapping
-        return StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
-                           seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
-                           environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
+        with self._decoding("tunelab_studies"):
+            row = self._read(select(schema.studies).where(_S.name == name))
+            row = row.first() if hasattr(row, "first") else (row[0] if row else None)
+            if row is None:
+                raise StudyNotFound(f"no study named {name!r} in {self.url}")
+            m = row._mapping
+            record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
+                                 seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
+                                 environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
+            check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
+            if not record.metrics or len(record.modes) != len(record.metrics) or \
+                    not set(record.modes) <= {"min", "max"}:
+                raise ValueError(f"metrics {record.metrics!r} and modes {record.modes!r} do not match")
+            return record
 
     def list_studies(self) -> list[StudySummary]:
         rows = list(self._read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
@@ -219,27 +220,88 @@ class SQLStorage(Storage):
             conn.execute(delete(schema.trials).where(_T.study_id == study_id))
             conn.execute(delete(schema.studies).where(_S.id == study_id))
 
+    def _locked(self, statement):
+        """A read that a write in the same transaction depends on: lock the row on PostgreSQL."""
+        return statement if self._sqlite else statement.with_for_update()
+
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
         with self._write() as conn:
-            row = conn.execute(select(_S.settings, _S.user_attrs).where(_S.id == study_id)).one()
+            row = conn.execute(self._locked(select(_S.settings, _S.user_attrs).where(_S.id == study_id))).one()
             conn.execute(update(schema.studies).where(_S.id == study_id).values(
                 settings={**(row[0] or {}), **(settings or {})}, user_attrs={**(row[1] or {}), **(user_attrs or {})}))
 
     # -- trials --------------------------------------------------------------------------------------
     def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
-                     budget=None, system_attrs=None) -> Trial:
+                     budget=None, system_attrs=None, *, limit=None, counted=True) -> Trial | None:
+        with self._write() as conn:
+            return self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner, budget,
+                                      system_attrs, limit, counted)
+
+    def _insert_trial(self, conn, study_id, config, seed_for, state, owner, budget, system_attrs, limit,
+                      counted) -> Trial | None:
         at = now()
-        state = TrialState(state)
         started = at if state is TrialState.RUNNING else None
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
-                   heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {})
-        with self._write() as conn:
-            number = self._execute(conn, "next_number", {"study_id": study_id}).fetchone()[0] - 1
-            row.update(number=number, seed=seed_for(number), config=config_for(config, number))
-            trial_id = _new_id(self._execute(conn, "insert_trial", row))
+                   heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {},
+                   counted=int(counted))
+        numbered = self._execute(conn, "next_number", {"study_id": study_id, "counted": int(counted),
+                                                       "limit": _NO_LIMIT if limit is None else limit}).fetchone()
+        if numbered is None:
+            if conn.execute(select(_S.id).where(_S.id == study_id)).first() is None:
+                raise StorageError(f"study id {study_id} does not exist in {self.url} (deleted?)")
+            return None  # the study's n_trials budget is spent
+        number = numbered[0] - 1
+        row.update(number=number, seed=seed_for(number), config=config_for(config, number))
+        trial_id = new_id(self._execute(conn, "insert_trial", row))
         return Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])), seed=row["seed"],
                      state=state, budget=budget, created_at=at, started_at=started,
-                     system_attrs=dict(system_attrs or {}))
+                     system_attrs=_json.loads(_json.dumps(system_attrs or {})))
+
+    def counted_trials(self, study_id: int) -> int:
+        rows = list(self._read(select(_S.counted_trials).where(_S.id == study_id)))
+        return rows[0][0] if rows else 0
+
+    def cancel_trial(self, trial_id: int, error: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute(self._locked(select(_T.study_id, _T.state, _T.counted, _T.system_attrs)
+                                            .where(_T.id == trial_id))).first()
+            if row is None or TrialState(row[1]).finished:
+                return False
+            conn.execute(update(schema.trials).where(_T.id == trial_id).values(
+                state=TrialState.FAILED.value, error=error, finished_at=now(), counted=0,
+                system_attrs={**(row[3] or {}), CANCELLED: True}))
+            if row[2]:
+                conn.execute(update(schema.studies).where(_S.id == row[0])
+                             .values(counted_trials=_S.counted_trials - 1))
+        return True
+
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+        with self._write() as conn:
+            failed = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
+                                  .values(state=TrialState.FAILED.value, error=error, finished_at=now()))
+            if failed.rowcount != 1 or retry_attrs is None:
+                return failed.rowcount == 1, None
+            study_id, config, seed = conn.execute(select(_T.study_id, _T.config, _T.seed)
+                                                  .where(_T.id == trial_id)).one()
+            retry = self._insert_trial(conn, study_id, config, lambda _number: seed, TrialState.WAITING, None, None,
+                                       retry_attrs, None, False)
+        return True, retry
+
+    def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
+        order = _T.value.desc() if descending else _T.value.asc()
+        with self._decoding("tunelab_trials"):
+            return [to_trial(row) for row in self._read(
+                select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
+                                            _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
+
+    def last_trials(self, study_id: int, k: int) -> list[Trial]:
+        with self._decoding("tunelab_trials"):
+            rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
+            return [to_trial(row) for row in rows][::-1]
+
+    def count_states(self, study_id: int) -> dict[str, int]:
+        return dict(tuple(row) for row in self._read(
+            select(_T.state, func.count()).where(_T.study_id == study_id).group_by(_T.state)))
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         params = {"study_id": study_id}
@@ -255,7 +317,7 @@ class SQLStorage(Storage):
             conn.execute(update(schema.trials).where(_T.id == row[0]).values(
                 state=TrialState.RUNNING.value, started_at=at, heartbeat_at=at, owner=owner, budget=budget))
             full = conn.execute(select(schema.trials).where(_T.id == row[0])).one()
-        return _to_trial(full)
+        return to_trial(full)
 
     def resume_trial(self, trial_id: int, owner: str, budget: float | None) -> bool:
         with self._write() as conn:
@@ -275,12 +337,12 @@ class SQLStorage(Storage):
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
         row = dict(study_id=study_id, trial_id=trial_id, step=float(step), metrics=metrics, time=at)
         with self._write() as conn:
-            return _new_id(self._execute(conn, "insert_report", row))
+            return new_id(self._execute(conn, "insert_report", row))
 
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         column = _T.system_attrs if system else _T.user_attrs
         with self._write() as conn:
-            attrs = conn.execute(select(column).where(_T.id == trial_id)).scalar_one() or {}
+            attrs = conn.execute(self._locked(select(column).where(_T.id == trial_id))).scalar_one() or {}
             attrs[key] = _json.to_jsonable(value)
             conn.execute(update(schema.trials).where(_T.id == trial_id).values({column.key: attrs}))
 
@@ -292,33 +354,20 @@ class SQLStorage(Storage):
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}
-        rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
-        return [_to_trial(row) for row in rows]
+        with self._decoding("tunelab_trials"):
+            rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
+            return [to_trial(row) for row in rows]
 
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
-        rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
-        return [(rid, tid, Report(step, _json.numbers(metrics), at)) for rid, tid, step, metrics, at in rows]
+        with self._decoding("tunelab_reports"):
+            rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
+            return [(rid, tid, Report(step, _json.numbers(check_types(metrics, dict)), at))
+                    for rid, tid, step, metrics, at in rows]
 
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
-
-
-def _new_id(result) -> int:
-    """The primary key of the row just inserted, from a DB-API cursor or a SQLAlchemy result."""
-    return result.lastrowid if hasattr(result, "lastrowid") and not hasattr(result, "inserted_primary_key") \
-        else result.inserted_primary_key[0]
-
-
-def _to_trial(row) -> Trial:
-    m = row._mapping
-    return Trial(
-        id=m["id"], number=m["number"], config=m["config"], seed=m["seed"], state=TrialState(m["state"]),
-        value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
-        started_at=m["started_at"], finished_at=m["finished_at"], error=m["error"], traceback=m["traceback"],
-        user_attrs=m["user_attrs"] or {}, system_attrs=m["system_attrs"] or {},
-    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

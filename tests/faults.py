@@ -1,0 +1,60 @@
+"""Fault injection shared by the tests and benchmarks/load.py: `tunelab worker` processes, and
+kill -9 aimed at workers while they run a trial."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+
+
+def start_worker(url: str, name: str, *extra: str, quiet_output: bool = False) -> subprocess.Popen:
+    """A `tunelab worker` running objectives:sleepy on the study."""
+    out = subprocess.DEVNULL if quiet_output else subprocess.PIPE
+    return subprocess.Popen([sys.executable, "-m", "tunelab.cli", "worker", "--storage", url, "--study", name,
+                             "--objective", "objectives:sleepy", "--quiet", *extra],
+                            env=ENV, stdout=out, stderr=subprocess.PIPE, text=True)
+
+
+def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills: int, rng: random.Random,
+                      restart: Callable[[], subprocess.Popen], deadline: float = 120.0) -> int:
+    """kill -9 a worker that is running a trial (a random one, after a random pause), ``kills``
+    times, starting a replacement after each; returns how many kills landed."""
+    done, end = 0, time.monotonic() + deadline
+    while done < kills and time.monotonic() < end:
+        owners = {int(owner.split(":")[1]) for _, owner, _ in store.running_trials(study_id) if owner}
+        busy = [p for p in procs if p.poll() is None and p.pid in owners]
+        if not busy:
+            if all(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.02)
+            continue
+        time.sleep(rng.uniform(0.0, 0.15))
+        victim = rng.choice(busy)
+        victim.kill()
+        victim.communicate()
+        done += 1
+        procs.append(restart())
+    return done
+
+
+def chains(trials) -> dict[int, list]:
+    """Trials grouped by the trial they (transitively) retry, cancelled ones left out: one group
+    per trial of the budget."""
+    by_number = {t.number: t for t in trials}
+    groups: dict[int, list] = {}
+    for trial in trials:
+        if trial.system_attrs.get("cancelled"):
+            continue
+        root = trial
+        while "retry_of" in root.system_attrs:
+            root = by_number[root.system_attrs["retry_of"]]
+        groups.setdefault(root.number, []).append(trial)
+    return groups

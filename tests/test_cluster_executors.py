@@ -1,0 +1,88 @@
+"""The same study code on local processes, Ray and Dask: trials run remotely, every report
+reaches the tuner and its scheduler (which stops some trials), user attributes come back, and
+the records are the same whatever ran them. Ray and Dask are real (a local Ray started once for
+the module, a LocalCluster per run); their tests skip only where the package is not installed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import tunelab as tl
+from tunelab.errors import ConfigError
+from tunelab.executors import make_executor
+from tunelab.trial import TrialState
+
+from objectives import SPACE, StopOddTrialsAtStep2, reporting
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster needs no token
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'tunelab[ray]')")
+    from tunelab.executors.ray import local_runtime_env
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=local_runtime_env())
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(params=["processes", "ray", "dask"])
+def executor(request) -> str:
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+    if request.param == "dask":
+        pytest.importorskip("distributed", reason="Dask is not installed (pip install 'tunelab[dask]')")
+    return request.param
+
+
+def test_the_same_study_runs_on_every_executor(executor, tmp_path):
+    study = tl.tune(reporting, SPACE, metric="loss", mode="min", n_trials=6, workers=2, executor=executor,
+                    scheduler=StopOddTrialsAtStep2("loss", "min"), storage=f"sqlite:///{tmp_path / 'e.db'}",
+                    name="same", seed=3, progress=False)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETED, TrialState.PRUNED] * 3
+    assert [len(t.reports) for t in trials] == [4, 2] * 3  # the STOP answered on the cluster, at step 2
+    assert all(t.user_attrs == {"where": "worker"} for t in trials)
+    for trial in trials:
+        assert [r.step for r in trial.reports] == list(range(1, len(trial.reports) + 1))
+        if trial.state is TrialState.COMPLETED:
+            assert trial.value == pytest.approx(trial.config["x"] ** 2)
+    local = tl.tune(reporting, SPACE, metric="loss", mode="min", n_trials=6, executor="inline",
+                    scheduler=StopOddTrialsAtStep2("loss", "min"), storage=None, seed=3, progress=False)
+    assert [(t.config, t.seed, t.value) for t in local.trials] == [(t.config, t.seed, t.value) for t in trials]
+
+
+def test_trial_timeout_cancels_remote_trials(executor):
+    if executor == "processes":
+        pytest.skip("tests/test_executors.py covers timeouts in local processes")
+    started = time.monotonic()
+    study = tl.tune(sleepy_forever, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, workers=2,
+                    executor=executor, trial_timeout=1.0, storage=None, seed=0, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.FAILED] * 2
+    assert all("trial_timeout" in t.error for t in study.trials)
+    assert time.monotonic() - started < 60  # the run did not wait for the trials to end on their own
+
+
+def sleepy_forever(config, trial):
+    for step in range(600):
+        time.sleep(0.1)
+        trial.report(step, loss=1.0)
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("ray", {"resources": {"tpus": 1}}, "resources per trial"),
+    ("ray", {"resources": {"cpus": -1}}, "non-negative"),
+    ("ray", {"colour": "blue"}, "colour"),
+    ("dask", {"resources": 3}, "resources must be a dict"),
+    ("dask", {"nodes": 3}, "nodes"),
+    ("processes", {"address": "x"}, "address"),
+    ("inline", {"address": "x"}, "no options"),
+    ("processes", ["not", "a", "dict"], "must be a dict"),
+])
+def test_bad_executor_options_are_clear(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        make_executor(name, 2 if name != "inline" else 1, None, options)

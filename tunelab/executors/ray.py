@@ -1,0 +1,143 @@
+"""Trials as Ray tasks: on an existing cluster (``address="ray://head:10001"`` or ``"auto"``) or on
+a local Ray started for the run. Each trial asks for its own resources (``resources={"cpus": 2,
+"gpus": 1}``); reports come back through a small async actor that holds each one until the tuner
+answers it. Needs ``pip install 'tunelab[ray]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from typing import Any, Mapping
+
+from tunelab.errors import ConfigError
+from tunelab.executors.base import Objective, Outcome
+from tunelab.executors.remote import Channel, RemoteExecutor, run_remote
+from tunelab.trial import TrialSpec
+
+_RESOURCE_NAMES = {"cpus": "num_cpus", "gpus": "num_gpus", "memory": "memory"}
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("executor='ray' needs Ray: pip install 'tunelab[ray]'") from None
+    return ray
+
+
+class _Broker:
+    """The tuner's mailbox on the cluster: trials post reports and wait; the tuner takes them and
+    answers. An async actor, so thousands of waiting reports cost no threads."""
+
+    def __init__(self) -> None:
+        self._inbox: list[tuple] = []
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    async def ask(self, key: str, message: tuple) -> str:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[key] = future
+        self._inbox.append(message)
+        return await future
+
+    async def send(self, message: tuple) -> None:
+        self._inbox.append(message)
+
+    async def take(self) -> list[tuple]:
+        inbox, self._inbox = self._inbox, []
+        return inbox
+
+    async def answer(self, key: str, decision: str) -> None:
+        future = self._waiting.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(decision)
+
+
+class _RayChannel(Channel):
+    def __init__(self, broker: Any):
+        self._broker = broker
+
+    def ask(self, key: str, message: tuple) -> str:
+        return _ray().get(self._broker.ask.remote(key, message))
+
+    def send(self, message: tuple) -> None:
+        self._broker.send.remote(message)
+
+
+def _trial_task(objective: Objective, spec: TrialSpec, metrics: list[str], channel: Channel) -> Outcome:
+    return run_remote(objective, spec, metrics, channel)
+
+
+def local_runtime_env() -> dict[str, Any]:
+    """Workers of a local Ray import what this process imports (its sys.path), so an objective
+    defined in the user's module is found; a remote cluster has its own (``init_options``)."""
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)}}
+
+
+class RayExecutor(RemoteExecutor):
+    name = "ray"
+
+    def __init__(self, workers: int = 2, trial_timeout: float | None = None, *, address: str | None = None,
+                 resources: Mapping[str, float] | None = None, init_options: Mapping[str, Any] | None = None):
+        super().__init__(workers, trial_timeout)
+        resources = dict(resources or {"cpus": 1})
+        unknown = sorted(set(resources) - set(_RESOURCE_NAMES))
+        if unknown:
+            raise ConfigError(f"Ray resources per trial are {sorted(_RESOURCE_NAMES)}; got {unknown}")
+        for key, value in resources.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"resources[{key!r}] must be a non-negative number; got {value!r}")
+        self.address, self.resources, self.init_options = address, resources, dict(init_options or {})
+        self._started_ray = False
+
+    def _connect(self, objective: Objective) -> None:
+        ray = _ray()
+        if not ray.is_initialized():
+            options = {"include_dashboard": False, "log_to_driver": False, **self.init_options}
+            if self.address is None and "runtime_env" not in options:
+                options["runtime_env"] = local_runtime_env()
+            try:
+                ray.init(address=self.address, **options)
+            except ConnectionError as err:
+                raise ConfigError(f"cannot reach the Ray cluster at {self.address!r}: {err}") from None
+            self._started_ray = True
+        self._broker = ray.remote(num_cpus=0)(_Broker).options(name=f"tunelab-{uuid.uuid4().hex[:8]}").remote()
+        self._channel = _RayChannel(self._broker)
+        self._objective_ref = ray.put(objective)
+        options = {_RESOURCE_NAMES[k]: v for k, v in self.resources.items()}
+        self._task = ray.remote(max_retries=0, **options)(_trial_task)
+
+    def _disconnect(self) -> None:
+        ray = _ray()
+        if getattr(self, "_broker", None) is not None:
+            ray.kill(self._broker)
+            self._broker = None
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
+
+    def _launch(self, spec: TrialSpec) -> Any:
+        return self._task.remote(self._objective_ref, spec, self._metrics, self._channel)
+
+    def _done(self, handles: list[Any]) -> list[Any]:
+        if not handles:
+            return []
+        ready, _ = _ray().wait(handles, num_returns=len(handles), timeout=0)
+        return ready
+
+    def _result(self, handle: Any) -> Outcome:
+        return _ray().get(handle)
+
+    def _kill(self, handle: Any) -> None:
+        try:
+            _ray().cancel(handle, force=True)
+        except Exception:  # noqa: BLE001 - a task that already ended cannot be cancelled
+            pass
+
+    def _messages(self) -> list[tuple]:
+        return _ray().get(self._broker.take.remote())
+
+    def _answer(self, key: str, decision: str) -> None:
+        self._broker.answer.remote(key, decision)

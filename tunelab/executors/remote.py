@@ -1,0 +1,165 @@
+"""What the cluster executors (Ray, Dask) share: trials run as remote tasks, and each report
+travels back to the tuner through a channel and waits there for the scheduler's decision, so that
+pruning and pausing work on a cluster exactly as in local processes.
+
+A backend supplies five things: connect/disconnect, launch a task for a trial, tell whether a
+task is done and fetch its Outcome, cancel a task, and a channel (messages from the trials, and
+answers to them). Everything else (slots, timeouts, turning a lost task into a failed trial) is
+here once.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback as tb
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.errors import ConfigError
+from tunelab.executors.base import Executor, Objective, Outcome, run_objective
+from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
+
+#: How often poll() looks at the channel and the tasks while it waits.
+_TICK_SECONDS = 0.01
+
+
+class Channel:
+    """The trial's side of the channel (pickled into the task): a report goes up and the trial
+    waits for the decision; a user attribute goes up without waiting."""
+
+    def ask(self, key: str, message: tuple) -> str:
+        raise NotImplementedError
+
+    def send(self, message: tuple) -> None:
+        raise NotImplementedError
+
+
+class ChannelSink(ReportSink):
+    def __init__(self, channel: Channel, trial_id: int):
+        self._channel, self._trial_id, self._count = channel, trial_id, 0
+
+    def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        self._count += 1
+        key = f"{trial_id}-{self._count}"
+        return Decision(self._channel.ask(key, ("report", key, trial_id, step, metrics)))
+
+    def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._channel.send(("attr", None, trial_id, key, value))
+
+
+def run_remote(objective: Objective, spec: TrialSpec, metrics: list[str], channel: Channel) -> Outcome:
+    """The body of every remote task."""
+    return run_objective(objective, spec, ChannelSink(channel, spec.id), metrics)
+
+
+@dataclass
+class _Task:
+    spec: TrialSpec
+    handle: Any
+    started: float
+
+
+class RemoteExecutor(Executor):
+    """``workers`` trials at once on the cluster; ``trial_timeout`` is enforced by cancelling the
+    task (and at the trial's next report, for backends that cannot stop a running task)."""
+
+    def __init__(self, workers: int = 2, trial_timeout: float | None = None):
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ConfigError(f"workers must be a positive integer; got {workers!r}")
+        self.workers, self.trial_timeout = workers, trial_timeout
+        self._tasks: dict[int, _Task] = {}
+
+    # -- the backend ---------------------------------------------------------------------------
+    @abstractmethod
+    def _connect(self, objective: Objective) -> None: ...
+
+    @abstractmethod
+    def _disconnect(self) -> None: ...
+
+    @abstractmethod
+    def _launch(self, spec: TrialSpec) -> Any: ...
+
+    @abstractmethod
+    def _done(self, handles: list[Any]) -> list[Any]:
+        """The handles among ``handles`` whose task has ended (without waiting)."""
+
+    @abstractmethod
+    def _result(self, handle: Any) -> Outcome:
+        """The task's Outcome; raises if the task itself failed (lost worker, cancelled)."""
+
+    @abstractmethod
+    def _kill(self, handle: Any) -> None: ...
+
+    @abstractmethod
+    def _messages(self) -> list[tuple]:
+        """Messages the trials sent since the last call."""
+
+    @abstractmethod
+    def _answer(self, key: str, decision: str) -> None: ...
+
+    # -- the protocol --------------------------------------------------------------------------
+    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        self._sink, self._metrics = sink, list(metrics)
+        self._connect(objective)
+
+    def free_slots(self) -> int:
+        return self.workers - len(self._tasks)
+
+    def submit(self, spec: TrialSpec) -> None:
+        if self.free_slots() < 1:
+            raise RuntimeError("submit called with no free slot; check free_slots() first")
+        self._tasks[spec.id] = _Task(spec, self._launch(spec), time.monotonic())
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._serve()
+            outcomes = self._finished() + self._timed_out()
+            if outcomes or not self._tasks or time.monotonic() >= deadline:
+                return outcomes
+            time.sleep(_TICK_SECONDS)
+
+    def _serve(self) -> None:
+        for kind, key, trial_id, *rest in self._messages():
+            if kind == "report":
+                step, metrics = rest
+                self._answer(key, self._sink.report(trial_id, step, metrics).value)
+            elif kind == "attr":
+                self._sink.set_user_attr(trial_id, *rest)
+
+    def _finished(self) -> list[Outcome]:
+        done = {id(h) for h in self._done([t.handle for t in self._tasks.values()])}
+        outcomes = []
+        for trial_id, task in list(self._tasks.items()):
+            if id(task.handle) not in done:
+                continue
+            del self._tasks[trial_id]
+            self._serve()  # reports sent just before the end are answered (and stored) first
+            try:
+                outcomes.append(self._result(task.handle))
+            except Exception as err:  # noqa: BLE001 - a lost task fails its trial, not the study
+                outcomes.append(Outcome(trial_id, TrialState.FAILED, error=f"the task running the trial failed: "
+                                        f"{type(err).__name__}: {err}", traceback=tb.format_exc()))
+        return outcomes
+
+    def _timed_out(self) -> list[Outcome]:
+        if self.trial_timeout is None:
+            return []
+        now, outcomes = time.monotonic(), []
+        for trial_id, task in list(self._tasks.items()):
+            if now - task.started > self.trial_timeout:
+                self.cancel(trial_id)
+                outcomes.append(Outcome(trial_id, TrialState.FAILED,
+                                        error=f"trial ran past trial_timeout={self.trial_timeout:g}s and was cancelled"))
+        return outcomes
+
+    def cancel(self, trial_id: int) -> None:
+        task = self._tasks.pop(trial_id, None)
+        if task is not None:
+            self._kill(task.handle)
+
+    def close(self) -> None:
+        for trial_id in list(self._tasks):
+            self.cancel(trial_id)
+        self._disconnect()

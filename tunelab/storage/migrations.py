@@ -1,0 +1,51 @@
+"""Bring a database written by an older tunelab up to the current schema, one version at a time.
+
+Each step is a function of an open transaction: opening storage runs the steps that are due
+(under the same lock that creates the schema, so two processes never migrate at once), and
+``tunelab migrate --storage URL`` runs them explicitly. A step only adds: older rows keep their
+meaning, and a step that fails leaves the database at its old version (the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection, select, text, update
+
+from tunelab.storage import schema
+from tunelab.storage.base import CANCELLED, RETRY_OF
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2 counts the trials that spend the n_trials budget: every trial but the cancelled
+    ones and those abandoned and queued again (their retry counts in their place). Its indices find
+    the best trials and the oldest waiting one without scanning the study (version 1 scanned every
+    trial to claim a waiting one, which made each new trial cost more as the study grew)."""
+    conn.execute(text("ALTER TABLE tunelab_studies ADD COLUMN counted_trials INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE tunelab_trials ADD COLUMN counted INTEGER NOT NULL DEFAULT 1"))
+    conn.execute(text("CREATE INDEX ix_trials_study_state_value ON tunelab_trials (study_id, state, value)"))
+    conn.execute(text("CREATE INDEX ix_trials_study_state_number ON tunelab_trials (study_id, state, number)"))
+    t = schema.trials.c
+    rows = conn.execute(select(t.id, t.study_id, t.number, t.system_attrs)).all()
+    retried = {(study_id, attrs[RETRY_OF]) for _, study_id, _, attrs in rows if attrs and RETRY_OF in attrs}
+    uncounted = [trial_id for trial_id, study_id, number, attrs in rows
+                 if (attrs or {}).get(CANCELLED) or (study_id, number) in retried]
+    for start in range(0, len(uncounted), 500):
+        conn.execute(update(schema.trials).where(t.id.in_(uncounted[start:start + 500])).values(counted=0))
+    for (study_id,) in conn.execute(select(schema.studies.c.id)).all():
+        counted = conn.execute(text("SELECT count(*) FROM tunelab_trials WHERE study_id = :s AND counted = 1"),
+                               {"s": study_id}).scalar_one()
+        conn.execute(update(schema.studies).where(schema.studies.c.id == study_id).values(counted_trials=counted))
+
+
+#: from version -> the step that makes it version + 1
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+
+
+def migrate(conn: Connection, version: int) -> int:
+    """Run every step from ``version`` to the current one; returns the version reached."""
+    while version < schema.SCHEMA_VERSION:
+        STEPS[version](conn)
+        version += 1
+    conn.execute(update(schema.meta).where(schema.meta.c.key == "schema_version").values(value=str(version)))
+    return version

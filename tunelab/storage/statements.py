@@ -1,0 +1,96 @@
+"""The statements of the SQL storage's hot path, and the decoding of its rows.
+
+Building a SQLAlchemy statement costs about five times more than running it, and a writer should
+hold SQLite's lock only to run; so the statements are built once here, and on SQLite compiled once
+more to the driver's own SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, bindparam, insert, or_, select, update
+from sqlalchemy.sql.dml import Insert
+
+from tunelab import _json
+from tunelab.storage import schema
+from tunelab.trial import Trial, TrialState
+
+_UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
+_S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
+
+
+class Statements:
+    """The statements of the hot path, built once: building a statement costs SQLAlchemy about
+    five times more than running it, and a writer should hold the lock only to run."""
+
+    def __init__(self) -> None:
+        p = bindparam
+        # One statement numbers the trial and spends budget, so that no two workers overshoot n_trials.
+        self.next_number = (update(schema.studies)
+                            .where(_S.id == p("study_id"), _S.counted_trials + p("counted") <= p("limit"))
+                            .values(next_number=_S.next_number + 1, counted_trials=_S.counted_trials + p("counted"))
+                            .returning(_S.next_number))
+        self.insert_trial = insert(schema.trials)
+        self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
+                             .order_by(_T.number).limit(1))
+        unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
+        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
+                       .values(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
+                               error=p("error"), traceback=p("traceback"), finished_at=p("finished_at")))
+        self.insert_report = insert(schema.reports)
+        self.new_trials = (select(schema.trials).where(_T.study_id == p("study_id"), _T.id > p("after_id"))
+                           .order_by(_T.id))
+        self.new_or_listed_trials = (select(schema.trials).where(
+            _T.study_id == p("study_id"), or_(_T.id > p("after_id"), _T.id.in_(p("ids", expanding=True))))
+            .order_by(_T.id))
+        self.new_reports = (select(_R.id, _R.trial_id, _R.step, _R.metrics, _R.time)
+                            .where(_R.study_id == p("study_id"), _R.id > p("after_id")).order_by(_R.id))
+
+
+class DriverStatement:
+    """A hot-path statement compiled once to the driver's SQL, for SQLite.
+
+    Even prebuilt, a SQLAlchemy execution costs about 0.1 ms of Python while the writer holds
+    SQLite's only write lock; through the driver it costs a fifth of that, which is what lets a
+    second process add throughput. The SQL still comes from the one SQLAlchemy statement.
+    """
+
+    def __init__(self, statement, dialect, keys: tuple[str, ...]):
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) if isinstance(statement, Insert) else None)
+        self.sql, self._compiled = str(compiled), compiled
+        self._order = list(compiled.positiontup or [])
+        self._json = {name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)}
+
+    def run(self, driver_connection, params: dict[str, Any]):
+        values = self._compiled.construct_params(params)
+        return driver_connection.execute(
+            self.sql, [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order])
+
+
+def new_id(result) -> int:
+    """The primary key of the row just inserted, from a DB-API cursor or a SQLAlchemy result."""
+    return result.lastrowid if hasattr(result, "lastrowid") and not hasattr(result, "inserted_primary_key") \
+        else result.inserted_primary_key[0]
+
+
+def check_types(*pairs) -> Any:
+    """Raise TypeError unless each value has its type; returns the first value."""
+    for value, kind in zip(pairs[::2], pairs[1::2]):
+        if not isinstance(value, kind):
+            raise TypeError(f"expected a JSON {'object' if kind is dict else 'array'}, found {value!r:.60}")
+    return pairs[0]
+
+
+def to_trial(row) -> Trial:
+    m = row._mapping
+    check_types(m["config"], dict, *(item for key in ("metrics", "user_attrs", "system_attrs")
+                                      for item in (m[key] if m[key] is not None else {}, dict)))
+    if m["value"] is not None and not isinstance(m["value"], (int, float)):
+        raise TypeError(f"value {m['value']!r:.40} is not a number")
+    return Trial(
+        id=m["id"], number=m["number"], config=m["config"], seed=m["seed"], state=TrialState(m["state"]),
+        value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
+        started_at=m["started_at"], finished_at=m["finished_at"], error=m["error"], traceback=m["traceback"],
+        user_attrs=m["user_attrs"] or {}, system_attrs=m["system_attrs"] or {},
+    )
