@@ -9,7 +9,6 @@ searchers pay nothing and model-based ones do not re-read the whole study on eve
 from __future__ import annotations
 
 import math
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -20,18 +19,20 @@ from tunelab import checkpoints
 from tunelab.errors import ConfigError, SearchExhausted
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
+from tunelab.recovery import recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
-from tunelab.storage.base import CANCELLED, RETRY_OF, owner_is_dead, process_owner
+from tunelab.storage.base import CANCELLED, process_owner
 from tunelab.tracking.artifacts import default_artifact_root, trial_dir
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
-from tunelab.trial import Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState, normalize_result
+from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState,
+                           check_result_shape, normalize_result, told_state)
 
 WORKER = "worker"
-ATTEMPT, LATE_RESULT = "attempt", "late_result"
+LATE_RESULT = "late_result"
 
 
 class Study(ReportSink):
@@ -222,7 +223,7 @@ class Study(ReportSink):
         config = self.space.validate(config, where="enqueue")
         seed_for, attrs = self._seed_for, {}
         if retry_of is not None:
-            seed_for, attrs = (lambda _number: retry_of.seed), _retry_attrs(retry_of, self._cache)
+            seed_for, attrs = (lambda _number: retry_of.seed), retry_attrs(retry_of, self._cache)
         trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs,
                                           counted=retry_of is None)
         self._cache[trial.id] = trial
@@ -316,13 +317,13 @@ class Study(ReportSink):
              config: Mapping[str, Any] | None = None) -> Trial:
         """Finish a trial from :meth:`ask` with its result: a number, a dict of metrics, or None
         (the last reported values). ``config=`` records a configuration evaluated elsewhere."""
-        state = _told_state(state)
+        state = told_state(state)
         if trial is None:
             if config is None:
                 raise ConfigError("tell needs the trial from ask(), its number, or config= for an outside result")
             config = self.space.validate(config, where="tell")
             if state is TrialState.COMPLETED:
-                _check_shape(value, self.record.metrics)  # a malformed result must not leave a trial behind
+                check_result_shape(value, self.record.metrics)  # a malformed result must not leave a trial behind
             trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
                                               owner=self.owner)
             self._cache[trial.id] = trial
@@ -376,71 +377,9 @@ class Study(ReportSink):
 
     # -- recovery --------------------------------------------------------------------------------
     def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
-        """Fail the running trials whose process is gone and queue them again (once by default).
-
-        A trial run by a dead process on this machine is caught at once (its pid is gone); one
-        from another machine when its heartbeat is older than ``stale_after`` seconds.
-        Failing and re-queueing is one atomic step in storage, so two tuners recovering the same
-        study at once never queue a trial twice.
-        """
-        requeued = []
-        now = _now()
-        stale = [(trial_id, owner) for trial_id, owner, heartbeat in self.storage.running_trials(self.record.id)
-                 if owner != self.owner and (owner_is_dead(owner) or (
-                     not _same_host(owner) and heartbeat is not None and now - heartbeat > stale_after))]
-        if not stale:
-            return []
-        self._sync()
-        for trial_id, owner in stale:
-            trial = self._cache[trial_id]
-            retry_attrs = _retry_attrs(trial, self._cache) if _attempts(trial, self._cache) <= max_retries else None
-            _, retry = self.storage.abandon_trial(
-                trial_id, f"abandoned: the process running it ({owner}) is gone", retry_attrs)
-            if retry is not None:
-                self._cache[retry.id] = retry
-                requeued.append(retry)
-        self._sync()
-        return requeued
-
-
-def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
-    """How many times this configuration has been tried (its attempt number, or by following
-    retry_of links for trials recorded before attempts were numbered)."""
-    if ATTEMPT in trial.system_attrs:
-        return int(trial.system_attrs[ATTEMPT])
-    by_number = {t.number: t for t in cache.values()} if RETRY_OF in trial.system_attrs else {}
-    count, current = 1, trial
-    while RETRY_OF in current.system_attrs and current.system_attrs[RETRY_OF] in by_number:
-        count, current = count + 1, by_number[current.system_attrs[RETRY_OF]]
-    return count
-
-
-def _retry_attrs(trial: Trial, cache: Mapping[int, Trial]) -> dict[str, Any]:
-    return {RETRY_OF: trial.number, ATTEMPT: _attempts(trial, cache) + 1}
-
-
-def _same_host(owner: str | None) -> bool:
-    return bool(owner) and owner.rsplit(":", 2)[0] == socket.gethostname()
-
-
-def _told_state(state: TrialState | str) -> TrialState:
-    """The end a trial is told to have: only a finished state makes sense for tell."""
-    try:
-        state = TrialState(state)
-    except ValueError:
-        state = None
-    if state is None or not state.finished:
-        raise ConfigError("tell: state must be 'completed', 'pruned' or 'failed'")
-    return state
-
-
-def _check_shape(value: Any, metrics: list[str]) -> None:
-    """Refuse a result of the wrong shape (a NaN is a shape that fails the trial, not an error)."""
-    try:
-        normalize_result(value, metrics, [])
-    except InvalidResult as err:
-        if not err.non_finite:
-            raise ConfigError(f"tell: {err}") from None
+        """Fail the running trials whose process is gone and queue them again (once by default);
+        see :func:`tunelab.recovery.recover_abandoned`."""
+        return recover_abandoned(self, stale_after, max_retries)
 
 
 def _as_float(value: Any) -> float | None:

@@ -277,3 +277,23 @@ def normalize_result(result: Any, metrics: list[str], reports: list[Report]) -> 
         if not math.isfinite(out[metric]):
             raise InvalidResult(f"objective returned {out[metric]} for {metric!r}", non_finite=True)
     return out
+
+
+def told_state(state: TrialState | str) -> TrialState:
+    """The end a trial is told to have: only a finished state makes sense for tell."""
+    try:
+        state = TrialState(state)
+    except ValueError:
+        state = None
+    if state is None or not state.finished:
+        raise ConfigError("tell: state must be 'completed', 'pruned' or 'failed'")
+    return state
+
+
+def check_result_shape(value: Any, metrics: list[str]) -> None:
+    """Refuse a result of the wrong shape (a NaN is a shape that fails the trial, not an error)."""
+    try:
+        normalize_result(value, metrics, [])
+    except InvalidResult as err:
+        if not err.non_finite:
+            raise ConfigError(f"tell: {err}") from None

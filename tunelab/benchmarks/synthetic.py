@@ -13,6 +13,8 @@ in [0, 1]); the costs differ between configurations as real ones do.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import math
 from typing import Any, Mapping
 
@@ -55,8 +57,9 @@ class _EpochTask(Task):
         t = np.arange(1, int(self.fidelity.max) + 1, dtype=float)
         return Curve(self.shape(u, _final_error(u), t), np.full(len(t), 0.5 + 2.0 * u[2]))
 
+    @abstractmethod
     def shape(self, u: np.ndarray, final: float, t: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        ...
 
 
 class PowerLawTask(_EpochTask):

@@ -8,6 +8,8 @@ properties (``synthetic.py``). The simulator replays these; nothing here trains 
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import gzip
 import json
 import math
@@ -41,8 +43,9 @@ class Task:
     space: dict[str, Any]
     fidelity: Fidelity
 
+    @abstractmethod
     def curve(self, config: Mapping[str, Any]) -> Curve:
-        raise NotImplementedError
+        ...
 
     def report_steps(self, start: float, budget: float) -> list[float]:
         """The steps a run reports at, going from ``start`` (0: from scratch) to ``budget``."""

@@ -28,11 +28,13 @@ class Channel:
     """The trial's side of the channel (pickled into the task): a report goes up and the trial
     waits for the decision; a user attribute goes up without waiting."""
 
+    @abstractmethod
     def ask(self, key: str, message: tuple) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def send(self, message: tuple) -> None:
-        raise NotImplementedError
+        ...
 
 
 class ChannelSink(ReportSink):

@@ -11,6 +11,8 @@ known, a bracket that cannot be filled closes its rungs with the trials it has.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import math
 from dataclasses import dataclass
 
@@ -39,8 +41,9 @@ class BracketScheduler(FidelityScheduler):
     def _configure(self) -> None:
         self.brackets = self.plan_brackets()
 
+    @abstractmethod
     def plan_brackets(self) -> list[Bracket]:
-        raise NotImplementedError
+        ...
 
     # -- which bracket a trial belongs to ---------------------------------------------------------
     def _assign(self, index: int) -> tuple[int, Bracket]:

@@ -10,6 +10,8 @@ carries on where the old one stopped (encodings are cached per trial only to sav
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import math
 import warnings
 from contextlib import nullcontext
@@ -113,9 +115,10 @@ class LearningSearcher(Searcher):
         return out
 
     # -- the one thing a subclass says ---------------------------------------------------------
+    @abstractmethod
     def propose(self, data: Observations, rng: np.random.Generator) -> np.ndarray:
         """One point of the unit cube (NaN or anything for inactive coordinates) to try next."""
-        raise NotImplementedError
+        ...
 
     # -- everything else -----------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
