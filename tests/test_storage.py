@@ -245,6 +245,15 @@ def test_trial_attrs_user_and_system(storage):
     assert stored.system_attrs == {"retry_of": 1, "cancelled": True}
 
 
+def test_held_seconds_sums_finished_and_running_trials(storage):
+    study = storage.create_study(record())
+    done, running = (storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for) for _ in range(2))
+    storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for, state=TrialState.WAITING)  # never started
+    storage.finish_trial(done.id, TrialState.COMPLETED, value=1.0, metrics={"loss": 1.0}, at=done.started_at + 30.0)
+    now = running.started_at + 100.0
+    assert storage.held_seconds(study.id, now) == pytest.approx(30.0 + 100.0)
+
+
 def test_heartbeat_and_running_trials(storage):
     study = storage.create_study(record())
     t0, t1, t2 = (storage.create_trial(study.id, {"x": i / 4, "k": "a"}, seed_for, owner=f"p{i}") for i in range(3))

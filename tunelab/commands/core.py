@@ -116,15 +116,6 @@ def show_study(args: argparse.Namespace) -> int:
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
                   f"objective: {settings.get('objective')}")
-    cost = study_cost(study)
-    console.print(f"cost: {cost.total:.4g} {cost.currency} (a trial holds {cost.resources.cpus:g} CPU cores and "
-                  f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
-                  f"files: {study.artifact_root / study.name}")
-    top = study.top_trials(1) if len(study.metrics) == 1 else []
-    if top:
-        best = top[0]
-        console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
-        console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
     limit = args.limit if args.limit > 0 else total
     if args.limit <= 0:
         trials = study.trials
@@ -139,6 +130,15 @@ def show_study(args: argparse.Namespace) -> int:
             trials = trials[:limit]
     else:
         trials = study.last_trials(limit)
+    cost = study_cost(study, trials)  # the total is summed by the storage
+    console.print(f"cost: {cost.total:.4g} {cost.currency} (a trial holds {cost.resources.cpus:g} CPU cores and "
+                  f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
+                  f"files: {study.artifact_root / study.name}")
+    top = study.top_trials(1) if len(study.metrics) == 1 else []
+    if top:
+        best = top[0]
+        console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
+        console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
     console.print(_trials_table(study, trials, cost.per_trial))
     if len(trials) < total:
         console.print(f"({total - len(trials)} more; --limit 0 lists all)")

@@ -171,6 +171,11 @@ class Storage(ABC):
         """How many trials are in each state."""
 
     @abstractmethod
+    def held_seconds(self, study_id: int, now: float) -> float:
+        """Seconds the study's trials have held their resources (a running trial until ``now``),
+        summed by the storage: what a study's cost needs, without loading its trials."""
+
+    @abstractmethod
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         """Atomically move the oldest waiting trial to running; None when there is none."""
 

@@ -135,6 +135,10 @@ class MemoryStorage(Storage):
     def last_trials(self, study_id: int, k: int) -> list[Trial]:
         return [_snapshot(t) for t in self._trials[study_id][-k:]] if k > 0 else []
 
+    def held_seconds(self, study_id: int, now: float) -> float:
+        return sum(max((now if t.finished_at is None else t.finished_at) - t.started_at, 0.0)
+                   for t in self._trials[study_id] if t.started_at is not None)
+
     def count_states(self, study_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for trial in self._trials[study_id]:

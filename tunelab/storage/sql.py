@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from tunelab import _json
@@ -298,6 +298,12 @@ class SQLStorage(Storage):
         with self._decoding("tunelab_trials"):
             rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
             return [to_trial(row) for row in rows][::-1]
+
+    def held_seconds(self, study_id: int, now: float) -> float:
+        held = func.coalesce(_T.finished_at, now) - _T.started_at
+        total = self._read(select(func.sum(case((held > 0, held), else_=0.0)))
+                           .where(_T.study_id == study_id, _T.started_at.is_not(None)))
+        return float((total.scalar() if self._sqlite else total[0][0]) or 0.0)
 
     def count_states(self, study_id: int) -> dict[str, int]:
         return dict(tuple(row) for row in self._read(

@@ -116,12 +116,17 @@ class StudyCost:
                 "resources": self.resources.to_json(), "prices": self.prices.to_json()}
 
 
-def study_cost(study: Any) -> StudyCost:
-    """Cost of every trial of ``study`` (a Study) and their sum."""
+def study_cost(study: Any, trials: Iterable[Trial] | None = None) -> StudyCost:
+    """The study's total cost, and the cost of each of ``trials`` (default: every trial).
+
+    The total is summed by the storage, so a caller showing a few trials of a large study does
+    not load them all."""
     resources, prices = study_pricing(study.record.settings)
     now = time.time()
-    per_trial = {t.number: trial_cost(t, resources, prices, now) for t in study.trials}
-    return StudyCost(sum(per_trial.values()), per_trial, prices.currency, resources, prices)
+    trials = study.trials if trials is None else trials
+    per_trial = {t.number: trial_cost(t, resources, prices, now) for t in trials}
+    total = study.storage.held_seconds(study.record.id, now) / 3600.0 * prices.per_hour(resources)
+    return StudyCost(total, per_trial, prices.currency, resources, prices)
 
 
 class CostMeter:
