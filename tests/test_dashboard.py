@@ -103,6 +103,13 @@ def _errors(browser) -> list[str]:
     return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def _text(browser, element_id: str) -> str:
+    """An element's text read in one script call: the page re-renders live parts, so a found element
+    can go stale between finding it and reading it."""
+    return browser.execute_script(
+        f"const e = document.getElementById('{element_id}'); return e ? e.innerText.trim() : ''")
+
+
 def _plots(browser, selector: str = ".js-plotly-plot") -> int:
     return browser.execute_script(
         f"return Array.from(document.querySelectorAll('{selector}')).filter(p => p.querySelector('svg.main-svg')).length")
@@ -111,7 +118,7 @@ def _plots(browser, selector: str = ".js-plotly-plot") -> int:
 def test_studies_page_lists_every_study(server, browser):
     base, _ = server
     _open(browser, base + "/")
-    links = [a.text for a in browser.find_elements("css selector", "#studies a")]
+    links = browser.execute_script("return Array.from(document.querySelectorAll('#studies a')).map(a => a.innerText)")
     assert links == ["alpha", "beta", "live"]
     assert _errors(browser) == []
 
@@ -125,7 +132,7 @@ def test_study_page_draws_its_plots(server, browser):
     assert _plots(browser) == 5
     assert browser.find_elements("css selector", "#plot-parallel .parcoords")
     assert len(browser.find_elements("css selector", "#plot-history .scatterlayer .point")) >= 12
-    assert "best trial" in browser.find_element("id", "best").text
+    assert "best trial" in _text(browser, "best")
     assert len(browser.find_elements("css selector", "#trials tbody tr")) == 12
     assert _errors(browser) == []
 
@@ -135,13 +142,13 @@ def test_study_page_follows_a_running_study(server, browser):
 
     base, url = server
     _open(browser, base + "/study/live")
-    assert "all trials (0)" in browser.find_element("id", "trials").text
+    assert "all trials (0)" in _text(browser, "trials")
     study = tl.load_study("live", storage=url)
     for _ in range(5):
         trial = study.ask()
         trial.report(1, loss=trial.config["x"])
         study.tell(trial, trial.config["x"])
-    WebDriverWait(browser, 30).until(lambda d: "all trials (5)" in d.find_element("id", "trials").text)
+    WebDriverWait(browser, 30).until(lambda d: "all trials (5)" in _text(d, "trials"))
     WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-importance") == 1)
     assert _errors(browser) == []
 
@@ -149,10 +156,10 @@ def test_study_page_follows_a_running_study(server, browser):
 def test_trial_page_shows_config_logs_files_and_curve(server, browser):
     base, _ = server
     _open(browser, base + "/study/beta/trial/1")
-    assert browser.find_element("id", "stdout").text == "stdout of trial 1"  # inline: Python output is teed
-    assert browser.find_element("id", "stderr").text == "stderr of trial 1"
-    assert "model/weights.txt" in browser.find_element("id", "artifacts").text
-    assert "environment (the study's)" in browser.find_element("id", "environment").text
+    assert _text(browser, "stdout") == "stdout of trial 1"  # inline: Python output is teed
+    assert _text(browser, "stderr") == "stderr of trial 1"
+    assert "model/weights.txt" in _text(browser, "artifacts")
+    assert "environment (the study's)" in _text(browser, "environment")
     assert _plots(browser, "#plot-curve") == 1
     assert _errors(browser) == []
 
@@ -160,7 +167,7 @@ def test_trial_page_shows_config_logs_files_and_curve(server, browser):
 def test_compare_page(server, browser):
     base, _ = server
     _open(browser, base + "/compare?a=alpha&b=beta")
-    assert "alpha" in browser.find_element("id", "compare-summary").text
+    assert "alpha" in _text(browser, "compare-summary")
     assert _plots(browser, "#plot-compare") == 1
     assert _errors(browser) == []
 
