@@ -85,7 +85,13 @@ def test_a_version_1_study_opens_migrated_and_continues(tmp_path):
         assert conn.execute("SELECT value FROM tunelab_meta").fetchall() == [(str(schema.SCHEMA_VERSION),)]
         assert [row[0] for row in conn.execute("SELECT counted FROM tunelab_trials ORDER BY number")] == [1, 0, 0, 1]
         indices = {row[1] for row in conn.execute("PRAGMA index_list(tunelab_trials)")}
+        SQLStorage(f"sqlite:///{tmp_path / 'new.db'}").close()
+        with sqlite3.connect(tmp_path / "new.db") as fresh:  # the same indices as a new database, no more
+            assert indices == {row[1] for row in fresh.execute("PRAGMA index_list(tunelab_trials)")}
         assert {"ix_trials_study_state_value", "ix_trials_study_state_number"} <= indices
+        plan = conn.execute("EXPLAIN QUERY PLAN SELECT state, count(*) FROM tunelab_trials WHERE study_id = 1 "
+                            "GROUP BY state").fetchall()
+        assert "COVERING INDEX ix_trials_study_state_" in str(plan)  # counts by state read an index, not the table
         plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM tunelab_trials WHERE study_id = 1 AND state = 'waiting' "
                             "ORDER BY number LIMIT 1").fetchall()
         assert "ix_trials_study_state_number" in str(plan)  # claiming a waiting trial scans nothing

@@ -35,6 +35,8 @@ from tunelab.trial import Report, Trial, TrialState
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
 _LOCK_WAIT_SECONDS = 60.0
 _NO_LIMIT = 2**31 - 1  # fits an INTEGER column everywhere
+_CHECKPOINT_PAGES = 10_000  # about 40 MB of log between checkpoints
+_LOG_LIMIT_BYTES = 64 << 20
 _SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises schema creation on PostgreSQL
 
 
@@ -382,4 +384,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5")  # writers wait in _begin_immediate, readers never block in WAL
+    # A checkpoint copies the log back into the database file. With several processes reading all
+    # the time it often cannot finish, and SQLite retries it after every commit once the log is
+    # past the threshold (1000 pages by default), which made a second worker slow the first down.
+    # A larger threshold checkpoints rarely; the size limit gives the disk back afterwards.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={_LOG_LIMIT_BYTES}")
     cursor.close()
