@@ -48,3 +48,45 @@ def test_bench_command_prints_tables_and_skips_missing_peers(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "unknown problem" in bad.stderr
+
+
+def test_bench_times_ask_and_tell_at_given_study_sizes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin",
+                          "--searchers", "random,tpe", "--trials", "4", "--seeds", "1", "--processes", "1",
+                          "--overhead-at", "12,30", "-o", str(tmp_path)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    header = next(line for line in lines if "N=12" in line)
+    assert "N=30" in header
+    for name in ("random", "tpe"):
+        row = next(line for line in lines if line.strip("│ ").startswith(name + " "))
+        cells = [c.strip() for c in row.split("│") if c.strip()]
+        assert cells[0] == name and len(cells) == 3 and all(float(c) >= 0 for c in cells[1:])
+    for bad in ("10,x", "0", ","):
+        wrong = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin",
+                                "--overhead-at", bad, "-o", str(tmp_path)], capture_output=True, text=True,
+                               env=env, timeout=60)
+        assert wrong.returncode == 2 and "--overhead-at" in wrong.stderr, (bad, wrong.stderr)
+
+
+def test_bench_resume_keeps_matching_runs_and_runs_the_rest(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def bench(searchers, trials, *extra):
+        out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin",
+                              "--searchers", searchers, "--trials", str(trials), "--seeds", "2",
+                              "--processes", "1", "-o", str(tmp_path), *extra],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout, json.loads((tmp_path / "runs.json").read_text())
+
+    _, first = bench("random,tpe", 6)
+    text, second = bench("random,sobol", 6, "--resume")
+    assert "keeping 2 runs" in text and "branin random seed" not in text and "branin sobol seed 1" in text
+    kept = {(r["searcher"], r["seed"]): r["best"] for r in second}
+    assert sorted(kept) == [("random", 0), ("random", 1), ("sobol", 0), ("sobol", 1)]
+    assert all(kept[("random", r["seed"])] == r["best"] for r in first if r["searcher"] == "random")
+    text, third = bench("random", 8, "--resume")  # another budget: nothing to keep
+    assert "keeping" not in text and len(third) == 2 and all(len(r["best"]) == 8 for r in third)

@@ -81,3 +81,34 @@ def test_bo_rejects_bad_options():
     with pytest.raises(tl.ConfigError):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="m", mode="min", searcher="bo",
                         searcher_options={"max_points": 2})
+
+
+def test_noise_is_fitted_near_zero_for_a_deterministic_function_and_up_for_noisy_data():
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 2))
+    signal = np.sin(3 * x[:, 0]) + np.cos(2 * x[:, 1])
+    fitted = {}
+    for sd in (0.0, 0.3):
+        y = signal + sd * rng.normal(size=len(x))
+        fitted[sd] = GaussianProcess(x, (y - y.mean()) / y.std()).fit().noise
+    assert fitted[0.0] < 1e-4 and fitted[0.3] > 0.02
+
+
+def test_bo_homes_in_on_a_smooth_optimum_precisely():
+    space = {"x": tl.uniform(-2, 2), "y": tl.uniform(-2, 2)}
+    for seed in range(3):
+        study = tl.create_study(space, metric="v", mode="min", seed=seed, searcher="bo")
+        for _ in range(25):
+            t = study.ask()
+            study.tell(t, (t.config["x"] - 0.3) ** 2 + (t.config["y"] + 0.7) ** 2)
+        assert study.best.value < 1e-4, (seed, study.best.value)
+
+
+def test_acquisition_climbs_start_from_the_best_candidate_and_distinct_others():
+    searcher = tl.create_study({"x": tl.uniform(0, 1)}, metric="v", mode="min", searcher="bo").searcher
+    score = np.log(np.random.default_rng(0).random(300))
+    starts = searcher._starts(score, np.random.default_rng(1))
+    assert starts[0] == np.argmax(score) and len(set(starts.tolist())) == searcher.n_polish - 1
+    flat = np.full(300, -np.inf)
+    flat[7] = 0.0  # only one candidate with any EI: nothing else worth climbing from
+    assert searcher._starts(flat, np.random.default_rng(1)).tolist() == [7]

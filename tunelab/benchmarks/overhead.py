@@ -19,7 +19,7 @@ from tunelab.benchmarks.runner import _one_thread
 
 def overhead_at(searcher: str, n: int, problem: str = "hartmann6", rounds: int = 5) -> float:
     """Median seconds of one ask + tell when the study already holds ``n`` results."""
-    _one_thread()
+    _one_thread(searcher)
     spec = get_problem(problem)
     space = tl.Space(spec.space)
     rng = np.random.default_rng(0)

@@ -54,7 +54,7 @@ def check_searchers(names: Iterable[str]) -> list[str]:
 
 
 def run_one(problem_name: str, searcher: str, seed: int, n_trials: int) -> Run:
-    _one_thread()
+    _one_thread(searcher)
     problem = get_problem(problem_name)
     spent = [0.0]
 
@@ -82,8 +82,11 @@ def run_one(problem_name: str, searcher: str, seed: int, n_trials: int) -> Run:
 
 
 def run_all(problems: list[str], searchers: list[str], seeds: int, n_trials: int, processes: int,
-            on_done: Callable[[Run], None] | None = None) -> list[Run]:
-    jobs = [(p, s, seed, n_trials) for p in problems for s in searchers for seed in range(seeds)]
+            on_done: Callable[[Run], None] | None = None, done: Iterable[tuple[str, str, int]] = ()) -> list[Run]:
+    """Every (problem, searcher, seed) run not in ``done`` (kept from an earlier bench)."""
+    skip = set(done)
+    jobs = [(p, s, seed, n_trials) for p in problems for s in searchers for seed in range(seeds)
+            if (p, s, seed) not in skip]
     # Slow runs first, so that the pool does not end waiting on one straggler.
     jobs.sort(key=lambda job: (job[1] not in ("optuna-gp", "bo", "auto", "rf"), get_problem(job[0]).kind != "sklearn"))
     runs: list[Run] = []
@@ -105,13 +108,14 @@ def _star(job: tuple) -> Run:
     return run_one(*job)
 
 
-def _one_thread() -> None:
+def _one_thread(searcher: str) -> None:
+    """One BLAS/OpenMP thread; torch (seconds to import) only for the peer that uses it."""
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)
     except ImportError:  # pragma: no cover
         pass
-    if importlib.util.find_spec("torch") is not None:
+    if searcher == "optuna-gp":
         import torch
         torch.set_num_threads(1)
 

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="parallel runs (default: CPUs)")
     bench.add_argument("--overhead-at", default="",
                        help="also time one ask+tell at these study sizes, e.g. 100,1000 (on hartmann6)")
+    bench.add_argument("--resume", action="store_true",
+                       help="keep the runs an earlier bench wrote to the output folder (same trials) and run the rest")
     bench.add_argument("-o", "--output", default="tunelab-bench", help="folder for plots and raw runs")
     bench.set_defaults(handler=run_bench)
 
@@ -46,17 +48,21 @@ def run_bench(args: argparse.Namespace) -> int:
     unknown = [p for p in problems if p not in PROBLEMS]
     if unknown:
         raise UsageError(f"unknown problem {unknown[0]!r}; known: {', '.join(PROBLEMS)}")
+    sizes = _overhead_sizes(args.overhead_at)
     wanted = check_searchers(s.strip() for s in args.searchers.split(",") if s.strip())
     searchers = [s for s in wanted if available(s)]
     skipped = [s for s in wanted if s not in searchers]
     if skipped:
         console.print(f"skipping (not installed): {', '.join(skipped)}")
-    total = len(problems) * len(searchers) * args.seeds
-    done = [0]
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / "runs.jsonl"  # each run as it ends, so an interrupted bench keeps its results
-    partial.write_text("", encoding="utf-8")
+    kept = _kept_runs(partial, problems, searchers, args.seeds, args.trials) if args.resume else []
+    partial.write_text("".join(json.dumps(run.__dict__) + "\n" for run in kept), encoding="utf-8")
+    if kept:
+        console.print(f"keeping {len(kept)} runs from {partial}")
+    total = len(problems) * len(searchers) * args.seeds
+    done = [len(kept)]
 
     def progress(run) -> None:
         with partial.open("a", encoding="utf-8") as out:
@@ -65,9 +71,10 @@ def run_bench(args: argparse.Namespace) -> int:
         console.print(f"[{done[0]}/{total}] {run.problem} {run.searcher} seed {run.seed}: "
                       f"best {run.best[-1]:.6g}, {1000 * run.overhead:.1f} ms/trial overhead")
 
-    if args.overhead_at:
-        _print_overheads(searchers, args.overhead_at)
-    runs = run_all(problems, searchers, args.seeds, args.trials, args.processes, on_done=progress)
+    if sizes:
+        _print_overheads(searchers, sizes)
+    runs = kept + run_all(problems, searchers, args.seeds, args.trials, args.processes, on_done=progress,
+                          done=[(r.problem, r.searcher, r.seed) for r in kept])
     checkpoints = [t for t in (25, 50, 100) if t <= args.trials] or [args.trials]
     _print_tables(runs, searchers, checkpoints, report)
     written = report.write_plots(runs, Path(args.output))
@@ -99,13 +106,42 @@ def _print_tables(runs, searchers, checkpoints, report) -> None:
     console.print(summary)
 
 
-def _print_overheads(searchers, sizes_text: str) -> None:
+def _kept_runs(path: Path, problems: list[str], searchers: list[str], seeds: int, trials: int) -> list:
+    """The runs of an earlier bench that this one would repeat: same problem, searcher, seed and trials."""
+    from tunelab.benchmarks.runner import Run
+
+    if not path.exists():
+        return []
+    kept: dict[tuple, Run] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            run = Run(**json.loads(line))
+        except (ValueError, TypeError):
+            raise UsageError(f"--resume: line {number} of {path} is not a benchmark run") from None
+        if (run.problem in problems and run.searcher in searchers and run.seed < seeds
+                and len(run.best) == trials):
+            kept[(run.problem, run.searcher, run.seed)] = run
+    return list(kept.values())
+
+
+def _overhead_sizes(text: str) -> list[int]:
+    """The study sizes of ``--overhead-at`` (checked before any run starts, so a typo costs nothing)."""
+    if not text:
+        return []
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"--overhead-at takes positive trial counts like 100,1000; got {text!r}")
+    return sizes
+
+
+def _print_overheads(searchers, sizes: list[int]) -> None:
     from tunelab.benchmarks.overhead import overhead_at
 
-    try:
-        sizes = [int(v) for v in sizes_text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--overhead-at takes trial counts like 100,1000; got {sizes_text!r}") from None
     table = Table(title="ask + tell at N trials (ms, median of 5, hartmann6)", title_justify="left")
     table.add_column("searcher")
     for n in sizes:
