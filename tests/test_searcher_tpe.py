@@ -51,3 +51,20 @@ def test_tpe_rejects_bad_options():
     with pytest.raises(tl.ConfigError):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="m", mode="min", searcher="tpe",
                         searcher_options={"gamma": 1.5})
+
+
+def test_parzen_log_density_of_a_numeric_space_matches_a_kernel_by_kernel_sum():
+    """The quadratic-form shortcut for all-numeric spaces gives the truncated-normal mixture."""
+    from scipy.special import logsumexp
+    from scipy.stats import truncnorm
+
+    space = tl.Space({"a": tl.uniform(0, 1), "b": tl.loguniform(1e-3, 1), "c": tl.uniform(-2, 2)})
+    rng = np.random.default_rng(3)
+    points, x = rng.random((40, 3)), rng.random((7, 3))
+    estimator = ParzenEstimator(points, FeatureMap(space), 1.0, 3)
+    assert estimator._dense
+    sigma = estimator.sigma
+    per_kernel = np.array([[truncnorm.logpdf(row, -mu / sigma, (1 - mu) / sigma, loc=mu, scale=sigma).sum()
+                            for mu in points] for row in x])
+    expected = logsumexp(np.hstack([per_kernel, np.zeros((len(x), 1))]) + estimator.log_weights, axis=1)
+    np.testing.assert_allclose(estimator.log_pdf(x), expected, rtol=1e-9, atol=1e-9)

@@ -97,7 +97,10 @@ class LearningSearcher(Searcher):
             self.check_integers(0, n_startup=n_startup)
         self.n_startup = self.startup_size() if n_startup is None else n_startup
         self.warm_start = self._check_warm_start(warm_start)
-        self._encoded: dict[int, np.ndarray] = {}
+        # A trial's configuration never changes: its encoding and its key are computed once, so
+        # that an ask late in a long study does not re-encode every trial before it.
+        self._known: dict[int, tuple[np.ndarray, str]] = {}
+        self._scored: dict[int, list[float]] = {}
 
     def check_integers(self, least: int = 1, **options: object) -> None:
         """Raise a clear ConfigError unless every option is an integer >= ``least``."""
@@ -123,7 +126,7 @@ class LearningSearcher(Searcher):
     # -- everything else -----------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
         data = self.observe(history)
-        taken = {config_key(t.config) for t in history.trials}
+        taken = {self._seen(trial)[1] for trial in history.trials}
         rng = self._rng("suggest", history.n_trials)
         out: list[dict[str, Any]] = []
         for i in range(n):
@@ -148,16 +151,15 @@ class LearningSearcher(Searcher):
             scores.append(_warm_scores(value, metrics, history.modes))
             numbers.append(-1 - len(numbers))
         for trial in history.trials:
-            point = self._encoded.get(trial.id)
-            if point is None:
-                point = self._encoded[trial.id] = self.space.encode(trial.config)
-            if trial.state is TrialState.COMPLETED:
-                scores.append([history.score(trial, m) for m in metrics])
-            elif trial.state in (TrialState.FAILED, TrialState.PRUNED):
-                scores.append([math.inf] * len(metrics))
-            else:
+            point = self._seen(trial)[0]
+            if not trial.state.finished:
                 pending.append(point)
                 continue
+            row = self._scored.get(trial.id)
+            if row is None:  # a finished trial's score is final: computed once
+                row = self._scored[trial.id] = [history.score(trial, m) for m in metrics] \
+                    if trial.state is TrialState.COMPLETED else [math.inf] * len(metrics)
+            scores.append(row)
             points.append(point)
             numbers.append(trial.number)
         d = self.features.d
@@ -167,6 +169,12 @@ class LearningSearcher(Searcher):
             pending=np.array(pending, dtype=float).reshape(-1, d),
             numbers=np.array(numbers, dtype=float),
         )
+
+    def _seen(self, trial) -> tuple[np.ndarray, str]:
+        known = self._known.get(trial.id)
+        if known is None:
+            known = self._known[trial.id] = (self.space.encode(trial.config), config_key(trial.config))
+        return known
 
     def _startup_point(self, index: int) -> np.ndarray:
         """Point ``index`` of a scrambled Sobol sequence: an even cover of the cube to start from."""

@@ -83,6 +83,13 @@ class ParzenEstimator:
         self.levels = levels
         mu = np.nan_to_num(points, nan=0.5)
         self._mass = np.log(np.maximum(ndtr((1 - mu) / self.sigma) - ndtr(-mu / self.sigma), 1e-12))
+        # Every kernel numeric and every coordinate used (no choices, no conditions): the sum of
+        # squares over coordinates is a quadratic form, one matrix product for all pairs.
+        self._dense = not features.categorical.any() and bool(self.active.all())
+        if self._dense:
+            self._scaled_mu = mu / self.sigma
+            self._kernel_constant = (-0.5 * (self._scaled_mu ** 2).sum(axis=1) - self._mass.sum(axis=1)
+                                     - points.shape[1] * _LOG_SQRT_2PI - np.log(self.sigma).sum())
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         d = self.features.d
@@ -105,6 +112,17 @@ class ParzenEstimator:
         """Log density at each row of ``x``, over the coordinates each row uses."""
         if len(self.mu) == 0:
             return np.full(len(x), self.log_weights[-1])
+        if self._dense and not np.isnan(x).any():
+            scaled = x / self.sigma
+            per_kernel = scaled @ self._scaled_mu.T - 0.5 * (scaled ** 2).sum(axis=1)[:, None] + self._kernel_constant
+        else:
+            per_kernel = self._masked_log_kernels(x)
+        prior = np.zeros((len(x), 1))  # the flat kernel: density 1 on the cube
+        return logsumexp(np.hstack([per_kernel, prior]) + self.log_weights[None, :], axis=1)
+
+    def _masked_log_kernels(self, x: np.ndarray) -> np.ndarray:
+        """Log density of each kernel at each row, coordinate by coordinate: choices get the
+        categorical kernel, and coordinates a row or a kernel does not use count for nothing."""
         used = ~np.isnan(x)[:, None, :] & self.active[None, :, :]
         xv, mu = np.nan_to_num(x, nan=0.5)[:, None, :], np.nan_to_num(self.mu, nan=0.5)[None, :, :]
         z = (xv - mu) / self.sigma
@@ -116,6 +134,4 @@ class ParzenEstimator:
             # times k: a density on the unit interval, comparable with the flat kernel's 1
             categorical = np.log(np.where(same, self.keep * k + 1 - self.keep, 1 - self.keep))
             numeric = np.where(cat, categorical, numeric)
-        per_kernel = np.where(used, numeric, 0.0).sum(axis=2)
-        prior = np.zeros((len(x), 1))  # the flat kernel: density 1 on the cube
-        return logsumexp(np.hstack([per_kernel, prior]) + self.log_weights[None, :], axis=1)
+        return np.where(used, numeric, 0.0).sum(axis=2)
