@@ -128,6 +128,7 @@ def create_study(
     prices: Prices | Mapping[str, Any] | None = None,
     fidelity: Fidelity | Mapping[str, Any] | None = None,
     n_trials: int | None = None,
+    environment: Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory.
@@ -138,7 +139,9 @@ def create_study(
     declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
     max=81)``); ``scheduler=None`` is FIFO without one and the default multi-fidelity setup with
     one (:func:`default_setup`). ``n_trials`` is stored as the study's budget, for ``tunelab
-    worker`` processes that run it."""
+    worker`` processes that run it. ``environment`` is recorded instead of capturing this
+    process's (which takes a good fraction of a second): for studies whose trials run nowhere
+    real, such as the simulator's."""
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None; got {n_trials!r}")
     space = Space.coerce(space)
@@ -168,7 +171,8 @@ def create_study(
     else:
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
-            created_at=dt.datetime.now().timestamp(), environment=capture_environment(code_path_of(objective)),
+            created_at=dt.datetime.now().timestamp(),
+            environment=dict(environment) if environment is not None else capture_environment(code_path_of(objective)),
             settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
                       "artifact_dir": resolve_artifact_root(store.url, None),
                       "resources": Resources().to_json(), "prices": Prices().to_json(),

@@ -55,7 +55,7 @@ class KDESearcher(Searcher):
         self.min_points = max(int(min_points), 2) if min_points is not None else dims + 2
         self.gamma, self.candidates, self.random_fraction = gamma, int(candidates), random_fraction
         self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
-        self._cache: dict[int, tuple[np.ndarray, dict[float, float]]] = {}
+        self._cache: dict[int, tuple[tuple, np.ndarray, dict[float, float]]] = {}
         # Unordered choices need a categorical kernel; everything else lives on a line.
         self._categories = np.asarray([
             len(d.options) if isinstance(d, Categorical) and not d.ordered else 0
@@ -106,10 +106,13 @@ class KDESearcher(Searcher):
 
     def _points(self, trial, metric: str) -> tuple[np.ndarray, dict[float, float]]:
         """A trial's encoded config and its value at each budget it reached (the first report at
-        each step, and the final value of a completed trial). Finished trials never change, so
-        theirs are kept: the model stays cheap in studies of thousands of reports."""
-        if trial.id in self._cache:
-            return self._cache[trial.id]
+        each step, and the final value of a completed trial). Recomputed only when the trial has
+        new reports or a new state: the model stays cheap in studies of thousands of reports and
+        hundreds of paused trials."""
+        key = (len(trial.reports), trial.state, trial.value)
+        cached = self._cache.get(trial.id)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
         points: dict[float, float] = {}
         for report in trial.reports:
             value = report.metrics.get(metric)
@@ -117,10 +120,9 @@ class KDESearcher(Searcher):
                 points[report.step] = value
         if trial.state is TrialState.COMPLETED and trial.value is not None and math.isfinite(trial.value):
             points[_FINAL] = trial.value
-        result = (self.space.encode(trial.config), points)
-        if trial.state.finished:
-            self._cache[trial.id] = result
-        return result
+        encoded = cached[1] if cached is not None else self.space.encode(trial.config)
+        self._cache[trial.id] = (key, encoded, points)
+        return encoded, points
 
     # -- proposing ---------------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
