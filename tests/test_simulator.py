@@ -80,7 +80,7 @@ def test_a_table_task_snaps_configurations_to_its_grid():
              "curves": [[0.9, 0.5 + i / 10, 0.4 + i / 10 + j / 100] for i in range(3) for j in range(2)],
              "cost_per_epoch": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]}
     task = TableTask(table)
-    assert task.space["lr"] == tl.loguniform(0.001, 0.1) and task.space["kind"] == tl.choice(["a", "b"])
+    assert task.space["lr"] == tl.ordinal([0.001, 0.01, 0.1]) and task.space["kind"] == tl.choice(["a", "b"])
     assert task.final({"lr": 0.012, "kind": "b"}) == pytest.approx(0.51)
     assert task.cost({"lr": 0.09, "kind": "b"}, 1, 3) == pytest.approx(4.0)
     result = simulate(task, scheduler="sh", scheduler_options={"n": 3}, n_trials=3, seed=0)

@@ -31,22 +31,30 @@ import numpy as np
 from tunelab.distributions import Categorical
 from tunelab.errors import ConfigError
 from tunelab.history import History
+from tunelab.searchers import _parzen
 from tunelab.searchers.base import Searcher
+from tunelab.space import config_key
 from tunelab.trial import TrialState
 
 _FINAL = math.inf  # the budget key of completed trials' final values
+_RETRIES = 12  # proposals (3), then random draws, tried before a repeated configuration is accepted
 
 
 class KDESearcher(Searcher):
     name = "kde"
 
     def __init__(self, space, seed=None, min_points: int | None = None, gamma: float = 0.1,
-                 candidates: int = 64, random_fraction: float = 0.1, bandwidth_factor: float = 3.0,
-                 min_bandwidth: float = 1e-3, fit_on: str = "ranked"):
+                 candidates: int | None = None, random_fraction: float = 0.1, bandwidth_factor: float = 3.0,
+                 min_bandwidth: float = 1e-3, fit_on: str = "ranked", estimator: str = "independent"):
         super().__init__(space, seed)
         if fit_on not in ("ranked", "highest"):
             raise ConfigError(f"kde: fit_on must be 'ranked' or 'highest'; got {fit_on!r}")
-        self.fit_on = fit_on
+        if estimator not in ("independent", "joint"):
+            raise ConfigError(f"kde: estimator must be 'independent' or 'joint'; got {estimator!r}")
+        if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1):
+            raise ConfigError(f"kde: candidates must be a positive integer; got {candidates!r}")
+        self.fit_on, self.estimator = fit_on, estimator
+        candidates = candidates if candidates is not None else (24 if estimator == "independent" else 64)
         if not 0 < gamma < 1:
             raise ConfigError(f"kde: gamma must be in (0, 1); got {gamma!r}")
         if not 0 <= random_fraction <= 1:
@@ -64,7 +72,7 @@ class KDESearcher(Searcher):
     def options(self) -> dict[str, Any]:
         return {"min_points": self.min_points, "gamma": self.gamma, "candidates": self.candidates,
                 "random_fraction": self.random_fraction, "bandwidth_factor": self.bandwidth_factor,
-                "fit_on": self.fit_on}
+                "fit_on": self.fit_on, "estimator": self.estimator}
 
     # -- which observations the model is fitted on ---------------------------------------------
     def observations(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -92,7 +100,7 @@ class KDESearcher(Searcher):
             if points:
                 furthest = max(points)  # a completed trial's final value (key inf) beats any report
                 rows.append((furthest, sign * points[furthest], encoded))
-                reached = max([reached] + [step for step in points if math.isfinite(step)])
+                reached = max(reached, max((step for step in points if math.isfinite(step)), default=0.0))
         if len(rows) < self.min_points:
             return None
         steps = sorted({step for step, _, _ in rows})
@@ -100,8 +108,10 @@ class KDESearcher(Searcher):
         # One score orders by (furthest step descending, value ascending): shift each step's
         # values into its own band, the furthest band lowest.
         values = np.asarray([v for _, v, _ in rows])
-        span = float(values.max() - values.min()) + 1.0
-        scores = np.asarray([(len(steps) - 1 - rank_of[step]) * span + (v - values.min()) for step, v, _ in rows])
+        low = float(values.min())
+        span = float(values.max()) - low + 1.0
+        bands = np.asarray([len(steps) - 1 - rank_of[step] for step, _, _ in rows], dtype=float)
+        scores = bands * span + (values - low)
         return reached or steps[-1], np.asarray([e for _, _, e in rows]), scores
 
     def _points(self, trial, metric: str) -> tuple[np.ndarray, dict[float, float]]:
@@ -129,17 +139,34 @@ class KDESearcher(Searcher):
         rng = self._rng(history.n_trials)
         dims = len(self.space.dimensions)
         fitted = self.observations(history) if dims else None
+        taken = {config_key(t.config) for t in history.trials}
+        # Trials started but not yet reported join the bad set (a "constant liar"), so that
+        # workers asking one after another spread out instead of crowding the same mode.
+        pending = [self.space.encode(t.config) for t in history.pending if not t.reports]
         out = []
         for _ in range(n):
-            if fitted is None or rng.random() < self.random_fraction:
-                out.append(self.space.sample(rng))
-                continue
-            _, X, scores = fitted
-            order = np.argsort(scores, kind="stable")
-            n_good = min(max(int(math.ceil(self.gamma * len(scores))), 1), 25)
-            good, bad = X[order[:n_good]], X[order[n_good:]]
-            out.append(self.space.decode(self._best_candidate(good, bad, rng)))
+            config = self._propose(fitted, pending, rng)
+            for _attempt in range(_RETRIES):  # a configuration tried already teaches nothing new
+                if config_key(config) not in taken:
+                    break
+                config = self._propose(fitted, pending, rng) if _attempt < 3 else self.space.sample(rng)
+            taken.add(config_key(config))
+            pending.append(self.space.encode(config))
+            out.append(config)
         return out
+
+    def _propose(self, fitted, pending: list[np.ndarray], rng: np.random.Generator) -> dict[str, Any]:
+        if fitted is None or rng.random() < self.random_fraction:
+            return self.space.sample(rng)
+        _, X, scores = fitted
+        order = np.argsort(scores, kind="stable")
+        n_good = min(max(int(math.ceil(self.gamma * len(scores))), 1), 25)
+        good, bad = X[order[:n_good]], X[order[n_good:]]
+        if pending:
+            bad = np.vstack([bad, np.asarray(pending)])
+        if self.estimator == "independent":
+            return self.space.decode(_parzen.propose(good, bad, self._categories, rng, self.candidates))
+        return self.space.decode(self._best_candidate(good, bad, rng))
 
     def _bandwidths(self, points: np.ndarray) -> np.ndarray:
         """Scott's rule on each coordinate, floored at ``1/(n+1)`` of the range (as Optuna's TPE
