@@ -11,6 +11,7 @@ random searches that set the target), is marked as not reaching it.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -49,6 +50,7 @@ STOPPING_ONLY = {"median", "curve", "asha (stopping)", "optuna tpe + sh pruner",
 class Outcome:
     times: list[float | None] = field(default_factory=list)
     computes: list[float | None] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)  # share of worker time spent running trials
     applicable: bool = True
 
     def median(self, values: list[float | None]) -> float | None:
@@ -57,6 +59,11 @@ class Outcome:
             return None
         median = float(np.median([math.inf if v is None else v for v in values]))
         return median if math.isfinite(median) else None
+
+    def add(self, hit: tuple[float, float] | None, busy: float = 1.0) -> None:
+        self.times.append(None if hit is None else hit[0])
+        self.computes.append(None if hit is None else hit[1])
+        self.busy.append(busy)
 
     @property
     def time(self) -> float | None:
@@ -76,7 +83,7 @@ class TaskReport:
     task: str
     target: float
     outcomes: dict[str, Outcome]
-    scaling: dict[int, float | None]  # workers -> median time of the default setup
+    scaling: dict[int, Outcome]  # workers -> the default setup's runs with that many simulated workers
 
 
 #: The target is estimated from this many random searches of 100 trials, seeded apart from the
@@ -101,42 +108,54 @@ def random_target(task: Task, runs: int = TARGET_RUNS) -> float:
 
 def compare(task: Task, seeds: list[int], methods: list[str] | None = None, cap: float = 2.0,
             scaling_method: str = DEFAULT, workers: tuple[int, ...] = (1, 2, 4),
-            on_result: Callable[[str, Outcome], None] | None = None) -> TaskReport:
+            on_result: Callable[[str, Outcome], None] | None = None, jobs: int = 1) -> TaskReport:
+    """Every method (and the scaling runs) on ``task`` for each seed. ``jobs > 1`` runs the
+    (method, seed) pairs in that many processes: each run is a pure function of its arguments,
+    so the results are the same, only sooner."""
     target = random_target(task)
     names = methods or list(METHODS) + list(OPTUNA_METHODS)
-    outcomes: dict[str, Outcome] = {}
-    reference = _run(task, "random (full budget)", seeds, target, None)
+    reference = Outcome()
+    for seed in seeds:
+        reference.add(*_one(task, "random (full budget)", seed, target, None, 1))
     limit = cap * (reference.time or max(t for t in reference.times if t is not None))
+    runs = [(name, 1) for name in names if name != "random (full budget)"]
+    runs += [(scaling_method, n) for n in workers if (scaling_method, n) not in runs]
+    pairs = [(name, n, seed) for name, n in runs if _applicable(task, name) for seed in seeds]
+    args = [(task, name, seed, target, limit, n) for name, n, seed in pairs]
+    if jobs > 1 and len(args) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            hits = list(pool.map(_one, *zip(*args)))
+    else:
+        hits = [_one(*a) for a in args]
+    found: dict[tuple[str, int], Outcome] = {}
+    for (name, n, _), (hit, busy) in zip(pairs, hits):
+        found.setdefault((name, n), Outcome()).add(hit, busy)
+    outcomes: dict[str, Outcome] = {}
     for name in names:
-        outcome = reference if name == "random (full budget)" else _run(task, name, seeds, target, limit)
+        outcome = reference if name == "random (full budget)" else found.get((name, 1), Outcome(applicable=False))
         outcomes[name] = outcome
         if on_result is not None:
             on_result(name, outcome)
-    scaling = {}
-    for n in workers:
-        scaling[n] = _run(task, scaling_method, seeds, target, limit, workers=n).time
+    scaling = {n: found[(scaling_method, n)] for n in workers if (scaling_method, n) in found}
     return TaskReport(task.name, target, outcomes, scaling)
 
 
-def _run(task: Task, name: str, seeds: list[int], target: float, limit: float | None, workers: int = 1) -> Outcome:
-    outcome = Outcome()
-    fresh_run = not task.fidelity.resumable
-    if name in STOPPING_ONLY and fresh_run:
-        outcome.applicable = False  # one run per level: nothing to stop part-way
-        return outcome
-    for seed in seeds:
-        if name in OPTUNA_METHODS:
-            if not optuna_baseline.available():
-                outcome.applicable = False
-                return outcome
-            hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf,
-                                             max_trials=MAX_TRIALS)
-        else:
-            timeout = limit if limit is not None else None
-            n_trials = MAX_TRIALS if limit is not None else 2 * MAX_TRIALS  # the reference runs until it gets there
-            result = simulate(task, seed=seed, workers=workers, target=target, timeout=timeout, n_trials=n_trials,
-                              **METHODS[name])
-            hit = result.time_to(target, task.mode, task.fidelity.max)
-        outcome.times.append(None if hit is None else hit[0])
-        outcome.computes.append(None if hit is None else hit[1])
-    return outcome
+def _applicable(task: Task, name: str) -> bool:
+    if name in STOPPING_ONLY and not task.fidelity.resumable:
+        return False  # one run per level: nothing to stop part-way
+    return name not in OPTUNA_METHODS or optuna_baseline.available()
+
+
+def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
+         workers: int) -> tuple[tuple[float, float] | None, float]:
+    """(time, compute) at which one run of ``name`` first finished a full run at the target (None
+    if it did not), and the share of worker time the run kept busy."""
+    if name in OPTUNA_METHODS:
+        hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf,
+                                         max_trials=MAX_TRIALS)
+        return hit, 1.0  # one sequential worker, never idle
+    n_trials = MAX_TRIALS if limit is not None else 2 * MAX_TRIALS  # the reference runs until it gets there
+    result = simulate(task, seed=seed, workers=workers, target=target, timeout=limit, n_trials=n_trials,
+                      **METHODS[name])
+    busy = result.compute / (workers * result.elapsed) if result.elapsed > 0 else 1.0
+    return result.time_to(target, task.mode, task.fidelity.max), busy
