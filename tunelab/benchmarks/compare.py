@@ -95,9 +95,10 @@ MAX_TRIALS = 1000
 TARGET_SEED_OFFSET = 1_000_000
 
 
-def random_target(task: Task, runs: int = TARGET_RUNS) -> float:
-    """The median best final value of ``runs`` independent full-budget random searches of 100
-    trials each (see TARGET_RUNS)."""
+def random_target(task: Task, runs: int | None = None) -> float:
+    """The median best final value of ``runs`` (default TARGET_RUNS) independent full-budget
+    random searches of 100 trials each."""
+    runs = TARGET_RUNS if runs is None else runs
     bests = []
     for seed in range(TARGET_SEED_OFFSET, TARGET_SEED_OFFSET + runs):
         result = simulate(task, searcher="random", full_budget=True, n_trials=100, seed=seed)
