@@ -65,11 +65,9 @@ class Study(ReportSink):
     # -- the mirror of storage -------------------------------------------------------------------
     def _sync(self) -> None:
         """Bring the mirror up to date: reports first, so that every report's trial is known.
-
-        Read again: new trials, running and waiting ones (few: one per worker), and the paused
-        trials that storage no longer lists as paused at the budget the mirror holds. A paused
-        trial changes only by being resumed (to a higher budget) or finished, so the cheap list of
-        paused (id, budget) pairs finds every change without re-reading hundreds of paused trials."""
+        Read again: new trials, running and waiting ones, and paused ones that storage no longer
+        lists as paused at the budget the mirror holds (a paused trial changes only by being
+        resumed to a higher budget or finished: no need to re-read hundreds of them)."""
         new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
         active = [t.id for t in self._cache.values() if t.state in _ACTIVE]
         paused = [t for t in self._cache.values() if t.state is TrialState.PAUSED]
