@@ -118,9 +118,14 @@ def test_the_default_setup_follows_the_fidelity():
     plain = tl.create_study(SPACE, metric="loss", mode="min")
     assert (plain.scheduler.name, plain.searcher.name) == ("fifo", "auto")
     epochs = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS)
-    assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and not epochs.scheduler.promotion
+    assert (epochs.scheduler.name, epochs.searcher.name) == ("asha", "kde") and epochs.scheduler.promotion
     fresh = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, searcher="sobol")
     assert (fresh.scheduler.name, fresh.searcher.name) == ("asha", "sobol") and fresh.scheduler.promotion
+    auto = tl.create_study(SPACE, metric="loss", mode="min", fidelity=tl.fidelity("epochs", min=1, max=81),
+                           scheduler="auto")
+    assert (auto.scheduler.name, auto.searcher.name) == ("asha", "kde")
+    assert auto.scheduler.levels == [3.0, 9.0, 27.0, 81.0]  # no rung at 1 epoch of 81
+    assert tl.create_study(SPACE, metric="loss", mode="min", scheduler="auto").scheduler.name == "fifo"
 
 
 def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():

@@ -73,14 +73,16 @@ def test_crossing_curves_mislead_early_rungs():
     assert task.final(fast) > task.final(slow) + 0.1
 
 
+TINY_TABLE = {"name": "tiny", "metric": "error", "mode": "min", "epochs": 3,
+              "grid": {"lr": [0.001, 0.01, 0.1], "kind": ["a", "b"]},
+              "configs": [[i, j] for i in range(3) for j in range(2)],
+              "curves": [[0.9, 0.5 + i / 10, 0.4 + i / 10 + j / 100] for i in range(3) for j in range(2)],
+              "cost_per_epoch": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]}
+
+
 def test_a_table_task_snaps_configurations_to_its_grid():
-    table = {"name": "tiny", "metric": "error", "mode": "min", "epochs": 3,
-             "grid": {"lr": [0.001, 0.01, 0.1], "kind": ["a", "b"]},
-             "configs": [[i, j] for i in range(3) for j in range(2)],
-             "curves": [[0.9, 0.5 + i / 10, 0.4 + i / 10 + j / 100] for i in range(3) for j in range(2)],
-             "cost_per_epoch": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]}
-    task = TableTask(table)
-    assert task.space["lr"] == tl.loguniform(0.001, 0.1) and task.space["kind"] == tl.choice(["a", "b"])
+    task = TableTask(TINY_TABLE)
+    assert task.space["lr"] == tl.ordinal([0.001, 0.01, 0.1]) and task.space["kind"] == tl.choice(["a", "b"])
     assert task.final({"lr": 0.012, "kind": "b"}) == pytest.approx(0.51)
     assert task.cost({"lr": 0.09, "kind": "b"}, 1, 3) == pytest.approx(4.0)
     result = simulate(task, scheduler="sh", scheduler_options={"n": 3}, n_trials=3, seed=0)
@@ -111,3 +113,20 @@ def test_bench_mf_command_prints_a_table():
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "unknown task" in bad.stderr
+
+
+def test_compare_gives_the_same_report_in_parallel_processes(monkeypatch):
+    from tunelab.benchmarks import compare as bench
+
+    monkeypatch.setattr(bench, "TARGET_RUNS", 3)  # a tiny benchmark: the bar from three searches
+    task = TableTask(TINY_TABLE)
+    methods, scaling = ["random (full budget)", "asha (promotion)"], "asha (promotion)"
+    serial = bench.compare(task, [0, 1], methods, workers=(1, 2), scaling_method=scaling, jobs=1)
+    parallel = bench.compare(task, [0, 1], methods, workers=(1, 2), scaling_method=scaling, jobs=2)
+    assert serial.target == parallel.target
+    assert {n: (o.times, o.computes) for n, o in serial.outcomes.items()} == \
+        {n: (o.times, o.computes) for n, o in parallel.outcomes.items()}
+    assert [(n, o.times, o.busy) for n, o in serial.scaling.items()] == \
+        [(n, o.times, o.busy) for n, o in parallel.scaling.items()]
+    assert serial.outcomes["asha (promotion)"].reached >= 1
+    assert all(0.3 < b <= 1.0 + 1e-9 for o in serial.scaling.values() for b in o.busy)

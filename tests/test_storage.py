@@ -591,6 +591,21 @@ KILLED_RUN = """
 """
 
 
+def test_paused_trials_lists_ids_and_budgets_as_they_change(storage):
+    study = storage.create_study(record())
+    first = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for, budget=1.0)
+    second = storage.create_trial(study.id, {"x": 0.2, "k": "b"}, seed_for, budget=1.0)
+    assert storage.paused_trials(study.id) == []
+    storage.finish_trial(first.id, TrialState.PAUSED, metrics={"loss": 0.7})
+    storage.finish_trial(second.id, TrialState.PAUSED, metrics={"loss": 0.9})
+    assert sorted(storage.paused_trials(study.id)) == [(first.id, 1.0), (second.id, 1.0)]
+    storage.resume_trial(first.id, "me", budget=3.0)
+    assert storage.paused_trials(study.id) == [(second.id, 1.0)]
+    storage.finish_trial(first.id, TrialState.PAUSED, metrics={"loss": 0.5})
+    storage.finish_trial(second.id, TrialState.PRUNED)
+    assert storage.paused_trials(study.id) == [(first.id, 3.0)]
+
+
 def test_resume_after_the_process_is_killed(tmp_path):
     path = tmp_path / "resume.db"
     proc = _run_python(KILLED_RUN, tmp_path, "killed")

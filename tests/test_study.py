@@ -472,3 +472,40 @@ def test_two_tuners_recovering_at_once_requeue_a_trial_once(tmp_path):
     trials = tl.load_study("r", storage=url).trials
     assert [t.state for t in trials] == [TrialState.FAILED, TrialState.WAITING]
     assert first.counted_trials() == 1
+
+
+class _RecordingStorage(MemoryStorage):
+    """A memory storage that remembers which trials each mirror sync asked for by id."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[list[int]] = []
+
+    def trials(self, study_id, *, after_id=0, ids=()):
+        self.asked.append(sorted(ids))
+        return super().trials(study_id, after_id=after_id, ids=ids)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_mirror_sees_paused_trials_change_elsewhere_without_rereading_them(kind, tmp_path):
+    store = _RecordingStorage() if kind == "memory" else f"sqlite:///{tmp_path / 'm.db'}"
+    epochs = tl.fidelity("epochs", min=1, max=9, resumable=True)
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="m", storage=store, seed=0,
+                            scheduler="asha", fidelity=epochs)
+    for _ in range(3):  # three trials paused at the first rung (a fourth ask would promote one)
+        trial = study.ask()
+        assert trial.report(1, loss=trial.config["x"]) is Decision.PAUSE
+        study.tell(trial, trial.config["x"])
+    other = tl.load_study("m", storage=study.storage)
+    assert [t.state for t in other.trials] == [TrialState.PAUSED] * 3
+    paused = other.trials[0]
+    if kind == "memory":
+        study.storage.asked.clear()
+        assert len(other.trials) == 3
+        assert study.storage.asked == [[]]  # nothing changed: no paused trial is read again
+    study.storage.resume_trial(paused.id, "elsewhere", budget=3.0)
+    assert (other.trials[0].state, other.trials[0].budget) == (TrialState.RUNNING, 3.0)
+    study.storage.finish_trial(paused.id, TrialState.PAUSED, metrics={"loss": 0.1})
+    assert (other.trials[0].state, other.trials[0].budget) == (TrialState.PAUSED, 3.0)
+    study.storage.finish_trial(other.trials[1].id, TrialState.PRUNED)
+    assert [t.state for t in other.trials] == [TrialState.PAUSED, TrialState.PRUNED, TrialState.PAUSED]

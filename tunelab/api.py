@@ -73,17 +73,26 @@ def objective_path(objective: Callable | None) -> str | None:
     return f"{module}:{qualname}" if module and qualname else None
 
 
-def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str | None]:
-    """(scheduler, its options, searcher) when the user names no scheduler.
+#: Rungs the default setup's ASHA keeps at most: with eta=3 and 81 epochs, 3, 9, 27 and 81. A
+#: lower rung (1 epoch of 81) ranks runs on too little evidence and, where early rankings mislead,
+#: prunes the runs that would have ended best; ``tunelab bench-mf`` measures the difference.
+DEFAULT_MAX_RUNGS = 4
 
-    Without a fidelity: plain black-box FIFO. Otherwise ASHA with the multi-fidelity KDE model,
-    which learns from every rung reached: in stopping mode for a resumable fidelity (a good trial
-    runs straight to the end, bad ones are cut at a rung), in promotion mode for a fresh-run one,
-    where a run cannot be stopped part-way. ``tunelab bench-mf`` measures these choices.
+
+def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str | None]:
+    """(scheduler, its options, searcher) when the user names no scheduler (or ``"auto"``).
+
+    Without a fidelity: plain black-box FIFO. With one: ASHA in promotion mode, BOHB style, with
+    the multi-fidelity ``kde`` searcher, which learns from every rung reached and ranks runs by
+    how far the scheduler let them go. Promotion, not stopping: a new trial is first run to the
+    lowest rung only, so the budget goes to screening many configurations cheaply and the full
+    budget only to those that earned it (for a fresh-run fidelity it is the only choice anyway).
+    At most DEFAULT_MAX_RUNGS rungs. This is the setup ``tunelab bench-mf`` reports as
+    "tunelab default".
     """
     if fidelity is None:
         return "fifo", {}, None
-    return "asha", {"promotion": not fidelity.resumable}, "kde"
+    return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS}, "kde"
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
@@ -91,7 +100,7 @@ def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, sc
     seed = derive_seed(record.seed, "searcher")
     if searcher_options and isinstance(searcher_options.get("warm_start"), str):
         searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
-    if scheduler is None:
+    if scheduler is None or (isinstance(scheduler, str) and scheduler.strip().lower() == "auto"):
         scheduler, defaults, preferred = default_setup(Fidelity.from_json(record.settings.get("fidelity")))
         scheduler_options = {**defaults, **(scheduler_options or {})}
         searcher = searcher if searcher is not None else preferred
@@ -128,6 +137,7 @@ def create_study(
     prices: Prices | Mapping[str, Any] | None = None,
     fidelity: Fidelity | Mapping[str, Any] | None = None,
     n_trials: int | None = None,
+    environment: Mapping[str, Any] | None = None,
 ) -> Study:
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory.
@@ -136,9 +146,11 @@ def create_study(
     a SQLite file); ``resources`` is what one trial holds and ``prices`` what it costs an hour.
     ``searcher=None`` is ``auto`` unless the scheduler prefers a model (BOHB). ``fidelity``
     declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
-    max=81)``); ``scheduler=None`` is FIFO without one and the default multi-fidelity setup with
-    one (:func:`default_setup`). ``n_trials`` is stored as the study's budget, for ``tunelab
-    worker`` processes that run it."""
+    max=81)``); ``scheduler=None`` (or ``"auto"``) is FIFO without one and the default
+    multi-fidelity setup with one (:func:`default_setup`). ``n_trials`` is stored as the study's budget, for ``tunelab
+    worker`` processes that run it. ``environment`` is recorded instead of capturing this
+    process's (which takes a good fraction of a second): for studies whose trials run nowhere
+    real, such as the simulator's."""
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError(f"n_trials must be a positive integer or None; got {n_trials!r}")
     space = Space.coerce(space)
@@ -168,7 +180,8 @@ def create_study(
     else:
         record = store.create_study(StudyRecord(
             id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
-            created_at=dt.datetime.now().timestamp(), environment=capture_environment(code_path_of(objective)),
+            created_at=dt.datetime.now().timestamp(),
+            environment=dict(environment) if environment is not None else capture_environment(code_path_of(objective)),
             settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
                       "artifact_dir": resolve_artifact_root(store.url, None),
                       "resources": Resources().to_json(), "prices": Prices().to_json(),

@@ -33,6 +33,7 @@ from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningT
 
 WORKER = "worker"
 LATE_RESULT = "late_result"
+_ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
 class Study(ReportSink):
@@ -63,10 +64,17 @@ class Study(ReportSink):
 
     # -- the mirror of storage -------------------------------------------------------------------
     def _sync(self) -> None:
-        """Bring the mirror up to date: reports first, so that every report's trial is known."""
+        """Bring the mirror up to date: reports first, so that every report's trial is known.
+        Read again: new trials, running and waiting ones, and paused ones that storage no longer
+        lists as paused at the budget the mirror holds (a paused trial changes only by being
+        resumed to a higher budget or finished: no need to re-read hundreds of them)."""
         new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
-        unfinished = [t.id for t in self._cache.values() if not t.state.finished]
-        for trial in self.storage.trials(self.record.id, after_id=self._synced_id, ids=unfinished):
+        active = [t.id for t in self._cache.values() if t.state in _ACTIVE]
+        paused = [t for t in self._cache.values() if t.state is TrialState.PAUSED]
+        if paused:
+            stored = dict(self.storage.paused_trials(self.record.id))
+            active += [t.id for t in paused if t.id not in stored or stored[t.id] != t.budget]
+        for trial in self.storage.trials(self.record.id, after_id=self._synced_id, ids=active):
             old = self._cache.get(trial.id)
             if old is not None:
                 trial.reports = old.reports

@@ -1,15 +1,17 @@
 """Time-to-quality of tuning methods on learning-curve tasks, in simulated time.
 
-The target of a task is the median (over seeds) of the best final value that a full-budget
-random search finds in 100 trials. Each method then tunes the task through the real tuner loop
+The target of a task is the median best final value that a full-budget random search finds in
+100 trials (estimated from TARGET_RUNS independent searches). Each method then tunes the task through the real tuner loop
 on the simulated backend until a run *finishes at full fidelity* at the target or better; its
 time (and compute, the worker-seconds spent) is recorded per seed. A method that has not got
-there after ``cap`` times random search's median time is marked as not reaching it.
+there after ``cap`` times random search's median time, or after MAX_TRIALS trials (ten times the
+random searches that set the target), is marked as not reaching it.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -33,7 +35,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "hyperband (async)": {"searcher": "random", "scheduler": "hyperband", "scheduler_options": {"asynchronous": True}},
     "bohb": {"scheduler": "bohb"},
     "asha (promotion) + kde": {"searcher": "kde", "scheduler": "asha"},
-    DEFAULT: {},  # scheduler=None: asha + kde, stopping for epochs, promotion for a fresh-run fidelity
+    DEFAULT: {},  # scheduler=None: what tl.tune uses with a fidelity (tunelab.api.default_setup)
 }
 #: name -> Optuna pruner (None: TPE at full budget)
 OPTUNA_METHODS: dict[str, str | None] = {
@@ -48,6 +50,7 @@ STOPPING_ONLY = {"median", "curve", "asha (stopping)", "optuna tpe + sh pruner",
 class Outcome:
     times: list[float | None] = field(default_factory=list)
     computes: list[float | None] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)  # share of worker time spent running trials
     applicable: bool = True
 
     def median(self, values: list[float | None]) -> float | None:
@@ -56,6 +59,11 @@ class Outcome:
             return None
         median = float(np.median([math.inf if v is None else v for v in values]))
         return median if math.isfinite(median) else None
+
+    def add(self, hit: tuple[float, float] | None, busy: float = 1.0) -> None:
+        self.times.append(None if hit is None else hit[0])
+        self.computes.append(None if hit is None else hit[1])
+        self.busy.append(busy)
 
     @property
     def time(self) -> float | None:
@@ -75,13 +83,24 @@ class TaskReport:
     task: str
     target: float
     outcomes: dict[str, Outcome]
-    scaling: dict[int, float | None]  # workers -> median time of the default setup
+    scaling: dict[int, Outcome]  # workers -> the default setup's runs with that many simulated workers
 
 
-def random_target(task: Task, seeds: list[int]) -> float:
-    """The median over seeds of the best final value of 100 full-budget random trials."""
+#: The target is estimated from this many random searches of 100 trials, seeded apart from the
+#: methods' own runs: were they the reference run's, random search would be timed on the very
+#: runs that set the bar (and reach it suspiciously early); were they few, the bar would move a
+#: lot from one benchmark to the next (the best of 100 trials varies widely).
+TARGET_RUNS = 20
+MAX_TRIALS = 1000
+TARGET_SEED_OFFSET = 1_000_000
+
+
+def random_target(task: Task, runs: int | None = None) -> float:
+    """The median best final value of ``runs`` (default TARGET_RUNS) independent full-budget
+    random searches of 100 trials each."""
+    runs = TARGET_RUNS if runs is None else runs
     bests = []
-    for seed in seeds:
+    for seed in range(TARGET_SEED_OFFSET, TARGET_SEED_OFFSET + runs):
         result = simulate(task, searcher="random", full_budget=True, n_trials=100, seed=seed)
         values = [e.value for e in result.events if e.step >= task.fidelity.max * (1 - 1e-9)]
         bests.append(min(values) if task.mode == "min" else max(values))
@@ -90,41 +109,54 @@ def random_target(task: Task, seeds: list[int]) -> float:
 
 def compare(task: Task, seeds: list[int], methods: list[str] | None = None, cap: float = 2.0,
             scaling_method: str = DEFAULT, workers: tuple[int, ...] = (1, 2, 4),
-            on_result: Callable[[str, Outcome], None] | None = None) -> TaskReport:
-    target = random_target(task, seeds)
+            on_result: Callable[[str, Outcome], None] | None = None, jobs: int = 1) -> TaskReport:
+    """Every method (and the scaling runs) on ``task`` for each seed. ``jobs > 1`` runs the
+    (method, seed) pairs in that many processes: each run is a pure function of its arguments,
+    so the results are the same, only sooner."""
+    target = random_target(task)
     names = methods or list(METHODS) + list(OPTUNA_METHODS)
-    outcomes: dict[str, Outcome] = {}
-    reference = _run(task, "random (full budget)", seeds, target, None)
+    reference = Outcome()
+    for seed in seeds:
+        reference.add(*_one(task, "random (full budget)", seed, target, None, 1))
     limit = cap * (reference.time or max(t for t in reference.times if t is not None))
+    runs = [(name, 1) for name in names if name != "random (full budget)"]
+    runs += [(scaling_method, n) for n in workers if (scaling_method, n) not in runs]
+    pairs = [(name, n, seed) for name, n in runs if _applicable(task, name) for seed in seeds]
+    args = [(task, name, seed, target, limit, n) for name, n, seed in pairs]
+    if jobs > 1 and len(args) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            hits = list(pool.map(_one, *zip(*args)))
+    else:
+        hits = [_one(*a) for a in args]
+    found: dict[tuple[str, int], Outcome] = {}
+    for (name, n, _), (hit, busy) in zip(pairs, hits):
+        found.setdefault((name, n), Outcome()).add(hit, busy)
+    outcomes: dict[str, Outcome] = {}
     for name in names:
-        outcome = reference if name == "random (full budget)" else _run(task, name, seeds, target, limit)
+        outcome = reference if name == "random (full budget)" else found.get((name, 1), Outcome(applicable=False))
         outcomes[name] = outcome
         if on_result is not None:
             on_result(name, outcome)
-    scaling = {}
-    for n in workers:
-        scaling[n] = _run(task, scaling_method, seeds, target, limit, workers=n).time
+    scaling = {n: found[(scaling_method, n)] for n in workers if (scaling_method, n) in found}
     return TaskReport(task.name, target, outcomes, scaling)
 
 
-def _run(task: Task, name: str, seeds: list[int], target: float, limit: float | None, workers: int = 1) -> Outcome:
-    outcome = Outcome()
-    fresh_run = not task.fidelity.resumable
-    if name in STOPPING_ONLY and fresh_run:
-        outcome.applicable = False  # one run per level: nothing to stop part-way
-        return outcome
-    for seed in seeds:
-        if name in OPTUNA_METHODS:
-            if not optuna_baseline.available():
-                outcome.applicable = False
-                return outcome
-            hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf)
-        else:
-            timeout = limit if limit is not None else None
-            n_trials = None if limit is not None else 2000
-            result = simulate(task, seed=seed, workers=workers, target=target, timeout=timeout, n_trials=n_trials,
-                              **METHODS[name])
-            hit = result.time_to(target, task.mode, task.fidelity.max)
-        outcome.times.append(None if hit is None else hit[0])
-        outcome.computes.append(None if hit is None else hit[1])
-    return outcome
+def _applicable(task: Task, name: str) -> bool:
+    if name in STOPPING_ONLY and not task.fidelity.resumable:
+        return False  # one run per level: nothing to stop part-way
+    return name not in OPTUNA_METHODS or optuna_baseline.available()
+
+
+def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
+         workers: int) -> tuple[tuple[float, float] | None, float]:
+    """(time, compute) at which one run of ``name`` first finished a full run at the target (None
+    if it did not), and the share of worker time the run kept busy."""
+    if name in OPTUNA_METHODS:
+        hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf,
+                                         max_trials=MAX_TRIALS)
+        return hit, 1.0  # one sequential worker, never idle
+    n_trials = MAX_TRIALS if limit is not None else 2 * MAX_TRIALS  # the reference runs until it gets there
+    result = simulate(task, seed=seed, workers=workers, target=target, timeout=limit, n_trials=n_trials,
+                      **METHODS[name])
+    busy = result.compute / (workers * result.elapsed) if result.elapsed > 0 else 1.0
+    return result.time_to(target, task.mode, task.fidelity.max), busy

@@ -152,7 +152,7 @@ def simulate(task: Task, *, searcher: Any = None, scheduler: Any = None, workers
     study = create_study(task.space, metric=task.metric, mode=task.mode, storage=MemoryStorage(), seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, fidelity=None if full_budget else task.fidelity,
-                         name=f"sim-{task.name}")
+                         name=f"sim-{task.name}", environment={"simulated": task.name})
     executor = SimulatedExecutor(task, workers)
     budgets = Budgets(n_trials=n_trials, timeout=timeout, target=target, max_failures=None)
     budgets.validate()

@@ -67,8 +67,9 @@ class Task:
 
 
 class TableTask(Task):
-    """Curves recorded on a grid; a configuration is snapped to the nearest grid point (on a log
-    scale for parameters spanning decades), so searchers see an ordinary continuous space."""
+    """Curves recorded on a grid, whose values are the search space; a configuration given from
+    elsewhere is snapped to the nearest grid point (on a log scale for parameters spanning
+    decades)."""
 
     def __init__(self, table: Mapping[str, Any]):
         self.name, self.metric, self.mode = table["name"], table["metric"], table["mode"]
@@ -94,12 +95,12 @@ class TableTask(Task):
 
 
 def _dimension(values: list) -> d.Distribution:
+    """The grid itself, as the space: strings are a choice, numbers an ordered one. A searcher
+    then sees which configurations it has tried (a continuous range snapped to the grid would
+    let it propose the same table row again and again, measuring nothing but the snapping)."""
     if all(isinstance(v, str) for v in values):
         return d.choice(values)
-    low, high = min(values), max(values)
-    if all(isinstance(v, int) for v in values) and high / low < 20:
-        return d.randint(low, high)
-    return d.loguniform(low, high) if low > 0 and high / low >= 20 else d.uniform(low, high)
+    return d.ordinal(sorted(values))
 
 
 def _nearest(options: list, value: Any) -> int:

@@ -8,6 +8,8 @@ over random search; then how the default setup scales with simulated workers.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 from rich.console import Console
@@ -26,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--seeds", type=int, default=5, help="repetitions per method (default %(default)s)")
     bench.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
                        help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
+    bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="processes running the (method, seed) pairs at once (default: one per CPU, %(default)s)")
     bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
     bench.set_defaults(handler=run_bench)
 
@@ -60,12 +64,12 @@ def run_bench(args: argparse.Namespace) -> int:
     for name in args.methods or []:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
-    if args.seeds < 1 or any(w < 1 for w in args.workers):
-        raise UsageError("--seeds and --workers must be positive")
+    if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers):
+        raise UsageError("--seeds, --jobs and --workers must be positive")
     seeds = list(range(args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
-        report = compare(task, seeds, args.methods, workers=tuple(args.workers))
+        report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs)
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
                             f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds, 1 worker")
@@ -79,9 +83,13 @@ def run_bench(args: argparse.Namespace) -> int:
             table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(seeds)}")
         console.print(table)
         if report.scaling:
-            base = report.scaling.get(1)
-            line = ", ".join(f"{n} workers: {_fmt(t)} s" + (f" (x{base / t:.2f})" if base and t else "")
-                             for n, t in report.scaling.items())
-            console.print(f"tunelab default, scaling with simulated workers (time to target): {line}")
+            base = report.scaling[1].time if 1 in report.scaling else None
+            parts = []
+            for n, outcome in report.scaling.items():
+                speed = f", x{base / outcome.time:.2f}" if base and outcome.time else ""
+                busy = statistics.median(outcome.busy) if outcome.busy else 1.0
+                parts.append(f"{n} workers: {_fmt(outcome.time)} s ({busy:.1%} busy{speed})")
+            console.print("tunelab default with simulated workers, time to target (workers' busy share, "
+                          "speed-up): " + ", ".join(parts))
         console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
     return 0

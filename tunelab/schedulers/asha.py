@@ -13,7 +13,8 @@ trials at a rung about one goes on. Two styles:
   (``plan``), a paused trial that can no longer get into its rung's quota is retired and its
   checkpoint deleted.
 
-``brackets > 1`` is asynchronous Hyperband: trials are spread over brackets whose lowest rung is
+``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
+epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous Hyperband: trials are spread over brackets whose lowest rung is
 higher and higher, hedging against a first rung that misleads.
 """
 
@@ -33,17 +34,23 @@ class ASHAScheduler(FidelityScheduler):
     name = "asha"
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float = 3, promotion: bool = True, brackets: int = 1):
-        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise ConfigError(f"{self.name}: brackets must be a positive integer; got {brackets!r}")
-        self.promotion, self.n_brackets = bool(promotion), brackets
+                 eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None):
+        for what, value in (("brackets", brackets), ("max_rungs", 1 if max_rungs is None else max_rungs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{self.name}: {what} must be a positive integer; got {value!r}")
+        self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
         super().__init__(metric, mode, min_budget, max_budget, eta)
 
     def _configure(self) -> None:
+        if self.max_rungs is not None and len(self.levels) > self.max_rungs:
+            # The lowest rungs go: a rung at 1/81 of the budget decides on too little evidence.
+            self.levels = self.levels[-self.max_rungs:]
+            self.min_budget = self.levels[0]
         self.n_brackets = min(self.n_brackets, len(self.levels))
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets}
+        return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets,
+                "max_rungs": self.max_rungs}
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
     def bracket_of(self, trial: Trial) -> int:

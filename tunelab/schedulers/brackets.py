@@ -56,25 +56,22 @@ class BracketScheduler(FidelityScheduler):
             number, start = number + 1, start + bracket.n
         raise AssertionError("unreachable: the cycle covers every index")
 
-    def _groups(self, history: History) -> list[tuple[Bracket, list[Trial], list[dict[int, float]]]]:
-        """Each bracket with its members and their values at each rung, computed once per
-        decision (several questions are asked of the same history)."""
+    def _groups(self, history: History) -> list[tuple[Bracket, list[Trial]]]:
+        """Each bracket with its members, computed once per decision (several questions are
+        asked of the same history). A trial's index in creation order is its number."""
         cached = getattr(self, "_cached", None)
         if cached is not None and cached[0] is history:
             return cached[1]
         groups: dict[int, tuple[Bracket, list[Trial]]] = {}
-        for index, trial in enumerate(history.trials):
-            number, bracket = self._assign(index)
+        for trial in history.trials:
+            number, bracket = self._assign(trial.number)
             groups.setdefault(number, (bracket, []))[1].append(trial)
-        sign = -1.0 if self.mode == "max" else 1.0
-        out = [(b, members, rung_table(members, list(b.levels), self.metric, sign, self._memo))
-               for b, members in (groups[k] for k in sorted(groups))]
+        out = [groups[k] for k in sorted(groups)]
         self._cached = (history, out)
         return out
 
     def _bracket_of(self, trial: Trial, history: History) -> Bracket:
-        index = next(i for i, t in enumerate(history.trials) if t.id == trial.id)
-        return self._assign(index)[1]
+        return self._assign(trial.number)[1]
 
     # -- rung bookkeeping -------------------------------------------------------------------------
     def _entrants(self, members: list[Trial], level: float) -> list[Trial]:
@@ -91,10 +88,15 @@ class BracketScheduler(FidelityScheduler):
         return ranked[:quota]
 
     def _decided(self, history: History):
-        """(bracket, members, rung, winners) for every closed rung below the top, lowest first."""
+        """(bracket, members, rung, winners) for every closed rung below the top, lowest first,
+        in the brackets that still hold a paused trial (the others have nothing left to decide)."""
         total = history.n_trials
-        for bracket, members, table in self._groups(history):
+        sign = -1.0 if self.mode == "max" else 1.0
+        for bracket, members in self._groups(history):
+            if not any(t.state is TrialState.PAUSED for t in members):
+                continue
             full = len(members) >= bracket.n or (self.max_trials is not None and total >= self.max_trials)
+            table = rung_table(members, list(bracket.levels), self.metric, sign, self._memo)
             if not full or not all(t.id in table[0] or t.state.finished for t in members):
                 continue
             for rung in range(len(bracket.levels) - 1):

@@ -35,6 +35,8 @@ class CurveScheduler(Scheduler):
         if not growth > 1:
             raise ConfigError(f"curve: growth must be > 1; got {growth!r}")
         self._max_step, self.threshold, self.min_points, self.growth = max_step, threshold, min_points, growth
+        self._finals: dict[int, float] = {}  # trial id -> oriented value at the final step
+        self._no_final: set[int] = set()  # finished trials that never reached it
 
     def options(self) -> dict[str, Any]:
         return {"max_step": self._max_step, "threshold": self.threshold, "min_points": self.min_points,
@@ -82,12 +84,16 @@ class CurveScheduler(Scheduler):
         return Decision.STOP if chance is not None and chance < self.threshold else Decision.CONTINUE
 
     def _best_final(self, history: History, trial: Trial) -> float | None:
+        """The best oriented value any other run reported at the final step. A run's final value
+        never changes once reported, so each is read once (a decision must not rescan every curve)."""
         sign = 1.0 if self.mode == "min" else -1.0
-        finals = []
         for other in history.trials:
-            if other.id == trial.id:
+            if other.id in self._finals or other.id in self._no_final:
                 continue
             values = [v for s, v in other.curve(self.metric) if s >= self.max_step * (1 - 1e-9) and math.isfinite(v)]
             if values:
-                finals.append(sign * values[0])
+                self._finals[other.id] = sign * values[0]
+            elif other.state.finished:
+                self._no_final.add(other.id)
+        finals = [v for trial_id, v in self._finals.items() if trial_id != trial.id]
         return min(finals) if finals else None

@@ -58,7 +58,7 @@ class FidelityScheduler(Scheduler):
         self.eta = eta
         self._min, self._max = min_budget, max_budget
         self.levels: list[float] = []
-        self._memo: dict = {}  # rung values of finished trials, which never change
+        self._memo: dict = {}  # (trial id, levels) -> (reports seen, the trial's rung values)
         if min_budget is not None and max_budget is not None:
             self._set_range(min_budget, max_budget)
 
@@ -124,16 +124,21 @@ def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: floa
                memo: dict | None = None) -> list[dict[int, float]]:
     """For each level, the oriented values (lower is better) of the trials that reached it.
 
-    One pass over each trial's reports; with ``memo``, a finished trial's row is computed once
-    (its reports never change), so a decision stays cheap in a study of thousands of reports."""
+    One pass over each trial's reports; with ``memo``, a trial's row is computed again only when
+    it has new reports (reports are only ever appended), so a decision stays cheap in a study of
+    thousands of reports and hundreds of paused trials."""
     table: list[dict[int, float]] = [{} for _ in levels]
     key_levels = tuple(levels)
     for trial in trials:
-        row = memo.get((trial.id, key_levels)) if memo is not None else None
-        if row is None:
+        n_reports = len(trial.reports)
+        memo_key = (trial.id, key_levels)
+        seen = memo.get(memo_key) if memo is not None else None
+        if seen is not None and seen[0] == n_reports:
+            row = seen[1]
+        else:
             row = _row(trial, levels, metric, sign)
-            if memo is not None and trial.state.finished:
-                memo[(trial.id, key_levels)] = row
+            if memo is not None:
+                memo[memo_key] = (n_reports, row)
         for k, value in row:
             table[k][trial.id] = value
     return table

@@ -218,6 +218,11 @@ class Storage(ABC):
         """(report id, trial id, report) with report id > after_id, in order."""
 
     @abstractmethod
+    def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
+        """(trial id, budget) of every paused trial: what a study's mirror compares with its own
+        to find the paused trials that others resumed or finished, without reading them all."""
+
+    @abstractmethod
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         """(trial id, owner, last heartbeat) of every running trial: for finding abandoned ones."""
 

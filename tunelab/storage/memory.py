@@ -33,6 +33,7 @@ class MemoryStorage(Storage):
         self._owners: dict[int, str | None] = {}
         self._counted: dict[int, int] = {}  # study id -> trials that spend the budget
         self._uncounted: set[int] = set()
+        self._paused: dict[int, dict[int, None]] = {}  # study id -> its paused trials' ids (an ordered set)
         self._ids = itertools.count(1)
         self._report_ids = itertools.count(1)
 
@@ -71,6 +72,7 @@ class MemoryStorage(Storage):
             self._by_id.pop(trial.id, None)
         self._reports.pop(record.id)
         self._waiting.pop(record.id)
+        self._paused.pop(record.id, None)
 
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
         record = next(r for r in self._studies.values() if r.id == study_id)
@@ -160,6 +162,7 @@ class MemoryStorage(Storage):
         if trial.state is not TrialState.PAUSED:
             return False
         trial.state, trial.budget = TrialState.RUNNING, budget
+        self._paused.get(self._study_of[trial_id], {}).pop(trial_id, None)
         self._owners[trial_id], self._heartbeats[trial_id] = owner, now()
         return True
 
@@ -169,6 +172,11 @@ class MemoryStorage(Storage):
         if trial.state.finished:
             return False
         trial.state = TrialState(state)
+        paused = self._paused.setdefault(self._study_of[trial_id], {})
+        if trial.state is TrialState.PAUSED:
+            paused[trial_id] = None
+        else:
+            paused.pop(trial_id, None)
         trial.value, trial.metrics = value, _json.numbers(_json_copy(metrics or {}))
         trial.error, trial.traceback = error, traceback
         if trial.state.finished:
@@ -210,6 +218,9 @@ class MemoryStorage(Storage):
             else:
                 hi = mid
         return rows[lo:]
+
+    def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
+        return [(trial_id, self._by_id[trial_id].budget) for trial_id in self._paused.get(study_id, {})]
 
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         return [(t.id, self._owners.get(t.id), self._heartbeats.get(t.id))

@@ -372,6 +372,11 @@ class SQLStorage(Storage):
             return [(rid, tid, Report(step, _json.numbers(check_types(metrics, dict)), at))
                     for rid, tid, step, metrics, at in rows]
 
+    def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
+        rows = self._read(select(_T.id, _T.budget)
+                          .where(_T.study_id == study_id, _T.state == TrialState.PAUSED.value))
+        return [(trial_id, budget) for trial_id, budget in rows]
+
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))

@@ -1,0 +1,71 @@
+"""The multi-fidelity KDE searcher: its two proposal rules, no repeated configurations, pending
+trials as a constant liar; and the per-coordinate Parzen rule on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tunelab as tl
+from tunelab.history import History
+from tunelab.searchers import _parzen
+from tunelab.searchers.kde import KDESearcher
+from tunelab.space import Space, config_key
+from tunelab.trial import Trial, TrialState
+
+GRID = {"a": tl.ordinal([1, 2, 3]), "b": tl.choice(["x", "y"])}  # six configurations in all
+
+
+def _history(trials: list[Trial]) -> History:
+    return History(lambda: trials, ["loss"], ["min"])
+
+
+def _done(number: int, config: dict, value: float) -> Trial:
+    return Trial(id=number + 1, number=number, config=config, seed=0, state=TrialState.COMPLETED, value=value,
+                 metrics={"loss": value})
+
+
+@pytest.mark.parametrize("estimator", ["independent", "joint"])
+def test_kde_never_repeats_a_configuration_while_new_ones_exist(estimator):
+    searcher = KDESearcher(Space.coerce(GRID), seed=0, estimator=estimator, min_points=2)
+    trials: list[Trial] = []
+    for number in range(6):
+        config = searcher.suggest(_history(trials), 1)[0]
+        trials.append(_done(number, config, float(config["a"])))
+    assert len({config_key(t.config) for t in trials}) == 6
+
+
+def test_pending_trials_push_the_next_proposals_away():
+    space = Space.coerce({"x": tl.uniform(0, 1)})
+    done = [_done(i, {"x": x}, abs(x - 0.5)) for i, x in enumerate(np.linspace(0.0, 1.0, 21))]
+    pending = [Trial(id=100 + i, number=21 + i, config={"x": 0.5 + d}, seed=0, state=TrialState.RUNNING)
+               for i, d in enumerate(np.linspace(-0.04, 0.04, 9))]
+
+    def spread(trials):
+        return np.mean([abs(KDESearcher(space, seed=s, random_fraction=0.0).suggest(_history(trials), 1)[0]["x"] - 0.5)
+                        for s in range(10)])
+
+    alone, crowded = spread(done), spread(done + pending)
+    assert alone < 0.05  # the model goes for the best region...
+    assert crowded > 2 * alone  # ...but away from where trials already run
+
+
+def test_the_independent_rule_proposes_where_the_good_points_are():
+    rng = np.random.default_rng(0)
+    good = np.column_stack([rng.normal(0.8, 0.02, 8), rng.normal(0.2, 0.02, 8), np.full(8, 0.75)])
+    bad = rng.random((60, 3))
+    bad[:, 2] = 0.25
+    categories = np.asarray([0, 0, 2])  # the last coordinate is a choice of two
+    points = np.asarray([_parzen.propose(good, bad, categories, np.random.default_rng(s)) for s in range(20)])
+    assert np.median(np.abs(points[:, 0] - 0.8)) < 0.05 and np.median(np.abs(points[:, 1] - 0.2)) < 0.05
+    assert np.mean(points[:, 2] == 0.75) > 0.8
+
+
+def test_kde_options_are_checked():
+    with pytest.raises(tl.ConfigError, match="estimator"):
+        KDESearcher(Space.coerce(GRID), estimator="magic")
+    with pytest.raises(tl.ConfigError, match="candidates"):
+        KDESearcher(Space.coerce(GRID), candidates=0)
+    with pytest.raises(tl.ConfigError, match="max_rungs"):
+        tl.create_study(GRID, metric="loss", mode="min", scheduler="asha", scheduler_options={"max_rungs": 0},
+                        fidelity=tl.fidelity("epochs", min=1, max=9))
