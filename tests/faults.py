@@ -26,7 +26,7 @@ def start_worker(url: str, name: str, *extra: str, quiet_output: bool = False) -
 def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills: int, rng: random.Random,
                       restart: Callable[[], subprocess.Popen], deadline: float = 120.0) -> int:
     """kill -9 a worker that is running a trial (a random one, after a random pause), ``kills``
-    times, starting a replacement after each; returns how many kills landed."""
+    times, starting a replacement after each; returns how many kills landed on a running trial."""
     done, end = 0, time.monotonic() + deadline
     while done < kills and time.monotonic() < end:
         owners = {int(owner.split(":")[1]) for _, owner, _ in store.running_trials(study_id) if owner}
@@ -40,7 +40,9 @@ def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills
         victim = rng.choice(busy)
         victim.kill()
         victim.communicate()
-        done += 1
+        # Landed only if the victim still held a trial when it died (the pause may have let it
+        # finish one): its running row stays until recovery fails it, so storage can tell.
+        done += any(owner and int(owner.split(":")[1]) == victim.pid for _, owner, _ in store.running_trials(study_id))
         procs.append(restart())
     return done
 
