@@ -11,8 +11,10 @@ Sections:
   scale       a 100,000-trial study: ask+tell cost at trial 100 and at trial 50,000, next to
               Optuna's RDB storage at the same two points (its history filled in bulk between
               them); opening it and listing its best and last 100 trials.
-  parallel    2 local workers on 1-second trials against one; 200 trivial trials through
-              tunelab, Optuna n_jobs and Ray Tune (when installed) for the coordinator's overhead.
+  parallel    2 local workers on 1-second trials against one.
+  overhead    200 trivial trials through tunelab (inline, 2 processes), Optuna (n_jobs=2 threads,
+              2 processes on one SQLite or journal file) and Ray Tune (local, 2 CPUs, when
+              installed): start-up and time per trial, the coordinator's overhead.
 
 PostgreSQL: --postgres URL, or a throwaway server is started when the binaries are installed
 (apt-get install postgresql) and skipped otherwise. Optuna and Ray Tune are optional.
@@ -44,8 +46,10 @@ from faults import ENV, chains, kill_busy_workers, start_worker  # noqa: E402
 SPACE = {"x": tl.uniform(-5.0, 5.0), "kind": tl.choice(["a", "b"]), "n": tl.randint(1, 4)}
 
 
-def trivial(config):
-    return (config["x"] - 1.0) ** 2
+def timed_trivial(config):
+    """The trivial objective, with when it ran: the time between its runs is the coordinator's."""
+    started = time.time()
+    return {"loss": (config["x"] - 1.0) ** 2, "t_start": started, "t_end": time.time()}
 
 
 def one_second(config):
@@ -288,47 +292,154 @@ def parallel(args, dbs: Databases) -> None:
               f"{results[workers][1]:.2f} trials/s wall (with worker start-up)")
     print(f"speed-up with 2 workers: {results[2][0] / results[1][0]:.2f}x while running, "
           f"{results[2][1] / results[1][1]:.2f}x wall")
-    trivial_trials(args)
 
 
-def trivial_trials(args) -> None:
+OPTUNA_WORKER = """
+import sys
+sys.path.insert(0, sys.argv[3])
+import optuna
+from load import _optuna_objective, _optuna_storage
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name="trivial", storage=_optuna_storage(sys.argv[1]))
+study.optimize(_optuna_objective, n_trials=int(sys.argv[2]))
+"""
+
+
+def _optuna_objective(t) -> float:
+    return (t.suggest_float("x", -5, 5) - 1) ** 2 + 0 * t.suggest_int("n", 1, 4) + 0 * len(
+        t.suggest_categorical("kind", ["a", "b"]))
+
+
+def _optuna_storage(url: str):
+    """A URL for Optuna's RDB storage, or a path ending in .log for its journal file storage."""
+    if not url.endswith(".log"):
+        return url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(url))
+
+
+class _Overhead:
+    """One table: start-up (from the call until the first objective starts), the trials' span
+    (first objective start to last end: tunelab and Ray Tune as the objective saw it, Optuna as its
+    trials record it, from ask to tell) and its share per trial, the wall time, and how many
+    trials completed."""
+
+    def __init__(self, n: int):
+        self.n = n
+        print(f"{'':36s}{'start-up s':>11s}{'trials s':>10s}{'ms/trial':>10s}{'wall s':>9s}  completed")
+
+    def row(self, label: str, called: float, starts: list[float], ends: list[float], wall: float,
+            note: str = "") -> None:
+        if not starts:
+            print(f"{label:36s}{'-':>11s}{'-':>10s}{'-':>10s}{wall:9.2f}  0/{self.n} {note}")
+            return
+        span = max(ends) - min(starts)
+        print(f"{label:36s}{min(starts) - called:11.2f}{span:10.2f}{span / len(ends) * 1000:10.1f}{wall:9.2f}  "
+              f"{len(ends)}/{self.n} {note}", flush=True)
+
+
+def overhead(args, dbs: Databases) -> None:
     n = 200
-    print(f"\n== coordinator overhead: {n} trivial trials, 2 workers (wall seconds) ==")
-    for label, run in (("tunelab inline (1 worker)", lambda: tl.tune(trivial, SPACE, metric="loss", mode="min",
-                                                                       n_trials=n, storage=None, progress=False)),
-                       ("tunelab processes x2", lambda: tl.tune(trivial, SPACE, metric="loss", mode="min", n_trials=n,
-                                                               workers=2, storage=None, progress=False))):
-        started = time.perf_counter()
-        run()
-        print(f"{label:28s} {time.perf_counter() - started:6.2f} s")
+    print(f"\n== coordinator overhead: {n} trivial trials, 2 workers unless said ==")
+    table = _Overhead(n)
+    for label, workers, storage in (("tunelab inline (1 worker, memory)", 1, None),
+                                    ("tunelab processes x2 (memory)", 2, None),
+                                    ("tunelab processes x2 (SQLite)", 2, "sqlite")):
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='tunelab-trivial-')}/t.db" if storage else None
+        called = time.time()
+        study = tl.tune(timed_trivial, SPACE, metric="loss", mode="min", n_trials=n, workers=workers,
+                        searcher="random", storage=url, name="trivial", progress=False)
+        done = [t.metrics for t in study.trials if t.state is TrialState.COMPLETED]
+        table.row(label, called, [m["t_start"] for m in done], [m["t_end"] for m in done], time.time() - called)
+    _optuna_trivial(table, n)
+    _ray_tune_trivial(table, n, args.ray_timeout)
+
+
+def _optuna_trivial(table: _Overhead, n: int) -> None:
     try:
         import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        o_study = optuna.create_study(direction="minimize")
-        started = time.perf_counter()
-        o_study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2 + 0 * t.suggest_int("n", 1, 4)
-                         + 0 * len(t.suggest_categorical("kind", ["a", "b"])), n_trials=n, n_jobs=2)
-        print(f"{'optuna n_jobs=2 (threads)':28s} {time.perf_counter() - started:6.2f} s")
     except ImportError:
-        print("optuna: not installed")
+        print("optuna: not installed (pip install -e '.[bench]')")
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    called = time.time()
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(_optuna_objective, n_trials=n, n_jobs=2)
+    _optuna_row(table, "optuna n_jobs=2 threads (memory)", study, called)
+    folder = tempfile.mkdtemp(prefix="tunelab-optuna-")
+    for label, url in (("optuna 2 processes (SQLite RDB)", f"sqlite:///{folder}/o.db"),
+                       ("optuna 2 processes (journal file)", f"{folder}/o.log")):
+        storage = _optuna_storage(url)
+        called = time.time()
+        optuna.create_study(study_name="trivial", storage=storage, direction="minimize")
+        procs = [subprocess.Popen([sys.executable, "-c", OPTUNA_WORKER, url, str(n // 2), str(Path(__file__).parent)],
+                                  env=ENV) for _ in range(2)]
+        for proc in procs:
+            proc.wait()
+        _optuna_row(table, label, optuna.load_study(study_name="trivial", storage=storage), called)
+
+
+def _optuna_row(table: _Overhead, label: str, study, called: float) -> None:
+    import optuna
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state is optuna.trial.TrialState.COMPLETE]
+    table.row(label, called, [t.datetime_start.timestamp() for t in done],
+              [t.datetime_complete.timestamp() for t in done], time.time() - called)
+
+
+def _ray_tune_trivial(table: _Overhead, n: int, timeout: float) -> None:
+    """Ray Tune set up for many short trials: actors reused, no checkpoints, no loggers or
+    reporters writing files (results are collected by a callback), local Ray with 2 CPUs; its
+    start-up (ray.init) is timed apart, and time_budget_s stops it at ``timeout``."""
+    for key, value in {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1000000",
+                       "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "1"}.items():
+        os.environ.setdefault(key, value)
     try:
-        from ray import tune
         import ray
+        from ray import tune
     except ImportError:
         print("ray tune: not installed (pip install 'ray[tune]')")
         return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    started = time.perf_counter()
-    tuner = tune.Tuner(lambda config: {"loss": (config["x"] - 1) ** 2},
-                       param_space={"x": tune.uniform(-5, 5), "n": tune.randint(1, 5), "kind": tune.choice(["a", "b"])},
-                       tune_config=tune.TuneConfig(num_samples=n, metric="loss", mode="min", max_concurrent_trials=2))
-    tuner.fit()
-    print(f"{'ray tune (2 cpus)':28s} {time.perf_counter() - started:6.2f} s (after ray.init)")
-    ray.shutdown()
+    import logging
+
+    called = time.time()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    init_seconds = time.time() - called
+
+    class Collect(tune.Callback):
+        def __init__(self):
+            self.results: list[dict] = []
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            self.results.append(result)
+
+    def trainable(config):
+        started = time.time()
+        return {"loss": (config["x"] - 1) ** 2, "t_start": started, "t_end": time.time()}
+
+    collect = Collect()
+    tuner = tune.Tuner(
+        trainable, param_space={"x": tune.uniform(-5, 5), "n": tune.randint(1, 5), "kind": tune.choice(["a", "b"])},
+        tune_config=tune.TuneConfig(num_samples=n, metric="loss", mode="min", max_concurrent_trials=2,
+                                    reuse_actors=True, time_budget_s=timeout),
+        run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="tunelab-raytune-"), verbose=0,
+                                  log_to_file=False, callbacks=[collect],
+                                  checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0,
+                                                                          checkpoint_at_end=False)))
+    try:
+        with redirect_stdout(io.StringIO()):
+            tuner.fit()
+    finally:
+        ray.shutdown()
+    results = collect.results
+    table.row("ray tune 2 cpus (local, memory)", called, [r["t_start"] for r in results],
+              [r["t_end"] for r in results], time.time() - called,
+              f"(ray.init {init_seconds:.1f} s of the start-up; time_budget_s={timeout:g})")
 
 
-SECTIONS = {"faults": faults, "concurrency": concurrency, "scale": scale, "parallel": parallel}
+SECTIONS = {"faults": faults, "concurrency": concurrency, "scale": scale, "parallel": parallel, "overhead": overhead}
 
 
 def main() -> None:
@@ -342,6 +453,7 @@ def main() -> None:
     parser.add_argument("--concurrency-trials", type=int, default=10_000)
     parser.add_argument("--scale-trials", type=int, default=100_000)
     parser.add_argument("--parallel-trials", type=int, default=10)
+    parser.add_argument("--ray-timeout", type=float, default=900, help="Ray Tune's time budget for 200 trials (s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:

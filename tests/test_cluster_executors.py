@@ -92,10 +92,14 @@ def test_bad_executor_options_are_clear(name, options, message):
 
 def test_paused_trials_resume_from_their_checkpoints_on_every_executor(executor, tmp_path):
     """ASHA promotion with a resumable fidelity: a trial paused at a rung on one worker is resumed
-    later, maybe on another worker, from the checkpoint it saved, and never trains an epoch twice."""
+    later, maybe on another worker, from the checkpoint it saved, and never trains an epoch twice.
+    Dask runs worker processes here, so the checkpoint crosses processes as it does on Ray."""
+    if executor == "processes":
+        pytest.skip("tests/test_scheduler_asha.py covers pause and resume in local processes")
     study = tl.tune(by_epochs, MF_SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
                     n_trials=9, workers=2, executor=executor, seed=3, storage=f"sqlite:///{tmp_path / 'p.db'}",
-                    name="pause", progress=False)
+                    executor_options={"processes": True} if executor == "dask" else None, name="pause",
+                    progress=False)
     completed = [t for t in study.trials if t.state is TrialState.COMPLETED]
     assert completed, study.counts()
     assert set(study.counts()) <= {"completed", "paused", "pruned"}, study.counts()
