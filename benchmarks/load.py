@@ -61,7 +61,8 @@ def one_second(config):
 class Databases:
     def __init__(self, args, folder: Path):
         self.folder, self._server, self._pg = folder, None, args.postgres
-        if self._pg is None:
+        self._kinds = {kind.strip() for kind in args.databases.split(",")}
+        if self._pg is None and "postgresql" in self._kinds:
             import pgserver
 
             bindir = pgserver.binaries()
@@ -71,7 +72,9 @@ class Databases:
 
     def urls(self) -> list[tuple[str, str]]:
         self._count += 1
-        out = [("sqlite", f"sqlite:///{self.folder / f'db{self._count}.db'}")]
+        out = [("sqlite", f"sqlite:///{self.folder / f'db{self._count}.db'}")] if "sqlite" in self._kinds else []
+        if "postgresql" not in self._kinds:
+            return out
         if self._server is not None:
             out.append(("postgresql", self._server.new_database()))
         elif self._pg is not None:
@@ -258,6 +261,8 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: start a throwaway server)")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="which of sqlite,postgresql the faults "
+                        "and concurrency sections use")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--fault-trials", type=int, default=60)
     parser.add_argument("--processes", type=int, default=8)
