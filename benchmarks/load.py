@@ -9,9 +9,12 @@ Sections:
               during a real study on SQLite and PostgreSQL; then 0 lost, 0 duplicated, complete.
   concurrency 8 processes doing ask/tell on one SQLite file and on PostgreSQL; 0 lost.
   scale       a 100,000-trial study: ask+tell cost at trial 100 and at trial 50,000, next to
-              Optuna's RDB storage; opening it and listing its best and last 100 trials.
-  parallel    2 local workers on 1-second trials against one; 200 trivial trials through
-              tunelab, Optuna n_jobs and Ray Tune (when installed) for the coordinator's overhead.
+              Optuna's RDB storage at the same two points (its history filled in bulk between
+              them); opening it and listing its best and last 100 trials.
+  parallel    2 local workers on 1-second trials against one.
+  overhead    200 trivial trials through tunelab (inline, 2 processes), Optuna (n_jobs=2 threads,
+              2 processes on one SQLite or journal file) and Ray Tune (local, 2 CPUs, when
+              installed): start-up and time per trial, the coordinator's overhead.
 
 PostgreSQL: --postgres URL, or a throwaway server is started when the binaries are installed
 (apt-get install postgresql) and skipped otherwise. Optuna and Ray Tune are optional.
@@ -31,19 +34,22 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 import tunelab as tl  # noqa: E402
 from tunelab.storage import open_storage  # noqa: E402
 from tunelab.trial import TrialState  # noqa: E402
 
 from faults import ENV, chains, kill_busy_workers, start_worker  # noqa: E402
+from peers import OverheadTable, optuna_scale, optuna_trivial, ray_tune_trivial  # noqa: E402
 
 SPACE = {"x": tl.uniform(-5.0, 5.0), "kind": tl.choice(["a", "b"]), "n": tl.randint(1, 4)}
 
 
-def trivial(config):
-    return (config["x"] - 1.0) ** 2
+def timed_trivial(config):
+    """The trivial objective, with when it ran: the time between its runs is the coordinator's."""
+    started = time.time()
+    return {"loss": (config["x"] - 1.0) ** 2, "t_start": started, "t_end": time.time()}
 
 
 def one_second(config):
@@ -55,7 +61,8 @@ def one_second(config):
 class Databases:
     def __init__(self, args, folder: Path):
         self.folder, self._server, self._pg = folder, None, args.postgres
-        if self._pg is None:
+        self._kinds = {kind.strip() for kind in args.databases.split(",")}
+        if self._pg is None and "postgresql" in self._kinds:
             import pgserver
 
             bindir = pgserver.binaries()
@@ -65,7 +72,9 @@ class Databases:
 
     def urls(self) -> list[tuple[str, str]]:
         self._count += 1
-        out = [("sqlite", f"sqlite:///{self.folder / f'db{self._count}.db'}")]
+        out = [("sqlite", f"sqlite:///{self.folder / f'db{self._count}.db'}")] if "sqlite" in self._kinds else []
+        if "postgresql" not in self._kinds:
+            return out
         if self._server is not None:
             out.append(("postgresql", self._server.new_database()))
         elif self._pg is not None:
@@ -160,10 +169,13 @@ def _ask_tell_costs(ask_tell, total: int, marks: list[int], window: int = 100) -
 
 
 def scale(args, dbs: Databases) -> None:
+    """Both libraries with random search (tunelab's searcher="random", Optuna's RandomSampler) so
+    that what grows with the study is the storage's cost, not a model's."""
     total, marks = args.scale_trials, [100, args.scale_trials // 2]
-    print(f"\n== scale: a {total}-trial study; ask+tell ms per trial at trials {marks} (mean of 100) ==")
+    print(f"\n== scale: a {total}-trial study; ask+tell ms per trial at trials {marks} (mean of 100), "
+          f"random search on both sides ==")
     url = f"sqlite:///{dbs.folder / 'scale.db'}"
-    study = tl.create_study(SPACE, metric="loss", mode="min", name="big", storage=url, seed=0)
+    study = tl.create_study(SPACE, metric="loss", mode="min", name="big", storage=url, seed=0, searcher="random")
 
     def ask_tell():
         trial = study.ask()
@@ -171,32 +183,15 @@ def scale(args, dbs: Databases) -> None:
 
     started = time.perf_counter()
     costs = _ask_tell_costs(ask_tell, total, marks)
-    print("tunelab SQLite  " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in costs.items())
-          + f"  ratio {costs[marks[1]] / costs[marks[0]]:.2f}x  (built in {time.perf_counter() - started:.0f}s)")
+    ratio = costs[marks[1]] / costs[marks[0]]
+    print(f"{'tunelab SQLite':16s}" + "  ".join(f"@{m}: {c:.3f} ms" for m, c in costs.items())
+          + f"  ratio {ratio:.2f}x  (built by ask+tell in {time.perf_counter() - started:.0f}s)", flush=True)
     study.storage.close()
     _open_and_list(url, total)
-    try:
-        import optuna
-    except ImportError:
-        print("optuna          not installed (pip install -e '.[bench]')")
-        return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    o_total = min(args.optuna_trials, total)
-    o_marks = [100, o_total // 2]
-    o_study = optuna.create_study(storage=f"sqlite:///{dbs.folder / 'optuna.db'}", direction="minimize")
-    dists = {"x": optuna.distributions.FloatDistribution(-5, 5),
-             "kind": optuna.distributions.CategoricalDistribution(["a", "b"]),
-             "n": optuna.distributions.IntDistribution(1, 4)}
-
-    def o_ask_tell():
-        trial = o_study.ask(dists)
-        o_study.tell(trial, trial.params["x"] ** 2)
-
-    started = time.perf_counter()
-    o_costs = _ask_tell_costs(o_ask_tell, o_total, o_marks)
-    print("optuna RDB      " + "  ".join(f"@{m}: {c:.3f} ms" for m, c in o_costs.items())
-          + f"  ratio {o_costs[o_marks[1]] / o_costs[o_marks[0]]:.2f}x  (built in {time.perf_counter() - started:.0f}s;"
-          f" --optuna-trials {o_total})")
+    o_ratio = optuna_scale(dbs.folder, args.seed, marks)
+    if o_ratio is not None:
+        print(f"side by side, cost at trial {marks[1]} / cost at trial {marks[0]}: tunelab {ratio:.2f}x, "
+              f"optuna RDB {o_ratio:.2f}x")
 
 
 def _open_and_list(url: str, total: int) -> None:
@@ -239,47 +234,26 @@ def parallel(args, dbs: Databases) -> None:
               f"{results[workers][1]:.2f} trials/s wall (with worker start-up)")
     print(f"speed-up with 2 workers: {results[2][0] / results[1][0]:.2f}x while running, "
           f"{results[2][1] / results[1][1]:.2f}x wall")
-    trivial_trials(args)
 
 
-def trivial_trials(args) -> None:
+def overhead(args, dbs: Databases) -> None:
     n = 200
-    print(f"\n== coordinator overhead: {n} trivial trials, 2 workers (wall seconds) ==")
-    for label, run in (("tunelab inline (1 worker)", lambda: tl.tune(trivial, SPACE, metric="loss", mode="min",
-                                                                       n_trials=n, storage=None, progress=False)),
-                       ("tunelab processes x2", lambda: tl.tune(trivial, SPACE, metric="loss", mode="min", n_trials=n,
-                                                               workers=2, storage=None, progress=False))):
-        started = time.perf_counter()
-        run()
-        print(f"{label:28s} {time.perf_counter() - started:6.2f} s")
-    try:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        o_study = optuna.create_study(direction="minimize")
-        started = time.perf_counter()
-        o_study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2 + 0 * t.suggest_int("n", 1, 4)
-                         + 0 * len(t.suggest_categorical("kind", ["a", "b"])), n_trials=n, n_jobs=2)
-        print(f"{'optuna n_jobs=2 (threads)':28s} {time.perf_counter() - started:6.2f} s")
-    except ImportError:
-        print("optuna: not installed")
-    try:
-        from ray import tune
-        import ray
-    except ImportError:
-        print("ray tune: not installed (pip install 'ray[tune]')")
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    started = time.perf_counter()
-    tuner = tune.Tuner(lambda config: {"loss": (config["x"] - 1) ** 2},
-                       param_space={"x": tune.uniform(-5, 5), "n": tune.randint(1, 5), "kind": tune.choice(["a", "b"])},
-                       tune_config=tune.TuneConfig(num_samples=n, metric="loss", mode="min", max_concurrent_trials=2))
-    tuner.fit()
-    print(f"{'ray tune (2 cpus)':28s} {time.perf_counter() - started:6.2f} s (after ray.init)")
-    ray.shutdown()
+    print(f"\n== coordinator overhead: {n} trivial trials, 2 workers unless said ==")
+    table = OverheadTable(n)
+    for label, workers, storage in (("tunelab inline (1 worker, memory)", 1, None),
+                                    ("tunelab processes x2 (memory)", 2, None),
+                                    ("tunelab processes x2 (SQLite)", 2, "sqlite")):
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='tunelab-trivial-')}/t.db" if storage else None
+        called = time.time()
+        study = tl.tune(timed_trivial, SPACE, metric="loss", mode="min", n_trials=n, workers=workers,
+                        searcher="random", storage=url, name="trivial", progress=False)
+        done = [t.metrics for t in study.trials if t.state is TrialState.COMPLETED]
+        table.row(label, called, [m["t_start"] for m in done], [m["t_end"] for m in done], time.time() - called)
+    optuna_trivial(table, n, ENV)
+    ray_tune_trivial(table, n, args.ray_timeout)
 
 
-SECTIONS = {"faults": faults, "concurrency": concurrency, "scale": scale, "parallel": parallel}
+SECTIONS = {"faults": faults, "concurrency": concurrency, "scale": scale, "parallel": parallel, "overhead": overhead}
 
 
 def main() -> None:
@@ -287,18 +261,20 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--postgres", default=None, help="a PostgreSQL URL (default: start a throwaway server)")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="which of sqlite,postgresql the faults "
+                        "and concurrency sections use")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--fault-trials", type=int, default=60)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--concurrency-trials", type=int, default=10_000)
     parser.add_argument("--scale-trials", type=int, default=100_000)
-    parser.add_argument("--optuna-trials", type=int, default=10_000, help="Optuna's study size in the scale section")
     parser.add_argument("--parallel-trials", type=int, default=10)
+    parser.add_argument("--ray-timeout", type=float, default=900, help="Ray Tune's time budget for 200 trials (s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.quick:
         args.kills, args.fault_trials, args.concurrency_trials = 3, 12, 400
-        args.scale_trials, args.optuna_trials, args.parallel_trials = 2_000, 1_000, 4
+        args.scale_trials, args.parallel_trials = 2_000, 4
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     with tempfile.TemporaryDirectory(prefix="tunelab-load-") as folder:
         dbs = Databases(args, Path(folder))

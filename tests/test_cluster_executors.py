@@ -15,6 +15,8 @@ from tunelab.errors import ConfigError
 from tunelab.executors import make_executor
 from tunelab.trial import TrialState
 
+from mf_objectives import EPOCHS, by_epochs, loss_at
+from mf_objectives import SPACE as MF_SPACE
 from objectives import SPACE, StopOddTrialsAtStep2, reporting
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster needs no token
@@ -86,3 +88,27 @@ def sleepy_forever(config, trial):
 def test_bad_executor_options_are_clear(name, options, message):
     with pytest.raises(ConfigError, match=message):
         make_executor(name, 2 if name != "inline" else 1, None, options)
+
+
+def test_paused_trials_resume_from_their_checkpoints_on_every_executor(executor, tmp_path):
+    """ASHA promotion with a resumable fidelity: a trial paused at a rung on one worker is resumed
+    later, maybe on another worker, from the checkpoint it saved, and never trains an epoch twice.
+    Dask runs worker processes here, so the checkpoint crosses processes as it does on Ray."""
+    if executor == "processes":
+        pytest.skip("tests/test_scheduler_asha.py covers pause and resume in local processes")
+    study = tl.tune(by_epochs, MF_SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=9, workers=2, executor=executor, seed=3, storage=f"sqlite:///{tmp_path / 'p.db'}",
+                    executor_options={"processes": True} if executor == "dask" else None, name="pause",
+                    progress=False)
+    completed = [t for t in study.trials if t.state is TrialState.COMPLETED]
+    assert completed, study.counts()
+    assert set(study.counts()) <= {"completed", "paused", "pruned"}, study.counts()
+    for trial in study.trials:
+        steps = [r.step for r in trial.reports]
+        assert steps == [float(e) for e in range(1, len(steps) + 1)], trial  # no epoch trained twice
+        state = tl.checkpoints.load(study.checkpoint_dir(trial)) if trial.state is not TrialState.PRUNED else None
+        if trial.state is TrialState.COMPLETED:
+            assert state["starts"] == [1, 2, 4] and state["epoch"] == 9  # three runs: to 1, to 3, to 9
+            assert trial.value == pytest.approx(loss_at(trial.config, 9))
+        elif trial.state is TrialState.PAUSED:
+            assert state["epoch"] == trial.budget == steps[-1]
