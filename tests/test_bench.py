@@ -41,7 +41,7 @@ def test_bench_command_prints_tables_and_skips_missing_peers(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin,mixed",
                           "--searchers", "random,tpe,optuna-tpe", "--trials", "10", "--seeds", "2",
                           "--processes", "1", "-o", str(tmp_path)], capture_output=True, text=True, env=env,
-                         timeout=120)
+                         timeout=600)  # a guard against a hang, not a speed check
     assert out.returncode == 0, out.stderr
     assert "mean rank" in out.stdout and "branin" in out.stdout and "tpe" in out.stdout
     assert (tmp_path / "branin.html").exists() and (tmp_path / "mixed.html").exists()
@@ -55,7 +55,7 @@ def test_bench_times_ask_and_tell_at_given_study_sizes(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin",
                           "--searchers", "random,tpe", "--trials", "4", "--seeds", "1", "--processes", "1",
                           "--overhead-at", "12,30", "-o", str(tmp_path)], capture_output=True, text=True,
-                         env=env, timeout=120)
+                         env=env, timeout=600)  # a guard against a hang, not a speed check
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     header = next(line for line in lines if "N=12" in line)
@@ -78,7 +78,7 @@ def test_bench_resume_keeps_matching_runs_and_runs_the_rest(tmp_path):
         out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "branin",
                               "--searchers", searchers, "--trials", str(trials), "--seeds", "2",
                               "--processes", "1", "-o", str(tmp_path), *extra],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=600)  # a guard against a hang, not a speed check
         assert out.returncode == 0, out.stderr
         return out.stdout, json.loads((tmp_path / "runs.json").read_text())
 

@@ -14,8 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from tunelab import _json
-from tunelab import checkpoints
+from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, SearchExhausted
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
@@ -64,10 +63,9 @@ class Study(ReportSink):
 
     # -- the mirror of storage -------------------------------------------------------------------
     def _sync(self) -> None:
-        """Bring the mirror up to date: reports first, so that every report's trial is known.
-        Read again: new trials, running and waiting ones, and paused ones that storage no longer
-        lists as paused at the budget the mirror holds (a paused trial changes only by being
-        resumed to a higher budget or finished: no need to re-read hundreds of them)."""
+        """Bring the mirror up to date: reports first, so that every report's trial is known. Read
+        again new, running and waiting trials, and only the paused ones storage no longer lists as
+        paused at the mirror's budget (a paused trial changes only by a resume or a finish)."""
         new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
         active = [t.id for t in self._cache.values() if t.state in _ACTIVE]
         paused = [t for t in self._cache.values() if t.state is TrialState.PAUSED]
