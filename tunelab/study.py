@@ -8,6 +8,7 @@ searchers pay nothing and model-based ones do not re-read the whole study on eve
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -210,9 +211,9 @@ class Study(ReportSink):
                          environment=environment_summary(self.record.environment),
                          checkpoint_dir=self.checkpoint_dir(trial))
 
-    @property
+    @functools.cached_property
     def artifact_root(self) -> Path:
-        """The folder holding this study's files (``<root>/<study>/<trial number>/``)."""
+        """The folder of this study's files (``<root>/<study>/<number>/``), resolved once."""
         return Path(self.record.settings.get("artifact_dir") or default_artifact_root(self.storage.url))
 
     def trial_dir(self, number: int) -> Path:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, inspect, select, text, update
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
@@ -56,9 +57,9 @@ class SQLStorage(Storage):
         self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
             self._prepare_schema()
-        except DatabaseError as err:  # also "file is not a database", not only a locked or missing one
+        except (DatabaseError, sqlite3.DatabaseError) as err:  # also "file is not a database"
             self._engine.dispose()
-            raise StorageError(f"cannot open storage {url}: {err.orig}") from None
+            raise StorageError(f"cannot open storage {url}: {getattr(err, 'orig', err)}") from None
 
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> Connection:
@@ -77,26 +78,35 @@ class SQLStorage(Storage):
             with conn.begin():
                 yield conn
             return
-        self._begin_immediate(conn)
+        # BEGIN and COMMIT go straight to the driver: through SQLAlchemy each costs more than the
+        # statements of a trial, and the COMMIT's share of it would be spent holding the lock.
+        driver = conn.connection.driver_connection
+        self._begin_immediate(driver)
         try:
             yield conn
         except BaseException:
-            conn.exec_driver_sql("ROLLBACK")
+            driver.execute("ROLLBACK")
             raise
-        conn.exec_driver_sql("COMMIT")
+        try:
+            driver.execute("COMMIT")
+        except sqlite3.Error as err:  # a full disk, an I/O error: nothing of the transaction is kept
+            driver.execute("ROLLBACK")
+            raise StorageError(f"{self.url}: could not commit: {err}") from None
 
-    def _begin_immediate(self, conn: Connection) -> None:
+    def _begin_immediate(self, driver) -> None:
         """Take SQLite's write lock, polling every fraction of a millisecond while another process
         holds it: SQLite's own busy handler sleeps in steps of up to 100 ms and wakes up late."""
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         pause = 0.0002
         while True:
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                driver.execute("BEGIN IMMEDIATE")
                 return
-            except OperationalError as err:
-                if "locked" not in str(err.orig) or time.monotonic() > deadline:
-                    raise StorageError(f"{self.url}: {err.orig} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err):
+                    raise StorageError(f"{self.url}: {err}") from None
+                if time.monotonic() > deadline:
+                    raise StorageError(f"{self.url}: {err} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
             time.sleep(random.uniform(0, pause))
             pause = min(pause * 1.5, 0.002)
 
@@ -313,9 +323,9 @@ class SQLStorage(Storage):
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         params = {"study_id": study_id}
-        if self._read(self._sql.pick_waiting, params).first() is None if self._sqlite else not self._read(
+        if self._execute(self._conn(), "pick_waiting", params).fetchone() is None if self._sqlite else not self._read(
                 self._sql.pick_waiting, params):
-            return None  # the common case answered by a read, without taking the write lock
+            return None  # the common case answered by a read (on every ask), without taking the write lock
         at = now()
         pick = self._sql.pick_waiting if self._sqlite else self._sql.pick_waiting.with_for_update(skip_locked=True)
         with self._write() as conn:
