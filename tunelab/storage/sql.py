@@ -16,10 +16,8 @@ JSON attributes locks its row first. Creating or migrating the schema holds an a
 from __future__ import annotations
 
 import json
-import random
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
@@ -29,15 +27,13 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
+from tunelab.storage.sqlite import begin_immediate, sqlite_pragmas
 from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
-_LOCK_WAIT_SECONDS = 60.0
 _NO_LIMIT = 2**31 - 1  # fits an INTEGER column everywhere
-_CHECKPOINT_PAGES = 10_000  # about 40 MB of log between checkpoints
-_LOG_LIMIT_BYTES = 64 << 20
 _SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises schema creation on PostgreSQL
 
 
@@ -51,7 +47,7 @@ class SQLStorage(Storage):
             options["connect_args"] = {"timeout": 60, "check_same_thread": False}
         self._engine = create_engine(url, **options)
         if self._sqlite:
-            event.listen(self._engine, "connect", _sqlite_pragmas)
+            event.listen(self._engine, "connect", sqlite_pragmas)
         self._local = threading.local()
         self._sql = Statements()
         self._driver_statements: dict[tuple, DriverStatement] = {}
@@ -81,7 +77,7 @@ class SQLStorage(Storage):
         # BEGIN and COMMIT go straight to the driver: through SQLAlchemy each costs more than the
         # statements of a trial, and the COMMIT's share of it would be spent holding the lock.
         driver = conn.connection.driver_connection
-        self._begin_immediate(driver)
+        begin_immediate(driver, self.url)
         try:
             yield conn
         except BaseException:
@@ -92,23 +88,6 @@ class SQLStorage(Storage):
         except sqlite3.Error as err:  # a full disk, an I/O error: nothing of the transaction is kept
             driver.execute("ROLLBACK")
             raise StorageError(f"{self.url}: could not commit: {err}") from None
-
-    def _begin_immediate(self, driver) -> None:
-        """Take SQLite's write lock, polling every fraction of a millisecond while another process
-        holds it: SQLite's own busy handler sleeps in steps of up to 100 ms and wakes up late."""
-        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-        pause = 0.0002
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err):
-                    raise StorageError(f"{self.url}: {err}") from None
-                if time.monotonic() > deadline:
-                    raise StorageError(f"{self.url}: {err} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
-            time.sleep(random.uniform(0, pause))
-            pause = min(pause * 1.5, 0.002)
 
     def _execute(self, conn: Connection, name: str, params: dict[str, Any]):
         """Run a hot-path statement: through the driver on SQLite, through SQLAlchemy elsewhere.
@@ -391,18 +370,3 @@ class SQLStorage(Storage):
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5")  # writers wait in _begin_immediate, readers never block in WAL
-    # A checkpoint copies the log back into the database file. With several processes reading all
-    # the time it often cannot finish, and SQLite retries it after every commit once the log is
-    # past the threshold (1000 pages by default), which made a second worker slow the first down.
-    # A larger threshold checkpoints rarely; the size limit gives the disk back afterwards.
-    cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
-    cursor.execute(f"PRAGMA journal_size_limit={_LOG_LIMIT_BYTES}")
-    cursor.close()
