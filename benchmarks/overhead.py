@@ -247,6 +247,21 @@ def time_processes(library: str, procs: int, n: int, workdir: Path, form: str, b
             "all_trials": total, "distinct_configs": distinct}
 
 
+#: Two-process rounds for tunelab: a run lasts about a second, and on a small machine one run's
+#: throughput varies by 10-20%; the median of alternated rounds compares like with like.
+ROUNDS = 5
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run of median throughput, with every run's throughput, and errors and losses summed
+    over all of them (one lost trial in any run is a failure)."""
+    ordered = sorted(runs, key=lambda r: r["trials_per_s"])
+    out = dict(ordered[len(ordered) // 2])
+    out.update(rates=[r["trials_per_s"] for r in runs], errors=sum(r["errors"] for r in runs),
+               lost=sum(r["expected"] - r["completed"] for r in runs))
+    return out
+
+
 # -- report ------------------------------------------------------------------------------------------
 def find(rows: list[dict], **match) -> dict | None:
     return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
@@ -271,10 +286,10 @@ def targets(rows: list[dict], shared: list[dict], sizes: list[int]) -> list[tupl
     one, two = find(shared, library="tunelab", processes=1), find(shared, library="tunelab", processes=2)
     if one and two:
         ok = (two["trials_per_s"] > one["trials_per_s"] and two["errors"] == 0 and one["errors"] == 0
-              and all(r["completed"] == r["expected"] for r in (one, two)))
-        out.append(("2 processes: more throughput than 1, 0 errors, no trial lost", ok,
+              and one.get("lost", 0) == 0 and two.get("lost", 0) == 0)
+        out.append(("2 processes: more throughput than 1 (median run), 0 errors, no trial lost", ok,
                     f"{one['trials_per_s']:.0f}/s -> {two['trials_per_s']:.0f}/s, errors {two['errors']}, "
-                    f"completed {two['completed']}/{two['expected']}"))
+                    f"lost {one.get('lost', 0) + two.get('lost', 0)}"))
     return out
 
 
@@ -299,10 +314,12 @@ def print_report(rows: list[dict], shared: list[dict], checks: list[tuple[str, b
             print(f"{r['library']:<8} {r['storage']:<8} {r['processes']:>5} {r['timed_trials']:>7} "
                   f"{r['trials_per_s']:>9.0f} {r['errors']:>6} {r['completed']:>9} {r['expected']:>8} "
                   f"{r['distinct_configs']:>8}")
+            if len(r.get("rates", [])) > 1:
+                print(f"    runs (alternated): {', '.join(f'{rate:.0f}' for rate in r['rates'])} trials/s")
             for error in r["first_errors"]:
                 print(f"    {error}")
-        print("trials: timed ask+tell over all processes; completed/expected include the warm-up trials; "
-              "distinct: distinct configurations in the study")
+        print("trials: timed ask+tell over all processes, of the median run; completed/expected include the "
+              "warm-up trials; distinct: distinct configurations in the study")
     print()
     for label, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {label}: {detail}")
@@ -339,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         have_optuna = False
     sizes = [20, 200] if args.quick else [100, 1000]
-    per_process = {"tunelab": 50 if args.quick else 500, "optuna": 20 if args.quick else 100}
+    per_process = {"tunelab": 50 if args.quick else 2000, "optuna": 20 if args.quick else 100}
     libraries = ["tunelab", "optuna"] if have_optuna else ["tunelab"]
     rows, shared = [], []
     with tempfile.TemporaryDirectory(prefix="tunelab-bench-", dir=args.dir) as tmp:
@@ -351,10 +368,14 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(time_sequential(library, kind, n, workdir, args.optuna_form, args.row_budget))
                     print(f"  {library} {kind} {n}: {rows[-1]['ms_per_trial']:.3f} ms/trial", file=sys.stderr)
         for library in libraries:
-            for procs in (1, 2):
-                shared.append(time_processes(library, procs, per_process[library], workdir, args.optuna_form,
-                                             args.row_budget))
-                print(f"  {library} sqlite x{procs}: {shared[-1]['trials_per_s']:.0f} trials/s", file=sys.stderr)
+            runs: dict[int, list[dict]] = {1: [], 2: []}
+            for _ in range(1 if args.quick or library == "optuna" else ROUNDS):
+                for procs in (1, 2):  # alternated, so that a busy spell of the machine hits both
+                    runs[procs].append(time_processes(library, procs, per_process[library], workdir,
+                                                      args.optuna_form, args.row_budget))
+                    print(f"  {library} sqlite x{procs}: {runs[procs][-1]['trials_per_s']:.0f} trials/s",
+                          file=sys.stderr)
+            shared += [median_run(runs[procs]) for procs in (1, 2)]
     checks = targets(rows, shared, sizes)
     info = meta(args, have_optuna)
     print(f"\nPython {info['python']}, {info['cpus']} CPUs, load average {info['load_average'][1]:.1f} "

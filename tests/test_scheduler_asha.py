@@ -86,3 +86,60 @@ def test_asha_with_worker_processes(tmp_path):
     for trial in study.trials:
         steps = [r.step for r in trial.reports]
         assert steps == [float(e) for e in range(1, len(steps) + 1)]  # resumed runs continue the count
+
+
+def crossing_loss(config, epoch: float) -> float:
+    """Curves that cross after the first epoch: the best at epoch 1 end worst."""
+    return config["x"] if epoch < 2 else 1.0 - config["x"] + 1.0 / epoch
+
+
+def drive_with(loss_of, study, trial):
+    loss = None
+    for epoch in range(int(trial.load_checkpoint() or 0) + 1, int(trial.budget) + 1):
+        loss = loss_of(trial.config, epoch)
+        trial.save_checkpoint(epoch)
+        if trial.report(epoch, loss=loss) is not Decision.CONTINUE:
+            break
+    study.tell(trial, loss)
+
+
+@pytest.mark.parametrize("crossing", [False, True])
+def test_adaptive_asha_starts_above_a_rung_whose_order_does_not_hold(crossing):
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=4,
+                            scheduler_options={"adaptive": True})
+    loss_of = crossing_loss if crossing else loss_at
+    starts = []
+    for _ in range(140):
+        trial = study.ask()
+        if trial.number == len(starts):  # a new trial, not a promoted one
+            starts.append(trial.budget)
+        drive_with(loss_of, study, trial)
+        at_rung = [t for t in study.trials if reached(t, 1.0) and starts[t.number] == 1.0]
+        promoted = [t for t in at_rung if t.budget > 1.0]
+        assert len(promoted) <= len(at_rung) // 3
+    assert starts[:20] == [1.0] * 20  # no rung is judged on less than TRUST_PAIRS promotions
+    if crossing:
+        assert starts[-10:] == [3.0] * 10  # rung 1 misleads: new trials start at rung 3
+        moved = starts.index(3.0)
+        assert study.scheduler.first_trusted(study.history()) == 1
+        late = [t for t in study.trials if t.number >= moved]
+        # nothing is promoted from the distrusted rung once the move is made
+        assert not [t for t in late if t.budget == 3.0 and t.reports and t.reports[0].step == 1.0
+                    and t.number < moved]
+    else:
+        assert set(starts) == {1.0}
+
+
+def test_rung_agreement_looks_at_the_trials_a_rung_would_promote():
+    from tunelab.schedulers.rungs import rung_agreement
+
+    rung = {i: float(i) for i in range(30)}
+    same = {i: 10.0 + i for i in range(30)}
+    assert rung_agreement(rung, same, 3) == (pytest.approx(1.0), 10)
+    reversed_best = {i: -i if i < 10 else i for i in range(30)}  # the best ten swap their order
+    assert rung_agreement(rung, reversed_best, 3) == (pytest.approx(-1.0), 10)
+    tau, pairs = rung_agreement(rung, {0: 1.0, 1: 2.0}, 3)
+    assert pairs == 2 and tau != tau  # too few to tell: NaN
+    with pytest.raises(tl.ConfigError, match="adaptive"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                        scheduler_options={"adaptive": True, "brackets": 2})

@@ -44,3 +44,33 @@ def test_an_error_other_than_a_lock_is_a_storage_error_at_once(tmp_path):
     with pytest.raises(StorageError, match="within a transaction"):
         begin_immediate(driver, "sqlite:///c.db")  # a nested BEGIN: not worth waiting for
     assert time.monotonic() - started < 30
+
+
+def test_writers_queue_on_a_lock_file_beside_the_database(tmp_path):
+    from tunelab.storage.sqlite import WriterQueue
+
+    queue = WriterQueue(str(tmp_path / "q.db"))
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first():
+        with queue.turn():
+            inside.set()
+            time.sleep(0.2)
+            order.append("first out")
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    inside.wait(5)
+    with queue.turn():  # another thread: its own descriptor, so it waits for the first turn to end
+        order.append("second in")
+    holder.join()
+    assert order == ["first out", "second in"]
+    assert (tmp_path / "q.db-writers").exists()
+    assert WriterQueue(":memory:").path is None and WriterQueue(None).path is None
+
+
+def test_a_shared_study_writes_through_the_queue(tmp_path):
+    storage = SQLStorage(f"sqlite:///{tmp_path / 'd.db'}")
+    assert storage._writers.path == str(tmp_path / "d.db") + "-writers"
+    storage.close()

@@ -21,6 +21,9 @@ class History:
         self._load, self._count = load, count
         self._trials: list[Trial] | None = None
         self.metrics, self.modes = list(metrics), list(modes)
+        #: Set by the study from its scheduler: verdicts below this budget mislead (see
+        #: ``Scheduler.trusted_budget``).
+        self.trusted_budget = 0.0
 
     @property
     def metric(self) -> str:

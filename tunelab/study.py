@@ -174,6 +174,7 @@ class Study(ReportSink):
             if self.searcher.by_number:
                 config = self.searcher.config_for_number
             else:
+                history.trusted_budget = self.scheduler.trusted_budget(history)
                 configs = self.searcher.suggest(history, 1)
                 if not configs:
                     raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")

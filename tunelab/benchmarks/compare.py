@@ -35,6 +35,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "hyperband (async)": {"searcher": "random", "scheduler": "hyperband", "scheduler_options": {"asynchronous": True}},
     "bohb": {"scheduler": "bohb"},
     "asha (promotion) + kde": {"searcher": "kde", "scheduler": "asha"},
+    "asha (adaptive) + kde": {"searcher": "kde", "scheduler": "asha",
+                              "scheduler_options": {"adaptive": True, "max_rungs": 4}},
     DEFAULT: {},  # scheduler=None: what tl.tune uses with a fidelity (tunelab.api.default_setup)
 }
 #: name -> Optuna pruner (None: TPE at full budget)
@@ -115,6 +117,8 @@ def compare(task: Task, seeds: list[int], methods: list[str] | None = None, cap:
     so the results are the same, only sooner."""
     target = random_target(task)
     names = methods or list(METHODS) + list(OPTUNA_METHODS)
+    if "random (full budget)" not in names:  # the reference every other row is measured against
+        names = ["random (full budget)", *names]
     reference = Outcome()
     for seed in seeds:
         reference.add(*_one(task, "random (full budget)", seed, target, None, 1))

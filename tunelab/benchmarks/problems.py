@@ -83,10 +83,15 @@ def _box(n: int, low: float, high: float) -> dict[str, Any]:
 
 def _cv_task(name: str, build: Callable[[dict], Any], data: Callable[[], tuple], scoring: str):
     def objective(config) -> float:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.model_selection import cross_val_score
 
         x, y = data()
-        scores = cross_val_score(build(config), x, y, cv=3, scoring=scoring)
+        with warnings.catch_warnings():  # iterations are capped on purpose: a cheap evaluation
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores = cross_val_score(build(config), x, y, cv=3, scoring=scoring)
         return float(-scores.mean()) if scoring.startswith("neg_") else float(1.0 - scores.mean())
 
     return objective

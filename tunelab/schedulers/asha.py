@@ -14,8 +14,18 @@ trials at a rung about one goes on. Two styles:
   checkpoint deleted.
 
 ``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
-epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous Hyperband: trials are spread over brackets whose lowest rung is
-higher and higher, hedging against a first rung that misleads.
+epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous
+Hyperband: trials are spread over brackets whose lowest rung is higher and higher, hedging
+against a first rung that misleads.
+
+``adaptive=True`` checks instead of hedging: once enough of a rung's best trials have gone on to
+the next rung, it compares their order there with their order at the rung (``rung_agreement``).
+Where the order does not hold, the rung misleads: new trials start above it and it promotes no
+more. The check is made again as evidence comes in (trials that start higher still report on
+their way past the lower rungs when the fidelity resumes), so a rung wrongly distrusted early is
+trusted again. Where cheap rungs tell the truth this costs nothing; where curves cross it turns
+into a search at the budgets that rank runs correctly, instead of a search that keeps pruning
+the runs that would have ended best.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from typing import Any
 
 from tunelab.errors import ConfigError
 from tunelab.history import History
-from tunelab.schedulers.rungs import FidelityScheduler, at_level, rank, rung_table
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement, rung_table
 from tunelab.trial import Decision, Trial, TrialState
 
 
@@ -34,11 +44,16 @@ class ASHAScheduler(FidelityScheduler):
     name = "asha"
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None):
+                 eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None,
+                 adaptive: bool = False):
         for what, value in (("brackets", brackets), ("max_rungs", 1 if max_rungs is None else max_rungs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{self.name}: {what} must be a positive integer; got {value!r}")
+        if adaptive and (brackets != 1 or not promotion):
+            raise ConfigError(f"{self.name}: adaptive=True needs promotion=True and brackets=1 "
+                              f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
         self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
+        self.adaptive = bool(adaptive)
         super().__init__(metric, mode, min_budget, max_budget, eta)
 
     def _configure(self) -> None:
@@ -50,7 +65,7 @@ class ASHAScheduler(FidelityScheduler):
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets,
-                "max_rungs": self.max_rungs}
+                "max_rungs": self.max_rungs, "adaptive": self.adaptive}
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
     def bracket_of(self, trial: Trial) -> int:
@@ -66,7 +81,24 @@ class ASHAScheduler(FidelityScheduler):
             return self.next_level(trial.budget)
         if not self.promotion:
             return self.max_budget
+        if self.adaptive:
+            return self.levels[self.first_trusted(history)]
         return self.levels[self.next_index(history) % self.n_brackets]
+
+    def trusted_budget(self, history: History) -> float:
+        return self.levels[self.first_trusted(history)] if self.adaptive else 0.0
+
+    def first_trusted(self, history: History) -> int:
+        """The lowest rung above every rung whose best trials lost their order at the next one
+        (0 when none has, or when none has been seen enough to tell)."""
+        if not self.adaptive:
+            return 0
+        table = self._table(history, 0)
+        first = 0
+        for k in range(len(self.levels) - 1):
+            if misleads(*rung_agreement(table[k], table[k + 1], self.eta)):
+                first = k + 1
+        return first
 
     def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
         if self.promotion:
@@ -100,7 +132,7 @@ class ASHAScheduler(FidelityScheduler):
                 return trial
         by_id = {t.id: t for t in history.trials}
         tables = [self._table(history, b) for b in range(self.n_brackets)]
-        for k in range(len(self.levels) - 2, -1, -1):
+        for k in range(len(self.levels) - 2, self.first_trusted(history) - 1, -1):
             for bracket in range(min(k + 1, self.n_brackets)):
                 trial = self._promotable(tables[bracket][k], by_id, k)
                 if trial is not None:

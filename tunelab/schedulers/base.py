@@ -61,6 +61,12 @@ class Scheduler:
         checkpoints, so the disk holds only what may still be needed."""
         return []
 
+    def trusted_budget(self, history: History) -> float:
+        """The lowest budget whose verdicts the scheduler stands by. A searcher that learns from
+        how far runs were let go (``kde``) ignores verdicts taken below it: a rung found to
+        mislead has stopped the wrong runs, and learning from that would mislead the model too."""
+        return 0.0
+
     def options(self) -> dict[str, Any]:
         return {}
 

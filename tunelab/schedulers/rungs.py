@@ -156,6 +156,40 @@ def _row(trial: Trial, levels: list[float], metric: str, sign: float) -> list[tu
     return row
 
 
+#: A rung misleads when the order of its best trials agrees with the next rung's less than
+#: TRUST_TAU (Kendall's tau), by more than one standard error and on at least TRUST_PAIRS trials
+#: that went on. On curves whose order holds (a power law) the best third of a rung keeps its
+#: order at the next with tau about 0.8; where curves cross it drops to between -0.3 and 0.5.
+TRUST_PAIRS = 6
+TRUST_TAU = 0.5
+
+
+def misleads(tau: float, pairs: int) -> bool:
+    """Whether ``pairs`` trials whose order agreed by ``tau`` show, beyond one standard error of
+    Kendall's tau (its spread under independence), that the rung's order does not hold."""
+    if pairs < TRUST_PAIRS or not math.isfinite(tau):
+        return False
+    spread = math.sqrt(2 * (2 * pairs + 5) / (9 * pairs * (pairs - 1)))
+    return tau + spread < TRUST_TAU
+
+
+def rung_agreement(scores: dict[int, float], following: dict[int, float], eta: float) -> tuple[float, int]:
+    """(Kendall's tau, pairs): how well the order of a rung's best ``1/eta`` (the trials it
+    would promote) carries over to the next rung, over those of them that got there.
+
+    Only the best matter: a rung that tells good from hopeless but shuffles the good ones still
+    picks the wrong winners, and over *all* trials adjacent rungs look alike even where the
+    final order is another one entirely."""
+    best = sorted(scores, key=scores.get)[:int(math.ceil(len(scores) / eta))]
+    pairs = [(scores[i], following[i]) for i in best
+             if i in following and math.isfinite(scores[i]) and math.isfinite(following[i])]
+    if len(pairs) < 3:
+        return math.nan, len(pairs)
+    from scipy.stats import kendalltau
+    tau = kendalltau(*zip(*pairs)).statistic
+    return (float(tau) if math.isfinite(tau) else 0.0), len(pairs)
+
+
 def rank(scores: dict[int, float], trial_id: int) -> int:
     """How many trials at the rung are strictly better than this one."""
     mine = scores[trial_id]

@@ -121,7 +121,7 @@ class KDESearcher(Searcher):
         rows, reached = [], 0.0
         for trial in history.trials:
             entry = self._entry(trial, history.metric)
-            if entry.points:
+            if entry.points and entry.furthest >= history.trusted_budget * (1 - 1e-9):
                 rows.append((entry.furthest, sign * entry.points[entry.furthest], entry.encoded))
                 reached = max(reached, entry.reached)
         if len(rows) < self.min_points:

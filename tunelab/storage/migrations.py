@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, inspect, insert, select, text, update
 
+from tunelab.errors import StorageError
 from tunelab.storage import schema
 from tunelab.storage.base import CANCELLED, RETRY_OF
 
@@ -56,3 +57,32 @@ def migrate(conn: Connection, version: int) -> int:
         version += 1
     conn.execute(update(schema.meta).where(schema.meta.c.key == "schema_version").values(value=str(version)))
     return version
+
+
+def prepare(conn: Connection, url: str, allowed: bool = True) -> int | None:
+    """Create the tables of a new database, or bring an older one up to date (``allowed``: else
+    ask the user to run ``tunelab migrate``). Returns the version migrated from, if any."""
+    version = stored_version(conn)
+    if version is not None and version > schema.SCHEMA_VERSION:
+        raise StorageError(f"{url} was written by a newer tunelab (schema {version}, this one knows "
+                           f"{schema.SCHEMA_VERSION}); upgrade tunelab: pip install -U tunelab")
+    migrated_from = None
+    if version is not None and version < schema.SCHEMA_VERSION:
+        if not allowed:
+            raise StorageError(f"{url} has schema version {version}, this tunelab needs "
+                               f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {url}")
+        migrated_from = version
+        migrate(conn, version)
+    schema.metadata.create_all(conn, checkfirst=True)
+    if version is None:
+        conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+    return migrated_from
+
+
+def stored_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(schema.meta.name):
+        return None
+    row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
+    if row is None or not str(row[0]).isdigit():
+        raise StorageError(f"the tunelab_meta table has no valid schema_version row ({row and row[0]!r})")
+    return int(row[0])

@@ -4,7 +4,10 @@ SQLite runs in WAL mode (readers never block the writer) with ``synchronous=NORM
 survives a killed process; only a power cut may lose the last few), and every write opens with
 ``BEGIN IMMEDIATE`` so that concurrent processes queue for the lock instead of failing with
 "database is locked" halfway through a transaction. Each step that must be atomic (numbering,
-claiming, finishing a trial) is one short transaction.
+claiming, finishing a trial) is one short transaction, and what can be done before it (drawing the
+configuration of a trial numbered next, encoding JSON, building the returned record) is done
+outside it: the lock is what processes sharing a study take turns on. They queue for that turn on
+a lock file beside the database (``sqlite.WriterQueue``), which hands it over without idle gaps.
 
 PostgreSQL runs each write in a READ COMMITTED transaction; the statements that must serialise take
 row locks: numbering a trial updates its study's row (so creators of one study queue there, and the
@@ -19,15 +22,15 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
-from tunelab.storage.sqlite import begin_immediate, sqlite_pragmas
+from tunelab.storage.sqlite import WriterQueue, begin_immediate, sqlite_pragmas
 from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
@@ -48,6 +51,7 @@ class SQLStorage(Storage):
         self._engine = create_engine(url, **options)
         if self._sqlite:
             event.listen(self._engine, "connect", sqlite_pragmas)
+        self._writers = WriterQueue(self._engine.url.database if self._sqlite else None)
         self._local = threading.local()
         self._sql = Statements()
         self._driver_statements: dict[tuple, DriverStatement] = {}
@@ -77,29 +81,39 @@ class SQLStorage(Storage):
         # BEGIN and COMMIT go straight to the driver: through SQLAlchemy each costs more than the
         # statements of a trial, and the COMMIT's share of it would be spent holding the lock.
         driver = conn.connection.driver_connection
-        begin_immediate(driver, self.url)
-        try:
-            yield conn
-        except BaseException:
-            driver.execute("ROLLBACK")
-            raise
-        try:
-            driver.execute("COMMIT")
-        except sqlite3.Error as err:  # a full disk, an I/O error: nothing of the transaction is kept
-            driver.execute("ROLLBACK")
-            raise StorageError(f"{self.url}: could not commit: {err}") from None
+        with self._writers.turn():
+            begin_immediate(driver, self.url)
+            try:
+                yield conn
+            except BaseException:
+                driver.execute("ROLLBACK")
+                raise
+            try:
+                driver.execute("COMMIT")
+            except sqlite3.Error as err:  # a full disk, an I/O error: nothing of the transaction is kept
+                driver.execute("ROLLBACK")
+                raise StorageError(f"{self.url}: could not commit: {err}") from None
 
-    def _execute(self, conn: Connection, name: str, params: dict[str, Any]):
+    def _execute(self, conn: Connection, name: str, params: dict[str, Any], bound: list | None = None):
         """Run a hot-path statement: through the driver on SQLite, through SQLAlchemy elsewhere.
         Returns a DB-API cursor or a SQLAlchemy result; both have rowcount, and callers read
-        the rest through _first_value and _new_id."""
-        statement = getattr(self._sql, name)
+        the rest through _first_value and _new_id. ``bound``: the driver's values from _bind,
+        prepared before the write lock was taken."""
         if not self._sqlite:
-            return conn.execute(statement, params)
+            return conn.execute(getattr(self._sql, name), params)
+        statement = self._driver_statement(name, params)
+        return statement.run(conn.connection.driver_connection, statement.bind(params) if bound is None else bound)
+
+    def _bind(self, name: str, params: dict[str, Any]) -> list | None:
+        """The driver's values for a statement (JSON encoded), or None where SQLAlchemy binds them."""
+        return self._driver_statement(name, params).bind(params) if self._sqlite else None
+
+    def _driver_statement(self, name: str, params: dict[str, Any]) -> DriverStatement:
         key = (name, tuple(params))
         if key not in self._driver_statements:
-            self._driver_statements[key] = DriverStatement(statement, self._engine.dialect, tuple(params))
-        return self._driver_statements[key].run(conn.connection.driver_connection, params)
+            self._driver_statements[key] = DriverStatement(getattr(self._sql, name), self._engine.dialect,
+                                                           tuple(params))
+        return self._driver_statements[key]
 
     def _read(self, statement, params: dict | None = None) -> Any:
         conn = self._conn()
@@ -113,32 +127,9 @@ class SQLStorage(Storage):
         with self._write() as conn:
             if not self._sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-            version = self._stored_version(conn)
-            if version is not None and version > schema.SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.url} was written by a newer tunelab (schema {version}, this one knows "
-                    f"{schema.SCHEMA_VERSION}); upgrade tunelab: pip install -U tunelab"
-                )
-            if version is not None and version < schema.SCHEMA_VERSION:
-                if not self._migrate:
-                    raise StorageError(f"{self.url} has schema version {version}, this tunelab needs "
-                                       f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {self.url}")
-                self.migrated_from = version
-                migrations.migrate(conn, version)
-            schema.metadata.create_all(conn, checkfirst=True)
-            if version is None:
-                conn.execute(insert(schema.meta).values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+            self.migrated_from = migrations.prepare(conn, self.url, self._migrate)
 
     migrated_from: int | None = None
-
-    @staticmethod
-    def _stored_version(conn: Connection) -> int | None:
-        if not inspect(conn).has_table(schema.meta.name):
-            return None
-        row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
-        if row is None or not str(row[0]).isdigit():
-            raise StorageError(f"the tunelab_meta table has no valid schema_version row ({row and row[0]!r})")
-        return int(row[0])
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -224,12 +215,24 @@ class SQLStorage(Storage):
     # -- trials --------------------------------------------------------------------------------------
     def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
                      budget=None, system_attrs=None, *, limit=None, counted=True) -> Trial | None:
+        drawn = self._draw_ahead(study_id, config, seed_for) if callable(config) else None
         with self._write() as conn:
-            return self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner, budget,
-                                      system_attrs, limit, counted)
+            made = self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner, budget,
+                                      system_attrs, limit, counted, drawn)
+        return made and made()
+
+    def _draw_ahead(self, study_id, config_for_number, seed_for: SeedFor) -> tuple[int, dict, int] | None:
+        """(number, config, seed) for the number the next trial will most likely get, drawn
+        before the write lock: drawing holds no lock, so processes sharing a study draw side by
+        side, and only if another one took that number meanwhile is it drawn again inside."""
+        params = {"study_id": study_id}
+        row = self._execute(self._conn(), "peek_number", params).fetchone() if self._sqlite else \
+            next(iter(self._read(self._sql.peek_number, params)), None)
+        return None if row is None else (row[0], config_for_number(row[0]), seed_for(row[0]))
 
     def _insert_trial(self, conn, study_id, config, seed_for, state, owner, budget, system_attrs, limit,
-                      counted) -> Trial | None:
+                      counted, drawn=None) -> Callable[[], Trial] | None:
+        """Number and insert a trial; returns what builds its record once the lock is released."""
         at = now()
         started = at if state is TrialState.RUNNING else None
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
@@ -242,11 +245,14 @@ class SQLStorage(Storage):
                 raise StorageError(f"study id {study_id} does not exist in {self.url} (deleted?)")
             return None  # the study's n_trials budget is spent
         number = numbered[0] - 1
-        row.update(number=number, seed=seed_for(number), config=config_for(config, number))
+        if drawn is not None and drawn[0] == number:
+            row.update(number=number, config=drawn[1], seed=drawn[2])
+        else:
+            row.update(number=number, seed=seed_for(number), config=config_for(config, number))
         trial_id = new_id(self._execute(conn, "insert_trial", row))
-        return Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])), seed=row["seed"],
-                     state=state, budget=budget, created_at=at, started_at=started,
-                     system_attrs=_json.loads(_json.dumps(system_attrs or {})))
+        return lambda: Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])),
+                             seed=row["seed"], state=state, budget=budget, created_at=at, started_at=started,
+                             system_attrs=_json.loads(_json.dumps(system_attrs or {})))
 
     def counted_trials(self, study_id: int) -> int:
         rows = list(self._read(select(_S.counted_trials).where(_S.id == study_id)))
@@ -276,7 +282,7 @@ class SQLStorage(Storage):
                                                   .where(_T.id == trial_id)).one()
             retry = self._insert_trial(conn, study_id, config, lambda _number: seed, TrialState.WAITING, None, None,
                                        retry_attrs, None, False)
-        return True, retry
+        return True, retry and retry()
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         order = _T.value.desc() if descending else _T.value.asc()
@@ -328,13 +334,15 @@ class SQLStorage(Storage):
         state = TrialState(state)
         params = dict(trial_id=trial_id, state=state.value, value=value, metrics=metrics or {}, error=error,
                       traceback=traceback, finished_at=(now() if at is None else at) if state.finished else None)
+        bound = self._bind("finish", params)
         with self._write() as conn:
-            return self._execute(conn, "finish", params).rowcount == 1
+            return self._execute(conn, "finish", params, bound).rowcount == 1
 
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
         row = dict(study_id=study_id, trial_id=trial_id, step=float(step), metrics=metrics, time=at)
+        bound = self._bind("insert_report", row)
         with self._write() as conn:
-            return new_id(self._execute(conn, "insert_report", row))
+            return new_id(self._execute(conn, "insert_report", row, bound))
 
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         column = _T.system_attrs if system else _T.user_attrs

@@ -31,6 +31,7 @@ class Statements:
                             .where(_S.id == p("study_id"), _S.counted_trials + p("counted") <= p("limit"))
                             .values(next_number=_S.next_number + 1, counted_trials=_S.counted_trials + p("counted"))
                             .returning(_S.next_number))
+        self.peek_number = select(_S.next_number).where(_S.id == p("study_id"))
         self.insert_trial = insert(schema.trials)
         self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
                              .order_by(_T.number).limit(1))
@@ -62,10 +63,13 @@ class DriverStatement:
         self._order = list(compiled.positiontup or [])
         self._json = {name for name, bind in compiled.binds.items() if isinstance(bind.type, JSON)}
 
-    def run(self, driver_connection, params: dict[str, Any]):
+    def bind(self, params: dict[str, Any]) -> list:
+        """The values in the driver's order, JSON encoded: work that need not hold the lock."""
         values = self._compiled.construct_params(params)
-        return driver_connection.execute(
-            self.sql, [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order])
+        return [_json.dumps(values[k]) if k in self._json else values[k] for k in self._order]
+
+    def run(self, driver_connection, bound: list):
+        return driver_connection.execute(self.sql, bound)
 
 
 def new_id(result) -> int:
