@@ -20,8 +20,8 @@ against a first rung that misleads.
 
 ``adaptive=True`` checks instead of hedging: once enough of a rung's best trials have gone on to
 the next rung, it compares their order there with their order at the rung (``rung_agreement``).
-Where the order does not hold, the rung misleads: new trials start above it and it promotes no
-more. The check is made again as evidence comes in (trials that start higher still report on
+Where the order does not hold, the rung misleads: new trials start above it (and, entering
+the rungs above as if promoted, they use up its promotion quota, so it promotes no more). The check is made again as evidence comes in (trials that start higher still report on
 their way past the lower rungs when the fidelity resumes), so a rung wrongly distrusted early is
 trusted again. Where cheap rungs tell the truth this costs nothing; where curves cross it turns
 into a search at the budgets that rank runs correctly, instead of a search that keeps pruning
@@ -132,7 +132,7 @@ class ASHAScheduler(FidelityScheduler):
                 return trial
         by_id = {t.id: t for t in history.trials}
         tables = [self._table(history, b) for b in range(self.n_brackets)]
-        for k in range(len(self.levels) - 2, self.first_trusted(history) - 1, -1):
+        for k in range(len(self.levels) - 2, -1, -1):
             for bracket in range(min(k + 1, self.n_brackets)):
                 trial = self._promotable(tables[bracket][k], by_id, k)
                 if trial is not None:
