@@ -337,8 +337,7 @@ def test_sqlite_schema_version_wal_json_and_indices(tmp_path):
     }
     indices = {table: {i["name"]: i["column_names"] for i in inspector.get_indexes(table)}
                for table in ("tunelab_trials", "tunelab_reports")}
-    assert indices["tunelab_trials"] == {"ix_trials_study_state_value": ["study_id", "state", "value"],
-                                         "ix_trials_study_state_number": ["study_id", "state", "number"]}
+    assert indices["tunelab_trials"] == {"ix_trials_study_state_value_number": ["study_id", "state", "value", "number"]}
     assert indices["tunelab_reports"]["ix_reports_study_id"] == ["study_id", "id"]
     assert indices["tunelab_reports"]["ix_reports_trial"] == ["trial_id", "step"]
     unique = inspector.get_unique_constraints("tunelab_trials")

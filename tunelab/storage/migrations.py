@@ -46,8 +46,17 @@ def _v2_to_v3(conn: Connection) -> None:
         conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Version 4 keeps one index on (study, state, value, number) in place of two, one page fewer
+    for every trial written; the oldest waiting trial is found through it (its value is NULL)."""
+    for index in ("ix_trials_study_state_value", "ix_trials_study_state_number"):
+        conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_trials_study_state_value_number "
+                      "ON tunelab_trials (study_id, state, value, number)"))
+
+
 #: from version -> the step that makes it version + 1
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(conn: Connection, version: int) -> int:

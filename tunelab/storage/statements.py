@@ -33,7 +33,9 @@ class Statements:
                             .returning(_S.next_number))
         self.peek_number = select(_S.next_number).where(_S.id == p("study_id"))
         self.insert_trial = insert(schema.trials)
-        self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value)
+        # "value IS NULL" (always true of a waiting trial) lets the one state index answer in order.
+        self.pick_waiting = (select(_T.id).where(_T.study_id == p("study_id"), _T.state == TrialState.WAITING.value,
+                                                 _T.value.is_(None))
                              .order_by(_T.number).limit(1))
         unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
         self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
