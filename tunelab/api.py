@@ -87,12 +87,14 @@ def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str |
     how far the scheduler let them go. Promotion, not stopping: a new trial is first run to the
     lowest rung only, so the budget goes to screening many configurations cheaply and the full
     budget only to those that earned it (for a fresh-run fidelity it is the only choice anyway).
-    At most DEFAULT_MAX_RUNGS rungs. This is the setup ``tunelab bench-mf`` reports as
-    "tunelab default".
+    At most DEFAULT_MAX_RUNGS rungs, and ``adaptive``: a rung whose best trials lose their order
+    at the next rung stops deciding, and new trials start above it (where learning curves cross,
+    cheap rungs would otherwise keep pruning the runs that end best). This is the setup
+    ``tunelab bench-mf`` reports as "tunelab default".
     """
     if fidelity is None:
         return "fifo", {}, None
-    return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS}, "kde"
+    return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS, "adaptive": True}, "kde"
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:

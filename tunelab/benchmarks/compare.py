@@ -35,8 +35,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "hyperband (async)": {"searcher": "random", "scheduler": "hyperband", "scheduler_options": {"asynchronous": True}},
     "bohb": {"scheduler": "bohb"},
     "asha (promotion) + kde": {"searcher": "kde", "scheduler": "asha"},
-    "asha (adaptive) + kde": {"searcher": "kde", "scheduler": "asha",
-                              "scheduler_options": {"adaptive": True, "max_rungs": 4}},
+    "asha (promotion, 4 rungs) + kde": {"searcher": "kde", "scheduler": "asha",
+                                        "scheduler_options": {"max_rungs": 4}},
     DEFAULT: {},  # scheduler=None: what tl.tune uses with a fidelity (tunelab.api.default_setup)
 }
 #: name -> Optuna pruner (None: TPE at full budget)
