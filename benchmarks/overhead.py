@@ -219,9 +219,10 @@ def _worker(library: str, path: str, name: str, n: int, budget_s: float, index: 
     results.put({"index": index, "done": done, "errors": errors, "start": start, "end": time.time()})
 
 
-def time_processes(library: str, procs: int, n: int, workdir: Path, form: str, budget_s: float) -> dict[str, Any]:
+def time_processes(library: str, procs: int, n: int, workdir: Path, form: str, budget_s: float,
+                   round_: int = 0) -> dict[str, Any]:
     """``procs`` spawned processes each run ``n`` ask+tell on one fresh SQLite study."""
-    name = f"{library}-shared-{procs}p"
+    name = f"{library}-shared-{procs}p-{round_}"
     path = workdir / f"{name}.db"
     opener(library)("sqlite", path, name)  # created here, loaded by every worker
     gc.collect()
@@ -369,10 +370,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {library} {kind} {n}: {rows[-1]['ms_per_trial']:.3f} ms/trial", file=sys.stderr)
         for library in libraries:
             runs: dict[int, list[dict]] = {1: [], 2: []}
-            for _ in range(1 if args.quick or library == "optuna" else ROUNDS):
+            for round_ in range(1 if args.quick or library == "optuna" else ROUNDS):
                 for procs in (1, 2):  # alternated, so that a busy spell of the machine hits both
                     runs[procs].append(time_processes(library, procs, per_process[library], workdir,
-                                                      args.optuna_form, args.row_budget))
+                                                      args.optuna_form, args.row_budget, round_))
                     print(f"  {library} sqlite x{procs}: {runs[procs][-1]['trials_per_s']:.0f} trials/s",
                           file=sys.stderr)
             shared += [median_run(runs[procs]) for procs in (1, 2)]
