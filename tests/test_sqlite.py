@@ -68,6 +68,10 @@ def test_writers_queue_on_a_lock_file_beside_the_database(tmp_path):
     assert order == ["first out", "second in"]
     assert (tmp_path / "q.db-writers").exists()
     assert WriterQueue(":memory:").path is None and WriterQueue(None).path is None
+    nowhere = WriterQueue(str(tmp_path / "missing-folder" / "x.db"))
+    with nowhere.turn():  # no lock file can be made there: writers fall back on SQLite's own lock
+        pass
+    assert nowhere.path is None
 
 
 def test_a_shared_study_writes_through_the_queue(tmp_path):

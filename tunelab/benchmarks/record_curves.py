@@ -72,10 +72,10 @@ TASKS: dict[str, tuple[Callable, Callable, dict[str, list], int]] = {
     "sgd-digits": (_digits, _sgd, SGD_GRID, 81),
     "sgd-breast-cancer": (_breast_cancer, _sgd, SGD_GRID, 81),
     "mlp-digits": (_digits, _mlp, {
-        "width": [8, 32, 128],
-        "lr": [1e-4, 1e-3, 1e-2, 1e-1],
-        "alpha": [1e-5, 1e-3, 1e-1],
-        "batch_size": [32, 256],
+        "width": [16, 32, 64, 128, 256],
+        "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+        "alpha": [1e-6, 1e-4, 1e-2, 1.0],
+        "batch_size": [32, 128, 512],
     }, 27),
 }
 

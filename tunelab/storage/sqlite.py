@@ -57,7 +57,8 @@ class WriterQueue:
     """
 
     def __init__(self, database: str | None):
-        self.path = None if fcntl is None or database in (None, "", ":memory:") else f"{database}-writers"
+        self.path = None if fcntl is None or database in (None, "", ":memory:") \
+            else os.path.abspath(f"{database}-writers")
         self._local = threading.local()
 
     @contextmanager
@@ -65,7 +66,12 @@ class WriterQueue:
         if self.path is None:
             yield
             return
-        handle = self._handle()
+        try:
+            handle = self._handle()
+        except OSError:  # a folder this process may not write to: SQLite's own lock still orders writers
+            self.path = None
+            yield
+            return
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
