@@ -155,7 +155,6 @@ class Study(ReportSink):
     def _start(self, allow_new: bool = True, limit: int | None = None) -> tuple[Trial, bool] | None:
         """Claim a waiting trial, resume a paused one, or (if allowed) create one from the searcher,
         as long as the study has fewer than ``limit`` counted trials (checked atomically in storage).
-
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
         self._retire(history)
