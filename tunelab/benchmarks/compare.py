@@ -111,18 +111,22 @@ def random_target(task: Task, runs: int | None = None) -> float:
 
 def compare(task: Task, seeds: list[int], methods: list[str] | None = None, cap: float = 2.0,
             scaling_method: str = DEFAULT, workers: tuple[int, ...] = (1, 2, 4),
-            on_result: Callable[[str, Outcome], None] | None = None, jobs: int = 1) -> TaskReport:
+            on_result: Callable[[str, Outcome], None] | None = None, jobs: int = 1,
+            target_runs: int | None = None) -> TaskReport:
     """Every method (and the scaling runs) on ``task`` for each seed. ``jobs > 1`` runs the
     (method, seed) pairs in that many processes: each run is a pure function of its arguments,
-    so the results are the same, only sooner."""
-    target = random_target(task)
+    so the results are the same, only sooner. ``target_runs``: random searches that set the
+    target (default TARGET_RUNS)."""
+    target = random_target(task, target_runs)
     names = methods or list(METHODS) + list(OPTUNA_METHODS)
     if "random (full budget)" not in names:  # the reference every other row is measured against
         names = ["random (full budget)", *names]
     reference = Outcome()
     for seed in seeds:
         reference.add(*_one(task, "random (full budget)", seed, target, None, 1))
-    limit = cap * (reference.time or max(t for t in reference.times if t is not None))
+    reached = [t for t in reference.times if t is not None]
+    # No reference seed got there (a target set by a few lucky searches): no time cap, only MAX_TRIALS.
+    limit = cap * (reference.time or max(reached)) if reached else None
     runs = [(name, 1) for name in names if name != "random (full budget)"]
     runs += [(scaling_method, n) for n in workers if (scaling_method, n) not in runs]
     pairs = [(name, n, seed) for name, n in runs if _applicable(task, name) for seed in seeds]

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="processes running the (method, seed) pairs at once (default: one per CPU, %(default)s)")
+    bench.add_argument("--target-runs", type=int, default=None,
+                       help="random searches of 100 trials whose median best is the target (default 20)")
     bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
     bench.set_defaults(handler=run_bench)
 
@@ -64,12 +66,14 @@ def run_bench(args: argparse.Namespace) -> int:
     for name in args.methods or []:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
-    if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers):
-        raise UsageError("--seeds, --jobs and --workers must be positive")
+    if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers) or \
+            (args.target_runs is not None and args.target_runs < 1):
+        raise UsageError("--seeds, --jobs, --workers and --target-runs must be positive")
     seeds = list(range(args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
-        report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs)
+        report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs,
+                         target_runs=args.target_runs)
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
                             f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds, 1 worker")
