@@ -93,11 +93,15 @@ class ASHAScheduler(FidelityScheduler):
         (0 when none has, or when none has been seen enough to tell)."""
         if not self.adaptive:
             return 0
+        cached = getattr(self, "_trusted", None)  # asked twice per ask: for the budget and the searcher
+        if cached is not None and cached[0] is history:
+            return cached[1]
         table = self._table(history, 0)
         first = 0
         for k in range(len(self.levels) - 1):
             if misleads(*rung_agreement(table[k], table[k + 1], self.eta)):
                 first = k + 1
+        self._trusted = (history, first)
         return first
 
     def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
