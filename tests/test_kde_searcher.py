@@ -61,9 +61,32 @@ def test_the_independent_rule_proposes_where_the_good_points_are():
     assert np.mean(points[:, 2] == 0.75) > 0.8
 
 
+def _bowl_with_a_choice(config):
+    """Best at x=1, y=-2 with c="b"; the other choices cost 3, more than most numbers do."""
+    return (config["x"] - 1) ** 2 + (config["y"] + 2) ** 2 + (0 if config["c"] == "b" else 3)
+
+
+BOWL = {"x": tl.uniform(-5, 5), "y": tl.uniform(-5, 5), "c": tl.choice(["a", "b", "c"])}
+
+
+def test_with_an_unordered_choice_the_default_rule_does_not_settle_on_a_wrong_one():
+    # Per-coordinate densities alone keep the option that came with the best numbers early
+    # (redraw_choices=0, seeds 0..9: stuck at a cost of 3 or more in 5); drawing the options
+    # afresh on a share of the proposals gives the others a fair test.
+    def best(seed, **options):
+        return tl.tune(_bowl_with_a_choice, BOWL, metric="loss", mode="min", searcher="kde", n_trials=60,
+                       seed=seed, searcher_options=options, progress=False).best
+
+    found = sum(best(seed).config["c"] == "b" for seed in range(6))
+    assert found >= 5
+    assert sum(best(seed, redraw_choices=0.0).config["c"] == "b" for seed in range(6)) < found
+
+
 def test_kde_options_are_checked():
     with pytest.raises(tl.ConfigError, match="estimator"):
         KDESearcher(Space.coerce(GRID), estimator="magic")
+    with pytest.raises(tl.ConfigError, match="redraw_choices"):
+        KDESearcher(Space.coerce(GRID), redraw_choices=1.5)
     with pytest.raises(tl.ConfigError, match="candidates"):
         KDESearcher(Space.coerce(GRID), candidates=0)
     with pytest.raises(tl.ConfigError, match="max_rungs"):
