@@ -62,6 +62,9 @@ def test_target_stops_the_run_at_the_first_full_run_that_reaches_it():
     hit = result.time_to(0.3, "min", 27)
     assert hit is not None and "target" in result.stop_reason
     assert hit[0] == pytest.approx(result.elapsed)
+    event = result.first_hit(0.3, "min", 27)
+    assert (event.time, event.compute) == hit and event.step == 27 and event.value <= 0.3
+    assert all(e.value > 0.3 for e in result.events if e.step == 27 and e.time < event.time)
 
 
 def test_crossing_curves_mislead_early_rungs():
@@ -132,4 +135,16 @@ def test_compare_gives_the_same_report_in_parallel_processes(monkeypatch):
     assert [(n, o.times, o.busy) for n, o in serial.scaling.items()] == \
         [(n, o.times, o.busy) for n, o in parallel.scaling.items()]
     assert serial.outcomes["asha (promotion)"].reached >= 1
+    # The winning run's own length: the full-fidelity cost of a configuration that reached the target.
+    outcome = serial.scaling[1]
+    finals_at_target = {float(task.cost(c, 0.0, task.fidelity.max)) for c in _configs(task)
+                        if task.final(c) <= serial.target}
+    assert outcome.lengths and all(v is None or v in finals_at_target for v in outcome.lengths)
+    assert outcome.length is not None
     assert all(0.3 < b <= 1.0 + 1e-9 for o in serial.scaling.values() for b in o.busy)
+
+
+def _configs(task):
+    import itertools
+
+    return [dict(zip(task.grid, values)) for values in itertools.product(*task.grid.values())]

@@ -53,6 +53,9 @@ class Outcome:
     times: list[float | None] = field(default_factory=list)
     computes: list[float | None] = field(default_factory=list)
     busy: list[float] = field(default_factory=list)  # share of worker time spent running trials
+    #: how long the run that reached the target takes by itself, from scratch to full fidelity:
+    #: no number of workers gets there sooner (None: not simulated, or not reached)
+    lengths: list[float | None] = field(default_factory=list)
     applicable: bool = True
 
     def median(self, values: list[float | None]) -> float | None:
@@ -62,10 +65,17 @@ class Outcome:
         median = float(np.median([math.inf if v is None else v for v in values]))
         return median if math.isfinite(median) else None
 
-    def add(self, hit: tuple[float, float] | None, busy: float = 1.0) -> None:
+    def add(self, hit: tuple[float, float] | None, busy: float = 1.0, length: float | None = None) -> None:
         self.times.append(None if hit is None else hit[0])
         self.computes.append(None if hit is None else hit[1])
         self.busy.append(busy)
+        self.lengths.append(length)
+
+    @property
+    def length(self) -> float | None:
+        """Median length of the runs that reached the target by themselves."""
+        known = [v for v in self.lengths if v is not None]
+        return float(np.median(known)) if known else None
 
     @property
     def time(self) -> float | None:
@@ -137,8 +147,8 @@ def compare(task: Task, seeds: list[int], methods: list[str] | None = None, cap:
     else:
         hits = [_one(*a) for a in args]
     found: dict[tuple[str, int], Outcome] = {}
-    for (name, n, _), (hit, busy) in zip(pairs, hits):
-        found.setdefault((name, n), Outcome()).add(hit, busy)
+    for (name, n, _), one in zip(pairs, hits):
+        found.setdefault((name, n), Outcome()).add(*one)
     outcomes: dict[str, Outcome] = {}
     for name in names:
         outcome = reference if name == "random (full budget)" else found.get((name, 1), Outcome(applicable=False))
@@ -156,15 +166,20 @@ def _applicable(task: Task, name: str) -> bool:
 
 
 def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
-         workers: int) -> tuple[tuple[float, float] | None, float]:
+         workers: int) -> tuple[tuple[float, float] | None, float, float | None]:
     """(time, compute) at which one run of ``name`` first finished a full run at the target (None
-    if it did not), and the share of worker time the run kept busy."""
+    if it did not), the share of worker time the run kept busy, and how long that winning run
+    takes by itself."""
     if name in OPTUNA_METHODS:
         hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf,
                                          max_trials=MAX_TRIALS)
-        return hit, 1.0  # one sequential worker, never idle
+        return hit, 1.0, None  # one sequential worker, never idle
     n_trials = MAX_TRIALS if limit is not None else 2 * MAX_TRIALS  # the reference runs until it gets there
     result = simulate(task, seed=seed, workers=workers, target=target, timeout=limit, n_trials=n_trials,
                       **METHODS[name])
     busy = result.compute / (workers * result.elapsed) if result.elapsed > 0 else 1.0
-    return result.time_to(target, task.mode, task.fidelity.max), busy
+    event = result.first_hit(target, task.mode, task.fidelity.max)
+    if event is None:
+        return None, busy, None
+    config = next(t.config for t in result.study.trials if t.number == event.trial)
+    return (event.time, event.compute), busy, task.cost(config, 0.0, task.fidelity.max)

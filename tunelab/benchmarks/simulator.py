@@ -133,9 +133,14 @@ class SimulationResult:
 
     def time_to(self, target: float, mode: str, max_step: float) -> tuple[float, float] | None:
         """(time, compute) when a run first *finished* at full fidelity at or better than target."""
+        event = self.first_hit(target, mode, max_step)
+        return None if event is None else (event.time, event.compute)
+
+    def first_hit(self, target: float, mode: str, max_step: float) -> Event | None:
+        """The report of the first run to finish at full fidelity at or better than target."""
         for event in self.events:
             if event.step >= max_step * (1 - 1e-9) and (event.value <= target if mode == "min" else event.value >= target):
-                return event.time, event.compute
+                return event
         return None
 
 

@@ -95,5 +95,10 @@ def run_bench(args: argparse.Namespace) -> int:
                 parts.append(f"{n} workers: {_fmt(outcome.time)} s ({busy:.1%} busy{speed})")
             console.print("tunelab default with simulated workers, time to target (workers' busy share, "
                           "speed-up): " + ", ".join(parts))
+            lengths = [v for o in report.scaling.values() for v in o.lengths if v is not None]
+            if lengths and base:
+                length = statistics.median(lengths)
+                console.print(f"  a run that reached the target takes {_fmt(length)} s by itself (median), "
+                              f"and more workers cannot shorten one run: the speed-up cannot go much past x{base / length:.2f}")
         console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
     return 0
