@@ -148,3 +148,12 @@ def _configs(task):
     import itertools
 
     return [dict(zip(task.grid, values)) for values in itertools.product(*task.grid.values())]
+
+
+def test_the_optuna_reference_is_the_same_run_for_the_same_seed():
+    pytest.importorskip("optuna")
+    from tunelab.benchmarks.optuna_baseline import run_optuna
+
+    # Its Hyperband pruner brackets trials by a hash of the study name: the name must not be random.
+    runs = [run_optuna(TASK, "hyperband", 3, target=0.3, max_time=3000.0, max_trials=60) for _ in range(2)]
+    assert runs[0] == runs[1]

@@ -59,7 +59,10 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
         "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=int(min_r), max_resource=int(max_r),
                                                             reduction_factor=3),
     }
+    # A fixed study name: Optuna's Hyperband pruner puts trials in brackets by a hash of the study
+    # name, and a random name would make the reference differ from one benchmark to the next.
     study = optuna.create_study(direction="minimize" if task.mode == "min" else "maximize",
+                                study_name=f"bench-mf-{task.name}-{seed}",
                                 sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner]())
     space = Space.coerce(task.space)
     better = (lambda v: v <= target) if task.mode == "min" else (lambda v: v >= target)
