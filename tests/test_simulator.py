@@ -109,13 +109,18 @@ def test_executor_refuses_bad_workers():
 def test_bench_mf_command_prints_a_table():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
-                          "--methods", "asha (stopping)", "--workers", "--target-runs", "4"],  # reference row comes anyway
+                          "--methods", "asha (stopping)", "--workers", "1", "2", "--scaling", "asha (promotion)",
+                          "--target-runs", "4"],  # reference row comes anyway
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "asha (stopping)" in out.stdout and "time to target" in out.stdout and "random" in out.stdout
+    assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "unknown task" in bad.stderr
+    optuna = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--scaling", "optuna tpe (full budget)"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert optuna.returncode == 2 and "--scaling" in optuna.stderr
     zero = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--target-runs", "0"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert zero.returncode == 2 and "--target-runs" in zero.stderr

@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--seeds", type=int, default=5, help="repetitions per method (default %(default)s)")
     bench.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
                        help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
+    bench.add_argument("--scaling", default="tunelab default", metavar="METHOD",
+                       help="the method the scaling line runs with --workers workers (default: %(default)s)")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                        help="processes running the (method, seed) pairs at once (default: one per CPU, %(default)s)")
     bench.add_argument("--target-runs", type=int, default=None,
@@ -63,7 +65,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print("tasks:   " + ", ".join(recorded_names() + list(SYNTHETIC)))
         print("methods: " + ", ".join(methods))
         return 0
-    for name in args.methods or []:
+    if args.scaling in OPTUNA_METHODS:
+        raise UsageError(f"--scaling: the Optuna baselines run one sequential worker; pick one of: {', '.join(METHODS)}")
+    for name in [*(args.methods or []), args.scaling]:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
     if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers) or \
@@ -73,7 +77,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for task in _tasks(args.tasks):
         started = time.perf_counter()
         report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs,
-                         target_runs=args.target_runs)
+                         target_runs=args.target_runs, scaling_method=args.scaling)
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
                             f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds, 1 worker")
@@ -93,7 +97,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 speed = f", x{base / outcome.time:.2f}" if base and outcome.time else ""
                 busy = statistics.median(outcome.busy) if outcome.busy else 1.0
                 parts.append(f"{n} workers: {_fmt(outcome.time)} s ({busy:.1%} busy{speed})")
-            console.print("tunelab default with simulated workers, time to target (workers' busy share, "
+            console.print(f"{args.scaling} with simulated workers, time to target (workers' busy share, "
                           "speed-up): " + ", ".join(parts))
             lengths = [v for o in report.scaling.values() for v in o.lengths if v is not None]
             if lengths and base:
