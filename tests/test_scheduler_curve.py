@@ -60,3 +60,26 @@ def test_curve_scheduler_stops_runs_that_cannot_catch_up(metric, mode):
 def test_curve_needs_the_final_step():
     with pytest.raises(tl.ConfigError, match="final step"):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="curve")
+
+
+def test_no_run_is_judged_on_the_first_tenth_of_its_budget():
+    # On power-law curves the first few epochs fit a saturating family that levels off too
+    # early, so a decision at 4 reports stopped the runs that end best (min_fraction=0).
+    from tunelab.benchmarks.simulator import simulate
+    from tunelab.benchmarks.synthetic import PowerLawTask
+
+    task = PowerLawTask()
+
+    def wrongly_stopped(min_fraction: float, seed: int) -> int:
+        result = simulate(task, searcher="random", scheduler="curve", scheduler_options={"min_fraction": min_fraction},
+                          n_trials=60, seed=seed)
+        trials = result.study.trials
+        assert all(len(t.reports) >= 9 for t in trials if t.state is TrialState.PRUNED) or min_fraction == 0
+        best = min(task.final(t.config) for t in trials if t.state is TrialState.COMPLETED)
+        return sum(task.final(t.config) < best for t in trials if t.state is TrialState.PRUNED)
+
+    assert [wrongly_stopped(0.1, seed) for seed in (0, 1)] == [0, 0]
+    assert sum(wrongly_stopped(0.0, seed) for seed in (0, 1)) > 0
+    with pytest.raises(tl.ConfigError, match="min_fraction"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="curve", scheduler_options={"min_fraction": 1.0},
+                        fidelity=tl.fidelity("epochs", min=1, max=40))
