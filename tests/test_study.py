@@ -325,6 +325,21 @@ def test_load_study():
         tl.load_study("kept")
 
 
+def test_a_study_stored_with_an_option_since_retired_still_opens():
+    store = MemoryStorage()
+    study = tl.create_study(SPACE, metric="loss", mode="min", name="old", storage=store, searcher="kde",
+                            searcher_options={"gamma": 0.2})
+    _told(study, [0.3])
+    record = store.get_study("old")
+    store.update_study(record.id, settings={"searcher": {**record.settings["searcher"], "bandwidth_factor": 3.0}})
+    with pytest.warns(UserWarning, match="no longer has the option.*bandwidth_factor"):
+        again = tl.load_study("old", storage=store)
+    assert again.searcher.gamma == 0.2 and [t.value for t in again.trials] == [0.3]
+    with pytest.raises(ConfigError, match="has no option 'bandwidth_factor'"):
+        tl.create_study(SPACE, metric="loss", mode="min", storage=store, searcher="kde",
+                        searcher_options={"bandwidth_factor": 3.0})
+
+
 @pytest.mark.parametrize("mode, message", [
     (None, "'min' for a loss"), ("minimize", "'min' or 'max'"), (["min", "max"], "one per metric"),
 ])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import warnings
 from typing import Any, Mapping
 
 from tunelab.errors import ConfigError
@@ -40,14 +41,28 @@ class Registry:
             self._entries[key] = target
         return target
 
+    def option_names(self, name: str, n_args: int) -> list[str] | None:
+        """The options the algorithm takes after ``n_args`` positional arguments (None: any)."""
+        params = inspect.signature(self.get(name).__init__).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return None
+        return [p for p in list(params)[1 + n_args:] if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
+
+    def still_taken(self, name: str, n_args: int, recorded: Mapping[str, Any]) -> dict[str, Any]:
+        """The recorded options the algorithm still takes: one retired since the study was
+        stored is dropped with a warning, so an old study still opens."""
+        allowed = self.option_names(name, n_args)
+        dropped = [k for k in recorded if allowed is not None and k not in allowed]
+        if dropped:
+            warnings.warn(f"{self.kind} {name!r} no longer has the option(s) {', '.join(dropped)} recorded with "
+                          "the study; they are ignored", stacklevel=3)
+        return {k: v for k, v in recorded.items() if k not in dropped}
+
     def create(self, name: str, *args: Any, options: Mapping[str, Any] | None = None) -> Any:
-        cls = self.get(name)
         options = dict(options or {})
-        params = inspect.signature(cls.__init__).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            allowed = [p for p in list(params)[1 + len(args):] if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
-            unknown = [k for k in options if k not in allowed]
-            if unknown:
-                raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "
-                                  f"options: {', '.join(allowed) or '(none)'}")
-        return cls(*args, **options)
+        allowed = self.option_names(name, len(args))
+        unknown = [k for k in options if allowed is not None and k not in allowed]
+        if unknown:
+            raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "
+                              f"options: {', '.join(allowed) or '(none)'}")
+        return self.get(name)(*args, **options)

@@ -11,8 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.errors import ConfigError, StudyNotFound
 from tunelab.fidelity import Fidelity, coerce_fidelity
-from tunelab.schedulers import make_scheduler
-from tunelab.searchers import make_searcher
+from tunelab.schedulers import SCHEDULERS, make_scheduler
+from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
 from tunelab.study import Study
@@ -222,11 +222,11 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
         recorded = dict(settings.get("searcher") or {"name": "random"})
         searcher = recorded.pop("name")
         recorded.pop("seed", None)
-        searcher_options = searcher_options or recorded
+        searcher_options = searcher_options or SEARCHERS.still_taken(searcher, 2, recorded)
     if scheduler is None:
         recorded = dict(settings.get("scheduler") or {"name": "fifo"})
         scheduler = recorded.pop("name")
-        scheduler_options = scheduler_options or recorded
+        scheduler_options = scheduler_options or SCHEDULERS.still_taken(scheduler, 2, recorded)
     return _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
 
 

