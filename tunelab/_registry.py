@@ -41,18 +41,19 @@ class Registry:
             self._entries[key] = target
         return target
 
-    def option_names(self, name: str, n_args: int) -> list[str] | None:
-        """The options the algorithm takes after ``n_args`` positional arguments (None: any)."""
+    def _unknown(self, name: str, n_args: int, options: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(the options the algorithm takes after ``n_args`` positional arguments, those of
+        ``options`` it does not take); a constructor with ``**kwargs`` takes anything."""
         params = inspect.signature(self.get(name).__init__).parameters
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return None
-        return [p for p in list(params)[1 + n_args:] if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
+            return list(options), []
+        allowed = [p for p in list(params)[1 + n_args:] if params[p].kind is not inspect.Parameter.VAR_POSITIONAL]
+        return allowed, [k for k in options if k not in allowed]
 
     def still_taken(self, name: str, n_args: int, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """The recorded options the algorithm still takes: one retired since the study was
         stored is dropped with a warning, so an old study still opens."""
-        allowed = self.option_names(name, n_args)
-        dropped = [k for k in recorded if allowed is not None and k not in allowed]
+        _, dropped = self._unknown(name, n_args, recorded)
         if dropped:
             warnings.warn(f"{self.kind} {name!r} no longer has the option(s) {', '.join(dropped)} recorded with "
                           "the study; they are ignored", stacklevel=3)
@@ -60,8 +61,7 @@ class Registry:
 
     def create(self, name: str, *args: Any, options: Mapping[str, Any] | None = None) -> Any:
         options = dict(options or {})
-        allowed = self.option_names(name, len(args))
-        unknown = [k for k in options if allowed is not None and k not in allowed]
+        allowed, unknown = self._unknown(name, len(args), options)
         if unknown:
             raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "
                               f"options: {', '.join(allowed) or '(none)'}")

@@ -96,7 +96,8 @@ class KDESearcher(Searcher):
 
     def options(self) -> dict[str, Any]:
         return {"min_points": self.min_points, "gamma": self.gamma, "candidates": self.candidates,
-                "random_fraction": self.random_fraction, "fit_on": self.fit_on, "estimator": self.estimator, "redraw_choices": self.redraw_choices}
+                "random_fraction": self.random_fraction, "fit_on": self.fit_on, "estimator": self.estimator,
+                "redraw_choices": self.redraw_choices}
 
     # -- which observations the model is fitted on ---------------------------------------------
     def observations(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
