@@ -4,8 +4,8 @@ import pytest
 import tunelab as tl
 from searcher_checks import (check_beats_random, check_failures, check_mixed, check_pending,
                              check_reproducible, check_respects_space)
+from tunelab.searchers import _parzen
 from tunelab.searchers._features import FeatureMap
-from tunelab.searchers.tpe import ParzenEstimator
 
 
 def test_tpe_beats_random_on_a_quadratic():
@@ -29,22 +29,22 @@ def test_tpe_handles_failures():
 
 
 def test_tpe_conditional_and_categorical():
-    check_mixed("tpe", n_trials=40)
+    # Eight seeds: with four, one seed where random search happens to land near the optimum
+    # early decides the comparison of the means.
+    check_mixed("tpe", n_trials=40, seeds=range(8))
 
 
-def test_parzen_density_integrates_to_one_and_samples_stay_in_the_cube():
+def test_joint_density_integrates_to_one_over_numbers_and_a_choice():
     space = tl.Space({"a": tl.uniform(0, 1), "b": tl.choice(["x", "y", "z"])})
-    fmap = FeatureMap(space)
-    points = fmap.canonical(np.random.default_rng(0).random((6, 2)))
-    kde = ParzenEstimator(points, fmap, prior_weight=1.0, dims=2)
-    grid = np.linspace(0.0005, 0.9995, 1000)
-    total = 0.0
-    for centre in (1 / 6, 3 / 6, 5 / 6):
-        x = np.column_stack([grid, np.full_like(grid, centre)])
-        total += np.exp(kde.log_pdf(x)).mean() / 3
-    assert total == pytest.approx(1.0, rel=0.02)
-    draws = kde.sample(500, np.random.default_rng(1))
-    assert draws.min() >= 0 and draws.max() <= 1
+    points = FeatureMap(space).canonical(np.random.default_rng(0).random((6, 2)))
+    categories = np.array([0, 3])
+    for decay in (False, True):
+        mixture = _parzen._product_kernels(points, 1.0, decay=decay)
+        grid = np.linspace(0.0005, 0.9995, 1000)
+        total = sum(np.exp(_parzen._joint_log_pdf(np.column_stack([grid, np.full_like(grid, centre)]),
+                                                  mixture, categories, 1.0)).mean()
+                    for centre in (1 / 6, 3 / 6, 5 / 6))  # a density along a, a probability over b
+        assert total == pytest.approx(1.0, rel=0.02)
 
 
 def test_tpe_rejects_bad_options():
@@ -53,18 +53,34 @@ def test_tpe_rejects_bad_options():
                         searcher_options={"gamma": 1.5})
 
 
-def test_parzen_log_density_of_a_numeric_space_matches_a_kernel_by_kernel_sum():
-    """The quadratic-form shortcut for all-numeric spaces gives the truncated-normal mixture."""
+def test_joint_log_density_of_a_numeric_space_matches_a_kernel_by_kernel_sum():
     from scipy.special import logsumexp
     from scipy.stats import truncnorm
 
-    space = tl.Space({"a": tl.uniform(0, 1), "b": tl.loguniform(1e-3, 1), "c": tl.uniform(-2, 2)})
     rng = np.random.default_rng(3)
     points, x = rng.random((40, 3)), rng.random((7, 3))
-    estimator = ParzenEstimator(points, FeatureMap(space), 1.0, 3)
-    assert estimator._dense
-    sigma = estimator.sigma
-    per_kernel = np.array([[truncnorm.logpdf(row, -mu / sigma, (1 - mu) / sigma, loc=mu, scale=sigma).sum()
-                            for mu in points] for row in x])
-    expected = logsumexp(np.hstack([per_kernel, np.zeros((len(x), 1))]) + estimator.log_weights, axis=1)
-    np.testing.assert_allclose(estimator.log_pdf(x), expected, rtol=1e-9, atol=1e-9)
+    mus, sigma, weights = mixture = _parzen._product_kernels(points, 1.0, decay=True)
+    per_kernel = np.array([[truncnorm.logpdf(row, -mu / s, (1 - mu) / s, loc=mu, scale=s).sum()
+                            for mu, s in zip(mus[:-1], sigma[:-1])] for row in x])
+    expected = logsumexp(np.hstack([per_kernel, np.zeros((len(x), 1))]) + np.log(weights), axis=1)
+    np.testing.assert_allclose(_parzen._joint_log_pdf(x, mixture, np.zeros(3, int), 1.0), expected,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_joint_proposals_mark_what_their_parents_switch_off():
+    """A candidate is scored, and returned, with NaN on the coordinates it does not use."""
+    space = tl.Space({"opt": tl.choice(["sgd", "adam"]), "momentum": tl.uniform(0, 1, when={"opt": "sgd"}),
+                      "layers": tl.randint(1, 4)})
+    fmap = FeatureMap(space)
+    rng = np.random.default_rng(0)
+    good = np.array([space.encode(c) for c in ({"opt": "sgd", "momentum": 0.9, "layers": 2},
+                                                {"opt": "adam", "layers": 3}, {"opt": "adam", "layers": 2})])
+    bad = fmap.canonical(rng.random((30, 3)))
+    categories = np.where(fmap.categorical, fmap.levels, 0)
+    seen = set()
+    for seed in range(30):
+        point = _parzen.propose_joint(good, bad, categories, np.random.default_rng(seed),
+                                      inactive=fmap.mark_inactive)
+        np.testing.assert_array_equal(np.isnan(point), ~fmap.active(point[None, :])[0])
+        seen.add(bool(np.isnan(point[1])))
+    assert seen == {True, False}  # both options were proposed, so both cases were checked

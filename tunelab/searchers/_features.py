@@ -55,9 +55,15 @@ class FeatureMap:
                 u[:, j] = (np.minimum(np.floor(u[:, j] * k), k - 1) + 0.5) / k
             elif isinstance(dist, Int):
                 u[:, j] = self._int_to_unit(dist, self._int_values(dist, u[:, j]))
-        if self.conditional:
-            u[~self.active(u)] = np.nan
-        return u
+        return self.mark_inactive(u)
+
+    def mark_inactive(self, unit: np.ndarray) -> np.ndarray:
+        """The points with NaN on the coordinates they do not use, other values untouched."""
+        if not self.conditional:
+            return unit
+        out = np.array(unit, dtype=float)
+        out[~self.active(out)] = np.nan
+        return out
 
     @staticmethod
     def _int_values(dist: Int, u: np.ndarray) -> np.ndarray:

@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.distributions import Categorical
 from tunelab.errors import ConfigError
 from tunelab.history import History
 from tunelab.searchers import _parzen
+from tunelab.searchers._features import FeatureMap
 from tunelab.searchers.base import Searcher
 from tunelab.space import config_key
 from tunelab.trial import TrialState
@@ -75,16 +75,13 @@ class KDESearcher(Searcher):
             raise ConfigError(f"kde: fit_on must be 'ranked' or 'highest'; got {fit_on!r}")
         if estimator not in ("joint", "independent"):
             raise ConfigError(f"kde: estimator must be 'joint' or 'independent'; got {estimator!r}")
-        if isinstance(redraw_choices, bool) or not isinstance(redraw_choices, (int, float)) \
-                or not 0 <= redraw_choices <= 1:
-            raise ConfigError(f"kde: redraw_choices must be a number in [0, 1]; got {redraw_choices!r}")
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ConfigError(f"kde: candidates must be a positive integer; got {candidates!r}")
         # Unordered choices need a categorical kernel; everything else lives on a line.
-        self._categories = np.asarray([
-            len(d.options) if isinstance(d, Categorical) and not d.ordered else 0
-            for d in (self.space.params[n] for n in self.space.dimensions)])
-        self.fit_on, self.estimator, self.redraw_choices = fit_on, estimator, float(redraw_choices)
+        self._features = FeatureMap(self.space)
+        self._categories = np.where(self._features.categorical, self._features.levels, 0)
+        self.fit_on, self.estimator, self.redraw_choices = fit_on, estimator, \
+            _parzen.check_redraw_share("kde", redraw_choices)
         if not 0 < gamma < 1:
             raise ConfigError(f"kde: gamma must be in (0, 1); got {gamma!r}")
         if not 0 <= random_fraction <= 1:
@@ -195,11 +192,10 @@ class KDESearcher(Searcher):
         good, bad = X[order[:n_good]], X[order[n_good:]]
         if pending:
             bad = np.vstack([bad, np.asarray(pending)])
-        propose = _parzen.propose_joint if self.estimator == "joint" else _parzen.propose
-        point = propose(good, bad, self._categories, rng, self.candidates)
-        choices = np.flatnonzero(self._categories)
-        if len(choices) and rng.random() < self.redraw_choices:
-            # The good numbers with any option: the only fair test of an option not yet tried
-            # with them (densities that keep what came first never give it one).
-            point[choices] = (rng.integers(self._categories[choices]) + 0.5) / self._categories[choices]
+        if self.estimator == "joint":
+            point = _parzen.propose_joint(good, bad, self._categories, rng, self.candidates,
+                                          inactive=self._features.mark_inactive)
+        else:
+            point = _parzen.propose(good, bad, self._categories, rng, self.candidates)
+        point = _parzen.redraw_choices(point, self._categories, rng, self.redraw_choices)
         return self.space.decode(point)
