@@ -126,6 +126,17 @@ def test_bench_mf_command_prints_a_table():
     assert zero.returncode == 2 and "--target-runs" in zero.stderr
 
 
+def test_bench_multi_fidelity_flag_runs_bench_mf():
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    runs = [subprocess.run([sys.executable, "-m", "tunelab.cli", *argv], capture_output=True, text=True, env=env,
+                           timeout=60) for argv in (["bench-mf", "--list"], ["bench", "--multi-fidelity", "--list"])]
+    assert runs[0].returncode == runs[1].returncode == 0, runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout and "crossing" in runs[1].stdout
+    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--multi-fidelity", "--tasks", "nope"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "unknown task" in bad.stderr
+
+
 def test_compare_gives_the_same_report_in_parallel_processes(monkeypatch):
     from tunelab.benchmarks import compare as bench
 

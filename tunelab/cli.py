@@ -72,11 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``tunelab bench --multi-fidelity ...`` is ``tunelab bench-mf ...``: one benchmark command for
+#: users who look for it there, one parser for its options.
+_FLAG_ALIASES = {("bench", "--multi-fidelity"): "bench-mf"}
+
+
+def _resolve_aliases(argv: Sequence[str]) -> list[str]:
+    argv = list(argv)
+    if argv:
+        for (command, flag), target in _FLAG_ALIASES.items():
+            if argv[0] == command and flag in argv[1:]:
+                return [target, *(a for a in argv[1:] if a != flag)]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_resolve_aliases(sys.argv[1:] if argv is None else argv))
         if args.version:
             from tunelab import __version__
 

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--resume", action="store_true",
                        help="keep the runs an earlier bench wrote to the output folder (same trials) and run the rest")
     bench.add_argument("-o", "--output", default="tunelab-bench", help="folder for plots and raw runs")
+    bench.add_argument("--multi-fidelity", action="store_true",
+                       help="compare multi-fidelity schedulers instead: the same as 'tunelab bench-mf' (see its --help)")
     bench.set_defaults(handler=run_bench)
 
 
