@@ -1,0 +1,46 @@
+"""The recorder of learning-curve tables: cross-validated errors, one table file per task."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from tunelab.benchmarks import record_curves
+from tunelab.benchmarks.tasks import TableTask
+
+TINY = (record_curves._breast_cancer, record_curves._sgd,
+        {"alpha": [1e-4], "eta0": [1e-3, 1e-1], "power_t": [0.5], "loss": ["hinge"], "penalty": ["l2"]}, 3)
+
+
+@pytest.fixture
+def tiny_task(monkeypatch):
+    monkeypatch.setitem(record_curves.TASKS, "tiny", TINY)
+
+
+def test_the_recorded_error_counts_every_sample_once(tiny_task):
+    table = record_curves.record("tiny", folds=2)
+    n = len(record_curves._breast_cancer()[1])
+    curves = np.asarray(table["curves"])
+    assert curves.shape == (2, 3) and table["folds"] == 2
+    # the mean over folds weighted by fold size: a whole number of misclassified samples out of all
+    assert np.allclose(curves * n, np.round(curves * n), atol=1e-2)
+    assert np.all((curves > 0) & (curves < 0.5)) and all(cost > 0 for cost in table["cost_per_epoch"])
+    assert not np.array_equal(curves[0], curves[1])  # the learning rate matters
+    assert record_curves.record("tiny", folds=2)["curves"] == table["curves"]  # seeded
+
+
+def test_the_command_writes_a_table_the_simulator_loads(tiny_task, tmp_path):
+    record_curves.main(["tiny", "--folds", "2", "--out", str(tmp_path)])
+    with gzip.open(tmp_path / "tiny.json.gz", "rt") as handle:
+        task = TableTask(json.load(handle))
+    assert task.metric == "error (2-fold)" and task.fidelity.max == 3 and len(task.finals) == 2
+
+
+def test_the_command_refuses_bad_input(capsys):
+    with pytest.raises(SystemExit):
+        record_curves.main(["nope"])
+    assert "unknown task" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        record_curves.main(["sgd-digits", "--folds", "1"])
+    assert "--folds" in capsys.readouterr().err
