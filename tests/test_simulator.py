@@ -124,6 +124,9 @@ def test_bench_mf_command_prints_a_table():
     zero = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--target-runs", "0"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert zero.returncode == 2 and "--target-runs" in zero.stderr
+    zero = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--reference-runs", "0"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert zero.returncode == 2 and "--reference-runs" in zero.stderr
 
 
 def test_bench_multi_fidelity_flag_runs_bench_mf():
@@ -158,6 +161,21 @@ def test_compare_gives_the_same_report_in_parallel_processes(monkeypatch):
     assert outcome.lengths and all(v is None or v in finals_at_target for v in outcome.lengths)
     assert outcome.length is not None
     assert all(0.3 < b <= 1.0 + 1e-9 for o in serial.scaling.values() for b in o.busy)
+
+
+def test_the_reference_is_timed_on_the_methods_seeds_and_then_more(monkeypatch):
+    from tunelab.benchmarks import compare as bench
+
+    monkeypatch.setattr(bench, "TARGET_RUNS", 3)
+    task = TableTask(TINY_TABLE)
+    methods = ["random (full budget)", "asha (promotion)"]
+    few = bench.compare(task, [0, 1], methods, workers=(), reference_runs=1)
+    many = bench.compare(task, [0, 1], methods, workers=(), reference_runs=6, jobs=2)
+    assert len(few.outcomes["random (full budget)"].times) == 2  # never fewer than the methods' seeds
+    reference = many.outcomes["random (full budget)"]
+    assert len(reference.times) == 6 and reference.times[:2] == few.outcomes["random (full budget)"].times
+    assert len(set(reference.times)) > 1  # the extra seeds are other searches
+    assert len(many.outcomes["asha (promotion)"].times) == 2
 
 
 def _configs(task):

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="processes running the (method, seed) pairs at once (default: one per CPU, %(default)s)")
     bench.add_argument("--target-runs", type=int, default=None,
                        help="random searches of 100 trials whose median best is the target (default 20)")
+    bench.add_argument("--reference-runs", type=int, default=None,
+                       help="the fewest seeds full-budget random search, the reference, is timed on "
+                            "(default 40: --seeds, then more)")
     bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
     bench.set_defaults(handler=run_bench)
 
@@ -71,16 +74,18 @@ def run_bench(args: argparse.Namespace) -> int:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
     if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers) or \
-            (args.target_runs is not None and args.target_runs < 1):
-        raise UsageError("--seeds, --jobs, --workers and --target-runs must be positive")
+            any(n is not None and n < 1 for n in (args.target_runs, args.reference_runs)):
+        raise UsageError("--seeds, --jobs, --workers, --target-runs and --reference-runs must be positive")
     seeds = list(range(args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
         report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs,
-                         target_runs=args.target_runs, scaling_method=args.scaling)
+                         target_runs=args.target_runs, reference_runs=args.reference_runs,
+                         scaling_method=args.scaling)
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
-                            f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds, 1 worker")
+                            f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds "
+                            f"(random: {len(reference.times)}), 1 worker")
         for column in ("method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"):
             table.add_column(column, justify="left" if column == "method" else "right")
         for name, outcome in report.outcomes.items():
@@ -88,7 +93,8 @@ def run_bench(args: argparse.Namespace) -> int:
                 table.add_row(name, "n/a", "n/a", "n/a", "n/a")
                 continue
             ratio = (f"{outcome.compute / reference.compute:.3f}" if outcome.compute and reference.compute else "-")
-            table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(seeds)}")
+            table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio,
+                          f"{outcome.reached}/{len(outcome.times)}")
         console.print(table)
         if report.scaling:
             base = report.scaling[1].time if 1 in report.scaling else None
