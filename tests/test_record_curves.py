@@ -34,7 +34,7 @@ def test_the_command_writes_a_table_the_simulator_loads(tiny_task, tmp_path):
     record_curves.main(["tiny", "--folds", "2", "--out", str(tmp_path)])
     with gzip.open(tmp_path / "tiny.json.gz", "rt") as handle:
         task = TableTask(json.load(handle))
-    assert task.metric == "error (2-fold)" and task.fidelity.max == 3 and len(task.finals) == 2
+    assert task.metric == "cv_error" and task.fidelity.max == 3 and len(task.finals) == 2
 
 
 def test_the_command_refuses_bad_input(capsys):

@@ -120,7 +120,7 @@ def record(name: str, folds: int = 3) -> dict[str, Any]:
         configs.append([grid[n].index(v) for n, v in zip(names, values)])
         curves.append([round(float(e), 5) for e in errors])
         costs.append(float(f"{np.median(seconds):.3g}"))
-    return {"name": name, "metric": f"error ({folds}-fold)", "mode": "min", "epochs": epochs, "grid": grid,
+    return {"name": name, "metric": "cv_error", "mode": "min", "epochs": epochs, "grid": grid,
             "folds": folds, "configs": configs, "curves": curves, "cost_per_epoch": costs}
 
 
