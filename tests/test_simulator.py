@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -110,10 +111,11 @@ def test_bench_mf_command_prints_a_table():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
                           "--methods", "asha (stopping)", "--workers", "1", "2", "--scaling", "asha (promotion)",
-                          "--target-runs", "4"],  # reference row comes anyway
+                          "--target-runs", "4", "--reference-runs", "3"],  # reference row comes anyway
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "asha (stopping)" in out.stdout and "time to target" in out.stdout and "random" in out.stdout
+    assert "asha (stopping)" in out.stdout and "time to target" in out.stdout
+    assert re.search(r"random \(full budget\)[^\n]* \d/3 ", out.stdout)  # the reference's own seeds
     assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="random searches of 100 trials whose median best is the target (default 20)")
     bench.add_argument("--reference-runs", type=int, default=None,
                        help="the fewest seeds full-budget random search, the reference, is timed on "
-                            "(default 40: --seeds, then more)")
+                            "(default 100: --seeds, then more)")
     bench.add_argument("--list", action="store_true", help="list the tasks and methods and exit")
     bench.set_defaults(handler=run_bench)
 
