@@ -144,3 +144,16 @@ def test_rung_agreement_looks_at_the_trials_a_rung_would_promote():
     with pytest.raises(tl.ConfigError, match="adaptive"):
         tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
                         scheduler_options={"adaptive": True, "brackets": 2})
+
+
+def test_a_rung_above_the_first_needs_more_trials_to_be_found_misleading():
+    from tunelab.schedulers.rungs import TRUST_PAIRS_ABOVE, misleads
+
+    assert TRUST_PAIRS_ABOVE > TRUST_PAIRS
+    # a reversed order on TRUST_PAIRS trials condemns the lowest rung, not one above it
+    assert misleads(-1.0, TRUST_PAIRS, rung=0)
+    assert not misleads(-1.0, TRUST_PAIRS, rung=1)
+    assert misleads(-1.0, TRUST_PAIRS_ABOVE, rung=2)
+    # an order that holds is trusted on any number of trials, at any rung
+    assert not any(misleads(0.9, n, rung=k) for n in (6, 10, 40) for k in (0, 1, 2))
+    assert not misleads(-1.0, TRUST_PAIRS - 1, rung=0)

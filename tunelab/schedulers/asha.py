@@ -99,7 +99,7 @@ class ASHAScheduler(FidelityScheduler):
         table = self._table(history, 0)
         first = 0
         for k in range(len(self.levels) - 1):
-            if misleads(*rung_agreement(table[k], table[k + 1], self.eta)):
+            if misleads(*rung_agreement(table[k], table[k + 1], self.eta), rung=k):
                 first = k + 1
         self._trusted = (history, first)
         return first
