@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import tunelab as tl
@@ -102,6 +104,20 @@ def test_recorded_tables_are_real_curves():
         assert len(task.curve(config).values) == int(task.fidelity.max)
 
 
+def test_share_reaching_counts_a_table_exactly_and_estimates_a_family():
+    table = recorded("sgd-digits")
+    finals = sorted(table.finals)
+    assert table.share_reaching(finals[4]) == pytest.approx(sum(f <= finals[4] for f in finals) / len(finals))
+    assert table.share_reaching(finals[0] - 1) == 0.0 and table.share_reaching(finals[-1]) == 1.0
+    task = PowerLawTask()
+    assert task.share_reaching(math.inf, samples=200) == 1.0 and task.share_reaching(-1.0, samples=200) == 0.0
+    # the median of 2000 sampled finals is reached by about half of the space
+    from tunelab.space import Space
+    space = Space(task.space)
+    median = float(np.median([task.final(space.sample(seed)) for seed in range(2000)]))
+    assert 0.45 < task.share_reaching(median, samples=4000, seed=1) < 0.55
+
+
 def test_executor_refuses_bad_workers():
     with pytest.raises(tl.ConfigError, match="workers"):
         SimulatedExecutor(TASK, workers=0)
@@ -117,6 +133,7 @@ def test_bench_mf_command_prints_a_table():
     assert "asha (stopping)" in out.stdout and "time to target" in out.stdout
     assert re.search(r"random \(full budget\)[^\n]* \d/3 ", out.stdout)  # the reference's own seeds
     assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
+    assert re.search(r"\d\.\d\d% of configurations reach it", " ".join(out.stdout.split()))
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "unknown task" in bad.stderr

@@ -84,7 +84,8 @@ def run_bench(args: argparse.Namespace) -> int:
                          scaling_method=args.scaling)
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
-                            f"(median best of 100 random full-budget trials), median of {len(seeds)} seeds "
+                            f"(median best of 100 random full-budget trials; "
+                            f"{task.share_reaching(report.target):.2%} of configurations reach it), median of {len(seeds)} seeds "
                             f"(random: {len(reference.times)}), 1 worker")
         for column in ("method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"):
             table.add_column(column, justify="left" if column == "method" else "right")
