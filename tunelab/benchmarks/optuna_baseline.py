@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from tunelab import distributions as d
-from tunelab.benchmarks.tasks import Task
+from tunelab.benchmarks.tasks import Task, at_or_better
 from tunelab.errors import ConfigError
 from tunelab.space import Space
 
@@ -65,7 +65,6 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
                                 study_name=f"bench-mf-{task.name}-{seed}",
                                 sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner]())
     space = Space.coerce(task.space)
-    better = (lambda v: v <= target) if task.mode == "min" else (lambda v: v >= target)
     clock = 0.0
     for _ in range(max_trials):
         if clock >= max_time:
@@ -85,6 +84,6 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
             study.tell(trial, state=state)
             continue
         study.tell(trial, value)
-        if better(value):
+        if at_or_better(value, target, task.mode):
             return clock, clock
     return None

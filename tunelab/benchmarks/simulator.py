@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunelab.api import create_study
-from tunelab.benchmarks.tasks import Task
+from tunelab.benchmarks.tasks import Task, at_or_better
 from tunelab.errors import ConfigError
 from tunelab.executors.base import Executor, Outcome
 from tunelab.storage import MemoryStorage
@@ -139,7 +139,7 @@ class SimulationResult:
     def first_hit(self, target: float, mode: str, max_step: float) -> Event | None:
         """The report of the first run to finish at full fidelity at or better than target."""
         for event in self.events:
-            if event.step >= max_step * (1 - 1e-9) and (event.value <= target if mode == "min" else event.value >= target):
+            if event.step >= max_step * (1 - 1e-9) and at_or_better(event.value, target, mode):
                 return event
         return None
 

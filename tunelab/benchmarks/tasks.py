@@ -70,7 +70,7 @@ class Task:
         rng = np.random.default_rng(seed)
         space = Space(self.space)
         finals = np.asarray([self.final(space.sample(rng)) for _ in range(samples)])
-        return float(np.mean(_at_or_better(finals, target, self.mode)))
+        return float(np.mean(at_or_better(finals, target, self.mode)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -105,11 +105,13 @@ class TableTask(Task):
 
     def share_reaching(self, target: float, samples: int = 0, seed: int = 0) -> float:
         """Counted exactly over the recorded configurations (``samples`` and ``seed`` unused)."""
-        return float(np.mean(_at_or_better(self.finals, target, self.mode)))
+        return float(np.mean(at_or_better(self.finals, target, self.mode)))
 
 
-def _at_or_better(values: np.ndarray, target: float, mode: str) -> np.ndarray:
-    return values <= target if mode == "min" else values >= target
+def at_or_better(value, target: float, mode: str):
+    """Whether ``value`` (a number or an array) reaches ``target`` in ``mode``: the one test
+    of "reached the target" the benchmarks share."""
+    return value <= target if mode == "min" else value >= target
 
 
 def _dimension(values: list) -> d.Distribution:
