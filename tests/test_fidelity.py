@@ -126,6 +126,7 @@ def test_the_default_setup_follows_the_fidelity():
     assert (auto.scheduler.name, auto.searcher.name) == ("asha", "kde")
     assert auto.scheduler.levels == [3.0, 9.0, 27.0, 81.0]  # no rung at 1 epoch of 81
     assert auto.scheduler.adaptive and epochs.scheduler.adaptive  # a misleading rung stops deciding
+    assert auto.scheduler.forecast and epochs.scheduler.forecast  # rungs rank by where curves end
     manual = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler_options={"adaptive": False})
     assert manual.scheduler.name == "asha" and not manual.scheduler.adaptive
     assert tl.create_study(SPACE, metric="loss", mode="min", scheduler="auto").scheduler.name == "fifo"

@@ -89,12 +89,14 @@ def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str |
     budget only to those that earned it (for a fresh-run fidelity it is the only choice anyway).
     At most DEFAULT_MAX_RUNGS rungs, and ``adaptive``: a rung whose best trials lose their order
     at the next rung stops deciding, and new trials start above it (where learning curves cross,
-    cheap rungs would otherwise keep pruning the runs that end best). This is the setup
-    ``tunelab bench-mf`` reports as "tunelab default".
+    cheap rungs would otherwise keep pruning the runs that end best). And ``forecast``: a rung
+    ranks its trials by the value their learning curves are forecast to reach at the full
+    budget, so that a slow starter still falling fast is not ranked below a fast starter that has
+    levelled off. This is the setup ``tunelab bench-mf`` reports as "tunelab default".
     """
     if fidelity is None:
         return "fifo", {}, None
-    return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS, "adaptive": True}, "kde"
+    return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS, "adaptive": True, "forecast": True}, "kde"
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:

@@ -36,7 +36,7 @@ from typing import Any
 
 from tunelab.errors import ConfigError
 from tunelab.history import History
-from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement, rung_table
+from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement
 from tunelab.trial import Decision, Trial, TrialState
 
 
@@ -45,7 +45,7 @@ class ASHAScheduler(FidelityScheduler):
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
                  eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None,
-                 adaptive: bool = False):
+                 adaptive: bool = False, forecast: bool = False):
         for what, value in (("brackets", brackets), ("max_rungs", 1 if max_rungs is None else max_rungs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{self.name}: {what} must be a positive integer; got {value!r}")
@@ -54,7 +54,7 @@ class ASHAScheduler(FidelityScheduler):
                               f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
         self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
         self.adaptive = bool(adaptive)
-        super().__init__(metric, mode, min_budget, max_budget, eta)
+        super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
     def _configure(self) -> None:
         if self.max_rungs is not None and len(self.levels) > self.max_rungs:
@@ -122,8 +122,7 @@ class ASHAScheduler(FidelityScheduler):
         if cached is None or cached[0] is not history:
             cached = self._cached = (history, {})
         if bracket not in cached[1]:
-            sign = -1.0 if self.mode == "max" else 1.0
-            cached[1][bracket] = rung_table(self.members(history, bracket), self.levels, self.metric, sign, self._memo)
+            cached[1][bracket] = self.table(self.members(history, bracket), self.levels)
         return cached[1][bracket]
 
     def trial_to_resume(self, history: History) -> Trial | None:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from tunelab.history import History
-from tunelab.schedulers.rungs import FidelityScheduler, at_level, rung_table
+from tunelab.schedulers.rungs import FidelityScheduler, at_level
 from tunelab.trial import Decision, Trial, TrialState
 
 
@@ -91,12 +91,11 @@ class BracketScheduler(FidelityScheduler):
         """(bracket, members, rung, winners) for every closed rung below the top, lowest first,
         in the brackets that still hold a paused trial (the others have nothing left to decide)."""
         total = history.n_trials
-        sign = -1.0 if self.mode == "max" else 1.0
         for bracket, members in self._groups(history):
             if not any(t.state is TrialState.PAUSED for t in members):
                 continue
             full = len(members) >= bracket.n or (self.max_trials is not None and total >= self.max_trials)
-            table = rung_table(members, list(bracket.levels), self.metric, sign, self._memo)
+            table = self.table(members, list(bracket.levels))
             if not full or not all(t.id in table[0] or t.state.finished for t in members):
                 continue
             for rung in range(len(bracket.levels) - 1):

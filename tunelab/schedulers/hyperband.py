@@ -22,10 +22,10 @@ class HyperbandScheduler(BracketScheduler):
     name = "hyperband"
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float = 3, asynchronous: bool = False):
+                 eta: float = 3, asynchronous: bool = False, forecast: bool = False):
         self.asynchronous = bool(asynchronous)
         self._async: ASHAScheduler | None = None
-        super().__init__(metric, mode, min_budget, max_budget, eta)
+        super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "asynchronous": self.asynchronous}
@@ -39,7 +39,7 @@ class HyperbandScheduler(BracketScheduler):
         super()._configure()
         if self.asynchronous:
             self._async = ASHAScheduler(self.metric, self.mode, self.min_budget, self.max_budget, self.eta,
-                                        promotion=True, brackets=len(self.levels))
+                                        promotion=True, brackets=len(self.levels), forecast=self.forecast)
 
     # -- the asynchronous variant hands every decision to ASHA with several brackets -------------
     def plan(self, max_trials: int | None) -> None:

@@ -5,6 +5,13 @@ Everything is computed from the trials' stored reports and budgets (rule 6): a r
 are the trials that reported at or past its level, a promotion is a trial whose budget was raised
 past it. Levels are anchored at the maximum (``max / eta**k``) so that the top rung is exactly
 the full budget, as in Hyperband.
+
+With ``forecast=True`` a rung ranks its trials not by their value there but by the value their
+learning curve, fitted to the reports up to the rung (``curve_models.predict``), is forecast to
+reach at the full budget. Where curves cross (a large learning rate leads early and plateaus
+high, a small one starts slowly and ends best) the rung's own values prune the runs that would
+end best; the forecast sees the slow starter still falling and keeps it. Each trial's forecast
+at a rung is made once: the reports below a rung never change.
 """
 
 from __future__ import annotations
@@ -34,15 +41,6 @@ def reached(trial: Trial, level: float) -> bool:
     return any(r.step >= level * (1 - _EPS) for r in trial.reports)
 
 
-def value_at(trial: Trial, level: float, metric: str) -> float | None:
-    """The metric at the first report at or past ``level`` (None if the trial never got there)."""
-    for report in trial.reports:
-        if report.step >= level * (1 - _EPS) and metric in report.metrics:
-            value = report.metrics[metric]
-            return value if math.isfinite(value) else None
-    return None
-
-
 def at_level(budget: float | None, level: float) -> bool:
     return budget is not None and abs(budget - level) <= _EPS * max(1.0, abs(level))
 
@@ -51,14 +49,16 @@ class FidelityScheduler(Scheduler):
     """A scheduler that needs a fidelity range: from its options, else from the study's fidelity."""
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float = 3):
+                 eta: float = 3, forecast: bool = False):
         super().__init__(metric, mode)
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or eta <= 1:
             raise ConfigError(f"{self.name}: eta must be a number > 1; got {eta!r}")
-        self.eta = eta
+        if not isinstance(forecast, bool):
+            raise ConfigError(f"{self.name}: forecast must be True or False; got {forecast!r}")
+        self.eta, self.forecast = eta, forecast
         self._min, self._max = min_budget, max_budget
         self.levels: list[float] = []
-        self._memo: dict = {}  # (trial id, levels) -> (reports seen, the trial's rung values)
+        self._memo: dict = {}  # (trial id, levels) -> (reports seen, the trial's rung values); forecasts
         if min_budget is not None and max_budget is not None:
             self._set_range(min_budget, max_budget)
 
@@ -86,21 +86,18 @@ class FidelityScheduler(Scheduler):
             self._set_range(low, high, fidelity.integer and float(low).is_integer())
 
     def options(self) -> dict[str, Any]:
-        return {"min_budget": self._min, "max_budget": self._max, "eta": self.eta}
+        return {"min_budget": self._min, "max_budget": self._max, "eta": self.eta, "forecast": self.forecast}
 
     # -- helpers shared by the rung schedulers ---------------------------------------------------
-    def score(self, value: float | None) -> float:
-        if value is None:
-            return math.inf
-        return -value if self.mode == "max" else value
-
     def rung_scores(self, trials: list[Trial], level: float) -> dict[int, float]:
-        """Oriented (lower is better) values at ``level`` of the trials that reached it."""
-        out = {}
-        for trial in trials:
-            if reached(trial, level):
-                out[trial.id] = self.score(value_at(trial, level, self.metric))
-        return out
+        """Oriented (lower is better) values at ``level`` of the trials that reached it (their
+        forecast final values with ``forecast``)."""
+        return self.table(trials, [level])[0]
+
+    def table(self, trials: list[Trial], levels: list[float]) -> list[dict[int, float]]:
+        """``rung_table`` of ``trials`` at ``levels``, oriented and forecast as configured."""
+        sign = -1.0 if self.mode == "max" else 1.0
+        return rung_table(trials, levels, self.metric, sign, self._memo, self.max_budget if self.forecast else None)
 
     def pause_at_budget(self, trial: Trial, step: float) -> bool:
         """A trial that reached its budget below the top rung waits there for a promotion."""
@@ -121,14 +118,15 @@ class FidelityScheduler(Scheduler):
 
 
 def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: float,
-               memo: dict | None = None) -> list[dict[int, float]]:
-    """For each level, the oriented values (lower is better) of the trials that reached it.
+               memo: dict | None = None, forecast_to: float | None = None) -> list[dict[int, float]]:
+    """For each level, the oriented values (lower is better) of the trials that reached it; with
+    ``forecast_to``, below that level, the value each trial's curve is forecast to reach there.
 
     One pass over each trial's reports; with ``memo``, a trial's row is computed again only when
     it has new reports (reports are only ever appended), so a decision stays cheap in a study of
     thousands of reports and hundreds of paused trials."""
     table: list[dict[int, float]] = [{} for _ in levels]
-    key_levels = tuple(levels)
+    key_levels = (tuple(levels), forecast_to)
     for trial in trials:
         n_reports = len(trial.reports)
         memo_key = (trial.id, key_levels)
@@ -137,11 +135,41 @@ def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: floa
             row = seen[1]
         else:
             row = _row(trial, levels, metric, sign)
+            if forecast_to is not None:
+                row = [(k, _forecast(trial, levels[k], value, metric, sign, forecast_to, memo)) for k, value in row]
             if memo is not None:
                 memo[memo_key] = (n_reports, row)
         for k, value in row:
             table[k][trial.id] = value
     return table
+
+
+#: A forecast needs this many reports up to the rung (the three-parameter curve families need
+#: four points to be fitted at all); with fewer, the rung's own value stands.
+FORECAST_POINTS = 4
+
+
+def _forecast(trial: Trial, level: float, value: float, metric: str, sign: float, final: float,
+              memo: dict | None) -> float:
+    """The oriented value ``trial``'s curve up to ``level`` is forecast to reach at ``final``
+    (its value at ``level`` when the rung is the final one, or no curve could be fitted)."""
+    if level >= final * (1 - _EPS) or not math.isfinite(value):
+        return value
+    key = ("forecast", trial.id, level, final)
+    if memo is not None and key in memo:
+        return memo[key]
+    from tunelab.schedulers.curve_models import predict
+    points = []
+    for report in trial.reports:  # up to the report that crossed the level, whose value it is
+        if math.isfinite(report.metrics.get(metric, math.nan)):
+            points.append((report.step, sign * report.metrics[metric]))
+        if report.step >= level * (1 - _EPS):
+            break
+    prediction = predict(*zip(*points), at=final) if len(points) >= FORECAST_POINTS else None
+    guess = value if prediction is None else prediction.mean
+    if memo is not None:
+        memo[key] = guess
+    return guess
 
 
 def _row(trial: Trial, levels: list[float], metric: str, sign: float) -> list[tuple[int, float]]:

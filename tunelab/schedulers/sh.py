@@ -21,13 +21,13 @@ class SuccessiveHalvingScheduler(BracketScheduler):
     name = "sh"
 
     def __init__(self, metric: str, mode: str, n: int | None = None, min_budget: float | None = None,
-                 max_budget: float | None = None, eta: float = 3, budget: float | None = None):
+                 max_budget: float | None = None, eta: float = 3, budget: float | None = None, forecast: bool = False):
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ConfigError(f"sh: n must be a positive integer; got {n!r}")
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
             raise ConfigError(f"sh: budget must be a positive number (in fidelity units); got {budget!r}")
         self.n, self.budget = n, budget
-        super().__init__(metric, mode, min_budget, max_budget, eta)
+        super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "n": self.n, "budget": self.budget}

@@ -1,0 +1,66 @@
+"""What every rung scheduler shares: with ``forecast=True`` a rung ranks trials by where their
+learning curves are forecast to end, so a slow starter that ends best is not pruned."""
+
+from __future__ import annotations
+
+import pytest
+
+import tunelab as tl
+from tunelab.schedulers.rungs import FORECAST_POINTS
+from tunelab.trial import TrialState
+
+from mf_objectives import SPACE, late_bloomer, late_blooming
+
+LONG = tl.fidelity("epochs", min=9, max=81, resumable=True)  # rungs at 9, 27 and 81 epochs
+#: at 9 epochs 0.1 is the worst of these; at 81 it is the best by far
+XS = [0.9, 0.8, 0.7, 0.1, 0.95, 0.85]
+
+
+def furthest(study, x):
+    trial = next(t for t in study.trials if t.config["x"] == x)
+    return trial.reports[-1].step
+
+
+@pytest.mark.parametrize("scheduler,options", [("asha", {"promotion": False}), ("asha", {}), ("sh", {"n": 6})])
+@pytest.mark.parametrize("metric,mode", [("loss", "min"), ("accuracy", "max")])
+@pytest.mark.parametrize("forecast", [False, True])
+def test_a_forecast_keeps_the_slow_starter_that_ends_best(scheduler, options, metric, mode, forecast):
+    study = tl.tune(late_blooming, SPACE, metric=metric, mode=mode, fidelity=LONG, scheduler=scheduler,
+                    scheduler_options={**options, "forecast": forecast}, searcher="random",
+                    enqueue=[{"x": x} for x in XS], n_trials=len(XS), seed=0, progress=False)
+    assert [t.config["x"] for t in study.trials] == XS
+    if not forecast:  # ranked on its value at 9 epochs, it is cut there
+        assert furthest(study, 0.1) == 9.0
+        return
+    assert furthest(study, 0.1) > 9.0
+    if scheduler == "sh":  # the bracket runs one configuration to the end: the right one
+        (finished,) = [t for t in study.trials if t.reports[-1].step == 81.0]
+        assert finished.config["x"] == 0.1 and finished.state is TrialState.COMPLETED
+        assert finished.metrics["loss"] == pytest.approx(late_bloomer({"x": 0.1}, 81))
+
+
+def test_the_forecast_needs_enough_reports_and_is_close_to_the_final_value():
+    study = tl.tune(late_blooming, SPACE, metric="loss", mode="min",
+                    fidelity=tl.fidelity("epochs", min=1, max=81, resumable=True), scheduler="asha",
+                    scheduler_options={"promotion": False, "forecast": True}, enqueue=[{"x": 0.1}],
+                    n_trials=1, seed=0, progress=False)
+    (trial,) = study.trials
+    few, enough, top = study.scheduler.table(study.trials, [FORECAST_POINTS - 1.0, 9.0, 81.0])
+    final = late_bloomer(trial.config, 81)
+    assert few[trial.id] == late_bloomer(trial.config, FORECAST_POINTS - 1)  # too few points: its own value
+    assert late_bloomer(trial.config, 9) - enough[trial.id] > 0.4  # far below where the run stands at 9 ...
+    assert enough[trial.id] == pytest.approx(final, abs=0.02)  # ... and close to where it ends
+    assert top[trial.id] == final
+
+
+def test_forecast_is_an_option_of_every_rung_scheduler():
+    for scheduler in ("asha", "sh", "hyperband", "bohb"):
+        study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=LONG, scheduler=scheduler,
+                                scheduler_options={"forecast": True})
+        assert study.scheduler.forecast and study.scheduler.options()["forecast"] is True
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=LONG, scheduler="hyperband",
+                            scheduler_options={"forecast": True, "asynchronous": True})
+    assert study.scheduler._async.forecast  # the asynchronous variant hands its rungs to ASHA
+    with pytest.raises(tl.ConfigError, match="forecast must be True or False; got 'yes'"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=LONG, scheduler="asha",
+                        scheduler_options={"forecast": "yes"})
