@@ -18,6 +18,7 @@ from tunelab.api import create_study
 from tunelab.errors import ConfigError, SearchExhausted
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.history import better
+from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
@@ -108,6 +109,13 @@ class Tuner(ReportSink):
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> str:
+        """Run until a budget ends it. A Ctrl-C (KeyboardInterrupt) cancels the running trials and
+        propagates; it is remembered, so that one lost on its way (see :mod:`tunelab.interrupts`)
+        still stops the loop at its next turn instead of starting more trials."""
+        with StopSignals(sigterm=False):
+            return self._run()
+
+    def _run(self) -> str:
         study, budgets = self.study, self.budgets
         self._recover()
         self.study.scheduler.plan(budgets.n_trials)
@@ -121,6 +129,7 @@ class Tuner(ReportSink):
         self._display.start(done=sum(n for state, n in counts.items() if TrialState(state).finished), best=self._best)
         try:
             while self.stop_reason is None:
+                raise_if_stopped()
                 self._fill_slots()
                 if not self.running:
                     if self.wait_for_others and self._budget_reason() is None and self._others_running():

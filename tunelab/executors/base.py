@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from tunelab.errors import TrialPaused, TrialPruned
+from tunelab.interrupts import raise_if_stopped
 from tunelab.tracking.artifacts import capture_output
 from tunelab.tracking.environment import code_path_of, compare_with_study
 from tunelab.trial import InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout, normalize_result
@@ -97,6 +98,10 @@ def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[
     except TrialTimeout as err:
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
     except Exception as err:  # noqa: BLE001 - a failing objective fails its trial, not the study
+        # ...unless a stop signal came: its KeyboardInterrupt may have turned into this exception
+        # in code that is not signal-safe (see tunelab.interrupts); the run stops, the trial is
+        # cancelled rather than failed for a reason that is not its own.
+        raise_if_stopped()
         return Outcome(spec.id, TrialState.FAILED, error=f"{type(err).__name__}: {err}", traceback=tb.format_exc())
     try:
         return Outcome(spec.id, TrialState.COMPLETED, metrics=normalize_result(result, metrics, trial.reports))

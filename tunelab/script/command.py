@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.interrupts import raise_if_stopped
 from tunelab.script.outputs import JsonLines, RegexLines
 from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
@@ -152,6 +153,7 @@ class _TrialRun:
         started, exited_at = time.monotonic(), None
         timeout = self.objective.trial_timeout
         while True:
+            raise_if_stopped()  # a Ctrl-C or SIGTERM whose exception got lost must still end the wait
             self._read(process, wait=0.1)
             if process.returncode is not None:
                 exited_at = exited_at or time.monotonic()

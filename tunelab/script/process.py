@@ -17,7 +17,9 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Mapping, Sequence
+
+from tunelab.interrupts import StopSignals
 
 STDERR_TAIL_LINES = 20
 _POLL = 0.05
@@ -29,7 +31,11 @@ class ScriptProcess:
     def __init__(self, argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str],
                  stdout_path: Path, stderr_path: Path):
         self.argv = list(argv)
-        self._lines: queue.Queue[str | None] = queue.Queue()
+        # A SimpleQueue, not a Queue: Queue.get waits in threading.Condition.wait, which is not
+        # signal-safe; a Ctrl-C landing between its timed wait and taking its lock back comes out
+        # as "RuntimeError: release unlocked lock" instead of KeyboardInterrupt. SimpleQueue.get
+        # waits in C and raises the KeyboardInterrupt itself.
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.stdout_tail: deque[str] = deque(maxlen=5)
         self.stdout_count = 0
@@ -134,28 +140,12 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-class ExitOnSigterm:
+class ExitOnSigterm(StopSignals):
     """In the main thread, turn the first SIGTERM into SystemExit so that `finally` blocks run:
     a worker whose trial is cancelled gets a SIGTERM and must stop its script's group on the way
-    out, and a tuner told to end must cancel its trials rather than orphan their scripts."""
+    out, and a tuner told to end must cancel its trials rather than orphan their scripts. The
+    signal is also remembered (see :mod:`tunelab.interrupts`), so that a SystemExit lost on its
+    way is raised again by the loop that follows the script."""
 
     def __init__(self) -> None:
-        self.signalled = False
-        self._previous: Any = None
-        self._installed = False
-
-    def __enter__(self) -> "ExitOnSigterm":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, self._handle)
-            self._installed = True
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if not self.signalled:
-            self.signalled = True
-            raise SystemExit(128 + signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
+        super().__init__(sigint=False)
