@@ -23,6 +23,7 @@ from tunelab.errors import ConfigError
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
+from tunelab.schedulers.curve_models import predict
 from tunelab.trial import Trial, TrialState
 
 _EPS = 1e-9
@@ -158,7 +159,6 @@ def _forecast(trial: Trial, level: float, value: float, metric: str, sign: float
     key = ("forecast", trial.id, level, final)
     if memo is not None and key in memo:
         return memo[key]
-    from tunelab.schedulers.curve_models import predict
     points = []
     for report in trial.reports:  # up to the report that crossed the level, whose value it is
         if math.isfinite(report.metrics.get(metric, math.nan)):
