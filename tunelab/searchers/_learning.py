@@ -80,6 +80,16 @@ class Observations:
         out[finite] = (normalised * weights).max(axis=1) + 0.05 * (normalised * weights).sum(axis=1)
         return out
 
+    def filled_targets(self, rng: np.random.Generator) -> np.ndarray | None:
+        """:meth:`targets` with failed observations set to the worst value seen: a surrogate
+        model needs a number at every point, and a crash says "bad here". None when nothing
+        has succeeded yet (there is nothing to fit)."""
+        y = self.targets(rng)
+        finite = np.isfinite(y)
+        if not finite.any():
+            return None
+        return np.where(finite, y, y[finite].max())
+
     def with_pending(self, point: np.ndarray) -> None:
         self.pending = np.vstack([self.pending, point[None, :]])
 

@@ -61,11 +61,9 @@ class BOSearcher(LearningSearcher):
 
     def propose(self, data: Observations, rng: np.random.Generator) -> np.ndarray:
         fmap = self.features
-        y = data.targets(rng)
-        finite = np.isfinite(y)
-        if not finite.any():
+        y = data.filled_targets(rng)
+        if y is None:
             return rng.random(fmap.d)
-        y = np.where(finite, y, y[finite].max())
         keep = self._subset(y, data.numbers)
         points, target = data.points[keep], _transform(y[keep])
         gp = self._model(fmap.features(points), target, len(y))

@@ -45,11 +45,9 @@ class RandomForestSearcher(LearningSearcher):
 
     def propose(self, data: Observations, rng: np.random.Generator) -> np.ndarray:
         fmap = self.features
-        y = data.targets(rng)
-        finite = np.isfinite(y)
-        if not finite.any():
+        y = data.filled_targets(rng)
+        if y is None:
             return rng.random(fmap.d)
-        y = np.where(finite, y, y[finite].max())
         points = np.vstack([data.points, data.pending])
         # Pending trials: assume the mean of what was seen (a constant liar), so they are not re-proposed.
         y = np.concatenate([y, np.full(len(data.pending), y.mean())])
