@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 import tunelab as tl
-from tunelab.schedulers.rungs import FORECAST_POINTS
+from tunelab.schedulers.rungs import FORECAST_POINTS, FORECAST_PRIOR_PAIRS, forecast_weight
+from tunelab.schedulers.curve_models import predict
 from tunelab.trial import TrialState
 
-from mf_objectives import SPACE, late_bloomer, late_blooming
+from mf_objectives import SPACE, late_bloomer, late_blooming, train_by_epochs
 
 LONG = tl.fidelity("epochs", min=9, max=81, resumable=True)  # rungs at 9, 27 and 81 epochs
 #: at 9 epochs 0.1 is the worst of these; at 81 it is the best by far
@@ -64,3 +65,44 @@ def test_forecast_is_an_option_of_every_rung_scheduler():
     with pytest.raises(tl.ConfigError, match="forecast must be True or False; got 'yes'"):
         tl.create_study(SPACE, metric="loss", mode="min", fidelity=LONG, scheduler="asha",
                         scheduler_options={"forecast": "yes"})
+
+
+def _rows(pairs):
+    """Table rows of trials that went from rung 0 to rung 1: (forecast change, actual change)."""
+    return [(i, [(0, 1.0, forecast, forecast), (1, 1.0 + actual, float("nan"), 0.0)])
+            for i, (forecast, actual) in enumerate(pairs)]
+
+
+def test_the_forecast_counts_as_much_as_it_has_come_true():
+    assert forecast_weight([]) == 1.0  # nothing checked yet: believed in full
+    assert forecast_weight(_rows([(-0.2, -0.2), (-0.1, -0.1)] * 10)) == pytest.approx(1.0)
+    # Half of every forecast change came true: the weight tends to 1/2, from above (the prior).
+    halves = [forecast_weight(_rows([(-0.2, -0.1)] * n)) for n in (6, 60, 600)]
+    assert halves == pytest.approx([(0.5 * n + FORECAST_PRIOR_PAIRS) / (n + FORECAST_PRIOR_PAIRS)
+                                    for n in (6, 60, 600)])
+    assert forecast_weight(_rows([(-0.2, 0.05)] * 60)) == 0.0  # forecasts worse than none: rank by values
+    assert forecast_weight(_rows([(0.0, -0.1)] * 5)) == 1.0  # nothing was forecast to change
+
+
+def stalling(config, epoch):
+    """Falls in a straight line for 9 epochs, then stops dead: every fit at 9 epochs forecasts a
+    further fall that never comes."""
+    return 0.3 + 0.4 * config["x"] + 0.3 * max(0.0, 9 - epoch) / 9
+
+
+def stalls(config, trial):
+    return train_by_epochs(stalling, config, trial)
+
+
+def test_a_forecast_that_does_not_come_true_loses_its_weight():
+    study = tl.tune(stalls, SPACE, metric="loss", mode="min", fidelity=LONG, scheduler="asha",
+                    scheduler_options={"promotion": False, "forecast": True}, searcher="random",
+                    n_trials=30, seed=0, progress=False)
+    epochs = list(range(1, 10))
+    for trial in study.trials:  # every fit at 9 epochs forecasts a further fall ...
+        raw = stalling(trial.config, 9)
+        promised = predict(epochs, [stalling(trial.config, e) for e in epochs], 81).mean - raw
+        assert promised < -0.05
+        # ... the runs that went on did not fall, and the rung stops believing it
+        at_9 = study.scheduler.rung_scores(study.trials, 9.0)[trial.id]
+        assert raw + 0.5 * promised < at_9 <= raw

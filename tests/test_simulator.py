@@ -13,7 +13,7 @@ import pytest
 
 import tunelab as tl
 from tunelab.benchmarks.simulator import SimulatedExecutor, simulate
-from tunelab.benchmarks.synthetic import CrossingTask, PowerLawTask, SubsampleTask
+from tunelab.benchmarks.synthetic import CrossingTask, OverfitTask, PowerLawTask, SubsampleTask
 from tunelab.benchmarks.tasks import TableTask, recorded, recorded_names
 from tunelab.trial import TrialState
 
@@ -77,6 +77,26 @@ def test_crossing_curves_mislead_early_rungs():
     for rung in (1, 3, 9):
         assert task.value(fast, rung) < task.value(slow, rung)
     assert task.final(fast) > task.final(slow) + 0.1
+
+
+def test_overfitting_curves_rise_again_out_of_reach_of_every_fitted_family():
+    from tunelab.schedulers.curve_models import predict
+
+    task = OverfitTask()
+    wide = {"lr": 0.003, "momentum": 0.7, "width": 64, "dropout": 0.0}  # overfits
+    narrow = {"lr": 0.003, "momentum": 0.7, "width": 24, "dropout": 0.4}
+    curve = task.curve(wide).values
+    assert curve.min() < curve[-1] - 0.1 and np.argmin(curve) < 40  # its best epoch is long past
+    for rung in (9, 27):
+        assert task.value(wide, rung) < task.value(narrow, rung)
+    assert task.final(wide) > task.final(narrow) + 0.05
+    # The forecast at 27 epochs cannot see the rise: it promises far better than the run ends.
+    steps = np.arange(1, 28, dtype=float)
+    assert predict(steps, curve[:27], 81).mean < task.final(wide) - 0.05
+    # Evaluation noise: seeded by the configuration, so replayed exactly, and different per config.
+    assert np.array_equal(OverfitTask().curve(narrow).values, task.curve(narrow).values)
+    jitter = np.diff(task.curve(narrow).values[60:])
+    assert 0.5 * OverfitTask.NOISE < jitter.std() < 3 * OverfitTask.NOISE
 
 
 TINY_TABLE = {"name": "tiny", "metric": "error", "mode": "min", "epochs": 3,

@@ -4,17 +4,23 @@
   config-dependent learning speeds: the friendly case, where cheap rungs tell the truth.
 * ``crossing``: the configurations that learn fastest plateau highest, so early rankings
   mislead: a scheduler that trusts its first rung too much is punished here.
+* ``overfit``: wide models with little dropout reach their lowest error early and then get
+  worse, and every epoch's error carries a little evaluation noise. No curve family the
+  ``curve`` scheduler and the forecasting rungs fit can rise again, so this is the fair test of
+  a forecast: the shape lies outside what it can express, as real curves often do.
 * ``subsample``: a fresh-run fidelity (a fraction of the data): each level is trained from
   scratch and costs in proportion to its size; a larger subsample lowers the error.
 
 All are deterministic functions of the configuration (a fixed bowl with a known optimum, error
-in [0, 1]); the costs differ between configurations as real ones do.
+in [0, 1]; ``overfit``'s noise is seeded by the configuration); the costs differ between
+configurations as real ones do.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 
+import hashlib
 import math
 from typing import Any, Mapping
 
@@ -80,6 +86,23 @@ class CrossingTask(_EpochTask):
         return plateau + (0.95 - plateau) * np.exp(-t / tau)
 
 
+class OverfitTask(_EpochTask):
+    name, metric, mode = "overfit", "error", "min"
+
+    #: Standard deviation of the evaluation noise on every epoch's error (a validation set of a
+    #: few thousand samples measures an error near 0.1 to about this precision).
+    NOISE = 0.003
+
+    def shape(self, u: np.ndarray, final: float, t: np.ndarray) -> np.ndarray:
+        # A large learning rate learns fast; a wide model with little dropout overfits: its error
+        # rises with the square of the epochs trained, so it looks best early and ends worse.
+        tau = 1.0 + 20.0 * (1 - u[0]) ** 2
+        overfit = 0.3 * u[2] * (1 - u[3]) ** 2
+        clean = final + (0.95 - final) * np.exp(-t / tau) + overfit * (t / t[-1]) ** 2
+        seed = int.from_bytes(hashlib.blake2b(np.round(u, 12).tobytes(), digest_size=8).digest(), "little")
+        return np.clip(clean + np.random.default_rng(seed).normal(0.0, self.NOISE, len(t)), 0.0, 1.0)
+
+
 class SubsampleTask(Task):
     name, metric, mode = "subsample", "error", "min"
 
@@ -99,4 +122,5 @@ class SubsampleTask(Task):
         return 60.0 * step * (0.5 + 2.0 * _unit(config)[2])
 
 
-SYNTHETIC = {"powerlaw": PowerLawTask, "crossing": CrossingTask, "subsample": SubsampleTask}
+SYNTHETIC = {"powerlaw": PowerLawTask, "crossing": CrossingTask, "overfit": OverfitTask,
+             "subsample": SubsampleTask}

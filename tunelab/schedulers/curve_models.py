@@ -110,12 +110,22 @@ class Prediction:
 
 def predict(steps: Sequence[float], values: Sequence[float], at: float) -> Prediction | None:
     """Pooled prediction of the value at step ``at`` (None when no family could be fitted)."""
+    path = predict_path(steps, values, [at])
+    return None if path is None else path[0]
+
+
+def predict_path(steps: Sequence[float], values: Sequence[float], at: Sequence[float]) -> list[Prediction] | None:
+    """Pooled predictions at each step of ``at``, from one fit of every family (None when no
+    family could be fitted). A family whose extrapolation to the furthest step leaves the
+    values seen far behind is left out at every step, so the predictions are of one curve."""
     x, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
     x, y = x[keep], y[keep]
-    if len(x) < 3:
+    targets = np.asarray(at, dtype=float)
+    if len(x) < 3 or not len(targets):
         return None
     scale = max(float(np.ptp(y)), 1e-6 * max(1.0, float(np.abs(y).max())))
+    furthest = int(np.argmax(targets))
     predictions, residuals, bics = {}, [], []
     for family in FAMILIES:
         n_params = family.n_params
@@ -127,24 +137,28 @@ def predict(steps: Sequence[float], values: Sequence[float], at: float) -> Predi
         shape, c, a = fit[:3]
         with np.errstate(all="ignore"):
             fitted = c + a * family.g(x, *shape)
-            final = float(c + a * family.g(np.asarray([at], dtype=float), *shape)[0])
-        if not math.isfinite(final) or not np.all(np.isfinite(fitted)):
+            ahead = c + a * family.g(targets, *shape)
+        if not np.all(np.isfinite(ahead)) or not np.all(np.isfinite(fitted)):
             continue
         # A family that extrapolates far outside the values seen is not believed.
-        if abs(final - y[-1]) > 10 * scale:
+        if abs(float(ahead[furthest]) - y[-1]) > 10 * scale:
             continue
         rss = float(np.sum((fitted - y) ** 2)) + len(x) * (1e-4 * scale) ** 2
-        predictions[family.name] = final
+        predictions[family.name] = ahead
         residuals.append(math.sqrt(rss / len(x)))
         bics.append(len(x) * math.log(rss / len(x)) + n_params * math.log(len(x)))
     if not predictions:
         return None
-    finals = np.asarray(list(predictions.values()))
     weights = np.exp(-0.5 * (np.asarray(bics) - min(bics)))
     weights /= weights.sum()
-    mean = float(weights @ finals)
-    between = math.sqrt(float(weights @ (finals - mean) ** 2)) if len(finals) > 1 else 0.25 * scale
-    # The further the extrapolation, the less a small residual means: grow the noise with it.
-    reach = math.log(max(at, x[-1]) / x[-1] + 1.0)
-    std = math.sqrt(between ** 2 + (float(weights @ np.asarray(residuals)) * (1.0 + reach)) ** 2) + 0.01 * scale
-    return Prediction(mean, std, predictions)
+    residual = float(weights @ np.asarray(residuals))
+    out = []
+    for j, step in enumerate(targets):
+        finals = np.asarray([ahead[j] for ahead in predictions.values()])
+        mean = float(weights @ finals)
+        between = math.sqrt(float(weights @ (finals - mean) ** 2)) if len(finals) > 1 else 0.25 * scale
+        # The further the extrapolation, the less a small residual means: grow the noise with it.
+        reach = math.log(max(step, x[-1]) / x[-1] + 1.0)
+        std = math.sqrt(between ** 2 + (residual * (1.0 + reach)) ** 2) + 0.01 * scale
+        out.append(Prediction(mean, std, {name: float(ahead[j]) for name, ahead in predictions.items()}))
+    return out
