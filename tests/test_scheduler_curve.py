@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tunelab as tl
-from tunelab.schedulers.curve_models import predict
+from tunelab.schedulers.curve_models import predict, predict_path
 from tunelab.trial import TrialState
 
 
@@ -21,6 +21,16 @@ def test_known_curves_are_extrapolated_from_their_first_tenth(curve):
     assert prediction is not None
     assert prediction.mean == pytest.approx(float(curve(np.float64(100))), abs=0.01)
     assert prediction.std < 0.05
+
+
+def test_one_fit_predicts_a_whole_path():
+    steps = np.arange(1, 11, dtype=float)
+    values = 0.9 - 0.5 * steps ** -0.7
+    path = predict_path(steps, values, [30, 100])
+    assert [p.mean for p in path] == pytest.approx([0.9 - 0.5 * 30 ** -0.7, 0.9 - 0.5 * 100 ** -0.7], abs=0.01)
+    assert path[0].std < path[1].std  # the further out, the less certain
+    assert path[1].mean == predict(steps, values, 100).mean
+    assert predict_path(steps[:2], values[:2], [30]) is None and predict_path(steps, values, []) is None
 
 
 def test_noisy_curve_prediction_is_honest_about_its_uncertainty():
