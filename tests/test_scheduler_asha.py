@@ -131,6 +131,44 @@ def test_adaptive_asha_starts_above_a_rung_whose_order_does_not_hold(crossing):
         assert set(starts) == {1.0}
 
 
+def twice_crossing_loss(config, epoch: float) -> float:
+    """Curves whose order flips after the first epoch and back after the third: rungs 1 and 3
+    both mislead, only full runs (9 epochs) rank them as they end."""
+    if epoch < 2:
+        return config["x"]
+    return 1.0 - config["x"] + 1.0 / epoch if epoch < 4 else config["x"] + 1.0 / epoch
+
+
+def test_once_only_full_runs_are_trusted_the_trials_paused_below_the_top_are_finished_first():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=5,
+                            scheduler_options={"adaptive": True})
+    finished_from_3 = 0
+    for _ in range(400):
+        full_runs_only = study.scheduler.first_trusted(study.history()) == 2
+        before = study.trials
+        waiting = {t.id: t.reports[2].metrics["loss"] for t in before
+                   if t.state is TrialState.PAUSED and t.budget == 3.0}
+        if full_runs_only and waiting and not finished_from_3:
+            # they are kept for finishing even where a trial limit would retire a rung's low ranks
+            study.scheduler.plan(len(before))
+            assert not [t for t in study.scheduler.retired(study.history()) if t.budget == 3.0]
+            study.scheduler.plan(None)
+        trial = study.ask()
+        resumed = trial.number < len(before)
+        if full_runs_only and waiting:
+            # the best of them at rung 3 (the lowest loss there) goes on to 9, before any new trial
+            assert resumed and trial.budget == 9.0
+            assert waiting.get(trial.id) == min(waiting.values())
+            finished_from_3 += 1
+        elif full_runs_only and not resumed:
+            assert trial.budget == 9.0  # nothing left to finish: new trials are full runs
+        drive_with(twice_crossing_loss, study, trial)
+        if finished_from_3 and full_runs_only and not waiting:
+            break
+    assert finished_from_3 > 0, "rung 3 was never found misleading"
+    assert not [t for t in study.trials if t.state is TrialState.PAUSED and t.budget == 3.0]
+
+
 def test_rung_agreement_looks_at_the_trials_a_rung_would_promote():
     from tunelab.schedulers.rungs import rung_agreement
 

@@ -25,7 +25,10 @@ the rungs above as if promoted, they use up its promotion quota, so it promotes 
 their way past the lower rungs when the fidelity resumes), so a rung wrongly distrusted early is
 trusted again. Where cheap rungs tell the truth this costs nothing; where curves cross it turns
 into a search at the budgets that rank runs correctly, instead of a search that keeps pruning
-the runs that would have ended best.
+the runs that would have ended best. Once every rung below the top misleads, the trials paused
+at the rung just below it are finished, best first, before new trials start (on
+``sgd-breast-cancer``, whose best runs start slowest, this took the default's median compute to
+target from 17.5 s to 12.1 s over seeds 0-39 and left the other tasks as they were).
 """
 
 from __future__ import annotations
@@ -140,7 +143,22 @@ class ASHAScheduler(FidelityScheduler):
                 trial = self._promotable(tables[bracket][k], by_id, k)
                 if trial is not None:
                     return trial
-        return None
+        return self._screened_to_finish(history, tables[0], by_id)
+
+    def _screened_to_finish(self, history: History, table: list[dict[int, float]],
+                            by_id: dict[int, Trial]) -> Trial | None:
+        """Adaptive, once only full runs are trusted: the best trial paused at the rung below the
+        top, which is finished before any new trial starts. It passed the cheaper rungs and 1/eta
+        of its run is paid for; left paused, it would never be promoted (its rung no longer
+        decides), and on a task whose best runs are slow starters it is often the one that wins."""
+        if not self._finishing(history):
+            return None
+        level, scores = self.levels[-2], table[-2]
+        paused = [i for i in scores if by_id[i].state is TrialState.PAUSED and at_level(by_id[i].budget, level)]
+        return by_id[min(paused, key=lambda i: (scores[i], by_id[i].number))] if paused else None
+
+    def _finishing(self, history: History) -> bool:
+        return self.adaptive and len(self.levels) > 1 and self.first_trusted(history) == len(self.levels) - 1
 
     def _promotable(self, scores: dict[int, float], by_id: dict[int, Trial], k: int) -> Trial | None:
         """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room."""
@@ -163,6 +181,8 @@ class ASHAScheduler(FidelityScheduler):
         if not paused:
             return []
         out = []
+        if self._finishing(history):  # the rung below the top is being finished, not ranked
+            paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
         per_bracket = math.ceil(self.max_trials / self.n_brackets)
         tables: dict[int, list[dict[int, float]]] = {}
         ordered: dict[int, list[list[float]]] = {}
