@@ -28,7 +28,7 @@ into a search at the budgets that rank runs correctly, instead of a search that 
 the runs that would have ended best. Once every rung below the top misleads, the trials paused
 at the rung just below it are finished, best first, before new trials start (on
 ``sgd-breast-cancer``, whose best runs start slowest, this took the default's median compute to
-target from 17.5 s to 12.1 s over seeds 0-39 and left the other tasks as they were).
+target from 17.5 s to 12.2 s over seeds 0-39 and left the other tasks' medians as they were).
 """
 
 from __future__ import annotations
