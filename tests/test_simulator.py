@@ -146,11 +146,12 @@ def test_executor_refuses_bad_workers():
 def test_bench_mf_command_prints_a_table():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
-                          "--methods", "asha (stopping)", "--workers", "1", "2", "--scaling", "asha (promotion)",
+                          "--methods", "asha (stopping)", "tunelab default", "--workers", "1", "2", "--scaling", "asha (promotion)",
                           "--target-runs", "4", "--reference-runs", "3"],  # reference row comes anyway
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "asha (stopping)" in out.stdout and "time to target" in out.stdout
+    assert re.search(r"asha \(stopping\)[^\n]* [01]/[01] \(p 1\)", out.stdout)  # the default against it, one seed
     assert re.search(r"random \(full budget\)[^\n]* \d/3 ", out.stdout)  # the reference's own seeds
     assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
     assert re.search(r"\d\.\d\d% of configurations reach it", " ".join(out.stdout.split()))
@@ -215,6 +216,23 @@ def test_the_reference_is_timed_on_the_methods_seeds_and_then_more(monkeypatch):
     assert len(reference.times) == 6 and reference.times[:2] == few.outcomes["random (full budget)"].times
     assert len(set(reference.times)) > 1  # the extra seeds are other searches
     assert len(many.outcomes["asha (promotion)"].times) == 2
+
+
+def test_versus_pairs_the_seeds_and_counts_a_seed_never_finished_as_slowest():
+    from tunelab.benchmarks.compare import Outcome
+
+    fast, slow = Outcome(), Outcome()
+    for mine, theirs in [(1.0, 2.0), (3.0, None), (None, None), (5.0, 5.0), (4.0, 1.0)]:
+        fast.add(None if mine is None else (mine, mine))
+        slow.add(None if theirs is None else (theirs, theirs))
+    slow.add((9.0, 9.0))  # the reference's extra seeds have no partner: left out
+    duel = fast.versus(slow)
+    assert (duel.wins, duel.losses, duel.ties) == (2, 1, 2)
+    assert duel.p_value == pytest.approx(1.0)  # 2 against 1 is what chance gives
+    assert (slow.versus(fast).losses, slow.versus(fast).ties) == (2, 2)
+    lopsided = Outcome(computes=[1.0] * 12).versus(Outcome(computes=[2.0] * 12))
+    assert lopsided.wins == 12 and lopsided.p_value == pytest.approx(2 * 0.5 ** 12)
+    assert Outcome().versus(Outcome()).p_value == 1.0
 
 
 def _configs(task):

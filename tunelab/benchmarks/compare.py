@@ -89,6 +89,37 @@ class Outcome:
     def reached(self) -> int:
         return sum(t is not None for t in self.times)
 
+    def versus(self, other: Outcome) -> Duel:
+        """Seed by seed, whose compute to the target was smaller: this one's or ``other``'s.
+
+        The methods run on the same seeds (the reference's first seeds are theirs too), so each
+        seed is a paired comparison; a seed that a method never finished counts as infinitely
+        slow for it, and a seed neither finished, or both at the same compute, as a tie."""
+        wins = losses = 0
+        for mine, theirs in zip(self.computes, other.computes):
+            mine, theirs = (math.inf if v is None else v for v in (mine, theirs))
+            wins += mine < theirs
+            losses += mine > theirs
+        return Duel(wins, losses, min(len(self.computes), len(other.computes)) - wins - losses)
+
+
+@dataclass(frozen=True)
+class Duel:
+    """Seeds one method needed less compute on (``wins``), more (``losses``), or as much (``ties``)."""
+    wins: int
+    losses: int
+    ties: int
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided sign test: the chance of a split at least this uneven if on each seed either
+        method were as likely to be faster. Medians over a few dozen seeds of a waiting time for
+        a rare hit move a lot; this says whether a gap between two of them is more than that."""
+        if self.wins + self.losses == 0:
+            return 1.0
+        from scipy.stats import binomtest
+        return float(binomtest(self.wins, self.wins + self.losses, 0.5).pvalue)
+
 
 @dataclass
 class TaskReport:

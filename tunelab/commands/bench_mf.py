@@ -11,11 +11,15 @@ import argparse
 import os
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from tunelab.cli import UsageError
+
+if TYPE_CHECKING:
+    from tunelab.benchmarks.compare import Outcome
 
 console = Console(highlight=False, width=160)
 
@@ -58,8 +62,15 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def _duel(default: Outcome, other: Outcome) -> str:
+    """"23/40 (p 0.02)": the seeds on which the default needed less compute than ``other``, of
+    those on which the two differed, and whether that split is more than chance."""
+    duel = default.versus(other)
+    return f"{duel.wins}/{duel.wins + duel.losses} (p {duel.p_value:.2g})"
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    from tunelab.benchmarks.compare import METHODS, OPTUNA_METHODS, compare
+    from tunelab.benchmarks.compare import DEFAULT, METHODS, OPTUNA_METHODS, compare
     from tunelab.benchmarks.synthetic import SYNTHETIC
     from tunelab.benchmarks.tasks import recorded_names
 
@@ -87,15 +98,21 @@ def run_bench(args: argparse.Namespace) -> int:
                             f"(median best of 100 random full-budget trials; "
                             f"{task.share_reaching(report.target):.2%} of configurations reach it), median of {len(seeds)} seeds "
                             f"(random: {len(reference.times)}), 1 worker")
-        for column in ("method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"):
+        default = report.outcomes.get(DEFAULT)
+        columns = ["method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"]
+        if default is not None and default.applicable:
+            columns.append("default uses less compute on (sign test p)")
+        for column in columns:
             table.add_column(column, justify="left" if column == "method" else "right")
         for name, outcome in report.outcomes.items():
             if not outcome.applicable:
-                table.add_row(name, "n/a", "n/a", "n/a", "n/a")
+                table.add_row(name, *["n/a"] * (len(columns) - 1))
                 continue
             ratio = (f"{outcome.compute / reference.compute:.3f}" if outcome.compute and reference.compute else "-")
-            table.add_row(name, _fmt(outcome.time), _fmt(outcome.compute), ratio,
-                          f"{outcome.reached}/{len(outcome.times)}")
+            row = [name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(outcome.times)}"]
+            if len(columns) > len(row):
+                row.append(_duel(default, outcome) if name != DEFAULT else "")
+            table.add_row(*row)
         console.print(table)
         if report.scaling:
             base = report.scaling[1].time if 1 in report.scaling else None
