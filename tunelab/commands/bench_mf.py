@@ -99,8 +99,9 @@ def run_bench(args: argparse.Namespace) -> int:
                             f"{task.share_reaching(report.target):.2%} of configurations reach it), median of {len(seeds)} seeds "
                             f"(random: {len(reference.times)}), 1 worker")
         default = report.outcomes.get(DEFAULT)
+        paired = default is not None and default.applicable
         columns = ["method", "time to target (s)", "compute (s)", "compute vs random", "seeds reaching"]
-        if default is not None and default.applicable:
+        if paired:
             columns.append("default uses less compute on (sign test p)")
         for column in columns:
             table.add_column(column, justify="left" if column == "method" else "right")
@@ -110,7 +111,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 continue
             ratio = (f"{outcome.compute / reference.compute:.3f}" if outcome.compute and reference.compute else "-")
             row = [name, _fmt(outcome.time), _fmt(outcome.compute), ratio, f"{outcome.reached}/{len(outcome.times)}"]
-            if len(columns) > len(row):
+            if paired:
                 row.append(_duel(default, outcome) if name != DEFAULT else "")
             table.add_row(*row)
         console.print(table)
