@@ -57,9 +57,9 @@ def train(config, trial):
     return error
 
 
-if __name__ == "__main__":
+def main(n_trials: int = 60, workers: int = 2, storage: str = "sqlite:///examples.db") -> tl.Study:
     study = tl.tune(train, SPACE, metric="error", mode="min", fidelity=EPOCHS, scheduler="asha",
-                    searcher="kde", n_trials=60, workers=2, seed=0, storage="sqlite:///examples.db",
+                    searcher="kde", n_trials=n_trials, workers=workers, seed=0, storage=storage,
                     name="asha-mlp-digits")
     print(study.counts())
     print(f"best error {study.best.value:.4f} after {study.best.reports[-1].step:g} epochs: {study.best.config}")
@@ -67,3 +67,8 @@ if __name__ == "__main__":
     epochs = sum(t.reports[-1].step for t in study.trials if t.reports)
     print(f"{full} trials trained to {EPOCHS.max:g} epochs; {epochs:g} epochs in all "
           f"(random search at full budget: {len(study.trials) * EPOCHS.max:g})")
+    return study
+
+
+if __name__ == "__main__":
+    main()

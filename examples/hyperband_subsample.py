@@ -29,10 +29,15 @@ def train(config, trial):
     return error
 
 
-if __name__ == "__main__":
+def main(n_trials: int = 2 * 46, storage: str = "sqlite:///examples.db") -> tl.Study:
     study = tl.tune(train, SPACE, metric="error", mode="min", fidelity=SUBSAMPLE, scheduler="hyperband",
-                    n_trials=2 * 46, seed=0, storage="sqlite:///examples.db", name="hyperband-svm-digits")
+                    n_trials=n_trials, seed=0, storage=storage, name="hyperband-svm-digits")
     print(study.counts())
     print(f"best error {study.best.value:.4f}: {study.best.config}")
     used = sum(r.step for t in study.trials for r in t.reports)
     print(f"data used: {used:.1f} full-data fits' worth for {len(study.trials)} configurations")
+    return study
+
+
+if __name__ == "__main__":
+    main()

@@ -8,10 +8,11 @@ import os
 import pytest
 
 import tunelab as tl
+from tunelab.schedulers.asha import ASHAScheduler
 from tunelab.schedulers.rungs import TRUST_PAIRS, reached
 from tunelab.trial import Decision, TrialState
 
-from mf_objectives import EPOCHS, SPACE, by_epochs, loss_at
+from mf_objectives import EPOCHS, SPACE, by_epochs, late_blooming, loss_at
 
 LEVELS = (1.0, 3.0, 9.0)
 
@@ -76,6 +77,53 @@ def test_trials_that_can_no_longer_be_promoted_are_retired_and_their_checkpoints
     assert pruned
     assert all(not os.path.exists(study.checkpoint_dir(t)) for t in pruned)
     assert all(os.path.exists(study.checkpoint_dir(t)) for t in trials if t.state is TrialState.PAUSED)
+
+
+@pytest.mark.parametrize("n_trials, levels", [(None, [1, 3, 9, 27]), (27, [1, 3, 9, 27]), (26, [3, 9, 27]),
+                                               (3, [9, 27]), (2, [27])])
+def test_a_trial_limit_too_small_to_climb_the_ladder_drops_its_lowest_rungs(n_trials, levels):
+    scheduler = ASHAScheduler("loss", "min", min_budget=1, max_budget=27)
+    scheduler.plan(n_trials)
+    assert scheduler.levels == levels and scheduler.min_budget == levels[0]
+    scheduler.plan(None)  # the limit lifted (a study run again without one): the whole ladder is back
+    assert scheduler.levels == [1, 3, 9, 27]
+    stopping = ASHAScheduler("loss", "min", min_budget=1, max_budget=27, promotion=False)
+    stopping.plan(2)  # stopping mode starts every trial for the full budget: nothing to trim
+    assert stopping.levels == [1, 3, 9, 27]
+
+
+def test_a_short_study_still_ends_with_full_runs():
+    # 8 trials on rungs 1, 3, 9 would promote 2 to rung 3 and none to 9; on rungs 3 and 9, 2 finish.
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=8, seed=1, progress=False)
+    assert sorted({t.reports[0].step for t in study.trials if t.reports}) == [1.0]  # every run reports each epoch
+    assert min(t.budget for t in study.trials) == 3.0
+    assert len([t for t in study.trials if t.state is TrialState.COMPLETED]) == 2
+
+
+class KeepsEveryPausedTrial(ASHAScheduler):
+    """ASHA that never retires: what would have been promoted had nothing been pruned."""
+
+    def retired(self, history):
+        return []
+
+
+@pytest.mark.parametrize("objective, adaptive", [(by_epochs, False), (late_blooming, True)])
+def test_retiring_takes_only_trials_that_would_never_be_promoted_and_leaves_none_paused(tmp_path, objective, adaptive):
+    def run(scheduler_class, name):
+        scheduler = scheduler_class("loss", "min", adaptive=adaptive, max_rungs=3)
+        return tl.tune(objective, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                       n_trials=30, seed=5, storage=f"sqlite:///{tmp_path / 'r.db'}", name=name, progress=False)
+
+    kept, retiring = run(KeepsEveryPausedTrial, "kept"), run(ASHAScheduler, "retiring")
+    # The same runs go as far either way: no retired trial would ever have been resumed.
+    assert [(t.config, t.reports[-1].step) for t in retiring.trials] == \
+        [(t.config, t.reports[-1].step) for t in kept.trials]
+    assert any(t.state is TrialState.PAUSED for t in kept.trials)  # there was something to retire
+    # At the end nothing waits for a promotion that cannot come, and only full runs keep checkpoints.
+    assert not [t for t in retiring.trials if t.state is TrialState.PAUSED]
+    assert {t.number for t in retiring.trials if os.path.exists(retiring.checkpoint_dir(t))} == \
+        {t.number for t in retiring.trials if t.state is TrialState.COMPLETED}
 
 
 def test_asha_with_worker_processes(tmp_path):

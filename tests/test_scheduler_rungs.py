@@ -26,10 +26,13 @@ def furthest(study, x):
 @pytest.mark.parametrize("metric,mode", [("loss", "min"), ("accuracy", "max")])
 @pytest.mark.parametrize("forecast", [False, True])
 def test_a_forecast_keeps_the_slow_starter_that_ends_best(scheduler, options, metric, mode, forecast):
+    # ASHA in promotion mode keeps three rungs only for a study of eta**2 trials or more (with
+    # fewer it drops the lowest, where no run could climb to the top): three random ones more.
+    extra = 3 if scheduler == "asha" and options.get("promotion", True) else 0
     study = tl.tune(late_blooming, SPACE, metric=metric, mode=mode, fidelity=LONG, scheduler=scheduler,
                     scheduler_options={**options, "forecast": forecast}, searcher="random",
-                    enqueue=[{"x": x} for x in XS], n_trials=len(XS), seed=0, progress=False)
-    assert [t.config["x"] for t in study.trials] == XS
+                    enqueue=[{"x": x} for x in XS], n_trials=len(XS) + extra, seed=0, progress=False)
+    assert [t.config["x"] for t in study.trials[:len(XS)]] == XS
     if not forecast:  # ranked on its value at 9 epochs, it is cut there
         assert furthest(study, 0.1) == 9.0
         return

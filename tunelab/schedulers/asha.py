@@ -10,8 +10,8 @@ trials at a rung about one goes on. Two styles:
   frees up, the best paused trial that is in the top ``1/eta`` of its rung, with the rung's
   quota ``floor(n/eta)`` not yet used, is resumed from its checkpoint at the next rung, the top
   rung first. Only when none qualifies does a new trial start. With the study's trial limit known
-  (``plan``), a paused trial that can no longer get into its rung's quota is retired and its
-  checkpoint deleted.
+  (``plan``), a paused trial that can no longer be promoted is retired and its checkpoint
+  deleted, and a ladder too tall for the limit loses its lowest rungs (``_trim``).
 
 ``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
 epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous
@@ -57,14 +57,29 @@ class ASHAScheduler(FidelityScheduler):
                               f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
         self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
         self.adaptive = bool(adaptive)
+        self._ladder: list[float] = []  # every rung the budget range allows, before trimming
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
     def _configure(self) -> None:
-        if self.max_rungs is not None and len(self.levels) > self.max_rungs:
-            # The lowest rungs go: a rung at 1/81 of the budget decides on too little evidence.
-            self.levels = self.levels[-self.max_rungs:]
-            self.min_budget = self.levels[0]
+        self._ladder = list(self.levels)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Keep the top rungs that ``max_rungs`` and the trial limit allow. The lowest rungs go:
+        a rung at 1/81 of the budget decides on too little evidence, and with one bracket a run
+        reaches the top rung only after ``eta**(rungs - 1)`` trials have entered the lowest, so
+        a study of fewer trials than that would end with no full run at all."""
+        keep = len(self._ladder) if self.max_rungs is None else self.max_rungs
+        if self.promotion and self.n_brackets == 1 and self.max_trials is not None:
+            keep = min(keep, 1 + int(math.floor(math.log(max(self.max_trials, 1)) / math.log(self.eta) + 1e-9)))
+        self.levels = self._ladder[-keep:]
+        self.min_budget = self.levels[0]
         self.n_brackets = min(self.n_brackets, len(self.levels))
+
+    def plan(self, max_trials: int | None) -> None:
+        super().plan(max_trials)
+        if self._ladder:
+            self._trim()
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets,
@@ -174,31 +189,41 @@ class ASHAScheduler(FidelityScheduler):
         return None
 
     def retired(self, history: History) -> list[Trial]:
-        """Paused trials ranked too low to ever fit in their rung's quota, given the trial limit."""
+        """Paused trials that can never be promoted, given the trial limit: even if every trial
+        that may still reach their rung (those not started yet, and those running or paused
+        below it) did, the rung's quota would not take them, or the paused trials ahead of them
+        would use up the promotions it has left. So at the end of a study nothing stays paused
+        that could not be resumed, and while it runs, the checkpoints kept are those of trials
+        that may still be."""
         if not self.promotion or self.max_trials is None:
             return []
         paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
         if not paused:
             return []
-        out = []
         if self._finishing(history):  # the rung below the top is being finished, not ranked
             paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
         per_bracket = math.ceil(self.max_trials / self.n_brackets)
-        tables: dict[int, list[dict[int, float]]] = {}
-        ordered: dict[int, list[list[float]]] = {}
-        for trial in paused:
-            bracket = self.bracket_of(trial)
-            k = next((i for i, level in enumerate(self.levels) if at_level(trial.budget, level)), None)
-            if k is None:
-                continue
-            if bracket not in tables:
-                tables[bracket] = self._table(history, bracket)
-                ordered[bracket] = [sorted(scores.values()) for scores in tables[bracket]]
-            scores = tables[bracket][k]
-            if trial.id not in scores:
-                continue
-            better = bisect.bisect_left(ordered[bracket][k], scores[trial.id])
-            most_at_rung = per_bracket / self.eta ** (k - bracket)
-            if better >= math.floor(most_at_rung / self.eta + 1e-9):
-                out.append(trial)
+        by_id = {t.id: t for t in history.trials}
+        out = []
+        for bracket in sorted({self.bracket_of(t) for t in paused}):
+            members = [t for t in history.trials if self.bracket_of(t) == bracket]
+            table = self._table(history, bracket)
+            for k, level in enumerate(self.levels[:-1]):
+                scores = table[k]
+                waiting = sorted((t for t in paused if self.bracket_of(t) == bracket and at_level(t.budget, level)
+                                  and t.id in scores), key=lambda t: (scores[t.id], t.number))
+                if not waiting:
+                    continue
+                may_still_come = max(per_bracket - len(members), 0) + \
+                    sum(1 for t in members if not t.state.finished and t.id not in scores)
+                # Without ``adaptive`` every trial enters at the bracket's lowest rung, so a rung
+                # holds at most what the rungs below promote; with it, new trials may start higher.
+                most = per_bracket if self.adaptive else per_bracket / self.eta ** (k - bracket)
+                quota = math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9)
+                promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
+                ordered = sorted(scores.values())
+                for ahead, trial in enumerate(waiting):
+                    better = bisect.bisect_left(ordered, scores[trial.id])
+                    if better >= quota or ahead >= quota - promoted:
+                        out.append(trial)
         return out
