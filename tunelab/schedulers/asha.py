@@ -189,12 +189,15 @@ class ASHAScheduler(FidelityScheduler):
         return None
 
     def retired(self, history: History) -> list[Trial]:
-        """Paused trials that can never be promoted, given the trial limit: even if every trial
-        that may still reach their rung (those not started yet, and those running or paused
-        below it) did, the rung's quota would not take them, or the paused trials ahead of them
-        would use up the promotions it has left. So at the end of a study nothing stays paused
-        that could not be resumed, and while it runs, the checkpoints kept are those of trials
-        that may still be."""
+        """Paused trials that can no longer be promoted, given the trial limit: even if every
+        trial that may still reach their rung (those not started yet, and those running or
+        paused below it) did, up to what the rungs below can promote, the rung's quota would not
+        take them, or the paused trials ahead of them would use up the promotions it has left.
+        So at the end of a study nothing stays paused, and while it runs, the checkpoints kept
+        are those of trials that may still be resumed. (With ``adaptive``, trials started above
+        a distrusted rung enter the rungs above it beyond what it promotes; the bound ignores
+        them, so disk stays bounded at the price of retiring, now and then, a trial that a rung
+        filled that way would still have promoted.)"""
         if not self.promotion or self.max_trials is None:
             return []
         paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
@@ -207,6 +210,7 @@ class ASHAScheduler(FidelityScheduler):
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
             members = [t for t in history.trials if self.bracket_of(t) == bracket]
+            unfinished = [t for t in members if not t.state.finished]
             table = self._table(history, bracket)
             for k, level in enumerate(self.levels[:-1]):
                 scores = table[k]
@@ -215,10 +219,8 @@ class ASHAScheduler(FidelityScheduler):
                 if not waiting:
                     continue
                 may_still_come = max(per_bracket - len(members), 0) + \
-                    sum(1 for t in members if not t.state.finished and t.id not in scores)
-                # Without ``adaptive`` every trial enters at the bracket's lowest rung, so a rung
-                # holds at most what the rungs below promote; with it, new trials may start higher.
-                most = per_bracket if self.adaptive else per_bracket / self.eta ** (k - bracket)
+                    sum(1 for t in unfinished if t.id not in scores)
+                most = per_bracket / self.eta ** (k - bracket)  # what the rungs below can promote
                 quota = math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9)
                 promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
                 ordered = sorted(scores.values())
