@@ -53,6 +53,18 @@ def test_show_prints_the_best_trial_and_a_table(db, tmp_path):
     assert "completed" in result.stdout and "kind" in result.stdout
 
 
+def test_show_names_the_failure_column_apart_from_a_metric_called_error(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'e.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="error", mode="min", storage=storage, name="e", seed=0)
+    study.tell(study.ask(), 0.25)
+    study.tell(study.ask(), state="failed", error="ValueError: diverged")
+    result = cli("show", "e", "--storage", storage, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if "state" in line)
+    assert header.count("error") == 1 and "failure" in header
+    assert "diverged" in result.stdout  # the message, in the failure column (wrapped to fit)
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_writes_every_trial(db, tmp_path, fmt):
     out = tmp_path / f"quad.{fmt}"

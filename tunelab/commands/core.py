@@ -151,7 +151,7 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
         table.add_column(column, justify="right")
     for name in study.space.params:
         table.add_column(name, justify="right")
-    table.add_column("error")
+    table.add_column("failure")  # why a trial failed; "error" is a common metric name
     style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan"}
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.finished_at and t.duration is not None else ""
