@@ -179,8 +179,7 @@ class ASHAScheduler(FidelityScheduler):
         """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room."""
         level = self.levels[k]
         quota = int(math.floor(len(scores) / self.eta + 1e-9))
-        promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
-        if promoted >= quota:
+        if _promoted(scores, by_id, level) >= quota:
             return None
         for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
             trial = by_id[trial_id]
@@ -222,10 +221,15 @@ class ASHAScheduler(FidelityScheduler):
                     sum(1 for t in unfinished if t.id not in scores)
                 most = per_bracket / self.eta ** (k - bracket)  # what the rungs below can promote
                 quota = math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9)
-                promoted = sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
+                promoted = _promoted(scores, by_id, level)
                 ordered = sorted(scores.values())
                 for ahead, trial in enumerate(waiting):
                     better = bisect.bisect_left(ordered, scores[trial.id])
                     if better >= quota or ahead >= quota - promoted:
                         out.append(trial)
         return out
+
+
+def _promoted(scores: dict[int, float], by_id: dict[int, Trial], level: float) -> int:
+    """How many of a rung's trials went on past it: promoted, or (adaptive) started above it."""
+    return sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
