@@ -92,6 +92,53 @@ def test_a_trial_limit_too_small_to_climb_the_ladder_drops_its_lowest_rungs(n_tr
     assert stopping.levels == [1, 3, 9, 27]
 
 
+@pytest.mark.parametrize("n_trials, levels", [(None, [1, 3, 9, 27]), (81, [1, 3, 9, 27]), (80, [3, 9, 27]),
+                                               (8, [9, 27]), (6, [9, 27]), (5, [27])])
+def test_a_trial_limit_trims_the_ladder_so_that_every_bracket_can_reach_the_top(n_trials, levels):
+    # Asynchronous Hyperband: a bracket gets a share of the trials, and its lowest rung must see
+    # eta**(rungs - 1) of them for one to reach the top (81 / 3 brackets = 27 = 3**3).
+    scheduler = ASHAScheduler("loss", "min", min_budget=1, max_budget=27, brackets=3)
+    scheduler.plan(n_trials)
+    assert scheduler.levels == levels and scheduler.n_brackets == min(3, len(levels))
+    assert scheduler.options()["brackets"] == 3  # what the user asked for, as stored and reloaded
+    scheduler.plan(None)
+    assert scheduler.levels == [1, 3, 9, 27] and scheduler.n_brackets == 3
+
+
+def test_ask_keeps_to_the_trial_limit_and_leaves_nothing_paused(tmp_path):
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, seed=3, n_trials=10,
+                            storage=f"sqlite:///{tmp_path / 'a.db'}", name="a")
+    asks = 0
+    with pytest.raises(tl.TrialLimitReached, match="n_trials=10 and no paused trial"):
+        while asks < 100:
+            drive(study, study.ask())
+            asks += 1
+    trials = study.trials
+    assert len(trials) == 10 and asks > 10  # promoted trials were handed out again
+    assert not [t for t in trials if t.state is TrialState.PAUSED]
+    assert [t.reports[-1].step for t in trials if t.state is TrialState.COMPLETED] == [9.0]
+    # Raising the limit on the stored study lets it go on.
+    more = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, seed=3, n_trials=11,
+                           storage=f"sqlite:///{tmp_path / 'a.db'}", name="a", load_if_exists=True)
+    assert more.ask().number == 10
+
+
+def diverges_below_half(config, trial):
+    if config["x"] < 0.5:
+        raise RuntimeError("diverged")
+    return by_epochs(config, trial)
+
+
+def test_a_rung_no_more_trials_can_reach_promotes_its_best_so_failures_still_leave_a_full_run():
+    # 6 of 10 fail: 4 reach 1 epoch and one goes on to 3, where it stays alone. A rung of fewer
+    # than eta trials promotes nobody while more may come; once none can, it promotes its best.
+    xs = [0.1, 0.2, 0.6, 0.3, 0.7, 0.4, 0.8, 0.15, 0.9, 0.25]
+    study = tl.tune(diverges_below_half, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                    n_trials=10, seed=2, progress=False, enqueue=[{"x": x} for x in xs])
+    assert study.counts() == {"failed": 6, "pruned": 3, "completed": 1}
+    assert study.best.config == {"x": 0.6} and study.best.reports[-1].step == 9.0
+
+
 def test_a_short_study_still_ends_with_full_runs():
     # 8 trials on rungs 1, 3, 9 would promote 2 to rung 3 and none to 9; on rungs 3 and 9, 2 finish.
     study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,

@@ -51,3 +51,12 @@ def test_asynchronous_hyperband_spreads_trials_over_brackets():
         budgets[t.number % 3].add(t.budget)
     assert min(budgets[0]) == 1.0 and min(budgets[1]) == 3.0 and budgets[2] == {9.0}  # brackets start at 1, 3, 9
     assert study.best.reports[-1].step == 9.0
+
+
+def test_asynchronous_hyperband_with_fewer_trials_than_brackets_still_ends_with_full_runs():
+    # Trial n joins bracket n % 3; the full-budget bracket is the last, so 2 trials on the whole
+    # ladder would both pause at a rung that nothing else ever reaches.
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
+                    scheduler_options={"asynchronous": True}, n_trials=2, seed=8, progress=False)
+    assert study.counts() == {"completed": 2}
+    assert [t.budget for t in study.trials] == [9.0, 9.0]

@@ -25,6 +25,7 @@ def test_auto_is_the_default_and_a_reopened_study_keeps_its_pick(tmp_path):
             progress=False)
     again = tl.load_study("a", storage=url)
     assert again.searcher.name == "auto" and again.searcher.picked == "bo"
+    again.n_trials = 9  # tl.tune's n_trials=8 is the study's limit
     trial = again.ask()
     assert tl.Space(QUADRATIC).validate(trial.config) == trial.config
 

@@ -193,6 +193,27 @@ def test_outside_evaluation_with_a_bad_value_stores_nothing(storage):
     assert stored(study) == [] and study.trials == []
 
 
+def test_ask_keeps_to_the_studys_trial_limit(storage):
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0, n_trials=2)
+    assert study.n_trials == 2
+    first, second = study.ask(), study.ask()
+    with pytest.raises(tl.TrialLimitReached, match=r"n_trials=2 .*2 running trial\(s\)"):
+        study.ask()
+    study.tell(first, 1.0)
+    study.tell(second, 2.0)
+    with pytest.raises(tl.SearchExhausted, match="n_trials=2"):  # the error is a SearchExhausted
+        study.ask()
+    assert len(study.trials) == 2
+    study.n_trials = 3  # raised, and stored
+    assert study.ask().number == 2
+    assert tl.load_study(study.name, storage=study.storage).n_trials == 3
+    with pytest.raises(ConfigError, match="positive integer or None; got 0"):
+        study.n_trials = 0
+    study.n_trials = None
+    assert study.ask().number == 3
+    assert tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0).n_trials is None
+
+
 def test_enqueued_configs_come_first(storage):
     study = make(storage)
     second = {"x": 0.1, "opt": "sgd", "nesterov": False}

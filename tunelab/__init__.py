@@ -13,6 +13,7 @@ from tunelab.distributions import choice, fixed, loguniform, ordinal, randint, u
 from tunelab.errors import (
     ConfigError,
     SearchExhausted,
+    TrialLimitReached,
     SpaceError,
     StorageError,
     StudyExists,
@@ -53,5 +54,5 @@ __all__ = [
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
     "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
-    "SearchExhausted", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
+    "SearchExhausted", "TrialLimitReached", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
 ]

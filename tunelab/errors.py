@@ -48,3 +48,8 @@ class TrialPaused(Exception):
 
 class SearchExhausted(TunelabError):
     """The searcher has nothing new to propose (for example, every grid point was tried)."""
+
+
+class TrialLimitReached(SearchExhausted):
+    """``study.ask()`` found the study's ``n_trials`` used up and no paused trial to resume: the
+    study is done (or, with trials still out, waits for them to be told)."""

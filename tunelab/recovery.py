@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import socket
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
+from tunelab import _json
 from tunelab.storage.base import RETRY_OF, owner_is_dead
-from tunelab.trial import Trial
+from tunelab.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from tunelab.study import Study
 
 ATTEMPT = "attempt"
+LATE_RESULT = "late_result"
 
 
 def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
@@ -63,3 +66,16 @@ def retry_attrs(trial: Trial, cache: Mapping[int, Trial]) -> dict[str, Any]:
 
 def _same_host(owner: str | None) -> bool:
     return bool(owner) and owner.rsplit(":", 2)[0] == socket.gethostname()
+
+
+def keep_late_result(study: "Study", trial: Trial, state: TrialState, metrics: Mapping[str, Any]) -> bool:
+    """A result that arrives after its trial was failed (abandoned, cancelled, timed out) is
+    kept in the trial's system attributes instead of being dropped; the trial stays failed."""
+    if trial.state is not TrialState.FAILED or state not in (TrialState.COMPLETED, TrialState.PRUNED):
+        return False
+    late = {"state": state.value, "metrics": _json.loads(_json.dumps(dict(metrics))), "at": time.time()}
+    study.storage.set_trial_attr(trial.id, LATE_RESULT, late, system=True)
+    trial.system_attrs[LATE_RESULT] = late
+    warnings.warn(f"trial {trial.number} was already failed ({trial.error}); its late result is kept in "
+                  f"system_attrs[{LATE_RESULT!r}]", stacklevel=3)
+    return True

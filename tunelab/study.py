@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints
-from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
-from tunelab.recovery import recover_abandoned, retry_attrs
+from tunelab.recovery import keep_late_result, recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
@@ -32,7 +32,6 @@ from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningT
                            check_result_shape, normalize_result, told_state)
 
 WORKER = "worker"
-LATE_RESULT = "late_result"
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -220,10 +219,37 @@ class Study(ReportSink):
         """The folder of one trial: its captured stdout/stderr and the files it saved."""
         return trial_dir(self.artifact_root, self.name, number)
 
+    @property
+    def n_trials(self) -> int | None:
+        """The study's trial limit: ``n_trials`` of ``tl.create_study`` or of the last ``tl.tune``
+        (None: no limit). ``tunelab worker`` processes and :meth:`ask` keep to it; set it to
+        raise or lift it (it is stored)."""
+        return (self.record.settings.get("budgets") or {}).get("n_trials")
+
+    @n_trials.setter
+    def n_trials(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"n_trials must be a positive integer or None; got {value!r}")
+        budgets = {**(self.record.settings.get("budgets") or {}), "n_trials": value}
+        self.storage.update_study(self.record.id, settings={"budgets": budgets})
+        self.record.settings = {**self.record.settings, "budgets": budgets}
+
     def ask(self) -> RunningTrial:
-        """Start a trial for your own loop; finish it with :meth:`tell`."""
-        trial, _ = self._start()
-        return RunningTrial(self.spec(trial), sink=self, managed=False)
+        """Start a trial for your own loop; finish it with :meth:`tell`. It is a trial that the
+        scheduler resumes (``trial.budget`` says how far it goes now) or a new one. With a trial
+        limit (:attr:`n_trials`) the scheduler plans for it as in ``tl.tune``, and once the limit is
+        used up and no paused trial is to be resumed, ask raises :class:`TrialLimitReached`."""
+        limit = self.n_trials
+        self.scheduler.plan(limit)
+        counted = self.counted_trials() if limit is not None else 0
+        started = self._start(allow_new=limit is None or counted < limit, limit=limit)
+        if started is None:
+            running = self.counts().get(TrialState.RUNNING.value, 0)
+            raise TrialLimitReached(
+                f"study {self.name!r} has used its n_trials={limit} and no paused trial is to be resumed"
+                + (f"; {running} running trial(s) may still be promoted once told" if running else "")
+                + "; to go on, raise the limit (study.n_trials = N, or None for none)")
+        return RunningTrial(self.spec(started[0]), sink=self, managed=False)
 
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
         """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals."""
@@ -293,20 +319,8 @@ class Study(ReportSink):
             self.scheduler.on_result(trial, self.history())
         else:
             self._sync()
-            self._keep_late_result(self._cache[trial_id], state, metrics)
+            keep_late_result(self, self._cache[trial_id], state, metrics)
         return self._cache[trial_id]
-
-    def _keep_late_result(self, trial: Trial, state: TrialState, metrics: Mapping[str, Any]) -> bool:
-        """A result that arrives after its trial was failed (abandoned, cancelled, timed out) is
-        kept in the trial's system attributes instead of being dropped; the trial stays failed."""
-        if trial.state is not TrialState.FAILED or state not in (TrialState.COMPLETED, TrialState.PRUNED):
-            return False
-        late = {"state": state.value, "metrics": _json.loads(_json.dumps(dict(metrics))), "at": _now()}
-        self.storage.set_trial_attr(trial.id, LATE_RESULT, late, system=True)
-        trial.system_attrs[LATE_RESULT] = late
-        warnings.warn(f"trial {trial.number} was already failed ({trial.error}); its late result is kept in "
-                      f"system_attrs[{LATE_RESULT!r}]", stacklevel=3)
-        return True
 
     def cancel(self, trial_id: int, reason: str) -> Trial:
         """Fail a trial that the tuner stopped for its own reasons; it gives its budget back."""
@@ -350,7 +364,7 @@ class Study(ReportSink):
                 return record  # the same result told twice is fine
             if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
                 metrics = value if isinstance(value, Mapping) else {self.metric: value}
-                self._keep_late_result(record, state, metrics)
+                keep_late_result(self, record, state, metrics)
                 return record
             raise ConfigError(f"trial {record.number} is already {record.state.value}"
                               + (f" with value {record.value}" if record.value is not None else ""))

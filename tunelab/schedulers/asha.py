@@ -11,7 +11,10 @@ trials at a rung about one goes on. Two styles:
   quota ``floor(n/eta)`` not yet used, is resumed from its checkpoint at the next rung, the top
   rung first. Only when none qualifies does a new trial start. With the study's trial limit known
   (``plan``), a paused trial that can no longer be promoted is retired and its checkpoint
-  deleted, and a ladder too tall for the limit loses its lowest rungs (``_trim``).
+  deleted, a ladder too tall for the limit loses its lowest rungs (``_trim``), and a rung that
+  no more trials can reach promotes its best even when it holds fewer than ``eta`` (failed
+  trials never reach a rung), so a study that ends has a full run whenever a trial got to the
+  lowest rung.
 
 ``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
 epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous
@@ -56,6 +59,7 @@ class ASHAScheduler(FidelityScheduler):
             raise ConfigError(f"{self.name}: adaptive=True needs promotion=True and brackets=1 "
                               f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
         self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
+        self._brackets_asked = brackets  # n_brackets shrinks with a trimmed ladder
         self.adaptive = bool(adaptive)
         self._ladder: list[float] = []  # every rung the budget range allows, before trimming
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
@@ -66,15 +70,18 @@ class ASHAScheduler(FidelityScheduler):
 
     def _trim(self) -> None:
         """Keep the top rungs that ``max_rungs`` and the trial limit allow. The lowest rungs go:
-        a rung at 1/81 of the budget decides on too little evidence, and with one bracket a run
-        reaches the top rung only after ``eta**(rungs - 1)`` trials have entered the lowest, so
-        a study of fewer trials than that would end with no full run at all."""
-        keep = len(self._ladder) if self.max_rungs is None else self.max_rungs
-        if self.promotion and self.n_brackets == 1 and self.max_trials is not None:
-            keep = min(keep, 1 + int(math.floor(math.log(max(self.max_trials, 1)) / math.log(self.eta) + 1e-9)))
+        a rung at 1/81 of the budget decides on too little evidence, and in promotion mode a run
+        of the lowest bracket reaches the top rung only after ``eta**(rungs - 1)`` of the
+        bracket's trials have entered its lowest rung, so a study with fewer trials per bracket
+        than that would end with no full run from it (with as few trials as brackets, none at
+        all: the full-budget bracket comes last)."""
+        keep = min(len(self._ladder), len(self._ladder) if self.max_rungs is None else self.max_rungs)
+        if self.promotion and self.max_trials is not None:
+            while keep > 1 and self.max_trials / min(self._brackets_asked, keep) < self.eta ** (keep - 1) - 1e-9:
+                keep -= 1
         self.levels = self._ladder[-keep:]
         self.min_budget = self.levels[0]
-        self.n_brackets = min(self.n_brackets, len(self.levels))
+        self.n_brackets = min(self._brackets_asked, len(self.levels))
 
     def plan(self, max_trials: int | None) -> None:
         super().plan(max_trials)
@@ -82,7 +89,7 @@ class ASHAScheduler(FidelityScheduler):
             self._trim()
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "promotion": self.promotion, "brackets": self.n_brackets,
+        return {**super().options(), "promotion": self.promotion, "brackets": self._brackets_asked,
                 "max_rungs": self.max_rungs, "adaptive": self.adaptive}
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
@@ -155,7 +162,7 @@ class ASHAScheduler(FidelityScheduler):
         tables = [self._table(history, b) for b in range(self.n_brackets)]
         for k in range(len(self.levels) - 2, -1, -1):
             for bracket in range(min(k + 1, self.n_brackets)):
-                trial = self._promotable(tables[bracket][k], by_id, k)
+                trial = self._promotable(history, bracket, tables[bracket][k], by_id, k)
                 if trial is not None:
                     return trial
         return self._screened_to_finish(history, tables[0], by_id)
@@ -175,10 +182,14 @@ class ASHAScheduler(FidelityScheduler):
     def _finishing(self, history: History) -> bool:
         return self.adaptive and len(self.levels) > 1 and self.first_trusted(history) == len(self.levels) - 1
 
-    def _promotable(self, scores: dict[int, float], by_id: dict[int, Trial], k: int) -> Trial | None:
-        """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room."""
+    def _promotable(self, history: History, bracket: int, scores: dict[int, float], by_id: dict[int, Trial],
+                    k: int) -> Trial | None:
+        """The best paused trial of rung ``k`` if the rung's quota ``floor(n/eta)`` has room; a
+        rung that no more trials can reach promotes its best even with fewer than ``eta``."""
         level = self.levels[k]
         quota = int(math.floor(len(scores) / self.eta + 1e-9))
+        if not quota and scores and self._may_still_come(history, bracket, scores) == 0:
+            quota = 1
         if _promoted(scores, by_id, level) >= quota:
             return None
         for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
@@ -191,7 +202,8 @@ class ASHAScheduler(FidelityScheduler):
         """Paused trials that can no longer be promoted, given the trial limit: even if every
         trial that may still reach their rung (those not started yet, and those running or
         paused below it) did, up to what the rungs below can promote, the rung's quota would not
-        take them, or the paused trials ahead of them would use up the promotions it has left.
+        take them, or the paused trials ahead of them would use up the promotions it has left
+        (at least one: the best of a closed rung goes on).
         So at the end of a study nothing stays paused, and while it runs, the checkpoints kept
         are those of trials that may still be resumed. (With ``adaptive``, trials started above
         a distrusted rung enter the rungs above it beyond what it promotes; the bound ignores
@@ -204,12 +216,10 @@ class ASHAScheduler(FidelityScheduler):
             return []
         if self._finishing(history):  # the rung below the top is being finished, not ranked
             paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
-        per_bracket = math.ceil(self.max_trials / self.n_brackets)
         by_id = {t.id: t for t in history.trials}
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
-            members = [t for t in history.trials if self.bracket_of(t) == bracket]
-            unfinished = [t for t in members if not t.state.finished]
+            share = self._share(bracket)
             table = self._table(history, bracket)
             for k, level in enumerate(self.levels[:-1]):
                 scores = table[k]
@@ -217,10 +227,10 @@ class ASHAScheduler(FidelityScheduler):
                                   and t.id in scores), key=lambda t: (scores[t.id], t.number))
                 if not waiting:
                     continue
-                may_still_come = max(per_bracket - len(members), 0) + \
-                    sum(1 for t in unfinished if t.id not in scores)
-                most = per_bracket / self.eta ** (k - bracket)  # what the rungs below can promote
-                quota = math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9)
+                may_still_come = self._may_still_come(history, bracket, scores)
+                most = share / self.eta ** (k - bracket)  # what the rungs below can promote
+                # at least one: once closed, a rung promotes its best even with fewer than eta trials
+                quota = max(math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9), 1)
                 promoted = _promoted(scores, by_id, level)
                 ordered = sorted(scores.values())
                 for ahead, trial in enumerate(waiting):
@@ -228,6 +238,19 @@ class ASHAScheduler(FidelityScheduler):
                     if better >= quota or ahead >= quota - promoted:
                         out.append(trial)
         return out
+
+    def _share(self, bracket: int) -> int:
+        """How many of the trial limit's trials the bracket gets (trial n joins bracket n % k)."""
+        return max(math.ceil((self.max_trials - bracket) / self.n_brackets), 0)
+
+    def _may_still_come(self, history: History, bracket: int, scores: dict[int, float]) -> int | None:
+        """How many more trials of ``bracket`` may still reach the rung whose values are
+        ``scores``: those not created yet and the unfinished ones not there yet (None: no limit)."""
+        if self.max_trials is None:
+            return None
+        members = [t for t in history.trials if self.bracket_of(t) == bracket]
+        return max(self._share(bracket) - len(members), 0) + \
+            sum(1 for t in members if not t.state.finished and t.id not in scores)
 
 
 def _promoted(scores: dict[int, float], by_id: dict[int, Trial], level: float) -> int:
