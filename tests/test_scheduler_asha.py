@@ -123,6 +123,25 @@ def test_ask_keeps_to_the_trial_limit_and_leaves_nothing_paused(tmp_path):
     assert more.ask().number == 10
 
 
+def test_raising_the_limit_grows_the_ladder_and_the_old_trials_leave_its_new_rung_to_the_new_ones(tmp_path):
+    # 8 trials: rungs 3 and 9; raised to 30: rungs 1, 3 and 9. The 8 first trials started at 3,
+    # past the new rung without being promoted from it, so they do not use up its quota.
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=4, n_trials=8,
+                            storage=f"sqlite:///{tmp_path / 'g.db'}", name="g")
+    for limit in (8, 30):
+        study.n_trials = limit
+        with pytest.raises(tl.TrialLimitReached):
+            while True:
+                drive(study, study.ask())
+    old, new = study.trials[:8], study.trials[8:]
+    at_one = sorted(loss_at(t.config, 1) for t in study.trials)
+    past_one = [t for t in new if t.reports[-1].step > 1]
+    # The new trials in the top third at 1 epoch went on, as many as the quota left them.
+    assert len(past_one) == 10 - sum(loss_at(t.config, 1) <= at_one[9] for t in old)
+    assert all(loss_at(t.config, 1) <= at_one[9] for t in past_one)
+    assert {t.system_attrs["lowest_rung"] for t in old} == {3.0} and {t.system_attrs["lowest_rung"] for t in new} == {1.0}
+
+
 def diverges_below_half(config, trial):
     if config["x"] < 0.5:
         raise RuntimeError("diverged")

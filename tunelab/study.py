@@ -159,6 +159,10 @@ class Study(ReportSink):
         self._retire(history)
         fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
+        start_attrs = self.scheduler.start_attrs()
+        for key, value in start_attrs.items() if trial is not None else ():
+            self.storage.set_trial_attr(trial.id, key, value, system=True)
+            trial.system_attrs[key] = value
         if trial is None:
             paused = self.scheduler.trial_to_resume(history)
             if paused is not None:
@@ -178,7 +182,8 @@ class Study(ReportSink):
                     raise SearchExhausted(f"searcher {self.searcher.name!r} has nothing new to propose")
                 config = configs[0]
             trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
-                                              owner=self.owner, budget=fresh_budget, limit=limit)
+                                              owner=self.owner, budget=fresh_budget, limit=limit,
+                                              system_attrs=start_attrs or None)
             if trial is None:
                 return None
         old = self._cache.get(trial.id)

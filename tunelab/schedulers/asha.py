@@ -46,6 +46,12 @@ from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank
 from tunelab.trial import Decision, Trial, TrialState
 
 
+#: A trial's system attribute: the lowest rung of the ladder when it started. A trial that started
+#: above a rung the ladder did not have then (a study continued with a larger trial limit, whose
+#: ladder grew a lower rung) was never promoted from it and does not use up its quota.
+LOWEST_RUNG = "lowest_rung"
+
+
 class ASHAScheduler(FidelityScheduler):
     name = "asha"
 
@@ -87,6 +93,9 @@ class ASHAScheduler(FidelityScheduler):
         super().plan(max_trials)
         if self._ladder:
             self._trim()
+
+    def start_attrs(self) -> dict[str, Any]:
+        return {LOWEST_RUNG: self.levels[0]} if self.promotion else {}
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "promotion": self.promotion, "brackets": self._brackets_asked,
@@ -254,5 +263,7 @@ class ASHAScheduler(FidelityScheduler):
 
 
 def _promoted(scores: dict[int, float], by_id: dict[int, Trial], level: float) -> int:
-    """How many of a rung's trials went on past it: promoted, or (adaptive) started above it."""
-    return sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9))
+    """How many of a rung's trials went on past it: promoted, or (adaptive) started above it
+    while the rung was on the ladder."""
+    return sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9)
+               and by_id[i].system_attrs.get(LOWEST_RUNG, -math.inf) <= level * (1 + 1e-9))

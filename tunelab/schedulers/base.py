@@ -61,6 +61,11 @@ class Scheduler:
         checkpoints, so the disk holds only what may still be needed."""
         return []
 
+    def start_attrs(self) -> dict[str, Any]:
+        """System attributes kept with a trial when it starts: what the scheduler will need to
+        know later about the plan it started under (storage is the state, not the scheduler)."""
+        return {}
+
     def trusted_budget(self, history: History) -> float:
         """The lowest budget whose verdicts the scheduler stands by. A searcher that learns from
         how far runs were let go (``kde``) ignores verdicts taken below it: a rung found to

@@ -62,6 +62,9 @@ class HyperbandScheduler(BracketScheduler):
             return self._async.trial_to_resume(history)
         return super().trial_to_resume(history)
 
+    def start_attrs(self) -> dict[str, Any]:
+        return self._async.start_attrs() if self._async is not None else super().start_attrs()
+
     def retired(self, history: History) -> list[Trial]:
         if self._async is not None:
             return self._async.retired(history)
