@@ -84,6 +84,25 @@ def test_fresh_run_fidelity_reruns_at_the_higher_level():
     assert best.value == pytest.approx(best.config["x"] + 0.1)
 
 
+def by_width(config, trial):
+    """A model built afresh at each size (hidden units): wider fits better, and costs more."""
+    width = trial.budget
+    loss = config["x"] + 4.0 / width
+    trial.report(width, loss=loss)
+    return loss
+
+
+def test_a_model_size_fidelity_runs_whole_sizes_afresh_at_each_level():
+    width = tl.fidelity("model_size", min=16, max=432)  # hidden units; not resumable
+    study = tl.tune(by_width, SPACE, metric="loss", mode="min", fidelity=width, n_trials=30, seed=3,
+                    progress=False)
+    assert study.scheduler.name == "asha" and study.scheduler.levels == [16.0, 48.0, 144.0, 432.0]
+    runs = {t.number: [r.step for r in t.reports] for t in study.trials}
+    # One report per size a trial was built at, each a whole ladder level, climbing one rung at a time.
+    assert all(steps == [16.0, 48.0, 144.0, 432.0][:len(steps)] for steps in runs.values())
+    assert study.best.reports[-1].step == 432.0 and study.best.value == pytest.approx(study.best.config["x"] + 4 / 432)
+
+
 def test_ask_tell_hands_out_budgets_and_tell_closes_a_rung():
     study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="sh", fidelity=EPOCHS, seed=0,
                             scheduler_options={"n": 3})
