@@ -9,7 +9,7 @@ import re
 import secrets
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.errors import ConfigError, StudyNotFound
+from tunelab.errors import ConfigError, StudyNotFound, check_count
 from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
@@ -155,8 +155,7 @@ def create_study(
     worker`` processes that run it. ``environment`` is recorded instead of capturing this
     process's (which takes a good fraction of a second): for studies whose trials run nowhere
     real, such as the simulator's."""
-    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
-        raise ConfigError(f"n_trials must be a positive integer or None; got {n_trials!r}")
+    check_count("n_trials", n_trials)
     space = Space.coerce(space)
     fidelity = coerce_fidelity(fidelity)
     metrics, modes = _check_metrics(metric, mode)

@@ -46,6 +46,12 @@ class TrialPaused(Exception):
     """Raised inside an objective when the scheduler pauses its trial (to resume it later)."""
 
 
+def check_count(name: str, value: object) -> None:
+    """A count such as ``n_trials``: a positive integer, or None for no limit."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a positive integer or None; got {value!r}")
+
+
 class SearchExhausted(TunelabError):
     """The searcher has nothing new to propose (for example, every grid point was tried)."""
 

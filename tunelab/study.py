@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints
-from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached
+from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.recovery import keep_late_result, recover_abandoned, retry_attrs
@@ -29,7 +29,7 @@ from tunelab.tracking.artifacts import default_artifact_root, trial_dir
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState,
-                           check_result_shape, normalize_result, told_state)
+                           as_float, check_result_shape, normalize_result, same_result, told_state)
 
 WORKER = "worker"
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -233,8 +233,7 @@ class Study(ReportSink):
 
     @n_trials.setter
     def n_trials(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"n_trials must be a positive integer or None; got {value!r}")
+        check_count("n_trials", value)
         budgets = {**(self.record.settings.get("budgets") or {}), "n_trials": value}
         self.storage.update_study(self.record.id, settings={"budgets": budgets})
         self.record.settings = {**self.record.settings, "budgets": budgets}
@@ -246,8 +245,7 @@ class Study(ReportSink):
         used up and no paused trial is to be resumed, ask raises :class:`TrialLimitReached`."""
         limit = self.n_trials
         self.scheduler.plan(limit)
-        counted = self.counted_trials() if limit is not None else 0
-        started = self._start(allow_new=limit is None or counted < limit, limit=limit)
+        started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
         if started is None:
             running = self.counts().get(TrialState.RUNNING.value, 0)
             raise TrialLimitReached(
@@ -361,11 +359,11 @@ class Study(ReportSink):
             # closes the rung (a pause) or records the pruning, as the tuner would.
             metrics = value if isinstance(value, Mapping) else None
             if value is not None and not isinstance(value, Mapping):
-                metrics = {self.metric: _as_float(value)}
+                metrics = {self.metric: as_float(value)}
             return self.finish(record.id, TrialState.PAUSED if decision is Decision.PAUSE else TrialState.PRUNED,
                                metrics=metrics)
         if record.state.finished:
-            if record.state is state and self._same_result(record, value):
+            if record.state is state and same_result(record, value, self.record.metrics):
                 return record  # the same result told twice is fine
             if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
                 metrics = value if isinstance(value, Mapping) else {self.metric: value}
@@ -384,16 +382,6 @@ class Study(ReportSink):
             return self.finish(record.id, state, metrics=metrics)
         return self.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
 
-    def _same_result(self, record: Trial, value: Any) -> bool:
-        if value is None:
-            return True
-        if isinstance(value, Mapping):
-            try:
-                return normalize_result(value, self.record.metrics, record.reports) == record.metrics
-            except InvalidResult:
-                return False
-        return record.value == _as_float(value)
-
     def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
         if isinstance(trial, (RunningTrial, Trial)):
             return self._trial(trial.id)
@@ -406,13 +394,6 @@ class Study(ReportSink):
         """Fail the running trials whose process is gone and queue them again (once by default);
         see :func:`tunelab.recovery.recover_abandoned`."""
         return recover_abandoned(self, stale_after, max_retries)
-
-
-def _as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _now() -> float:

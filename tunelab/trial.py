@@ -297,3 +297,22 @@ def check_result_shape(value: Any, metrics: list[str]) -> None:
     except InvalidResult as err:
         if not err.non_finite:
             raise ConfigError(f"tell: {err}") from None
+
+
+def as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def same_result(trial: Trial, value: Any, metrics: list[str]) -> bool:
+    """Whether ``value``, told again for a finished trial, is the result it already holds."""
+    if value is None:
+        return True
+    if isinstance(value, Mapping):
+        try:
+            return normalize_result(value, metrics, trial.reports) == trial.metrics
+        except InvalidResult:
+            return False
+    return trial.value == as_float(value)

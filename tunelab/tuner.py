@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.api import create_study
-from tunelab.errors import ConfigError, SearchExhausted
+from tunelab.errors import ConfigError, SearchExhausted, check_count
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
@@ -62,9 +62,7 @@ class Budgets:
 
     def validate(self) -> None:
         for name in ("n_trials", "patience", "max_failures"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive integer or None; got {value!r}")
+            check_count(name, getattr(self, name))
         for name in ("timeout", "target", "max_cost"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
