@@ -160,9 +160,10 @@ class Study(ReportSink):
         fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         start_attrs = self.scheduler.start_attrs()
-        for key, value in start_attrs.items() if trial is not None else ():
-            self.storage.set_trial_attr(trial.id, key, value, system=True)
-            trial.system_attrs[key] = value
+        if trial is not None:  # a queued trial starts now
+            for key, value in start_attrs.items():
+                self.storage.set_trial_attr(trial.id, key, value, system=True)
+                trial.system_attrs[key] = value
         if trial is None:
             paused = self.scheduler.trial_to_resume(history)
             if paused is not None:
@@ -226,9 +227,8 @@ class Study(ReportSink):
 
     @property
     def n_trials(self) -> int | None:
-        """The study's trial limit: ``n_trials`` of ``tl.create_study`` or of the last ``tl.tune``
-        (None: no limit). ``tunelab worker`` processes and :meth:`ask` keep to it; set it to
-        raise or lift it (it is stored)."""
+        """The study's trial limit (None: none), from ``tl.create_study`` or the last ``tl.tune``;
+        ``tunelab worker`` processes and :meth:`ask` keep to it. Setting it stores it."""
         return (self.record.settings.get("budgets") or {}).get("n_trials")
 
     @n_trials.setter

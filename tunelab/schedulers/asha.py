@@ -81,7 +81,7 @@ class ASHAScheduler(FidelityScheduler):
         bracket's trials have entered its lowest rung, so a study with fewer trials per bracket
         than that would end with no full run from it (with as few trials as brackets, none at
         all: the full-budget bracket comes last)."""
-        keep = min(len(self._ladder), len(self._ladder) if self.max_rungs is None else self.max_rungs)
+        keep = len(self._ladder) if self.max_rungs is None else min(self.max_rungs, len(self._ladder))
         if self.promotion and self.max_trials is not None:
             while keep > 1 and self.max_trials / min(self._brackets_asked, keep) < self.eta ** (keep - 1) - 1e-9:
                 keep -= 1
