@@ -106,8 +106,9 @@ class ASHAScheduler(FidelityScheduler):
         """Trials take brackets in turn by number, a fact storage keeps (rule 6)."""
         return trial.number % self.n_brackets
 
-    def members(self, history: History, bracket: int) -> list[Trial]:
-        return [t for t in history.trials if t.reports and self.bracket_of(t) == bracket]
+    def members(self, history: History, bracket: int, reported: bool = True) -> list[Trial]:
+        """The bracket's trials (with ``reported``, only those that reported: a rung's candidates)."""
+        return [t for t in history.trials if (t.reports or not reported) and self.bracket_of(t) == bracket]
 
     # -- the protocol ---------------------------------------------------------------------------
     def budget_for(self, trial: Trial | None, history: History) -> float | None:
@@ -197,8 +198,9 @@ class ASHAScheduler(FidelityScheduler):
         rung that no more trials can reach promotes its best even with fewer than ``eta``."""
         level = self.levels[k]
         quota = int(math.floor(len(scores) / self.eta + 1e-9))
-        if not quota and scores and self._may_still_come(history, bracket, scores) == 0:
-            quota = 1
+        if not quota and scores:
+            everyone = self.members(history, bracket, reported=False)
+            quota = int(self._may_still_come(everyone, bracket, scores) == 0)
         if _promoted(scores, by_id, level) >= quota:
             return None
         for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
@@ -228,7 +230,7 @@ class ASHAScheduler(FidelityScheduler):
         by_id = {t.id: t for t in history.trials}
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
-            share = self._share(bracket)
+            share, members = self._share(bracket), self.members(history, bracket, reported=False)
             table = self._table(history, bracket)
             for k, level in enumerate(self.levels[:-1]):
                 scores = table[k]
@@ -236,7 +238,7 @@ class ASHAScheduler(FidelityScheduler):
                                   and t.id in scores), key=lambda t: (scores[t.id], t.number))
                 if not waiting:
                     continue
-                may_still_come = self._may_still_come(history, bracket, scores)
+                may_still_come = self._may_still_come(members, bracket, scores)
                 most = share / self.eta ** (k - bracket)  # what the rungs below can promote
                 # at least one: once closed, a rung promotes its best even with fewer than eta trials
                 quota = max(math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9), 1)
@@ -252,12 +254,11 @@ class ASHAScheduler(FidelityScheduler):
         """How many of the trial limit's trials the bracket gets (trial n joins bracket n % k)."""
         return max(math.ceil((self.max_trials - bracket) / self.n_brackets), 0)
 
-    def _may_still_come(self, history: History, bracket: int, scores: dict[int, float]) -> int | None:
-        """How many more trials of ``bracket`` may still reach the rung whose values are
-        ``scores``: those not created yet and the unfinished ones not there yet (None: no limit)."""
+    def _may_still_come(self, members: list[Trial], bracket: int, scores: dict[int, float]) -> int | None:
+        """How many more of the ``members`` of ``bracket`` may still reach the rung whose values
+        are ``scores``: those not created yet and the unfinished ones not there yet (None: no limit)."""
         if self.max_trials is None:
             return None
-        members = [t for t in history.trials if self.bracket_of(t) == bracket]
         return max(self._share(bracket) - len(members), 0) + \
             sum(1 for t in members if not t.state.finished and t.id not in scores)
 
