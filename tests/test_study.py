@@ -211,6 +211,19 @@ def test_ask_keeps_to_the_studys_trial_limit(storage):
         study.n_trials = 0
     study.n_trials = None
     assert study.ask().number == 3
+
+
+def test_at_the_limit_ask_runs_again_a_trial_whose_process_died(storage):
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0, n_trials=2)
+    study.tell(study.ask(), 1.0)
+    dead = study.storage.create_trial(study.record.id, BASELINE, study._seed_for, owner=_dead_owner())
+    retry = study.ask()  # the limit is used up, but the dead process's trial is queued again
+    assert retry.config == BASELINE and retry.seed == dead.seed
+    study.tell(retry, 0.5)
+    with pytest.raises(tl.TrialLimitReached) as raised:
+        study.ask()
+    assert "running" not in str(raised.value)
+    assert study.counts() == {"completed": 2, "failed": 1}
     assert tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0).n_trials is None
 
 

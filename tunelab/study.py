@@ -156,7 +156,8 @@ class Study(ReportSink):
         as long as the study has fewer than ``limit`` counted trials (checked atomically in storage).
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
-        self._retire(history)
+        for retired in self.scheduler.retired(history):  # paused trials it will never resume: free their checkpoints
+            self.finish(retired.id, TrialState.PRUNED)
         fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         start_attrs = self.scheduler.start_attrs()
@@ -199,11 +200,6 @@ class Study(ReportSink):
             return self.fidelity.max
         return budget
 
-    def _retire(self, history: History) -> None:
-        """Prune the paused trials the scheduler will never resume (and free their checkpoints)."""
-        for trial in self.scheduler.retired(history):
-            self.finish(trial.id, TrialState.PRUNED)
-
     def checkpoint_dir(self, trial: Trial) -> str:
         """Where a trial keeps its checkpoint: a folder of its own inside the trial's folder, so
         that deleting a checkpoint that can no longer be used keeps the trial's logs."""
@@ -239,19 +235,20 @@ class Study(ReportSink):
         self.record.settings = {**self.record.settings, "budgets": budgets}
 
     def ask(self) -> RunningTrial:
-        """Start a trial for your own loop; finish it with :meth:`tell`. It is a trial that the
-        scheduler resumes (``trial.budget`` says how far it goes now) or a new one. With a trial
-        limit (:attr:`n_trials`) the scheduler plans for it as in ``tl.tune``, and once the limit is
-        used up and no paused trial is to be resumed, ask raises :class:`TrialLimitReached`."""
+        """Start a trial for your own loop (one to resume, ``trial.budget`` saying how far, or a
+        new one); finish it with :meth:`tell`. Under a trial limit (:attr:`n_trials`, planned for
+        as in ``tl.tune``) it raises :class:`TrialLimitReached` once nothing is left to run."""
         limit = self.n_trials
         self.scheduler.plan(limit)
-        started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
+        for _ in range(2):  # at the limit, once more after re-queueing trials whose process died
+            started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
+            if started is not None or not self.recover_abandoned():
+                break
         if started is None:
             running = self.counts().get(TrialState.RUNNING.value, 0)
-            raise TrialLimitReached(
-                f"study {self.name!r} has used its n_trials={limit} and no paused trial is to be resumed"
-                + (f"; {running} running trial(s) may still be promoted once told" if running else "")
-                + "; to go on, raise the limit (study.n_trials = N, or None for none)")
+            out = f"; {running} running trial(s) may be promoted once told" if running else ""
+            raise TrialLimitReached(f"study {self.name!r} has used its n_trials={limit} and no paused trial is to be "
+                                    f"resumed{out}; to go on, raise the limit (study.n_trials = N, or None for none)")
         return RunningTrial(self.spec(started[0]), sink=self, managed=False)
 
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
