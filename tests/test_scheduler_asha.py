@@ -79,6 +79,50 @@ def test_trials_that_can_no_longer_be_promoted_are_retired_and_their_checkpoints
     assert all(os.path.exists(study.checkpoint_dir(t)) for t in trials if t.state is TrialState.PAUSED)
 
 
+def test_without_a_trial_limit_max_paused_bounds_the_checkpoints_and_the_lowest_standing_go_first(tmp_path):
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=5,
+                            scheduler_options={"max_paused": 6}, storage=f"sqlite:///{tmp_path / 'u.db'}", name="u")
+    retired_any = False
+    for _ in range(60):
+        before = {t.id for t in study.trials if t.state is TrialState.PAUSED}
+        trial = study.ask()
+        trials = study.trials
+        paused = [t for t in trials if t.state is TrialState.PAUSED]
+        assert len(paused) <= 6
+        for gone in (t for t in trials if t.id in before and t.state is TrialState.PRUNED):
+            retired_any = True
+            assert not os.path.exists(study.checkpoint_dir(gone))
+            level = gone.budget  # every trial kept at its rung stands higher than the one retired
+            assert all(loss_at(t.config, level) < loss_at(gone.config, level) for t in paused if t.budget == level)
+        drive(study, trial)
+        assert_quotas(study)
+    assert retired_any and all(os.path.exists(study.checkpoint_dir(t)) for t in paused)
+    assert [t for t in study.trials if t.state is TrialState.COMPLETED]
+
+
+def test_without_a_trial_limit_at_most_a_hundred_trials_stay_paused_by_default():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=6)
+    most = 0
+    for _ in range(220):
+        trial = study.ask()
+        most = max(most, sum(t.state is TrialState.PAUSED for t in study.trials))
+        drive(study, trial)
+    assert most == 100
+    # With a trial limit, only trials that can no longer be promoted go (the cap is not the default).
+    limited = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=6,
+                              n_trials=1000)
+    for _ in range(220):
+        drive(limited, limited.ask())
+    assert sum(t.state is TrialState.PAUSED for t in limited.trials) > 100
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
+def test_max_paused_must_be_a_positive_integer(bad):
+    with pytest.raises(tl.ConfigError, match="max_paused must be a positive integer"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,
+                        scheduler_options={"max_paused": bad})
+
+
 @pytest.mark.parametrize("n_trials, levels", [(None, [1, 3, 9, 27]), (27, [1, 3, 9, 27]), (26, [3, 9, 27]),
                                                (3, [9, 27]), (2, [27])])
 def test_a_trial_limit_too_small_to_climb_the_ladder_drops_its_lowest_rungs(n_trials, levels):

@@ -46,10 +46,14 @@ class TrialPaused(Exception):
     """Raised inside an objective when the scheduler pauses its trial (to resume it later)."""
 
 
-def check_count(name: str, value: object) -> None:
-    """A count such as ``n_trials``: a positive integer, or None for no limit."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{name} must be a positive integer or None; got {value!r}")
+def check_count(name: str, value: object, optional: bool = True, error: type[TunelabError] = ConfigError) -> None:
+    """A count (``n_trials``, ``workers``, a population): a positive integer, or, where
+    ``optional``, None for no limit. ``name`` leads the message ("kde: candidates")."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        allowed = "a positive integer or None" if optional else "a positive integer"
+        raise error(f"{name} must be {allowed}; got {value!r}")
 
 
 class SearchExhausted(TunelabError):

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 
 try:
     from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
@@ -57,8 +57,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         if not hasattr(self.estimator, "fit"):
             raise ConfigError(f"TuneSearchCV needs an estimator with fit(); got {self.estimator!r}")
-        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
-            raise ConfigError(f"n_trials must be a positive integer; got {self.n_trials!r}")
+        check_count("n_trials", self.n_trials, optional=False)
         if y is None and self.estimator.__sklearn_tags__().target_tags.required:
             raise ValueError(f"{type(self.estimator).__name__} requires y to be passed, but the target y is None")
         X, y = indexable(X, y)

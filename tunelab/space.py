@@ -31,7 +31,7 @@ from tunelab.distributions import (
     uniform,
     value_key,
 )
-from tunelab.errors import SpaceError
+from tunelab.errors import SpaceError, check_count
 
 __all__ = [
     "Space", "Distribution", "Float", "Int", "Categorical", "Fixed",
@@ -228,8 +228,7 @@ class Space:
         else:
             counts = {name: points for name in self.params}
         for name, count in counts.items():
-            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-                raise SpaceError(f"grid points for {name!r} must be a positive integer; got {count!r}")
+            check_count(f"grid points for {name!r}", count, optional=False, error=SpaceError)
         return {name: dist.grid(counts[name]) for name, dist in self.params.items()}
 
     # -- validation of configurations handed in by users -----------------------------------

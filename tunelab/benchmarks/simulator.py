@@ -16,7 +16,7 @@ from typing import Any
 
 from tunelab.api import create_study
 from tunelab.benchmarks.tasks import Task, at_or_better
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.executors.base import Executor, Outcome
 from tunelab.storage import MemoryStorage
 from tunelab.study import Study
@@ -60,8 +60,7 @@ class SimulatedExecutor(Executor):
     name = "simulated"
 
     def __init__(self, task: Task, workers: int = 1):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"workers must be a positive integer; got {workers!r}")
+        check_count("workers", workers, optional=False)
         self.task, self.workers = task, workers
         self.clock = SimulatedClock()
         self.compute = 0.0  # worker-seconds spent, summed over workers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from tunelab._registry import Registry
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.executors.base import Executor, Outcome, run_objective
 
 __all__ = ["Executor", "Outcome", "EXECUTORS", "make_executor", "run_objective"]
@@ -28,8 +28,7 @@ def make_executor(spec: "str | Executor | None", workers: int, trial_timeout: fl
         return spec
     if options is not None and not isinstance(options, Mapping):
         raise ConfigError(f"executor_options must be a dict; got {type(options).__name__}")
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ConfigError(f"workers must be a positive integer; got {workers!r}")
+    check_count("workers", workers, optional=False)
     name = spec or ("inline" if workers == 1 else "processes")
     cls = EXECUTORS.get(name)
     if name == "inline":

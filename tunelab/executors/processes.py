@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.executors.base import Executor, Objective, Outcome, run_objective
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
@@ -81,8 +81,7 @@ class ProcessExecutor(Executor):
     name = "processes"
 
     def __init__(self, workers: int = 2, trial_timeout: float | None = None):
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise ConfigError(f"workers must be a positive integer; got {workers!r}")
+        check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
         self._ctx = mp.get_context("spawn")
         self._pool: list[_Worker] = []

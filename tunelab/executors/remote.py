@@ -16,7 +16,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import check_count
 from tunelab.executors.base import Executor, Objective, Outcome, run_objective
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
@@ -67,8 +67,7 @@ class RemoteExecutor(Executor):
     task (and at the trial's next report, for backends that cannot stop a running task)."""
 
     def __init__(self, workers: int = 2, trial_timeout: float | None = None):
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise ConfigError(f"workers must be a positive integer; got {workers!r}")
+        check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
         self._tasks: dict[int, _Task] = {}
 

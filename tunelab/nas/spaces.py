@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tunelab.distributions import choice, randint
-from tunelab.errors import SpaceError
+from tunelab.errors import SpaceError, check_count
 from tunelab.nas.genotype import CELL_KINDS, CELL_OPS, INPUTS_PER_NODE, PRIMITIVES, param_name
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu")
@@ -21,8 +21,7 @@ def cell_space(nodes: int = 4, ops: Sequence[str] = CELL_OPS) -> dict[str, Any]:
     """The DARTS-style cell space: for each node of the normal and the reduction cell, two
     edges, each an operation (``ops``) applied to one earlier state (the two cell inputs or an
     earlier node). Inputs are integers, so a node may read the same state twice, as in ENAS."""
-    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
-        raise SpaceError(f"cell_space: nodes must be a positive integer; got {nodes!r}")
+    check_count("cell_space: nodes", nodes, optional=False, error=SpaceError)
     ops = list(ops)
     unknown = [op for op in ops if op not in PRIMITIVES]
     if unknown or not ops:
@@ -44,8 +43,7 @@ def macro_space(kind: str = "cnn", max_layers: int = 4, widths: Sequence[int] = 
     Build the network with :func:`tunelab.nas.build_macro`."""
     if kind not in ("cnn", "mlp"):
         raise SpaceError(f"macro_space: kind must be 'cnn' or 'mlp'; got {kind!r}")
-    if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
-        raise SpaceError(f"macro_space: max_layers must be a positive integer; got {max_layers!r}")
+    check_count("macro_space: max_layers", max_layers, optional=False, error=SpaceError)
     bad = [a for a in activations if a not in ACTIVATIONS]
     if bad or not activations:
         raise SpaceError(f"macro_space: activations must be drawn from {', '.join(ACTIVATIONS)}; got {list(activations)!r}")

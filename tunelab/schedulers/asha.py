@@ -14,7 +14,8 @@ trials at a rung about one goes on. Two styles:
   deleted, a ladder too tall for the limit loses its lowest rungs (``_trim``), and a rung that
   no more trials can reach promotes its best even when it holds fewer than ``eta`` (failed
   trials never reach a rung), so a study that ends has a full run whenever a trial got to the
-  lowest rung.
+  lowest rung. Without a limit no paused trial is provably dead; at most ``max_paused`` keep
+  their checkpoints (MAX_PAUSED by default), the lowest standing in their rung going first.
 
 ``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
 epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous
@@ -40,7 +41,7 @@ import bisect
 import math
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.history import History
 from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement
 from tunelab.trial import Decision, Trial, TrialState
@@ -50,6 +51,9 @@ from tunelab.trial import Decision, Trial, TrialState
 #: above a rung the ladder did not have then (a study continued with a larger trial limit, whose
 #: ladder grew a lower rung) was never promoted from it and does not use up its quota.
 LOWEST_RUNG = "lowest_rung"
+#: Without a trial limit, at most this many paused trials keep their checkpoints (``max_paused``
+#: sets it, with or without a limit): disk stays bounded in a run that ends on a timeout.
+MAX_PAUSED = 100
 
 
 class ASHAScheduler(FidelityScheduler):
@@ -57,16 +61,16 @@ class ASHAScheduler(FidelityScheduler):
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
                  eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None,
-                 adaptive: bool = False, forecast: bool = False):
-        for what, value in (("brackets", brackets), ("max_rungs", 1 if max_rungs is None else max_rungs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{self.name}: {what} must be a positive integer; got {value!r}")
+                 adaptive: bool = False, forecast: bool = False, max_paused: int | None = None):
+        check_count(f"{self.name}: brackets", brackets, optional=False)
+        for what, value in (("max_rungs", max_rungs), ("max_paused", max_paused)):
+            check_count(f"{self.name}: {what}", value)
         if adaptive and (brackets != 1 or not promotion):
             raise ConfigError(f"{self.name}: adaptive=True needs promotion=True and brackets=1 "
                               f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
         self.promotion, self.n_brackets, self.max_rungs = bool(promotion), brackets, max_rungs
         self._brackets_asked = brackets  # n_brackets shrinks with a trimmed ladder
-        self.adaptive = bool(adaptive)
+        self.adaptive, self.max_paused = bool(adaptive), max_paused
         self._ladder: list[float] = []  # every rung the budget range allows, before trimming
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
@@ -99,7 +103,7 @@ class ASHAScheduler(FidelityScheduler):
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "promotion": self.promotion, "brackets": self._brackets_asked,
-                "max_rungs": self.max_rungs, "adaptive": self.adaptive}
+                "max_rungs": self.max_rungs, "adaptive": self.adaptive, "max_paused": self.max_paused}
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
     def bracket_of(self, trial: Trial) -> int:
@@ -210,6 +214,21 @@ class ASHAScheduler(FidelityScheduler):
         return None
 
     def retired(self, history: History) -> list[Trial]:
+        """Paused trials whose checkpoints go: those that can no longer be promoted (with a trial
+        limit, ``_dead``), then, beyond ``max_paused``, those least likely ever to be (``_unlikely``)."""
+        if not self.promotion:
+            return []
+        paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
+        if not paused:
+            return []
+        count = len(paused)
+        if self._finishing(history):  # the rung below the top is being finished, not ranked
+            paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
+        dead = self._dead(history, paused) if self.max_trials is not None else []
+        gone = {t.id for t in dead}
+        return dead + self._unlikely(history, [t for t in paused if t.id not in gone], count - len(dead))
+
+    def _dead(self, history: History, paused: list[Trial]) -> list[Trial]:
         """Paused trials that can no longer be promoted, given the trial limit: even if every
         trial that may still reach their rung (those not started yet, and those running or
         paused below it) did, up to what the rungs below can promote, the rung's quota would not
@@ -220,13 +239,6 @@ class ASHAScheduler(FidelityScheduler):
         a distrusted rung enter the rungs above it beyond what it promotes; the bound ignores
         them, so disk stays bounded at the price of retiring, now and then, a trial that a rung
         filled that way would still have promoted.)"""
-        if not self.promotion or self.max_trials is None:
-            return []
-        paused = [t for t in history.trials if t.state is TrialState.PAUSED and t.budget is not None]
-        if not paused:
-            return []
-        if self._finishing(history):  # the rung below the top is being finished, not ranked
-            paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
         by_id = {t.id: t for t in history.trials}
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
@@ -249,6 +261,33 @@ class ASHAScheduler(FidelityScheduler):
                     if better >= quota or ahead >= quota - promoted:
                         out.append(trial)
         return out
+
+    def _unlikely(self, history: History, paused: list[Trial], count: int) -> list[Trial]:
+        """With ``count`` trials paused, more than the cap (``max_paused``, or MAX_PAUSED when the
+        study has no trial limit, where no paused trial is ever provably dead): the excess, the
+        lowest rung first (the least of their runs is paid for, and the higher rungs hold the
+        trials that passed most screening, which adaptive mode finishes once it trusts only full
+        runs), and within a rung those that stand lowest (the share of it ranked at or above
+        them). A trial below the rung's top ``1/eta`` is promoted only if enough later trials rank
+        below it; the lower it stands, the less likely that is, and the less a study that keeps
+        improving will ever want it. A trial the rung would promote now never goes."""
+        cap = self.max_paused if self.max_paused is not None or self.max_trials is not None else MAX_PAUSED
+        if cap is None or count <= cap:
+            return []
+        standing, ordered = [], {}
+        for trial in paused:
+            bracket = self.bracket_of(trial)
+            k = next((k for k, level in enumerate(self.levels[:-1]) if at_level(trial.budget, level)), None)
+            scores = {} if k is None else self._table(history, bracket)[k]
+            if trial.id not in scores:
+                continue  # paused below its bracket's lowest rung: it is brought up there first
+            if (bracket, k) not in ordered:
+                ordered[bracket, k] = sorted(scores.values())
+            better = bisect.bisect_left(ordered[bracket, k], scores[trial.id])
+            if better >= math.floor(len(scores) / self.eta + 1e-9):
+                standing.append((-k, (better + 1) / len(scores), -trial.number, trial))
+        standing.sort(key=lambda s: s[:3], reverse=True)
+        return [s[3] for s in standing[:count - cap]]
 
     def _share(self, bracket: int) -> int:
         """How many of the trial limit's trials the bracket gets (trial n joins bracket n % k)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.trial import Decision, Trial
@@ -28,8 +28,7 @@ class PercentileScheduler(Scheduler):
         if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile < 100:
             raise ConfigError(f"{self.name}: percentile must be in (0, 100); got {percentile!r}")
         for what, value in (("min_trials", min_trials), ("interval", interval)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{self.name}: {what} must be a positive integer; got {value!r}")
+            check_count(f"{self.name}: {what}", value, optional=False)
         self.percentile, self.min_trials = float(percentile), min_trials
         self.warmup_steps, self.interval = float(warmup_steps), interval
 

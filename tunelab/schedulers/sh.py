@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.schedulers.brackets import Bracket, BracketScheduler, make_bracket
 
 
@@ -22,8 +22,7 @@ class SuccessiveHalvingScheduler(BracketScheduler):
 
     def __init__(self, metric: str, mode: str, n: int | None = None, min_budget: float | None = None,
                  max_budget: float | None = None, eta: float = 3, budget: float | None = None, forecast: bool = False):
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"sh: n must be a positive integer; got {n!r}")
+        check_count("sh: n", n)
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
             raise ConfigError(f"sh: budget must be a positive number (in fidelity units); got {budget!r}")
         self.n, self.budget = n, budget

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.history import History
 from tunelab.searchers.base import Searcher
 
@@ -50,10 +50,8 @@ class AutoSearcher(Searcher):
         super().__init__(space, seed)
         from tunelab.searchers import SEARCHERS
 
-        if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
-            raise ConfigError(f"auto: n_trials must be a positive integer or None; got {n_trials!r}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"auto: workers must be a positive integer; got {workers!r}")
+        check_count("auto: n_trials", n_trials)
+        check_count("auto: workers", workers, optional=False)
         self.n_trials, self.workers = n_trials, workers
         if picked is None:
             picked, why = choose(self.space, n_trials, workers)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import check_count
 from tunelab.searchers._learning import LearningSearcher, Observations
 
 
@@ -23,8 +23,7 @@ class EvolutionSearcher(LearningSearcher):
 
     def __init__(self, space, seed=None, n_startup=None, warm_start=None, population: int = 20, sample: int = 5):
         for option, value in (("population", population), ("sample", sample)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"evolution: {option} must be a positive integer; got {value!r}")
+            check_count(f"evolution: {option}", value, optional=False)
         self.population, self.sample = population, sample
         super().__init__(space, seed, n_startup=population if n_startup is None else n_startup,
                          warm_start=warm_start)

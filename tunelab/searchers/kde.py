@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.history import History
 from tunelab.searchers import _parzen
 from tunelab.searchers._features import FeatureMap
@@ -75,8 +75,7 @@ class KDESearcher(Searcher):
             raise ConfigError(f"kde: fit_on must be 'ranked' or 'highest'; got {fit_on!r}")
         if estimator not in ("joint", "independent"):
             raise ConfigError(f"kde: estimator must be 'joint' or 'independent'; got {estimator!r}")
-        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-            raise ConfigError(f"kde: candidates must be a positive integer; got {candidates!r}")
+        check_count("kde: candidates", candidates, optional=False)
         # Unordered choices need a categorical kernel; everything else lives on a line.
         self._features = FeatureMap(self.space)
         self._categories = np.where(self._features.categorical, self._features.levels, 0)
