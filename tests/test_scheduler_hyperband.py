@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import tunelab as tl
 from tunelab.schedulers.hyperband import HyperbandScheduler
-from tunelab.trial import TrialState
+from tunelab.trial import Decision, TrialState
 
-from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, by_epochs, by_subsample
+from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, by_epochs, by_subsample, loss_at
 
 
 def test_bracket_table_matches_the_paper():
@@ -60,3 +62,21 @@ def test_asynchronous_hyperband_with_fewer_trials_than_brackets_still_ends_with_
                     scheduler_options={"asynchronous": True}, n_trials=2, seed=8, progress=False)
     assert study.counts() == {"completed": 2}
     assert [t.budget for t in study.trials] == [9.0, 9.0]
+
+
+def test_asynchronous_hyperband_passes_max_paused_on_and_synchronous_refuses_it():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS, seed=2,
+                            scheduler_options={"asynchronous": True, "max_paused": 4})
+    for _ in range(40):
+        trial = study.ask()
+        assert sum(t.state is TrialState.PAUSED for t in study.trials) <= 4
+        start = trial.load_checkpoint() or 0
+        for epoch in range(start + 1, int(trial.budget) + 1):
+            trial.save_checkpoint(epoch)
+            if trial.report(epoch, loss=loss_at(trial.config, epoch)) is not Decision.CONTINUE:
+                break
+        study.tell(trial, loss_at(trial.config, epoch))
+    assert sum(t.state is TrialState.PRUNED for t in study.trials) > 0
+    with pytest.raises(tl.ConfigError, match="max_paused needs asynchronous=True"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
+                        scheduler_options={"max_paused": 4})

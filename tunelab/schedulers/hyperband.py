@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tunelab.errors import ConfigError
 from tunelab.history import History
 from tunelab.schedulers.asha import ASHAScheduler
 from tunelab.schedulers.brackets import Bracket, BracketScheduler, make_bracket
@@ -22,13 +23,16 @@ class HyperbandScheduler(BracketScheduler):
     name = "hyperband"
 
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
-                 eta: float = 3, asynchronous: bool = False, forecast: bool = False):
-        self.asynchronous = bool(asynchronous)
+                 eta: float = 3, asynchronous: bool = False, forecast: bool = False, max_paused: int | None = None):
+        if max_paused is not None and not asynchronous:
+            raise ConfigError(f"{self.name}: max_paused needs asynchronous=True (a synchronous bracket pauses at "
+                              f"most its own trials, all of them resumed or pruned when its rung fills); got {max_paused!r}")
+        self.asynchronous, self.max_paused = bool(asynchronous), max_paused
         self._async: ASHAScheduler | None = None
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "asynchronous": self.asynchronous}
+        return {**super().options(), "asynchronous": self.asynchronous, "max_paused": self.max_paused}
 
     def plan_brackets(self) -> list[Bracket]:
         s_max = len(self.levels) - 1
@@ -39,7 +43,8 @@ class HyperbandScheduler(BracketScheduler):
         super()._configure()
         if self.asynchronous:
             self._async = ASHAScheduler(self.metric, self.mode, self.min_budget, self.max_budget, self.eta,
-                                        promotion=True, brackets=len(self.levels), forecast=self.forecast)
+                                        promotion=True, brackets=len(self.levels), forecast=self.forecast,
+                                        max_paused=self.max_paused)
 
     # -- the asynchronous variant hands every decision to ASHA with several brackets -------------
     def plan(self, max_trials: int | None) -> None:
