@@ -7,7 +7,7 @@ import pytest
 import tunelab as tl
 from tunelab.trial import TrialState
 
-from mf_objectives import SPACE, by_epochs
+from mf_objectives import SPACE, SUBSAMPLE, by_epochs, by_subsample
 
 
 def run(metric, mode, xs, **options):
@@ -31,6 +31,22 @@ def test_median_rule_stops_trials_worse_than_the_median_at_the_same_step(metric,
 def test_warmup_steps_delay_the_first_decision():
     study = run("loss", "min", [0.3, 0.5, 0.1, 0.9], warmup_steps=3)
     assert study.trials[3].state is TrialState.PRUNED and study.trials[3].reports[-1].step == 3.0
+
+
+def test_a_run_that_reached_the_full_budget_is_not_stopped():
+    # Judged first at the last step, 0.9 is worse than the median there, but its run is over:
+    # stopping it would save nothing and lose a finished result.
+    study = run("loss", "min", [0.3, 0.5, 0.1, 0.9], warmup_steps=5)
+    assert study.trials[3].state is TrialState.COMPLETED and study.trials[3].value == pytest.approx(0.9 + 1 / 5)
+
+
+@pytest.mark.parametrize("scheduler,options", [("median", {}), ("percentile", {}), ("threshold", {"threshold": 0.5}),
+                                               ("asha", {"promotion": False})])
+def test_stopping_rules_leave_a_fresh_run_fidelity_alone(scheduler, options):
+    # A subsample run reports once, at its level, the full one: there is nothing to stop part-way.
+    study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler=scheduler, scheduler_options=options,
+                    fidelity=SUBSAMPLE, n_trials=12, seed=0, progress=False)
+    assert study.counts() == {"completed": 12}
 
 
 def test_percentile_keeps_only_the_top_quarter():

@@ -280,6 +280,8 @@ class Study(ReportSink):
             self._local_reports.add(report_id)
         trial.reports.append(report)
         decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):
+            decision = Decision.CONTINUE  # the full run is done: stopping it saves nothing and loses its result
         self._decisions[trial_id] = decision
         return decision
 
