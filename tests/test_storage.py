@@ -204,6 +204,18 @@ def test_pause_and_resume(storage):
     assert storage.trials(study.id)[0].state is TrialState.COMPLETED
 
 
+def test_retiring_a_paused_trial_leaves_alone_one_that_another_process_resumed(storage):
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for, budget=1.0)
+    assert storage.finish_trial(trial.id, TrialState.PAUSED, metrics={"loss": 0.7})
+    assert storage.resume_trial(trial.id, "other", budget=3.0)
+    assert not storage.finish_trial(trial.id, TrialState.PRUNED, value=0.7, paused_only=True)
+    assert storage.trials(study.id)[0].state is TrialState.RUNNING
+    assert storage.finish_trial(trial.id, TrialState.PAUSED, metrics={"loss": 0.5})
+    assert storage.finish_trial(trial.id, TrialState.PRUNED, value=0.5, metrics={"loss": 0.5}, paused_only=True)
+    assert (storage.trials(study.id)[0].state, storage.trials(study.id)[0].value) == (TrialState.PRUNED, 0.5)
+
+
 def test_reports_after_id_and_nan(storage):
     a, b = storage.create_study(record("a")), storage.create_study(record("b"))
     ta = storage.create_trial(a.id, {"x": 0.5, "k": "a"}, seed_for)

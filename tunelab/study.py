@@ -157,7 +157,7 @@ class Study(ReportSink):
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
         for retired in self.scheduler.retired(history):  # paused trials it will never resume: free their checkpoints
-            self.finish(retired.id, TrialState.PRUNED)
+            self.finish(retired.id, TrialState.PRUNED, paused_only=True)
         fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         start_attrs = self.scheduler.start_attrs()
@@ -296,9 +296,10 @@ class Study(ReportSink):
 
     def finish(self, trial_id: int, state: TrialState, *, metrics: Mapping[str, Any] | None = None,
                error: str | None = None, traceback: str | None = None,
-               worker: Mapping[str, Any] | None = None) -> Trial:
+               worker: Mapping[str, Any] | None = None, paused_only: bool = False) -> Trial:
         """Record the end of a trial once; later calls for the same trial change nothing.
-        ``worker`` (host, pid, environment) is kept with the trial, before its state changes."""
+        ``worker`` (host, pid, environment) is kept with the trial, before its state changes;
+        ``paused_only`` ends it only if it is still paused (see ``Storage.finish_trial``)."""
         trial = self._trial(trial_id)
         if worker and not trial.state.finished:
             self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
@@ -310,7 +311,7 @@ class Study(ReportSink):
         value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
         at = _now()
         if self.storage.finish_trial(trial_id, state, value=value, metrics=metrics, error=error, traceback=traceback,
-                                     at=at):
+                                     at=at, paused_only=paused_only):
             # The mirror holds what storage holds (the JSON form of the metrics, the same finish
             # time), so a finished trial equals the one a reloaded study reads.
             trial.state, trial.value, trial.metrics = state, value, _json.numbers(_json.loads(_json.dumps(metrics)))

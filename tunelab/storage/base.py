@@ -194,9 +194,12 @@ class Storage(ABC):
         error: str | None = None,
         traceback: str | None = None,
         at: float | None = None,
+        paused_only: bool = False,
     ) -> bool:
         """Close a running trial (completed, pruned, failed) or pause it; False if it was
-        already finished, so that a result is recorded exactly once."""
+        already finished, so that a result is recorded exactly once. ``paused_only``: only a
+        trial still paused (a scheduler retiring it must not end one that another process has
+        just resumed)."""
 
     @abstractmethod
     def add_report(self, study_id: int, trial_id: int, step: float, metrics: dict[str, float], at: float) -> int:

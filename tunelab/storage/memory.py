@@ -167,9 +167,9 @@ class MemoryStorage(Storage):
         return True
 
     def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
-                     at=None) -> bool:
+                     at=None, paused_only=False) -> bool:
         trial = self._by_id[trial_id]
-        if trial.state.finished:
+        if trial.state.finished or (paused_only and trial.state is not TrialState.PAUSED):
             return False
         trial.state = TrialState(state)
         paused = self._paused.setdefault(self._study_of[trial_id], {})

@@ -330,13 +330,14 @@ class SQLStorage(Storage):
         return result.rowcount == 1
 
     def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
-                     at=None) -> bool:
+                     at=None, paused_only=False) -> bool:
         state = TrialState(state)
         params = dict(trial_id=trial_id, state=state.value, value=value, metrics=metrics or {}, error=error,
                       traceback=traceback, finished_at=(now() if at is None else at) if state.finished else None)
-        bound = self._bind("finish", params)
+        statement = "finish_paused" if paused_only else "finish"
+        bound = self._bind(statement, params)
         with self._write() as conn:
-            return self._execute(conn, "finish", params, bound).rowcount == 1
+            return self._execute(conn, statement, params, bound).rowcount == 1
 
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:
         row = dict(study_id=study_id, trial_id=trial_id, step=float(step), metrics=metrics, time=at)

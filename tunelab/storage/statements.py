@@ -38,9 +38,11 @@ class Statements:
                                                  _T.value.is_(None))
                              .order_by(_T.number).limit(1))
         unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
-        self.finish = (update(schema.trials).where(_T.id == p("trial_id"), unfinished)
-                       .values(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
-                               error=p("error"), traceback=p("traceback"), finished_at=p("finished_at")))
+        closing = dict(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
+                       error=p("error"), traceback=p("traceback"), finished_at=p("finished_at"))
+        self.finish = update(schema.trials).where(_T.id == p("trial_id"), unfinished).values(**closing)
+        self.finish_paused = (update(schema.trials).where(_T.id == p("trial_id"), _T.state == TrialState.PAUSED.value)
+                              .values(**closing))
         self.insert_report = insert(schema.reports)
         self.new_trials = (select(schema.trials).where(_T.study_id == p("study_id"), _T.id > p("after_id"))
                            .order_by(_T.id))
