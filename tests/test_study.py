@@ -193,6 +193,21 @@ def test_outside_evaluation_with_a_bad_value_stores_nothing(storage):
     assert stored(study) == [] and study.trials == []
 
 
+def test_ask_tell_warns_once_when_a_trial_reports_on_after_its_answer_was_stop_or_pause():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", seed=0,
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert trial.report(1, loss=0.5) is Decision.PAUSE  # its budget: it waits at the rung
+    with pytest.warns(UserWarning, match=r"trial 0 reports step 2 after the scheduler answered PAUSE; stop"):
+        trial.report(2, loss=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per trial
+        trial.report(3, loss=0.3)
+    study.tell(trial, 0.3)
+
+
 def test_ask_keeps_to_the_studys_trial_limit(storage):
     study = tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0, n_trials=2)
     assert study.n_trials == 2

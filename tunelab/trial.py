@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -144,7 +145,7 @@ class RunningTrial:
 
     def __init__(self, spec: TrialSpec, sink: ReportSink, managed: bool = False):
         self._spec, self._sink, self._managed = spec, sink, managed
-        self._decision = Decision.CONTINUE
+        self._decision, self._warned = Decision.CONTINUE, False
         self._started = time.monotonic()
         self.reports: list[Report] = []
 
@@ -163,6 +164,11 @@ class RunningTrial:
         if not metrics:
             raise ConfigError("trial.report needs at least one metric, e.g. trial.report(epoch, loss=0.3)")
         clean = {str(k): _number(v, f"trial.report: metric {k!r}") for k, v in metrics.items()}
+        if self._decision is not Decision.CONTINUE and not self._warned:  # ask/tell: the answer was ignored
+            self._warned = True
+            warnings.warn(f"trial {self.number} reports step {step:g} after the scheduler answered "
+                          f"{self._decision.value.upper()}; stop training it and call study.tell(trial, value) "
+                          "(report() returns the answer, trial.should_stop() says it again)", stacklevel=2)
         self.reports.append(Report(step, clean, time.time()))
         timeout = self._spec.timeout
         if timeout is not None and time.monotonic() - self._started > timeout:
