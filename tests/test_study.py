@@ -4,6 +4,7 @@ the History's orientation of scores."""
 from __future__ import annotations
 
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -206,6 +207,24 @@ def test_ask_tell_warns_once_when_a_trial_reports_on_after_its_answer_was_stop_o
         warnings.simplefilter("error")  # once per trial
         trial.report(3, loss=0.3)
     study.tell(trial, 0.3)
+
+
+def test_a_resumed_trial_that_starts_over_instead_of_loading_its_checkpoint_is_warned_about():
+    def starts_over(config, trial):  # never calls trial.load_checkpoint()
+        for epoch in range(1, int(trial.budget) + 1):
+            trial.report(epoch, loss=config["x"] + 1 / epoch)
+        return config["x"] + 1 / trial.budget
+
+    with pytest.warns(UserWarning) as caught:
+        tl.tune(starts_over, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", n_trials=9,
+                fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True), seed=0, progress=False)
+    pattern = (r"trial \d+ reports step 1 but had reached step [13] before it was paused: a resumed trial goes on "
+               r"from its checkpoint \(trial.load_checkpoint\(\)\) instead of starting over")
+    assert caught and all(re.fullmatch(pattern, str(w.message)) for w in caught)
+    with warnings.catch_warnings():  # a fresh-run fidelity starts over by design
+        warnings.simplefilter("error")
+        tl.tune(starts_over, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", n_trials=9,
+                fidelity=tl.fidelity("epochs", min=1, max=9), seed=0, progress=False)
 
 
 def test_ask_keeps_to_the_studys_trial_limit(storage):

@@ -46,8 +46,7 @@ class Study(ReportSink):
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
-        self._report_id = 0
-        self._local_reports: set[int] = set()
+        self._report_id, self._local_reports = 0, set()  # the last report read; ids this process added
 
     # -- identity --------------------------------------------------------------------------------
     name = property(lambda self: self.record.name)
@@ -206,7 +205,8 @@ class Study(ReportSink):
         return str(self.trial_dir(trial.number) / "checkpoint")
 
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
-        return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed,
+        resumed = trial.reports[-1].step if trial.reports and self.fidelity and self.fidelity.resumable else None
+        return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, resumed_from=resumed,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          artifact_dir=str(self.trial_dir(trial.number)),
                          environment=environment_summary(self.record.environment),

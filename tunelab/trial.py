@@ -110,6 +110,7 @@ class TrialSpec:
     artifact_dir: str | None = None  # this trial's folder for logs and artefacts
     environment: dict[str, Any] | None = None  # the study's fingerprint and the packages it covers
     checkpoint_dir: str | None = None  # this trial's own directory for checkpoints (see tunelab.checkpoints)
+    resumed_from: float | None = None  # a resumed trial's last step before it paused (a resumable fidelity)
 
 
 class ReportSink:
@@ -165,10 +166,13 @@ class RunningTrial:
             raise ConfigError("trial.report needs at least one metric, e.g. trial.report(epoch, loss=0.3)")
         clean = {str(k): _number(v, f"trial.report: metric {k!r}") for k, v in metrics.items()}
         if self._decision is not Decision.CONTINUE and not self._warned:  # ask/tell: the answer was ignored
-            self._warned = True
-            warnings.warn(f"trial {self.number} reports step {step:g} after the scheduler answered "
-                          f"{self._decision.value.upper()}; stop training it and call study.tell(trial, value) "
-                          "(report() returns the answer, trial.should_stop() says it again)", stacklevel=2)
+            self._warn(f"reports step {step:g} after the scheduler answered {self._decision.value.upper()}; stop "
+                       "training it and call study.tell(trial, value) (report() returns the answer, "
+                       "trial.should_stop() says it again)")
+        resumed = self._spec.resumed_from
+        if resumed is not None and step <= resumed and not self._warned:
+            self._warn(f"reports step {step:g} but had reached step {resumed:g} before it was paused: a resumed "
+                       "trial goes on from its checkpoint (trial.load_checkpoint()) instead of starting over")
         self.reports.append(Report(step, clean, time.time()))
         timeout = self._spec.timeout
         if timeout is not None and time.monotonic() - self._started > timeout:
@@ -190,6 +194,11 @@ class RunningTrial:
         path = safe_child(self._spec.artifact_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _warn(self, what: str) -> None:
+        """One warning per trial about how the objective drives it (a misuse that costs compute)."""
+        self._warned = True
+        warnings.warn(f"trial {self.number} {what}", stacklevel=3)
 
     def should_stop(self) -> bool:
         """True when the last report was answered with STOP or PAUSE."""
