@@ -170,7 +170,7 @@ class RunningTrial:
                        "training it and call study.tell(trial, value) (report() returns the answer, "
                        "trial.should_stop() says it again)")
         resumed = self._spec.resumed_from
-        if resumed is not None and step <= resumed and not self._warned:
+        if resumed is not None and step < resumed and not self._warned:
             self._warn(f"reports step {step:g} but had reached step {resumed:g} before it was paused: a resumed "
                        "trial goes on from its checkpoint (trial.load_checkpoint()) instead of starting over")
         self.reports.append(Report(step, clean, time.time()))

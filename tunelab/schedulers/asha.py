@@ -15,7 +15,8 @@ trials at a rung about one goes on. Two styles:
   no more trials can reach promotes its best even when it holds fewer than ``eta`` (failed
   trials never reach a rung), so a study that ends has a full run whenever a trial got to the
   lowest rung. Without a limit no paused trial is provably dead; at most ``max_paused`` keep
-  their checkpoints (MAX_PAUSED by default), the lowest standing in their rung going first.
+  their checkpoints (MAX_PAUSED by default), the lowest rung first and within a rung the lowest
+  standing.
 
 ``max_rungs`` keeps only the top rungs of the ladder (``max_rungs=4``: 3, 9, 27 and 81 of 81
 epochs), so that no decision rests on a sliver of the budget. ``brackets > 1`` is asynchronous
