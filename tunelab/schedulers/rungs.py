@@ -21,6 +21,7 @@ the rung's own values.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -266,9 +267,17 @@ def rung_agreement(scores: dict[int, float], following: dict[int, float], eta: f
              if i in following and math.isfinite(scores[i]) and math.isfinite(following[i])]
     if len(pairs) < 3:
         return math.nan, len(pairs)
+    return _kendall_tau(tuple(sorted(pairs))), len(pairs)
+
+
+@lru_cache(maxsize=256)
+def _kendall_tau(pairs: tuple[tuple[float, float], ...]) -> float:
+    """Kendall's tau of the pairs, remembered: asked at every decision, it is computed again only
+    when a rung's best or their values at the next rung changed (scipy's call costs about as
+    much as the rest of a decision)."""
     from scipy.stats import kendalltau
     tau = kendalltau(*zip(*pairs)).statistic
-    return (float(tau) if math.isfinite(tau) else 0.0), len(pairs)
+    return float(tau) if math.isfinite(tau) else 0.0
 
 
 def rank(scores: dict[int, float], trial_id: int) -> int:
