@@ -100,6 +100,23 @@ def test_without_a_trial_limit_max_paused_bounds_the_checkpoints_and_the_lowest_
     assert [t for t in study.trials if t.state is TrialState.COMPLETED]
 
 
+def test_the_cap_holds_when_every_new_trial_beats_the_old_ones_and_the_promotion_quota_is_used_up():
+    # As with a searcher that keeps improving: each trial ranks first at its rung, so the rung's
+    # top third fills with trials that wait for its quota to grow; all but those it promotes
+    # next may go.
+    def improving(config, epoch):
+        return 1.0 - improving.number / 100 + 1.0 / epoch
+
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=0,
+                            scheduler_options={"max_paused": 3})
+    for _ in range(45):
+        trial = study.ask()
+        assert sum(t.state is TrialState.PAUSED for t in study.trials) <= 3
+        improving.number = trial.number
+        drive_with(improving, study, trial)
+    assert_quotas(study)
+
+
 def test_without_a_trial_limit_at_most_a_hundred_trials_stay_paused_by_default():
     study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=6)
     most = 0

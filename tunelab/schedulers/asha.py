@@ -275,18 +275,22 @@ class ASHAScheduler(FidelityScheduler):
         cap = self.max_paused if self.max_paused is not None or self.max_trials is not None else MAX_PAUSED
         if cap is None or count <= cap:
             return []
-        standing, ordered = [], {}
+        groups: dict[tuple[int, int], list[Trial]] = {}
         for trial in paused:
             bracket = self.bracket_of(trial)
             k = next((k for k, level in enumerate(self.levels[:-1]) if at_level(trial.budget, level)), None)
-            scores = {} if k is None else self._table(history, bracket)[k]
-            if trial.id not in scores:
-                continue  # paused below its bracket's lowest rung: it is brought up there first
-            if (bracket, k) not in ordered:
-                ordered[bracket, k] = sorted(scores.values())
-            better = bisect.bisect_left(ordered[bracket, k], scores[trial.id])
-            if better >= math.floor(len(scores) / self.eta + 1e-9):
-                standing.append((-k, (better + 1) / len(scores), -trial.number, trial))
+            if k is not None and trial.id in self._table(history, bracket)[k]:  # else: brought up to its rung first
+                groups.setdefault((bracket, k), []).append(trial)
+        by_id, standing = {t.id: t for t in history.trials}, []
+        for (bracket, k), waiting in groups.items():
+            scores = self._table(history, bracket)[k]
+            ordered = sorted(scores.values())
+            quota = int(math.floor(len(scores) / self.eta + 1e-9))
+            next_up = max(quota - _promoted(scores, by_id, self.levels[k]), 0)  # what the rung promotes next
+            for place, trial in enumerate(sorted(waiting, key=lambda t: (scores[t.id], t.number))):
+                better = bisect.bisect_left(ordered, scores[trial.id])
+                if place >= next_up or better >= quota:
+                    standing.append((-k, (better + 1) / len(scores), -trial.number, trial))
         standing.sort(key=lambda s: s[:3], reverse=True)
         return [s[3] for s in standing[:count - cap]]
 
