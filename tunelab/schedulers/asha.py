@@ -271,7 +271,8 @@ class ASHAScheduler(FidelityScheduler):
         runs), and within a rung those that stand lowest (the share of it ranked at or above
         them). A trial below the rung's top ``1/eta`` is promoted only if enough later trials rank
         below it; the lower it stands, the less likely that is, and the less a study that keeps
-        improving will ever want it. A trial the rung would promote now never goes."""
+        improving will ever want it. The trials the rung promotes next (its quota has room for
+        them) never go."""
         cap = self.max_paused if self.max_paused is not None or self.max_trials is not None else MAX_PAUSED
         if cap is None or count <= cap:
             return []
