@@ -225,11 +225,12 @@ class ASHAScheduler(FidelityScheduler):
         count = len(paused)
         if self._finishing(history):  # the rung below the top is being finished, not ranked
             paused = [t for t in paused if not at_level(t.budget, self.levels[-2])]
-        dead = self._dead(history, paused) if self.max_trials is not None else []
+        by_id = {t.id: t for t in history.trials}
+        dead = self._dead(history, paused, by_id) if self.max_trials is not None else []
         gone = {t.id for t in dead}
-        return dead + self._unlikely(history, [t for t in paused if t.id not in gone], count - len(dead))
+        return dead + self._unlikely(history, [t for t in paused if t.id not in gone], count - len(dead), by_id)
 
-    def _dead(self, history: History, paused: list[Trial]) -> list[Trial]:
+    def _dead(self, history: History, paused: list[Trial], by_id: dict[int, Trial]) -> list[Trial]:
         """Paused trials that can no longer be promoted, given the trial limit: even if every
         trial that may still reach their rung (those not started yet, and those running or
         paused below it) did, up to what the rungs below can promote, the rung's quota would not
@@ -240,7 +241,6 @@ class ASHAScheduler(FidelityScheduler):
         a distrusted rung enter the rungs above it beyond what it promotes; the bound ignores
         them, so disk stays bounded at the price of retiring, now and then, a trial that a rung
         filled that way would still have promoted.)"""
-        by_id = {t.id: t for t in history.trials}
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
             share, members = self._share(bracket), self.members(history, bracket, reported=False)
@@ -263,7 +263,7 @@ class ASHAScheduler(FidelityScheduler):
                         out.append(trial)
         return out
 
-    def _unlikely(self, history: History, paused: list[Trial], count: int) -> list[Trial]:
+    def _unlikely(self, history: History, paused: list[Trial], count: int, by_id: dict[int, Trial]) -> list[Trial]:
         """With ``count`` trials paused, more than the cap (``max_paused``, or MAX_PAUSED when the
         study has no trial limit, where no paused trial is ever provably dead): the excess, the
         lowest rung first (the least of their runs is paid for, and the higher rungs hold the
@@ -282,7 +282,7 @@ class ASHAScheduler(FidelityScheduler):
             k = next((k for k, level in enumerate(self.levels[:-1]) if at_level(trial.budget, level)), None)
             if k is not None and trial.id in self._table(history, bracket)[k]:  # else: brought up to its rung first
                 groups.setdefault((bracket, k), []).append(trial)
-        by_id, standing = {t.id: t for t in history.trials}, []
+        standing = []
         for (bracket, k), waiting in groups.items():
             scores = self._table(history, bracket)[k]
             ordered = sorted(scores.values())
