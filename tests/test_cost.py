@@ -1,4 +1,5 @@
-"""Cost accounting: resources x prices x wall time, per trial and study, and the max_cost budget."""
+"""Cost accounting: resources x prices x the time trials ran, per trial and study, and the max_cost
+budget; a trial paused at a rung costs nothing while it waits."""
 
 from __future__ import annotations
 
@@ -14,16 +15,54 @@ import lab_objectives as objectives
 
 def _trial(seconds: float) -> Trial:
     return Trial(id=1, number=0, config={}, seed=0, state=TrialState.COMPLETED, started_at=1000.0,
-                 finished_at=1000.0 + seconds)
+                 finished_at=1000.0 + seconds, held=seconds)
 
 
 def test_trial_cost_is_hours_times_the_price_of_what_it_held():
     prices = Prices(cpu_hour=0.10, gpu_hour=3.00)
     assert trial_cost(_trial(1800), Resources(cpus=4, gpus=1), prices) == pytest.approx(0.5 * (0.4 + 3.0))
     assert trial_cost(_trial(3600), Resources(cpus=8), prices) == pytest.approx(0.80)
-    running = Trial(id=2, number=1, config={}, seed=0, state=TrialState.RUNNING, started_at=0.0)
+    running = Trial(id=2, number=1, config={}, seed=0, state=TrialState.RUNNING, started_at=0.0, running_since=0.0)
     assert trial_cost(running, Resources(), prices, now=7200.0) == pytest.approx(0.20)
+    # ran 1800 s, paused for a day, resumed 1800 s ago: an hour, not a day
+    resumed = Trial(id=3, number=2, config={}, seed=0, state=TrialState.RUNNING, started_at=0.0, held=1800.0,
+                    running_since=86400.0)
+    assert trial_cost(resumed, Resources(), prices, now=86400.0 + 1800) == pytest.approx(0.10)
+    paused = Trial(id=4, number=3, config={}, seed=0, state=TrialState.PAUSED, started_at=0.0, held=1800.0)
+    assert trial_cost(paused, Resources(), prices, now=10 ** 6) == pytest.approx(0.05)
 
+
+def test_paused_trials_cost_only_the_time_they_ran(tmp_path):
+    """An ASHA run leaves trials paused at its rungs: the study cost stays what the workers were
+    held for (before, each paused trial was billed from its start until now, so the bill of a
+    finished run kept growing), and max_cost counts a resumed trial's earlier stretches once."""
+    import time
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", seed=0, scheduler="asha",
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True),
+                            prices={"cpu_hour": 3600.0}, storage=f"sqlite:///{tmp_path / 'c.db'}")
+    started = time.time()
+    for _ in range(40):  # no trial limit: trials stay paused at the rungs
+        trial = study.ask()
+        for epoch in range((trial.load_checkpoint() or 0) + 1, int(trial.budget) + 1):
+            time.sleep(0.005)
+            trial.save_checkpoint(epoch)
+            if trial.report(epoch, loss=trial.config["x"] + 1.0 / epoch) is not tl.Decision.CONTINUE:
+                break
+        study.tell(trial, trial.config["x"] + 1.0 / epoch)
+    wall = time.time() - started
+    paused = [t for t in study.trials if t.state is TrialState.PAUSED]
+    resumed = [t for t in study.trials if t.state.finished and t.budget > 1]
+    assert paused and resumed
+    epochs = sum(1 for t in study.trials for _ in t.reports)
+    cost = study_cost(study)
+    assert epochs * 0.005 <= cost.total <= wall  # one worker: never more than the run's wall time
+    assert cost.total == pytest.approx(sum(cost.per_trial.values()))
+    time.sleep(0.3)
+    assert study_cost(study).total == pytest.approx(cost.total)  # the paused trials hold no worker
+    assert CostMeter(study).spent([]) == pytest.approx(cost.total)
+    for trial in resumed:  # a resumed trial ran from its start to its end minus its wait in between
+        assert trial.duration < trial.finished_at - trial.started_at
 
 def test_defaults_are_written_in_one_place():
     assert Prices().per_hour(Resources()) == pytest.approx(Prices().cpu_hour)

@@ -69,8 +69,8 @@ def write_version_1(url: str) -> str:
                 (2, "failed", None, "{}", "abandoned: gone"), (3, "completed", 0.5, '{"retry_of": 2}', None)]
         for number, state, value, attrs, error in rows:
             conn.execute(text("INSERT INTO tunelab_trials (study_id, number, state, config, seed, value, metrics, "
-                              "created_at, finished_at, error, user_attrs, system_attrs) VALUES (1, :number, :state, "
-                              ":config, :seed, :value, :metrics, 1000.0, 1001.0, :error, '{}', :attrs)"),
+                              "created_at, started_at, finished_at, error, user_attrs, system_attrs) VALUES (1, :number, :state, "
+                              ":config, :seed, :value, :metrics, 1000.0, 1000.0, 1001.0, :error, '{}', :attrs)"),
                          {"number": number, "state": state, "config": json.dumps({"x": value or 0.9}),
                           "seed": 40 + number, "value": value, "error": error, "attrs": attrs,
                           "metrics": json.dumps({"loss": value} if value is not None else {})})
@@ -92,6 +92,7 @@ def assert_migrated_and_continues(url: str) -> None:
         (0, TrialState.COMPLETED, 0.25), (1, TrialState.FAILED, None), (2, TrialState.FAILED, None),
         (3, TrialState.COMPLETED, 0.5)]
     assert study.trials[0].reports[0].metrics == {"loss": 0.3}
+    assert [(t.held, t.running_since, t.duration) for t in study.trials] == [(1.0, None, 1.0)] * 4  # ran start to end
     assert study.counted_trials() == 2  # as version 1 counted n_trials: not cancelled, not re-queued
     assert study.best.number == 0
     continued = tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=4, storage=url,

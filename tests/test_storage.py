@@ -266,6 +266,29 @@ def test_held_seconds_sums_finished_and_running_trials(storage):
     assert storage.held_seconds(study.id, now) == pytest.approx(30.0 + 100.0)
 
 
+def test_a_paused_trial_holds_only_its_running_stretches(storage):
+    """held counts the stretches a trial ran; its time paused (between a pause and a resume, or
+    until it is retired) holds no worker."""
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for)
+    assert trial.running_since == trial.started_at and trial.held == 0.0
+    storage.finish_trial(trial.id, TrialState.PAUSED, value=1.0, metrics={"loss": 1.0}, at=trial.started_at + 10.0)
+    paused = storage.trials(study.id)[0]
+    assert (paused.held, paused.running_since) == (pytest.approx(10.0), None)
+    assert storage.held_seconds(study.id, trial.started_at + 1000.0) == pytest.approx(10.0)
+    assert storage.resume_trial(trial.id, "p", 3.0)
+    resumed = storage.trials(study.id)[0]
+    assert resumed.running_since >= trial.started_at and resumed.started_at == trial.started_at
+    storage.finish_trial(trial.id, TrialState.COMPLETED, value=0.5, metrics={"loss": 0.5}, at=resumed.running_since + 5.0)
+    done = storage.trials(study.id)[0]
+    assert (done.held, done.running_since, done.duration) == (pytest.approx(15.0), None, pytest.approx(15.0))
+    assert storage.held_seconds(study.id, done.finished_at + 1000.0) == pytest.approx(15.0)
+    retired = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for)
+    storage.finish_trial(retired.id, TrialState.PAUSED, at=retired.started_at + 2.0)
+    storage.finish_trial(retired.id, TrialState.PRUNED, at=retired.started_at + 500.0, paused_only=True)
+    assert storage.trials(study.id)[1].held == pytest.approx(2.0)
+
+
 def test_heartbeat_and_running_trials(storage):
     study = storage.create_study(record())
     t0, t1, t2 = (storage.create_trial(study.id, {"x": i / 4, "k": "a"}, seed_for, owner=f"p{i}") for i in range(3))

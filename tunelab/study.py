@@ -315,6 +315,7 @@ class Study(ReportSink):
             # The mirror holds what storage holds (the JSON form of the metrics, the same finish
             # time), so a finished trial equals the one a reloaded study reads.
             trial.state, trial.value, trial.metrics = state, value, _json.numbers(_json.loads(_json.dumps(metrics)))
+            trial.stop_running(at)
             trial.error, trial.traceback, trial.finished_at = error, traceback, at if state.finished else None
             self._decisions.pop(trial_id, None)
             if state in (TrialState.PRUNED, TrialState.FAILED):
@@ -331,6 +332,7 @@ class Study(ReportSink):
         error = f"cancelled: {reason}"
         if self.storage.cancel_trial(trial_id, error):
             trial.state, trial.error, trial.finished_at = TrialState.FAILED, error, _now()
+            trial.stop_running(trial.finished_at)
             trial.system_attrs[CANCELLED] = True
         else:
             self._sync()

@@ -75,13 +75,23 @@ class Trial:
     traceback: str | None = None
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
+    #: Seconds of the running stretches that ended, and when the one under way began (None when
+    #: the trial is not running): a trial paused at a rung holds no worker while it waits.
+    held: float = 0.0
+    running_since: float | None = None
 
     @property
     def duration(self) -> float | None:
+        """Seconds the trial has run (holding a worker), over all its stretches: a paused and
+        resumed trial's time in the queue is not in it."""
         if self.started_at is None:
             return None
-        end = self.finished_at if self.finished_at is not None else time.time()
-        return max(end - self.started_at, 0.0)
+        return self.held + (max(time.time() - self.running_since, 0.0) if self.running_since is not None else 0.0)
+
+    def stop_running(self, at: float) -> None:
+        """End the running stretch under way at ``at`` (a pause, the end): its seconds join ``held``."""
+        if self.running_since is not None:
+            self.held, self.running_since = self.held + (at - self.running_since), None
 
     @property
     def last_step(self) -> float | None:

@@ -91,6 +91,7 @@ class MemoryStorage(Storage):
             id=next(self._ids), number=number, config=_json_copy(config_for(config, number)), seed=seed_for(number),
             state=state, budget=budget, created_at=at,
             started_at=at if state is TrialState.RUNNING else None,
+            running_since=at if state is TrialState.RUNNING else None,
             system_attrs=_json_copy(system_attrs or {}),
         )
         trials.append(trial)
@@ -138,7 +139,7 @@ class MemoryStorage(Storage):
         return [_snapshot(t) for t in self._trials[study_id][-k:]] if k > 0 else []
 
     def held_seconds(self, study_id: int, now: float) -> float:
-        return sum(max((now if t.finished_at is None else t.finished_at) - t.started_at, 0.0)
+        return sum(t.held + (max(now - t.running_since, 0.0) if t.running_since is not None else 0.0)
                    for t in self._trials[study_id] if t.started_at is not None)
 
     def count_states(self, study_id: int) -> dict[str, int]:
@@ -152,8 +153,10 @@ class MemoryStorage(Storage):
         while queue:
             trial = queue.popleft()
             if trial.state is TrialState.WAITING:  # it may have been finished (cancelled) meanwhile
-                trial.state, trial.started_at, trial.budget = TrialState.RUNNING, now(), budget
-                self._owners[trial.id], self._heartbeats[trial.id] = owner, trial.started_at
+                trial.state, trial.running_since = TrialState.RUNNING, now()
+                trial.started_at = trial.running_since if trial.started_at is None else trial.started_at
+                trial.budget = budget if trial.budget is None else trial.budget
+                self._owners[trial.id], self._heartbeats[trial.id] = owner, trial.running_since
                 return _snapshot(trial)
         return None
 
@@ -161,9 +164,9 @@ class MemoryStorage(Storage):
         trial = self._by_id[trial_id]
         if trial.state is not TrialState.PAUSED:
             return False
-        trial.state, trial.budget = TrialState.RUNNING, budget
+        trial.state, trial.budget, trial.running_since = TrialState.RUNNING, budget, now()
         self._paused.get(self._study_of[trial_id], {}).pop(trial_id, None)
-        self._owners[trial_id], self._heartbeats[trial_id] = owner, now()
+        self._owners[trial_id], self._heartbeats[trial_id] = owner, trial.running_since
         return True
 
     def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
@@ -171,6 +174,8 @@ class MemoryStorage(Storage):
         trial = self._by_id[trial_id]
         if trial.state.finished or (paused_only and trial.state is not TrialState.PAUSED):
             return False
+        at = now() if at is None else at
+        trial.stop_running(at)
         trial.state = TrialState(state)
         paused = self._paused.setdefault(self._study_of[trial_id], {})
         if trial.state is TrialState.PAUSED:
@@ -180,7 +185,7 @@ class MemoryStorage(Storage):
         trial.value, trial.metrics = value, _json.numbers(_json_copy(metrics or {}))
         trial.error, trial.traceback = error, traceback
         if trial.state.finished:
-            trial.finished_at = now() if at is None else at
+            trial.finished_at = at
         return True
 
     def add_report(self, study_id, trial_id, step, metrics, at) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from sqlalchemy import Connection, inspect, insert, select, text, update
+from sqlalchemy import Connection, and_, inspect, insert, select, text, update
 
 from tunelab.errors import StorageError
 from tunelab.storage import schema
@@ -55,8 +55,25 @@ def _v3_to_v4(conn: Connection) -> None:
                       "ON tunelab_trials (study_id, state, value, number)"))
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """Version 5 keeps the seconds a trial held its worker (``held``) and when its running stretch
+    began (``running_since``). Older rows kept only the first start and the end: a finished
+    trial is taken to have run from one to the other, as before; a paused one until its last
+    heartbeat, sent while it ran (the time since, which the old sum kept adding, is left out);
+    a running one since its start."""
+    conn.execute(text("ALTER TABLE tunelab_trials ADD COLUMN held FLOAT NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE tunelab_trials ADD COLUMN running_since FLOAT"))
+    t = schema.trials.c
+    started = t.started_at.is_not(None)
+    for end, which in ((t.finished_at, t.finished_at.is_not(None)),
+                       (t.heartbeat_at, and_(t.finished_at.is_(None), t.state != "running"))):
+        conn.execute(update(schema.trials).where(started, which, end > t.started_at)
+                     .values(held=end - t.started_at))
+    conn.execute(update(schema.trials).where(started, t.state == "running").values(running_since=t.started_at))
+
+
 #: from version -> the step that makes it version + 1
-STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def migrate(conn: Connection, version: int) -> int:

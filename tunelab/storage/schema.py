@@ -9,7 +9,11 @@ Version 2 counts the trials that spend a study's ``n_trials`` budget in the stud
 atomic update instead of counting rows. Version 3 drops two indices that others cover (an index
 on (study, state) is the prefix of (study, state, value); (study, value) served nothing the
 (study, state, value) one does not): every index is one more page to write on each new and each
-finished trial, inside the write lock that all workers of a SQLite study share.
+finished trial, inside the write lock that all workers of a SQLite study share. Version 5 keeps
+the time a trial held its worker (``held``: the seconds of its running stretches that ended, and
+``running_since``: the start of the one under way), because a trial that pauses at a rung and is
+resumed later runs in several stretches: ``finished_at - started_at`` counted its time paused as
+if it had held a worker.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -80,6 +84,8 @@ trials = Table(
     Column("user_attrs", JSON, nullable=False),
     Column("system_attrs", JSON, nullable=False),
     Column("counted", Integer, nullable=False, default=1, server_default=text("1")),
+    Column("held", Float, nullable=False, default=0.0, server_default=text("0")),
+    Column("running_since", Float),
     UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     # One index serves the best trials (by value, then number), counts by state, and the oldest
     # waiting trial (whose value is always NULL): every index costs each trial written a page.

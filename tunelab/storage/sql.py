@@ -31,7 +31,7 @@ from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
 from tunelab.storage.sqlite import WriterQueue, begin_immediate, sqlite_pragmas
-from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, to_trial
+from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, stop_running, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -236,7 +236,7 @@ class SQLStorage(Storage):
         at = now()
         started = at if state is TrialState.RUNNING else None
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
-                   heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {},
+                   held=0.0, running_since=started, heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {},
                    counted=int(counted))
         numbered = self._execute(conn, "next_number", {"study_id": study_id, "counted": int(counted),
                                                        "limit": _NO_LIMIT if limit is None else limit}).fetchone()
@@ -252,6 +252,7 @@ class SQLStorage(Storage):
         trial_id = new_id(self._execute(conn, "insert_trial", row))
         return lambda: Trial(id=trial_id, number=number, config=_json.loads(_json.dumps(row["config"])),
                              seed=row["seed"], state=state, budget=budget, created_at=at, started_at=started,
+                             running_since=started,
                              system_attrs=_json.loads(_json.dumps(system_attrs or {})))
 
     def counted_trials(self, study_id: int) -> int:
@@ -264,9 +265,10 @@ class SQLStorage(Storage):
                                             .where(_T.id == trial_id))).first()
             if row is None or TrialState(row[1]).finished:
                 return False
+            at = now()
             conn.execute(update(schema.trials).where(_T.id == trial_id).values(
-                state=TrialState.FAILED.value, error=error, finished_at=now(), counted=0,
-                system_attrs={**(row[3] or {}), CANCELLED: True}))
+                state=TrialState.FAILED.value, error=error, finished_at=at, counted=0,
+                system_attrs={**(row[3] or {}), CANCELLED: True}, **stop_running(at)))
             if row[2]:
                 conn.execute(update(schema.studies).where(_S.id == row[0])
                              .values(counted_trials=_S.counted_trials - 1))
@@ -274,8 +276,10 @@ class SQLStorage(Storage):
 
     def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
         with self._write() as conn:
+            at = now()
             failed = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
-                                  .values(state=TrialState.FAILED.value, error=error, finished_at=now()))
+                                  .values(state=TrialState.FAILED.value, error=error, finished_at=at,
+                                          **stop_running(at)))
             if failed.rowcount != 1 or retry_attrs is None:
                 return failed.rowcount == 1, None
             study_id, config, seed = conn.execute(select(_T.study_id, _T.config, _T.seed)
@@ -297,8 +301,8 @@ class SQLStorage(Storage):
             return [to_trial(row) for row in rows][::-1]
 
     def held_seconds(self, study_id: int, now: float) -> float:
-        held = func.coalesce(_T.finished_at, now) - _T.started_at
-        total = self._read(select(func.sum(case((held > 0, held), else_=0.0)))
+        running = func.coalesce(now - _T.running_since, 0.0)
+        total = self._read(select(func.sum(_T.held + case((running > 0, running), else_=0.0)))
                            .where(_T.study_id == study_id, _T.started_at.is_not(None)))
         return float((total.scalar() if self._sqlite else total[0][0]) or 0.0)
 
@@ -318,22 +322,24 @@ class SQLStorage(Storage):
             if row is None:
                 return None
             conn.execute(update(schema.trials).where(_T.id == row[0]).values(
-                state=TrialState.RUNNING.value, started_at=at, heartbeat_at=at, owner=owner, budget=budget))
+                state=TrialState.RUNNING.value, started_at=func.coalesce(_T.started_at, at), running_since=at,
+                heartbeat_at=at, owner=owner, budget=func.coalesce(_T.budget, budget)))
             full = conn.execute(select(schema.trials).where(_T.id == row[0])).one()
         return to_trial(full)
 
     def resume_trial(self, trial_id: int, owner: str, budget: float | None) -> bool:
+        at = now()
         with self._write() as conn:
             result = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.PAUSED.value)
                                   .values(state=TrialState.RUNNING.value, budget=budget, owner=owner,
-                                          heartbeat_at=now()))
+                                          heartbeat_at=at, running_since=at))
         return result.rowcount == 1
 
     def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
                      at=None, paused_only=False) -> bool:
-        state = TrialState(state)
+        state, at = TrialState(state), now() if at is None else at
         params = dict(trial_id=trial_id, state=state.value, value=value, metrics=metrics or {}, error=error,
-                      traceback=traceback, finished_at=(now() if at is None else at) if state.finished else None)
+                      traceback=traceback, finished_at=at if state.finished else None, at=at)
         statement = "finish_paused" if paused_only else "finish"
         bound = self._bind(statement, params)
         with self._write() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, insert, or_, select, update
+from sqlalchemy import JSON, Float, bindparam, func, insert, or_, select, update
 from sqlalchemy.sql.dml import Insert
 
 from tunelab import _json
@@ -18,6 +18,12 @@ from tunelab.trial import Trial, TrialState
 
 _UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
+
+
+def stop_running(at: Any) -> dict[str, Any]:
+    """The values that end a trial's running stretch at ``at``: its seconds join ``held`` (a
+    trial not running, retired from its pause, holds what it held)."""
+    return {"held": _T.held + func.coalesce(at - _T.running_since, 0.0), "running_since": None}
 
 
 class Statements:
@@ -39,7 +45,8 @@ class Statements:
                              .order_by(_T.number).limit(1))
         unfinished = or_(*(_T.state == state for state in _UNFINISHED))  # no IN list: it compiles once
         closing = dict(state=p("state"), value=p("value"), metrics=p("metrics", type_=_T.metrics.type),
-                       error=p("error"), traceback=p("traceback"), finished_at=p("finished_at"))
+                       error=p("error"), traceback=p("traceback"), finished_at=p("finished_at"),
+                       **stop_running(p("at", type_=Float())))
         self.finish = update(schema.trials).where(_T.id == p("trial_id"), unfinished).values(**closing)
         self.finish_paused = (update(schema.trials).where(_T.id == p("trial_id"), _T.state == TrialState.PAUSED.value)
                               .values(**closing))
@@ -101,4 +108,5 @@ def to_trial(row) -> Trial:
         value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
         started_at=m["started_at"], finished_at=m["finished_at"], error=m["error"], traceback=m["traceback"],
         user_attrs=m["user_attrs"] or {}, system_attrs=m["system_attrs"] or {},
+        held=m["held"], running_since=m["running_since"],
     )

@@ -1,4 +1,4 @@
-"""What a study cost: wall time of each trial times the price per hour of what it held.
+"""What a study cost: the time each trial ran times the price per hour of what it held.
 
 Machines are cheaper than people, but not free: a tuning run that trains a thousand times should
 say what it spent, and stop when told (``tl.tune(..., max_cost=20)``). Prices live here, in one
@@ -95,12 +95,12 @@ def study_pricing(settings: Mapping[str, Any]) -> tuple[Resources, Prices]:
 
 
 def trial_cost(trial: Trial, resources: Resources, prices: Prices, now: float | None = None) -> float:
-    """Cost of one trial so far: a running trial costs what it has held until ``now``."""
+    """Cost of one trial so far: the time it has run, over all its running stretches (a paused
+    trial holds no worker while it waits), up to ``now`` for one running."""
     if trial.started_at is None:
         return 0.0
-    end = trial.finished_at if trial.finished_at is not None else (time.time() if now is None else now)
-    hours = max(end - trial.started_at, 0.0) / 3600.0
-    return hours * prices.per_hour(resources)
+    running = (time.time() if now is None else now) - trial.running_since if trial.running_since is not None else 0.0
+    return (trial.held + max(running, 0.0)) / 3600.0 * prices.per_hour(resources)
 
 
 @dataclass
@@ -130,16 +130,21 @@ def study_cost(study: Any, trials: Iterable[Trial] | None = None) -> StudyCost:
 
 
 class CostMeter:
-    """The tuner's running total for ``max_cost``: finished trials are added once, running ones
-    are counted up to now, so a budget is checked without re-reading the study."""
+    """The tuner's running total for ``max_cost``: what each trial held when it last stopped
+    running (finished or paused: a paused trial is added again, with its new stretch, when it
+    stops next), plus the stretches under way of the running ones, so a budget is checked
+    without re-reading the study."""
 
     def __init__(self, study: Any):
         self.resources, self.prices = study_pricing(study.record.settings)
-        self._finished = sum(trial_cost(t, self.resources, self.prices) for t in study.trials if t.state.finished)
+        self._held = {t.id: t.held for t in study.trials if t.running_since is None}
+        self._total = sum(self._held.values())
 
     def add(self, trial: Trial) -> None:
-        self._finished += trial_cost(trial, self.resources, self.prices)
+        self._total += trial.held - self._held.get(trial.id, 0.0)
+        self._held[trial.id] = trial.held
 
     def spent(self, running: Iterable[Trial]) -> float:
         now = time.time()
-        return self._finished + sum(trial_cost(t, self.resources, self.prices, now) for t in running)
+        seconds = self._total + sum(max(now - t.running_since, 0.0) for t in running if t.running_since is not None)
+        return seconds / 3600.0 * self.prices.per_hour(self.resources)
