@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -15,12 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
 
-def start_worker(url: str, name: str, *extra: str, quiet_output: bool = False) -> subprocess.Popen:
-    """A `tunelab worker` running objectives:sleepy on the study."""
+def start_worker(url: str, name: str, *extra: str, quiet_output: bool = False,
+                 objective: str = "objectives:sleepy") -> subprocess.Popen:
+    """A `tunelab worker` running ``objective`` (from tests/objectives.py) on the study."""
     out = subprocess.DEVNULL if quiet_output else subprocess.PIPE
     return subprocess.Popen([sys.executable, "-m", "tunelab.cli", "worker", "--storage", url, "--study", name,
-                             "--objective", "objectives:sleepy", "--quiet", *extra],
+                             "--objective", objective, "--quiet", *extra],
                             env=ENV, stdout=out, stderr=subprocess.PIPE, text=True)
+
+
+def dead_owner() -> str:
+    """The owner string of a process of this host that has exited: what a killed worker leaves."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return f"{socket.gethostname()}:{proc.stdout.strip()}:1"
 
 
 def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills: int, rng: random.Random,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import signal
 import time
 
 import tunelab as tl
@@ -65,11 +66,6 @@ def report_slowly(config, trial):
     return 1.0
 
 
-def sleepy(config, trial):
-    time.sleep(0.05)
-    return (config["x"] - 1.0) ** 2
-
-
 def record_pid(config, trial):
     trial.set_user_attr("pid", os.getpid())
     return math.fabs(config["x"])
@@ -106,3 +102,18 @@ class StopOddTrialsAtStep2(tl.Scheduler):
 
     def on_report(self, trial, step, metrics, history):
         return tl.Decision.STOP if trial.number % 2 and step >= 2 else tl.Decision.CONTINUE
+
+
+def dies_once_at_epoch_3(config, trial):
+    """Six epochs with a checkpoint each; trial 0, started afresh, kills its own process (kill -9)
+    after reporting epoch 3: a worker dying mid-trial. Run on from its checkpoint, it finishes."""
+    done = trial.load_checkpoint() or 0
+    loss = None
+    for epoch in range(done + 1, 7):
+        time.sleep(0.02)
+        loss = (config["x"] - 1.0) ** 2 + 1.0 / epoch
+        trial.save_checkpoint(epoch)
+        trial.report(epoch, loss=loss)
+        if trial.number == 0 and done == 0 and epoch == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return loss

@@ -289,6 +289,29 @@ def test_a_paused_trial_holds_only_its_running_stretches(storage):
     assert storage.trials(study.id)[1].held == pytest.approx(2.0)
 
 
+def test_requeue_puts_a_running_trial_back_as_it_is_and_claiming_keeps_its_budget(storage):
+    """An interrupted trial waits with its number, budget, reports and start, still counted, its
+    value cleared (the waiting-trial index reads NULL); the next claim hands it out first, at its
+    own budget rather than the fresh one."""
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for, owner="p", budget=3.0)
+    storage.finish_trial(trial.id, TrialState.PAUSED, value=0.4, metrics={"loss": 0.4})
+    assert storage.resume_trial(trial.id, "p", 9.0)
+    storage.add_report(study.id, trial.id, 4.0, {"loss": 0.3}, 1.0)
+    later = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for, state=TrialState.WAITING)
+    assert storage.requeue_trial(trial.id, {"interrupted": [{"step": 4.0}]})
+    assert not storage.requeue_trial(trial.id, {})  # not running any more
+    waiting = storage.trials(study.id)[0]
+    assert (waiting.state, waiting.budget, waiting.value, waiting.running_since) == (TrialState.WAITING, 9.0, None, None)
+    assert waiting.system_attrs == {"interrupted": [{"step": 4.0}]} and waiting.started_at == trial.started_at
+    assert storage.counted_trials(study.id) == 2 and [t for t, _ in storage.paused_trials(study.id)] == []
+    claimed = storage.claim_waiting(study.id, "q", budget=1.0)
+    assert (claimed.id, claimed.budget, claimed.started_at) == (trial.id, 9.0, trial.started_at)
+    assert claimed.running_since is not None and claimed.held >= 0.0
+    assert (storage.claim_waiting(study.id, "q", budget=1.0).id, storage.trials(study.id)[1].budget) == (later.id, 1.0)
+    assert [r.step for _, tid, r in storage.reports(study.id) if tid == trial.id] == [4.0]
+
+
 def test_heartbeat_and_running_trials(storage):
     study = storage.create_study(record())
     t0, t1, t2 = (storage.create_trial(study.id, {"x": i / 4, "k": "a"}, seed_for, owner=f"p{i}") for i in range(3))

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-import socket
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -19,6 +16,8 @@ from tunelab.history import History
 from tunelab.storage import MemoryStorage
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import Decision, Trial, TrialState
+
+from faults import dead_owner
 
 SPACE = {"x": tl.uniform(0.0, 1.0), "opt": tl.choice(["sgd", "adam"]),
          "nesterov": tl.choice([True, False], when={"opt": "sgd"}), "epochs": 10}
@@ -250,7 +249,7 @@ def test_ask_keeps_to_the_studys_trial_limit(storage):
 def test_at_the_limit_ask_runs_again_a_trial_whose_process_died(storage):
     study = tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0, n_trials=2)
     study.tell(study.ask(), 1.0)
-    dead = study.storage.create_trial(study.record.id, BASELINE, study._seed_for, owner=_dead_owner())
+    dead = study.storage.create_trial(study.record.id, BASELINE, study._seed_for, owner=dead_owner())
     retry = study.ask()  # the limit is used up, but the dead process's trial is queued again
     assert retry.config == BASELINE and retry.seed == dead.seed
     study.tell(retry, 0.5)
@@ -447,16 +446,10 @@ def test_seeds_derive_from_the_study_seed_and_trial_number():
 
 
 # -- abandoned trials ------------------------------------------------------------------------------
-def _dead_owner() -> str:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
-    return f"{socket.gethostname()}:{proc.stdout.strip()}:1"
-
-
 def test_recover_abandoned_requeues_once():
     study = make()
     store, study_id = study.storage, study.record.id
-    dead = store.create_trial(study_id, BASELINE, study._seed_for, owner=_dead_owner())
+    dead = store.create_trial(study_id, BASELINE, study._seed_for, owner=dead_owner())
     alive = study.ask()  # run by this process: left alone
     remote_old = store.create_trial(study_id, BASELINE, study._seed_for, owner="elsewhere:12:34")
     store.heartbeat([remote_old.id], at=1.0)
@@ -470,7 +463,7 @@ def test_recover_abandoned_requeues_once():
     retry = next(t for t in requeued if t.system_attrs["retry_of"] == dead.number)
     assert (retry.config, retry.seed, retry.state) == (dead.config, dead.seed, TrialState.WAITING)
     # the retry dies too: with max_retries=1 it is not queued a third time
-    claimed = store.claim_waiting(study_id, _dead_owner())
+    claimed = store.claim_waiting(study_id, dead_owner())
     assert claimed.id in {t.id for t in requeued}
     assert [t for t in study.recover_abandoned() if t.system_attrs["retry_of"] == claimed.number] == []
 
@@ -547,7 +540,7 @@ def test_a_late_result_is_kept_not_lost(storage):
 def test_two_tuners_recovering_at_once_requeue_a_trial_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     first = tl.create_study(SPACE, metric="loss", mode="min", name="r", storage=url, seed=0)
-    dead = first.storage.create_trial(first.record.id, BASELINE, first._seed_for, owner=_dead_owner())
+    dead = first.storage.create_trial(first.record.id, BASELINE, first._seed_for, owner=dead_owner())
     second = tl.load_study("r", storage=url)
     first._sync(), second._sync()  # both saw the trial running before either recovered it
     retries = first.recover_abandoned() + second.recover_abandoned()

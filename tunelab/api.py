@@ -16,7 +16,7 @@ from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
 from tunelab.study import Study
-from tunelab.tracking.artifacts import resolve_artifact_root
+from tunelab.tracking.artifacts import delete_study_files, resolve_artifact_root
 from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment, code_path_of
 from tunelab.tracking.seeds import derive_seed, new_seed
@@ -236,4 +236,8 @@ def list_studies(storage: str | Storage) -> list[StudySummary]:
 
 
 def delete_study(name: str, storage: str | Storage) -> None:
-    open_storage(storage).delete_study(name)
+    """Delete a study: its trials and reports, and its folder of logs, checkpoints and artefacts."""
+    store = open_storage(storage)
+    settings = store.get_study(name).settings
+    store.delete_study(name)
+    delete_study_files(settings, store.url, name)

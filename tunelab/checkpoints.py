@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,25 @@ def load(directory: str) -> Any:
     if (path / _JSON).exists():
         return json.loads((path / _JSON).read_text())
     return None
+
+
+def exists(directory: str) -> bool:
+    """Whether the trial saved a checkpoint (ours, or files of its own in the folder)."""
+    try:
+        return any(not name.startswith(".tmp-") for name in os.listdir(directory))
+    except OSError:
+        return False
+
+
+def start_afresh(directory: str, where: str) -> None:
+    """A trial that starts from nothing must find no checkpoint: one in its folder was left by
+    another study of the same name (deleted without tunelab, or in another database that uses
+    the same artefact folder), and going on from it would train someone else's model. It is
+    removed, with a warning that names the cause."""
+    if exists(directory):
+        warnings.warn(f"{where} found a checkpoint it did not save in {directory} (left by another study of "
+                      "the same name?); removed it so that the trial starts afresh", stacklevel=3)
+        delete(directory)
 
 
 def delete(directory: str) -> bool:

@@ -1,5 +1,10 @@
 """Finding trials whose process died, and queueing them again: nothing finished is lost, and
-nothing runs twice (rule 6 of DESIGN.md: storage is the state, so any tuner can do this)."""
+nothing runs twice (rule 6 of DESIGN.md: storage is the state, so any tuner can do this).
+
+A trial that saved a checkpoint is not started over: whether its process died or its tuner
+stopped it (a timeout, Ctrl-C), it goes back in the queue as it is, and the next start claims it
+first and runs it on to its budget from the checkpoint (``continue_later``). Hours of training
+and a trial's place in the rungs are not lost to a killed worker or an interrupted run."""
 
 from __future__ import annotations
 
@@ -8,15 +13,16 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tunelab import _json
+from tunelab import _json, checkpoints
 from tunelab.storage.base import RETRY_OF, owner_is_dead
-from tunelab.trial import Trial, TrialState
+from tunelab.trial import Decision, Trial, TrialState
 
 if TYPE_CHECKING:
     from tunelab.study import Study
 
 ATTEMPT = "attempt"
 LATE_RESULT = "late_result"
+INTERRUPTED = "interrupted"
 
 
 def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
@@ -38,14 +44,53 @@ def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: i
     cache = study._cache
     for trial_id, owner in stale:
         trial = cache[trial_id]
-        attrs = retry_attrs(trial, cache) if _attempts(trial, cache) <= max_retries else None
-        _, retry = study.storage.abandon_trial(
-            trial_id, f"abandoned: the process running it ({owner}) is gone", attrs)
+        again, why = _attempts(trial, cache) <= max_retries, f"the process running it ({owner}) is gone"
+        # Only a process known dead (on this machine) leaves its checkpoint alone for good: one
+        # whose heartbeat went stale may still be running and writing it, so its retry starts over.
+        if again and owner_is_dead(owner) and continue_later(study, trial, why, attempt=True):
+            if study._cache[trial_id].state is TrialState.WAITING:  # (not settled at its budget)
+                requeued.append(study._cache[trial_id])
+            continue
+        abandoned, retry = study.storage.abandon_trial(trial_id, f"abandoned: {why}",
+                                                       retry_attrs(trial, cache) if again else None)
+        if abandoned:
+            checkpoints.delete(study.checkpoint_dir(trial))
         if retry is not None:
             cache[retry.id] = retry
             requeued.append(retry)
     study._sync()
     return requeued
+
+
+def stop_trial(study: "Study", trial_id: int, reason: str) -> Trial:
+    """A trial its tuner stopped for reasons of its own (a timeout, Ctrl-C, another budget): one
+    that saved a checkpoint waits to go on from it (``continue_later``); another fails as
+    cancelled and gives its place in ``n_trials`` back."""
+    trial = study._trial(trial_id)
+    if not continue_later(study, trial, f"stopped: {reason}"):
+        study.storage.cancel_trial(trial_id, f"cancelled: {reason}")
+        study._sync()
+    return study._cache[trial_id]
+
+
+def continue_later(study: "Study", trial: Trial, reason: str, attempt: bool = False) -> bool:
+    """Queue ``trial``, interrupted while running, to go on from its checkpoint: the same trial,
+    at the budget it was running to, claimed before any other (``Storage.requeue_trial``). Each
+    interruption is recorded (``system_attrs["interrupted"]``: why, when, the last step reported);
+    ``attempt`` counts it against ``max_retries`` (a death may repeat; a tuner's stop is not the
+    trial's doing). False, changing nothing, when the trial saved no checkpoint or is not running."""
+    if _settle_at_budget(study, trial):
+        return True
+    if not checkpoints.exists(study.checkpoint_dir(trial)):
+        return False
+    record = {"reason": reason, "at": time.time(), "step": trial.last_step}
+    attrs: dict[str, Any] = {INTERRUPTED: [*trial.system_attrs.get(INTERRUPTED, []), record]}
+    if attempt:
+        attrs[ATTEMPT] = _attempts(trial, study._cache) + 1
+    if not study.storage.requeue_trial(trial.id, attrs):
+        return False
+    study._sync()
+    return True
 
 
 def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
@@ -79,3 +124,18 @@ def keep_late_result(study: "Study", trial: Trial, state: TrialState, metrics: M
     warnings.warn(f"trial {trial.number} was already failed ({trial.error}); its late result is kept in "
                   f"system_attrs[{LATE_RESULT!r}]", stacklevel=3)
     return True
+
+
+def _settle_at_budget(study: "Study", trial: Trial) -> bool:
+    """A trial that had reported at its budget when it was interrupted lost only the answer to
+    that report: it is settled as the scheduler answers it now (a rung pauses it, a stopping rule
+    prunes it, a full run completes with its last values), not run again."""
+    last = trial.reports[-1] if trial.reports else None
+    if last is None or trial.budget is None or last.step < trial.budget * (1 - 1e-9):
+        return False
+    decision = Decision(study.scheduler.on_report(trial, last.step, last.metrics, study.history()))
+    at_max = study.fidelity is None or last.step >= study.fidelity.max * (1 - 1e-9)
+    state = TrialState.PAUSED if decision is Decision.PAUSE else \
+        TrialState.PRUNED if decision is Decision.STOP and not at_max else TrialState.COMPLETED
+    values = {k: v for report in trial.reports for k, v in report.metrics.items()}  # the last of each
+    return study.finish(trial.id, state, metrics=values).state is state

@@ -19,13 +19,13 @@ from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
-from tunelab.recovery import keep_late_result, recover_abandoned, retry_attrs
+from tunelab.recovery import INTERRUPTED, keep_late_result, recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
-from tunelab.storage.base import CANCELLED, process_owner
-from tunelab.tracking.artifacts import default_artifact_root, trial_dir
+from tunelab.storage.base import process_owner
+from tunelab.tracking.artifacts import study_root, trial_dir
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState,
@@ -44,6 +44,7 @@ class Study(ReportSink):
         scheduler.bind(self.fidelity)
         self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
+        self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
         self._report_id, self._local_reports = 0, set()  # the last report read; ids this process added
@@ -160,7 +161,9 @@ class Study(ReportSink):
         fresh_budget = self._budget(None, history)
         trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
         start_attrs = self.scheduler.start_attrs()
-        if trial is not None:  # a queued trial starts now
+        if trial is not None and INTERRUPTED in trial.system_attrs:  # goes on at its budget from its checkpoint
+            self._continuing.add(trial.id)
+        elif trial is not None:  # a queued trial starts now
             for key, value in start_attrs.items():
                 self.storage.set_trial_attr(trial.id, key, value, system=True)
                 trial.system_attrs[key] = value
@@ -205,17 +208,24 @@ class Study(ReportSink):
         return str(self.trial_dir(trial.number) / "checkpoint")
 
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
-        resumed = trial.reports[-1].step if trial.reports and self.fidelity and self.fidelity.resumable else None
-        return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, resumed_from=resumed,
+        """What a worker needs to run ``trial``; a resumed one also where it stopped and what it
+        reported (an interrupted one's checkpoint may be older than its last report: no step)."""
+        continued = trial.id in self._continuing
+        self._continuing.discard(trial.id)
+        if not trial.reports and not continued:
+            checkpoints.start_afresh(self.checkpoint_dir(trial), f"new trial {trial.number} of study {self.name!r}")
+        resumable = trial.reports and self.fidelity and self.fidelity.resumable and not continued
+        reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
+        return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
+                         resumed_from=trial.reports[-1].step if resumable else None, reported=reported or None,
                          study=self.name, budget=trial.budget, timeout=timeout,
-                         artifact_dir=str(self.trial_dir(trial.number)),
                          environment=environment_summary(self.record.environment),
-                         checkpoint_dir=self.checkpoint_dir(trial))
+                         artifact_dir=str(self.trial_dir(trial.number)), checkpoint_dir=self.checkpoint_dir(trial))
 
     @functools.cached_property
     def artifact_root(self) -> Path:
         """The folder of this study's files (``<root>/<study>/<number>/``), resolved once."""
-        return Path(self.record.settings.get("artifact_dir") or default_artifact_root(self.storage.url))
+        return study_root(self.record.settings, self.storage.url)
 
     def trial_dir(self, number: int) -> Path:
         """The folder of one trial: its captured stdout/stderr and the files it saved."""
@@ -324,18 +334,6 @@ class Study(ReportSink):
         else:
             self._sync()
             keep_late_result(self, self._cache[trial_id], state, metrics)
-        return self._cache[trial_id]
-
-    def cancel(self, trial_id: int, reason: str) -> Trial:
-        """Fail a trial that the tuner stopped for its own reasons; it gives its budget back."""
-        trial = self._trial(trial_id)
-        error = f"cancelled: {reason}"
-        if self.storage.cancel_trial(trial_id, error):
-            trial.state, trial.error, trial.finished_at = TrialState.FAILED, error, _now()
-            trial.stop_running(trial.finished_at)
-            trial.system_attrs[CANCELLED] = True
-        else:
-            self._sync()
         return self._cache[trial_id]
 
     def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,

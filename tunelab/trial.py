@@ -121,6 +121,8 @@ class TrialSpec:
     environment: dict[str, Any] | None = None  # the study's fingerprint and the packages it covers
     checkpoint_dir: str | None = None  # this trial's own directory for checkpoints (see tunelab.checkpoints)
     resumed_from: float | None = None  # a resumed trial's last step before it paused (a resumable fidelity)
+    reported: dict[str, float] | None = None  # the last value of each metric its earlier runs reported
+    continued: bool = False  # interrupted before, it goes on from its checkpoint (see tunelab.recovery)
 
 
 class ReportSink:
@@ -262,17 +264,21 @@ class InvalidResult(ValueError):
         self.non_finite = non_finite
 
 
-def normalize_result(result: Any, metrics: list[str], reports: list[Report]) -> dict[str, Any]:
+def normalize_result(result: Any, metrics: list[str], reports: list[Report],
+                     earlier: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Turn what an objective returned into a metrics dict, or say precisely what is wrong.
 
     A number is the value of the (first) metric; a dict must hold every metric of the study;
-    ``None`` falls back to the last reported value of each metric.
+    ``None`` falls back to the last reported value of each metric (``earlier``: from the trial's
+    runs before this one, for a resumed trial whose checkpoint had already reached its budget).
     """
     primary = metrics[0]
     if result is None:
         found = {}
         for metric in metrics:
             values = [r.metrics[metric] for r in reports if metric in r.metrics]
+            if not values and earlier and metric in earlier:
+                values = [earlier[metric]]
             if not values:
                 raise InvalidResult(f"objective returned None and never reported {metric!r}")
             found[metric] = values[-1]

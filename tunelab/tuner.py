@@ -7,6 +7,7 @@ trial and the study goes on, until ``max_failures`` says the objective itself is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
+from tunelab.recovery import INTERRUPTED, stop_trial
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
@@ -159,8 +161,11 @@ class Tuner(ReportSink):
 
     def _recover(self) -> None:
         for trial in self.study.recover_abandoned(self.stale_after, self.max_retries):
-            log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
-                        trial.system_attrs.get("retry_of"), trial.number)
+            if INTERRUPTED in trial.system_attrs:
+                log.warning("trial %s was abandoned by a dead process; it goes on from its checkpoint", trial.number)
+            else:
+                log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
+                            trial.system_attrs.get("retry_of"), trial.number)
 
     def _others_running(self) -> bool:
         return any(trial_id not in self.running for trial_id, _, _ in
@@ -235,10 +240,16 @@ class Tuner(ReportSink):
             self._last_heartbeat = self.clock()
 
     def _cancel_running(self, reason: str) -> None:
-        """Trials still running when the tuner stops are failed as cancelled (not counted)."""
+        """Trials still running when the tuner stops: what they reported or finished meanwhile
+        is recorded first; then each one that saved a checkpoint waits to go on from it, and the
+        others fail as cancelled (not counted; see ``tunelab.recovery.stop_trial``)."""
+        if self.running:
+            with contextlib.suppress(Exception):  # a broken executor must not keep them running
+                for outcome in self.executor.collect():
+                    self._record(outcome)
         for trial_id in list(self.running):
             self.executor.cancel(trial_id)
-            self.study.cancel(trial_id, reason)
+            stop_trial(self.study, trial_id, reason)
         self.running.clear()
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from tunelab import api
 from tunelab.cli import UsageError, existing_storage, storage_argument
 from tunelab.storage import open_storage
 from tunelab.tracking.cost import study_cost
@@ -186,7 +187,7 @@ def delete_study(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("not deleted")
             return 1
-    storage.delete_study(args.name)
+    api.delete_study(args.name, storage)
     print(f"deleted {args.name}")
     return 0
 

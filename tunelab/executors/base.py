@@ -55,6 +55,12 @@ class Executor(ABC):
     def poll(self, timeout: float) -> list[Outcome]:
         """Outcomes of trials that ended, waiting up to ``timeout`` seconds for at least one."""
 
+    def collect(self) -> list[Outcome]:
+        """Answer what the running trials reported meanwhile and return those that ended, without
+        waiting or starting anything: a tuner about to stop them records it first (an executor
+        that runs trials only inside ``poll``, as the inline one does, has nothing)."""
+        return []
+
     @abstractmethod
     def cancel(self, trial_id: int) -> None:
         """Stop a running trial now (its record is the tuner's business)."""
@@ -91,6 +97,8 @@ def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[
     try:
         config = dict(spec.config)
         result = objective(config, trial) if accepts_trial(objective) else objective(config)
+        if spec.continued and spec.budget is not None and not trial.reports:
+            _report_at_budget(trial, spec, result, metrics)
     except TrialPruned:
         return Outcome(spec.id, TrialState.PRUNED)
     except TrialPaused:
@@ -104,9 +112,22 @@ def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[
         raise_if_stopped()
         return Outcome(spec.id, TrialState.FAILED, error=f"{type(err).__name__}: {err}", traceback=tb.format_exc())
     try:
-        return Outcome(spec.id, TrialState.COMPLETED, metrics=normalize_result(result, metrics, trial.reports))
+        values = normalize_result(result, metrics, trial.reports, spec.reported)
+        return Outcome(spec.id, TrialState.COMPLETED, metrics=values)
     except InvalidResult as err:
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
+
+
+def _report_at_budget(trial: RunningTrial, spec: TrialSpec, result: Any, metrics: list[str]) -> None:
+    """A continued trial whose checkpoint had already reached its budget (its process died
+    between saving it and reporting) trains nothing and reports nothing: its result is reported
+    at the budget, as the lost report would have been, so that its scheduler decides (a rung
+    pauses it) instead of the trial completing below the full budget."""
+    try:
+        values = normalize_result(result, metrics, [], spec.reported)
+    except InvalidResult:
+        return  # the result itself is refused below
+    trial.report(spec.budget, **{m: values[m] for m in metrics})
 
 
 def worker_record(objective: Objective, spec: TrialSpec) -> dict[str, Any]:

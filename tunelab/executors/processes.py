@@ -180,6 +180,9 @@ class ProcessExecutor(Executor):
         self._pool[self._pool.index(worker)] = self._spawn()
         return Outcome(spec.id, TrialState.FAILED, error=error)
 
+    def collect(self) -> list[Outcome]:
+        return self.poll(timeout=0)
+
     def cancel(self, trial_id: int) -> None:
         for worker in self._pool:
             if worker.spec is not None and worker.spec.id == trial_id:

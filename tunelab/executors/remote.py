@@ -155,6 +155,9 @@ class RemoteExecutor(Executor):
                                         error=f"trial ran past trial_timeout={self.trial_timeout:g}s and was cancelled"))
         return outcomes
 
+    def collect(self) -> list[Outcome]:
+        return self.poll(timeout=0)
+
     def cancel(self, trial_id: int) -> None:
         task = self._tasks.pop(trial_id, None)
         if task is not None:

@@ -158,6 +158,13 @@ class Storage(ABC):
         this call failed it and the retry: two processes recovering at once never both re-queue."""
 
     @abstractmethod
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
+        """Put a running trial back in the queue as it is (its number, config, budget, reports and
+        checkpoint; still counted), with ``attrs`` merged into its system attributes: a trial
+        interrupted by its process's death or by its tuner's stop goes on from its checkpoint
+        when claimed next, at the budget it was running to. False if it was not running."""
+
+    @abstractmethod
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         """The ``k`` completed trials with the lowest (or highest) value, best first (an index
         scan, for studies too large to load)."""

@@ -130,6 +130,18 @@ class MemoryStorage(Storage):
         return True, self.create_trial(self._study_of[trial_id], trial.config, lambda _n: trial.seed,
                                        TrialState.WAITING, system_attrs=retry_attrs, counted=False)
 
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
+        trial = self._by_id.get(trial_id)
+        if trial is None or trial.state is not TrialState.RUNNING:
+            return False
+        trial.stop_running(now())
+        trial.state, trial.value = TrialState.WAITING, None
+        trial.system_attrs.update(_json_copy(attrs))
+        self._owners[trial_id] = None
+        study_id = self._study_of[trial_id]
+        self._waiting[study_id] = deque(sorted([*self._waiting[study_id], trial], key=lambda t: t.number))
+        return True
+
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         done = [t for t in self._trials[study_id] if t.state is TrialState.COMPLETED and t.value is not None]
         done.sort(key=lambda t: (-t.value if descending else t.value, t.number))

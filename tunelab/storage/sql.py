@@ -236,7 +236,8 @@ class SQLStorage(Storage):
         at = now()
         started = at if state is TrialState.RUNNING else None
         row = dict(study_id=study_id, state=state.value, budget=budget, created_at=at, started_at=started,
-                   held=0.0, running_since=started, heartbeat_at=at, owner=owner, user_attrs={}, system_attrs=system_attrs or {},
+                   held=0.0, running_since=started, heartbeat_at=at, owner=owner, user_attrs={},
+                   system_attrs=system_attrs or {},
                    counted=int(counted))
         numbered = self._execute(conn, "next_number", {"study_id": study_id, "counted": int(counted),
                                                        "limit": _NO_LIMIT if limit is None else limit}).fetchone()
@@ -287,6 +288,17 @@ class SQLStorage(Storage):
             retry = self._insert_trial(conn, study_id, config, lambda _number: seed, TrialState.WAITING, None, None,
                                        retry_attrs, None, False)
         return True, retry and retry()
+
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
+        with self._write() as conn:
+            row = conn.execute(self._locked(select(_T.system_attrs).where(
+                _T.id == trial_id, _T.state == TrialState.RUNNING.value))).first()
+            if row is None:
+                return False
+            conn.execute(update(schema.trials).where(_T.id == trial_id).values(  # value NULL: pick_waiting's index
+                state=TrialState.WAITING.value, value=None, owner=None,
+                system_attrs={**(row[0] or {}), **_json.to_jsonable(attrs)}, **stop_running(now())))
+        return True
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         order = _T.value.desc() if descending else _T.value.asc()

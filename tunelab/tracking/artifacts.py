@@ -64,6 +64,17 @@ def trial_dir(root: str | os.PathLike, study: str, number: int) -> Path:
     return Path(root) / study / str(number)
 
 
+def study_root(settings: dict[str, Any], storage_url: str) -> Path:
+    """The folder of a study's files: the one recorded when it was created, else the default."""
+    return Path(settings.get("artifact_dir") or default_artifact_root(storage_url))
+
+
+def delete_study_files(settings: dict[str, Any], storage_url: str, study: str) -> None:
+    """Remove a deleted study's folder (logs, checkpoints, artefacts): a later study of the same
+    name would otherwise find its trials' checkpoints and go on from them."""
+    shutil.rmtree(study_root(settings, storage_url) / study, ignore_errors=True)
+
+
 def safe_child(folder: str | os.PathLike, name: str) -> Path:
     """``folder/name`` for a relative name that stays inside ``folder`` (no '..', no absolute path)."""
     if not isinstance(name, str) or not name.strip():

@@ -1,0 +1,189 @@
+"""Trials cut short go on from their checkpoints: a worker killed mid-trial, a run stopped by
+Ctrl-C or a timeout. The trial keeps its number, budget, reports and place in the rungs, and is
+claimed first by the next start; one that had already reported at its budget is settled as its
+scheduler answers, and a trial that cannot go on gives its checkpoint back."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import tunelab as tl
+from tunelab import checkpoints
+from tunelab.recovery import INTERRUPTED, stop_trial
+from tunelab.storage.base import RETRY_OF
+from tunelab.trial import TrialState
+
+from faults import dead_owner, start_worker
+from objectives import SPACE
+
+DEADLINE = 120.0
+EPOCHS = tl.fidelity("epochs", min=1, max=9, resumable=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def steps(trial) -> list[float]:
+    return [r.step for r in trial.reports]
+
+
+def test_a_trial_whose_worker_was_killed_goes_on_from_its_checkpoint(url, tmp_path):
+    """kill -9 of the worker after epoch 3 of trial 0; the next worker runs epochs 4-6 of the
+    same trial, not a new trial from epoch 1."""
+    tl.create_study(SPACE, metric="loss", mode="min", name="killed", storage=url, seed=0, n_trials=3,
+                    artifact_dir=tmp_path / "artifacts")  # (a server database's default is the working folder)
+    first = start_worker(url, "killed", objective="objectives:dies_once_at_epoch_3")
+    first.communicate(timeout=DEADLINE)
+    assert first.returncode == -9
+    second = start_worker(url, "killed", objective="objectives:dies_once_at_epoch_3")
+    _, err = second.communicate(timeout=DEADLINE)
+    assert second.returncode == 0, err
+    assert "trial 0 was abandoned by a dead process; it goes on from its checkpoint" in err
+    study = tl.load_study("killed", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 3  # no failed trial, no retry
+    trial = study.trials[0]
+    assert steps(trial) == [1, 2, 3, 4, 5, 6]
+    assert trial.value == pytest.approx((trial.config["x"] - 1.0) ** 2 + 1.0 / 6)
+    assert trial.system_attrs["attempt"] == 2 and RETRY_OF not in trial.system_attrs
+    [interruption] = trial.system_attrs[INTERRUPTED]
+    assert interruption["step"] == 3 and interruption["reason"].endswith("is gone")
+    assert study.counted_trials() == 3
+
+
+def test_a_run_stopped_by_ctrl_c_goes_on_from_the_checkpoint_of_its_running_trial(tmp_path, recwarn):
+    """Ctrl-C two epochs after an ASHA trial was resumed from its rung: it waits with its
+    reports and checkpoint; the next tl.tune goes on with it before anything else, and its steps
+    continue without a repeat (no warning about a trial starting over)."""
+    url, armed = f"sqlite:///{tmp_path / 'c.db'}", [True]
+
+    def train(config, trial):
+        start = trial.load_checkpoint() or 0
+        loss = None
+        for epoch in range(start + 1, int(trial.budget) + 1):
+            loss = config["x"] ** 2 + 1.0 / epoch
+            trial.save_checkpoint(epoch)
+            trial.report(epoch, loss=loss)
+            if armed[0] and start > 0 and epoch == start + 2:
+                armed[0] = False
+                raise KeyboardInterrupt
+        return loss
+
+    options = dict(metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", n_trials=12, storage=url,
+                   name="c", seed=0, executor="inline", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        tl.tune(train, SPACE, **options)
+    study = tl.load_study("c", storage=url)
+    [waiting] = [t for t in study.trials if t.state is TrialState.WAITING]
+    before = steps(waiting)
+    assert before == list(range(1, len(before) + 1)) and waiting.budget > before[-1]
+    assert waiting.system_attrs[INTERRUPTED][0]["reason"] == "stopped: interrupted"
+    assert checkpoints.load(study.checkpoint_dir(waiting)) == before[-1]
+    assert not [t for t in study.trials if t.state is TrialState.FAILED]
+    counted = study.counted_trials()
+
+    study = tl.tune(train, SPACE, **options)
+    trial = study.get_trial(waiting.number)
+    assert trial.state in (TrialState.COMPLETED, TrialState.PRUNED)  # ran on to its budget, then decided
+    assert steps(trial)[:len(before)] == before and steps(trial) == list(range(1, len(steps(trial)) + 1))
+    assert steps(trial)[-1] >= waiting.budget
+    assert counted <= study.counted_trials() == 12
+    assert not [t for t in study.trials if t.state in (TrialState.FAILED, TrialState.WAITING)]
+    assert not [w for w in recwarn if "starting over" in str(w.message)]
+
+
+def test_a_trial_stopped_after_reporting_at_its_budget_is_settled_not_run_again():
+    """Only the scheduler's answer to its last report was lost: a rung pauses it (with the value
+    there), a full run completes; nothing is queued to run again."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0)
+    trial = study.ask()
+    assert trial.budget < EPOCHS.max
+    for epoch in range(1, int(trial.budget) + 1):
+        trial.report(epoch, loss=1.0 / epoch)
+    stopped = stop_trial(study, trial.id, "timeout")
+    assert (stopped.state, stopped.value) == (TrialState.PAUSED, pytest.approx(1.0 / trial.budget))
+
+    plain = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="fifo", seed=0)
+    full = plain.ask()
+    for epoch in range(1, 10):
+        full.report(epoch, loss=2.0 / epoch)
+    assert (stop_trial(plain, full.id, "timeout").state, plain.best.value) == (TrialState.COMPLETED, 2.0 / 9)
+
+
+def test_a_continued_trial_whose_report_at_its_budget_was_lost_is_judged_at_its_rung(tmp_path):
+    """Its process died between saving the checkpoint of its last epoch and reporting it: run on,
+    it trains nothing, and its result is reported at its budget, so that the rung ranks it
+    (it is not recorded as completed below the full budget)."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0,
+                            storage=f"sqlite:///{tmp_path / 'lost.db'}", name="lost")
+    store = study.storage
+    dead = store.create_trial(study.record.id, {"x": 0.5, "kind": "a", "n": 2}, study._seed_for, owner=dead_owner(),
+                              budget=3.0)
+    for epoch in (1, 2):
+        store.add_report(study.record.id, dead.id, epoch, {"loss": 1.0 / epoch}, 0.0)
+    checkpoints.save(study.checkpoint_dir(dead), 3)  # epoch 3 trained and saved, its report lost
+
+    def train(config, trial):
+        start = trial.load_checkpoint() or 0
+        loss = None
+        for epoch in range(start + 1, int(trial.budget) + 1):
+            loss = config["x"] ** 2 + 1.0 / epoch
+            trial.save_checkpoint(epoch)
+            trial.report(epoch, loss=loss)
+        return loss
+
+    study = tl.tune(train, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", n_trials=6,
+                    storage=store, name="lost", executor="inline", progress=False)
+    trial = study.get_trial(dead.number)
+    assert steps(trial)[:3] == [1, 2, 3] and trial.reports[2].metrics == {"loss": 0.5}  # the last value known
+    assert trial.state is not TrialState.FAILED
+    assert trial.state is not TrialState.COMPLETED or trial.budget == EPOCHS.max
+
+
+def test_trials_that_cannot_go_on_give_their_checkpoints_back():
+    """A stale trial of another machine may still be running: it is retried from scratch and its
+    checkpoint deleted; so is one out of retries. One whose process is gone goes on."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", seed=0)
+    store, sid = study.storage, study.record.id
+    remote = store.create_trial(sid, {"x": 0.1, "kind": "a", "n": 1}, study._seed_for, owner="elsewhere:12:34")
+    store.heartbeat([remote.id], at=1.0)
+    gone = store.create_trial(sid, {"x": 0.2, "kind": "a", "n": 1}, study._seed_for, owner=dead_owner())
+    for trial in (remote, gone):
+        checkpoints.save(study.checkpoint_dir(trial), {"epoch": 2})
+    requeued = study.recover_abandoned(stale_after=120.0)
+    assert [(t.id, t.state) for t in requeued if RETRY_OF not in t.system_attrs] == [(gone.id, TrialState.WAITING)]
+    assert [t.system_attrs[RETRY_OF] for t in requeued if t.id != gone.id] == [remote.number]  # a new trial
+    assert not os.path.exists(study.checkpoint_dir(remote))
+    assert checkpoints.load(study.checkpoint_dir(gone)) == {"epoch": 2}
+    claimed = store.claim_waiting(sid, dead_owner())  # the same trial, run again by a process that dies
+    assert claimed.id == gone.id
+    assert study.recover_abandoned(max_retries=1) == []  # its second death: out of retries
+    assert study.get_trial(gone.number).state is TrialState.FAILED
+    assert not os.path.exists(study.checkpoint_dir(gone))
+
+
+def test_a_new_trial_never_goes_on_from_a_checkpoint_it_did_not_save(tmp_path):
+    """Deleting a study deletes its files; a checkpoint left in a new trial's folder by another
+    study of the same name is removed with a warning, not loaded."""
+    url, seen = f"sqlite:///{tmp_path / 's.db'}", []
+
+    def train(config, trial):
+        seen.append(trial.load_checkpoint())
+        trial.save_checkpoint(trial.number + 10)
+        return config["x"]
+
+    options = dict(metric="loss", mode="min", n_trials=2, storage=url, name="s", progress=False)
+    study = tl.tune(train, SPACE, **options)
+    folder = study.artifact_root / "s"
+    tl.delete_study("s", storage=url)
+    assert not folder.exists()
+    tl.tune(train, SPACE, **options)
+    tl.load_study("s", storage=url).storage.delete_study("s")  # deleted without tunelab: its files stay
+    with pytest.warns(UserWarning, match=r"new trial \d of study 's' found a checkpoint it did not save"):
+        tl.tune(train, SPACE, **options)
+    assert seen == [None] * 6
