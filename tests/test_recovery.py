@@ -56,6 +56,19 @@ def test_a_trial_whose_worker_was_killed_goes_on_from_its_checkpoint(url, tmp_pa
     assert study.counted_trials() == 3
 
 
+def test_a_trial_whose_worker_process_died_under_the_tuner_goes_on_from_its_checkpoint(tmp_path):
+    """The tuner lives, one of its worker processes is killed (an out-of-memory kill, say): the
+    trial goes on from its checkpoint in a fresh worker instead of failing."""
+    from objectives import dies_once_at_epoch_3
+
+    study = tl.tune(dies_once_at_epoch_3, SPACE, metric="loss", mode="min", n_trials=3, workers=2, seed=0,
+                    storage=f"sqlite:///{tmp_path / 'w.db'}", name="w", progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 3
+    trial = study.trials[0]
+    assert steps(trial) == [1, 2, 3, 4, 5, 6] and trial.system_attrs["attempt"] == 2
+    assert trial.system_attrs[INTERRUPTED][0]["reason"] == "worker process died (SIGKILL) while running the trial"
+
+
 def test_a_run_stopped_by_ctrl_c_goes_on_from_the_checkpoint_of_its_running_trial(tmp_path, recwarn):
     """Ctrl-C two epochs after an ASHA trial was resumed from its rung: it waits with its
     reports and checkpoint; the next tl.tune goes on with it before anything else, and its steps

@@ -299,7 +299,10 @@ def test_requeue_puts_a_running_trial_back_as_it_is_and_claiming_keeps_its_budge
     assert storage.resume_trial(trial.id, "p", 9.0)
     storage.add_report(study.id, trial.id, 4.0, {"loss": 0.3}, 1.0)
     later = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for, state=TrialState.WAITING)
-    assert storage.requeue_trial(trial.id, {"interrupted": [{"step": 4.0}]})
+    # a process whose view is stale (the trial has a new owner) changes nothing
+    assert not storage.requeue_trial(trial.id, {}, owner="dead") and storage.abandon_trial(
+        trial.id, "abandoned", None, owner="dead") == (False, None)
+    assert storage.requeue_trial(trial.id, {"interrupted": [{"step": 4.0}]}, owner="p")
     assert not storage.requeue_trial(trial.id, {})  # not running any more
     waiting = storage.trials(study.id)[0]
     assert (waiting.state, waiting.budget, waiting.value, waiting.running_since) == (TrialState.WAITING, 9.0, None, None)

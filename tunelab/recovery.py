@@ -26,12 +26,15 @@ INTERRUPTED = "interrupted"
 
 
 def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
-    """Fail the running trials whose process is gone and queue them again (once by default).
+    """Queue again the running trials whose process is gone (once by default): the same trial, to
+    go on from its checkpoint, when it saved one and its process on this machine is dead; else
+    it fails and a copy (same configuration and seed) starts over.
 
     A trial run by a dead process on this machine is caught at once (its pid is gone); one
     from another machine when its heartbeat is older than ``stale_after`` seconds.
-    Failing and re-queueing is one atomic step in storage, so two tuners recovering the same
-    study at once never queue a trial twice.
+    Failing and re-queueing is one atomic step in storage, and both steps take the trial only
+    from the process that held it, so two tuners recovering the same study at once never queue
+    a trial twice.
     """
     requeued = []
     now = time.time()
@@ -47,12 +50,11 @@ def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: i
         again, why = _attempts(trial, cache) <= max_retries, f"the process running it ({owner}) is gone"
         # Only a process known dead (on this machine) leaves its checkpoint alone for good: one
         # whose heartbeat went stale may still be running and writing it, so its retry starts over.
-        if again and owner_is_dead(owner) and continue_later(study, trial, why, attempt=True):
-            if study._cache[trial_id].state is TrialState.WAITING:  # (not settled at its budget)
-                requeued.append(study._cache[trial_id])
+        if owner_is_dead(owner) and continue_later(study, trial, why, owner, max_retries):
+            requeued.append(study._cache[trial_id])
             continue
         abandoned, retry = study.storage.abandon_trial(trial_id, f"abandoned: {why}",
-                                                       retry_attrs(trial, cache) if again else None)
+                                                       retry_attrs(trial, cache) if again else None, owner)
         if abandoned:
             checkpoints.delete(study.checkpoint_dir(trial))
         if retry is not None:
@@ -67,27 +69,29 @@ def stop_trial(study: "Study", trial_id: int, reason: str) -> Trial:
     that saved a checkpoint waits to go on from it (``continue_later``); another fails as
     cancelled and gives its place in ``n_trials`` back."""
     trial = study._trial(trial_id)
-    if not continue_later(study, trial, f"stopped: {reason}"):
+    if not _settle_at_budget(study, trial) and not continue_later(study, trial, f"stopped: {reason}"):
         study.storage.cancel_trial(trial_id, f"cancelled: {reason}")
         study._sync()
     return study._cache[trial_id]
 
 
-def continue_later(study: "Study", trial: Trial, reason: str, attempt: bool = False) -> bool:
+def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None = None, max_retries: int = 1) -> bool:
     """Queue ``trial``, interrupted while running, to go on from its checkpoint: the same trial,
     at the budget it was running to, claimed before any other (``Storage.requeue_trial``). Each
-    interruption is recorded (``system_attrs["interrupted"]``: why, when, the last step reported);
-    ``attempt`` counts it against ``max_retries`` (a death may repeat; a tuner's stop is not the
-    trial's doing). False, changing nothing, when the trial saved no checkpoint or is not running."""
-    if _settle_at_budget(study, trial):
-        return True
+    interruption is recorded (``system_attrs["interrupted"]``: why, when, the last step reported).
+    ``owner``: the process that held it when it died, which counts the death against
+    ``max_retries`` (a death may repeat; a tuner's stop is not the trial's doing). False,
+    changing nothing, when the trial saved no checkpoint, is out of retries, or is no longer
+    running (held by ``owner``)."""
+    if owner is not None and _attempts(trial, study._cache) > max_retries:
+        return False
     if not checkpoints.exists(study.checkpoint_dir(trial)):
         return False
     record = {"reason": reason, "at": time.time(), "step": trial.last_step}
     attrs: dict[str, Any] = {INTERRUPTED: [*trial.system_attrs.get(INTERRUPTED, []), record]}
-    if attempt:
+    if owner is not None:
         attrs[ATTEMPT] = _attempts(trial, study._cache) + 1
-    if not study.storage.requeue_trial(trial.id, attrs):
+    if not study.storage.requeue_trial(trial.id, attrs, owner):
         return False
     study._sync()
     return True
@@ -127,9 +131,11 @@ def keep_late_result(study: "Study", trial: Trial, state: TrialState, metrics: M
 
 
 def _settle_at_budget(study: "Study", trial: Trial) -> bool:
-    """A trial that had reported at its budget when it was interrupted lost only the answer to
+    """A trial its tuner stopped after it had reported at its budget lost only the answer to
     that report: it is settled as the scheduler answers it now (a rung pauses it, a stopping rule
-    prunes it, a full run completes with its last values), not run again."""
+    prunes it, a full run completes with its last values), not run again. (One whose process died
+    is requeued instead, since another process may settle or claim it first; run on, it reports
+    at its budget again and is decided then.)"""
     last = trial.reports[-1] if trial.reports else None
     if last is None or trial.budget is None or last.step < trial.budget * (1 - 1e-9):
         return False

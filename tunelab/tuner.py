@@ -21,7 +21,7 @@ from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
-from tunelab.recovery import INTERRUPTED, stop_trial
+from tunelab.recovery import INTERRUPTED, continue_later, stop_trial
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
@@ -203,6 +203,10 @@ class Tuner(ReportSink):
     def _record(self, outcome: Outcome) -> None:
         trial = self.running.pop(outcome.trial_id, None)
         if trial is None:
+            return
+        if outcome.died and continue_later(self.study, self.study._trial(trial.id), outcome.error or "its worker died",
+                                           self.study.owner, self.max_retries):
+            log.warning("trial %d: %s; it goes on from its checkpoint", trial.number, outcome.error)
             return
         finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)

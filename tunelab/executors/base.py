@@ -35,6 +35,7 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     worker: dict[str, Any] | None = None  # where it ran: host, pid, environment if not the study's
+    died: bool = False  # its worker process died under it (killed, crashed): it may go on from its checkpoint
 
 
 class Executor(ABC):

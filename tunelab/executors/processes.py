@@ -135,7 +135,7 @@ class ProcessExecutor(Executor):
                     outcomes.append(outcome)
                     continue
             if worker.spec is not None and not worker.process.is_alive():
-                outcomes.append(self._replace(worker, _death_message(worker.process.exitcode)))
+                outcomes.append(self._replace(worker, _death_message(worker.process.exitcode), died=True))
             elif worker.spec is not None and self._timed_out(worker):
                 outcomes.append(self._replace(worker, f"trial ran past trial_timeout={self.trial_timeout:g}s and was killed"))
         return outcomes
@@ -173,12 +173,12 @@ class ProcessExecutor(Executor):
         return (self.trial_timeout is not None and worker.started is not None
                 and time.monotonic() - worker.started > self.trial_timeout)
 
-    def _replace(self, worker: _Worker, error: str) -> Outcome:
+    def _replace(self, worker: _Worker, error: str, died: bool = False) -> Outcome:
         """Kill a worker (if still alive), start a fresh one in its place, fail its trial."""
         spec = worker.spec
         _terminate(worker)
         self._pool[self._pool.index(worker)] = self._spawn()
-        return Outcome(spec.id, TrialState.FAILED, error=error)
+        return Outcome(spec.id, TrialState.FAILED, error=error, died=died)
 
     def collect(self) -> list[Outcome]:
         return self.poll(timeout=0)

@@ -152,17 +152,20 @@ class Storage(ABC):
         """Fail an unfinished trial as cancelled and give its budget back; False if it had ended."""
 
     @abstractmethod
-    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None,
+                      owner: str | None = None) -> tuple[bool, Trial | None]:
         """Fail a running trial whose process is gone and, with ``retry_attrs``, queue a waiting
         copy (same config and seed, not counted again) in the same atomic step. Returns whether
-        this call failed it and the retry: two processes recovering at once never both re-queue."""
+        this call failed it and the retry: two processes recovering at once never both re-queue.
+        With ``owner``, only while that process still holds it (not once another resumed it)."""
 
     @abstractmethod
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
         """Put a running trial back in the queue as it is (its number, config, budget, reports and
         checkpoint; still counted), with ``attrs`` merged into its system attributes: a trial
         interrupted by its process's death or by its tuner's stop goes on from its checkpoint
-        when claimed next, at the budget it was running to. False if it was not running."""
+        when claimed next, at the budget it was running to. False if it was not running (by
+        ``owner``, when given: a process with a stale view must not requeue it from its new owner)."""
 
     @abstractmethod
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:

@@ -120,9 +120,10 @@ class MemoryStorage(Storage):
             self._counted[self._study_of[trial_id]] -= 1
         return True
 
-    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
-        trial = self._by_id.get(trial_id)
-        if trial is None or trial.state is not TrialState.RUNNING:
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None,
+                      owner: str | None = None) -> tuple[bool, Trial | None]:
+        trial = self._running(trial_id, owner)
+        if trial is None:
             return False, None
         self.finish_trial(trial_id, TrialState.FAILED, error=error)
         if retry_attrs is None:
@@ -130,9 +131,9 @@ class MemoryStorage(Storage):
         return True, self.create_trial(self._study_of[trial_id], trial.config, lambda _n: trial.seed,
                                        TrialState.WAITING, system_attrs=retry_attrs, counted=False)
 
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
-        trial = self._by_id.get(trial_id)
-        if trial is None or trial.state is not TrialState.RUNNING:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
+        trial = self._running(trial_id, owner)
+        if trial is None:
             return False
         trial.stop_running(now())
         trial.state, trial.value = TrialState.WAITING, None
@@ -141,6 +142,12 @@ class MemoryStorage(Storage):
         study_id = self._study_of[trial_id]
         self._waiting[study_id] = deque(sorted([*self._waiting[study_id], trial], key=lambda t: t.number))
         return True
+
+    def _running(self, trial_id: int, owner: str | None) -> Trial | None:
+        trial = self._by_id.get(trial_id)
+        if trial is None or trial.state is not TrialState.RUNNING or owner not in (None, self._owners.get(trial_id)):
+            return None
+        return trial
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         done = [t for t in self._trials[study_id] if t.state is TrialState.COMPLETED and t.value is not None]

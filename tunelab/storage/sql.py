@@ -24,7 +24,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, and_, case, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tunelab import _json
@@ -275,10 +275,11 @@ class SQLStorage(Storage):
                              .values(counted_trials=_S.counted_trials - 1))
         return True
 
-    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None) -> tuple[bool, Trial | None]:
+    def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None,
+                      owner: str | None = None) -> tuple[bool, Trial | None]:
         with self._write() as conn:
             at = now()
-            failed = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
+            failed = conn.execute(update(schema.trials).where(_running(trial_id, owner))
                                   .values(state=TrialState.FAILED.value, error=error, finished_at=at,
                                           **stop_running(at)))
             if failed.rowcount != 1 or retry_attrs is None:
@@ -289,10 +290,9 @@ class SQLStorage(Storage):
                                        retry_attrs, None, False)
         return True, retry and retry()
 
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any]) -> bool:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
         with self._write() as conn:
-            row = conn.execute(self._locked(select(_T.system_attrs).where(
-                _T.id == trial_id, _T.state == TrialState.RUNNING.value))).first()
+            row = conn.execute(self._locked(select(_T.system_attrs).where(_running(trial_id, owner)))).first()
             if row is None:
                 return False
             conn.execute(update(schema.trials).where(_T.id == trial_id).values(  # value NULL: pick_waiting's index
@@ -397,3 +397,9 @@ class SQLStorage(Storage):
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
+
+
+def _running(trial_id: int, owner: str | None) -> Any:
+    """The trial, if it is running (and, with ``owner``, run by that process)."""
+    running = and_(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
+    return running if owner is None else and_(running, _T.owner == owner)
