@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -208,19 +209,19 @@ class Study(ReportSink):
         return str(self.trial_dir(trial.number) / "checkpoint")
 
     def spec(self, trial: Trial, timeout: float | None = None) -> TrialSpec:
-        """What a worker needs to run ``trial``; a resumed one also where it stopped and what it
-        reported (an interrupted one's checkpoint may be older than its last report: no step)."""
-        continued = trial.id in self._continuing
+        """What a worker needs to run ``trial`` (a continued one's checkpoint may lag its last report)."""
+        continued, folder = trial.id in self._continuing, str(self.trial_dir(trial.number))
         self._continuing.discard(trial.id)
+        checkpoint = os.path.join(folder, "checkpoint")
         if not trial.reports and not continued:
-            checkpoints.start_afresh(self.checkpoint_dir(trial), f"new trial {trial.number} of study {self.name!r}")
+            checkpoints.start_afresh(checkpoint, f"new trial {trial.number} of study {self.name!r}")
         resumable = trial.reports and self.fidelity and self.fidelity.resumable and not continued
         reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
                          resumed_from=trial.reports[-1].step if resumable else None, reported=reported or None,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          environment=environment_summary(self.record.environment),
-                         artifact_dir=str(self.trial_dir(trial.number)), checkpoint_dir=self.checkpoint_dir(trial))
+                         artifact_dir=folder, checkpoint_dir=checkpoint)
 
     @functools.cached_property
     def artifact_root(self) -> Path:
@@ -389,7 +390,6 @@ class Study(ReportSink):
             return self.get_trial(trial)
         raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
 
-    # -- recovery --------------------------------------------------------------------------------
     def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
         """Fail the running trials whose process is gone and queue them again (once by default);
         see :func:`tunelab.recovery.recover_abandoned`."""
