@@ -83,14 +83,13 @@ def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None 
     ``max_retries`` (a death may repeat; a tuner's stop is not the trial's doing). False,
     changing nothing, when the trial saved no checkpoint, is out of retries, or is no longer
     running (held by ``owner``)."""
-    if owner is not None and _attempts(trial, study._cache) > max_retries:
-        return False
-    if not checkpoints.exists(study.checkpoint_dir(trial)):
+    attempts = _attempts(trial, study._cache)
+    if (owner is not None and attempts > max_retries) or not checkpoints.exists(study.checkpoint_dir(trial)):
         return False
     record = {"reason": reason, "at": time.time(), "step": trial.last_step}
     attrs: dict[str, Any] = {INTERRUPTED: [*trial.system_attrs.get(INTERRUPTED, []), record]}
     if owner is not None:
-        attrs[ATTEMPT] = _attempts(trial, study._cache) + 1
+        attrs[ATTEMPT] = attempts + 1
     if not study.storage.requeue_trial(trial.id, attrs, owner):
         return False
     study._sync()

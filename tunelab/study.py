@@ -391,8 +391,8 @@ class Study(ReportSink):
         raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
 
     def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
-        """Fail the running trials whose process is gone and queue them again (once by default);
-        see :func:`tunelab.recovery.recover_abandoned`."""
+        """Queue again the running trials whose process is gone (once by default), to go on from
+        their checkpoints where they saved one; see :func:`tunelab.recovery.recover_abandoned`."""
         return recover_abandoned(self, stale_after, max_retries)
 
 

@@ -207,6 +207,7 @@ class Tuner(ReportSink):
         if outcome.died and continue_later(self.study, self.study._trial(trial.id), outcome.error or "its worker died",
                                            self.study.owner, self.max_retries):
             log.warning("trial %d: %s; it goes on from its checkpoint", trial.number, outcome.error)
+            self._meter.add(self.study._trial(trial.id))  # the stretch it ran before it died
             return
         finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)

@@ -24,14 +24,14 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, case, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, case, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
 from tunelab.storage.sqlite import WriterQueue, begin_immediate, sqlite_pragmas
-from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, stop_running, to_trial
+from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, running_trial, stop_running, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -279,7 +279,7 @@ class SQLStorage(Storage):
                       owner: str | None = None) -> tuple[bool, Trial | None]:
         with self._write() as conn:
             at = now()
-            failed = conn.execute(update(schema.trials).where(_running(trial_id, owner))
+            failed = conn.execute(update(schema.trials).where(running_trial(trial_id, owner))
                                   .values(state=TrialState.FAILED.value, error=error, finished_at=at,
                                           **stop_running(at)))
             if failed.rowcount != 1 or retry_attrs is None:
@@ -292,7 +292,7 @@ class SQLStorage(Storage):
 
     def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
         with self._write() as conn:
-            row = conn.execute(self._locked(select(_T.system_attrs).where(_running(trial_id, owner)))).first()
+            row = conn.execute(self._locked(select(_T.system_attrs).where(running_trial(trial_id, owner)))).first()
             if row is None:
                 return False
             conn.execute(update(schema.trials).where(_T.id == trial_id).values(  # value NULL: pick_waiting's index
@@ -397,9 +397,3 @@ class SQLStorage(Storage):
         rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
                           .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
         return [tuple(row) for row in rows]
-
-
-def _running(trial_id: int, owner: str | None) -> Any:
-    """The trial, if it is running (and, with ``owner``, run by that process)."""
-    running = and_(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
-    return running if owner is None else and_(running, _T.owner == owner)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Float, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.sql.dml import Insert
 
 from tunelab import _json
@@ -24,6 +24,13 @@ def stop_running(at: Any) -> dict[str, Any]:
     """The values that end a trial's running stretch at ``at``: its seconds join ``held`` (a
     trial not running, retired from its pause, holds what it held)."""
     return {"held": _T.held + func.coalesce(at - _T.running_since, 0.0), "running_since": None}
+
+
+def running_trial(trial_id: int, owner: str | None) -> Any:
+    """The trial, if it is running (and, with ``owner``, held by that process): what a process
+    that takes a trial from another compares, so that a stale view takes nothing."""
+    running = and_(_T.id == trial_id, _T.state == TrialState.RUNNING.value)
+    return running if owner is None else and_(running, _T.owner == owner)
 
 
 class Statements:
