@@ -158,6 +158,31 @@ def test_a_continued_trial_whose_report_at_its_budget_was_lost_is_judged_at_its_
     assert trial.state is not TrialState.COMPLETED or trial.budget == EPOCHS.max
 
 
+def test_a_dead_trial_that_had_reported_at_its_budget_is_settled_by_whoever_claims_it(tmp_path):
+    """Only the answer to its last report died with its process: the process that claims it
+    settles it (a rung pauses it) without running the objective, so no report is made twice."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0,
+                            storage=f"sqlite:///{tmp_path / 'settle.db'}", name="settle")
+    store = study.storage
+    dead = store.create_trial(study.record.id, {"x": 0.5, "kind": "a", "n": 2}, study._seed_for, owner=dead_owner(),
+                              budget=3.0, system_attrs={"lowest_rung": 3.0})
+    for epoch in (1, 2, 3):
+        store.add_report(study.record.id, dead.id, epoch, {"loss": 1.0 / epoch}, 0.0)
+    checkpoints.save(study.checkpoint_dir(dead), 3)
+    ran = []
+
+    def train(config, trial):
+        ran.append((trial.number, trial.budget))
+        return config["x"] ** 2
+
+    study = tl.tune(train, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", n_trials=2,
+                    storage=store, name="settle", executor="inline", progress=False)
+    trial = study.get_trial(dead.number)
+    assert (dead.number, 3.0) not in ran and steps(trial) == [1, 2, 3]  # not run at 3 again, nothing reported twice
+    assert trial.system_attrs[INTERRUPTED][0]["step"] == 3 and trial.system_attrs["attempt"] == 2
+    assert trial.state is TrialState.PAUSED or (dead.number, EPOCHS.max) in ran  # paused at 3, maybe promoted since
+
+
 def test_trials_that_cannot_go_on_give_their_checkpoints_back():
     """A stale trial of another machine may still be running: it is retried from scratch and its
     checkpoint deleted; so is one out of retries. One whose process is gone goes on."""

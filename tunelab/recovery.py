@@ -75,6 +75,21 @@ def stop_trial(study: "Study", trial_id: int, reason: str) -> Trial:
     return study._cache[trial_id]
 
 
+def claim_queued(study: "Study", budget: float | None) -> Trial | None:
+    """Claim the oldest waiting trial to run (``budget``: a new one's). An interrupted one goes on
+    from its checkpoint (``study._continuing``), unless it had reported at its budget before its
+    process died: then only the answer to that report was lost, and it is settled here instead of
+    run again (the claim made this process its owner, so no other settles or runs it meanwhile)."""
+    while True:
+        trial = study.storage.claim_waiting(study.record.id, study.owner, budget)
+        if trial is None or INTERRUPTED not in trial.system_attrs:
+            return trial
+        study._sync()
+        if not _settle_at_budget(study, study._cache[trial.id]):
+            study._continuing.add(trial.id)
+            return trial
+
+
 def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None = None, max_retries: int = 1) -> bool:
     """Queue ``trial``, interrupted while running, to go on from its checkpoint: the same trial,
     at the budget it was running to, claimed before any other (``Storage.requeue_trial``). Each
@@ -130,11 +145,10 @@ def keep_late_result(study: "Study", trial: Trial, state: TrialState, metrics: M
 
 
 def _settle_at_budget(study: "Study", trial: Trial) -> bool:
-    """A trial its tuner stopped after it had reported at its budget lost only the answer to
-    that report: it is settled as the scheduler answers it now (a rung pauses it, a stopping rule
-    prunes it, a full run completes with its last values), not run again. (One whose process died
-    is requeued instead, since another process may settle or claim it first; run on, it reports
-    at its budget again and is decided then.)"""
+    """A trial interrupted after it had reported at its budget lost only the answer to that
+    report: it is settled as the scheduler answers it now (a rung pauses it, a stopping rule
+    prunes it, a full run completes with its last values), not run again. Only its owner does
+    this: its tuner when it stops it, else the process that claims it once requeued."""
     last = trial.reports[-1] if trial.reports else None
     if last is None or trial.budget is None or last.step < trial.budget * (1 - 1e-9):
         return False

@@ -20,7 +20,7 @@ from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
-from tunelab.recovery import INTERRUPTED, keep_late_result, recover_abandoned, retry_attrs
+from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
@@ -160,11 +160,9 @@ class Study(ReportSink):
         for retired in self.scheduler.retired(history):  # paused trials it will never resume: free their checkpoints
             self.finish(retired.id, TrialState.PRUNED, paused_only=True)
         fresh_budget = self._budget(None, history)
-        trial = self.storage.claim_waiting(self.record.id, self.owner, fresh_budget)
+        trial = claim_queued(self, fresh_budget)  # an interrupted one goes on at its budget from its checkpoint
         start_attrs = self.scheduler.start_attrs()
-        if trial is not None and INTERRUPTED in trial.system_attrs:  # goes on at its budget from its checkpoint
-            self._continuing.add(trial.id)
-        elif trial is not None:  # a queued trial starts now
+        if trial is not None and trial.id not in self._continuing:  # a queued trial starts now
             for key, value in start_attrs.items():
                 self.storage.set_trial_attr(trial.id, key, value, system=True)
                 trial.system_attrs[key] = value
