@@ -6,16 +6,18 @@ scheduler answers, and a trial that cannot go on gives its checkpoint back."""
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
 import tunelab as tl
 from tunelab import checkpoints
 from tunelab.recovery import INTERRUPTED, stop_trial
+from tunelab.storage import open_storage
 from tunelab.storage.base import RETRY_OF
 from tunelab.trial import TrialState
 
-from faults import dead_owner, start_worker
+from faults import dead_owner, kill_busy_workers, start_worker
 from objectives import SPACE
 
 DEADLINE = 120.0
@@ -67,6 +69,31 @@ def test_a_trial_whose_worker_process_died_under_the_tuner_goes_on_from_its_chec
     trial = study.trials[0]
     assert steps(trial) == [1, 2, 3, 4, 5, 6] and trial.system_attrs["attempt"] == 2
     assert trial.system_attrs[INTERRUPTED][0]["reason"] == "worker process died (SIGKILL) while running the trial"
+
+
+def test_random_kill_9_of_asha_workers_loses_no_epoch_and_reports_none_twice(url, tmp_path):
+    """Four kill -9 at random moments of `tunelab worker` processes running an ASHA study whose
+    trials pause at rungs and go on from checkpoints: the budget is spent exactly, every trial
+    ends, and no trial reports a step twice or goes back in its steps."""
+    tl.create_study(SPACE, metric="loss", mode="min", name="asha", storage=url, seed=0, n_trials=16,
+                    scheduler="asha", fidelity=EPOCHS, artifact_dir=tmp_path / "artifacts")
+    store, rng = open_storage(url), random.Random(3)
+    study_id = store.get_study("asha").id
+    start = lambda *extra: start_worker(url, "asha", "--max-retries", "10", *extra,  # noqa: E731
+                                        objective="objectives:epochs_with_checkpoints")
+    procs = [start(), start("--workers", "2")]
+    assert kill_busy_workers(procs, store, study_id, 4, rng, start) >= 1
+    for proc in procs:
+        proc.communicate(timeout=DEADLINE)
+    final = start()
+    _, err = final.communicate(timeout=DEADLINE)
+    assert final.returncode == 0, err
+    trials = tl.load_study("asha", storage=url).trials
+    assert store.counted_trials(study_id) == 16 and all(t.state.finished for t in trials)
+    assert any(t.state is TrialState.COMPLETED for t in trials)
+    for trial in trials:
+        assert steps(trial) == sorted(set(steps(trial))), (trial.number, steps(trial))
+    store.close()
 
 
 def test_a_run_stopped_by_ctrl_c_goes_on_from_the_checkpoint_of_its_running_trial(tmp_path, recwarn):

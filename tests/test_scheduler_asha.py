@@ -79,6 +79,18 @@ def test_trials_that_can_no_longer_be_promoted_are_retired_and_their_checkpoints
     assert all(os.path.exists(study.checkpoint_dir(t)) for t in trials if t.state is TrialState.PAUSED)
 
 
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+def test_promoted_trials_resume_from_their_checkpoints_on_each_database(where, tmp_path, request):
+    """Resuming a paused trial reads it back by id (on PostgreSQL an id bound past its 4-byte
+    INTEGER failed every promotion with "integer out of range")."""
+    url = f"sqlite:///{tmp_path / 'p.db'}" if where == "sqlite" else request.getfixturevalue("postgres_url")
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, n_trials=9,
+                    seed=9, storage=url, name="p", artifact_dir=tmp_path / "artifacts", progress=False)
+    promoted = [t for t in study.trials if t.budget > EPOCHS.min]
+    assert promoted and all(t.state is not TrialState.FAILED for t in study.trials)
+    assert all([r.step for r in t.reports] == list(range(1, int(t.budget) + 1)) for t in promoted)
+
+
 def test_without_a_trial_limit_max_paused_bounds_the_checkpoints_and_the_lowest_standing_go_first(tmp_path):
     study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, seed=5,
                             scheduler_options={"max_paused": 6}, storage=f"sqlite:///{tmp_path / 'u.db'}", name="u")

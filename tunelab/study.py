@@ -170,8 +170,8 @@ class Study(ReportSink):
             paused = self.scheduler.trial_to_resume(history)
             if paused is not None:
                 budget = self._budget(paused, history)
-                if self.storage.resume_trial(paused.id, self.owner, budget):
-                    trial = self.storage.trials(self.record.id, after_id=2**62, ids=[paused.id])[0]
+                if self.storage.resume_trial(paused.id, self.owner, budget):  # (after_id: PostgreSQL's INTEGER)
+                    trial = self.storage.trials(self.record.id, after_id=2**31 - 1, ids=[paused.id])[0]
         created = trial is None
         if created and not allow_new:
             return None
