@@ -112,3 +112,30 @@ def test_a_script_study_is_rerun_from_its_study_file(tmp_path, capsys):
     capsys.readouterr()
     assert main(["seed-check", "script", "--seeds", "2", "--json", "--storage", url]) == 0
     assert json.loads(capsys.readouterr().out)["std"] == 0.0
+
+
+def test_a_multi_fidelity_trial_is_rerun_to_its_budget_and_so_are_sensitivity_and_seed_checks(tmp_path):
+    """An objective that reads trial.budget and saves checkpoints runs again outside the tuner:
+    reproduce re-runs each trial as far as it ran (a rung, for one pruned or paused there),
+    with a fresh checkpoint folder; sensitivity and seed checks run at their trial's budget."""
+    from mf_objectives import EPOCHS, SPACE, by_epochs
+    from tunelab.analysis.seeds import seed_check
+
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", fidelity=EPOCHS, n_trials=12, seed=1,
+                    storage=f"sqlite:///{tmp_path / 'mf.db'}", name="mf", progress=False)
+    assert {t.budget for t in study.trials} > {EPOCHS.max}  # trials that stopped at a rung, and full runs
+    for trial in study.trials:
+        result = reproduce(study, trial.number)
+        assert result.exact and result.value == trial.value, result.report()
+    best = study.best
+    assert best.budget == EPOCHS.max
+    around = tl.sensitivity(by_epochs, best.config, study.space, 3, metric="loss", seed=best.seed, budget=best.budget)
+    assert around.baseline_value == pytest.approx(best.value)
+    check = seed_check(by_epochs, best.config, 2, metric="loss", budget=best.budget)
+    assert check.values == pytest.approx([best.value, best.value])
+    from tunelab.cli import main
+
+    url = f"sqlite:///{tmp_path / 'mf.db'}"
+    assert main(["sensitivity", "mf", "--points", "3", "--storage", url]) == 0  # at the best trial's budget
+    assert main(["seed-check", "mf", "--seeds", "2", "--storage", url]) == 0
+    assert main(["reproduce", "mf", str(study.trials[0].number), "--storage", url]) == 0

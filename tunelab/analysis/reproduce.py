@@ -51,7 +51,7 @@ class Reproduction:
         if self.reproduced.error is not None:
             lines.append(f"the re-run FAILED: {self.reproduced.error}")
         elif self.recorded is None:
-            lines.append(f"{self.metric} now {self.value:.10g} (the recorded trial has no value)")
+            lines.append(f"{self.metric} now {self.value:.10g} (the recorded trial has no value at its budget)")
         else:
             rel = abs(self.difference) / abs(self.recorded) if self.recorded else math.inf
             verdict = "reproduced exactly" if self.exact else f"differs by {self.difference:+.6g} ({rel:.3%})"
@@ -70,6 +70,15 @@ def reproduce(study: Any, number: int, *, objective: Any = None, folder: Any = N
     _, current = compare_with_study(environment_summary(recorded_env), code_path_of(objective))
     changes = diff_environments(recorded_env, current)
     result = rerun(objective, trial.config, trial.seed, study.metrics, study=study.name, number=number,
-                   artifact_dir=folder)
-    recorded = trial.value if trial.state is TrialState.COMPLETED else None
-    return Reproduction(number, study.metric, recorded, result, changes)
+                   artifact_dir=folder, budget=trial.budget)  # as far as it ran (a rung, for a pruned one)
+    return Reproduction(number, study.metric, _recorded(trial), result, changes)
+
+
+def _recorded(trial: Any) -> float | None:
+    """The value to compare the re-run with: a completed trial's, or the value at its budget of a
+    trial paused or pruned there (a rung). One stopped before its budget has none that the
+    re-run, which runs to the budget, could reproduce."""
+    if trial.state is TrialState.COMPLETED:
+        return trial.value
+    at_budget = trial.reports and trial.budget is not None and trial.reports[-1].step >= trial.budget * (1 - 1e-9)
+    return trial.value if trial.state in (TrialState.PAUSED, TrialState.PRUNED) and at_budget else None

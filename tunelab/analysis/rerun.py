@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -113,11 +114,14 @@ class _Keep:
 
 
 def rerun(objective: Callable, config: Mapping[str, Any], seed: int, metrics: list[str], *,
-          study: str = "rerun", number: int = 0, artifact_dir: str | os.PathLike | None = None) -> Rerun:
-    """Run ``objective`` once on ``config`` with ``seed``; never raises for a failing objective."""
+          study: str = "rerun", number: int = 0, artifact_dir: str | os.PathLike | None = None,
+          budget: float | None = None) -> Rerun:
+    """Run ``objective`` once on ``config`` with ``seed``, to ``budget`` (``trial.budget``: the
+    fidelity level a multi-fidelity objective trains to); never raises for a failing objective."""
     keep, sink = _Keep(objective), _Recorder()
-    spec = TrialSpec(id=0, number=number, config=dict(config), seed=int(seed), study=study,
-                     artifact_dir=None if artifact_dir is None else str(artifact_dir))
-    outcome: Outcome = run_objective(keep, spec, sink, list(metrics))
+    with tempfile.TemporaryDirectory(prefix="tunelab-rerun-") as scratch:  # checkpoints: saved, never resumed
+        spec = TrialSpec(id=0, number=number, config=dict(config), seed=int(seed), study=study, budget=budget,
+                         artifact_dir=None if artifact_dir is None else str(artifact_dir), checkpoint_dir=scratch)
+        outcome: Outcome = run_objective(keep, spec, sink, list(metrics))
     return Rerun(dict(config), int(seed), outcome.state, dict(outcome.metrics or {}), keep.raw, sink.reports,
                  outcome.error)

@@ -80,11 +80,13 @@ def top_gap(values: Sequence[float], top: int = 5) -> float | None:
 
 def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *, metric: str = "value",
                root_seed: int = 0, first_seed: int | None = None,
-               ranked_values: Sequence[float] | None = None) -> SeedCheck:
-    """Run ``config`` with ``seeds`` seeds; ``ranked_values`` (the study's values, best first) gives
-    the gaps between top configurations that the spread is compared with."""
+               ranked_values: Sequence[float] | None = None, budget: float | None = None) -> SeedCheck:
+    """Run ``config`` with ``seeds`` seeds (to ``budget``: ``trial.budget`` of a multi-fidelity
+    objective); ``ranked_values`` (the study's values, best first) gives the gaps between top
+    configurations that the spread is compared with."""
     chosen = check_seeds(seeds, root_seed, first_seed)
-    runs = [rerun(objective, config, s, [metric], study="seed-check", number=i) for i, s in enumerate(chosen)]
+    runs = [rerun(objective, config, s, [metric], study="seed-check", number=i, budget=budget)
+            for i, s in enumerate(chosen)]
     failed = [r for r in runs if r.error is not None]
     if failed:
         raise ConfigError(f"{len(failed)} of {len(runs)} runs failed; first error (seed {failed[0].seed}): "

@@ -65,11 +65,13 @@ def _varied(space: Space, baseline: dict[str, Any], name: str, value: Any) -> di
 
 
 def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, points: int = 7, *,
-                metric: str | None = None, seed: int = 0, params: list[str] | None = None) -> Sensitivity:
+                metric: str | None = None, seed: int = 0, params: list[str] | None = None,
+                budget: float | None = None) -> Sensitivity:
     """Vary each parameter of ``space`` alone around ``baseline`` and record ``metric``.
 
     ``objective`` is called as in :func:`tl.tune` (``objective(config, trial)``) with the same
-    seed for every run. ``metric`` names the value to read when the objective returns a dict.
+    seed for every run. ``metric`` names the value to read when the objective returns a dict;
+    ``budget`` is ``trial.budget`` in every run (a multi-fidelity objective's level, e.g. epochs).
     """
     space = Space.coerce(space)
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
@@ -85,7 +87,8 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
     runs = itertools.count()  # each run its own number (a script keeps a folder per run)
 
     def run(config: dict[str, Any]) -> tuple[float | None, str | None]:
-        result = rerun(objective, config, seed, [metric_name], study="sensitivity", number=next(runs))
+        result = rerun(objective, config, seed, [metric_name], study="sensitivity", number=next(runs),
+                       budget=budget)
         if result.error and "the study's metric is" in result.error and metric is None:
             raise ConfigError(f"the objective returned a dict: name the metric to read, e.g. metric='loss' "
                               f"({result.error})")

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     with rerun_target(args) as (study, trial, objective):
         ranked = [t.value for t in top_trials(study, k=5)]
         check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
-                           first_seed=trial.seed, ranked_values=ranked)
+                           first_seed=trial.seed, ranked_values=ranked, budget=trial.budget)
     if args.json:
         print(json.dumps(check.to_json(), indent=2, default=str))
         return 0

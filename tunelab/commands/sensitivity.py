@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.sensitivity import sensitivity
 
     with rerun_target(args) as (study, trial, objective):
-        result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric, seed=trial.seed)
+        result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric,
+                             seed=trial.seed, budget=trial.budget)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:
