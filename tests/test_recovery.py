@@ -210,6 +210,20 @@ def test_a_dead_trial_that_had_reported_at_its_budget_is_settled_by_whoever_clai
     assert trial.state is TrialState.PAUSED or (dead.number, EPOCHS.max) in ran  # paused at 3, maybe promoted since
 
 
+def test_ask_takes_over_a_trial_whose_process_died_from_its_checkpoint(tmp_path):
+    """An ask/tell loop shared by processes: ask() looks for trials of dead processes (every
+    2 s at most) and hands out the same trial, at its budget, to go on from its checkpoint."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0,
+                            storage=f"sqlite:///{tmp_path / 'ask.db'}", name="ask")
+    dead = study.storage.create_trial(study.record.id, {"x": 0.5, "kind": "a", "n": 2}, study._seed_for,
+                                      owner=dead_owner(), budget=9.0)
+    study.storage.add_report(study.record.id, dead.id, 1, {"loss": 1.0}, 0.0)
+    checkpoints.save(study.checkpoint_dir(dead), 1)
+    trial = study.ask()
+    assert (trial.id, trial.budget, trial.load_checkpoint()) == (dead.id, 9.0, 1)
+    assert study.ask().id != dead.id
+
+
 def test_trials_that_cannot_go_on_give_their_checkpoints_back():
     """A stale trial of another machine may still be running: it is retried from scratch and its
     checkpoint deleted; so is one out of retries. One whose process is gone goes on."""

@@ -450,7 +450,7 @@ def test_recover_abandoned_requeues_once():
     study = make()
     store, study_id = study.storage, study.record.id
     dead = store.create_trial(study_id, BASELINE, study._seed_for, owner=dead_owner())
-    alive = study.ask()  # run by this process: left alone
+    alive = store.create_trial(study_id, BASELINE, study._seed_for, owner=study.owner)  # ours: left alone
     remote_old = store.create_trial(study_id, BASELINE, study._seed_for, owner="elsewhere:12:34")
     store.heartbeat([remote_old.id], at=1.0)
     remote_fresh = store.create_trial(study_id, BASELINE, study._seed_for, owner="elsewhere:13:34")

@@ -8,6 +8,7 @@ and a trial's place in the rungs are not lost to a killed worker or an interrupt
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 import warnings
@@ -20,6 +21,9 @@ from tunelab.trial import Decision, Trial, TrialState
 if TYPE_CHECKING:
     from tunelab.study import Study
 
+#: How often a running tuner, or a study's ask(), looks for trials abandoned by dead processes
+#: (a cheap indexed read).
+RECOVER_SECONDS = 2.0
 ATTEMPT = "attempt"
 LATE_RESULT = "late_result"
 INTERRUPTED = "interrupted"
@@ -62,6 +66,17 @@ def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: i
             requeued.append(retry)
     study._sync()
     return requeued
+
+
+def recover_now_and_then(study: "Study") -> list[Trial]:
+    """``recover_abandoned`` at most every RECOVER_SECONDS for this study object: what ``ask``
+    does, so that an ask/tell loop shared by several processes takes over, from its checkpoint,
+    a trial whose process died, as tuners and workers do."""
+    now = time.monotonic()
+    if now - getattr(study, "_recovered_at", -math.inf) < RECOVER_SECONDS:
+        return []
+    study._recovered_at = now
+    return recover_abandoned(study)
 
 
 def stop_trial(study: "Study", trial_id: int, reason: str) -> Trial:

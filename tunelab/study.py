@@ -20,7 +20,7 @@ from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
-from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
+from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, recover_now_and_then, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
@@ -197,9 +197,7 @@ class Study(ReportSink):
     def _budget(self, trial: Trial | None, history: History) -> float | None:
         """The scheduler's budget; with a fidelity declared and none chosen, the full one."""
         budget = self.scheduler.budget_for(trial, history)
-        if budget is None and self.fidelity is not None:
-            return self.fidelity.max
-        return budget
+        return self.fidelity.max if budget is None and self.fidelity is not None else budget
 
     def checkpoint_dir(self, trial: Trial) -> str:
         """Where a trial keeps its checkpoint: a folder of its own inside the trial's folder, so
@@ -249,6 +247,7 @@ class Study(ReportSink):
         as in ``tl.tune``) it raises :class:`TrialLimitReached` once nothing is left to run."""
         limit = self.n_trials
         self.scheduler.plan(limit)
+        recover_now_and_then(self)  # trials of processes that died go on from their checkpoints
         for _ in range(2):  # at the limit, once more after re-queueing trials whose process died
             started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
             if started is not None or not self.recover_abandoned():

@@ -21,7 +21,7 @@ from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
-from tunelab.recovery import INTERRUPTED, continue_later, stop_trial
+from tunelab.recovery import INTERRUPTED, RECOVER_SECONDS, continue_later, stop_trial
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
@@ -32,8 +32,6 @@ from tunelab.trial import Decision, ReportSink, Trial, TrialState
 log = logging.getLogger("tunelab")
 
 HEARTBEAT_SECONDS = 10.0
-#: How often a running tuner looks for trials abandoned by dead processes (a cheap indexed read).
-RECOVER_SECONDS = 2.0
 #: A trial from another machine is abandoned when its heartbeat is older than this.
 STALE_SECONDS = 120.0
 
