@@ -8,7 +8,6 @@ and a trial's place in the rungs are not lost to a killed worker or an interrupt
 
 from __future__ import annotations
 
-import math
 import socket
 import time
 import warnings
@@ -73,7 +72,7 @@ def recover_now_and_then(study: "Study") -> list[Trial]:
     does, so that an ask/tell loop shared by several processes takes over, from its checkpoint,
     a trial whose process died, as tuners and workers do."""
     now = time.monotonic()
-    if now - getattr(study, "_recovered_at", -math.inf) < RECOVER_SECONDS:
+    if now - study._recovered_at < RECOVER_SECONDS:
         return []
     study._recovered_at = now
     return recover_abandoned(study)
@@ -164,9 +163,9 @@ def _settle_at_budget(study: "Study", trial: Trial) -> bool:
     report: it is settled as the scheduler answers it now (a rung pauses it, a stopping rule
     prunes it, a full run completes with its last values), not run again. Only its owner does
     this: its tuner when it stops it, else the process that claims it once requeued."""
-    last = trial.reports[-1] if trial.reports else None
-    if last is None or trial.budget is None or last.step < trial.budget * (1 - 1e-9):
+    if not trial.reached_budget:
         return False
+    last = trial.reports[-1]
     decision = Decision(study.scheduler.on_report(trial, last.step, last.metrics, study.history()))
     at_max = study.fidelity is None or last.step >= study.fidelity.max * (1 - 1e-9)
     state = TrialState.PAUSED if decision is Decision.PAUSE else \

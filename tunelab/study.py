@@ -46,6 +46,7 @@ class Study(ReportSink):
         self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
+        self._recovered_at = -math.inf  # when ask() last looked for trials of dead processes
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
         self._report_id, self._local_reports = 0, set()  # the last report read; ids this process added

@@ -97,6 +97,11 @@ class Trial:
     def last_step(self) -> float | None:
         return self.reports[-1].step if self.reports else None
 
+    @property
+    def reached_budget(self) -> bool:
+        """Whether its last report is at its budget (a rung, or the full run) or past it."""
+        return bool(self.reports) and self.budget is not None and self.reports[-1].step >= self.budget * (1 - 1e-9)
+
     def curve(self, metric: str) -> list[tuple[float, float]]:
         """(step, value) pairs of one reported metric: a learning curve."""
         return [(r.step, r.metrics[metric]) for r in self.reports if metric in r.metrics]

@@ -80,5 +80,4 @@ def _recorded(trial: Any) -> float | None:
     re-run, which runs to the budget, could reproduce."""
     if trial.state is TrialState.COMPLETED:
         return trial.value
-    at_budget = trial.reports and trial.budget is not None and trial.reports[-1].step >= trial.budget * (1 - 1e-9)
-    return trial.value if trial.state in (TrialState.PAUSED, TrialState.PRUNED) and at_budget else None
+    return trial.value if trial.state in (TrialState.PAUSED, TrialState.PRUNED) and trial.reached_budget else None
