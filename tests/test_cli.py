@@ -65,6 +65,24 @@ def test_show_names_the_failure_column_apart_from_a_metric_called_error(tmp_path
     assert "diverged" in result.stdout  # the message, in the failure column (wrapped to fit)
 
 
+def test_show_gives_a_paused_trial_its_budget_and_the_time_it_ran(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'p.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=storage, name="p", seed=0,
+                            scheduler="asha", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    trial = study.ask()
+    trial.report(trial.budget, loss=0.5)
+    study.tell(trial)
+    assert study.trials[0].state is tl.TrialState.PAUSED
+    result = cli("show", "p", "--storage", storage, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "state" in line).strip("┃").split("┃")
+    row = next(line for line in lines if "paused" in line and "│" in line).strip("│").split("│")
+    cells = {h.strip(): c.strip() for h, c in zip(header, row)}
+    assert cells["budget"] == "1" and cells["duration"].endswith("s")  # it ran, then waited at rung 1
+    assert "ask/tell" in result.stdout
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_writes_every_trial(db, tmp_path, fmt):
     out = tmp_path / f"quad.{fmt}"

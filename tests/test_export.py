@@ -39,6 +39,17 @@ def test_csv_and_json_round_trip(study):
     assert {len(t["reports"]) for t in document["trials"] if t["state"] == "completed"} == {3}
 
 
+def test_a_paused_trial_exports_the_time_it_ran_and_its_budget():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", seed=0,
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    trial = study.ask()
+    trial.report(trial.budget, loss=0.5)
+    study.tell(trial)
+    (row,) = csv.DictReader(io.StringIO(export(study, "csv")))
+    assert row["state"] == "paused" and float(row["budget"]) == 1.0
+    assert float(row["duration_s"]) == pytest.approx(study.trials[0].duration)
+
+
 def test_xlsx_opens_in_openpyxl_and_pandas(study, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     pandas = pytest.importorskip("pandas")

@@ -41,7 +41,7 @@ def trials_table(study: Any, trials: list[Trial] | None = None, k: int = 10) -> 
         row: dict[str, Any] = {"rank": rank, "number": t.number}
         row.update({m: (t.value if i == 0 else t.metrics.get(m)) for i, m in enumerate(study.metrics)})
         row.update({name: t.config.get(name) for name in study.space.params})
-        row.update({"duration_s": t.duration if t.finished_at else None, "cost": costs.get(t.number),
+        row.update({"duration_s": t.duration, "cost": costs.get(t.number),
                     "host": (t.system_attrs.get("worker") or {}).get("host")})
         rows.append(row)
     return rows

@@ -116,7 +116,7 @@ def show_study(args: argparse.Namespace) -> int:
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
-                  f"objective: {settings.get('objective')}")
+                  f"objective: {settings.get('objective') or 'none recorded (ask/tell)'}")
     limit = args.limit if args.limit > 0 else total
     if args.limit <= 0:
         trials = study.trials
@@ -148,16 +148,18 @@ def show_study(args: argparse.Namespace) -> int:
 
 def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
     table = Table()
-    for column in ("#", "state", study.metric, "duration", "cost"):
+    budgets = study.fidelity is not None  # how far each trial went: a rung, or the full run
+    for column in ("#", "state", study.metric, *(["budget"] if budgets else []), "duration", "cost"):
         table.add_column(column, justify="right")
     for name in study.space.params:
         table.add_column(name, justify="right")
     table.add_column("failure")  # why a trial failed; "error" is a common metric name
-    style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan"}
+    style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan", "paused": "blue"}
     for t in trials:
-        duration = f"{t.duration:.2f}s" if t.finished_at and t.duration is not None else ""
+        duration = f"{t.duration:.2f}s" if t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
-        table.add_row(str(t.number), t.state.value, _fmt(t.value), duration, f"{costs.get(t.number, 0.0):.3g}",
+        budget = [_fmt(t.budget) if t.budget is not None else ""] if budgets else []
+        table.add_row(str(t.number), t.state.value, _fmt(t.value), *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(t.state.value, ""))
     return table

@@ -38,7 +38,7 @@ def _number(value: Any) -> Any:
 
 def _trial_brief(trial: Trial) -> dict[str, Any]:
     return {"number": trial.number, "state": trial.state.value, "value": _number(trial.value),
-            "config": trial.config, "duration_s": trial.duration if trial.finished_at else None,
+            "config": trial.config, "duration_s": trial.duration,
             "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}
 
 

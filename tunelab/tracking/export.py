@@ -35,7 +35,7 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str
         row.update({f"metrics.{m}": t.metrics.get(m) for m in metric_names})
         row.update({f"user_attrs.{a}": t.user_attrs.get(a) for a in attr_names})
         row.update({"seed": t.seed, "budget": t.budget, "started_at": _iso(t.started_at),
-                    "finished_at": _iso(t.finished_at), "duration_s": t.duration if t.finished_at else None,
+                    "finished_at": _iso(t.finished_at), "duration_s": t.duration,
                     "n_reports": len(t.reports), "error": t.error})
         rows.append(row)
     return rows
@@ -62,7 +62,7 @@ def study_document(study: Any) -> dict[str, Any]:
         "trials": [{
             "number": t.number, "state": t.state.value, "config": t.config, "seed": t.seed, "value": t.value,
             "metrics": t.metrics, "budget": t.budget, "started_at": _iso(t.started_at),
-            "finished_at": _iso(t.finished_at), "duration_s": t.duration if t.finished_at else None,
+            "finished_at": _iso(t.finished_at), "duration_s": t.duration,
             "error": t.error, "traceback": t.traceback, "user_attrs": t.user_attrs,
             "system_attrs": t.system_attrs,
             "reports": [{"step": r.step, "metrics": r.metrics, "time": r.time} for r in t.reports],
