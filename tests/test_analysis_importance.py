@@ -64,3 +64,40 @@ def test_exact_tree_decomposition_matches_a_numeric_integral():
     total = values.var()
     expected = [values.mean(axis=1).var() / total, values.mean(axis=0).var() / total]
     assert tree_main_effects(tree, 2) == pytest.approx(expected, abs=2e-3)
+
+
+def _multi_fidelity_study(mode, storage=None):
+    """ASHA over 40 trials, rungs 1, 3, 9, 27: every trial reaches epoch 1, one the full run."""
+    sign = 1 if mode == "min" else -1
+
+    def train(config, trial):
+        for epoch in range(1, int(trial.budget) + 1):
+            loss = 10 * (config["x"] - 0.3) ** 2 + 0.1 * (config["y"] - 0.5) ** 2 + 1 / epoch
+            trial.report(epoch, score=sign * loss)
+
+    return tl.tune(train, SPACE, metric="score", mode=mode, n_trials=40, seed=0, searcher="random",
+                   scheduler="asha", scheduler_options={"eta": 3}, storage=storage, name="mf",
+                   fidelity=tl.fidelity("epochs", min=1, max=27))
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_multi_fidelity_study_is_explained_at_the_highest_level_enough_trials_reached(mode):
+    study = _multi_fidelity_study(mode)
+    assert len(study.history().completed) < 4  # too few full runs to explain on their own
+    found = fanova_importance(study)
+    reached = [t for t in study.trials if t.reports[-1].step >= found.budget]
+    assert found.budget in (1.0, 3.0, 9.0) and found.n_trials == len(reached) >= 6  # 2 per searched parameter
+    assert len([t for t in study.trials if t.reports[-1].step > found.budget]) < 6  # the next level had fewer
+    assert found.ranking[0] == "x"
+    everyone = fanova_importance(study, budget=1)
+    assert everyone.budget == 1.0 and everyone.n_trials == 40 and everyone.ranking[0] == "x"
+    assert permutation_importance(study, budget=1).ranking[0] == "x"
+
+
+def test_a_level_is_checked_and_only_for_multi_fidelity_studies():
+    study = _multi_fidelity_study("min")
+    for bad in (0.5, 28, "9", True):
+        with pytest.raises(ConfigError, match=r"budget must be a number in \[1, 27\]"):
+            fanova_importance(study, budget=bad)
+    with pytest.raises(ConfigError, match="needs a study with a fidelity"):
+        fanova_importance(_study(lambda c: c["x"], n=5), budget=3)

@@ -10,6 +10,7 @@ import tunelab as tl
 from tunelab.cli import main
 
 import lab_objectives as objectives
+import mf_objectives
 
 SPACE = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
 
@@ -33,6 +34,16 @@ def test_importance_command(url, capsys):
     assert code == 0 and list(json.loads(out)["scores"])[0] == "x"
     code, out = run(capsys, "importance", "q", "--method", "permutation", "--storage", url)
     assert code == 0 and "permutation" in out
+
+
+def test_importance_of_a_multi_fidelity_study_says_at_which_level(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'mf.db'}"
+    tl.tune(mf_objectives.by_epochs, mf_objectives.SPACE, metric="loss", mode="min", n_trials=12, storage=url,
+            name="mf", seed=0, scheduler="asha", fidelity=mf_objectives.EPOCHS)
+    code, out = run(capsys, "importance", "mf", "--budget", "1", "--json", "--storage", url)
+    assert code == 0 and json.loads(out)["budget"] == 1.0 and json.loads(out)["n_trials"] == 12
+    code, out = run(capsys, "importance", "mf", "--storage", url)
+    assert code == 0 and "at budget" in out
 
 
 def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from tunelab.errors import ConfigError
+from tunelab.trial import TrialState
 
 MIN_TRIALS = 4
+_EPS = 1e-9
 _INACTIVE = -1.0  # inactive parameters sit outside the unit cube: the decomposition ignores them
 
 
@@ -31,6 +33,7 @@ class Importance:
     interactions: float  # the share that no single parameter explains
     n_trials: int
     method: str
+    budget: float | None = None  # the fidelity level whose values were explained (multi-fidelity studies)
 
     @property
     def ranking(self) -> list[str]:
@@ -38,7 +41,7 @@ class Importance:
 
     def to_json(self) -> dict[str, Any]:
         return {"scores": self.scores, "interactions": self.interactions, "n_trials": self.n_trials,
-                "method": self.method}
+                "method": self.method, "budget": self.budget}
 
 
 def _forest_class() -> Any:
@@ -49,17 +52,57 @@ def _forest_class() -> Any:
     return RandomForestRegressor
 
 
-def training_data(study: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Parameters that vary, their unit-cube coordinates, and the scores (lower is better)."""
+def training_data(study: Any, budget: float | None = None) -> tuple[list[str], np.ndarray, np.ndarray, float | None]:
+    """Parameters that vary, their unit-cube coordinates, the scores (lower is better), and the
+    fidelity level the scores are at (None: the study has no fidelity; completed trials' values)."""
     history = study.history()
-    trials = [t for t in history.completed if np.isfinite(history.score(t))]
     names = list(study.space.dimensions)
+    if study.fidelity is None:
+        if budget is not None:
+            raise ConfigError(f"importance: budget= needs a study with a fidelity; {study.name!r} has none")
+        trials = [t for t in history.completed if np.isfinite(history.score(t))]
+        scores, what = [history.score(t) for t in trials], "completed trials"
+    else:
+        budget, trials, scores = _at_level(study, history, max(MIN_TRIALS, 2 * len(names)), budget)
+        what = f"trials that reached {budget:g}"
     if len(trials) < MIN_TRIALS or not names:
-        raise ConfigError(f"importance needs at least {MIN_TRIALS} completed trials and one searched parameter; "
+        raise ConfigError(f"importance needs at least {MIN_TRIALS} {what} and one searched parameter; "
                           f"study {study.name!r} has {len(trials)} and {len(names)}")
     X = np.array([study.space.encode(t.config) for t in trials])
-    y = np.array([history.score(t) for t in trials])
-    return names, np.where(np.isnan(X), _INACTIVE, X), y
+    return names, np.where(np.isnan(X), _INACTIVE, X), np.array(scores), budget
+
+
+def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tuple[float, list[Any], list[float]]:
+    """A multi-fidelity study explained at one level: ``budget``, or else the highest level that
+    ``enough`` trials reached (a few per parameter). Its rungs hold many more trials than its
+    full runs, and values at one level compare like with like; mixing levels would not.
+
+    A trial's value at a level is its report that reached it; a completed trial's own value
+    stands at its budget (it may differ from the last report, e.g. a test score)."""
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not \
+                study.fidelity.min <= budget <= study.fidelity.max:
+            raise ConfigError(f"importance: budget must be a number in [{study.fidelity.min:g}, "
+                              f"{study.fidelity.max:g}] (the study's fidelity); got {budget!r}")
+    sign = -1.0 if history.mode == "max" else 1.0
+    curves = []
+    for trial in history.trials:
+        if trial.state is TrialState.RUNNING or trial.state is TrialState.WAITING:
+            continue
+        points = [(r.step, sign * r.metrics[history.metric]) for r in trial.reports if history.metric in r.metrics]
+        if trial.state is TrialState.COMPLETED and trial.budget is not None:
+            points = [p for p in points if p[0] < trial.budget * (1 - _EPS)] + [(trial.budget, history.score(trial))]
+        points = [p for p in points if np.isfinite(p[1])]
+        if points:
+            curves.append((trial, points))
+    levels = [budget] if budget is not None else sorted({step for _, points in curves for step, _ in points},
+                                                        reverse=True)
+    for level in levels:
+        reached = [(trial, next(v for step, v in points if step >= level * (1 - _EPS)))
+                   for trial, points in curves if points[-1][0] >= level * (1 - _EPS)]
+        if len(reached) >= enough or level == levels[-1]:
+            return float(level), [t for t, _ in reached], [v for _, v in reached]
+    return float(study.fidelity.max), [], []
 
 
 def fit_forest(X: np.ndarray, y: np.ndarray, seed: int, trees: int) -> Any:
@@ -109,19 +152,20 @@ def tree_main_effects(tree: Any, d: int) -> np.ndarray | None:
     return shares
 
 
-def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0) -> Importance:
+def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: float | None = None) -> Importance:
     """fANOVA main effects of each searched parameter over a random-forest surrogate."""
-    names, X, y = training_data(study)
+    names, X, y, budget = training_data(study, budget)
     forest = fit_forest(X, y, seed, trees)
     shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
     mean = np.mean(shares, axis=0) if shares else np.zeros(len(names))
     scores = dict(sorted(zip(names, map(float, mean)), key=lambda kv: -kv[1]))
-    return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova")
+    return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova", budget)
 
 
-def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, seed: int = 0) -> Importance:
+def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, seed: int = 0,
+                           budget: float | None = None) -> Importance:
     """Baseline: increase of the forest's squared error when a parameter's column is shuffled."""
-    names, X, y = training_data(study)
+    names, X, y, budget = training_data(study, budget)
     forest = fit_forest(X, y, seed, trees)
     rng = np.random.default_rng(seed)
     base = float(np.mean((forest.predict(X) - y) ** 2))
@@ -134,11 +178,13 @@ def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, se
     total = rises.sum()
     shares = rises / total if total > 0 else rises
     scores = dict(sorted(zip(names, map(float, shares)), key=lambda kv: -kv[1]))
-    return Importance(scores, 0.0, len(y), "permutation")
+    return Importance(scores, 0.0, len(y), "permutation", budget)
 
 
-def importance(study: Any, *, method: str = "fanova", seed: int = 0) -> Importance:
+def importance(study: Any, *, method: str = "fanova", seed: int = 0, budget: float | None = None) -> Importance:
+    """Each parameter's share of the metric's variance; a multi-fidelity study is explained at
+    ``budget``, by default the highest fidelity level that enough trials reached."""
     methods = {"fanova": fanova_importance, "permutation": permutation_importance}
     if method not in methods:
         raise ConfigError(f"unknown importance method {method!r}; known: {', '.join(methods)}")
-    return methods[method](study, seed=seed)
+    return methods[method](study, seed=seed, budget=budget)

@@ -132,7 +132,8 @@ def importance_figure(importance: Any, title: str = "parameter importance") -> A
     go, _ = _plotly()
     names = list(importance.scores)[::-1]
     fig = go.Figure(go.Bar(x=[importance.scores[n] for n in names], y=names, orientation="h"))
-    fig.update_layout(title=f"{title} ({importance.method}, {importance.n_trials} trials; "
+    at = "" if importance.budget is None else f" at budget {importance.budget:g}"
+    fig.update_layout(title=f"{title} ({importance.method}, {importance.n_trials} trials{at}; "
                             f"interactions {importance.interactions:.0%})", xaxis_title="share of variance")
     return fig
 

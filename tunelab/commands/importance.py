@@ -12,19 +12,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("importance", help="parameter importance (fANOVA over a random forest)")
     parser.add_argument("name")
     parser.add_argument("--method", choices=["fanova", "permutation"], default="fanova")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="multi-fidelity studies: the fidelity level to explain (default: the highest "
+                             "level that enough trials reached)")
     finish_parser(parser, run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.importance import importance
 
-    result = importance(load_study(args), method=args.method)
+    result = importance(load_study(args), method=args.method, budget=args.budget)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
+    at = "" if result.budget is None else f" at budget {result.budget:g}"
     rows = [(name, f"{share:.1%}") for name, share in result.scores.items()]
     if result.method == "fanova":
         rows.append(("(interactions)", f"{result.interactions:.1%}"))
     console.print(table(["parameter", "share of variance"], rows,
-                        title=f"importance ({result.method}, {result.n_trials} trials)"))
+                        title=f"importance ({result.method}, {result.n_trials} trials{at})"))
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from tunelab.analysis import plots
 from tunelab.analysis.compare import compare_studies
-from tunelab.analysis.importance import MIN_TRIALS, fanova_importance
+from tunelab.analysis.importance import fanova_importance
 from tunelab.analysis.summary import best_trials, trials_table
 from tunelab.api import load_study
 from tunelab.errors import ConfigError
@@ -46,7 +46,7 @@ class DashboardData:
     def __init__(self, storage: Storage):
         self.storage = storage
         self._studies: dict[str, tuple[Study, threading.Lock]] = {}
-        self._importance: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._importance: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
         self._guard = threading.Lock()
 
     def _open(self, name: str) -> tuple[Study, threading.Lock]:
@@ -82,24 +82,22 @@ class DashboardData:
             }
 
     def importance(self, name: str) -> dict[str, Any]:
-        """fANOVA importance, recomputed only when more trials have completed."""
+        """fANOVA importance, recomputed only when trials have finished or reported since."""
         study, lock = self._open(name)
         with lock:
-            completed = len(study.history().completed)
+            trials = study.trials
+            seen = (sum(t.state.finished for t in trials), sum(len(t.reports) for t in trials))
             cached = self._importance.get(name)
-            if cached is not None and cached[0] == completed:
+            if cached is not None and cached[0] == seen:
                 return cached[1]
-            if completed < MIN_TRIALS or not study.space.dimensions:
-                result = {"available": False, "reason": f"needs {MIN_TRIALS} completed trials (has {completed})"}
+            try:
+                found = fanova_importance(study)
+            except ConfigError as err:
+                result = {"available": False, "reason": str(err)}
             else:
-                try:
-                    found = fanova_importance(study)
-                except ConfigError as err:
-                    result = {"available": False, "reason": str(err)}
-                else:
-                    result = {"available": True, **found.to_json(),
-                              "figure": plots.figure_json(plots.importance_figure(found))}
-            self._importance[name] = (completed, result)
+                result = {"available": True, **found.to_json(),
+                          "figure": plots.figure_json(plots.importance_figure(found))}
+            self._importance[name] = (seen, result)
             return result
 
     def trial(self, name: str, number: int) -> dict[str, Any]:
