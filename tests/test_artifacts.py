@@ -20,7 +20,7 @@ SPACE = {"x": tl.uniform(0.0, 1.0)}
 def test_worker_processes_capture_output_and_files_beside_the_database(tmp_path):
     study = tl.tune(objectives.chatty, SPACE, metric="loss", mode="min", n_trials=3, workers=2,
                     storage=f"sqlite:///{tmp_path / 'lab.db'}", name="chat", seed=0)
-    assert study.artifact_root == tmp_path / "tunelab-artifacts"
+    assert study.folder == tmp_path / "tunelab-artifacts" / "chat"
     for trial in study.trials:
         folder = tmp_path / "tunelab-artifacts" / "chat" / str(trial.number)
         assert study.trial_dir(trial.number) == folder
@@ -52,7 +52,7 @@ def test_memory_studies_get_a_temporary_folder():
     study = tl.create_study(SPACE, metric="loss", mode="min")
     trial = study.ask()
     path = trial.artifact_path("a/b.txt")
-    assert path.parent.is_dir() and str(path).startswith(str(study.artifact_root))
+    assert path.parent.is_dir() and str(path).startswith(str(study.folder))
     assert path == study.trial_dir(trial.number) / "a" / "b.txt"
 
 

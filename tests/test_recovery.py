@@ -247,22 +247,34 @@ def test_trials_that_cannot_go_on_give_their_checkpoints_back():
 
 
 def test_a_new_trial_never_goes_on_from_a_checkpoint_it_did_not_save(tmp_path):
-    """Deleting a study deletes its files; a checkpoint left in a new trial's folder by another
-    study of the same name is removed with a warning, not loaded."""
-    url, seen = f"sqlite:///{tmp_path / 's.db'}", []
+    """Deleting a study deletes its files; a study of the same name in another database beside
+    it (or one deleted without tunelab) takes a folder of its own; a checkpoint found in a new
+    trial's folder all the same is removed with a warning, not loaded."""
+    seen = []
 
     def train(config, trial):
         seen.append(trial.load_checkpoint())
         trial.save_checkpoint(trial.number + 10)
         return config["x"]
 
-    options = dict(metric="loss", mode="min", n_trials=2, storage=url, name="s", progress=False)
-    study = tl.tune(train, SPACE, **options)
-    folder = study.artifact_root / "s"
-    tl.delete_study("s", storage=url)
-    assert not folder.exists()
-    tl.tune(train, SPACE, **options)
-    tl.load_study("s", storage=url).storage.delete_study("s")  # deleted without tunelab: its files stay
-    with pytest.warns(UserWarning, match=r"new trial \d of study 's' found a checkpoint it did not save"):
-        tl.tune(train, SPACE, **options)
-    assert seen == [None] * 6
+    def tune(db):
+        return tl.tune(train, SPACE, metric="loss", mode="min", n_trials=2, storage=f"sqlite:///{tmp_path / db}",
+                       name="s", progress=False)
+
+    root = tmp_path / "tunelab-artifacts"
+    tl.delete_study("s", storage=tune("a.db").storage)
+    assert not (root / "s").exists()
+    first = tune("a.db")  # the name's folder is free again
+    other = tune("b.db")  # the same study name in another database in the same folder
+    assert (first.folder, other.folder) == (root / "s", root / "s-2")
+    assert [checkpoints.load(first.checkpoint_dir(t)) for t in first.trials] == [10, 11]  # untouched
+    other.storage.delete_study("s")  # deleted without tunelab: its files stay, and are not reused
+    assert tune("b.db").folder == root / "s-3"
+    assert seen == [None] * 8
+
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=f"sqlite:///{tmp_path / 'c.db'}", name="c")
+    checkpoints.save(str(study.trial_dir(0) / "checkpoint"), "someone else's")  # e.g. copied in by hand
+    with pytest.warns(UserWarning, match=r"new trial 0 of study 'c' found a checkpoint it did not save"):
+        tl.tune(train, SPACE, metric="loss", mode="min", n_trials=1, storage=study.storage, name="c",
+                progress=False)
+    assert seen[-1] is None

@@ -585,3 +585,27 @@ def test_the_mirror_sees_paused_trials_change_elsewhere_without_rereading_them(k
     assert (other.trials[0].state, other.trials[0].budget) == (TrialState.PAUSED, 3.0)
     study.storage.finish_trial(other.trials[1].id, TrialState.PRUNED)
     assert [t.state for t in other.trials] == [TrialState.PAUSED, TrialState.PRUNED, TrialState.PAUSED]
+
+
+def _create_at(url: str, start: float) -> int:
+    """Wait for ``start``, then open-or-create study 'race' (run in its own process)."""
+    import time
+
+    time.sleep(max(start - time.time(), 0))
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="race",
+                            load_if_exists=True, environment={})
+    return study.record.id
+
+
+def test_processes_creating_one_study_at_once_all_get_it_and_leave_one_folder(tmp_path):
+    import concurrent.futures
+    import multiprocessing
+    import time
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=context) as pool:
+        list(pool.map(abs, range(4)))  # the processes are up before the start is set
+        ids = list(pool.map(_create_at, [url] * 4, [time.time() + 0.5] * 4))
+    assert len(set(ids)) == 1 and len(tl.list_studies(url)) == 1
+    assert sorted(p.name for p in (tmp_path / "tunelab-artifacts").iterdir()) == ["race"]

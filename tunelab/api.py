@@ -9,14 +9,15 @@ import re
 import secrets
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.errors import ConfigError, StudyNotFound, check_count
+from tunelab.errors import ConfigError, StudyExists, StudyNotFound, check_count
 from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
 from tunelab.study import Study
-from tunelab.tracking.artifacts import delete_study_files, resolve_artifact_root
+from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, release_study_folder, \
+    resolve_artifact_root
 from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment, code_path_of
 from tunelab.tracking.seeds import derive_seed, new_seed
@@ -146,8 +147,8 @@ def create_study(
     """A new study (or, with ``load_if_exists``, the existing one of that name, after checking
     that its space and metrics match). ``storage=None`` keeps it in memory.
 
-    ``artifact_dir`` holds the trials' logs and files (default: ``<db stem>-artifacts`` beside
-    a SQLite file); ``resources`` is what one trial holds and ``prices`` what it costs an hour.
+    ``artifact_dir`` holds the trials' logs and files (default: ``tunelab-artifacts`` beside
+    a SQLite file; the study's own folder in it is recorded, see tunelab.tracking.artifacts); ``resources`` is what one trial holds and ``prices`` what it costs an hour.
     ``searcher=None`` is ``auto`` unless the scheduler prefers a model (BOHB). ``fidelity``
     declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
     max=81)``); ``scheduler=None`` (or ``"auto"``) is FIFO without one and the default
@@ -164,10 +165,11 @@ def create_study(
             "prices": Prices.coerce(prices).to_json() if prices is not None else None,
             "artifact_dir": resolve_artifact_root(store.url, artifact_dir) if artifact_dir is not None else None}
     try:
-        record = store.get_study(name)
+        record, created = store.get_study(name), False
     except StudyNotFound:
-        record = None
-    if record is not None:
+        record, created = _new_record(store, name, space, metrics, modes, seed, objective, environment, fidelity,
+                                      kept["artifact_dir"])
+    if not created:
         if not load_if_exists:
             raise ConfigError(f"a study named {name!r} already exists in {store.url}; "
                               "pick another name, reopen it with tl.load_study, or delete it")
@@ -180,16 +182,6 @@ def create_study(
         if fidelity is not None and recorded is None:
             record.settings["fidelity"] = fidelity.to_json()
             store.update_study(record.id, settings={"fidelity": fidelity.to_json()})
-    else:
-        record = store.create_study(StudyRecord(
-            id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
-            created_at=dt.datetime.now().timestamp(),
-            environment=dict(environment) if environment is not None else capture_environment(code_path_of(objective)),
-            settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
-                      "artifact_dir": resolve_artifact_root(store.url, None),
-                      "resources": Resources().to_json(), "prices": Prices().to_json(),
-                      "fidelity": fidelity.to_json() if fidelity is not None else None},
-        ))
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
@@ -199,6 +191,28 @@ def create_study(
     store.update_study(record.id, settings=settings)
     study.record.settings = {**(study.record.settings or {}), **settings}
     return study
+
+
+def _new_record(store: Storage, name: str, space: Space, metrics: list[str], modes: list[str], seed: int | None,
+                objective: Callable | None, environment: Mapping[str, Any] | None, fidelity: Fidelity | None,
+                artifact_dir: str | None) -> tuple[StudyRecord, bool]:
+    """Store a new study with a folder of its own for its files; (the record, True), or the
+    study another process created meanwhile under that name, (its record, False)."""
+    root = artifact_dir or resolve_artifact_root(store.url, None)
+    folder = claim_study_folder(root, name)
+    try:
+        return store.create_study(StudyRecord(
+            id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
+            created_at=dt.datetime.now().timestamp(),
+            environment=dict(environment) if environment is not None else capture_environment(code_path_of(objective)),
+            settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
+                      "artifact_dir": root, "folder": folder,
+                      "resources": Resources().to_json(), "prices": Prices().to_json(),
+                      "fidelity": fidelity.to_json() if fidelity is not None else None},
+        )), True
+    except StudyExists:
+        release_study_folder(root, folder)
+        return store.get_study(name), False
 
 
 def _check_same(record: StudyRecord, space: Space, metrics: list[str], modes: list[str]) -> None:

@@ -26,7 +26,7 @@ from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
 from tunelab.storage.base import process_owner
-from tunelab.tracking.artifacts import study_root, trial_dir
+from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState,
@@ -221,13 +221,13 @@ class Study(ReportSink):
                          artifact_dir=folder, checkpoint_dir=checkpoint)
 
     @functools.cached_property
-    def artifact_root(self) -> Path:
-        """The folder of this study's files (``<root>/<study>/<number>/``), resolved once."""
-        return study_root(self.record.settings, self.storage.url)
+    def folder(self) -> Path:
+        """The folder of this study's files, one folder per trial in it; resolved once."""
+        return study_folder(self.record.settings, self.storage.url, self.name)
 
     def trial_dir(self, number: int) -> Path:
         """The folder of one trial: its captured stdout/stderr and the files it saved."""
-        return trial_dir(self.artifact_root, self.name, number)
+        return self.folder / str(number)
 
     @property
     def n_trials(self) -> int | None:

@@ -134,7 +134,7 @@ def show_study(args: argparse.Namespace) -> int:
     cost = study_cost(study, trials)  # the total is summed by the storage
     console.print(f"cost: {cost.total:.4g} {cost.currency} (a trial holds {cost.resources.cpus:g} CPU cores and "
                   f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
-                  f"files: {study.artifact_root / study.name}")
+                  f"files: {study.folder}")
     top = study.top_trials(1) if len(study.metrics) == 1 else []
     if top:
         best = top[0]

@@ -91,6 +91,8 @@ def run_study_file(args: argparse.Namespace) -> int:
                             scheduler=study_file.scheduler, searcher_options=study_file.searcher_options,
                             scheduler_options=study_file.scheduler_options, load_if_exists=args.resume,
                             artifact_dir=root)
+    artifacts = study.folder  # <root>/<name>, unless another database's study of that name holds it
+    objective = CommandObjective.from_study_file(study_file, artifacts)
     storage.update_study(study.record.id, settings={
         "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
         "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})

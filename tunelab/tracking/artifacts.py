@@ -2,7 +2,8 @@
 
 The folder sits next to the database so that copying ``tunelab.db`` and ``tunelab-artifacts/``
 together moves a whole experiment: ``tunelab-artifacts/<study>/<trial number>/`` (``tunelab run``
-keeps its scripts' logs and checkpoints there too). A study in memory gets a temporary folder that
+keeps its scripts' logs and checkpoints there too). A study takes ``<study>-2`` instead when
+``<study>`` is there already, left by a study of the same name in another database. A study in memory gets a temporary folder that
 lives as long as the process (as the study does). The resolved folder is written into the
 study's settings when the study is created, so readers (the CLI, the dashboard, ``reproduce``)
 find it without knowing how it was chosen.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import itertools
 import os
 import shutil
 import sys
@@ -60,19 +62,46 @@ def resolve_artifact_root(storage_url: str, artifact_dir: str | os.PathLike | No
     return str(path)
 
 
-def trial_dir(root: str | os.PathLike, study: str, number: int) -> Path:
-    return Path(root) / study / str(number)
+def claim_study_folder(root: str | os.PathLike, study: str) -> str:
+    """The name of a new study's folder under ``root``, created now: the study's name, or when a
+    folder of that name is there already, ``<name>-2``, ``<name>-3``... Such a folder belongs to
+    a study of the same name in another database beside this one (or to one whose database was
+    deleted): sharing it would mix the two studies' logs and load one's checkpoints into the
+    other. Created at once, so that a study made later elsewhere finds it taken."""
+    base = Path(root)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for k in itertools.count(1):
+            folder = study if k == 1 else f"{study}-{k}"
+            with contextlib.suppress(FileExistsError):
+                (base / folder).mkdir()
+                return folder
+    except OSError:  # a folder we cannot write: the trials that need it will say so
+        pass
+    return study
+
+
+def release_study_folder(root: str | os.PathLike, folder: str) -> None:
+    """Give back a claimed folder that no study came to use (another process created the study)."""
+    with contextlib.suppress(OSError):
+        (Path(root) / folder).rmdir()  # only while empty
+
+
+def study_folder(settings: dict[str, Any], storage_url: str, study: str) -> Path:
+    """The folder of one study's files: ``<root>/<folder>``, as recorded when it was created (a
+    study recorded before folders were claimed uses its name)."""
+    return study_root(settings, storage_url) / (settings.get("folder") or study)
 
 
 def study_root(settings: dict[str, Any], storage_url: str) -> Path:
-    """The folder of a study's files: the one recorded when it was created, else the default."""
+    """The root folder of a study's files: the one recorded when it was created, else the default."""
     return Path(settings.get("artifact_dir") or default_artifact_root(storage_url))
 
 
 def delete_study_files(settings: dict[str, Any], storage_url: str, study: str) -> None:
     """Remove a deleted study's folder (logs, checkpoints, artefacts): a later study of the same
     name would otherwise find its trials' checkpoints and go on from them."""
-    shutil.rmtree(study_root(settings, storage_url) / study, ignore_errors=True)
+    shutil.rmtree(study_folder(settings, storage_url, study), ignore_errors=True)
 
 
 def safe_child(folder: str | os.PathLike, name: str) -> Path:
