@@ -213,6 +213,10 @@ def test_raising_the_limit_grows_the_ladder_and_the_old_trials_leave_its_new_run
     assert len(past_one) == 10 - sum(loss_at(t.config, 1) <= at_one[9] for t in old)
     assert all(loss_at(t.config, 1) <= at_one[9] for t in past_one)
     assert {t.system_attrs["lowest_rung"] for t in old} == {3.0} and {t.system_attrs["lowest_rung"] for t in new} == {1.0}
+    # Rung 3 holds the old trials and the promoted new ones, and promotes a third of all of them
+    # (the old trials entered it without passing rung 1: its quota counts them as they are).
+    at_three = [t for t in study.trials if t.reports[-1].step >= 3]
+    assert len([t for t in study.trials if t.reports[-1].step >= 9]) == len(at_three) // 3
 
 
 def diverges_below_half(config, trial):

@@ -244,6 +244,8 @@ class ASHAScheduler(FidelityScheduler):
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
             share, members = self._share(bracket), self.members(history, bracket, reported=False)
+            entry = self.levels[bracket] * (1 + 1e-9)
+            direct = sum(1 for t in members if t.system_attrs.get(LOWEST_RUNG, -math.inf) > entry)
             table = self._table(history, bracket)
             for k, level in enumerate(self.levels[:-1]):
                 scores = table[k]
@@ -252,7 +254,9 @@ class ASHAScheduler(FidelityScheduler):
                 if not waiting:
                     continue
                 may_still_come = self._may_still_come(members, bracket, scores)
-                most = share / self.eta ** (k - bracket)  # what the rungs below can promote
+                # What can enter the rung: what the rungs below can promote, and the trials that
+                # started above the bracket's lowest rung (a study continued with a larger limit)
+                most = (share - direct) / self.eta ** (k - bracket) + direct
                 # at least one: once closed, a rung promotes its best even with fewer than eta trials
                 quota = max(math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9), 1)
                 promoted = _promoted(scores, by_id, level)
