@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 
+import numpy as np
 import pytest
 
 import tunelab as tl
@@ -50,6 +52,12 @@ def test_checkpoints_are_files_next_to_the_database(tmp_path):
     assert os.path.isdir(trial.checkpoint_dir)
     with pytest.raises(tl.ConfigError, match="JSON-able"):
         trial.save_checkpoint(object())
+    # what training loops keep: the best value so far (inf at first), numpy numbers
+    state = {"best_val": math.inf, "last": math.nan, "lr": np.float32(0.5), "w": np.arange(3), "(1, 2)": (1, 2)}
+    trial.save_checkpoint(state)
+    back = trial.load_checkpoint()
+    assert back["best_val"] == math.inf and math.isnan(back["last"]) and 0.3 < back["best_val"]
+    assert (back["lr"], back["w"], back["(1, 2)"]) == (0.5, [0, 1, 2], [1, 2])
 
 
 def test_paused_trials_resume_from_their_checkpoint_and_their_steps_continue(tmp_path):

@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tunelab import _json
+import numpy as np
+
 from tunelab.errors import ConfigError
 
 _JSON, _BYTES = "checkpoint.json", "checkpoint.bin"
@@ -30,8 +31,8 @@ def save(directory: str, obj: Any) -> str:
         name, data = _BYTES, bytes(obj)
     else:
         try:
-            data = _json.dumps(obj).encode()
-        except TypeError as err:
+            data = json.dumps(obj, default=_plain).encode()  # a file for Python: inf and NaN round-trip
+        except (TypeError, ValueError) as err:
             raise ConfigError(f"save_checkpoint takes JSON-able values or bytes ({err}); for other formats "
                               "write files into trial.checkpoint_dir yourself") from None
         name = _JSON
@@ -43,6 +44,15 @@ def save(directory: str, obj: Any) -> str:
     if os.path.exists(stale):
         os.remove(stale)
     return os.path.join(directory, name)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists; anything else is refused."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r}")
 
 
 def load(directory: str) -> Any:
