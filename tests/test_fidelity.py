@@ -164,3 +164,19 @@ def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():
                     n_trials=2, seed=0, progress=False)
     assert [t.budget for t in study.trials] == [9.0, 9.0]
     assert [len(t.reports) for t in study.trials] == [9, 9]
+
+
+def fits_a_subsample(config, trial):
+    """Fits on a share trial.budget of the data and returns the score: no report."""
+    return config["x"] + 0.1 / trial.budget
+
+
+@pytest.mark.parametrize("scheduler", ["hyperband", "sh", "asha"])
+def test_an_objective_that_returns_without_reporting_is_judged_at_its_budget(scheduler):
+    study = tl.tune(fits_a_subsample, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=SUBSAMPLE,
+                    n_trials=20, seed=0, progress=False)
+    trials = study.trials
+    assert all(t.reports and t.reports[-1].step == t.budget for t in trials)  # its result, at its level
+    assert any(len(t.reports) > 1 for t in trials)  # promoted: fitted again on a larger share
+    assert study.best.budget == 1.0
+    assert not [t for t in trials if t.state is TrialState.COMPLETED and t.budget < 1.0]

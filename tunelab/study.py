@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from tunelab import _json, checkpoints
+from tunelab import _json, checkpoints, telling
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
@@ -29,8 +29,7 @@ from tunelab.storage.base import process_owner
 from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
-from tunelab.trial import (Decision, InvalidResult, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState,
-                           as_float, check_result_shape, normalize_result, same_result, told_state)
+from tunelab.trial import Decision, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState
 
 WORKER = "worker"
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -45,6 +44,7 @@ class Study(ReportSink):
         scheduler.bind(self.fidelity)
         self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
+        self._unjudged: set[int] = set()  # trials warned about reports without the study's metric
         self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
         self._recovered_at = -math.inf  # when ask() last looked for trials of dead processes
         self._cache: dict[int, Trial] = {}
@@ -198,7 +198,8 @@ class Study(ReportSink):
     def _budget(self, trial: Trial | None, history: History) -> float | None:
         """The scheduler's budget; with a fidelity declared and none chosen, the full one."""
         budget = self.scheduler.budget_for(trial, history)
-        return self.fidelity.max if budget is None and self.fidelity is not None else budget
+        budget = self.fidelity.max if budget is None and self.fidelity is not None else budget
+        return None if budget is None else float(budget)
 
     def checkpoint_dir(self, trial: Trial) -> str:
         """Where a trial keeps its checkpoint: a folder of its own inside the trial's folder, so
@@ -283,12 +284,22 @@ class Study(ReportSink):
         trial = self._trial(trial_id)
         if trial.state is not TrialState.RUNNING:
             raise ConfigError(f"trial {trial.number} is {trial.state.value}; only running trials report")
+        earlier = self._decisions.get(trial_id, Decision.CONTINUE)
+        if trial.reports and step <= trial.reports[-1].step:
+            return earlier  # a step it has reported (a run gone on from an older checkpoint): kept once
         report = Report(float(step), dict(metrics), _now())
         report_id = self.storage.add_report(self.record.id, trial_id, report.step, report.metrics, report.time)
         if report_id is not None:
             self._local_reports.add(report_id)
         trial.reports.append(report)
-        decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
+        if earlier is not Decision.CONTINUE or self.metric not in metrics:
+            decision = earlier  # the answer stands; a report without the metric decides nothing
+            if self.metric not in metrics and self.scheduler.judges_reports and trial_id not in self._unjudged:
+                self._unjudged.add(trial_id)
+                warnings.warn(f"trial {trial.number} reported {sorted(metrics)} without the study's metric "
+                              f"{self.metric!r}, which its scheduler judges it on", stacklevel=3)
+        else:
+            decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
         if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):
             decision = Decision.CONTINUE  # the full run is done: stopping it saves nothing and loses its result
         self._decisions[trial_id] = decision
@@ -339,47 +350,9 @@ class Study(ReportSink):
              state: TrialState | str = TrialState.COMPLETED, error: str | None = None,
              config: Mapping[str, Any] | None = None) -> Trial:
         """Finish a trial from :meth:`ask` with its result: a number, a dict of metrics, or None
-        (the last reported values). ``config=`` records a configuration evaluated elsewhere."""
-        state = told_state(state)
-        if trial is None:
-            if config is None:
-                raise ConfigError("tell needs the trial from ask(), its number, or config= for an outside result")
-            config = self.space.validate(config, where="tell")
-            if state is TrialState.COMPLETED:
-                check_result_shape(value, self.record.metrics)  # a malformed result must not leave a trial behind
-            trial = self.storage.create_trial(self.record.id, config, self._seed_for, TrialState.RUNNING,
-                                              owner=self.owner)
-            self._cache[trial.id] = trial
-        record = self._resolve(trial)
-        state = TrialState(state)
-        decision = self._decisions.get(record.id)
-        if state is TrialState.COMPLETED and decision in (Decision.PAUSE, Decision.STOP) and not record.state.finished:
-            # The scheduler paused or stopped this trial at its last report: telling its value
-            # closes the rung (a pause) or records the pruning, as the tuner would.
-            metrics = value if isinstance(value, Mapping) else None
-            if value is not None and not isinstance(value, Mapping):
-                metrics = {self.metric: as_float(value)}
-            return self.finish(record.id, TrialState.PAUSED if decision is Decision.PAUSE else TrialState.PRUNED,
-                               metrics=metrics)
-        if record.state.finished:
-            if record.state is state and same_result(record, value, self.record.metrics):
-                return record  # the same result told twice is fine
-            if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
-                metrics = value if isinstance(value, Mapping) else {self.metric: value}
-                keep_late_result(self, record, state, metrics)
-                return record
-            raise ConfigError(f"trial {record.number} is already {record.state.value}"
-                              + (f" with value {record.value}" if record.value is not None else ""))
-        if state is TrialState.COMPLETED:
-            try:
-                metrics = normalize_result(value, self.record.metrics, record.reports)
-            except InvalidResult as err:
-                if not err.non_finite:
-                    raise ConfigError(f"tell: {err}") from None
-                warnings.warn(f"trial {record.number} failed: {err}", stacklevel=2)
-                return self.finish(record.id, TrialState.FAILED, error=str(err))
-            return self.finish(record.id, state, metrics=metrics)
-        return self.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
+        (the last reported values). ``config=`` records a configuration evaluated elsewhere. A
+        trial the scheduler paused or stopped is paused or pruned; see :mod:`tunelab.telling`."""
+        return telling.tell(self, trial, value, state, error, config)
 
     def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
         if isinstance(trial, (RunningTrial, Trial)):

@@ -177,8 +177,9 @@ class RunningTrial:
     def report(self, step: float, **metrics: float) -> Decision:
         """Record intermediate metrics at ``step`` (an epoch, a number of samples...)."""
         step = _number(step, "trial.report: step")
-        if not math.isfinite(step):
-            raise ConfigError(f"trial.report: step must be finite; got {step!r}")
+        if not math.isfinite(step) or step < 0:
+            raise ConfigError(f"trial.report: step must be a finite number >= 0 (an epoch, a share of the "
+                              f"data...); got {step!r}")
         if not metrics:
             raise ConfigError("trial.report needs at least one metric, e.g. trial.report(epoch, loss=0.3)")
         clean = {str(k): _number(v, f"trial.report: metric {k!r}") for k, v in metrics.items()}
@@ -190,6 +191,11 @@ class RunningTrial:
         if resumed is not None and step < resumed and not self._warned:
             self._warn(f"reports step {step:g} but had reached step {resumed:g} before it was paused: a resumed "
                        "trial goes on from its checkpoint (trial.load_checkpoint()) instead of starting over")
+        if self.reports and step <= self.reports[-1].step:
+            if not self._warned:
+                self._warn(f"reports step {step:g} after step {self.reports[-1].step:g}: steps must increase, "
+                           "so the report is ignored (report each step once, with all its metrics)")
+            return self._decision
         self.reports.append(Report(step, clean, time.time()))
         timeout = self._spec.timeout
         if timeout is not None and time.monotonic() - self._started > timeout:

@@ -98,7 +98,7 @@ def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[
     try:
         config = dict(spec.config)
         result = objective(config, trial) if accepts_trial(objective) else objective(config)
-        if spec.continued and spec.budget is not None and not trial.reports:
+        if spec.budget is not None and (not trial.reports or trial.reports[-1].step < spec.budget * (1 - 1e-9)):
             _report_at_budget(trial, spec, result, metrics)
     except TrialPruned:
         return Outcome(spec.id, TrialState.PRUNED)
@@ -120,10 +120,11 @@ def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[
 
 
 def _report_at_budget(trial: RunningTrial, spec: TrialSpec, result: Any, metrics: list[str]) -> None:
-    """A continued trial whose checkpoint had already reached its budget (its process died
-    between saving it and reporting) trains nothing and reports nothing: its result is reported
-    at the budget, as the lost report would have been, so that its scheduler decides (a rung
-    pauses it) instead of the trial completing below the full budget."""
+    """A result that came without a report at the trial's budget is reported there, so that its
+    scheduler decides (a rung pauses it) instead of the trial completing below the full budget:
+    an objective that fits a subsample of size ``trial.budget`` and returns its score, or a
+    continued trial whose checkpoint had already reached its budget (its process died between
+    saving it and reporting), which trains nothing and reports nothing (see tunelab.telling)."""
     try:
         values = normalize_result(result, metrics, [], spec.reported)
     except InvalidResult:

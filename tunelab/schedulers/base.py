@@ -23,6 +23,8 @@ class Scheduler:
     name: ClassVar[str] = "fifo"
     #: The searcher used when the user names none: model-based schedulers (BOHB) pick a model.
     searcher: ClassVar[str] = "auto"
+    #: Whether reports decide anything (a report without the study's metric is then worth a warning).
+    judges_reports: ClassVar[bool] = True
 
     def __init__(self, metric: str, mode: str):
         if mode not in ("min", "max"):

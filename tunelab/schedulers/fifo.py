@@ -7,3 +7,4 @@ from tunelab.schedulers.base import Scheduler
 
 class FIFOScheduler(Scheduler):
     name = "fifo"
+    judges_reports = False

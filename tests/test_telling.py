@@ -1,0 +1,145 @@
+"""study.tell and trial.report in a user's own loop: a told result ends the run as the tuner would,
+whichever process or Study object tells it, and misuse gets a clear answer, never a wrong record."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+import tunelab as tl
+from tunelab.trial import Decision, TrialState
+
+from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, loss_at
+
+
+def _study(tmp_path=None, **options):
+    storage = f"sqlite:///{tmp_path / 't.db'}" if tmp_path is not None else None
+    options = {"scheduler": "asha", "fidelity": EPOCHS, **options}
+    return tl.create_study(SPACE, metric="loss", mode="min", seed=0, storage=storage, name="t", **options)
+
+
+def _paused(study):
+    """A trial paused at the lowest rung (epoch 1 of 9), and its handle."""
+    trial = study.ask()
+    assert trial.report(trial.budget, loss=0.5) is Decision.PAUSE
+    return study.tell(trial), trial
+
+
+def test_a_paused_trial_told_twice_stays_paused_and_a_new_value_is_refused():
+    study = _study()
+    record, handle = _paused(study)
+    assert record.state is TrialState.PAUSED and record.budget == 1.0
+    assert study.tell(handle).state is TrialState.PAUSED  # the same result again: fine
+    assert study.tell(handle, 0.5).state is TrialState.PAUSED
+    with pytest.raises(tl.ConfigError, match=r"trial 0 is paused at budget 1 \(a rung\); a later ask\(\) resumes it"):
+        study.tell(handle, 0.1)
+    assert study.get_trial(0).state is TrialState.PAUSED and study.get_trial(0).value == 0.5
+
+
+def test_a_study_reloaded_between_report_and_tell_still_pauses_the_trial(tmp_path):
+    study = _study(tmp_path)
+    trial = study.ask()
+    assert trial.report(1, loss=0.5) is Decision.PAUSE
+    again = tl.load_study("t", storage=study.storage)  # another process, or the same after a restart
+    told = again.tell(trial.number)
+    assert told.state is TrialState.PAUSED and told.budget == 1.0
+    assert tl.load_study("t", storage=study.storage).get_trial(0).state is TrialState.PAUSED
+
+
+def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it():
+    study = _study()
+    handles = [study.ask() for _ in range(3)]
+    for handle, loss in zip(handles, (0.1, 0.5, 0.6)):
+        handle.report(handle.budget, loss=loss)
+        study.tell(handle)
+    resumed = study.ask()  # the best of rung 1 goes on to 3 epochs
+    assert resumed.number == handles[0].number and resumed.budget == 3.0
+    with pytest.raises(tl.ConfigError, match=r"this handle is from an earlier run of trial 0 \(budget 1\)"):
+        study.tell(handles[0], 0.2)
+    resumed.report(3, loss=0.05)
+    assert study.tell(resumed).state is TrialState.PAUSED and study.get_trial(0).budget == 3.0
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "sh", "hyperband", None])
+def test_a_result_told_without_a_report_is_the_report_at_the_trials_budget(scheduler):
+    """A loop that fits at trial.budget and tells the score (no report) is tuned as one that
+    reports: the scheduler pauses it at its rung, and the best trial is a full run."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", seed=0, scheduler=scheduler, fidelity=SUBSAMPLE,
+                            n_trials=30)
+    with pytest.raises(tl.TrialLimitReached):
+        while True:
+            trial = study.ask()
+            study.tell(trial, trial.config["x"] + 0.1 / trial.budget)
+    trials = study.trials
+    assert all(t.reports and t.reports[-1].step == t.budget for t in trials)
+    assert any(len(t.reports) > 1 for t in trials)  # some were promoted and fitted again
+    assert study.best.budget == 1.0 and not [t for t in trials if t.state is TrialState.COMPLETED and t.budget < 1]
+
+
+def test_a_stop_stands_for_the_rest_of_the_run_and_the_trial_is_pruned():
+    study = _study(scheduler_options={"promotion": False}, n_trials=30)
+    stopped = None
+    while stopped is None:
+        trial = study.ask()
+        for epoch in range(1, 10):
+            if trial.report(epoch, loss=loss_at(trial.config, epoch)) is Decision.STOP:
+                stopped = trial
+                break
+        else:
+            study.tell(trial)
+    with pytest.warns(UserWarning, match="after the scheduler answered STOP"):
+        assert stopped.report(5, loss=0.0) is Decision.STOP  # a better value later does not undo it
+    assert stopped.should_stop()
+    assert study.tell(stopped, 0.0).state is TrialState.PRUNED
+    assert study.best.number != stopped.number
+
+
+@pytest.mark.parametrize("value", ["oops", [0.1], {"acc": 0.3}, True])
+def test_a_paused_trials_result_is_checked_like_any_other(value):
+    study = _study()
+    trial = study.ask()
+    trial.report(trial.budget, loss=0.5)
+    with pytest.raises(tl.ConfigError, match="tell: "):
+        study.tell(trial, value)
+    assert study.get_trial(trial.number).state is TrialState.RUNNING  # nothing was recorded
+    with pytest.warns(UserWarning, match="failed"):
+        assert study.tell(trial, math.nan).state is TrialState.FAILED
+
+
+@pytest.mark.parametrize("scheduler", ["median", "percentile", "asha"])
+def test_a_report_without_the_studys_metric_decides_nothing_and_says_why(scheduler):
+    study = _study(scheduler=scheduler)
+    trial = study.ask()
+    with pytest.warns(UserWarning, match=r"reported \['val_loss'\] without the study's metric 'loss'"):
+        assert trial.report(1, val_loss=0.3) is Decision.CONTINUE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per trial
+        trial.report(2, val_loss=0.2)
+    fifo = tl.create_study(SPACE, metric="loss", mode="min")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing judges reports: other metrics are just kept
+        fifo.ask().report(1, val_loss=0.3)
+
+
+def test_steps_must_increase_and_may_not_be_negative():
+    study = _study(scheduler="median")
+    trial = study.ask()
+    trial.report(1, loss=0.9)
+    trial.report(2, loss=0.8)
+    with pytest.warns(UserWarning, match="reports step 2 after step 2: steps must increase, so the report is ignored"):
+        trial.report(2, loss=0.7)
+    trial.report(1, loss=0.6)
+    trial.report(3, loss=0.5)
+    assert [(r.step, r.metrics["loss"]) for r in study.get_trial(trial.number).reports] == [(1, 0.9), (2, 0.8), (3, 0.5)]
+    for bad in (-1, math.inf):
+        with pytest.raises(tl.ConfigError, match="step must be a finite number >= 0"):
+            trial.report(bad, loss=0.1)
+
+
+@pytest.mark.parametrize("scheduler", ["median", "asha"])
+def test_budgets_are_floats_on_every_storage(scheduler, tmp_path):
+    for study in (_study(scheduler=scheduler), _study(tmp_path, scheduler=scheduler)):
+        trial = study.ask()
+        assert isinstance(trial.budget, float) and isinstance(study.get_trial(trial.number).budget, float)

@@ -1,0 +1,100 @@
+"""What ``study.tell(trial, value)`` does with a result: the ask/tell face's one way to end a run.
+
+A told result ends the trial's run as the tuner would end it. The scheduler's last answer
+stands: a trial it paused at a rung is paused there (a later ``ask`` resumes it), one it stopped
+is pruned. A result told before the trial reported at its budget (a loop that fits a
+subsample and tells the score, never calling ``report``) is its report at that budget, so the
+scheduler still decides: a value at a rung never passes for a full run. The answer comes from
+what storage holds when this Study object did not hear it (the trial reported through another
+process, or the study was reloaded), so the same tell means the same thing from anywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Mapping
+
+from tunelab.errors import ConfigError
+from tunelab.recovery import keep_late_result
+from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, check_result_shape,
+                           normalize_result, same_result, told_state)
+
+if TYPE_CHECKING:
+    from tunelab.study import Study
+
+
+def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any, state: TrialState | str,
+         error: str | None, config: Mapping[str, Any] | None) -> Trial:
+    state = told_state(state)
+    if trial is None:
+        trial = _outside_result(study, value, state, config)
+    record = study._resolve(trial)
+    if record.state.finished:
+        return _told_again(study, record, value, state)
+    if record.state is TrialState.PAUSED:
+        if state is TrialState.COMPLETED and same_result(record, value, study.record.metrics):
+            return record  # the value that paused it, told twice
+        raise ConfigError(f"trial {record.number} is paused at budget {record.budget:g} (a rung); a later ask() "
+                          "resumes it, and the trial that ask() returns is the one to tell")
+    if record.state is not TrialState.RUNNING:
+        raise ConfigError(f"trial {record.number} is {record.state.value}; only a trial handed out by ask() "
+                          "and still running can be told")
+    if isinstance(trial, RunningTrial) and trial.budget != record.budget:
+        raise ConfigError(f"this handle is from an earlier run of trial {record.number} (budget {trial.budget:g}); "
+                          f"it has been resumed since with budget {record.budget:g}: tell the trial that "
+                          "ask() returned then")
+    if state is not TrialState.COMPLETED:
+        return study.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
+    try:
+        metrics = normalize_result(value, study.record.metrics, record.reports)
+    except InvalidResult as err:
+        if not err.non_finite:
+            raise ConfigError(f"tell: {err}") from None
+        warnings.warn(f"trial {record.number} failed: {err}", stacklevel=3)
+        return study.finish(record.id, TrialState.FAILED, error=str(err))
+    decision = _answer(study, record, metrics)
+    ended = {Decision.PAUSE: TrialState.PAUSED, Decision.STOP: TrialState.PRUNED}.get(decision, TrialState.COMPLETED)
+    return study.finish(record.id, ended, metrics=metrics)
+
+
+def _answer(study: "Study", record: Trial, metrics: dict[str, Any]) -> Decision:
+    """The scheduler's answer that ends this run: its last one to this Study; else, when the
+    trial has not reported at its budget, its answer to the result reported there; else its
+    answer to the last stored report, given again (as a claimer settles an interrupted trial)."""
+    decision = study._decisions.get(record.id)
+    if decision in (Decision.PAUSE, Decision.STOP):
+        return decision
+    if record.budget is not None and study.fidelity is not None and not record.reached_budget:
+        return study.report(record.id, record.budget, {m: metrics[m] for m in study.record.metrics})
+    if decision is None and record.reached_budget:
+        last = record.reports[-1]
+        decision = Decision(study.scheduler.on_report(record, last.step, last.metrics, study.history()))
+        at_max = last.step >= study.fidelity.max * (1 - 1e-9) if study.fidelity is not None else True
+        return Decision.CONTINUE if decision is Decision.STOP and at_max else decision
+    return decision or Decision.CONTINUE
+
+
+def _outside_result(study: "Study", value: Any, state: TrialState, config: Mapping[str, Any] | None) -> Trial:
+    """A configuration evaluated elsewhere, recorded as a trial of its own."""
+    if config is None:
+        raise ConfigError("tell needs the trial from ask(), its number, or config= for an outside result")
+    config = study.space.validate(config, where="tell")
+    if state is TrialState.COMPLETED:
+        check_result_shape(value, study.record.metrics)  # a malformed result must not leave a trial behind
+    trial = study.storage.create_trial(study.record.id, config, study._seed_for, TrialState.RUNNING,
+                                       owner=study.owner)
+    study._cache[trial.id] = trial
+    return trial
+
+
+def _told_again(study: "Study", record: Trial, value: Any, state: TrialState) -> Trial:
+    """A trial that has ended: the same result told twice is fine, and a late result of a trial
+    given up on (its process seemed dead, or its run was cancelled) is kept; anything else is
+    an error."""
+    if record.state is state and same_result(record, value, study.record.metrics):
+        return record
+    if record.state is TrialState.FAILED and record.error and record.error.startswith(("abandoned", "cancelled")):
+        keep_late_result(study, record, state, value if isinstance(value, Mapping) else {study.metric: value})
+        return record
+    raise ConfigError(f"trial {record.number} is already {record.state.value}"
+                      + (f" with value {record.value}" if record.value is not None else ""))
