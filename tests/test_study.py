@@ -609,3 +609,16 @@ def test_processes_creating_one_study_at_once_all_get_it_and_leave_one_folder(tm
         ids = list(pool.map(_create_at, [url] * 4, [time.time() + 0.5] * 4))
     assert len(set(ids)) == 1 and len(tl.list_studies(url)) == 1
     assert sorted(p.name for p in (tmp_path / "tunelab-artifacts").iterdir()) == ["race"]
+
+
+@pytest.mark.parametrize("options, error", [
+    (dict(scheduler="asha", scheduler_options={"reduction_factor": 3}), "has no option 'reduction_factor'"),
+    (dict(scheduler="asha"), "needs a fidelity"),
+    (dict(searcher="nope"), "unknown searcher"),
+])
+def test_a_study_refused_for_its_options_leaves_nothing_behind(tmp_path, options, error):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with pytest.raises(ConfigError, match=error):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="r", **options)
+    assert tl.list_studies(url) == [] and not (tmp_path / "tunelab-artifacts" / "r").exists()
+    tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="r")  # the name is free

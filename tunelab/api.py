@@ -167,6 +167,11 @@ def create_study(
     try:
         record, created = store.get_study(name), False
     except StudyNotFound:
+        # Refuse bad searcher and scheduler options before anything is stored (a study left
+        # behind would make the corrected call fail on its name).
+        _build(store, StudyRecord(id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=0,
+                                  created_at=0.0, settings={"fidelity": fidelity.to_json() if fidelity else None}),
+               searcher, searcher_options, scheduler, scheduler_options)
         record, created = _new_record(store, name, space, metrics, modes, seed, objective, environment, fidelity,
                                       kept["artifact_dir"])
     if not created:
