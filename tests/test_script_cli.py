@@ -176,3 +176,35 @@ def test_yaml_needs_pyyaml_and_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "yaml", None)
     with pytest.raises(StudyFileError, match=r"needs PyYAML: pip install 'tunelab\[run\]'"):
         load_study_file(tmp_path / "project" / "study.yaml")
+
+
+RESUMABLE_SCRIPT = """\
+import argparse, json, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--epochs", type=int)  # a whole number: tunelab writes 9, not 9.0
+parser.add_argument("--checkpoints")
+args = parser.parse_args()
+path = os.path.join(args.checkpoints, "last_epoch.json")
+start = json.load(open(path)) if os.path.exists(path) else 0
+for epoch in range(start + 1, args.epochs + 1):
+    json.dump(epoch, open(path, "w"))
+    print(f"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / 2 - 0.4 / epoch:.4f}", flush=True)
+"""
+
+
+def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_checkpoints(tmp_path):
+    setup(tmp_path, STUDY.replace("fidelity: {epochs: {min: 1, max: 3}}",
+                                  "fidelity: {epochs: {min: 1, max: 9, resumable: true}}\nscheduler: asha")
+          .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
+          .replace("n_trials: 3", "n_trials: 9"), RESUMABLE_SCRIPT)
+    dry = tunelab(tmp_path, "run", "project/study.yaml", "--dry-run")
+    assert dry.returncode == 0 and "--epochs 9 " in dry.stdout
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 0, result.stderr
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert study.fidelity.resumable and {t.budget for t in study.trials} == {1.0, 3.0, 9.0}
+    for trial in study.trials:  # promoted runs went on from their checkpoints: no epoch trained twice
+        steps = [r.step for r in trial.reports]
+        assert steps == list(range(1, int(trial.budget) + 1))
+    assert study.best.budget == 9.0 and not [t for t in study.trials if t.state is tl.TrialState.PAUSED]

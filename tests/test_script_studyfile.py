@@ -60,7 +60,7 @@ def test_a_full_yaml_file_becomes_the_same_objects_as_the_python_api(tmp_path):
     assert space["nesterov"].when == {"optimizer": ("sgd",)}
     assert space["epochs_fixed"] == Fixed(3)
     assert isinstance(study.reader, RegexLines) and study.reader.metrics == ["val_accuracy"]
-    assert (study.fidelity.name, study.fidelity.low, study.fidelity.high) == ("epochs", 1, 81)
+    assert (study.fidelity.name, study.fidelity.min, study.fidelity.max, study.fidelity.resumable) == ("epochs", 1, 81, False)
     assert study.budgets == {"n_trials": 10} and study.workers == 2 and study.trial_timeout == 30
     assert study.seed == 7 and study.env == {"OMP_NUM_THREADS": "1"} and study.workdir == tmp_path.resolve()
     assert study.enqueue[0]["lr"] == 0.01
@@ -150,6 +150,10 @@ def test_regex_must_capture_the_metric(tmp_path):
     (("name: resnet-lr", "name: resnet lr"), "study.yaml:1: name: study name must be"),
     (("lr: 0.01, batch", "lr: 5, batch"), "study.yaml:22: enqueue[0]: "),
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 9, max: 3}}"), "fidelity.epochs: needs numbers"),
+    (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resumable: yes please}}"),
+     "fidelity.epochs: resumable must be true or false"),
+    (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resume: true}}"),
+     "fidelity.epochs: needs min and max (and resumable: true"),
     (("n_trials: 10\n", ""), "give n_trials, timeout, target or patience"),
     (("mode: max\n", ""), "the key 'mode' is missing"),
     (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),

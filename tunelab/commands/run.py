@@ -23,6 +23,7 @@ from tunelab.errors import StudyNotFound, TunelabError
 from tunelab.script.command import CommandObjective, ScriptOutputError
 from tunelab.script.process import ExitOnSigterm
 from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
+from tunelab.script.template import whole
 from tunelab.storage import Storage, open_storage
 from tunelab.tracking.artifacts import default_artifact_root
 from tunelab.trial import TrialState
@@ -90,7 +91,7 @@ def run_study_file(args: argparse.Namespace) -> int:
                             storage=storage, seed=study_file.seed, searcher=study_file.searcher,
                             scheduler=study_file.scheduler, searcher_options=study_file.searcher_options,
                             scheduler_options=study_file.scheduler_options, load_if_exists=args.resume,
-                            artifact_dir=root)
+                            artifact_dir=root, fidelity=study_file.fidelity)
     artifacts = study.folder  # <root>/<name>, unless another database's study of that name holds it
     objective = CommandObjective.from_study_file(study_file, artifacts)
     storage.update_study(study.record.id, settings={
@@ -105,7 +106,8 @@ def run_study_file(args: argparse.Namespace) -> int:
         return tl.tune(objective, study_file.space, metric=study_file.metrics, mode=study_file.modes,
                        searcher=study_file.searcher, scheduler=study_file.scheduler,
                        searcher_options=study_file.searcher_options, scheduler_options=study_file.scheduler_options,
-                       storage=storage, name=name, enqueue=study_file.enqueue, artifact_dir=root, **budgets)
+                       storage=storage, name=name, enqueue=study_file.enqueue, artifact_dir=root,
+                       fidelity=study_file.fidelity, **budgets)
 
     budgets = dict(study_file.budgets)
     started = time.monotonic()
@@ -147,7 +149,7 @@ def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
               "trial_dir": f"{objective.artifacts}/0", "checkpoint_dir": f"{objective.artifacts}/0/checkpoint",
               "config_file": f"{objective.artifacts}/0/config.json"}
     if study_file.fidelity is not None:
-        values["budget"] = values[study_file.fidelity.name] = study_file.fidelity.high
+        values["budget"] = values[study_file.fidelity.name] = whole(study_file.fidelity.max)
     console.print(f"study file {study_file.path} is valid: study {study_file.name!r}, "
                   f"{len(study_file.space)} parameter(s), metric {study_file.metrics[0]!r} ({study_file.modes[0]})")
     console.print(escape(f"a trial would run, in {study_file.workdir}:\n  {shlex.join(objective.command.render(values))}"))

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.fidelity import Fidelity
 from tunelab.interrupts import raise_if_stopped
 from tunelab.script.outputs import JsonLines, RegexLines
 from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
-from tunelab.script.studyfile import Fidelity, StudyFile
-from tunelab.script.template import Template, env_name, format_value
+from tunelab.script.studyfile import StudyFile
+from tunelab.script.template import Template, env_name, format_value, whole
 from tunelab.trial import RunningTrial, TrialTimeout
 
 #: Seconds to keep reading after the script exited while a child it left still holds its stdout.
@@ -126,8 +127,8 @@ class _TrialRun:
         values.update(seed=trial.seed, trial=trial.number, trial_dir=str(self.dir), checkpoint_dir=str(checkpoints),
                       config_file=str(config_file), python=sys.executable, study=trial.study_name)
         if obj.fidelity is not None:
-            budget = trial.budget if trial.budget is not None else obj.fidelity.high
-            values["budget"] = values[obj.fidelity.name] = budget
+            budget = trial.budget if trial.budget is not None else obj.fidelity.max
+            values["budget"] = values[obj.fidelity.name] = whole(budget)
         return values
 
     def _environment(self, values: dict[str, Any], result_path: Path | None) -> dict[str, str]:

@@ -26,6 +26,7 @@ from tunelab.api import _check_metrics, _check_name
 from tunelab.distributions import Distribution
 from tunelab.errors import ConfigError, SpaceError
 from tunelab.executors import EXECUTORS, make_executor
+from tunelab.fidelity import Fidelity
 from tunelab.schedulers import SCHEDULERS
 from tunelab.script.outputs import JsonLines, RegexLines
 from tunelab.script.source import Document, KeyPath, apply_override, read_document
@@ -46,7 +47,7 @@ KEYS = {
     "searcher_options": "options of the searcher",
     "scheduler": "how much to spend on each try (fifo, ...)",
     "scheduler_options": "options of the scheduler",
-    "fidelity": "{NAME: {min: M, max: N}}: the resource behind {budget}",
+    "fidelity": "{NAME: {min: M, max: N, resumable: BOOL}}: the resource behind {budget}",
     "n_trials": "trials in the study in total",
     "timeout": "seconds the run may take",
     "target": "stop once the metric reaches this value",
@@ -68,15 +69,6 @@ KEYS = {
 REQUIRED = ("command", "metric", "mode", "space")
 BUDGET_KEYS = ("n_trials", "timeout", "target", "patience", "max_failures")
 DEFAULT_KILL_GRACE = 10.0
-
-
-@dataclass(frozen=True)
-class Fidelity:
-    """The resource a trial's budget counts (epochs, samples...) and its range."""
-
-    name: str
-    low: float
-    high: float
 
 
 @dataclass
@@ -235,12 +227,15 @@ class _Checker:
             raise self.fail("fidelity", f"the resource's name must be an identifier such as epochs; got {name!r}")
         if name in space:
             raise self.fail(key, f"{name!r} is also a parameter of the space; the budget cannot be both")
-        if not isinstance(bounds, dict) or set(bounds) != {"min", "max"}:
-            raise self.fail(key, f"needs exactly min and max, {example}; got {bounds!r}")
-        low, high = bounds["min"], bounds["max"]
-        if not all(_is_number(v) for v in (low, high)) or not 0 < low <= high:
-            raise self.fail(key, f"needs numbers 0 < min <= max; got min={low!r}, max={high!r}")
-        return Fidelity(name, low, high)
+        if not isinstance(bounds, dict) or not {"min", "max"} <= set(bounds) <= {"min", "max", "resumable"}:
+            raise self.fail(key, f"needs min and max (and resumable: true when a run can go on from its "
+                                 f"checkpoint), {example}; got {bounds!r}")
+        low, high, resumable = bounds["min"], bounds["max"], bounds.get("resumable", False)
+        if not all(_is_number(v) for v in (low, high)) or not 0 < low < high:
+            raise self.fail(key, f"needs numbers 0 < min < max; got min={low!r}, max={high!r}")
+        if not isinstance(resumable, bool):
+            raise self.fail(key, f"resumable must be true or false; got {resumable!r}")
+        return Fidelity(name, low, high, resumable)
 
     def _budgets(self) -> dict[str, Any]:
         out = {}

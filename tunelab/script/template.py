@@ -36,6 +36,11 @@ def format_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def whole(value: float) -> float | int:
+    """A level as a script's argument parser expects it: 9 epochs, not 9.0; 0.5 stays 0.5."""
+    return int(value) if float(value).is_integer() else value
+
+
 def env_name(param: str) -> str:
     """TUNELAB_PARAM_<NAME>: the parameter name upper-cased, other characters as '_'."""
     return "TUNELAB_PARAM_" + re.sub(r"\W", "_", param).upper()
