@@ -19,8 +19,40 @@ def test_fidelity_is_validated():
         tl.fidelity("epochs", min=5, max=1)
     with pytest.raises(tl.ConfigError, match="finite number"):
         tl.fidelity("epochs", min=1, max=float("inf"))
+    with pytest.raises(tl.ConfigError, match="resumable must be True or False; got 'no'"):
+        tl.fidelity("epochs", min=1, max=9, resumable="no")
+    with pytest.raises(tl.ConfigError, match="unknown key.s. resumeable; allowed: name, min, max, resumable"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity={"name": "epochs", "min": 1, "max": 9,
+                                                                    "resumeable": True})
     assert EPOCHS.integer and not SUBSAMPLE.integer
     assert EPOCHS.level(4.4) == 4.0 and EPOCHS.level(100) == 9.0
+
+
+@pytest.mark.parametrize("scheduler, options, error", [
+    ("asha", {"promotion": "false"}, "asha: promotion must be True or False; got 'false'"),
+    ("asha", {"adaptive": "no"}, "asha: adaptive must be True or False"),
+    ("asha", {"max_budget": 81}, r"asha: max_budget must lie in the fidelity's range \[1, 9\] \(epochs\); got 81"),
+    ("hyperband", {"min_budget": 0.1}, r"hyperband: min_budget must lie in the fidelity's range"),
+    ("curve", {"threshold": "0.1"}, r"curve: threshold must be a probability in \(0, 1\); got '0.1'"),
+    ("curve", {"max_step": -3}, "curve: max_step must be a positive number"),
+    ("median", {"warmup_steps": "2x"}, "median: warmup_steps must be a step >= 0; got '2x'"),
+    ("threshold", {"threshold": 1, "warmup_steps": None}, "threshold: warmup_steps must be a step >= 0"),
+    ("asha", [("eta", 3)], "scheduler_options must be a dict of option names to values"),
+])
+def test_scheduler_options_are_checked_against_their_type_and_the_fidelity(scheduler, options, error):
+    with pytest.raises(tl.ConfigError, match=error):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler=scheduler,
+                        scheduler_options=options)
+
+
+def test_whole_number_rungs_are_kept_once_when_a_small_eta_rounds_them_together():
+    from tunelab.schedulers.rungs import ladder
+
+    assert ladder(1, 27, 1.5, integer=True) == [1.0, 2.0, 4.0, 5.0, 8.0, 12.0, 18.0, 27.0]
+    assert ladder(1, 81, 3, integer=True) == [1.0, 3.0, 9.0, 27.0, 81.0]
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=tl.fidelity("epochs", min=1, max=9),
+                            scheduler="sh", scheduler_options={"eta": 1.2})
+    assert len(set(study.scheduler.levels)) == len(study.scheduler.levels)
 
 
 def test_fidelity_is_recorded_and_checked_on_reopen(tmp_path):

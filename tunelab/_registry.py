@@ -60,6 +60,9 @@ class Registry:
         return {k: v for k, v in recorded.items() if k not in dropped}
 
     def create(self, name: str, *args: Any, options: Mapping[str, Any] | None = None) -> Any:
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(f"{self.kind}_options must be a dict of option names to values, e.g. "
+                              f"{{'option': value}}; got {type(options).__name__} {options!r}")
         options = dict(options or {})
         allowed, unknown = self._unknown(name, len(args), options)
         if unknown:

@@ -6,6 +6,8 @@ into a one-line message and callers can catch tunelab's complaints without catch
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class TunelabError(Exception):
     """Base class for errors caused by how tunelab was used (not by a bug in tunelab)."""
@@ -54,6 +56,16 @@ def check_count(name: str, value: object, optional: bool = True, error: type[Tun
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         allowed = "a positive integer or None" if optional else "a positive integer"
         raise error(f"{name} must be {allowed}; got {value!r}")
+
+
+def check_number(name: str, value: object, allowed: str = "a number", ok: Callable[[float], bool] = lambda v: True,
+                 optional: bool = False) -> None:
+    """A real number (not a bool, a string or NaN) for which ``ok`` holds; ``allowed`` says
+    which in the message ("curve: threshold must be a probability in (0, 1); got '0.1'")."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or not ok(value):
+        raise ConfigError(f"{name} must be {allowed}; got {value!r}")
 
 
 class SearchExhausted(TunelabError):

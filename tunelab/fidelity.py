@@ -32,6 +32,8 @@ class Fidelity:
                 raise ConfigError(f"fidelity {self.name!r}: {what} must be a finite number; got {value!r}")
         if not 0 < self.min < self.max:
             raise ConfigError(f"fidelity {self.name!r} needs 0 < min < max; got min={self.min!r}, max={self.max!r}")
+        if not isinstance(self.resumable, bool):
+            raise ConfigError(f"fidelity {self.name!r}: resumable must be True or False; got {self.resumable!r}")
 
     @property
     def integer(self) -> bool:
@@ -50,7 +52,7 @@ class Fidelity:
     def from_json(cls, data: Mapping[str, Any] | None) -> "Fidelity | None":
         if not data:
             return None
-        return cls(data["name"], data["min"], data["max"], bool(data.get("resumable", False)))
+        return cls(data["name"], data["min"], data["max"], data.get("resumable", False))
 
 
 def fidelity(name: str, *, min: float, max: float, resumable: bool = False) -> Fidelity:  # noqa: A002
@@ -66,6 +68,9 @@ def coerce_fidelity(value: Any) -> Fidelity | None:
     if value is None or isinstance(value, Fidelity):
         return value
     if isinstance(value, Mapping):
+        unknown = sorted(set(map(str, value)) - {"name", "min", "max", "resumable"})
+        if unknown:
+            raise ConfigError(f"fidelity dict: unknown key(s) {', '.join(unknown)}; allowed: name, min, max, resumable")
         try:
             return Fidelity.from_json(value)
         except KeyError as err:

@@ -64,6 +64,9 @@ class ASHAScheduler(FidelityScheduler):
                  eta: float = 3, promotion: bool = True, brackets: int = 1, max_rungs: int | None = None,
                  adaptive: bool = False, forecast: bool = False, max_paused: int | None = None):
         check_count(f"{self.name}: brackets", brackets, optional=False)
+        for what, value in (("promotion", promotion), ("adaptive", adaptive)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{self.name}: {what} must be True or False; got {value!r}")
         for what, value in (("max_rungs", max_rungs), ("max_paused", max_paused)):
             check_count(f"{self.name}: {what}", value)
         if adaptive and (brackets != 1 or not promotion):

@@ -20,7 +20,7 @@ from typing import Any
 
 from scipy.stats import norm
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_number
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.schedulers.curve_models import predict
@@ -35,12 +35,12 @@ class CurveScheduler(Scheduler):
         super().__init__(metric, mode)
         if isinstance(min_fraction, bool) or not isinstance(min_fraction, (int, float)) or not 0 <= min_fraction < 1:
             raise ConfigError(f"curve: min_fraction is a share of the final step in [0, 1); got {min_fraction!r}")
-        if not 0 < threshold < 1:
-            raise ConfigError(f"curve: threshold is a probability in (0, 1); got {threshold!r}")
+        check_number("curve: threshold", threshold, "a probability in (0, 1)", lambda v: 0 < v < 1)
         if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 3:
             raise ConfigError(f"curve: min_points must be an integer >= 3; got {min_points!r}")
-        if not growth > 1:
-            raise ConfigError(f"curve: growth must be > 1; got {growth!r}")
+        check_number("curve: growth", growth, "a number > 1", lambda v: v > 1)
+        check_number("curve: max_step", max_step, "a positive number (or None: the fidelity's max)",
+                     lambda v: 0 < v < math.inf, optional=True)
         self._max_step, self.threshold, self.min_points, self.growth = max_step, threshold, min_points, growth
         self.min_fraction = float(min_fraction)
         self._finals: dict[int, float] = {}  # trial id -> oriented value at the final step

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, check_number
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.trial import Decision, Trial
@@ -29,6 +29,7 @@ class PercentileScheduler(Scheduler):
             raise ConfigError(f"{self.name}: percentile must be in (0, 100); got {percentile!r}")
         for what, value in (("min_trials", min_trials), ("interval", interval)):
             check_count(f"{self.name}: {what}", value, optional=False)
+        check_number(f"{self.name}: warmup_steps", warmup_steps, "a step >= 0", lambda v: 0 <= v < math.inf)
         self.percentile, self.min_trials = float(percentile), min_trials
         self.warmup_steps, self.interval = float(warmup_steps), interval
 

@@ -40,8 +40,8 @@ def ladder(min_budget: float, max_budget: float, eta: float, integer: bool = Fal
     """Budgets ``max / eta**k`` down to the last one not below ``min_budget``, ascending."""
     steps = int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + _EPS))
     levels = [max_budget / eta ** (steps - i) for i in range(steps + 1)]
-    if integer:
-        levels = [float(max(round(level), 1)) for level in levels]
+    if integer:  # whole numbers; a small eta rounds neighbours to the same one, kept once
+        levels = sorted({float(max(round(level), 1)) for level in levels})
     return levels
 
 
@@ -91,6 +91,11 @@ class FidelityScheduler(Scheduler):
         if fidelity is not None:
             low = self._min if self._min is not None else fidelity.min
             high = self._max if self._max is not None else fidelity.max
+            for what, value in (("min_budget", self._min), ("max_budget", self._max)):
+                if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                              and fidelity.min <= value <= fidelity.max):
+                    raise ConfigError(f"{self.name}: {what} must lie in the fidelity's range [{fidelity.min:g}, "
+                                      f"{fidelity.max:g}] ({fidelity.name}); got {value!r}")
             self._set_range(low, high, fidelity.integer and float(low).is_integer())
 
     def options(self) -> dict[str, Any]:

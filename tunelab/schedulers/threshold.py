@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_number
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.trial import Decision, Trial
@@ -23,6 +23,7 @@ class ThresholdScheduler(Scheduler):
         if threshold is None or isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
                 or not math.isfinite(threshold):
             raise ConfigError(f"{self.name}: give scheduler_options={{'threshold': number}}; got {threshold!r}")
+        check_number(f"{self.name}: warmup_steps", warmup_steps, "a step >= 0", lambda v: 0 <= v < math.inf)
         self.threshold, self.warmup_steps = float(threshold), float(warmup_steps)
 
     def options(self) -> dict[str, Any]:
