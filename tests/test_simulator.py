@@ -138,6 +138,17 @@ def test_share_reaching_counts_a_table_exactly_and_estimates_a_family():
     assert 0.45 < task.share_reaching(median, samples=4000, seed=1) < 0.55
 
 
+def test_trial_timeout_is_in_simulated_seconds_too():
+    """A run needs many simulated seconds: a limit of one fails it at the first report past it,
+    as a real run is failed at the report that finds it past its time; a day's limit lets it be."""
+    for limit, state in ((1.0, TrialState.FAILED), (86400.0, TrialState.COMPLETED)):
+        study = tl.tune(lambda config: 0.0, TASK.space, metric="loss", mode="min", executor=SimulatedExecutor(TASK),
+                        n_trials=2, trial_timeout=limit, seed=0, progress=False)
+        assert [t.state for t in study.trials] == [state] * 2
+        if state is TrialState.FAILED:
+            assert all("trial_timeout=1s (simulated)" in t.error and len(t.reports) < 27 for t in study.trials)
+
+
 def test_executor_refuses_bad_workers():
     with pytest.raises(tl.ConfigError, match="workers"):
         SimulatedExecutor(TASK, workers=0)
@@ -146,7 +157,8 @@ def test_executor_refuses_bad_workers():
 def test_bench_mf_command_prints_a_table():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
-                          "--methods", "asha (stopping)", "tunelab default", "--workers", "1", "2", "--scaling", "asha (promotion)",
+                          "--methods", "asha (stopping)", "tunelab default", "asha (stopping)", "--workers", "1", "2", "2",
+                          "--scaling", "asha (promotion)",
                           "--target-runs", "4", "--reference-runs", "3"],  # reference row comes anyway
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -155,9 +167,10 @@ def test_bench_mf_command_prints_a_table():
     assert re.search(r"random \(full budget\)[^\n]* \d/3 ", out.stdout)  # the reference's own seeds
     assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
     assert re.search(r"\d\.\d\d% of configurations reach it", " ".join(out.stdout.split()))
-    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "nope"],
+    assert len(re.findall(r"asha \(stopping\)", out.stdout)) == 1 and out.stdout.count(" 2 workers:") == 1  # once each
+    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
-    assert bad.returncode == 2 and "unknown task" in bad.stderr
+    assert bad.returncode == 2 and "unknown task 'nope'" in bad.stderr and "powerlaw" not in bad.stdout  # before any run
     optuna = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--scaling", "optuna tpe (full budget)"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert optuna.returncode == 2 and "--scaling" in optuna.stderr

@@ -45,6 +45,7 @@ class _Job:
     steps: list[float] = field(compare=False)
     done: float = field(compare=False)  # the step reached so far (0 before the first report)
     cost: float = field(compare=False, default=0.0)  # worker-seconds until the next report
+    started: float = field(compare=False, default=0.0)  # simulated time the run began (for trial_timeout)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class SimulatedExecutor(Executor):
         if not steps:
             raise ConfigError(f"trial {spec.number}: nothing to run from step {start:g} to budget {budget:g}")
         self._order += 1
-        self._schedule(_Job(0.0, self._order, spec, steps, start), start)
+        self._schedule(_Job(0.0, self._order, spec, steps, start, started=self.clock.now), start)
 
     def _schedule(self, job: _Job, start: float) -> None:
         job.cost = self.task.cost(job.spec.config, start, job.steps[0])
@@ -98,6 +99,10 @@ class SimulatedExecutor(Executor):
         step = job.steps.pop(0)
         self.compute += job.cost
         self.clock.advance_to(job.due)
+        if job.spec.timeout is not None and self.clock.now - job.started > job.spec.timeout:
+            # as a real run is failed at the report that finds it past its time (simulated seconds)
+            return [Outcome(job.spec.id, TrialState.FAILED, error=f"trial ran past trial_timeout="
+                            f"{job.spec.timeout:g}s (simulated)")]
         value = self.task.value(job.spec.config, step)
         self.events.append(Event(self.clock.now, self.compute, job.spec.number, step, value))
         decision = self._sink.report(job.spec.id, step, {self._metric: value})

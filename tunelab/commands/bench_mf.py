@@ -46,14 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tasks(names: list[str] | None):
+    """The tasks, each named once, all checked before the first one runs (a typo in the last
+    name must not cost the minutes of the others); each is loaded when its turn comes."""
     from tunelab.benchmarks.synthetic import SYNTHETIC
     from tunelab.benchmarks.tasks import recorded, recorded_names
 
     known = recorded_names() + list(SYNTHETIC)
-    for name in names or known:
+    names = list(dict.fromkeys(names or known))
+    for name in names:
         if name not in known:
             raise UsageError(f"unknown task {name!r}; known: {', '.join(known)}")
-        yield SYNTHETIC[name]() if name in SYNTHETIC else recorded(name)
+    return (SYNTHETIC[name]() if name in SYNTHETIC else recorded(name) for name in names)
 
 
 def _fmt(value: float | None) -> str:
@@ -84,9 +87,13 @@ def run_bench(args: argparse.Namespace) -> int:
     for name in [*(args.methods or []), args.scaling]:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
-    if args.seeds < 1 or args.jobs < 1 or any(w < 1 for w in args.workers) or \
-            any(n is not None and n < 1 for n in (args.target_runs, args.reference_runs)):
-        raise UsageError("--seeds, --jobs, --workers, --target-runs and --reference-runs must be positive")
+    for option, values in (("--seeds", [args.seeds]), ("--jobs", [args.jobs]), ("--workers", args.workers),
+                           ("--target-runs", [args.target_runs]), ("--reference-runs", [args.reference_runs])):
+        bad = [n for n in values if n is not None and n < 1]
+        if bad:
+            raise UsageError(f"{option} must be a positive integer; got {bad[0]}")
+    args.methods = list(dict.fromkeys(args.methods)) if args.methods else args.methods  # each runs once
+    args.workers = list(dict.fromkeys(args.workers))
     seeds = list(range(args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
