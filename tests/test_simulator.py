@@ -261,3 +261,18 @@ def test_the_optuna_reference_is_the_same_run_for_the_same_seed():
     # Its Hyperband pruner brackets trials by a hash of the study name: the name must not be random.
     runs = [run_optuna(TASK, "hyperband", 3, target=0.3, max_time=3000.0, max_trials=60) for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_the_optuna_baseline_sees_the_order_of_ordered_choices():
+    """An ordered grid (step sizes, widths) goes to Optuna as an index, so its TPE can use the
+    order as tunelab's searchers do; an unordered choice stays a category."""
+    optuna = pytest.importorskip("optuna")
+    from tunelab.benchmarks.optuna_baseline import suggest
+
+    space = tl.Space(recorded("sgd-digits").space)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    config = suggest(trial, space)
+    assert isinstance(trial.distributions["alpha"], optuna.distributions.IntDistribution)
+    assert isinstance(trial.distributions["loss"], optuna.distributions.CategoricalDistribution)
+    assert config["alpha"] == space.params["alpha"].options[trial.params["alpha"]]
+    assert space.validate(config, where="test") == config

@@ -31,7 +31,11 @@ def available() -> bool:
     return True
 
 
-def _suggest(trial, space: Space) -> dict[str, Any]:
+def suggest(trial, space: Space) -> dict[str, Any]:
+    """A configuration of ``space`` drawn through an Optuna trial, each parameter as Optuna
+    models it best: an ordered choice (a grid of learning rates, widths) as the index of its
+    option, so that TPE sees the order, as tunelab's own searchers do; an unordered one as a
+    category."""
     config: dict[str, Any] = {}
     for name, dist in space.params.items():
         if dist.when and not space.is_active(name, config):
@@ -42,6 +46,8 @@ def _suggest(trial, space: Space) -> dict[str, Any]:
             config[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         elif isinstance(dist, d.Int):
             config[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        elif isinstance(dist, d.Categorical) and dist.ordered:
+            config[name] = dist.options[trial.suggest_int(name, 0, len(dist.options) - 1)]
         else:
             config[name] = trial.suggest_categorical(name, list(dist.options))
     return config
@@ -70,7 +76,7 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
         if clock >= max_time:
             break
         trial = study.ask()
-        config = _suggest(trial, space)
+        config = suggest(trial, space)
         done, value, state = 0.0, math.nan, optuna.trial.TrialState.COMPLETE
         for step in task.report_steps(0.0, max_r):
             clock += task.cost(config, done, step)

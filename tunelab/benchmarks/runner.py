@@ -19,7 +19,8 @@ import numpy as np
 
 import tunelab as tl
 from tunelab.benchmarks.problems import Problem, get_problem
-from tunelab.distributions import Categorical, Fixed, Float, Int
+from tunelab.benchmarks.optuna_baseline import suggest
+from tunelab.distributions import Fixed, Float, Int
 from tunelab.errors import ConfigError
 from tunelab.searchers import SEARCHERS
 
@@ -143,21 +144,7 @@ def _run_optuna(problem: Problem, searcher: str, seed: int, n_trials: int, objec
     space = tl.Space(problem.space)
 
     def wrapped(trial) -> float:
-        config: dict[str, Any] = {}
-        for name, dist in space.params.items():
-            if dist.when and not space.is_active(name, config):
-                continue
-            if isinstance(dist, Fixed):
-                config[name] = dist.value
-            elif isinstance(dist, Float):
-                config[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
-            elif isinstance(dist, Int):
-                config[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
-            elif isinstance(dist, Categorical) and dist.ordered:
-                config[name] = dist.options[trial.suggest_int(name, 0, len(dist.options) - 1)]
-            else:
-                config[name] = trial.suggest_categorical(name, dist.options)
-        return objective(config)
+        return objective(suggest(trial, space))
 
     study.optimize(wrapped, n_trials=n_trials)
     return [t.value if t.value is not None else math.inf for t in study.trials]
