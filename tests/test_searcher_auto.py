@@ -30,6 +30,16 @@ def test_auto_is_the_default_and_a_reopened_study_keeps_its_pick(tmp_path):
     assert tl.Space(QUADRATIC).validate(trial.config) == trial.config
 
 
+@pytest.mark.parametrize("scheduler", [None, "median"])
+def test_the_default_searcher_hears_the_trial_budget_and_the_workers(scheduler):
+    """No searcher named is auto (the scheduler's choice): it picks by n_trials and workers as
+    searcher="auto" does."""
+    study = tl.tune(quadratic, QUADRATIC, metric="loss", mode="min", n_trials=6, workers=2, seed=1, progress=False,
+                    scheduler=scheduler)
+    assert study.searcher.name == "auto" and (study.searcher.n_trials, study.searcher.workers) == (6, 2)
+    assert study.searcher.picked == "sobol"  # 3 trials per worker: an even cover
+
+
 def test_auto_respects_the_space_and_pending_trials():
     check_respects_space("auto", n_trials=20)
     check_pending("auto", n_told=6, n_pending=5)

@@ -100,18 +100,29 @@ def default_setup(fidelity: Fidelity | None) -> tuple[str, dict[str, Any], str |
     return "asha", {"promotion": True, "max_rungs": DEFAULT_MAX_RUNGS, "adaptive": True, "forecast": True}, "kde"
 
 
+def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str, Any] | None,
+                  fidelity: Fidelity | None) -> tuple[Any, Any, Mapping[str, Any] | None]:
+    """(searcher, scheduler, scheduler options) that a study with these arguments gets: no
+    scheduler (or "auto") is the default setup for the fidelity; no searcher is the
+    scheduler's choice (``auto``, or a model for BOHB)."""
+    if scheduler is None or (isinstance(scheduler, str) and scheduler.strip().lower() == "auto"):
+        scheduler, defaults, preferred = default_setup(fidelity)
+        scheduler_options = {**defaults, **(scheduler_options or {})}
+        searcher = searcher if searcher is not None else preferred
+    if searcher is None:
+        chooser = SCHEDULERS.get(scheduler) if isinstance(scheduler, str) else scheduler
+        searcher = getattr(chooser, "searcher", "auto")
+    return searcher, scheduler, scheduler_options
+
+
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
     if searcher_options and isinstance(searcher_options.get("warm_start"), str):
         searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
-    if scheduler is None or (isinstance(scheduler, str) and scheduler.strip().lower() == "auto"):
-        scheduler, defaults, preferred = default_setup(Fidelity.from_json(record.settings.get("fidelity")))
-        scheduler_options = {**defaults, **(scheduler_options or {})}
-        searcher = searcher if searcher is not None else preferred
+    searcher, scheduler, scheduler_options = resolve_setup(searcher, scheduler, scheduler_options,
+                                                           Fidelity.from_json(record.settings.get("fidelity")))
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
-    if searcher is None:  # the scheduler's choice: auto, or a model for BOHB
-        searcher = built_scheduler.searcher
     built_searcher = make_searcher(searcher, space, seed, searcher_options)
     return Study(storage, record, built_searcher, built_scheduler)
 

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.api import create_study
+from tunelab.api import create_study, resolve_setup
 from tunelab.errors import ConfigError, SearchExhausted, check_count
 from tunelab.executors import Executor, Outcome, make_executor
+from tunelab.fidelity import coerce_fidelity
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
@@ -310,8 +311,10 @@ def tune(
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
-    if isinstance(searcher, str) and searcher.strip().lower() == "auto":  # auto picks by budget and workers
-        searcher_options = {"n_trials": n_trials, "workers": workers, **(searcher_options or {})}
+    fidelity = coerce_fidelity(fidelity)
+    resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
+    if isinstance(resolved, str) and resolved.strip().lower() == "auto":  # auto picks by budget and workers
+        searcher, searcher_options = "auto", {"n_trials": n_trials, "workers": workers, **(searcher_options or {})}
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
