@@ -386,3 +386,15 @@ def test_a_rung_above_the_first_needs_more_trials_to_be_found_misleading():
     # an order that holds is trusted on any number of trials, at any rung
     assert not any(misleads(0.9, n, rung=k) for n in (6, 10, 40) for k in (0, 1, 2))
     assert not misleads(-1.0, TRUST_PAIRS - 1, rung=0)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband", None])
+def test_a_grid_that_runs_out_still_promotes_and_leaves_nothing_paused(scheduler):
+    """Once the grid has no new point, the study's size is known: the rungs close on the trials
+    there are, the best go on to the full budget, and the rest are retired with their checkpoints."""
+    study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler=scheduler,
+                    searcher="grid", searcher_options={"points": 9}, progress=False, seed=0)
+    counts = study.counts()
+    assert counts.get("paused", 0) == 0 and sum(counts.values()) == 9  # every grid point, once
+    assert study.best.budget == 9.0 and study.best.config["x"] == 0.0
+    assert not [t for t in study.trials if os.path.exists(study.checkpoint_dir(t)) and t.state is not TrialState.COMPLETED]

@@ -143,3 +143,20 @@ def test_budgets_are_floats_on_every_storage(scheduler, tmp_path):
     for study in (_study(scheduler=scheduler), _study(tmp_path, scheduler=scheduler)):
         trial = study.ask()
         assert isinstance(trial.budget, float) and isinstance(study.get_trial(trial.number).budget, float)
+
+
+def test_ask_resumes_paused_trials_after_a_grid_runs_out_and_ends_with_none_paused():
+    study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS, searcher="grid",
+                            searcher_options={"points": 5})
+    asked = 0
+    with pytest.raises(tl.SearchExhausted):
+        while asked < 50:
+            trial = study.ask()
+            asked += 1
+            start = int(trial.load_checkpoint() or 0)
+            for epoch in range(start + 1, int(trial.budget) + 1):
+                trial.save_checkpoint(epoch)
+                trial.report(epoch, loss=loss_at(trial.config, epoch))
+            study.tell(trial)
+    assert asked > 5 and study.counts().get("paused", 0) == 0  # paused trials were handed out again
+    assert study.best.budget == 9.0

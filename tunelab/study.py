@@ -251,7 +251,13 @@ class Study(ReportSink):
         self.scheduler.plan(limit)
         recover_now_and_then(self)  # trials of processes that died go on from their checkpoints
         for _ in range(2):  # at the limit, once more after re-queueing trials whose process died
-            started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
+            try:
+                started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
+            except SearchExhausted:  # no new trial will come: the scheduler plans for those there are
+                self.scheduler.plan(self.counted_trials())
+                started = self._start(allow_new=False, limit=limit)
+                if started is None:
+                    raise
             if started is not None or not self.recover_abandoned():
                 break
         if started is None:

@@ -178,14 +178,15 @@ class Tuner(ReportSink):
             self._recover()
 
     def _fill_slots(self) -> None:
-        while not self._exhausted and self._budget_reason() is None and self.executor.free_slots() > 0:
+        while self._budget_reason() is None and self.executor.free_slots() > 0:
             n_trials = self.budgets.n_trials
-            allow_new = n_trials is None or self.study.counted_trials() < n_trials  # spares a needless suggest
+            allow_new = not self._exhausted and (n_trials is None or self.study.counted_trials() < n_trials)
             try:
                 started = self.study._start(allow_new=allow_new, limit=n_trials)
-            except SearchExhausted:
+            except SearchExhausted:  # paused trials still go on; the study's size is known now
                 self._exhausted = True
-                return
+                self.study.scheduler.plan(self.study.counted_trials())
+                continue
             if started is None:
                 return
             trial, _ = started
