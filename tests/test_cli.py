@@ -79,7 +79,7 @@ def test_show_gives_a_paused_trial_its_budget_and_the_time_it_ran(tmp_path):
     header = next(line for line in lines if "state" in line).strip("┃").split("┃")
     row = next(line for line in lines if "paused" in line and "│" in line).strip("│").split("│")
     cells = {h.strip(): c.strip() for h, c in zip(header, row)}
-    assert cells["budget"] == "1" and cells["duration"].endswith("s")  # it ran, then waited at rung 1
+    assert cells["reached"] == "1" and cells["duration"].endswith("s")  # it ran, then waited at rung 1
     assert "ask/tell" in result.stdout
 
 

@@ -148,8 +148,8 @@ def show_study(args: argparse.Namespace) -> int:
 
 def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
     table = Table()
-    budgets = study.fidelity is not None  # how far each trial went: a rung, or the full run
-    for column in ("#", "state", study.metric, *(["budget"] if budgets else []), "duration", "cost"):
+    budgets = study.fidelity is not None  # how far each trial went: a rung, where it was stopped, the full run
+    for column in ("#", "state", study.metric, *(["reached"] if budgets else []), "duration", "cost"):
         table.add_column(column, justify="right")
     for name in study.space.params:
         table.add_column(name, justify="right")
@@ -158,7 +158,8 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
-        budget = [_fmt(t.budget) if t.budget is not None else ""] if budgets else []
+        reached = t.last_step if t.reports else t.budget
+        budget = [_fmt(reached) if reached is not None else ""] if budgets else []
         table.add_row(str(t.number), t.state.value, _fmt(t.value), *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(t.state.value, ""))
