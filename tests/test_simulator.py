@@ -167,6 +167,7 @@ def test_bench_mf_command_prints_a_table():
     assert re.search(r"random \(full budget\)[^\n]* \d/3 ", out.stdout)  # the reference's own seeds
     assert "asha (promotion) with simulated workers" in out.stdout and "by itself" in out.stdout
     assert re.search(r"\d\.\d\d% of configurations reach it", " ".join(out.stdout.split()))
+    assert "median of 1 seeds (0-0)" in " ".join(out.stdout.split())
     assert len(re.findall(r"asha \(stopping\)", out.stdout)) == 1 and out.stdout.count(" 2 workers:") == 1  # once each
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
@@ -174,6 +175,9 @@ def test_bench_mf_command_prints_a_table():
     optuna = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--scaling", "optuna tpe (full budget)"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert optuna.returncode == 2 and "--scaling" in optuna.stderr
+    negative = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--first-seed", "-1"],
+                              capture_output=True, text=True, env=env, timeout=60)
+    assert negative.returncode == 2 and "--first-seed must be an integer >= 0" in negative.stderr
     zero = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--target-runs", "0"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert zero.returncode == 2 and "--target-runs" in zero.stderr
@@ -276,3 +280,17 @@ def test_the_optuna_baseline_sees_the_order_of_ordered_choices():
     assert isinstance(trial.distributions["loss"], optuna.distributions.CategoricalDistribution)
     assert config["alpha"] == space.params["alpha"].options[trial.params["alpha"]]
     assert space.validate(config, where="test") == config
+
+
+def test_a_task_refuses_steps_outside_its_recorded_epochs():
+    task = recorded("sgd-digits")
+    config = tl.Space(task.space).sample(0)
+    top = int(task.fidelity.max)
+    for bad in (0, -3, top + 1):
+        with pytest.raises(tl.ConfigError, match="outside the recorded epochs"):
+            task.value(config, bad)
+    with pytest.raises(tl.ConfigError, match="outside the recorded epochs"):
+        task.cost(config, 0, 100)
+    assert task.cost(config, 0, top) == pytest.approx(sum(task.cost(config, e, e + 1) for e in range(top)))
+    with pytest.raises(tl.ConfigError, match="'full' is not one of the recorded values"):
+        task.value({**config, "loss": "full"}, 3)

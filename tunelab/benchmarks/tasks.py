@@ -53,12 +53,20 @@ class Task:
         return [float(e) for e in range(int(math.floor(start)) + 1, int(round(budget)) + 1)]
 
     def value(self, config: Mapping[str, Any], step: float) -> float:
-        return float(self.curve(config).values[int(round(step)) - 1])
+        return float(self.curve(config).values[self._epoch(step, 1) - 1])
 
     def cost(self, config: Mapping[str, Any], start: float, step: float) -> float:
         """Seconds to go from ``start`` to ``step`` (from 0 when the fidelity does not resume)."""
         cost = self.curve(config).cost
-        return float(cost[int(round(start)):int(round(step))].sum())
+        return float(cost[self._epoch(start, 0):self._epoch(step, 0)].sum())
+
+    def _epoch(self, step: float, lowest: int) -> int:
+        """A step as the whole epoch it is, inside the recorded range (no silent wrap-around)."""
+        epoch = int(round(step))
+        if not lowest <= epoch <= self.fidelity.max:
+            raise ConfigError(f"{self.name}: step {step!r} is outside the recorded epochs "
+                              f"{lowest}..{self.fidelity.max:g}")
+        return epoch
 
     def final(self, config: Mapping[str, Any]) -> float:
         return self.value(config, self.fidelity.max)
@@ -125,6 +133,8 @@ def _dimension(values: list) -> d.Distribution:
 
 def _nearest(options: list, value: Any) -> int:
     if isinstance(value, str):
+        if value not in options:
+            raise ConfigError(f"{value!r} is not one of the recorded values {options}")
         return options.index(value)
     scale = (lambda v: math.log(v)) if all(o > 0 for o in options) and max(options) / min(options) >= 20 else float
     return int(np.argmin([abs(scale(o) - scale(value)) for o in options]))

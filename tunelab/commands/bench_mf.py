@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="tasks (default: every recorded table and synthetic family)")
     bench.add_argument("--methods", nargs="*", default=None, help="methods (default: all; see --list)")
     bench.add_argument("--seeds", type=int, default=5, help="repetitions per method (default %(default)s)")
+    bench.add_argument("--first-seed", type=int, default=0,
+                       help="the first seed: --seeds 40 --first-seed 40 runs seeds 40-79 (default %(default)s)")
     bench.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4],
                        help="simulated workers for the scaling line (default: 1 2 4; none: no scaling line)")
     bench.add_argument("--scaling", default="tunelab default", metavar="METHOD",
@@ -94,7 +96,9 @@ def run_bench(args: argparse.Namespace) -> int:
             raise UsageError(f"{option} must be a positive integer; got {bad[0]}")
     args.methods = list(dict.fromkeys(args.methods)) if args.methods else args.methods  # each runs once
     args.workers = list(dict.fromkeys(args.workers))
-    seeds = list(range(args.seeds))
+    if args.first_seed < 0:
+        raise UsageError(f"--first-seed must be an integer >= 0; got {args.first_seed}")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
         report = compare(task, seeds, args.methods, workers=tuple(args.workers), jobs=args.jobs,
@@ -103,7 +107,8 @@ def run_bench(args: argparse.Namespace) -> int:
         reference = report.outcomes["random (full budget)"]
         table = Table(title=f"{task.name}: {task.metric} ({task.mode}) to reach {report.target:.4g} "
                             f"(median best of 100 random full-budget trials; "
-                            f"{task.share_reaching(report.target):.2%} of configurations reach it), median of {len(seeds)} seeds "
+                            f"{task.share_reaching(report.target):.2%} of configurations reach it), "
+                            f"median of {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}) "
                             f"(random: {len(reference.times)}), 1 worker")
         default = report.outcomes.get(DEFAULT)
         paired = default is not None and default.applicable
