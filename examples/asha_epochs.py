@@ -71,4 +71,11 @@ def main(n_trials: int = 60, workers: int = 2, storage: str = "sqlite:///example
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="ASHA with promotion by epochs: an MLP on the digits data.")
+    parser.add_argument("--trials", type=int, default=60, help="configurations to try (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default %(default)s)")
+    parser.add_argument("--storage", default="sqlite:///examples.db", help="where the study is kept")
+    args = parser.parse_args()
+    main(args.trials, args.workers, args.storage)

@@ -40,4 +40,10 @@ def main(n_trials: int = 2 * 46, storage: str = "sqlite:///examples.db") -> tl.S
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Hyperband by data subsample: an SVM on the digits data.")
+    parser.add_argument("--trials", type=int, default=2 * 46, help="configurations to try (default %(default)s)")
+    parser.add_argument("--storage", default="sqlite:///examples.db", help="where the study is kept")
+    args = parser.parse_args()
+    main(args.trials, args.storage)
