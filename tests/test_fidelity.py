@@ -116,12 +116,21 @@ def test_checkpoints_of_pruned_and_retired_trials_are_deleted(tmp_path):
         assert exists == (trial.state is TrialState.COMPLETED), trial
 
 
+def remembers_its_levels(config, trial):
+    """Saves the levels it ran at; a fresh-run level must find nothing to go on from."""
+    seen = trial.load_checkpoint()
+    trial.save_checkpoint({"levels": [trial.budget], "found": seen})
+    return by_subsample(config, trial)
+
+
 def test_fresh_run_fidelity_reruns_at_the_higher_level():
-    study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"n": 9},
-                    fidelity=SUBSAMPLE, n_trials=9, seed=2, progress=False)
+    study = tl.tune(remembers_its_levels, SPACE, metric="loss", mode="min", scheduler="sh",
+                    scheduler_options={"n": 9}, fidelity=SUBSAMPLE, n_trials=9, seed=2, progress=False)
     best = study.best
     assert [round(r.step, 6) for r in best.reports] == [round(1 / 9, 6), round(1 / 3, 6), 1.0]
     assert best.value == pytest.approx(best.config["x"] + 0.1)
+    # trained again from scratch: the promoted run found no checkpoint of the level below
+    assert tl.checkpoints.load(study.checkpoint_dir(best)) == {"levels": [1.0], "found": None}
 
 
 def by_width(config, trial):

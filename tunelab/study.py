@@ -213,6 +213,8 @@ class Study(ReportSink):
         checkpoint = os.path.join(folder, "checkpoint")
         if not trial.reports and not continued:
             checkpoints.start_afresh(checkpoint, f"new trial {trial.number} of study {self.name!r}")
+        elif not continued and self.fidelity is not None and not self.fidelity.resumable:
+            checkpoints.delete(checkpoint)  # a fresh run at the higher level: nothing to go on from
         resumable = trial.reports and self.fidelity and self.fidelity.resumable and not continued
         reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
