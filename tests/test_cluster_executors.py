@@ -42,9 +42,10 @@ def executor(request) -> str:
 
 
 def test_the_same_study_runs_on_every_executor(executor, tmp_path):
+    # searcher named: with none, auto would pick by the number of workers (2 here, 1 below)
     study = tl.tune(reporting, SPACE, metric="loss", mode="min", n_trials=6, workers=2, executor=executor,
                     scheduler=StopOddTrialsAtStep2("loss", "min"), storage=f"sqlite:///{tmp_path / 'e.db'}",
-                    name="same", seed=3, progress=False)
+                    name="same", seed=3, progress=False, searcher="bo")
     trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETED, TrialState.PRUNED] * 3
     assert [len(t.reports) for t in trials] == [4, 2] * 3  # the STOP answered on the cluster, at step 2
@@ -54,7 +55,8 @@ def test_the_same_study_runs_on_every_executor(executor, tmp_path):
         if trial.state is TrialState.COMPLETED:
             assert trial.value == pytest.approx(trial.config["x"] ** 2)
     local = tl.tune(reporting, SPACE, metric="loss", mode="min", n_trials=6, executor="inline",
-                    scheduler=StopOddTrialsAtStep2("loss", "min"), storage=None, seed=3, progress=False)
+                    scheduler=StopOddTrialsAtStep2("loss", "min"), storage=None, seed=3, progress=False,
+                    searcher="bo")
     assert [(t.config, t.seed, t.value) for t in local.trials] == [(t.config, t.seed, t.value) for t in trials]
 
 

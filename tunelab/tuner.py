@@ -101,6 +101,8 @@ class Tuner(ReportSink):
 
     # -- reports come through here on their way to the study and its scheduler -----------------
     def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
+        if trial_id not in self.running:  # a late report from a run this loop has ended (timed out)
+            return Decision.STOP
         return self.study.report(trial_id, step, metrics)
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
