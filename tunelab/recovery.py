@@ -165,10 +165,19 @@ def _settle_at_budget(study: "Study", trial: Trial) -> bool:
     this: its tuner when it stops it, else the process that claims it once requeued."""
     if not trial.reached_budget:
         return False
+    state = ENDS.get(answer_again(study, trial), TrialState.COMPLETED)
+    values = {k: v for report in trial.reports for k, v in report.metrics.items()}  # the last of each
+    return study.finish(trial.id, state, metrics=values).state is state
+
+
+#: How a run ends on the scheduler's last answer (anything else: it completed).
+ENDS = {Decision.PAUSE: TrialState.PAUSED, Decision.STOP: TrialState.PRUNED}
+
+
+def answer_again(study: "Study", trial: Trial) -> Decision:
+    """The scheduler's answer to a trial's last stored report, given again: the first answer was
+    lost with its process, or heard by another Study object. A STOP at the full budget is none."""
     last = trial.reports[-1]
     decision = Decision(study.scheduler.on_report(trial, last.step, last.metrics, study.history()))
     at_max = study.fidelity is None or last.step >= study.fidelity.max * (1 - 1e-9)
-    state = TrialState.PAUSED if decision is Decision.PAUSE else \
-        TrialState.PRUNED if decision is Decision.STOP and not at_max else TrialState.COMPLETED
-    values = {k: v for report in trial.reports for k, v in report.metrics.items()}  # the last of each
-    return study.finish(trial.id, state, metrics=values).state is state
+    return Decision.CONTINUE if decision is Decision.STOP and at_max else decision

@@ -15,7 +15,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tunelab.errors import ConfigError
-from tunelab.recovery import keep_late_result
+from tunelab.recovery import ENDS, answer_again, keep_late_result
 from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, check_result_shape,
                            normalize_result, same_result, told_state)
 
@@ -52,8 +52,7 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
             raise ConfigError(f"tell: {err}") from None
         warnings.warn(f"trial {record.number} failed: {err}", stacklevel=3)
         return study.finish(record.id, TrialState.FAILED, error=str(err))
-    decision = _answer(study, record, metrics)
-    ended = {Decision.PAUSE: TrialState.PAUSED, Decision.STOP: TrialState.PRUNED}.get(decision, TrialState.COMPLETED)
+    ended = ENDS.get(_answer(study, record, metrics), TrialState.COMPLETED)
     return study.finish(record.id, ended, metrics=metrics)
 
 
@@ -67,10 +66,7 @@ def _answer(study: "Study", record: Trial, metrics: dict[str, Any]) -> Decision:
     if record.budget is not None and study.fidelity is not None and not record.reached_budget:
         return study.report(record.id, record.budget, {m: metrics[m] for m in study.record.metrics})
     if decision is None and record.reached_budget:
-        last = record.reports[-1]
-        decision = Decision(study.scheduler.on_report(record, last.step, last.metrics, study.history()))
-        at_max = last.step >= study.fidelity.max * (1 - 1e-9) if study.fidelity is not None else True
-        return Decision.CONTINUE if decision is Decision.STOP and at_max else decision
+        return answer_again(study, record)
     return decision or Decision.CONTINUE
 
 
