@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_number
 from tunelab.trial import TrialState
 
 MIN_TRIALS = 4
@@ -79,11 +79,9 @@ def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tu
 
     A trial's value at a level is its report that reached it; a completed trial's own value
     stands at its budget (it may differ from the last report, e.g. a test score)."""
-    if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not \
-                study.fidelity.min <= budget <= study.fidelity.max:
-            raise ConfigError(f"importance: budget must be a number in [{study.fidelity.min:g}, "
-                              f"{study.fidelity.max:g}] (the study's fidelity); got {budget!r}")
+    low, high = study.fidelity.min, study.fidelity.max
+    check_number("importance: budget", budget, f"a number in [{low:g}, {high:g}] (the study's fidelity)",
+                 lambda v: low <= v <= high, optional=True)
     sign = -1.0 if history.mode == "max" else 1.0
     curves = []
     for trial in history.trials:
@@ -95,14 +93,13 @@ def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tu
         points = [p for p in points if np.isfinite(p[1])]
         if points:
             curves.append((trial, points))
-    levels = [budget] if budget is not None else sorted({step for _, points in curves for step, _ in points},
-                                                        reverse=True)
-    for level in levels:
-        reached = [(trial, next(v for step, v in points if step >= level * (1 - _EPS)))
-                   for trial, points in curves if points[-1][0] >= level * (1 - _EPS)]
-        if len(reached) >= enough or level == levels[-1]:
-            return float(level), [t for t, _ in reached], [v for _, v in reached]
-    return float(study.fidelity.max), [], []
+    if budget is None:  # the highest level reached by enough trials, else the lowest there is
+        levels = sorted({step for _, points in curves for step, _ in points}, reverse=True) or [high]
+        budget = next((level for level in levels
+                       if sum(points[-1][0] >= level * (1 - _EPS) for _, points in curves) >= enough), levels[-1])
+    reached = [(trial, next(v for step, v in points if step >= budget * (1 - _EPS)))
+               for trial, points in curves if points[-1][0] >= budget * (1 - _EPS)]
+    return float(budget), [t for t, _ in reached], [v for _, v in reached]
 
 
 def fit_forest(X: np.ndarray, y: np.ndarray, seed: int, trees: int) -> Any:
