@@ -60,7 +60,8 @@ def test_a_full_yaml_file_becomes_the_same_objects_as_the_python_api(tmp_path):
     assert space["nesterov"].when == {"optimizer": ("sgd",)}
     assert space["epochs_fixed"] == Fixed(3)
     assert isinstance(study.reader, RegexLines) and study.reader.metrics == ["val_accuracy"]
-    assert (study.fidelity.name, study.fidelity.min, study.fidelity.max, study.fidelity.resumable) == ("epochs", 1, 81, False)
+    fidelity = study.fidelity
+    assert (fidelity.name, fidelity.min, fidelity.max, fidelity.resumable) == ("epochs", 1, 81, False)
     assert study.budgets == {"n_trials": 10} and study.workers == 2 and study.trial_timeout == 30
     assert study.seed == 7 and study.env == {"OMP_NUM_THREADS": "1"} and study.workdir == tmp_path.resolve()
     assert study.enqueue[0]["lr"] == 0.01

@@ -157,7 +157,8 @@ def test_executor_refuses_bad_workers():
 def test_bench_mf_command_prints_a_table():
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "--seeds", "1",
-                          "--methods", "asha (stopping)", "tunelab default", "asha (stopping)", "--workers", "1", "2", "2",
+                          "--methods", "asha (stopping)", "tunelab default", "asha (stopping)",
+                          "--workers", "1", "2", "2",
                           "--scaling", "asha (promotion)",
                           "--target-runs", "4", "--reference-runs", "3"],  # reference row comes anyway
                          capture_output=True, text=True, env=env, timeout=120)
@@ -171,7 +172,8 @@ def test_bench_mf_command_prints_a_table():
     assert len(re.findall(r"asha \(stopping\)", out.stdout)) == 1 and out.stdout.count(" 2 workers:") == 1  # once each
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--tasks", "powerlaw", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
-    assert bad.returncode == 2 and "unknown task 'nope'" in bad.stderr and "powerlaw" not in bad.stdout  # before any run
+    assert bad.returncode == 2 and "unknown task 'nope'" in bad.stderr
+    assert "powerlaw" not in bad.stdout  # refused before any task ran
     optuna = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--scaling", "optuna tpe (full budget)"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert optuna.returncode == 2 and "--scaling" in optuna.stderr

@@ -132,7 +132,8 @@ def test_steps_must_increase_and_may_not_be_negative():
         trial.report(2, loss=0.7)
     trial.report(1, loss=0.6)
     trial.report(3, loss=0.5)
-    assert [(r.step, r.metrics["loss"]) for r in study.get_trial(trial.number).reports] == [(1, 0.9), (2, 0.8), (3, 0.5)]
+    stored = study.get_trial(trial.number).reports
+    assert [(r.step, r.metrics["loss"]) for r in stored] == [(1, 0.9), (2, 0.8), (3, 0.5)]
     for bad in (-1, math.inf):
         with pytest.raises(tl.ConfigError, match="step must be a finite number >= 0"):
             trial.report(bad, loss=0.1)

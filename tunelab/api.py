@@ -159,7 +159,8 @@ def create_study(
     that its space and metrics match). ``storage=None`` keeps it in memory.
 
     ``artifact_dir`` holds the trials' logs and files (default: ``tunelab-artifacts`` beside
-    a SQLite file; the study's own folder in it is recorded, see tunelab.tracking.artifacts); ``resources`` is what one trial holds and ``prices`` what it costs an hour.
+    a SQLite file; the study's own folder in it is recorded, see tunelab.tracking.artifacts);
+    ``resources`` is what one trial holds and ``prices`` what it costs an hour.
     ``searcher=None`` is ``auto`` unless the scheduler prefers a model (BOHB). ``fidelity``
     declares what a multi-fidelity scheduler may cut short (``tl.fidelity("epochs", min=1,
     max=81)``); ``scheduler=None`` (or ``"auto"``) is FIFO without one and the default
