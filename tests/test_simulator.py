@@ -177,6 +177,10 @@ def test_bench_mf_command_prints_a_table():
     optuna = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--scaling", "optuna tpe (full budget)"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert optuna.returncode == 2 and "--scaling" in optuna.stderr
+    for option in ("--tasks", "--methods"):
+        empty = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", option],
+                               capture_output=True, text=True, env=env, timeout=60)
+        assert empty.returncode == 2 and f"{option} needs at least one name" in empty.stderr
     negative = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench-mf", "--first-seed", "-1"],
                               capture_output=True, text=True, env=env, timeout=60)
     assert negative.returncode == 2 and "--first-seed must be an integer >= 0" in negative.stderr

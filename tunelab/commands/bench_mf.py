@@ -86,6 +86,9 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     if args.scaling in OPTUNA_METHODS:
         raise UsageError(f"--scaling: the Optuna baselines run one sequential worker; pick one of: {', '.join(METHODS)}")
+    for option, given in (("--tasks", args.tasks), ("--methods", args.methods)):
+        if given == []:  # leaving the option out means all of them; naming none is a slip
+            raise UsageError(f"{option} needs at least one name (leave it out for all; --list lists them)")
     for name in [*(args.methods or []), args.scaling]:
         if name not in methods:
             raise UsageError(f"unknown method {name!r}; known: {', '.join(methods)}")
