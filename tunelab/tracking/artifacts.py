@@ -4,9 +4,9 @@ The folder sits next to the database so that copying ``tunelab.db`` and ``tunela
 together moves a whole experiment: ``tunelab-artifacts/<study>/<trial number>/`` (``tunelab run``
 keeps its scripts' logs and checkpoints there too). A study takes ``<study>-2`` instead when
 ``<study>`` is there already, left by a study of the same name in another database. A study in
-memory gets a temporary folder that lives as long as the process (as the study does). The resolved folder is written into the
-study's settings when the study is created, so readers (the CLI, the dashboard, ``reproduce``)
-find it without knowing how it was chosen.
+memory gets a temporary folder that lives as long as the process (as the study does). The
+resolved folder is written into the study's settings when the study is created, so readers (the
+CLI, the dashboard, ``reproduce``) find it without knowing how it was chosen.
 """
 
 from __future__ import annotations
