@@ -48,7 +48,7 @@ def test_a_study_reloaded_between_report_and_tell_still_pauses_the_trial(tmp_pat
     assert tl.load_study("t", storage=study.storage).get_trial(0).state is TrialState.PAUSED
 
 
-def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it():
+def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it_nor_report_to_it():
     study = _study()
     handles = [study.ask() for _ in range(3)]
     for handle, loss in zip(handles, (0.1, 0.5, 0.6)):
@@ -58,7 +58,13 @@ def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it():
     assert resumed.number == handles[0].number and resumed.budget == 3.0
     with pytest.raises(tl.ConfigError, match=r"this handle is from an earlier run of trial 0 \(budget 1\)"):
         study.tell(handles[0], 0.2)
+    # The paused run's handle keeps its answer and adds nothing to the run that goes on.
+    with pytest.warns(UserWarning, match="after the scheduler answered PAUSE"):
+        assert handles[0].report(2, loss=0.9) is Decision.PAUSE
+    assert [r.step for r in study.get_trial(0).reports] == [1.0]
+    assert resumed.report(2, loss=0.08) is Decision.CONTINUE
     resumed.report(3, loss=0.05)
+    assert [r.metrics["loss"] for r in study.get_trial(0).reports] == [0.1, 0.08, 0.05]
     assert study.tell(resumed).state is TrialState.PAUSED and study.get_trial(0).budget == 3.0
 
 

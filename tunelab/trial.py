@@ -187,6 +187,8 @@ class RunningTrial:
             self._warn(f"reports step {step:g} after the scheduler answered {self._decision.value.upper()}; stop "
                        "training it and call study.tell(trial, value) (report() returns the answer, "
                        "trial.should_stop() says it again)")
+        if self._decision is Decision.PAUSE:
+            return self._decision  # this run is over; a later one (ask() resumes it) has a handle of its own
         resumed = self._spec.resumed_from
         if resumed is not None and step < resumed and not self._warned:
             self._warn(f"reports step {step:g} but had reached step {resumed:g} before it was paused: a resumed "
