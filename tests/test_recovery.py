@@ -156,9 +156,10 @@ def test_a_trial_stopped_after_reporting_at_its_budget_is_settled_not_run_again(
 
 
 def test_a_continued_trial_whose_report_at_its_budget_was_lost_is_judged_at_its_rung(tmp_path):
-    """Its process died between saving the checkpoint of its last epoch and reporting it: run on,
-    it trains nothing, and its result is reported at its budget, so that the rung ranks it
-    (it is not recorded as completed below the full budget)."""
+    """Its process died between saving the checkpoint of its last epoch and reporting it: it
+    goes on from the checkpoint of the epoch before, trains the last epoch again and reports its
+    true value, so that the rung ranks it on what it reached (not on the epoch before's value,
+    and not as completed below the full budget)."""
     study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0,
                             storage=f"sqlite:///{tmp_path / 'lost.db'}", name="lost")
     store = study.storage
@@ -166,7 +167,8 @@ def test_a_continued_trial_whose_report_at_its_budget_was_lost_is_judged_at_its_
                               budget=3.0)
     for epoch in (1, 2):
         store.add_report(study.record.id, dead.id, epoch, {"loss": 1.0 / epoch}, 0.0)
-    checkpoints.save(study.checkpoint_dir(dead), 3)  # epoch 3 trained and saved, its report lost
+    for epoch, reported in ((1, None), (2, 1.0), (3, 2.0)):  # saved before each report, as the loop below does
+        checkpoints.save(study.checkpoint_dir(dead), epoch, reported)  # epoch 3's report was lost
 
     def train(config, trial):
         start = trial.load_checkpoint() or 0
@@ -180,9 +182,71 @@ def test_a_continued_trial_whose_report_at_its_budget_was_lost_is_judged_at_its_
     study = tl.tune(train, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", n_trials=6,
                     storage=store, name="lost", executor="inline", progress=False)
     trial = study.get_trial(dead.number)
-    assert steps(trial)[:3] == [1, 2, 3] and trial.reports[2].metrics == {"loss": 0.5}  # the last value known
+    assert steps(trial)[:3] == [1, 2, 3] and trial.reports[2].metrics == {"loss": 0.25 + 1.0 / 3}
     assert trial.state is not TrialState.FAILED
     assert trial.state is not TrialState.COMPLETED or trial.budget == EPOCHS.max
+
+
+def test_a_checkpoint_that_may_be_ahead_of_the_stored_reports_is_rolled_back_to_one_they_cover(tmp_path):
+    """Each save notes the last step reported and keeps the checkpoint saved before that report;
+    a trial interrupted after saving epoch n but before reporting it goes on from epoch n - 1."""
+    folder = str(tmp_path / "checkpoint")
+    checkpoints.save(folder, {"epoch": 1}, None)
+    checkpoints.save(folder, {"epoch": 2}, 1.0)
+    checkpoints.save(folder, {"epoch": 2, "again": True}, 1.0)  # saved twice before one report: replaced
+    checkpoints.roll_back(folder, 2.0)  # epoch 2 was reported: nothing to undo
+    assert checkpoints.load(folder) == {"epoch": 2, "again": True}
+    checkpoints.save(folder, b"epoch 3", 2.0)
+    checkpoints.roll_back(folder, 2.0)  # killed before reporting epoch 3
+    assert checkpoints.load(folder) == {"epoch": 2, "again": True}
+    checkpoints.roll_back(folder, 1.0)  # and before reporting epoch 2: back to the start
+    assert checkpoints.load(folder) is None and not checkpoints.exists(folder)
+    checkpoints.save(folder, {"epoch": 1}, None)
+    checkpoints.roll_back(folder, None)  # killed before its first report: nothing it can go on from
+    assert checkpoints.load(folder) is None
+
+
+def test_a_tuner_killed_between_saving_and_reporting_an_epoch_loses_nothing_it_reported(tmp_path):
+    """kill -9 of the tuner itself right after a checkpoint is saved and before its report: the
+    next start runs that epoch again and reports its true value, and the steps stay in order."""
+    import subprocess
+    import sys
+
+    from faults import ENV
+
+    script = tmp_path / "killed.py"
+    script.write_text(f"""
+import os, signal, sys
+import tunelab as tl
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from mf_objectives import SPACE
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {{"epoch": 0}}
+    loss = None
+    for epoch in range(state["epoch"] + 1, int(trial.budget) + 1):
+        loss = config["x"] + 1.0 / epoch
+        trial.save_checkpoint({{"epoch": epoch}})
+        if trial.number == 2 and epoch == 3 and not os.path.exists(sys.argv[1]):
+            open(sys.argv[1], "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        trial.report(epoch, loss=loss)
+    return loss
+
+tl.tune(objective, SPACE, metric="loss", mode="min", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True),
+        scheduler="asha", searcher="random", n_trials=12, seed=0, storage="sqlite:///{tmp_path / 'k.db'}",
+        name="k", executor="inline", progress=False)
+""")
+    flag = str(tmp_path / "killed-once")
+    runs = [subprocess.run([sys.executable, str(script), flag], env=ENV, capture_output=True, text=True, timeout=120)
+            for _ in range(2)]
+    assert runs[0].returncode == -9 and runs[1].returncode == 0, runs[1].stderr
+    study = tl.load_study("k", storage=f"sqlite:///{tmp_path / 'k.db'}")
+    trial = study.get_trial(2)
+    assert trial.system_attrs[INTERRUPTED][0]["step"] == 2.0
+    assert steps(trial)[:3] == [1, 2, 3]
+    for report in trial.reports:  # every stored value is the one of its own epoch
+        assert report.metrics["loss"] == pytest.approx(trial.config["x"] + 1.0 / report.step)
 
 
 def test_a_dead_trial_that_had_reported_at_its_budget_is_settled_by_whoever_claims_it(tmp_path):

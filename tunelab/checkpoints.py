@@ -5,6 +5,14 @@ Storage holds JSON records only (no pickle, no blobs), so a trial's state lives 
 beside a SQLite file; see tunelab.tracking.artifacts), next to its logs. A JSON-able object is written as ``checkpoint.json``, bytes as ``checkpoint.bin``; a
 user with other formats (``torch.save`` of a state dict) writes into ``trial.checkpoint_dir``.
 Writes go to a temporary file first and are renamed, so a killed trial never leaves half a file.
+
+A checkpoint saved before the report of its epoch (the order a pause needs) runs one step ahead
+of storage until that report is stored; a run killed in between would go on from a state whose
+report never came, and fail at a rung it has no report for, or store the epoch before's value
+as the rung's. So each save notes the last step reported when it was made, and keeps the
+checkpoint saved before that report: ``roll_back`` puts an interrupted trial back on a state its
+stored reports cover (at worst one epoch is trained again). Files a user writes into the folder
+directly are not versioned this way.
 """
 
 from __future__ import annotations
@@ -22,10 +30,15 @@ import numpy as np
 from tunelab.errors import ConfigError
 
 _JSON, _BYTES = "checkpoint.json", "checkpoint.bin"
+_REPORTED = "checkpoint.reported"  # the last step reported when the checkpoint was saved (JSON; null: none)
+_PREVIOUS = "previous-"  # prefix of the files of the checkpoint saved before that report
+_OURS = (_JSON, _BYTES, _REPORTED)
 
 
-def save(directory: str, obj: Any) -> str:
-    """Write ``obj`` (JSON-able or bytes) as the trial's checkpoint; returns the file's path."""
+def save(directory: str, obj: Any, reported: float | None = None) -> str:
+    """Write ``obj`` (JSON-able or bytes) as the trial's checkpoint; returns the file's path.
+    ``reported``: the trial's last reported step (None: none yet). The checkpoint it replaces is
+    kept as the previous one when it was saved before that report."""
     os.makedirs(directory, exist_ok=True)
     if isinstance(obj, (bytes, bytearray, memoryview)):
         name, data = _BYTES, bytes(obj)
@@ -36,14 +49,65 @@ def save(directory: str, obj: Any) -> str:
             raise ConfigError(f"save_checkpoint takes JSON-able values or bytes ({err}); for other formats "
                               "write files into trial.checkpoint_dir yourself") from None
         name = _JSON
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, os.path.join(directory, name))
+    current = _reported(directory)
+    if current is not None and _below(current[0], reported):
+        _move(directory, "", _PREVIOUS)
+    _write(directory, _REPORTED, json.dumps(reported).encode())
+    _write(directory, name, data)
     stale = os.path.join(directory, _BYTES if name == _JSON else _JSON)
     if os.path.exists(stale):
         os.remove(stale)
     return os.path.join(directory, name)
+
+
+def roll_back(directory: str, last_step: float | None) -> None:
+    """Before an interrupted trial goes on: if its checkpoint may be ahead of its stored reports
+    (saved when the last of them was already stored, so it may hold the next step), put back
+    the one saved before that report, or none when there is none."""
+    current = _reported(directory)
+    if current is None or _below(current[0], last_step):
+        return  # saved before the last stored report: that report covers it
+    for name in _OURS:
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            os.remove(path)
+    previous = _reported(directory, _PREVIOUS)
+    if previous is not None and _below(previous[0], last_step):
+        _move(directory, _PREVIOUS, "")
+    else:
+        _move(directory, _PREVIOUS, None)
+
+
+def _below(step: float | None, than: float | None) -> bool:
+    """step < than, where None (nothing reported) is below every step."""
+    return than is not None and (step is None or step < than)
+
+
+def _reported(directory: str, prefix: str = "") -> tuple[float | None] | None:
+    """(the step noted with the checkpoint,) or None when there is no noted checkpoint."""
+    try:
+        with open(os.path.join(directory, prefix + _REPORTED)) as handle:
+            return (json.load(handle),)
+    except (OSError, ValueError):
+        return None
+
+
+def _move(directory: str, source: str, target: str | None) -> None:
+    """Rename the checkpoint files with prefix ``source`` to prefix ``target`` (None: delete them)."""
+    for name in _OURS:
+        path = os.path.join(directory, source + name)
+        destination = None if target is None else os.path.join(directory, target + name)
+        if destination is not None and os.path.exists(destination):
+            os.remove(destination)
+        if os.path.exists(path):
+            os.replace(path, destination) if destination is not None else os.remove(path)
+
+
+def _write(directory: str, name: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, os.path.join(directory, name))
 
 
 def _plain(value: Any) -> Any:

@@ -113,6 +113,10 @@ def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None 
     changing nothing, when the trial saved no checkpoint, is out of retries, or is no longer
     running (held by ``owner``)."""
     attempts = _attempts(trial, study._cache)
+    # Onto a state its stored reports cover. A trial that reports nothing (no fidelity, none yet)
+    # may checkpoint without reporting: its checkpoint is all it has.
+    if (owner is None or attempts <= max_retries) and (trial.reports or study.fidelity is not None):
+        checkpoints.roll_back(study.checkpoint_dir(trial), trial.last_step)
     if (owner is not None and attempts > max_retries) or not checkpoints.exists(study.checkpoint_dir(trial)):
         return False
     record = {"reason": reason, "at": time.time(), "step": trial.last_step}

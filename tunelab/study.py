@@ -219,6 +219,7 @@ class Study(ReportSink):
         reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
                          resumed_from=trial.reports[-1].step if resumable else None, reported=reported or None,
+                         last_step=trial.last_step,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          environment=environment_summary(self.record.environment),
                          artifact_dir=folder, checkpoint_dir=checkpoint)

@@ -128,6 +128,7 @@ class TrialSpec:
     resumed_from: float | None = None  # a resumed trial's last step before it paused (a resumable fidelity)
     reported: dict[str, float] | None = None  # the last value of each metric its earlier runs reported
     continued: bool = False  # interrupted before, it goes on from its checkpoint (see tunelab.recovery)
+    last_step: float | None = None  # the last step its earlier runs reported
 
 
 class ReportSink:
@@ -247,7 +248,8 @@ class RunningTrial:
     def save_checkpoint(self, state: Any) -> str:
         """Keep ``state`` (JSON-able values or bytes) so that a resumed run can continue; call it
         *before* ``report`` at the end of an epoch, since a pause unwinds from ``report``."""
-        return checkpoints.save(self.checkpoint_dir, state)
+        reported = self.reports[-1].step if self.reports else self._spec.last_step
+        return checkpoints.save(self.checkpoint_dir, state, reported)
 
     def load_checkpoint(self) -> Any:
         """The state saved by the last run of this trial, or None on a fresh start."""
