@@ -167,3 +167,24 @@ def test_ask_resumes_paused_trials_after_a_grid_runs_out_and_ends_with_none_paus
             study.tell(trial)
     assert asked > 5 and study.counts().get("paused", 0) == 0  # paused trials were handed out again
     assert study.best.budget == 9.0
+
+
+def test_a_nan_reported_at_a_rung_stops_the_run_and_fails_the_trial_saying_why():
+    """A diverged run is a failure with its reason, not a pruned trial like any other."""
+    study = _study()
+    trial = study.ask()
+    assert trial.report(1, loss=math.nan) is Decision.STOP
+    ended = study.tell(trial, state="pruned")
+    assert ended.state is TrialState.FAILED and ended.error == "reported loss=nan at step 1 (the run diverged)"
+
+    def objective(config, trial):
+        for epoch in range(1, int(trial.budget) + 1):
+            trial.report(epoch, loss=math.nan if config["x"] < 0.3 and epoch == 2 else config["x"] + 1.0 / epoch)
+
+    tuned = tl.tune(objective, SPACE, metric="loss", mode="min", fidelity=EPOCHS, searcher="random", n_trials=40,
+                    seed=1, progress=False)
+    diverged = [t for t in tuned.trials if any(math.isnan(r.metrics["loss"]) for r in t.reports)]
+    assert diverged and all(t.state is TrialState.FAILED and "loss=nan at step 2" in t.error for t in diverged)
+    assert {t.number for t in diverged} == {t.number for t in tuned.trials if t.config["x"] < 0.3
+                                            and t.last_step is not None and t.last_step >= 2}
+    assert tuned.best.config["x"] >= 0.3

@@ -301,7 +301,9 @@ class Study(ReportSink):
         if report_id is not None:
             self._local_reports.add(report_id)
         trial.reports.append(report)
-        if earlier is not Decision.CONTINUE or self.metric not in metrics:
+        if _diverged(report, self.metric) and earlier is Decision.CONTINUE:
+            decision = Decision.STOP  # a NaN ranks nowhere: the run has diverged (finish records it failed)
+        elif earlier is not Decision.CONTINUE or self.metric not in metrics:
             decision = earlier  # the answer stands; a report without the metric decides nothing
             if self.metric not in metrics and self.scheduler.judges_reports and trial_id not in self._unjudged:
                 self._unjudged.add(trial_id)
@@ -333,6 +335,9 @@ class Study(ReportSink):
         if worker and not trial.state.finished:
             self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
             trial.system_attrs[WORKER] = dict(worker)
+        diverged = next((r for r in trial.reports if _diverged(r, self.metric)), None)
+        if state is TrialState.PRUNED and diverged is not None and error is None:
+            state, error = TrialState.FAILED, f"reported {self.metric}=nan at step {diverged.step:g} (the run diverged)"
         metrics = dict(metrics or {})
         if state in (TrialState.PRUNED, TrialState.PAUSED) and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
@@ -374,6 +379,11 @@ class Study(ReportSink):
         """Queue again the running trials whose process is gone (once by default), to go on from
         their checkpoints where they saved one; see :func:`tunelab.recovery.recover_abandoned`."""
         return recover_abandoned(self, stale_after, max_retries)
+
+
+def _diverged(report: Report, metric: str) -> bool:
+    value = report.metrics.get(metric)
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _now() -> float:

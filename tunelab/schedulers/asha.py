@@ -211,7 +211,7 @@ class ASHAScheduler(FidelityScheduler):
             quota = int(self._may_still_come(everyone, bracket, scores) == 0)
         if _promoted(scores, by_id, level) >= quota:
             return None
-        for trial_id in sorted(scores, key=lambda i: (scores[i], by_id[i].number))[:quota]:
+        for trial_id in sorted(_standing(scores, by_id), key=lambda i: (scores[i], by_id[i].number))[:quota]:
             trial = by_id[trial_id]
             if trial.state is TrialState.PAUSED and at_level(trial.budget, level):
                 return trial
@@ -265,7 +265,7 @@ class ASHAScheduler(FidelityScheduler):
                 # at least one: once closed, a rung promotes its best even with fewer than eta trials
                 quota = max(math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9), 1)
                 promoted = _promoted(scores, by_id, level)
-                ordered = sorted(scores.values())
+                ordered = sorted(scores[i] for i in _standing(scores, by_id))
                 for ahead, trial in enumerate(waiting):
                     better = bisect.bisect_left(ordered, scores[trial.id])
                     if better >= quota or ahead >= quota - promoted:
@@ -294,7 +294,7 @@ class ASHAScheduler(FidelityScheduler):
         standing = []
         for (bracket, k), waiting in groups.items():
             scores = self._table(history, bracket)[k]
-            ordered = sorted(scores.values())
+            ordered = sorted(scores[i] for i in _standing(scores, by_id))
             quota = int(math.floor(len(scores) / self.eta + 1e-9))
             next_up = max(quota - _promoted(scores, by_id, self.levels[k]), 0)  # what the rung promotes next
             for place, trial in enumerate(sorted(waiting, key=lambda t: (scores[t.id], t.number))):
@@ -319,8 +319,15 @@ class ASHAScheduler(FidelityScheduler):
             sum(1 for t in members if not t.state.finished and t.id not in scores and t.id not in retiring)
 
 
+def _standing(scores: dict[int, float], by_id: dict[int, Trial]) -> list[int]:
+    """The rung's trials that may still count for a place in its top ``1/eta``: all but those
+    that failed (promoted, they told the rung above nothing, and the next best goes instead)."""
+    return [i for i in scores if by_id[i].state is not TrialState.FAILED]
+
+
 def _promoted(scores: dict[int, float], by_id: dict[int, Trial], level: float) -> int:
     """How many of a rung's trials went on past it: promoted, or (adaptive) started above it
-    while the rung was on the ladder."""
+    while the rung was on the ladder; not one that failed on its way up (see ``_standing``)."""
     return sum(1 for i in scores if (by_id[i].budget or 0) > level * (1 + 1e-9)
-               and by_id[i].system_attrs.get(LOWEST_RUNG, -math.inf) <= level * (1 + 1e-9))
+               and by_id[i].system_attrs.get(LOWEST_RUNG, -math.inf) <= level * (1 + 1e-9)
+               and by_id[i].state is not TrialState.FAILED)
