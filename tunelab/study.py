@@ -335,9 +335,10 @@ class Study(ReportSink):
         if worker and not trial.state.finished:
             self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
             trial.system_attrs[WORKER] = dict(worker)
-        diverged = next((r for r in trial.reports if _diverged(r, self.metric)), None)
-        if state is TrialState.PRUNED and diverged is not None and error is None:
-            state, error = TrialState.FAILED, f"reported {self.metric}=nan at step {diverged.step:g} (the run diverged)"
+        if state is TrialState.PRUNED and error is None:
+            diverged = next((r for r in trial.reports if _diverged(r, self.metric)), None)
+            if diverged is not None:
+                state, error = TrialState.FAILED, f"reported {self.metric}=nan at step {diverged.step:g} (the run diverged)"
         metrics = dict(metrics or {})
         if state in (TrialState.PRUNED, TrialState.PAUSED) and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
