@@ -47,12 +47,16 @@ def best_values(searcher, space, objective, n_trials, seeds, options=None):
     return np.array([run(searcher, space, objective, n_trials, s, options).best.value for s in seeds])
 
 
-def check_beats_random(searcher, n_trials=40, seeds=range(5), options=None, space=QUADRATIC, objective=quadratic):
-    """Better than random search on average and on most seeds (fixed seeds: deterministic)."""
+def check_beats_random(searcher, n_trials=40, seeds=range(5), options=None, space=QUADRATIC, objective=quadratic,
+                       min_wins=None):
+    """Better than random search on average and on most seeds: all but one, or ``min_wins``.
+    Fixed seeds, but a model's path from them can turn on the last bits of a float, which the
+    CPU and the library versions decide: a searcher that loses on one seed in six somewhere is
+    checked on more seeds with a share to meet instead."""
     mine = best_values(searcher, space, objective, n_trials, seeds, options)
     baseline = best_values("random", space, objective, n_trials, seeds)
     assert mine.mean() < baseline.mean(), (mine, baseline)
-    assert (mine < baseline).sum() >= len(mine) - 1, (mine, baseline)
+    assert (mine < baseline).sum() >= (len(mine) - 1 if min_wins is None else min_wins), (mine, baseline)
     return mine, baseline
 
 
