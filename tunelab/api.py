@@ -16,7 +16,7 @@ from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
 from tunelab.study import Study
-from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, release_study_folder, \
+from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, folder_claims, release_study_folder, \
     resolve_artifact_root
 from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment, code_path_of
@@ -216,20 +216,22 @@ def _new_record(store: Storage, name: str, space: Space, metrics: list[str], mod
     """Store a new study with a folder of its own for its files; (the record, True), or the
     study another process created meanwhile under that name, (its record, False)."""
     root = artifact_dir or resolve_artifact_root(store.url, None)
-    folder = claim_study_folder(root, name)
-    try:
-        return store.create_study(StudyRecord(
-            id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
-            created_at=dt.datetime.now().timestamp(),
-            environment=dict(environment) if environment is not None else capture_environment(code_path_of(objective)),
-            settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
-                      "artifact_dir": root, "folder": folder,
-                      "resources": Resources().to_json(), "prices": Prices().to_json(),
-                      "fidelity": fidelity.to_json() if fidelity is not None else None},
-        )), True
-    except StudyExists:
-        release_study_folder(root, folder)
-        return store.get_study(name), False
+    environment = dict(environment) if environment is not None else capture_environment(code_path_of(objective))
+    with folder_claims(root):  # claim and create as one step (see folder_claims)
+        folder = claim_study_folder(root, name)
+        try:
+            return store.create_study(StudyRecord(
+                id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
+                created_at=dt.datetime.now().timestamp(),
+                environment=environment,
+                settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
+                          "artifact_dir": root, "folder": folder,
+                          "resources": Resources().to_json(), "prices": Prices().to_json(),
+                          "fidelity": fidelity.to_json() if fidelity is not None else None},
+            )), True
+        except StudyExists:
+            release_study_folder(root, folder)
+            return store.get_study(name), False
 
 
 def _check_same(record: StudyRecord, space: Space, metrics: list[str], modes: list[str]) -> None:

@@ -81,6 +81,27 @@ def claim_study_folder(root: str | os.PathLike, study: str) -> str:
     return study
 
 
+@contextlib.contextmanager
+def folder_claims(root: str | os.PathLike) -> Iterator[None]:
+    """Processes of this machine creating studies under ``root`` take turns (a lock file there),
+    so that a claim and the study's creation are one step: two processes creating the same
+    study at once would otherwise claim ``<name>`` and ``<name>-2``, and if the second won the
+    race in the database, the study would keep ``-2`` while ``<name>`` was given back."""
+    try:
+        import fcntl
+
+        Path(root).mkdir(parents=True, exist_ok=True)
+        handle = os.open(os.path.join(root, ".claims.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except (ImportError, OSError):  # no flock (Windows), or a folder we cannot write: no turns
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
 def release_study_folder(root: str | os.PathLike, folder: str) -> None:
     """Give back a claimed folder that no study came to use (another process created the study)."""
     with contextlib.suppress(OSError):
