@@ -67,10 +67,7 @@ def roll_back(directory: str, last_step: float | None) -> None:
     current = _reported(directory)
     if current is None or _below(current[0], last_step):
         return  # saved before the last stored report: that report covers it
-    for name in _OURS:
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            os.remove(path)
+    _move(directory, "", None)
     previous = _reported(directory, _PREVIOUS)
     if previous is not None and _below(previous[0], last_step):
         _move(directory, _PREVIOUS, "")
