@@ -10,6 +10,7 @@ import pytest
 
 import tunelab as tl
 from tunelab.interrupts import StopSignals, raise_if_stopped, stop_requested
+from tunelab.trial import TrialState
 
 # The point of these tests: an exception raised in a finalizer is printed and dropped.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -87,3 +88,62 @@ def test_an_exception_caused_by_a_lost_ctrl_c_cancels_the_trial_instead_of_faili
                 storage=storage, name="lost")
     study = tl.load_study("lost", storage=storage)
     assert [(t.state, t.error) for t in study.trials] == [(tl.TrialState.FAILED, "cancelled: interrupted")]
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_a_sigterm_to_the_tuner_ends_the_run_and_the_next_run_goes_on_with_nothing_lost(tmp_path, executor):
+    """`kill PID` (docker stop, a batch system's preemption) ends tl.tune as Ctrl-C does: the
+    running trial goes back in the queue with its checkpoint, not counted as a death, and no
+    trial is left RUNNING; the next run finishes it from there and nothing fails."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from faults import ENV
+
+    started = tmp_path / "started"
+    script = tmp_path / "tune.py"
+    script.write_text(f"""
+import os, sys, time
+import tunelab as tl
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from mf_objectives import SPACE
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {{"epoch": 0}}
+    loss = None
+    for epoch in range(state["epoch"] + 1, int(trial.budget) + 1):
+        loss = config["x"] + 1.0 / epoch
+        trial.save_checkpoint({{"epoch": epoch}})
+        trial.report(epoch, loss=loss)
+        if trial.number == 0 and epoch == 2 and sys.argv[1] == "first":
+            open({str(started)!r}, "w").close()
+            time.sleep(60)  # the SIGTERM comes here
+    return loss
+
+if __name__ == "__main__":
+    tl.tune(objective, SPACE, metric="loss", mode="min", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True),
+            scheduler="asha", scheduler_options={{"promotion": False}}, searcher="random", n_trials=3, seed=0,
+            storage="sqlite:///{tmp_path / 't.db'}", name="t", executor={executor!r}, workers=1, progress=False)
+""")
+    first = subprocess.Popen([sys.executable, str(script), "first"], env=ENV, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), first.communicate()[1]
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 128 + signal.SIGTERM, stderr
+    assert "BrokenPipeError" not in stderr
+    study = tl.load_study("t", storage=f"sqlite:///{tmp_path / 't.db'}")
+    trial = study.get_trial(0)
+    assert trial.state is TrialState.WAITING and not study.storage.running_trials(study.record.id)
+    assert trial.system_attrs["interrupted"][0]["step"] == 2 and "attempt" not in trial.system_attrs
+    second = subprocess.run([sys.executable, str(script), "again"], env=ENV, capture_output=True, text=True,
+                            timeout=120)
+    assert second.returncode == 0, second.stderr
+    study = tl.load_study("t", storage=f"sqlite:///{tmp_path / 't.db'}")
+    trial = study.get_trial(0)
+    assert trial.state is TrialState.COMPLETED and [r.step for r in trial.reports] == list(range(1, 10))
+    assert len(study.trials) == 3 and all(t.state in (TrialState.COMPLETED, TrialState.PRUNED) for t in study.trials)

@@ -343,3 +343,49 @@ def test_a_new_trial_never_goes_on_from_a_checkpoint_it_did_not_save(tmp_path):
         tl.tune(train, SPACE, metric="loss", mode="min", n_trials=1, storage=study.storage, name="c",
                 progress=False)
     assert seen[-1] is None
+
+
+def test_tune_max_retries_lets_a_trial_survive_more_deaths_of_its_process(tmp_path):
+    """A preemptible machine kills the tuner more than once: with max_retries=2 the trial goes on
+    from its checkpoint after the second death as after the first, and ends completed."""
+    import subprocess
+    import sys
+
+    from faults import ENV
+
+    script = tmp_path / "preempted.py"
+    script.write_text(f"""
+import os, signal, sys
+import tunelab as tl
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from mf_objectives import SPACE
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {{"epoch": 0}}
+    loss = None
+    for epoch in range(state["epoch"] + 1, int(trial.budget) + 1):
+        loss = config["x"] + 1.0 / epoch
+        trial.report(epoch, loss=loss)
+        trial.save_checkpoint({{"epoch": epoch}})
+        if trial.number == 0 and epoch == int(sys.argv[1]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return loss
+
+tl.tune(objective, SPACE, metric="loss", mode="min", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True),
+        scheduler="fifo", searcher="random", n_trials=2, seed=0, max_retries=2,
+        storage="sqlite:///{tmp_path / 'p.db'}", name="p", executor="inline", progress=False)
+""")
+    codes = [subprocess.run([sys.executable, str(script), kill_at], env=ENV, capture_output=True, text=True,
+                            timeout=120).returncode for kill_at in ("2", "5", "0")]
+    assert codes == [-9, -9, 0]
+    study = tl.load_study("p", storage=f"sqlite:///{tmp_path / 'p.db'}")
+    trial = study.get_trial(0)
+    assert trial.state is TrialState.COMPLETED and steps(trial) == list(range(1, 10))
+    assert [i["step"] for i in trial.system_attrs[INTERRUPTED]] == [2, 5] and len(study.trials) == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_tune_rejects_a_max_retries_that_is_not_a_whole_number(bad):
+    with pytest.raises(tl.ConfigError, match="max_retries must be a whole number >= 0"):
+        tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=1, max_retries=bad,
+                progress=False)

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -112,8 +113,14 @@ class Tuner(ReportSink):
     def run(self) -> str:
         """Run until a budget ends it. A Ctrl-C (KeyboardInterrupt) cancels the running trials and
         propagates; it is remembered, so that one lost on its way (see :mod:`tunelab.interrupts`)
-        still stops the loop at its next turn instead of starting more trials."""
-        with StopSignals(sigterm=False):
+        still stops the loop at its next turn instead of starting more trials.
+
+        A SIGTERM (``kill``, ``docker stop``, a batch system's preemption) ends the run the same
+        way, as ``SystemExit(143)``, when nothing else in the process handles SIGTERM: without
+        that the process would die on the spot, its running trials left RUNNING until the next
+        start took them for dead (a death counts against ``max_retries``). An application's own
+        SIGTERM handler is left alone."""
+        with StopSignals(sigterm=signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
             return self._run()
 
     def _run(self) -> str:
@@ -145,6 +152,9 @@ class Tuner(ReportSink):
                 self.stop_reason = self.stop_reason or self._budget_reason()
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
+            raise
+        except SystemExit:
+            self.stop_reason = "terminated"
             raise
         finally:
             self._cancel_running(self.stop_reason or "tuner stopped")
@@ -274,6 +284,7 @@ def tune(
     target: float | None = None,
     patience: int | None = None,
     max_failures: int | None = 20,
+    max_retries: int = 1,
     workers: int = 1,
     executor: "str | Executor | None" = None,
     executor_options: Mapping[str, Any] | None = None,
@@ -296,7 +307,10 @@ def tune(
     The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
     seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
     trials, ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
-    :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A study of
+    :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A trial
+    whose process dies (a killed worker, a killed tuner, the machine lost) is run again up to
+    ``max_retries`` times, from its checkpoint when it saved one; raise it on machines that get
+    preempted, set 0 to fail such trials at once. A study of
     the same ``name`` in ``storage`` is continued. ``enqueue`` lists configurations (e.g. a
     baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
     lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
@@ -314,6 +328,9 @@ def tune(
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigError(f"max_retries must be a whole number >= 0 (re-runs of a trial whose process died); "
+                          f"got {max_retries!r}")
     fidelity = coerce_fidelity(fidelity)
     resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
     if isinstance(resolved, str) and resolved.strip().lower() == "auto":  # auto picks by budget and workers
@@ -333,5 +350,6 @@ def tune(
     for config in queue:
         if config_key(config) not in already:
             study.enqueue(config)
-    Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks)).run()
+    Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks),
+          max_retries=max_retries).run()
     return study
