@@ -83,6 +83,27 @@ def test_show_gives_a_paused_trial_its_budget_and_the_time_it_ran(tmp_path):
     assert "ask/tell" in result.stdout
 
 
+@pytest.mark.parametrize("limit", [[], ["--limit", "0"]])
+def test_show_says_how_far_a_stopped_trial_got_not_how_far_it_was_meant_to(tmp_path, limit):
+    """The default view reads trials without their reports (for huge studies); their last steps
+    come from one query, so a trial pruned at epoch 3 of 9 shows 3 there too."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=storage, name="s", seed=0,
+                            scheduler="asha", scheduler_options={"promotion": False},
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    trial = study.ask()
+    for epoch in (1, 2, 3):
+        trial.report(epoch, loss=1.0 / epoch)
+    study.tell(trial, state="pruned")
+    assert study.trials[0].budget == 9
+    result = cli("show", "s", "--storage", storage, *limit, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "state" in line).strip("┃").split("┃")
+    row = next(line for line in lines if "pruned" in line and "│" in line).strip("│").split("│")
+    assert {h.strip(): c.strip() for h, c in zip(header, row)}["reached"] == "3"
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_writes_every_trial(db, tmp_path, fmt):
     out = tmp_path / f"quad.{fmt}"

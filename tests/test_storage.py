@@ -666,6 +666,18 @@ def test_paused_trials_lists_ids_and_budgets_as_they_change(storage):
     assert storage.paused_trials(study.id) == [(first.id, 3.0)]
 
 
+def test_furthest_steps_are_the_largest_step_each_listed_trial_reported(storage):
+    study = storage.create_study(record())
+    first = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for, budget=9.0)
+    second = storage.create_trial(study.id, {"x": 0.2, "k": "b"}, seed_for, budget=9.0)
+    silent = storage.create_trial(study.id, {"x": 0.1, "k": "a"}, seed_for, budget=9.0)
+    for step in (1, 2, 3, 2):  # a run rolled back onto an earlier checkpoint reports a step again
+        storage.add_report(study.id, first.id, step, {"loss": 1.0 / step}, 0.0)
+    storage.add_report(study.id, second.id, 1, {"loss": 0.9}, 0.0)
+    assert storage.furthest_steps([first.id, second.id, silent.id]) == {first.id: 3.0, second.id: 1.0}
+    assert storage.furthest_steps([second.id]) == {second.id: 1.0} and storage.furthest_steps([]) == {}
+
+
 def test_resume_after_the_process_is_killed(tmp_path):
     path = tmp_path / "resume.db"
     proc = _run_python(KILLED_RUN, tmp_path, "killed")

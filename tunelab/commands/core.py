@@ -140,13 +140,15 @@ def show_study(args: argparse.Namespace) -> int:
         best = top[0]
         console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
         console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
-    console.print(_trials_table(study, trials, cost.per_trial))
+    # Trials read without their reports (all but --limit 0) get how far they went from the index.
+    furthest = study.storage.furthest_steps([t.id for t in trials if not t.reports]) if study.fidelity else {}
+    console.print(_trials_table(study, trials, cost.per_trial, furthest))
     if len(trials) < total:
         console.print(f"({total - len(trials)} more; --limit 0 lists all)")
     return 0
 
 
-def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
+def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest: dict[int, float]) -> Table:
     table = Table()
     budgets = study.fidelity is not None  # how far each trial went: a rung, where it was stopped, the full run
     for column in ("#", "state", study.metric, *(["reached"] if budgets else []), "duration", "cost"):
@@ -158,7 +160,7 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float]) -> Table:
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
-        reached = t.last_step if t.reports else t.budget
+        reached = max(r.step for r in t.reports) if t.reports else furthest.get(t.id, t.budget)
         budget = [_fmt(reached) if reached is not None else ""] if budgets else []
         table.add_row(str(t.number), t.state.value, _fmt(t.value), *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,

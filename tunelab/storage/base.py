@@ -231,6 +231,11 @@ class Storage(ABC):
         """(report id, trial id, report) with report id > after_id, in order."""
 
     @abstractmethod
+    def furthest_steps(self, trial_ids: Iterable[int]) -> dict[int, float]:
+        """The largest step each of these trials reported (those that reported), read through an
+        index: how far trials loaded without their reports got."""
+
+    @abstractmethod
     def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
         """(trial id, budget) of every paused trial: what a study's mirror compares with its own
         to find the paused trials that others resumed or finished, without reading them all."""

@@ -229,6 +229,15 @@ class MemoryStorage(Storage):
                   if i <= after_id and self._study_of.get(i) == study_id]
         return [_snapshot(t) for t in listed + trials[first_new:]]
 
+    def furthest_steps(self, trial_ids: Iterable[int]) -> dict[int, float]:
+        wanted = set(trial_ids)
+        furthest: dict[int, float] = {}
+        for study_id in {self._study_of[i] for i in wanted if i in self._study_of}:
+            for _, trial_id, report in self._reports[study_id]:
+                if trial_id in wanted:
+                    furthest[trial_id] = max(furthest.get(trial_id, report.step), report.step)
+        return furthest
+
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
         rows = self._reports[study_id]
         if after_id == 0:

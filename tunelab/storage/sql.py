@@ -388,6 +388,10 @@ class SQLStorage(Storage):
             return [(rid, tid, Report(step, _json.numbers(check_types(metrics, dict)), at))
                     for rid, tid, step, metrics, at in rows]
 
+    def furthest_steps(self, trial_ids: Iterable[int]) -> dict[int, float]:
+        ids = list(trial_ids)
+        return {trial_id: float(step) for trial_id, step in self._read(self._sql.furthest_steps, {"ids": ids})} if ids else {}
+
     def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
         rows = self._read(select(_T.id, _T.budget)
                           .where(_T.study_id == study_id, _T.state == TrialState.PAUSED.value))

@@ -65,6 +65,8 @@ class Statements:
             .order_by(_T.id))
         self.new_reports = (select(_R.id, _R.trial_id, _R.step, _R.metrics, _R.time)
                             .where(_R.study_id == p("study_id"), _R.id > p("after_id")).order_by(_R.id))
+        self.furthest_steps = (select(_R.trial_id, func.max(_R.step))
+                               .where(_R.trial_id.in_(p("ids", expanding=True))).group_by(_R.trial_id))
 
 
 class DriverStatement:
