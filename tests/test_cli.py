@@ -104,6 +104,26 @@ def test_show_says_how_far_a_stopped_trial_got_not_how_far_it_was_meant_to(tmp_p
     assert {h.strip(): c.strip() for h, c in zip(header, row)}["reached"] == "3"
 
 
+@pytest.mark.parametrize("limit", [[], ["--limit", "0"]])
+def test_show_lists_completed_trials_best_first_then_the_others_in_either_view(tmp_path, limit):
+    """A trial pruned at epoch 1 has a low loss only because it was never run on: the full list
+    (--limit 0) ranks it after the completed ones, as the default view does."""
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=storage, name="o", seed=0,
+                            scheduler="fifo", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    pruned = study.ask()
+    pruned.report(1, loss=0.1)
+    study.tell(pruned, state="pruned")
+    for loss in (0.5, 0.3):
+        trial = study.ask()
+        trial.report(9, loss=loss)
+        study.tell(trial)
+    result = cli("show", "o", "--storage", storage, *limit, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line.strip("│").split("│") for line in result.stdout.splitlines() if "│" in line]
+    assert [(int(row[0]), row[1].strip()) for row in rows] == [(2, "completed"), (1, "completed"), (0, "pruned")]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_writes_every_trial(db, tmp_path, fmt):
     out = tmp_path / f"quad.{fmt}"

@@ -90,6 +90,10 @@ def test_checkpoints_are_files_next_to_the_database(tmp_path):
     back = trial.load_checkpoint()
     assert back["best_val"] == math.inf and math.isnan(back["last"]) and 0.3 < back["best_val"]
     assert (back["lr"], back["w"], back["(1, 2)"]) == (0.5, [0, 1, 2], [1, 2])
+    # a key JSON would turn into a string is refused where it is made, not found missing on resume
+    with pytest.raises(tl.ConfigError, match=r"checkpoint\['layers'\]\[0\] has the key 3 \(int\).*load as '3'"):
+        trial.save_checkpoint({"layers": [{3: 0.5}]})
+    assert trial.load_checkpoint()["w"] == [0, 1, 2]  # the last good checkpoint stays
 
 
 def test_paused_trials_resume_from_their_checkpoint_and_their_steps_continue(tmp_path):

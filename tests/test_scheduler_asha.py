@@ -410,3 +410,12 @@ def test_a_grid_that_runs_out_still_promotes_and_leaves_nothing_paused(scheduler
     assert study.best.budget == 9.0 and study.best.config["x"] == 0.0
     kept = [t for t in study.trials if os.path.exists(study.checkpoint_dir(t))]
     assert all(t.state is TrialState.COMPLETED for t in kept)
+
+
+def test_the_default_setup_in_stopping_mode_drops_its_own_adaptive_default():
+    """adaptive needs promotion: a user who asks for stopping should not hear about a default they never set."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler_options={"promotion": False})
+    assert study.scheduler.name == "asha" and not study.scheduler.promotion and not study.scheduler.adaptive
+    with pytest.raises(tl.ConfigError, match="adaptive=True needs promotion=True"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS,
+                        scheduler_options={"promotion": False, "adaptive": True})

@@ -194,7 +194,7 @@ def test_grid_with_bad_points_is_refused():
 def test_unknown_searcher_name_is_refused_with_a_suggestion():
     with pytest.raises(ConfigError, match=r"unknown searcher 'sobel'; did you mean 'sobol'\?.*Known: .*grid.*random.*sobol"):
         _tune(searcher="sobel", n_trials=2)
-    with pytest.raises(ConfigError, match=r"unknown searcher 'xyz'.*Known: .*random"):
+    with pytest.raises(ConfigError, match=r"unknown searcher 'xyz'; known: .*random"):
         make_searcher("xyz", Space(SPACE), 0)
     with pytest.raises(ConfigError, match=r"searcher must be a name"):
         make_searcher(42, Space(SPACE), 0)

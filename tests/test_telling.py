@@ -4,6 +4,7 @@ whichever process or Study object tells it, and misuse gets a clear answer, neve
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import pytest
@@ -119,10 +120,10 @@ def test_a_report_without_the_studys_metric_decides_nothing_and_says_why(schedul
     study = _study(scheduler=scheduler)
     trial = study.ask()
     with pytest.warns(UserWarning, match=r"reported \['val_loss'\] without the study's metric 'loss'"):
-        assert trial.report(1, val_loss=0.3) is Decision.CONTINUE
+        assert trial.report(0.5, val_loss=0.3) is Decision.CONTINUE
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per trial
-        trial.report(2, val_loss=0.2)
+        trial.report(1, val_loss=0.2)
     fifo = tl.create_study(SPACE, metric="loss", mode="min")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing judges reports: other metrics are just kept
@@ -188,3 +189,59 @@ def test_a_nan_reported_at_a_rung_stops_the_run_and_fails_the_trial_saying_why()
     assert {t.number for t in diverged} == {t.number for t in tuned.trials if t.config["x"] < 0.3
                                             and t.last_step is not None and t.last_step >= 2}
     assert tuned.best.config["x"] >= 0.3
+
+
+def test_a_report_past_the_runs_budget_is_refused_saying_what_the_budget_is():
+    """A rung is placed by step: a report past the budget would be judged at a rung it never ran for."""
+    study = _study()  # ASHA: a new trial runs to the lowest rung, epoch 1 of 9
+    trial = study.ask()
+    assert trial.budget == 1
+    with pytest.raises(tl.ConfigError, match=r"step 3 is past this run's budget 1; .*stop at trial.budget"):
+        trial.report(3, loss=0.5)
+    trial.report(1, loss=0.5)
+    assert [r.step for r in study.get_trial(trial.number).reports] == [1]  # the refused report left no trace
+
+    def overshoots(config, trial):
+        for epoch in range(1, 12):  # never reads trial.budget
+            trial.report(epoch, loss=loss_at(config, epoch))
+
+    tuned = tl.tune(overshoots, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="fifo", n_trials=2,
+                    seed=0, progress=False, max_failures=None)
+    assert [t.state for t in tuned.trials] == [TrialState.FAILED] * 2
+    assert all("step 10 is past this run's budget 9" in t.error for t in tuned.trials)
+    assert all(t.last_step == 9 for t in tuned.trials)
+
+
+def test_a_run_that_ends_below_its_budget_unasked_is_recorded_at_its_budget_and_says_so():
+    study = _study(scheduler="fifo")  # the full budget: 9 epochs
+    trial = study.ask()
+    trial.report(1, loss=0.8)
+    trial.report(2, loss=0.7)
+    with pytest.warns(UserWarning, match=r"ended at step 2 of its budget 9 although the scheduler let it go on"):
+        ended = study.tell(trial, 0.7)
+    assert ended.state is TrialState.COMPLETED and ended.reports[-1].step == 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a result told without reports (a fit at trial.budget) is no misuse
+        assert study.tell(study.ask(), 0.6).reports[-1].step == 9
+
+    def quits_early(config, trial):
+        for epoch in (1, 2):
+            trial.report(epoch, loss=loss_at(config, epoch))
+        return loss_at(config, 2)
+
+    with pytest.warns(UserWarning, match=r"ended at step 2 of its budget 9"):
+        tl.tune(quits_early, SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="fifo", n_trials=1,
+                progress=False)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_value_told_after_the_run_diverged_fails_it_naming_the_report(bad):
+    study = _study()
+    trial = study.ask()
+    assert trial.report(1, loss=bad) is Decision.STOP  # inf ranks nowhere either
+    why = f"reported loss={bad} at step 1 (the run diverged)"
+    with pytest.warns(UserWarning, match=re.escape(why)):
+        ended = study.tell(trial, bad)
+    assert ended.state is TrialState.FAILED and ended.error == why
+    with pytest.warns(UserWarning, match="told nan for 'loss'"):
+        assert study.tell(study.ask(), math.nan).error == "told nan for 'loss'"

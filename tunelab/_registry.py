@@ -32,8 +32,8 @@ class Registry:
         key = name.strip().lower()
         if key not in self._entries:
             close = difflib.get_close_matches(key, self._entries, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown {self.kind} {name!r}{hint} Known: {', '.join(self.names())}")
+            hint = f"; did you mean {close[0]!r}? Known: " if close else "; known: "
+            raise ConfigError(f"unknown {self.kind} {name!r}{hint}{', '.join(self.names())}")
         target = self._entries[key]
         if isinstance(target, str):
             module, _, attr = target.partition(":")

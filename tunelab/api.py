@@ -107,7 +107,10 @@ def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str,
     scheduler's choice (``auto``, or a model for BOHB)."""
     if scheduler is None or (isinstance(scheduler, str) and scheduler.strip().lower() == "auto"):
         scheduler, defaults, preferred = default_setup(fidelity)
-        scheduler_options = {**defaults, **(scheduler_options or {})}
+        given = dict(scheduler_options or {})
+        if given.get("promotion") is False or given.get("brackets", 1) != 1:
+            defaults.pop("adaptive", None)  # a default that only works with promotion and one bracket
+        scheduler_options = {**defaults, **given}
         searcher = searcher if searcher is not None else preferred
     if searcher is None:
         chooser = SCHEDULERS.get(scheduler) if isinstance(scheduler, str) else scheduler

@@ -43,6 +43,7 @@ def save(directory: str, obj: Any, reported: float | None = None) -> str:
     if isinstance(obj, (bytes, bytearray, memoryview)):
         name, data = _BYTES, bytes(obj)
     else:
+        _string_keys(obj)
         try:
             data = json.dumps(obj, default=_plain).encode()  # a file for Python: inf and NaN round-trip
         except (TypeError, ValueError) as err:
@@ -105,6 +106,21 @@ def _write(directory: str, name: str, data: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, os.path.join(directory, name))
+
+
+def _string_keys(obj: Any, where: str = "checkpoint") -> None:
+    """Refuse dict keys that JSON would turn into strings: ``{0: w}`` would load as ``{"0": w}``
+    and the resumed run would fail far from the cause. (Tuples load as lists, numpy values as
+    Python numbers and lists: those still index and iterate as before.)"""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"save_checkpoint: {where} has the key {key!r} ({type(key).__name__}); JSON keys "
+                                  f"are strings, so it would load as {str(key)!r}: use string keys")
+            _string_keys(value, f"{where}[{key!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _string_keys(value, f"{where}[{i}]")
 
 
 def _plain(value: Any) -> Any:

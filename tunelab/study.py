@@ -302,7 +302,7 @@ class Study(ReportSink):
             self._local_reports.add(report_id)
         trial.reports.append(report)
         if _diverged(report, self.metric) and earlier is Decision.CONTINUE:
-            decision = Decision.STOP  # a NaN ranks nowhere: the run has diverged (finish records it failed)
+            decision = Decision.STOP  # a NaN or inf ranks nowhere: the run has diverged (finish records it failed)
         elif earlier is not Decision.CONTINUE or self.metric not in metrics:
             decision = earlier  # the answer stands; a report without the metric decides nothing
             if self.metric not in metrics and self.scheduler.judges_reports and trial_id not in self._unjudged:
@@ -336,9 +336,8 @@ class Study(ReportSink):
             self.storage.set_trial_attr(trial_id, WORKER, dict(worker), system=True)
             trial.system_attrs[WORKER] = dict(worker)
         if state is TrialState.PRUNED and error is None:
-            diverged = next((r for r in trial.reports if _diverged(r, self.metric)), None)
-            if diverged is not None:
-                state, error = TrialState.FAILED, f"reported {self.metric}=nan at step {diverged.step:g} (the run diverged)"
+            error = self.divergence(trial)
+            state = TrialState.FAILED if error else state
         metrics = dict(metrics or {})
         if state in (TrialState.PRUNED, TrialState.PAUSED) and not metrics and trial.reports:
             metrics = {k: v for r in trial.reports for k, v in r.metrics.items()}  # last value of each
@@ -360,6 +359,13 @@ class Study(ReportSink):
             self._sync()
             keep_late_result(self, self._cache[trial_id], state, metrics)
         return self._cache[trial_id]
+
+    def divergence(self, trial: Trial) -> str | None:
+        """Why a trial failed when it reported a NaN or infinite value of the metric: its first such report."""
+        report = next((r for r in trial.reports if _diverged(r, self.metric)), None)
+        if report is None:
+            return None
+        return f"reported {self.metric}={report.metrics[self.metric]} at step {report.step:g} (the run diverged)"
 
     def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,
              state: TrialState | str = TrialState.COMPLETED, error: str | None = None,
@@ -384,7 +390,7 @@ class Study(ReportSink):
 
 def _diverged(report: Report, metric: str) -> bool:
     value = report.metrics.get(metric)
-    return isinstance(value, float) and math.isnan(value)
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _now() -> float:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from tunelab.errors import ConfigError
 from tunelab.recovery import ENDS, answer_again, keep_late_result
 from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, check_result_shape,
-                           normalize_result, same_result, told_state)
+                           normalize_result, same_result, told_state, warn_ended_short)
 
 if TYPE_CHECKING:
     from tunelab.study import Study
@@ -50,20 +50,24 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
     except InvalidResult as err:
         if not err.non_finite:
             raise ConfigError(f"tell: {err}") from None
-        warnings.warn(f"trial {record.number} failed: {err}", stacklevel=3)
-        return study.finish(record.id, TrialState.FAILED, error=str(err))
-    ended = ENDS.get(_answer(study, record, metrics), TrialState.COMPLETED)
+        error = study.divergence(record) or str(err).replace("objective returned", "told")
+        warnings.warn(f"trial {record.number} failed: {error}", stacklevel=3)
+        return study.finish(record.id, TrialState.FAILED, error=error)
+    ended = ENDS.get(_answer(study, record, metrics, trial.reports if isinstance(trial, RunningTrial) else []),
+                     TrialState.COMPLETED)
     return study.finish(record.id, ended, metrics=metrics)
 
 
-def _answer(study: "Study", record: Trial, metrics: dict[str, Any]) -> Decision:
+def _answer(study: "Study", record: Trial, metrics: dict[str, Any], run_reports: list) -> Decision:
     """The scheduler's answer that ends this run: its last one to this Study; else, when the
-    trial has not reported at its budget, its answer to the result reported there; else its
-    answer to the last stored report, given again (as a claimer settles an interrupted trial)."""
+    trial has not reported at its budget, its answer to the result reported there (said out loud
+    when this run reported below it); else its answer to the last stored report, given again
+    (as a claimer settles an interrupted trial)."""
     decision = study._decisions.get(record.id)
     if decision in (Decision.PAUSE, Decision.STOP):
         return decision
     if record.budget is not None and study.fidelity is not None and not record.reached_budget:
+        warn_ended_short(record.number, run_reports, record.budget)
         return study.report(record.id, record.budget, {m: metrics[m] for m in study.record.metrics})
     if decision is None and record.reached_budget:
         return answer_again(study, record)

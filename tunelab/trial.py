@@ -190,6 +190,12 @@ class RunningTrial:
                        "trial.should_stop() says it again)")
         if self._decision is Decision.PAUSE:
             return self._decision  # this run is over; a later one (ask() resumes it) has a handle of its own
+        budget = self._spec.budget
+        if budget is not None and self._decision is Decision.CONTINUE and step > budget * (1 + 1e-9) + 1e-12:
+            # a scheduler places rungs by step: a report past the budget it gave would pause or
+            # prune the trial at a rung it was never run for
+            raise ConfigError(f"trial.report: step {step:g} is past this run's budget {budget:g}; report steps in "
+                              "the fidelity's units (an epoch, a share of the data...) and stop at trial.budget")
         resumed = self._spec.resumed_from
         if resumed is not None and step < resumed and not self._warned:
             self._warn(f"reports step {step:g} but had reached step {resumed:g} before it was paused: a resumed "
@@ -246,7 +252,8 @@ class RunningTrial:
         return self._spec.checkpoint_dir
 
     def save_checkpoint(self, state: Any) -> str:
-        """Keep ``state`` (JSON-able values or bytes) so that a resumed run can continue; call it
+        """Keep ``state`` (JSON-able values with string keys, or bytes; tuples and numpy arrays load
+        as lists) so that a resumed run can continue; call it
         *before* ``report`` at the end of an epoch, since a pause unwinds from ``report``."""
         reported = self.reports[-1].step if self.reports else self._spec.last_step
         return checkpoints.save(self.checkpoint_dir, state, reported)
@@ -277,6 +284,16 @@ class InvalidResult(ValueError):
     def __init__(self, message: str, non_finite: bool = False):
         super().__init__(message)
         self.non_finite = non_finite
+
+
+def warn_ended_short(number: int, reports: list[Report], budget: float) -> None:
+    """A run that reported below its budget, then ended with a result although the scheduler let
+    it go on: the result is recorded as its report at the budget (the scheduler must decide on
+    it, and a value below a rung must not pass for a full run), so it is said out loud."""
+    if reports and reports[-1].step < budget * (1 - 1e-9):
+        warnings.warn(f"trial {number} ended at step {reports[-1].step:g} of its budget {budget:g} although the "
+                      f"scheduler let it go on; its result is recorded as its report at step {budget:g}: train "
+                      "to trial.budget, or end when trial.should_stop()", stacklevel=4)
 
 
 def normalize_result(result: Any, metrics: list[str], reports: list[Report],

@@ -14,7 +14,7 @@ from tunelab import api
 from tunelab.cli import UsageError, existing_storage, storage_argument
 from tunelab.storage import open_storage
 from tunelab.tracking.cost import study_cost
-from tunelab.trial import Trial
+from tunelab.trial import Trial, TrialState
 
 #: Wide enough for a trials table when the output goes to a file or a pipe.
 console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
@@ -121,8 +121,12 @@ def show_study(args: argparse.Namespace) -> int:
     if args.limit <= 0:
         trials = study.trials
         if args.sort == "value":
+            # as the limited view: completed trials best first, then the others, most recent first
             sign = -1 if study.mode == "max" else 1
-            trials = sorted(trials, key=lambda t: (t.value is None, sign * (t.value or 0), t.number))
+            ranked = [t for t in trials if t.state is TrialState.COMPLETED and t.value is not None]
+            ranked.sort(key=lambda t: (sign * t.value, t.number))
+            kept = {t.id for t in ranked}
+            trials = ranked + sorted((t for t in trials if t.id not in kept), key=lambda t: -t.number)
     elif args.sort == "value":
         trials = study.top_trials(limit)
         if len(trials) < limit:  # then the trials without a value, most recent first

@@ -20,7 +20,8 @@ from tunelab.errors import TrialPaused, TrialPruned
 from tunelab.interrupts import raise_if_stopped
 from tunelab.tracking.artifacts import capture_output
 from tunelab.tracking.environment import code_path_of, compare_with_study
-from tunelab.trial import InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout, normalize_result
+from tunelab.trial import (InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout,
+                           normalize_result, warn_ended_short)
 
 Objective = Callable[..., Any]
 
@@ -129,6 +130,7 @@ def _report_at_budget(trial: RunningTrial, spec: TrialSpec, result: Any, metrics
         values = normalize_result(result, metrics, [], spec.reported)
     except InvalidResult:
         return  # the result itself is refused below
+    warn_ended_short(spec.number, trial.reports, spec.budget)
     trial.report(spec.budget, **{m: values[m] for m in metrics})
 
 
