@@ -208,3 +208,29 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
         steps = [r.step for r in trial.reports]
         assert steps == list(range(1, int(trial.budget) + 1))
     assert study.best.budget == 9.0 and not [t for t in study.trials if t.state is tl.TrialState.PAUSED]
+
+
+PREEMPTED_SCRIPT = RESUMABLE_SCRIPT.replace("flush=True)", """flush=True)
+    deaths = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deaths")
+    if (epoch, len(open(deaths).read() if os.path.exists(deaths) else "")) in ((2, 0), (5, 1)):
+        open(deaths, "a").write("x")
+        os.kill(os.getppid(), 9)  # the machine running tunelab goes away
+        raise SystemExit(1)""")
+
+
+def test_a_study_files_max_retries_lets_a_trial_survive_more_deaths_of_its_run(tmp_path):
+    """Two preemptions of the `tunelab run` process in a row: with max_retries: 2 the trial goes
+    on from the script's checkpoint after each (resumed with --resume) and completes."""
+    setup(tmp_path, STUDY.replace("fidelity: {epochs: {min: 1, max: 3}}",
+                                  "fidelity: {epochs: {min: 1, max: 9, resumable: true}}\nmax_retries: 2")
+          .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
+          .replace("n_trials: 3", "n_trials: 1"), PREEMPTED_SCRIPT)
+    run = ("run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    codes = [tunelab(tmp_path, *run).returncode] + [tunelab(tmp_path, *run, "--resume").returncode for _ in "ab"]
+    assert codes == [-9, -9, 0]
+    trial = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").get_trial(0)
+    assert trial.state is tl.TrialState.COMPLETED, trial
+    # an epoch a death cut short may lack its report: the script's own checkpoint file had it
+    steps = [r.step for r in trial.reports]
+    assert steps == sorted(set(steps)) and set(range(1, 10)) - {2, 5} <= set(steps) <= set(range(1, 10))
+    assert len(trial.system_attrs["interrupted"]) == 2

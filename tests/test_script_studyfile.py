@@ -64,7 +64,7 @@ def test_a_full_yaml_file_becomes_the_same_objects_as_the_python_api(tmp_path):
     assert (fidelity.name, fidelity.min, fidelity.max, fidelity.resumable) == ("epochs", 1, 81, False)
     assert study.budgets == {"n_trials": 10} and study.workers == 2 and study.trial_timeout == 30
     assert study.seed == 7 and study.env == {"OMP_NUM_THREADS": "1"} and study.workdir == tmp_path.resolve()
-    assert study.enqueue[0]["lr"] == 0.01
+    assert study.enqueue[0]["lr"] == 0.01 and study.max_retries == 1
 
 
 def test_toml_file_with_a_preset_space_and_json_reports(tmp_path):
@@ -156,6 +156,7 @@ def test_regex_must_capture_the_metric(tmp_path):
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resume: true}}"),
      "fidelity.epochs: needs min and max (and resumable: true"),
     (("n_trials: 10\n", ""), "give n_trials, timeout, target or patience"),
+    (("n_trials: 10", "n_trials: 10\nmax_retries: -1"), "study.yaml:17: max_retries: must be a whole number >= 0"),
     (("mode: max\n", ""), "the key 'mode' is missing"),
     (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),
 ])

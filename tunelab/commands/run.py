@@ -107,7 +107,7 @@ def run_study_file(args: argparse.Namespace) -> int:
                        searcher=study_file.searcher, scheduler=study_file.scheduler,
                        searcher_options=study_file.searcher_options, scheduler_options=study_file.scheduler_options,
                        storage=storage, name=name, enqueue=study_file.enqueue, artifact_dir=root,
-                       fidelity=study_file.fidelity, **budgets)
+                       fidelity=study_file.fidelity, max_retries=study_file.max_retries, **budgets)
 
     budgets = dict(study_file.budgets)
     started = time.monotonic()

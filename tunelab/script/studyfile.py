@@ -57,6 +57,7 @@ KEYS = {
     "executor": "where trials run (inline, processes)",
     "trial_timeout": "seconds a trial may run before it is killed",
     "kill_grace": "seconds between SIGTERM and SIGKILL when a trial is stopped",
+    "max_retries": "times a trial whose worker died (a preempted machine) is run again (default 1)",
     "storage": "where the study is kept (sqlite:///tunelab.db)",
     "seed": "the study's seed",
     "report": "json (default) or {regex: PATTERN}: how to read reports from stdout",
@@ -91,6 +92,7 @@ class StudyFile:
     executor: str | None = None
     trial_timeout: float | None = None
     kill_grace: float = DEFAULT_KILL_GRACE
+    max_retries: int = 1
     storage: str | None = None
     seed: int | None = None
     result_file: Template | None = None
@@ -144,6 +146,9 @@ class _Checker:
         study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
         study.workers, study.executor = self._executor()
+        study.max_retries = self.data.get("max_retries", 1)
+        if isinstance(study.max_retries, bool) or not isinstance(study.max_retries, int) or study.max_retries < 0:
+            raise self.fail("max_retries", f"must be a whole number >= 0; got {study.max_retries!r}")
         if study.searcher != "grid" and not any(data.get(k) is not None for k in BUDGET_KEYS[:4]):
             raise self.doc.error((), "give n_trials, timeout, target or patience so that the run ends")
         return study
