@@ -230,7 +230,8 @@ def test_a_study_files_max_retries_lets_a_trial_survive_more_deaths_of_its_run(t
     assert codes == [-9, -9, 0]
     trial = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").get_trial(0)
     assert trial.state is tl.TrialState.COMPLETED, trial
-    # an epoch a death cut short may lack its report: the script's own checkpoint file had it
+    # The epochs a death cut short before tunelab read their lines lack reports: the script's own
+    # checkpoint file had them, and files a script writes are not rolled back (tunelab.checkpoints).
     steps = [r.step for r in trial.reports]
-    assert steps == sorted(set(steps)) and set(range(1, 10)) - {2, 5} <= set(steps) <= set(range(1, 10))
+    assert steps == sorted(set(steps)) and {6, 7, 8, 9} <= set(steps) <= set(range(1, 10))
     assert len(trial.system_attrs["interrupted"]) == 2
