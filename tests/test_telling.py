@@ -243,5 +243,5 @@ def test_a_non_finite_value_told_after_the_run_diverged_fails_it_naming_the_repo
     with pytest.warns(UserWarning, match=re.escape(why)):
         ended = study.tell(trial, bad)
     assert ended.state is TrialState.FAILED and ended.error == why
-    with pytest.warns(UserWarning, match="told nan for 'loss'"):
-        assert study.tell(study.ask(), math.nan).error == "told nan for 'loss'"
+    with pytest.warns(UserWarning, match=re.escape("told nan for 'loss' (the run diverged)")):
+        assert study.tell(study.ask(), math.nan).error == "told nan for 'loss' (the run diverged)"

@@ -53,6 +53,24 @@ def test_failing_objectives_fail_their_trial_and_the_study_goes_on():
     assert study.best.state is TrialState.COMPLETED
 
 
+def test_diverged_runs_count_toward_max_failures_only_when_they_come_in_a_row(caplog):
+    """A large learning rate blows up: that is the configuration's doing, and the search goes on;
+    an objective that returns NaN whatever it is given is broken, and the run stops."""
+    def blows_up_above_half(config):
+        return math.nan if config["x"] > 0.5 else config["x"]
+
+    study = tl.tune(blows_up_above_half, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=30,
+                    max_failures=3, seed=0, progress=False)
+    failed = [t for t in study.trials if t.state is TrialState.FAILED]
+    assert len(study.trials) == 30 and len(failed) > 3  # more divergences than max_failures allows failures
+    assert all(t.error == "objective returned nan for 'loss' (the run diverged)" for t in failed)
+    with caplog.at_level("WARNING", logger="tunelab"):
+        broken = tl.tune(lambda config: math.nan, {"x": tl.uniform(0, 1)}, metric="loss", mode="min",
+                         n_trials=30, max_failures=3, seed=0, progress=False)
+    assert broken.counts() == {"failed": 3}
+    assert "max_failures=3 trials in a row diverged (NaN or infinite loss)" in caplog.text
+
+
 def test_max_failures_stops_a_study_that_only_fails():
     study = run(always_failing, n_trials=100, max_failures=3)
     assert study.counts() == {"failed": 3}

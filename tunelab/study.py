@@ -29,7 +29,7 @@ from tunelab.storage.base import process_owner
 from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
-from tunelab.trial import Decision, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState
+from tunelab.trial import DIVERGED, Decision, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState
 
 WORKER = "worker"
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -365,7 +365,7 @@ class Study(ReportSink):
         report = next((r for r in trial.reports if _diverged(r, self.metric)), None)
         if report is None:
             return None
-        return f"reported {self.metric}={report.metrics[self.metric]} at step {report.step:g} (the run diverged)"
+        return f"reported {self.metric}={report.metrics[self.metric]} at step {report.step:g} {DIVERGED}"
 
     def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,
              state: TrialState | str = TrialState.COMPLETED, error: str | None = None,

@@ -274,6 +274,15 @@ class RunningTrial:
         return f"RunningTrial(number={self.number}, config={self._spec.config})"
 
 
+#: How the error of a trial whose metric went NaN or infinite ends: the configuration diverged
+#: (a learning rate too large), which says nothing against the objective (see tunelab.tuner).
+DIVERGED = "(the run diverged)"
+
+
+def diverged(error: str | None) -> bool:
+    return bool(error) and error.endswith(DIVERGED)
+
+
 class InvalidResult(ValueError):
     """The objective returned something that is not a usable result.
 
@@ -338,7 +347,7 @@ def normalize_result(result: Any, metrics: list[str], reports: list[Report],
         if metric not in out:
             raise InvalidResult(f"objective returned {sorted(out)} but the study's metric is {metric!r}")
         if not math.isfinite(out[metric]):
-            raise InvalidResult(f"objective returned {out[metric]} for {metric!r}", non_finite=True)
+            raise InvalidResult(f"objective returned {out[metric]} for {metric!r} {DIVERGED}", non_finite=True)
     return out
 
 

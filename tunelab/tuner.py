@@ -2,7 +2,10 @@
 scheduler, write everything to storage, and stop when a budget says so.
 
 Failures are data here: an objective that raises, returns NaN or kills its worker fails its own
-trial and the study goes on, until ``max_failures`` says the objective itself is broken.
+trial and the study goes on, until ``max_failures`` says the objective itself is broken. A run
+that diverged (its metric NaN or infinite) is the configuration's doing, so divergences count
+only when ``max_failures`` of them come in a row: a search over learning rates meets many, an
+objective that returns NaN whatever the configuration is broken.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tunelab.storage import Storage
 from tunelab.study import Study
 from tunelab.tracking.callbacks import Callback, check_callbacks, close_all, notify
 from tunelab.tracking.cost import CostMeter, Prices, Resources
-from tunelab.trial import Decision, ReportSink, Trial, TrialState
+from tunelab.trial import Decision, ReportSink, Trial, TrialState, diverged
 
 log = logging.getLogger("tunelab")
 
@@ -128,7 +131,7 @@ class Tuner(ReportSink):
         self._recover()
         self.study.scheduler.plan(budgets.n_trials)
         self._started_at = self.clock()
-        self._best, self._since_best, self._failures = self._initial_best(), 0, 0
+        self._best, self._since_best, self._failures, self._diverged_in_row = self._initial_best(), 0, 0, 0
         self._exhausted = False
         self._meter = CostMeter(study)
         self._last_heartbeat = self._last_recovery = self.clock()
@@ -161,6 +164,8 @@ class Tuner(ReportSink):
             self.executor.close()
             close_all(self.callbacks)
             self._display.stop(self.stop_reason)
+        if self.stop_reason and self.stop_reason.startswith("max_failures"):  # heard without a progress bar too
+            log.warning("%s: stopped, %s", study.name, self.stop_reason)
         return self.stop_reason
 
     def _initial_best(self) -> float | None:
@@ -225,8 +230,10 @@ class Tuner(ReportSink):
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
         self._meter.add(finished)
         notify(self.callbacks, self.study, finished)
+        if finished.state.finished or finished.state is TrialState.PAUSED:
+            self._diverged_in_row = self._diverged_in_row + 1 if diverged(finished.error) else 0
         if finished.state is TrialState.FAILED:
-            self._failures += 1
+            self._failures += not diverged(finished.error)
             log.warning("trial %d failed: %s", finished.number, (finished.error or "unknown error").splitlines()[0])
         elif finished.state is TrialState.COMPLETED:
             if finished.value is not None and better(finished.value, self._best, self.study.mode):
@@ -249,6 +256,9 @@ class Tuner(ReportSink):
         if budgets.max_failures is not None and self._failures >= budgets.max_failures:
             return (f"max_failures={budgets.max_failures} trials failed in this run; "
                     "check the objective (tunelab show lists their errors)")
+        if budgets.max_failures is not None and self._diverged_in_row >= budgets.max_failures:
+            return (f"max_failures={budgets.max_failures} trials in a row diverged (NaN or infinite "
+                    f"{self.study.metric}); check the objective and the space (tunelab show lists them)")
         return None
 
     def _heartbeat(self) -> None:
@@ -306,7 +316,7 @@ def tune(
 
     The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
     seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
-    trials, ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
+    trials (diverged ones, NaN or inf, only when that many come in a row), ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
     :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A trial
     whose process dies (a killed worker, a killed tuner, the machine lost) is run again up to
     ``max_retries`` times, from its checkpoint when it saved one; raise it on machines that get
