@@ -316,8 +316,8 @@ def tune(
 
     The run ends at the first budget reached: ``n_trials`` (the study's total), ``timeout``
     seconds, ``target`` value, ``patience`` trials without improvement, ``max_failures`` failed
-    trials (diverged ones, NaN or inf, only when that many come in a row), ``max_cost`` spent (each trial holds ``resources`` at ``prices``, see
-    :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A trial
+    trials (diverged ones, NaN or inf, only when that many come in a row), ``max_cost`` spent
+    (each trial holds ``resources`` at ``prices``, see :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A trial
     whose process dies (a killed worker, a killed tuner, the machine lost) is run again up to
     ``max_retries`` times, from its checkpoint when it saved one; raise it on machines that get
     preempted, set 0 to fail such trials at once. A study of
