@@ -238,3 +238,32 @@ def test_a_paused_trial_resumes_from_its_checkpoint_dir(tmp_path):
     trial = study.trials[0]
     assert trial.state is tl.TrialState.COMPLETED and trial.value == 0.4
     assert [r.step for r in trial.reports] == [1, 2, 3, 4]  # the second run started where the first stopped
+
+
+def test_reports_without_a_step_go_on_from_the_trials_last_step_and_a_fresh_run_reports_at_its_level(tmp_path):
+    """A promoted trial's step-less lines continue where it paused (not at 1 again, which would
+    drop them as repeats and shift the curve); a subsample run's line is its result at its level."""
+    study_file = make_study(tmp_path, """\
+        import json, os, sys
+        lr, budget, checkpoint = float(sys.argv[1]), int(sys.argv[2]), os.path.join(sys.argv[3], "epoch")
+        start = int(open(checkpoint).read()) + 1 if os.path.exists(checkpoint) else 1
+        for epoch in range(start, budget + 1):
+            open(checkpoint, "w").write(str(epoch))
+            print(json.dumps({"acc": lr * epoch / 10}))
+        """, command="{python} train.py {lr} {budget} {checkpoint_dir}",
+        fidelity={"epochs": {"min": 1, "max": 9, "resumable": True}}, scheduler="asha")
+    study = tune(tmp_path, study_file, n_trials=9, fidelity=study_file.fidelity, scheduler="asha")
+    assert max(t.budget for t in study.trials) == 9
+    for trial in study.trials:
+        assert [r.step for r in trial.reports] == list(range(1, int(trial.budget) + 1))
+        assert all(r.metrics["acc"] == pytest.approx(trial.config["lr"] * r.step / 10) for r in trial.reports)
+
+    subsample = make_study(tmp_path, """\
+        import json, sys
+        print(json.dumps({"acc": float(sys.argv[1]) * float(sys.argv[2])}))
+        """, command="{python} train.py {lr} {budget}", fidelity={"subsample": {"min": 0.1, "max": 1.0}})
+    study = tune(tmp_path, subsample, n_trials=6, fidelity=subsample.fidelity, scheduler="hyperband")
+    assert study.trials and all(t.state is not tl.TrialState.FAILED for t in study.trials)
+    for trial in study.trials:
+        assert trial.reports and all(r.metrics["acc"] == pytest.approx(trial.config["lr"] * r.step)
+                                     for r in trial.reports)

@@ -173,6 +173,11 @@ class RunningTrial:
     config = property(lambda self: dict(self._spec.config))
     seed = property(lambda self: self._spec.seed)
     budget = property(lambda self: self._spec.budget, doc="The fidelity level this run must reach (None: full).")
+
+    @property
+    def last_step(self) -> float | None:
+        """The last step this trial reported, in this run or an earlier one (None: none yet)."""
+        return self.reports[-1].step if self.reports else self._spec.last_step
     study_name = property(lambda self: self._spec.study)
 
     def report(self, step: float, **metrics: float) -> Decision:
@@ -255,8 +260,7 @@ class RunningTrial:
         """Keep ``state`` (JSON-able values with string keys, or bytes; tuples and numpy arrays load
         as lists) so that a resumed run can continue; call it
         *before* ``report`` at the end of an epoch, since a pause unwinds from ``report``."""
-        reported = self.reports[-1].step if self.reports else self._spec.last_step
-        return checkpoints.save(self.checkpoint_dir, state, reported)
+        return checkpoints.save(self.checkpoint_dir, state, self.last_step)
 
     def load_checkpoint(self) -> Any:
         """The state saved by the last run of this trial, or None on a fresh start."""

@@ -181,7 +181,12 @@ class _TrialRun:
         step, metrics = parsed
         self.count += 1
         self.last.update(metrics)
-        self.trial.report(step if step is not None else self.count, **metrics)
+        if step is None:
+            fidelity = self.objective.fidelity
+            if fidelity is not None and not fidelity.resumable:
+                return  # one run at one level: its values are its result, reported at trial.budget
+            step = (self.trial.last_step or 0) + 1  # the next epoch, also after a pause or a restart
+        self.trial.report(step, **metrics)
 
     # -- the end -------------------------------------------------------------------------------
     def _result(self, process: ScriptProcess, result_path: Path | None) -> dict[str, float]:

@@ -1,7 +1,9 @@
 """Reading what a script reports: lines matching a declared pattern, or JSON lines.
 
 A reader turns one line of output into ``(step, metrics)`` or None. ``step`` is None when the
-line names no step; the caller then counts reports (1, 2, 3...). Values that are not numbers
+line names no step; the caller then takes the step after the trial's last one (1, 2, 3... on
+a first run, on from where it paused when resumed), or, for a fresh-run fidelity, the values as
+the run's result at its level. Values that are not numbers
 are skipped rather than fatal: a log line is not a contract, and the missing-metric check at the
 end of the trial says clearly what was and was not seen.
 """
