@@ -382,6 +382,17 @@ def test_load_if_exists():
         make(store, name="again", seed=2, load_if_exists=True)
 
 
+def test_load_if_exists_keeps_the_stored_searcher_and_scheduler_unless_others_are_given():
+    store, epochs = MemoryStorage(), tl.fidelity("epochs", min=1, max=9, resumable=True)
+    setup = dict(searcher="tpe", scheduler="asha", scheduler_options={"promotion": False, "eta": 2})
+    first = make(store, name="kept", fidelity=epochs, **setup)
+    again = make(store, name="kept", fidelity=epochs, load_if_exists=True)
+    assert again.scheduler.describe() == first.scheduler.describe() and again.searcher.name == "tpe"
+    assert tl.load_study("kept", storage=store).scheduler.describe()["eta"] == 2  # nothing was overwritten
+    other = make(store, name="kept", load_if_exists=True, scheduler="median", searcher="random")
+    assert (other.scheduler.name, other.searcher.name) == ("median", "random")  # an explicit choice wins
+
+
 def test_load_study():
     store = MemoryStorage()
     _told(make(store, name="kept"), [0.3, 0.1])

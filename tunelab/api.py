@@ -202,6 +202,9 @@ def create_study(
         if fidelity is not None and recorded is None:
             record.settings["fidelity"] = fidelity.to_json()
             store.update_study(record.id, settings={"fidelity": fidelity.to_json()})
+        elif record.settings.get("scheduler"):  # reopened as it was set up, unless told otherwise
+            searcher, searcher_options, scheduler, scheduler_options = _recorded_setup(
+                record.settings, searcher, searcher_options, scheduler, scheduler_options)
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
@@ -254,7 +257,14 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
         raise ConfigError("load_study needs the storage the study lives in, e.g. storage='sqlite:///tunelab.db'")
     store = open_storage(storage)
     record = store.get_study(name)
-    settings = record.settings
+    return _build(store, record, *_recorded_setup(record.settings, searcher, searcher_options, scheduler,
+                                                  scheduler_options))
+
+
+def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options: Mapping[str, Any] | None,
+                    scheduler: Any, scheduler_options: Mapping[str, Any] | None) -> tuple:
+    """(searcher, its options, scheduler, its options) of a stored study: the recorded ones where
+    none is given, so that reopening a study does not swap them for the defaults."""
     if searcher is None:
         recorded = dict(settings.get("searcher") or {"name": "random"})
         searcher = recorded.pop("name")
@@ -264,7 +274,7 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
         recorded = dict(settings.get("scheduler") or {"name": "fifo"})
         scheduler = recorded.pop("name")
         scheduler_options = scheduler_options or SCHEDULERS.still_taken(scheduler, 2, recorded)
-    return _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
+    return searcher, searcher_options, scheduler, scheduler_options
 
 
 def list_studies(storage: str | Storage) -> list[StudySummary]:
