@@ -124,6 +124,17 @@ def test_show_lists_completed_trials_best_first_then_the_others_in_either_view(t
     assert [(int(row[0]), row[1].strip()) for row in rows] == [(2, "completed"), (1, "completed"), (0, "pruned")]
 
 
+def test_export_and_plot_make_the_output_folder_and_refuse_a_folder_for_a_file(db, tmp_path):
+    made = tmp_path / "new" / "deeper" / "quad.csv"
+    result = cli("export", "quad", "--format", "csv", "-o", str(made), "--storage", db, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert made.read_text().startswith("number")
+    for command in (("export", "quad", "--format", "csv"), ("plot", "quad", "--kind", "history")):
+        refused = cli(*command, "-o", str(tmp_path), "--storage", db, cwd=tmp_path)
+        assert refused.returncode == 2 and "is a folder; name a file in it" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_writes_every_trial(db, tmp_path, fmt):
     out = tmp_path / f"quad.{fmt}"

@@ -63,6 +63,18 @@ def existing_storage(url: str) -> str:
     return url
 
 
+def output_file(path: str) -> str:
+    """A file a command writes (-o): its folder is made if missing; a folder in its place is refused."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"-o {path} is a folder; name a file in it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"-o {path}: cannot make its folder ({err.strerror})") from None
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tunelab", description="Tune machine-learning models and keep every experiment.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")

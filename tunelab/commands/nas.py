@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 
-from tunelab.cli import UsageError, existing_storage, storage_argument
+from tunelab.cli import UsageError, existing_storage, output_file, storage_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +46,6 @@ def show_architecture(args: argparse.Namespace) -> int:
     print(title)
     print(nas.describe(genotype))
     if args.output:
-        Path(args.output).write_text(nas.to_svg(genotype, title=title))
+        Path(output_file(args.output)).write_text(nas.to_svg(genotype, title=title))
         print(f"wrote {args.output}")
     return 0

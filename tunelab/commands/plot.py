@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from tunelab.cli import output_file
 from tunelab.commands.analysis import console, finish_parser, load_study
 
 KINDS = ["history", "parallel", "slice", "contour", "curves", "cost", "importance"]
@@ -21,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis import plots
     from tunelab.analysis.importance import importance
 
+    output_file(args.output)
     study = load_study(args)
     fig = plots.importance_figure(importance(study)) if args.kind == "importance" else plots.FIGURES[args.kind](study)
     save = plots.save_png if args.output.lower().endswith(".png") else plots.save_html
