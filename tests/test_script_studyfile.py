@@ -138,6 +138,11 @@ def test_regex_must_capture_the_metric(tmp_path):
     assert "not a valid regular expression" in error_of(tmp_path, GOOD.replace("(?P<step>", "(?P<step"))
 
 
+def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
+    study = load_study_file(write(tmp_path, GOOD + "scheduler: auto\n"))
+    assert study.scheduler == "auto" and study.fidelity is not None
+
+
 @pytest.mark.parametrize("change, expected", [
     (("mode: max", "mode: maximise"), "study.yaml:4: mode: mode must be 'min' or 'max'"),
     (("n_trials: 10", "n_trials: 0"), "study.yaml:16: n_trials: n_trials must be a positive integer"),
@@ -156,6 +161,10 @@ def test_regex_must_capture_the_metric(tmp_path):
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resume: true}}"),
      "fidelity.epochs: needs min and max (and resumable: true"),
     (("n_trials: 10\n", ""), "give n_trials, timeout, target or patience"),
+    (("n_trials: 10", "n_trials: 10\nscheduler: asha\nscheduler_options: {etaa: 3}"),
+     "study.yaml:18: scheduler_options: scheduler 'asha' has no option 'etaa'"),
+    (("n_trials: 10", "n_trials: 10\nsearcher: tpe\nsearcher_options: {gamma: 5}"), "study.yaml:18: searcher_options: "),
+    (("n_trials: 10", "n_trials: 10\nscheduler: threshold"), "study.yaml:17: scheduler: "),
     (("n_trials: 10", "n_trials: 10\nmax_retries: -1"), "study.yaml:17: max_retries: must be a whole number >= 0"),
     (("mode: max\n", ""), "the key 'mode' is missing"),
     (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),

@@ -184,9 +184,7 @@ def create_study(
     except StudyNotFound:
         # Refuse bad searcher and scheduler options before anything is stored (a study left
         # behind would make the corrected call fail on its name).
-        _build(store, StudyRecord(id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=0,
-                                  created_at=0.0, settings={"fidelity": fidelity.to_json() if fidelity else None}),
-               searcher, searcher_options, scheduler, scheduler_options)
+        check_setup(space, metrics, modes, fidelity, searcher, searcher_options, scheduler, scheduler_options, store)
         record, created = _new_record(store, name, space, metrics, modes, seed, objective, environment, fidelity,
                                       kept["artifact_dir"])
     if not created:
@@ -214,6 +212,19 @@ def create_study(
     store.update_study(record.id, settings=settings)
     study.record.settings = {**(study.record.settings or {}), **settings}
     return study
+
+
+def check_setup(space: Space, metrics: list[str], modes: list[str], fidelity: Fidelity | None, searcher: Any,
+                searcher_options: Mapping[str, Any] | None, scheduler: Any,
+                scheduler_options: Mapping[str, Any] | None, store: Storage | None = None) -> None:
+    """Build the searcher and scheduler a study with these settings would get, and throw them
+    away: bad options are refused (ConfigError) before anything is stored or run."""
+    from tunelab.storage import MemoryStorage
+
+    _build(store or MemoryStorage(), StudyRecord(id=0, name="check", space=space.to_json(), metrics=metrics,
+                                                 modes=modes, seed=0, created_at=0.0,
+                                                 settings={"fidelity": fidelity.to_json() if fidelity else None}),
+           searcher, searcher_options, scheduler, scheduler_options)
 
 
 def _new_record(store: Storage, name: str, space: Space, metrics: list[str], modes: list[str], seed: int | None,

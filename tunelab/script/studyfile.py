@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from tunelab.api import _check_metrics, _check_name
+from tunelab.api import _check_metrics, _check_name, check_setup
 from tunelab.distributions import Distribution
 from tunelab.errors import ConfigError, SpaceError
 from tunelab.executors import EXECUTORS, make_executor
@@ -146,6 +146,7 @@ class _Checker:
         study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
         study.workers, study.executor = self._executor()
+        self._check_setup(study)
         study.max_retries = self.data.get("max_retries", 1)
         if isinstance(study.max_retries, bool) or not isinstance(study.max_retries, int) or study.max_retries < 0:
             raise self.fail("max_retries", f"must be a whole number >= 0; got {study.max_retries!r}")
@@ -268,13 +269,26 @@ class _Checker:
     def _algorithm(self, key: str, registry, default: str) -> tuple[str, dict[str, Any]]:
         name = self.data.get(key, default)
         try:
-            registry.get(name)
+            if not (key == "scheduler" and isinstance(name, str) and name.strip().lower() == "auto"):
+                registry.get(name)  # "auto": the default multi-fidelity setup (tunelab.api.default_setup)
         except ConfigError as err:
             raise self.fail(key, str(err)) from None
         options = self.data.get(f"{key}_options") or {}
         if not isinstance(options, dict):
             raise self.fail(f"{key}_options", f"must be a mapping of option -> value; got {options!r}")
         return name.strip().lower(), options
+
+    def _check_setup(self, study: StudyFile) -> None:
+        """Options a searcher or scheduler does not take are refused here, with the file's line,
+        not when the run starts: the scheduler is built first, so a mistake is pinned to its key."""
+        space = Space.coerce(study.space)
+        for key, searcher, options in (("scheduler", "random", None),
+                                       ("searcher", study.searcher, study.searcher_options)):
+            try:
+                check_setup(space, study.metrics, study.modes, study.fidelity, searcher, options,
+                            study.scheduler, study.scheduler_options)
+            except ConfigError as err:
+                raise self.fail(f"{key}_options" if f"{key}_options" in self.data else key, str(err)) from None
 
     def _executor(self) -> tuple[int, str | None]:
         workers, executor = self.data.get("workers", 1), self.data.get("executor")
