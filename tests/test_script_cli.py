@@ -207,6 +207,8 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
     for trial in study.trials:  # promoted runs went on from their checkpoints: no epoch trained twice
         steps = [r.step for r in trial.reports]
         assert steps == list(range(1, int(trial.budget) + 1))
+        log = (tmp_path / "tunelab-artifacts" / "cli-demo" / str(trial.number) / "stdout.log").read_text()
+        assert [int(line.split()[1]) for line in log.splitlines()] == steps  # every run's lines are kept
     assert study.best.budget == 9.0 and not [t for t in study.trials if t.state is tl.TrialState.PAUSED]
 
 

@@ -52,7 +52,7 @@ class ScriptProcess:
 
     def _pump(self, stream: IO[bytes], path: Path, is_stdout: bool) -> None:
         """Copy a pipe to its log file; stdout lines also go to the queue, stderr to the tail."""
-        with open(path, "wb") as log, stream:
+        with open(path, "ab") as log, stream:  # a promoted trial runs again: its earlier runs stay
             for raw in iter(stream.readline, b""):
                 log.write(raw)
                 log.flush()
