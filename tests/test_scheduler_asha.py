@@ -4,6 +4,7 @@ retired trials lose their checkpoints."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 
@@ -419,3 +420,25 @@ def test_the_default_setup_in_stopping_mode_drops_its_own_adaptive_default():
     with pytest.raises(tl.ConfigError, match="adaptive=True needs promotion=True"):
         tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS,
                         scheduler_options={"promotion": False, "adaptive": True})
+
+
+def test_contradictory_options_are_refused_and_a_stopping_rule_on_a_fresh_run_fidelity_is_warned_about():
+    from mf_objectives import SUBSAMPLE
+
+    with pytest.raises(tl.ConfigError, match="max_paused caps the trials paused at rungs, and with promotion=False"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha",
+                        scheduler_options={"promotion": False, "max_paused": 5})
+    with pytest.raises(tl.ConfigError, match=r"sh: give n .* or budget .*, not both"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="sh",
+                        scheduler_options={"n": 9, "budget": 1000})
+    with pytest.raises(tl.ConfigError, match="asha: needs numbers 0 < min_budget < max_budget; got min_budget=9"):
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha",
+                        scheduler_options={"min_budget": 9, "max_budget": 3})
+    for scheduler, options in (("median", None), ("curve", {"max_step": 1.0}), ("asha", {"promotion": False})):
+        with pytest.warns(UserWarning, match=rf"scheduler '{scheduler}' stops runs between .* it will stop nothing"):
+            tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, scheduler=scheduler,
+                            scheduler_options=options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # promotion chooses each run's level: nothing to warn about
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, scheduler="asha")
+        tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="median")

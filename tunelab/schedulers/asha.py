@@ -69,6 +69,9 @@ class ASHAScheduler(FidelityScheduler):
                 raise ConfigError(f"{self.name}: {what} must be True or False; got {value!r}")
         for what, value in (("max_rungs", max_rungs), ("max_paused", max_paused)):
             check_count(f"{self.name}: {what}", value)
+        if max_paused is not None and not promotion:
+            raise ConfigError(f"{self.name}: max_paused caps the trials paused at rungs, and with promotion=False "
+                              "none pause; leave it out or set promotion=True")
         if adaptive and (brackets != 1 or not promotion):
             raise ConfigError(f"{self.name}: adaptive=True needs promotion=True and brackets=1 "
                               f"(it moves the first rung itself); got promotion={promotion!r}, brackets={brackets!r}")
@@ -119,6 +122,10 @@ class ASHAScheduler(FidelityScheduler):
         return [t for t in history.trials if (t.reports or not reported) and self.bracket_of(t) == bracket]
 
     # -- the protocol ---------------------------------------------------------------------------
+    @property
+    def stops_only(self) -> bool:  # type: ignore[override]
+        return not self.promotion
+
     def budget_for(self, trial: Trial | None, history: History) -> float | None:
         if trial is not None:
             return self.next_level(trial.budget)

@@ -9,6 +9,7 @@ and survives a restart.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 from tunelab.errors import ConfigError
@@ -25,6 +26,9 @@ class Scheduler:
     searcher: ClassVar[str] = "auto"
     #: Whether reports decide anything (a report without the study's metric is then worth a warning).
     judges_reports: ClassVar[bool] = True
+    #: Whether it only ever stops runs on their way to the full budget (a stopping rule): with a
+    #: fresh-run fidelity, each run reports once at its level, so such a rule stops nothing.
+    stops_only: ClassVar[bool] = False
 
     def __init__(self, metric: str, mode: str):
         if mode not in ("min", "max"):
@@ -36,6 +40,10 @@ class Scheduler:
     def bind(self, fidelity: Fidelity | None) -> None:
         """Learn the study's fidelity (its range and whether runs resume from checkpoints)."""
         self.fidelity = fidelity
+        if fidelity is not None and not fidelity.resumable and self.stops_only:
+            warnings.warn(f"scheduler {self.name!r} stops runs between their reports, but a run of the fresh-run "
+                          f"fidelity {fidelity.name!r} reports once, at its full level: it will stop nothing. "
+                          "sh, asha (promotion), hyperband and bohb choose the level each run gets", stacklevel=2)
 
     def plan(self, max_trials: int | None) -> None:
         """Hear how many trials the study may have in all (None: no limit), so that a rung can be

@@ -29,6 +29,7 @@ from tunelab.trial import Decision, Trial
 
 class CurveScheduler(Scheduler):
     name = "curve"
+    stops_only = True
 
     def __init__(self, metric: str, mode: str, max_step: float | None = None, threshold: float = 0.05,
                  min_points: int = 4, growth: float = 1.4, min_fraction: float = 0.1):

@@ -21,6 +21,7 @@ from tunelab.trial import Decision, Trial
 
 class PercentileScheduler(Scheduler):
     name = "percentile"
+    stops_only = True
 
     def __init__(self, metric: str, mode: str, percentile: float = 50.0, min_trials: int = 5,
                  warmup_steps: float = 0, interval: int = 1):

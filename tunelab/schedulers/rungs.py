@@ -73,8 +73,9 @@ class FidelityScheduler(Scheduler):
     def _set_range(self, low: float, high: float, integer: bool | None = None) -> None:
         try:
             range_ = Fidelity("budget", low, high)
-        except ConfigError as err:
-            raise ConfigError(f"{self.name}: min_budget/max_budget: {err}") from None
+        except ConfigError:
+            raise ConfigError(f"{self.name}: needs numbers 0 < min_budget < max_budget; got min_budget={low!r}, "
+                              f"max_budget={high!r}") from None
         self.min_budget, self.max_budget = float(low), float(high)
         self.levels = ladder(self.min_budget, self.max_budget, self.eta, range_.integer if integer is None else integer)
         self._configure()

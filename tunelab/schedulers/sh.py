@@ -25,6 +25,9 @@ class SuccessiveHalvingScheduler(BracketScheduler):
         check_count("sh: n", n)
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
             raise ConfigError(f"sh: budget must be a positive number (in fidelity units); got {budget!r}")
+        if n is not None and budget is not None:
+            raise ConfigError(f"sh: give n (configurations in the bracket) or budget (which derives n), not both; "
+                              f"got n={n!r}, budget={budget!r}")
         self.n, self.budget = n, budget
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)
 

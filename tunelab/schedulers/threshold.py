@@ -17,6 +17,7 @@ from tunelab.trial import Decision, Trial
 
 class ThresholdScheduler(Scheduler):
     name = "threshold"
+    stops_only = True
 
     def __init__(self, metric: str, mode: str, threshold: float | None = None, warmup_steps: float = 0):
         super().__init__(metric, mode)
