@@ -94,6 +94,8 @@ def test_checkpoints_are_files_next_to_the_database(tmp_path):
     with pytest.raises(tl.ConfigError, match=r"checkpoint\['layers'\]\[0\] has the key 3 \(int\).*load as '3'"):
         trial.save_checkpoint({"layers": [{3: 0.5}]})
     assert trial.load_checkpoint()["w"] == [0, 1, 2]  # the last good checkpoint stays
+    with pytest.raises(tl.ConfigError, match="key True \\(bool\\); JSON keys are strings, so it would load as 'true'"):
+        trial.save_checkpoint({True: 1})
 
 
 def test_paused_trials_resume_from_their_checkpoint_and_their_steps_continue(tmp_path):

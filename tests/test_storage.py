@@ -521,6 +521,7 @@ def test_sqlite_absolute_path(tmp_path):
 @pytest.mark.parametrize("url, message", [
     ("sqlite://x.db", "three slashes"),
     ("x.db", "sqlite:///x.db"),
+    ("sqlite:/x.db", "for a file, write 'sqlite:///x.db'"),
     ("sqlite:///:memory:", "storage='memory'"),
     ("mysql://user@host/db", "sqlite:///"),
     ("", "not a URL"),
@@ -530,6 +531,14 @@ def test_bad_urls_get_clear_errors(url, message, tmp_path, monkeypatch):
     with pytest.raises(StorageError, match=message):
         open_storage(url)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upper_case_sqlite_scheme_opens_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = open_storage("SQLITE:///upper.db")
+    store.create_study(record())
+    store.close()
+    assert (tmp_path / "upper.db").is_file()
 
 
 def test_unknown_scheme_lists_what_is_allowed():

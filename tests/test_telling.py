@@ -245,3 +245,11 @@ def test_a_non_finite_value_told_after_the_run_diverged_fails_it_naming_the_repo
     assert ended.state is TrialState.FAILED and ended.error == why
     with pytest.warns(UserWarning, match=re.escape("told nan for 'loss' (the run diverged)")):
         assert study.tell(study.ask(), math.nan).error == "told nan for 'loss' (the run diverged)"
+
+
+def test_one_number_told_to_a_study_of_two_metrics_says_a_dict_of_both_is_needed():
+    study = tl.create_study(SPACE, metric=["loss", "acc"], mode=["min", "max"])
+    trial = study.ask()
+    with pytest.raises(tl.ConfigError, match=r"one number, but the study has 2 metrics \(loss, acc\); return a dict"):
+        study.tell(trial, 0.5)
+    assert study.tell(trial, {"loss": 0.5, "acc": 0.9}).state is TrialState.COMPLETED

@@ -115,8 +115,12 @@ def _string_keys(obj: Any, where: str = "checkpoint") -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
             if not isinstance(key, str):
+                try:
+                    loaded = f"it would load as {next(iter(json.loads(json.dumps({key: 0}))))!r}"
+                except TypeError:
+                    loaded = "JSON cannot store it"
                 raise ConfigError(f"save_checkpoint: {where} has the key {key!r} ({type(key).__name__}); JSON keys "
-                                  f"are strings, so it would load as {str(key)!r}: use string keys")
+                                  f"are strings, so {loaded}: use string keys")
             _string_keys(value, f"{where}[{key!r}]")
     elif isinstance(obj, (list, tuple)):
         for i, value in enumerate(obj):

@@ -331,6 +331,9 @@ def normalize_result(result: Any, metrics: list[str], reports: list[Report],
     elif isinstance(result, bool) or isinstance(result, (str, bytes)):
         raise InvalidResult(f"objective must return a number or a dict of metrics; got {type(result).__name__} {result!r}")
     elif not isinstance(result, Mapping):
+        if len(metrics) > 1:
+            raise InvalidResult(f"objective returned one number, but the study has {len(metrics)} metrics "
+                                f"({', '.join(metrics)}); return a dict with each of them")
         try:
             result = {primary: float(result)}
         except (TypeError, ValueError):

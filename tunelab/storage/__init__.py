@@ -35,7 +35,8 @@ def open_storage(url: "str | Storage | None") -> Storage:
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         return _open_postgres(url)
     if not scheme:
-        hint = f"; for a file, write 'sqlite:///{url}'" if url.endswith((".db", ".sqlite", ".sqlite3")) else ""
+        path = url[len("sqlite:"):].lstrip("/") if url.lower().startswith("sqlite:") else url
+        hint = f"; for a file, write 'sqlite:///{path}'" if url.endswith((".db", ".sqlite", ".sqlite3")) else ""
         raise StorageError(f"storage {url!r} is not a URL{hint}. Use {_ALLOWED}")
     raise StorageError(f"storage scheme {scheme!r} is not supported. Use {_ALLOWED}")
 
@@ -43,9 +44,10 @@ def open_storage(url: "str | Storage | None") -> Storage:
 def _open_sqlite(url: str) -> Storage:
     from tunelab.storage.sql import SQLStorage
 
-    if not url.startswith("sqlite:///"):
+    if not url[:len("sqlite:///")].lower() == "sqlite:///":
         raise StorageError(f"SQLite URLs have three slashes before a relative path: sqlite:///tunelab.db; got {url!r}")
     path = url[len("sqlite:///"):]
+    url = "sqlite:///" + path  # the scheme as SQLAlchemy spells it
     if path in ("", ":memory:"):
         raise StorageError("an in-memory SQLite database is private to one connection; use storage='memory'")
     parent = Path(path).expanduser().resolve().parent
