@@ -42,9 +42,7 @@ _SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises 
 
 class SQLStorage(Storage):
     def __init__(self, url: str, *, migrate: bool = True):
-        self.url = url
-        self._migrate = migrate
-        self._sqlite = url.startswith("sqlite")
+        self.url, self._migrate, self._sqlite = url, migrate, url.startswith("sqlite")
         options: dict[str, Any] = {"json_serializer": _json.dumps, "json_deserializer": json.loads}
         if self._sqlite:
             options["connect_args"] = {"timeout": 60, "check_same_thread": False}
@@ -52,8 +50,7 @@ class SQLStorage(Storage):
         if self._sqlite:
             event.listen(self._engine, "connect", sqlite_pragmas)
         self._writers = WriterQueue(self._engine.url.database if self._sqlite else None)
-        self._local = threading.local()
-        self._sql = Statements()
+        self._local, self._sql = threading.local(), Statements()
         self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
             self._prepare_schema()
@@ -390,14 +387,14 @@ class SQLStorage(Storage):
 
     def furthest_steps(self, trial_ids: Iterable[int]) -> dict[int, float]:
         ids = list(trial_ids)
-        return {trial_id: float(step) for trial_id, step in self._read(self._sql.furthest_steps, {"ids": ids})} if ids else {}
+        return {tid: float(step) for tid, step in self._read(self._sql.furthest_steps, {"ids": ids})} if ids else {}
 
     def paused_trials(self, study_id: int) -> list[tuple[int, float | None]]:
-        rows = self._read(select(_T.id, _T.budget)
-                          .where(_T.study_id == study_id, _T.state == TrialState.PAUSED.value))
-        return [(trial_id, budget) for trial_id, budget in rows]
+        return self._in_state(study_id, TrialState.PAUSED, _T.id, _T.budget)
 
     def running_trials(self, study_id: int) -> list[tuple[int, str | None, float | None]]:
-        rows = self._read(select(_T.id, _T.owner, _T.heartbeat_at)
-                          .where(_T.study_id == study_id, _T.state == TrialState.RUNNING.value))
-        return [tuple(row) for row in rows]
+        return self._in_state(study_id, TrialState.RUNNING, _T.id, _T.owner, _T.heartbeat_at)
+
+    def _in_state(self, study_id: int, state: TrialState, *columns) -> list[tuple]:
+        return [tuple(row) for row in self._read(select(*columns).where(_T.study_id == study_id,
+                                                                        _T.state == state.value))]
