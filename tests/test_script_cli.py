@@ -87,6 +87,15 @@ def test_a_metric_the_script_never_prints_stops_the_run_after_the_first_trial(tm
     assert len(study.trials) == 1
 
 
+def test_a_script_that_crashes_before_its_first_report_stops_the_run_after_the_first_trial(tmp_path):
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 50"), "import not_a_module_anywhere\n" + SCRIPT)
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "trial 0 failed: exit code 1: ModuleNotFoundError" in message and "Stopped before spending" in message
+    assert len(tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").trials) == 1
+
+
 def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
     setup(tmp_path, """\
         name = "presets"

@@ -140,7 +140,9 @@ def test_regex_must_capture_the_metric(tmp_path):
 
 def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
     study = load_study_file(write(tmp_path, GOOD + "scheduler: auto\n"))
-    assert study.scheduler == "auto" and study.fidelity is not None
+    assert study.scheduler == "auto" and study.fidelity is not None and study.searcher == "kde"
+    chosen = load_study_file(write(tmp_path, GOOD + "scheduler: auto\nsearcher: tpe\n"))
+    assert chosen.searcher == "tpe"
 
 
 @pytest.mark.parametrize("change, expected", [

@@ -20,7 +20,7 @@ from rich.markup import escape
 from tunelab.cli import DEFAULT_STORAGE, UsageError
 from tunelab.commands.core import _fmt
 from tunelab.errors import StudyNotFound, TunelabError
-from tunelab.script.command import CommandObjective, ScriptOutputError
+from tunelab.script.command import CommandObjective, ScriptFailed, ScriptOutputError
 from tunelab.script.process import ExitOnSigterm
 from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.script.template import whole
@@ -133,8 +133,10 @@ def _exists(storage: Storage, name: str) -> bool:
 
 def _check_first_trial(study) -> None:
     first = study.trials[0] if study.trials else None
+    # A script that could not start, ran without delivering the metric, or crashed before its
+    # first report of it (an import error, a wrong path) fails alike for every configuration.
     if first is not None and first.state is TrialState.FAILED and (first.error or "").startswith(
-            ScriptOutputError.__name__):
+            (ScriptOutputError.__name__, ScriptFailed.__name__)) and not first.curve(study.metric):
         error = first.error.split(": ", 1)[1]
         logs = f" (stdout: {first.user_attrs['stdout']})" if "stdout" in first.user_attrs else ""
         raise SetupFailed(f"trial 0 failed: {error}{logs}. Stopped before spending the rest of the budget; "

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from tunelab.api import _check_metrics, _check_name, check_setup
+from tunelab.api import _check_metrics, _check_name, check_setup, default_setup
 from tunelab.distributions import Distribution
 from tunelab.errors import ConfigError, SpaceError
 from tunelab.executors import EXECUTORS, make_executor
@@ -145,6 +145,8 @@ class _Checker:
         )
         study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
+        if "searcher" not in data and study.scheduler == "auto":  # the default setup's searcher too
+            study.searcher = default_setup(study.fidelity)[2] or "auto"
         study.workers, study.executor = self._executor()
         self._check_setup(study)
         study.max_retries = self.data.get("max_retries", 1)
