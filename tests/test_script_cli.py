@@ -208,7 +208,7 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
           .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
           .replace("n_trials: 3", "n_trials: 9"), RESUMABLE_SCRIPT)
     dry = tunelab(tmp_path, "run", "project/study.yaml", "--dry-run")
-    assert dry.returncode == 0 and "--epochs 9 " in dry.stdout
+    assert dry.returncode == 0 and "--epochs 9 " in dry.stdout and f"{sys.executable} train.py" in dry.stdout
     result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
     assert result.returncode == 0, result.stderr
     study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")

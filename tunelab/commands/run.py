@@ -11,6 +11,7 @@ import argparse
 import os
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
     from tunelab.space import Space
 
     config = Space(study_file.space).sample(study_file.seed or 0)
-    values = {**config, "seed": 0, "trial": 0, "study": study_file.name, "python": "python",
+    values = {**config, "seed": 0, "trial": 0, "study": study_file.name, "python": sys.executable,
               "trial_dir": f"{objective.artifacts}/0", "checkpoint_dir": f"{objective.artifacts}/0/checkpoint",
               "config_file": f"{objective.artifacts}/0/config.json"}
     if study_file.fidelity is not None:
