@@ -2,7 +2,7 @@
 
 Every trial trains to its rung's budget and pauses there with a checkpoint; when it is among the
 best third of its rung, ASHA resumes it from that checkpoint for three times as many epochs.
-Runs in a minute or two on a laptop CPU:
+Runs in under a minute on a laptop CPU:
 
     python examples/asha_epochs.py
 """
