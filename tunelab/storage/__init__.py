@@ -44,7 +44,7 @@ def open_storage(url: "str | Storage | None") -> Storage:
 def _open_sqlite(url: str) -> Storage:
     from tunelab.storage.sql import SQLStorage
 
-    if not url[:len("sqlite:///")].lower() == "sqlite:///":
+    if not url.lower().startswith("sqlite:///"):
         raise StorageError(f"SQLite URLs have three slashes before a relative path: sqlite:///tunelab.db; got {url!r}")
     path = url[len("sqlite:///"):]
     url = "sqlite:///" + path  # the scheme as SQLAlchemy spells it
