@@ -47,6 +47,31 @@ def test_joint_density_integrates_to_one_over_numbers_and_a_choice():
         assert total == pytest.approx(1.0, rel=0.02)
 
 
+@pytest.mark.parametrize("dimension, values", [(tl.ordinal([16, 32, 64, 128, 256]), [16, 32, 64, 128, 256]),
+                                               (tl.randint(1, 40, log=True), list(range(1, 41)))])
+def test_joint_density_of_an_ordered_discrete_value_is_a_mass_per_value(dimension, values):
+    """Along an ordinal or an integer the mixture is scored by its mass over each value's stretch
+    of the cube: summed over every value it is one, whatever the kernels' widths (a density read
+    at the value's centre instead rewards values where narrow kernels pile up, or avoid)."""
+    space = tl.Space({"n": dimension, "a": tl.uniform(0, 1)})
+    fmap = FeatureMap(space)
+    rng = np.random.default_rng(1)
+    points = fmap.canonical(rng.random((12, 2)))
+    points[:5, 0] = points[0, 0]  # ties: kernels at their narrowest
+    centres = np.array([space.encode({"n": v, "a": 0.5}) for v in values])
+    low, high = fmap.bins(centres)
+    assert np.all(np.isnan(low[:, 1])) and low[0, 0] == pytest.approx(0) and high[-1, 0] == pytest.approx(1)
+    np.testing.assert_allclose(low[1:, 0], high[:-1, 0])  # the stretches tile the coordinate
+    for decay in (False, True):
+        mixture = _parzen._product_kernels(points, 1.0, decay=decay)
+        grid = np.linspace(0.0005, 0.9995, 1000)
+        total = 0.0
+        for centre in centres[:, 0]:
+            x = np.column_stack([np.full_like(grid, centre), grid])
+            total += np.exp(_parzen._joint_log_pdf(x, mixture, np.zeros(2, int), 1.0, fmap.bins(x))).mean()
+        assert total == pytest.approx(1.0, rel=0.02)
+
+
 def test_tpe_rejects_bad_options():
     with pytest.raises(tl.ConfigError):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="m", mode="min", searcher="tpe",
@@ -75,12 +100,12 @@ def test_joint_proposals_mark_what_their_parents_switch_off():
     rng = np.random.default_rng(0)
     good = np.array([space.encode(c) for c in ({"opt": "sgd", "momentum": 0.9, "layers": 2},
                                                 {"opt": "adam", "layers": 3}, {"opt": "adam", "layers": 2})])
-    bad = fmap.canonical(rng.random((30, 3)))
     categories = np.where(fmap.categorical, fmap.levels, 0)
     seen = set()
     for seed in range(30):
+        bad = fmap.canonical(rng.random((4, 3)))
         point = _parzen.propose_joint(good, bad, categories, np.random.default_rng(seed),
-                                      inactive=fmap.mark_inactive)
+                                      features=fmap)
         np.testing.assert_array_equal(np.isnan(point), ~fmap.active(point[None, :])[0])
         seen.add(bool(np.isnan(point[1])))
     assert seen == {True, False}  # both options were proposed, so both cases were checked

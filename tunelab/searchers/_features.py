@@ -57,6 +57,27 @@ class FeatureMap:
                 u[:, j] = self._int_to_unit(dist, self._int_values(dist, u[:, j]))
         return self.mark_inactive(u)
 
+    def bins(self, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high): the stretch of the cube that each point's value owns along ordered
+        discrete coordinates (ordinal choices, integers); NaN elsewhere. A density over such a
+        coordinate is a mass per value, which is what a model should compare between values."""
+        unit = np.atleast_2d(np.asarray(unit, dtype=float))
+        low, high = np.full(unit.shape, np.nan), np.full(unit.shape, np.nan)
+        for j, name in enumerate(self.names):
+            dist, column = self.space[name], unit[:, j]
+            if isinstance(dist, Categorical) and dist.ordered:
+                k = len(dist.options)
+                index = np.minimum(np.floor(np.clip(column, 0, 1) * k), k - 1)
+                low[:, j], high[:, j] = index / k, (index + 1) / k
+            elif isinstance(dist, Int):
+                values = self._int_values(dist, np.clip(column, 0, 1))
+                low[:, j], high[:, j] = self._int_to_unit(dist, values - 0.5), self._int_to_unit(dist, values + 0.5)
+            else:
+                continue
+            off = np.isnan(column)
+            low[off, j] = high[off, j] = np.nan
+        return low, high
+
     def mark_inactive(self, unit: np.ndarray) -> np.ndarray:
         """The points with NaN on the coordinates they do not use, other values untouched."""
         if not self.conditional:

@@ -193,7 +193,7 @@ class KDESearcher(Searcher):
             bad = np.vstack([bad, np.asarray(pending)])
         if self.estimator == "joint":
             point = _parzen.propose_joint(good, bad, self._categories, rng, self.candidates,
-                                          inactive=self._features.mark_inactive)
+                                          features=self._features)
         else:
             point = _parzen.propose(good, bad, self._categories, rng, self.candidates)
         point = _parzen.redraw_choices(point, self._categories, rng, self.redraw_choices)

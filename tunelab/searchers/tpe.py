@@ -68,5 +68,5 @@ class TPESearcher(LearningSearcher):
         good = data.points[order[:n_good]]
         bad = np.vstack([data.points[order[n_good:]], data.pending])
         point = _parzen.propose_joint(good, bad, self._categories, rng, self.n_candidates, self.prior_weight,
-                                      inactive=self.features.mark_inactive)
+                                      features=self.features)
         return _parzen.redraw_choices(point, self._categories, rng, self.redraw_choices)
