@@ -25,6 +25,7 @@ information and is skipped.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from scipy.special import ndtr
 
