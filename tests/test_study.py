@@ -279,7 +279,7 @@ def test_report_on_a_finished_trial_is_an_error(storage):
     trial = study.ask()
     trial.report(1, loss=0.5)
     study.tell(trial, 0.5)
-    with pytest.raises(ConfigError, match="trial 0 is completed"):
+    with pytest.raises(ConfigError, match=r"trial.report: trial 0 was told already \(completed\)"):
         trial.report(2, loss=0.4)
     [again] = stored(study)
     assert [r.step for r in again.reports] == [1.0]

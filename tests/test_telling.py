@@ -49,20 +49,27 @@ def test_a_study_reloaded_between_report_and_tell_still_pauses_the_trial(tmp_pat
     assert tl.load_study("t", storage=study.storage).get_trial(0).state is TrialState.PAUSED
 
 
-def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it_nor_report_to_it():
-    study = _study()
+def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it_nor_report_to_it(tmp_path):
+    study = _study(tmp_path)
     handles = [study.ask() for _ in range(3)]
     for handle, loss in zip(handles, (0.1, 0.5, 0.6)):
+        handle.save_checkpoint({"epoch": 1})
         handle.report(handle.budget, loss=loss)
         study.tell(handle)
+    # The told run's handle is closed: nothing it says can reach the run that goes on.
+    told = r"trial 0 was told already \(paused\), so this handle's run is over; a later ask\(\) resumes it"
+    with pytest.raises(tl.ConfigError, match=r"trial.save_checkpoint: " + told):
+        handles[0].save_checkpoint({"epoch": 999})
     resumed = study.ask()  # the best of rung 1 goes on to 3 epochs
     assert resumed.number == handles[0].number and resumed.budget == 3.0
+    assert resumed.load_checkpoint() == {"epoch": 1}
     with pytest.raises(tl.ConfigError, match=r"this handle is from an earlier run of trial 0 \(budget 1\)"):
         study.tell(handles[0], 0.2)
-    # The paused run's handle keeps its answer and adds nothing to the run that goes on.
-    with pytest.warns(UserWarning, match="after the scheduler answered PAUSE"):
-        assert handles[0].report(2, loss=0.9) is Decision.PAUSE
-    assert [r.step for r in study.get_trial(0).reports] == [1.0]
+    with pytest.raises(tl.ConfigError, match=r"trial.report: " + told):
+        handles[0].report(2, loss=0.9)
+    with pytest.raises(tl.ConfigError, match=r"trial.save_checkpoint: " + told):
+        handles[0].save_checkpoint({"epoch": 555})
+    assert [r.step for r in study.get_trial(0).reports] == [1.0] and resumed.load_checkpoint() == {"epoch": 1}
     assert resumed.report(2, loss=0.08) is Decision.CONTINUE
     resumed.report(3, loss=0.05)
     assert [r.metrics["loss"] for r in study.get_trial(0).reports] == [0.1, 0.08, 0.05]

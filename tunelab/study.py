@@ -373,7 +373,10 @@ class Study(ReportSink):
         """Finish a trial from :meth:`ask` with its result: a number, a dict of metrics, or None
         (the last reported values). ``config=`` records a configuration evaluated elsewhere. A
         trial the scheduler paused or stopped is paused or pruned; see :mod:`tunelab.telling`."""
-        return telling.tell(self, trial, value, state, error, config)
+        told = telling.tell(self, trial, value, state, error, config)
+        if isinstance(trial, RunningTrial) and trial.id == told.id:
+            trial._told = told.state.value
+        return told
 
     def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
         if isinstance(trial, (RunningTrial, Trial)):

@@ -165,6 +165,7 @@ class RunningTrial:
     def __init__(self, spec: TrialSpec, sink: ReportSink, managed: bool = False):
         self._spec, self._sink, self._managed = spec, sink, managed
         self._decision, self._warned = Decision.CONTINUE, False
+        self._told: str | None = None  # how study.tell left the trial (ask/tell): this run is over
         self._started = time.monotonic()
         self.reports: list[Report] = []
 
@@ -182,6 +183,7 @@ class RunningTrial:
 
     def report(self, step: float, **metrics: float) -> Decision:
         """Record intermediate metrics at ``step`` (an epoch, a number of samples...)."""
+        self._check_open("report")
         step = _number(step, "trial.report: step")
         if not math.isfinite(step) or step < 0:
             raise ConfigError(f"trial.report: step must be a finite number >= 0 (an epoch, a share of the "
@@ -260,7 +262,16 @@ class RunningTrial:
         """Keep ``state`` (JSON-able values with string keys, or bytes; tuples and numpy arrays load
         as lists) so that a resumed run can continue; call it
         *before* ``report`` at the end of an epoch, since a pause unwinds from ``report``."""
+        self._check_open("save_checkpoint")
         return checkpoints.save(self.checkpoint_dir, state, self.last_step)
+
+    def _check_open(self, what: str) -> None:
+        """A handle whose run was told is closed: a report would decide nothing, and a checkpoint
+        would overwrite the one a resumed run of the trial goes on from."""
+        if self._told is not None:
+            again = "; a later ask() resumes it with a handle of its own" if self._told == "paused" else ""
+            raise ConfigError(f"trial.{what}: trial {self.number} was told already ({self._told}), so this "
+                              f"handle's run is over{again}")
 
     def load_checkpoint(self) -> Any:
         """The state saved by the last run of this trial, or None on a fresh start."""
