@@ -38,6 +38,37 @@ def test_synchronous_run_fills_each_rung_exactly():
     assert study.counts() == {"completed": 5, "pruned": 12}
 
 
+def test_a_trial_that_started_below_its_brackets_first_rung_is_brought_up_to_it():
+    """Two processes asking at once: one works out the budget of the next trial (number 8, the
+    last of the first bracket, 1 epoch), the other creates trial 8 first, so the first one's is
+    trial 9, of the second bracket (3 epochs), at 1 epoch. Left at its 1-epoch pause, the second
+    bracket would wait for its report at 3 for good, holding its paused trials; brought up to 3
+    epochs, the study ends with every bracket decided and nothing paused."""
+    study = tl.create_study(SPACE, metric="loss", mode="min", seed=0, scheduler="hyperband", fidelity=EPOCHS,
+                            n_trials=17)
+    handles = [study.ask() for _ in range(9)]  # the first bracket, trial 8 the other process's
+    raced = study.storage.create_trial(study.record.id, {"x": 0.05}, study._seed_for, TrialState.RUNNING,
+                                       owner=study.owner, budget=1.0)
+    assert raced.number == 9 and [h.budget for h in handles] == [1.0] * 9
+    handles.append(tl.trial.RunningTrial(study.spec(raced), sink=study))
+    runs = []
+    while True:
+        for trial in handles:
+            start = 0 if trial.last_step is None else int(trial.last_step)
+            for epoch in range(start + 1, int(trial.budget) + 1):
+                if trial.report(epoch, loss=loss_at(trial.config, epoch)) is not Decision.CONTINUE:
+                    break
+            study.tell(trial)
+            runs.append((trial.number, trial.budget))
+        try:
+            handles = [study.ask()]
+        except tl.TrialLimitReached:
+            break
+    assert (9, 3.0) in runs  # the raced trial went on to its bracket's first rung
+    assert TrialState.PAUSED.value not in study.counts()
+    assert sorted(t.reports[-1].step for t in study.trials if t.state is TrialState.COMPLETED) == [9.0] * 5
+
+
 def test_fresh_run_hyperband_by_subsample():
     study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=SUBSAMPLE,
                     n_trials=17, seed=7, progress=False)

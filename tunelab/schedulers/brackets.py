@@ -118,6 +118,12 @@ class BracketScheduler(FidelityScheduler):
         return Decision.PAUSE if self.pause_at_budget(trial, step) else Decision.CONTINUE
 
     def trial_to_resume(self, history: History) -> Trial | None:
+        for bracket, members in self._groups(history):
+            for trial in members:
+                # Started below its bracket's first rung (another process created the trial whose
+                # budget it was given): its rung waits for it there, so bring it up first.
+                if trial.state is TrialState.PAUSED and (trial.budget or 0) < bracket.levels[0] * (1 - 1e-9):
+                    return trial
         for bracket, _, rung, winners in self._decided(history):
             for trial in winners:
                 if trial.state is TrialState.PAUSED and at_level(trial.budget, bracket.levels[rung]):
