@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
+import time
 import warnings
 
 import pytest
@@ -74,6 +77,53 @@ def test_a_handle_from_an_earlier_run_of_a_resumed_trial_cannot_tell_it_nor_repo
     resumed.report(3, loss=0.05)
     assert [r.metrics["loss"] for r in study.get_trial(0).reports] == [0.1, 0.08, 0.05]
     assert study.tell(resumed).state is TrialState.PAUSED and study.get_trial(0).budget == 3.0
+
+
+_ANOTHER_PROCESS = """
+import pathlib, sys, time
+import tunelab as tl
+folder = pathlib.Path(sys.argv[1])
+study = tl.load_study("t", storage=f"sqlite:///{folder / 't.db'}")
+trial = study.ask()
+(folder / "asked").touch()
+while not (folder / "go").exists():
+    time.sleep(0.05)
+time.sleep(1.0)
+trial.report(trial.budget, loss=0.9)
+study.tell(trial)
+"""
+
+
+def _until(condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the other process did not get there"
+        time.sleep(0.05)
+
+
+def test_at_the_limit_ask_waits_for_the_trial_of_another_process_that_completes_a_rung(tmp_path):
+    """Two processes share a synchronous study. This one's last ask comes while the other still
+    runs the trial that completes the rung: ending the loop there, as both may at once, would
+    leave the rung's best paused for good. ask waits for that result and hands out the promotion
+    (a trial this process holds itself never makes it wait)."""
+    study = _study(tmp_path, scheduler="sh", scheduler_options={"n": 3}, n_trials=3)
+    other = subprocess.Popen([sys.executable, "-c", _ANOTHER_PROCESS, str(tmp_path)])
+    try:
+        _until(lambda: (tmp_path / "asked").exists() or other.poll() is not None)
+        mine = [study.ask(), study.ask()]
+        for trial, loss in zip(mine, (0.1, 0.5)):
+            trial.report(trial.budget, loss=loss)
+            study.tell(trial)
+        with pytest.raises(tl.TrialLimitReached, match=r"1 running trial\(s\) may be promoted once told"):
+            study.ask(wait=False)
+        (tmp_path / "go").touch()
+        promoted = study.ask()
+        assert (promoted.number, promoted.budget) == (mine[0].number, 3 * mine[0].budget)
+    finally:
+        other.wait(timeout=60)
+    assert other.returncode == 0
+    with pytest.raises(tl.TrialLimitReached, match=r"1 running trial"):  # its own: no wait
+        study.ask()
 
 
 @pytest.mark.parametrize("scheduler", ["asha", "sh", "hyperband", None])

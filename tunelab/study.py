@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints, telling
-from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count
+from tunelab.errors import ConfigError, SearchExhausted, check_count
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
-from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, recover_now_and_then, retry_attrs
+from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
@@ -246,29 +246,13 @@ class Study(ReportSink):
         self.storage.update_study(self.record.id, settings={"budgets": budgets})
         self.record.settings = {**self.record.settings, "budgets": budgets}
 
-    def ask(self) -> RunningTrial:
+    def ask(self, wait: bool = True) -> RunningTrial:
         """Start a trial for your own loop (one to resume, ``trial.budget`` saying how far, or a
         new one); finish it with :meth:`tell`. Under a trial limit (:attr:`n_trials`, planned for
-        as in ``tl.tune``) it raises :class:`TrialLimitReached` once nothing is left to run."""
-        limit = self.n_trials
-        self.scheduler.plan(limit)
-        recover_now_and_then(self)  # trials of processes that died go on from their checkpoints
-        for _ in range(2):  # at the limit, once more after re-queueing trials whose process died
-            try:
-                started = self._start(allow_new=limit is None or self.counted_trials() < limit, limit=limit)
-            except SearchExhausted:  # no new trial will come: the scheduler plans for those there are
-                self.scheduler.plan(self.counted_trials())
-                started = self._start(allow_new=False, limit=limit)
-                if started is None:
-                    raise
-            if started is not None or not self.recover_abandoned():
-                break
-        if started is None:
-            running = self.counts().get(TrialState.RUNNING.value, 0)
-            out = f"; {running} running trial(s) may be promoted once told" if running else ""
-            raise TrialLimitReached(f"study {self.name!r} has used its n_trials={limit} and no paused trial is to be "
-                                    f"resumed{out}; to go on, raise the limit (study.n_trials = N, or None for none)")
-        return RunningTrial(self.spec(started[0]), sink=self, managed=False)
+        as in ``tl.tune``) it raises :class:`TrialLimitReached` once nothing is left to run; while
+        other processes still run trials whose results may get a paused one promoted, it waits
+        for them unless ``wait`` is False (see :func:`tunelab.telling.ask`)."""
+        return telling.ask(self, wait)
 
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
         """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals."""

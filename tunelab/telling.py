@@ -1,4 +1,11 @@
-"""What ``study.tell(trial, value)`` does with a result: the ask/tell face's one way to end a run.
+"""The ask/tell face: what ``study.ask()`` hands out, and what ``study.tell(trial, value)`` does
+with a result, its one way to end a run.
+
+At a trial limit with nothing to resume, ``ask`` waits while other processes run trials of the
+study: their results may complete a rung and get a paused trial promoted. Ending the loop there
+instead, as two processes sharing a Hyperband study may both do at once (each having seen the
+other's last trial still running), leaves paused trials that no one resumes. A trial this
+process holds never makes it wait: telling it is up to the loop that asks.
 
 A told result ends the trial's run as the tuner would end it. The scheduler's last answer
 stands: a trial it paused at a rung is paused there (a later ``ask`` resumes it), one it stopped
@@ -11,16 +18,60 @@ process, or the study was reloaded), so the same tell means the same thing from 
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tunelab.errors import ConfigError
-from tunelab.recovery import ENDS, answer_again, keep_late_result
+from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached
+from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
 from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, check_result_shape,
                            normalize_result, same_result, told_state, warn_ended_short)
 
 if TYPE_CHECKING:
     from tunelab.study import Study
+
+log = logging.getLogger(__name__)
+#: How often an ask at the trial limit looks again while other processes' trials run.
+WAIT_SECONDS = 0.5
+
+
+def ask(study: "Study", wait: bool = True) -> RunningTrial:
+    limit = study.n_trials
+    waiting = False
+    while True:
+        started = _start(study, limit)
+        if started is not None:
+            return RunningTrial(study.spec(started[0]), sink=study, managed=False)
+        others = [i for i, owner, _ in study.storage.running_trials(study.record.id) if owner != study.owner]
+        if not (wait and others):
+            running = study.counts().get(TrialState.RUNNING.value, 0)
+            out = f"; {running} running trial(s) may be promoted once told" if running else ""
+            raise TrialLimitReached(f"study {study.name!r} has used its n_trials={limit} and no paused trial is to "
+                                    f"be resumed{out}; to go on, raise the limit (study.n_trials = N, or None "
+                                    "for none)")
+        if not waiting:
+            waiting = True
+            log.info("%s: n_trials=%s used; waiting for %d trial(s) of other processes, whose results may get a "
+                     "paused trial promoted", study.name, limit, len(others))
+        time.sleep(WAIT_SECONDS)
+
+
+def _start(study: "Study", limit: int | None):
+    """A trial to run (resumed, queued or new) as ``study._start`` gives it, or None at the limit."""
+    study.scheduler.plan(limit)
+    recover_now_and_then(study)  # trials of processes that died go on from their checkpoints
+    for _ in range(2):  # at the limit, once more after re-queueing trials whose process died
+        try:
+            started = study._start(allow_new=limit is None or study.counted_trials() < limit, limit=limit)
+        except SearchExhausted:  # no new trial will come: the scheduler plans for those there are
+            study.scheduler.plan(study.counted_trials())
+            started = study._start(allow_new=False, limit=limit)
+            if started is None:
+                raise
+        if started is not None or not study.recover_abandoned():
+            return started
+    return None
 
 
 def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any, state: TrialState | str,
