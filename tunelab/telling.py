@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached
 from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
-from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, check_result_shape,
-                           normalize_result, same_result, told_state, warn_ended_short)
+from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, normalize_result,
+                           warn_ended_short)
 
 if TYPE_CHECKING:
     from tunelab.study import Study
@@ -149,3 +149,42 @@ def _told_again(study: "Study", record: Trial, value: Any, state: TrialState) ->
         return record
     raise ConfigError(f"trial {record.number} is already {record.state.value}"
                       + (f" with value {record.value}" if record.value is not None else ""))
+
+
+def told_state(state: TrialState | str) -> TrialState:
+    """The end a trial is told to have: only a finished state makes sense for tell."""
+    try:
+        state = TrialState(state)
+    except ValueError:
+        state = None
+    if state is None or not state.finished:
+        raise ConfigError("tell: state must be 'completed', 'pruned' or 'failed'")
+    return state
+
+
+def check_result_shape(value: Any, metrics: list[str]) -> None:
+    """Refuse a result of the wrong shape (a NaN is a shape that fails the trial, not an error)."""
+    try:
+        normalize_result(value, metrics, [])
+    except InvalidResult as err:
+        if not err.non_finite:
+            raise ConfigError(f"tell: {err}") from None
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def same_result(trial: Trial, value: Any, metrics: list[str]) -> bool:
+    """Whether ``value``, told again for a finished trial, is the result it already holds."""
+    if value is None:
+        return True
+    if isinstance(value, Mapping):
+        try:
+            return normalize_result(value, metrics, trial.reports) == trial.metrics
+        except InvalidResult:
+            return False
+    return trial.value == _as_float(value)
