@@ -126,6 +126,18 @@ def test_at_the_limit_ask_waits_for_the_trial_of_another_process_that_completes_
         study.ask()
 
 
+def test_at_the_limit_ask_says_whether_the_running_trials_may_be_promoted():
+    study = _study(n_trials=1)  # a ladder trimmed to one trial: it runs at the full budget
+    trial = study.ask()
+    assert trial.budget == EPOCHS.max
+    with pytest.raises(tl.TrialLimitReached, match=r"no paused trial is to be resumed; 1 running trial\(s\) still "
+                                                   r"to be told; to go on"):
+        study.ask()
+    study.tell(trial, 0.5)
+    with pytest.raises(tl.TrialLimitReached, match=r"no paused trial is to be resumed; to go on"):
+        study.ask()
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "sh", "hyperband", None])
 def test_a_result_told_without_a_report_is_the_report_at_the_trials_budget(scheduler):
     """A loop that fits at trial.budget and tells the score (no report) is tuned as one that

@@ -45,16 +45,24 @@ def ask(study: "Study", wait: bool = True) -> RunningTrial:
             return RunningTrial(study.spec(started[0]), sink=study, managed=False)
         others = [i for i, owner, _ in study.storage.running_trials(study.record.id) if owner != study.owner]
         if not (wait and others):
-            running = study.counts().get(TrialState.RUNNING.value, 0)
-            out = f"; {running} running trial(s) may be promoted once told" if running else ""
             raise TrialLimitReached(f"study {study.name!r} has used its n_trials={limit} and no paused trial is to "
-                                    f"be resumed{out}; to go on, raise the limit (study.n_trials = N, or None "
-                                    "for none)")
+                                    f"be resumed{_still_running(study)}; to go on, raise the limit "
+                                    "(study.n_trials = N, or None for none)")
         if not waiting:
             waiting = True
             log.info("%s: n_trials=%s used; waiting for %d trial(s) of other processes, whose results may get a "
                      "paused trial promoted", study.name, limit, len(others))
         time.sleep(WAIT_SECONDS)
+
+
+def _still_running(study: "Study") -> str:
+    """What the trials still running may bring: those below the full budget may be promoted."""
+    running = [t for t in study.trials if t.state is TrialState.RUNNING]
+    top = study.fidelity.max if study.fidelity is not None else None
+    below = sum(1 for t in running if top is not None and t.budget is not None and t.budget < top * (1 - 1e-9))
+    if below:
+        return f"; {below} running trial(s) may be promoted once told"
+    return f"; {len(running)} running trial(s) still to be told" if running else ""
 
 
 def _start(study: "Study", limit: int | None):
