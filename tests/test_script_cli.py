@@ -206,7 +206,8 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
     setup(tmp_path, STUDY.replace("fidelity: {epochs: {min: 1, max: 3}}",
                                   "fidelity: {epochs: {min: 1, max: 9, resumable: true}}\nscheduler: asha")
           .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
-          .replace("n_trials: 3", "n_trials: 9"), RESUMABLE_SCRIPT)
+          .replace("n_trials: 3", "n_trials: 9"),
+          RESUMABLE_SCRIPT.replace("start = ", "open('runs.txt', 'a').write(f'{args.epochs}\\n')\nstart = "))
     dry = tunelab(tmp_path, "run", "project/study.yaml", "--dry-run")
     assert dry.returncode == 0 and "--epochs 9 " in dry.stdout and f"{sys.executable} train.py" in dry.stdout
     result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
@@ -219,6 +220,8 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
         log = (tmp_path / "tunelab-artifacts" / "cli-demo" / str(trial.number) / "stdout.log").read_text()
         assert [int(line.split()[1]) for line in log.splitlines()] == steps  # every run's lines are kept
     assert study.best.budget == 9.0 and not [t for t in study.trials if t.state is tl.TrialState.PAUSED]
+    # trial 0 ran alone first (the check of the setup) to the lowest rung, as planned for 9 trials
+    assert (tmp_path / "project" / "runs.txt").read_text().splitlines()[0] == "1"
 
 
 PREEMPTED_SCRIPT = RESUMABLE_SCRIPT.replace("flush=True)", """flush=True)

@@ -212,3 +212,34 @@ def test_progress_bar_runs_without_a_terminal(capsys):
 def test_non_finite_values_never_become_the_best():
     study = run(sometimes_failing, n_trials=6, max_failures=None)
     assert math.isfinite(study.best.value)
+
+
+class StopAfter(tl.Callback):
+    """Calls study.stop() when the ``n``-th trial is recorded."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def on_trial_end(self, study, trial):
+        self.seen += 1
+        if self.seen == self.n:
+            study.stop()
+
+
+def test_a_callback_ends_the_run_with_study_stop_and_the_next_run_goes_on(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = run(n_trials=20, callbacks=[StopAfter(3)], storage=storage, name="stopped")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 3
+    study = run(n_trials=20, storage=storage, name="stopped")
+    assert len(study.trials) == 20 and study.counts() == {"completed": 20}
+
+
+def test_study_stop_lets_the_running_trials_finish():
+    study = run(n_trials=20, workers=2, callbacks=[StopAfter(1)])
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 2  # the other worker's trial too
+
+
+def test_study_stop_outside_a_run_says_when_it_works():
+    study = run(n_trials=2)
+    with pytest.raises(tl.ConfigError, match="tuning run in progress"):
+        study.stop()

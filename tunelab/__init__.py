@@ -30,6 +30,7 @@ from tunelab.searchers import SEARCHERS, Searcher
 from tunelab.space import Space
 from tunelab.storage import open_storage
 from tunelab.study import Study
+from tunelab.tracking.callbacks import Callback
 from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment
 from tunelab.tracking.seeds import seed_everything
@@ -52,7 +53,7 @@ __all__ = [
     "fidelity", "Fidelity", "Space", "uniform", "loguniform", "randint", "choice", "ordinal", "fixed", "presets",
     "Trial", "RunningTrial", "TrialState", "Decision", "Report", "History",
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
-    "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity",
+    "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity", "Callback",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
     "SearchExhausted", "TrialLimitReached", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
 ]

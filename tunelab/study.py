@@ -50,6 +50,7 @@ class Study(ReportSink):
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
         self._report_id, self._local_reports = 0, set()  # the last report read; ids this process added
+        self._tuning = self._stop_asked = False  # a tuner loop runs on this object; stop() was called in it
 
     # -- identity --------------------------------------------------------------------------------
     name = property(lambda self: self.record.name)
@@ -253,6 +254,15 @@ class Study(ReportSink):
         other processes still run trials whose results may get a paused one promoted, it waits
         for them unless ``wait`` is False (see :func:`tunelab.telling.ask`)."""
         return telling.ask(self, wait)
+
+    def stop(self) -> None:
+        """End the tuning run in progress on this study once its running trials finish: no trial
+        starts after the call. Call it from a callback (``on_trial_end(study, trial)``) or from an
+        objective that runs in the tuner's process; the next ``tl.tune`` of the study goes on."""
+        if not self._tuning:
+            raise ConfigError("study.stop() ends a tuning run in progress (call it from a callback or an objective "
+                              "of tl.tune); no run of this study object is in progress")
+        self._stop_asked = True
 
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
         """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals."""

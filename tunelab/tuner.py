@@ -136,6 +136,7 @@ class Tuner(ReportSink):
         self._meter = CostMeter(study)
         self._last_heartbeat = self._last_recovery = self.clock()
         self.executor.open(self.objective, self, study.metrics)
+        study._tuning, study._stop_asked = True, False
         counts = study.counts()
         self._display.start(done=sum(n for state, n in counts.items() if TrialState(state).finished), best=self._best)
         try:
@@ -143,7 +144,8 @@ class Tuner(ReportSink):
                 raise_if_stopped()
                 self._fill_slots()
                 if not self.running:
-                    if self.wait_for_others and self._budget_reason() is None and self._others_running():
+                    if self.wait_for_others and not study._stop_asked and self._budget_reason() is None \
+                            and self._others_running():
                         time.sleep(0.2)
                         self._maintain()
                         continue
@@ -160,6 +162,7 @@ class Tuner(ReportSink):
             self.stop_reason = "terminated"
             raise
         finally:
+            study._tuning = False
             self._cancel_running(self.stop_reason or "tuner stopped")
             self.executor.close()
             close_all(self.callbacks)
@@ -195,7 +198,7 @@ class Tuner(ReportSink):
             self._recover()
 
     def _fill_slots(self) -> None:
-        while self._budget_reason() is None and self.executor.free_slots() > 0:
+        while not self.study._stop_asked and self._budget_reason() is None and self.executor.free_slots() > 0:
             n_trials = self.budgets.n_trials
             allow_new = not self._exhausted and (n_trials is None or self.study.counted_trials() < n_trials)
             try:
@@ -211,6 +214,8 @@ class Tuner(ReportSink):
             self.executor.submit(self.study.spec(trial, self.trial_timeout))
 
     def _idle_reason(self) -> str:
+        if self.study._stop_asked:
+            return "study.stop() was called"
         if self._exhausted:
             return "the searcher has nothing new to propose"
         if self.budgets.n_trials is not None and self.study.counted_trials() >= self.budgets.n_trials:
@@ -325,7 +330,8 @@ def tune(
     baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
     lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
     Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
-    :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded.
+    :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded; one
+    may end the run with ``study.stop()`` (the running trials finish, no more start).
     ``executor`` is "inline", "processes", "ray" or "dask" (or an Executor); ``executor_options``
     go to its constructor (e.g. ``{"address": "ray://head:10001", "resources": {"cpus": 2}}``).
     The budgets are stored with the study, so that ``tunelab worker`` processes joining it know

@@ -27,6 +27,7 @@ from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.script.template import whole
 from tunelab.storage import Storage, open_storage
 from tunelab.tracking.artifacts import default_artifact_root
+from tunelab.tracking.callbacks import Callback
 from tunelab.trial import TrialState
 
 console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
@@ -115,13 +116,20 @@ def run_study_file(args: argparse.Namespace) -> int:
     with ExitOnSigterm():  # `kill` or a batch system's preemption: cancel the trials, stop their scripts
         if not study.trials:
             console.print(f"trial 0 runs alone first, to check that the script reports {study_file.metrics[0]!r}")
-            study = tune(**{**budgets, "n_trials": 1}, workers=1, progress=False)
+            # With the study's own budgets, so that a scheduler plans its rungs for all of them
+            # (under ASHA trial 0 runs to the lowest rung, not the full budget); stopped after it.
+            study = tune(**budgets, workers=1, progress=False, callbacks=[_StopAfterFirst()])
             _check_first_trial(study)
         if budgets.get("timeout") is not None:
             budgets["timeout"] -= time.monotonic() - started
         if budgets.get("timeout") is None or budgets["timeout"] > 0:
             study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
     return _summary(study, study_file, url)
+
+
+class _StopAfterFirst(Callback):
+    def on_trial_end(self, study, trial) -> None:
+        study.stop()
 
 
 def _exists(storage: Storage, name: str) -> bool:
