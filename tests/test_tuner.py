@@ -203,6 +203,13 @@ def test_study_settings_record_searcher_scheduler_and_objective(tmp_path):
     assert study.environment["python"]["version"] and study.environment["fingerprint"]
 
 
+def test_a_study_continued_without_a_searcher_keeps_its_own(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    run(searcher="tpe", n_trials=3, storage=storage, name="kept")
+    assert run(n_trials=5, storage=storage, name="kept").searcher.name == "tpe"  # not swapped for auto
+    assert run(n_trials=6, storage=storage, name="kept", searcher="random").searcher.name == "random"
+
+
 def test_progress_bar_runs_without_a_terminal(capsys):
     study = run(progress=True, n_trials=3)
     assert len(study.trials) == 3

@@ -272,6 +272,18 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
                                                   scheduler_options))
 
 
+def recorded_searcher(storage: str | Storage | None, name: str | None) -> str | None:
+    """The name of the searcher a stored study called ``name`` was set up with (None when there
+    is no such study)."""
+    if storage is None or name is None:
+        return None
+    try:
+        record = open_storage(storage).get_study(name)
+    except StudyNotFound:
+        return None
+    return (record.settings.get("searcher") or {}).get("name")
+
+
 def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options: Mapping[str, Any] | None,
                     scheduler: Any, scheduler_options: Mapping[str, Any] | None) -> tuple:
     """(searcher, its options, scheduler, its options) of a stored study: the recorded ones where

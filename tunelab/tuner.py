@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.api import create_study, resolve_setup
+from tunelab.api import create_study, recorded_searcher, resolve_setup
 from tunelab.errors import ConfigError, SearchExhausted, check_count
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.fidelity import coerce_fidelity
@@ -326,7 +326,7 @@ def tune(
     whose process dies (a killed worker, a killed tuner, the machine lost) is run again up to
     ``max_retries`` times, from its checkpoint when it saved one; raise it on machines that get
     preempted, set 0 to fail such trials at once. A study of
-    the same ``name`` in ``storage`` is continued. ``enqueue`` lists configurations (e.g. a
+    the same ``name`` in ``storage`` is continued, with its own searcher and scheduler unless given. ``enqueue`` lists configurations (e.g. a
     baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
     lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
     Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
@@ -349,7 +349,9 @@ def tune(
                           f"got {max_retries!r}")
     fidelity = coerce_fidelity(fidelity)
     resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
-    if isinstance(resolved, str) and resolved.strip().lower() == "auto":  # auto picks by budget and workers
+    # auto picks by budget and workers; a study continued without a searcher keeps the one it had
+    if isinstance(resolved, str) and resolved.strip().lower() == "auto" and \
+            (searcher is not None or recorded_searcher(storage, name) in (None, "auto")):
         searcher, searcher_options = "auto", {"n_trials": n_trials, "workers": workers, **(searcher_options or {})}
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
