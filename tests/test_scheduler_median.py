@@ -44,10 +44,11 @@ def test_a_run_that_reached_the_full_budget_is_not_stopped():
                                                ("asha", {"promotion": False})])
 def test_stopping_rules_leave_a_fresh_run_fidelity_alone(scheduler, options):
     # A subsample run reports once, at its level, the full one: there is nothing to stop part-way.
-    with pytest.warns(UserWarning, match="it will stop nothing"):
+    with pytest.warns(UserWarning, match="it will stop nothing") as caught:
         study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler=scheduler,
                         scheduler_options=options, fidelity=SUBSAMPLE, n_trials=12, seed=0, progress=False)
     assert study.counts() == {"completed": 12}
+    assert {w.filename for w in caught} == {__file__}  # the warning points at the user's call, not inside tunelab
 
 
 def test_percentile_keeps_only_the_top_quarter():

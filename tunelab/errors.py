@@ -75,3 +75,18 @@ class SearchExhausted(TunelabError):
 class TrialLimitReached(SearchExhausted):
     """``study.ask()`` found the study's ``n_trials`` used up and no paused trial to resume: the
     study is done (or, with trials still out, waits for them to be told)."""
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, pointing at the first frame outside tunelab: the user's line that led here, however
+    deep in tunelab the warning is raised (a fixed ``stacklevel`` points inside tunelab when the
+    call comes through ``tl.tune`` rather than ``tl.create_study``)."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parent)
+    frame, level = sys._getframe(1), 2  # stacklevel 2: the caller of warn_caller
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

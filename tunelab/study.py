@@ -12,12 +12,11 @@ import functools
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints, telling
-from tunelab.errors import ConfigError, SearchExhausted, check_count
+from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
@@ -301,8 +300,8 @@ class Study(ReportSink):
             decision = earlier  # the answer stands; a report without the metric decides nothing
             if self.metric not in metrics and self.scheduler.judges_reports and trial_id not in self._unjudged:
                 self._unjudged.add(trial_id)
-                warnings.warn(f"trial {trial.number} reported {sorted(metrics)} without the study's metric "
-                              f"{self.metric!r}, which its scheduler judges it on", stacklevel=3)
+                warn_caller(f"trial {trial.number} reported {sorted(metrics)} without the study's metric "
+                            f"{self.metric!r}, which its scheduler judges it on")
         else:
             decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
         if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):

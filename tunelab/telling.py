@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
-from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached
+from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, warn_caller
 from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
 from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, normalize_result,
                            warn_ended_short)
@@ -110,7 +109,7 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
         if not err.non_finite:
             raise ConfigError(f"tell: {err}") from None
         error = study.divergence(record) or str(err).replace("objective returned", "told")
-        warnings.warn(f"trial {record.number} failed: {error}", stacklevel=3)
+        warn_caller(f"trial {record.number} failed: {error}")
         return study.finish(record.id, TrialState.FAILED, error=error)
     ended = ENDS.get(_answer(study, record, metrics, trial.reports if isinstance(trial, RunningTrial) else []),
                      TrialState.COMPLETED)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import checkpoints
-from tunelab.errors import ConfigError, TrialPaused, TrialPruned
+from tunelab.errors import ConfigError, TrialPaused, TrialPruned, warn_caller
 
 
 class TrialState(str, Enum):
@@ -237,7 +236,7 @@ class RunningTrial:
     def _warn(self, what: str) -> None:
         """One warning per trial about how the objective drives it (a misuse that costs compute)."""
         self._warned = True
-        warnings.warn(f"trial {self.number} {what}", stacklevel=3)
+        warn_caller(f"trial {self.number} {what}")
 
     def should_stop(self) -> bool:
         """True when the last report was answered with STOP or PAUSE."""
@@ -315,9 +314,9 @@ def warn_ended_short(number: int, reports: list[Report], budget: float) -> None:
     it go on: the result is recorded as its report at the budget (the scheduler must decide on
     it, and a value below a rung must not pass for a full run), so it is said out loud."""
     if reports and reports[-1].step < budget * (1 - 1e-9):
-        warnings.warn(f"trial {number} ended at step {reports[-1].step:g} of its budget {budget:g} although the "
-                      f"scheduler let it go on; its result is recorded as its report at step {budget:g}: train "
-                      "to trial.budget, or end when trial.should_stop()", stacklevel=4)
+        warn_caller(f"trial {number} ended at step {reports[-1].step:g} of its budget {budget:g} although the "
+                    f"scheduler let it go on; its result is recorded as its report at step {budget:g}: train "
+                    "to trial.budget, or end when trial.should_stop()")
 
 
 def normalize_result(result: Any, metrics: list[str], reports: list[Report],
