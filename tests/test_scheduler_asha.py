@@ -236,6 +236,23 @@ def test_a_rung_no_more_trials_can_reach_promotes_its_best_so_failures_still_lea
     assert study.best.config == {"x": 0.6} and study.best.reports[-1].step == 9.0
 
 
+def crashes_long_below_015(config, trial):
+    if config["x"] < 0.15 and trial.budget > 3:
+        raise RuntimeError("out of memory in a long run")
+    return by_epochs(config, trial)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", None])
+def test_a_promoted_run_that_fails_is_replaced_by_the_next_best_kept_as_a_standby(scheduler):
+    # Rung 3 holds 0.1, 0.2 and 0.3 and promotes one: 0.1, which then fails. Had its runners-up
+    # been retired once it was chosen, no full run would be left at all.
+    xs = [0.1, 0.5, 0.6, 0.2, 0.7, 0.8, 0.3, 0.9, 0.95]
+    study = tl.tune(crashes_long_below_015, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                    searcher="random", n_trials=9, seed=0, progress=False, enqueue=[{"x": x} for x in xs])
+    assert study.counts() == {"failed": 1, "pruned": 7, "completed": 1}
+    assert study.best.config == {"x": 0.2} and study.best.reports[-1].step == 9.0
+
+
 def test_a_short_study_still_ends_with_full_runs():
     # 8 trials on rungs 1, 3, 9 would promote 2 to rung 3 and none to 9; on rungs 3 and 9, 2 finish.
     study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler="asha", fidelity=EPOCHS,

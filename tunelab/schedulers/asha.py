@@ -247,7 +247,9 @@ class ASHAScheduler(FidelityScheduler):
         take them, or the paused trials ahead of them would use up the promotions it has left
         (at least one: the best of a closed rung goes on).
         So at the end of a study nothing stays paused, and while it runs, the checkpoints kept
-        are those of trials that may still be resumed. (With ``adaptive``, trials started above
+        are those of trials that may still be resumed. For each promotion still on its way to the
+        rung above (running there, or the paused trial about to go) the best of the others stays
+        as a standby: if the promoted run fails, the next best takes its place. (With ``adaptive``, trials started above
         a distrusted rung enter the rungs above it beyond what it promotes, so a rung's size is
         bounded only by the trials still to come: bounded by what the rungs below promote, a
         rung filled that way retired its best trial on arrival, and on sgd-digits the default
@@ -273,10 +275,13 @@ class ASHAScheduler(FidelityScheduler):
                 quota = max(math.floor(min(len(scores) + may_still_come, most) / self.eta + 1e-9), 1)
                 promoted = _promoted(scores, by_id, level)
                 ordered = sorted(scores[i] for i in _standing(scores, by_id))
-                for ahead, trial in enumerate(waiting):
-                    better = bisect.bisect_left(ordered, scores[trial.id])
-                    if better >= quota or ahead >= quota - promoted:
-                        out.append(trial)
+                dead = [trial for ahead, trial in enumerate(waiting)
+                        if bisect.bisect_left(ordered, scores[trial.id]) >= quota or ahead >= quota - promoted]
+                # Standbys: a trial promoted (or about to be) that has not reached the rung above may
+                # still fail there, and then the next best goes instead; one stays for each.
+                flying = sum(1 for i in scores if i not in table[k + 1] and by_id[i].state is TrialState.RUNNING
+                             and (by_id[i].budget or 0) > level * (1 + 1e-9))
+                out.extend(dead[flying + len(waiting) - len(dead):])
         return out
 
     def _unlikely(self, history: History, paused: list[Trial], count: int, by_id: dict[int, Trial]) -> list[Trial]:
