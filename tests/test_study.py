@@ -598,6 +598,40 @@ def test_the_mirror_sees_paused_trials_change_elsewhere_without_rereading_them(k
     assert [t.state for t in other.trials] == [TrialState.PAUSED, TrialState.PRUNED, TrialState.PAUSED]
 
 
+class _WritesDuringTheRead(MemoryStorage):
+    """Another process writes, just before the mirror's next read of trials, what ``on_trials`` does."""
+
+    on_trials = None
+
+    def trials(self, study_id, *, after_id=0, ids=()):
+        if self.on_trials is not None:
+            act, self.on_trials = self.on_trials, None
+            act()
+        return super().trials(study_id, after_id=after_id, ids=ids)
+
+
+def test_a_trial_paused_elsewhere_reaches_the_mirror_with_the_report_that_paused_it():
+    """Another process reports a rung and pauses its trial between this mirror's reads: seen
+    paused without that report, the trial would look as if it never reached the rung."""
+    import time
+
+    store = _WritesDuringTheRead()
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="w", storage=store, seed=0,
+                            scheduler="asha", fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    tl.load_study("w", storage=store).ask()
+    (running,) = study.trials
+    assert running.state is TrialState.RUNNING
+
+    def elsewhere():
+        store.add_report(study.record.id, running.id, 1.0, {"loss": 0.5}, time.time())
+        store.finish_trial(running.id, TrialState.PAUSED, metrics={"loss": 0.5})
+
+    store.on_trials = elsewhere
+    (paused,) = study.trials
+    assert paused.state is TrialState.PAUSED and [r.step for r in paused.reports] == [1.0]
+    assert [r.step for r in study.trials[0].reports] == [1.0]  # and only once
+
+
 def _create_at(url: str, start: float) -> int:
     """Wait for ``start``, then open-or-create study 'race' (run in its own process)."""
     import time

@@ -65,9 +65,14 @@ class Study(ReportSink):
 
     # -- the mirror of storage -------------------------------------------------------------------
     def _sync(self) -> None:
-        """Bring the mirror up to date: reports first, so that every report's trial is known. Read
-        again new, running and waiting trials, and only the paused ones storage no longer lists as
-        paused at the mirror's budget (a paused trial changes only by a resume or a finish)."""
+        """Bring the mirror up to date. Read again new, running and waiting trials, and only the
+        paused ones storage no longer lists as paused at the mirror's budget (a paused trial
+        changes only by a resume or a finish). Reports are read on both sides of the trials: before,
+        so that their trials are known; after, so that a trial read in a new state comes with the
+        reports its process wrote before it (a trial paused at a rung, seen without the report
+        that reached it, would look as if it never got there: a rung would wait for it, and at
+        the trial limit ``ask`` would find nothing left to run). A report of a trial created
+        after the read waits for the next one."""
         new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
         active = [t.id for t in self._cache.values() if t.state in _ACTIVE]
         paused = [t for t in self._cache.values() if t.state is TrialState.PAUSED]
@@ -80,11 +85,15 @@ class Study(ReportSink):
                 trial.reports = old.reports
             self._cache[trial.id] = trial
             self._synced_id = max(self._synced_id, trial.id)
+        new_reports += self.storage.reports(self.record.id, after_id=new_reports[-1][0] if new_reports
+                                            else self._report_id)
         for report_id, trial_id, report in new_reports:
+            if trial_id not in self._cache:
+                break
             self._report_id = report_id
             if report_id in self._local_reports:
                 self._local_reports.discard(report_id)
-            elif trial_id in self._cache:
+            else:
                 self._cache[trial_id].reports.append(report)
 
     def history(self) -> History:
