@@ -13,6 +13,7 @@ import warnings
 import pytest
 
 import tunelab as tl
+from tunelab.storage import MemoryStorage
 from tunelab.trial import Decision, TrialState
 
 from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, loss_at
@@ -124,6 +125,40 @@ def test_at_the_limit_ask_waits_for_the_trial_of_another_process_that_completes_
     assert other.returncode == 0
     with pytest.raises(tl.TrialLimitReached, match=r"1 running trial"):  # its own: no wait
         study.ask()
+
+
+class _ToldWhileAsking(MemoryStorage):
+    """Another process tells its trial just as this one's ask looks for running trials, after
+    it read the study (``on_running`` does the telling)."""
+
+    on_running = None
+
+    def running_trials(self, study_id):
+        if self.on_running is not None:
+            act, self.on_running = self.on_running, None
+            act()
+        return super().running_trials(study_id)
+
+
+def test_at_the_limit_ask_sees_a_trial_told_after_it_read_the_study():
+    store = _ToldWhileAsking()
+    study = tl.create_study(SPACE, metric="loss", mode="min", seed=0, storage=store, name="t", scheduler="sh",
+                            scheduler_options={"n": 3}, fidelity=EPOCHS, n_trials=3)
+    other = tl.load_study("t", storage=store)
+    other.owner = "another process"
+    theirs = other.ask()
+    mine = [study.ask(), study.ask()]
+    for trial, loss in zip(mine, (0.1, 0.5)):
+        trial.report(trial.budget, loss=loss)
+        study.tell(trial)
+
+    def tell_theirs():
+        theirs.report(theirs.budget, loss=0.9)
+        other.tell(theirs)
+
+    store.on_running = tell_theirs
+    promoted = study.ask(wait=False)  # the rung completed meanwhile: its best goes on
+    assert (promoted.number, promoted.budget) == (mine[0].number, 3 * mine[0].budget)
 
 
 def test_at_the_limit_ask_says_whether_the_running_trials_may_be_promoted():
