@@ -224,6 +224,30 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
     assert (tmp_path / "project" / "runs.txt").read_text().splitlines()[0] == "1"
 
 
+SAVES_AFTER_PRINTING = RESUMABLE_SCRIPT.replace("""    json.dump(epoch, open(path, "w"))
+    print(f"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / 2 - 0.4 / epoch:.4f}", flush=True)""", """\
+    print(f"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / 2 - 0.4 / epoch:.4f}", flush=True)
+    with open(path, "w") as handle:  # a checkpoint that takes a while to write, after the epoch's line
+        handle.write("{")
+        handle.flush()
+        time.sleep(0.3)
+        handle.write(f'"epoch": {epoch}}}')
+""").replace("start = json.load(open(path))", "start = json.load(open(path))['epoch']").replace("import argparse", "import time, argparse")
+
+
+def test_a_run_that_reaches_its_rung_ends_by_itself_and_keeps_the_checkpoint_it_saves_last(tmp_path):
+    setup(tmp_path, STUDY.replace("fidelity: {epochs: {min: 1, max: 3}}",
+                                  "fidelity: {epochs: {min: 1, max: 9, resumable: true}}\nscheduler: asha")
+          .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
+          .replace("n_trials: 3", "n_trials: 4"), SAVES_AFTER_PRINTING)
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 0, result.stderr
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert study.counts() == {"completed": 1, "pruned": 3}  # the promoted run went on from its checkpoint
+    for trial in study.trials:
+        assert [r.step for r in trial.reports] == list(range(1, int(trial.budget) + 1))  # no epoch twice
+
+
 PREEMPTED_SCRIPT = RESUMABLE_SCRIPT.replace("flush=True)", """flush=True)
     deaths = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deaths")
     if (epoch, len(open(deaths).read() if os.path.exists(deaths) else "")) in ((2, 0), (5, 1)):

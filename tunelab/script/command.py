@@ -6,7 +6,8 @@ the command line (``--lr {lr}``), environment variables (``TUNELAB_PARAM_LR``, `
 from stdout (lines matching the declared pattern, or JSON lines) and from ``tunelab.report``.
 Each trial's stdout and stderr are saved in its own folder and their paths recorded with the
 trial. A scheduler's STOP, a ``trial_timeout`` or a cancelled run stops the script's whole
-process group (SIGTERM, then SIGKILL after ``kill_grace`` seconds).
+process group (SIGTERM, then SIGKILL after ``kill_grace`` seconds); a run that reached its budget
+at a rung gets ``kill_grace`` seconds to end by itself first, to save its checkpoint.
 
 The objective is a plain dataclass so that it pickles to worker processes.
 """
@@ -30,6 +31,7 @@ from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
 from tunelab.script.studyfile import StudyFile
 from tunelab.script.template import Template, env_name, format_value, whole
+from tunelab.errors import TrialPaused
 from tunelab.trial import RunningTrial, TrialTimeout
 
 #: Seconds to keep reading after the script exited while a child it left still holds its stdout.
@@ -103,6 +105,11 @@ class _TrialRun:
         with ExitOnSigterm() as guard:
             try:
                 self._follow(process)
+            except TrialPaused:
+                budget = self.trial.budget
+                if budget is not None and (self.trial.last_step or 0) >= budget * (1 - 1e-9):
+                    self._let_end(process, obj.kill_grace)
+                raise
             finally:
                 process.stop(min(obj.kill_grace, TERMINATED_GRACE) if guard.signalled else obj.kill_grace)
         if self.timed_out:
@@ -163,6 +170,16 @@ class _TrialRun:
             if timeout is not None and time.monotonic() - started > timeout:
                 self.timed_out = True
                 return
+
+    def _let_end(self, process: ScriptProcess, grace: float) -> None:
+        """The run reached its budget, where it waits for a promotion (a pause before it is a
+        scheduler's own, and stops the script at once): the script, told to go that far, ends by itself once it has saved what a promoted run goes on from (often after
+        printing that epoch's line). It gets ``grace`` seconds for it before it is stopped;
+        stopped at once, it would lose that checkpoint or leave it half written."""
+        deadline = time.monotonic() + grace
+        while process.returncode is None and time.monotonic() < deadline:
+            raise_if_stopped()
+            process.lines(wait=0.1)  # drained (to the log) so that the script never blocks on a full pipe
 
     def _read(self, process: ScriptProcess, wait: float) -> None:
         for line in process.lines(wait):
