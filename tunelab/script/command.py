@@ -172,10 +172,11 @@ class _TrialRun:
                 return
 
     def _let_end(self, process: ScriptProcess, grace: float) -> None:
-        """The run reached its budget, where it waits for a promotion (a pause before it is a
-        scheduler's own, and stops the script at once): the script, told to go that far, ends by itself once it has saved what a promoted run goes on from (often after
+        """The run reached its budget, where it waits for a promotion: the script, told to go
+        that far, ends by itself once it has saved what a promoted run goes on from (often after
         printing that epoch's line). It gets ``grace`` seconds for it before it is stopped;
-        stopped at once, it would lose that checkpoint or leave it half written."""
+        stopped at once, it would lose that checkpoint or leave it half written. (A pause before
+        the budget is a scheduler's own, and the script is stopped at once.)"""
         deadline = time.monotonic() + grace
         while process.returncode is None and time.monotonic() < deadline:
             raise_if_stopped()
