@@ -69,3 +69,16 @@ def test_brackets_repeat_and_a_cut_short_bracket_closes_with_what_it_has():
     at9 = [t for t in second if t.reports[-1].step >= 9]
     assert len(at3) == 2 and len(at9) == 1  # floor(6/3) = 2 promoted, then one goes on
     assert study.counts() == {"completed": 2, "pruned": 13}
+
+
+@pytest.mark.parametrize("scheduler, limits", [("sh", (3, 9)), ("hyperband", (10, 20, 25))])
+def test_a_study_continued_with_a_larger_limit_leaves_no_trial_paused(tmp_path, scheduler, limits):
+    """The first run's limit closes a bracket early and prunes all but its best; a larger limit
+    reopens it, and a pruned trial among the reopened rung's best must not hold its rung forever
+    (the next best goes in its place)."""
+    for n_trials in limits:
+        study = tl.tune(by_epochs, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                        searcher="random", n_trials=n_trials, seed=0, storage=f"sqlite:///{tmp_path / 's.db'}",
+                        name="grown", progress=False)
+        assert len(study.trials) == n_trials and TrialState.PAUSED not in {t.state for t in study.trials}
+        assert study.best.budget == EPOCHS.max

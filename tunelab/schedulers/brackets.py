@@ -80,10 +80,15 @@ class BracketScheduler(FidelityScheduler):
 
     def _winners(self, bracket: Bracket, members: list[Trial], scores: dict[int, float], rung: int) -> list[Trial]:
         """The trials of a closed ``rung`` that go on to the next one, best first: the planned
-        number, fewer if the rung had fewer trials (a bracket cut short by the trial limit)."""
+        number, fewer if the rung had fewer trials (a bracket cut short by the trial limit). A
+        trial that ended at the rung (it failed after reporting there, or it was pruned when an
+        earlier run's trial limit closed the bracket, which a larger limit has reopened) cannot
+        go on: the next best goes instead."""
         entrants = members if rung == 0 else self._entrants(members, bracket.levels[rung])
         quota = min(bracket.sizes[rung + 1], max(int(math.floor(len(entrants) / self.eta + 1e-9)), 1))
-        ranked = sorted((t for t in entrants if math.isfinite(scores.get(t.id, math.inf))),
+        following = bracket.levels[rung + 1] * (1 - 1e-9)
+        ranked = sorted((t for t in entrants if math.isfinite(scores.get(t.id, math.inf))
+                         and not (t.state.finished and (t.budget or 0) < following)),
                         key=lambda t: (scores[t.id], t.number))
         return ranked[:quota]
 
