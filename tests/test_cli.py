@@ -102,6 +102,10 @@ def test_show_says_how_far_a_stopped_trial_got_not_how_far_it_was_meant_to(tmp_p
     header = next(line for line in lines if "state" in line).strip("┃").split("┃")
     row = next(line for line in lines if "pruned" in line and "│" in line).strip("│").split("│")
     assert {h.strip(): c.strip() for h, c in zip(header, row)}["reached"] == "3"
+    study.ask()  # running, nothing reported yet: it has reached nothing, not its budget
+    lines = cli("show", "s", "--storage", storage, *limit, cwd=tmp_path).stdout.splitlines()
+    row = next(line for line in lines if "running" in line and "│" in line).strip("│").split("│")
+    assert {h.strip(): c.strip() for h, c in zip(header, row)}["reached"] == ""
 
 
 @pytest.mark.parametrize("limit", [[], ["--limit", "0"]])

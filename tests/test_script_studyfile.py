@@ -125,6 +125,14 @@ def test_placeholder_not_in_the_space(tmp_path):
     assert "did you mean {lr}?" in message
 
 
+def test_a_format_the_values_cannot_take_is_refused_before_any_trial_runs(tmp_path):
+    message = error_of(tmp_path, GOOD.replace("--lr {lr}", "--lr {lr:.3q}"))
+    assert message.startswith(f"{tmp_path / 'study.yaml'}:2: command: cannot format lr=")
+    assert "with {lr:.3q}" in message
+    assert "cannot format optimizer=" in error_of(tmp_path, GOOD.replace("--lr {lr}", "--opt {optimizer:.2f}"))
+    assert load_study_file(write(tmp_path, GOOD.replace("--lr {lr}", "--lr {lr:.2e} --layers {layers:03d}")))
+
+
 def test_budget_needs_a_fidelity_and_names_may_not_clash(tmp_path):
     assert "{budget} is the trial's fidelity level" in error_of(tmp_path, GOOD.replace(
         "fidelity: {epochs: {min: 1, max: 81}}", ""))
@@ -191,6 +199,9 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     with pytest.raises(StudyFileError, match="no study file at"):
         load_study_file(tmp_path / "nope.yaml")
     assert "ends in .yaml, .yml or .toml" in error_of(tmp_path, GOOD, name="study.json")
+    (tmp_path / "latin1.yaml").write_bytes(b"# tuning\n# r\xe9glage\n")
+    with pytest.raises(StudyFileError, match=r"latin1.yaml:2: a study file is UTF-8 text; byte 0xe9 is not"):
+        load_study_file(tmp_path / "latin1.yaml")
 
 
 def test_templates_render_values_and_drop_inactive_conditional_tokens():

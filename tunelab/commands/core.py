@@ -164,7 +164,9 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
-        reached = max(r.step for r in t.reports) if t.reports else furthest.get(t.id, t.budget)
+        # no report: a completed trial's result stands for its budget; any other got nowhere yet
+        reached = max(r.step for r in t.reports) if t.reports else \
+            furthest.get(t.id, t.budget if t.state is TrialState.COMPLETED else None)
         budget = [_fmt(reached) if reached is not None else ""] if budgets else []
         table.add_row(str(t.number), t.state.value, _fmt(t.value), *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,

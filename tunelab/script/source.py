@@ -60,7 +60,12 @@ def read_document(path: str | Path) -> Document:
     path = Path(path)
     if not path.is_file():
         raise StudyFileError(f"no study file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise StudyFileError(f"{path}:{line}: a study file is UTF-8 text; byte {err.object[err.start]:#x} is not "
+                             "(save it as UTF-8)") from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data, lines = _read_yaml(path, text)

@@ -31,7 +31,7 @@ from tunelab.schedulers import SCHEDULERS
 from tunelab.script.outputs import JsonLines, RegexLines
 from tunelab.script.source import Document, KeyPath, apply_override, read_document
 from tunelab.script.spacefile import parse_space
-from tunelab.script.template import BUILTINS, Template, TemplateError, format_value
+from tunelab.script.template import BUILTINS, Template, TemplateError, format_value, whole
 from tunelab.searchers import SEARCHERS
 from tunelab.space import Space
 from tunelab.tuner import Budgets
@@ -202,6 +202,15 @@ class _Checker:
                 hint = f"; did you mean {{{close[0]}}}?" if close else ""
                 raise self.fail(key, f"placeholder {{{name}}} is not a parameter of the space{hint} "
                                      f"(parameters: {', '.join(space)}; built-ins: {', '.join(sorted(builtins))})")
+        # Formats ({lr:.3f}) are tried on a few configurations now, not found wrong by every trial.
+        sample = {name: "x" for name in BUILTINS} | {"seed": 0, "trial": 0}
+        if fidelity is not None:
+            sample["budget"] = sample[fidelity.name] = whole(fidelity.max)
+        for seed in range(8):
+            try:
+                template.render({**sample, **Space(space).sample(seed)})
+            except TemplateError as err:
+                raise self.fail(key, str(err)) from None
 
     def _reader(self, metrics: list[str], result_file: Template | None) -> JsonLines | RegexLines:
         spec = self.data.get("report", "json")
