@@ -57,6 +57,19 @@ def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):
     assert "<script" in html.read_text() and "Plotly.newPlot" in html.read_text()
 
 
+def test_output_paths_are_checked_before_the_work_is_done(url, capsys, tmp_path):
+    (tmp_path / "taken.csv").write_text("")
+    for args in (["sensitivity", "q", "--points", "3", "--html", str(tmp_path)],  # before its re-runs
+                 ["compare", "q", "n", "--html", str(tmp_path)],
+                 ["export", "q", "--format", "tensorboard", "-o", str(tmp_path / "taken.csv")]):
+        assert main([*args, "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("is a folder; name a file in it") == 2 and "taken.csv is a file; this writes a folder" in err
+    pytest.importorskip("plotly")
+    code, _ = run(capsys, "compare", "q", "n", "--html", str(tmp_path / "new" / "c.html"), "--storage", url)
+    assert code == 0 and (tmp_path / "new" / "c.html").exists()  # a missing folder is made
+
+
 def test_seed_check_command_flags_the_noisy_study(url, capsys):
     code, out = run(capsys, "seed-check", "n", "--seeds", "6", "--storage", url)
     assert code == 0 and "UNSTABLE" in out

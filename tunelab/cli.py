@@ -63,15 +63,28 @@ def existing_storage(url: str) -> str:
     return url
 
 
-def output_file(path: str) -> str:
-    """A file a command writes (-o): its folder is made if missing; a folder in its place is refused."""
+def output_file(path: str, flag: str = "-o") -> str:
+    """A file a command writes (-o): its folder is made if missing; a folder in its place is refused.
+    Checked before the command does its work, so that nothing computed is lost to a bad path."""
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"-o {path} is a folder; name a file in it")
+        raise UsageError(f"{flag} {path} is a folder; name a file in it")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UsageError(f"-o {path}: cannot make its folder ({err.strerror})") from None
+        raise UsageError(f"{flag} {path}: cannot make its folder ({err.strerror})") from None
+    return path
+
+
+def output_folder(path: str, flag: str = "-o") -> str:
+    """A folder a command writes into (-o): made if missing; a file in its place is refused."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{flag} {path} is a file; this writes a folder, name one")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot make the folder ({err.strerror})") from None
     return path
 
 

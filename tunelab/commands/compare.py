@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tunelab.cli import existing_storage
+from tunelab.cli import existing_storage, output_file
 from tunelab.commands.analysis import console, finish_parser, table
 
 
@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     import tunelab as tl
     from tunelab.analysis.compare import compare_studies
 
+    if args.html:
+        output_file(args.html, "--html")
     a = tl.load_study(args.first, storage=existing_storage(args.storage))
     b = tl.load_study(args.second, storage=existing_storage(args.storage_b or args.storage))
     result = compare_studies(a, b)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunelab import api
-from tunelab.cli import UsageError, existing_storage, output_file, storage_argument
+from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
@@ -178,7 +178,7 @@ def export_study(args: argparse.Namespace) -> int:
     from tunelab.tracking.export import TEXT_FORMATS, export, write
 
     if args.output:
-        path = args.output if args.format == "tensorboard" else output_file(args.output)
+        path = output_folder(args.output) if args.format == "tensorboard" else output_file(args.output)
         print(f"wrote {write(_load(args), args.format, path)}")
     elif args.format in TEXT_FORMATS:
         print(export(_load(args), args.format), end="")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from tunelab.cli import output_file
 from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
 
 
@@ -19,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.sensitivity import sensitivity
 
+    if args.html:
+        output_file(args.html, "--html")  # before the re-runs, whose results a bad path would lose
     with rerun_target(args) as (study, trial, objective):
         result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric,
                              seed=trial.seed, budget=trial.budget)
