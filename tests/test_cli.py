@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import subprocess
 import sys
 
@@ -200,3 +201,18 @@ def test_console_script_is_installed(tmp_path):
     exe = shutil.which("tunelab") or str(__import__("pathlib").Path(sys.executable).with_name("tunelab"))
     result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("tunelab ")
+
+
+def test_dashboard_on_a_port_in_use_or_a_host_that_does_not_resolve_says_so_in_one_line(tmp_path, capsys):
+    pytest.importorskip("starlette")
+    from tunelab.cli import main
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="d")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["dashboard", "--port", str(taken.getsockname()[1]), "--storage", url]) == 2
+    assert main(["dashboard", "--host", "no-such-host.invalid", "--storage", url]) == 2
+    out = capsys.readouterr()
+    assert "pick another --port" in out.err and "cannot resolve it" in out.err and "dashboard of" not in out.out

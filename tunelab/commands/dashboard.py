@@ -24,8 +24,27 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535; got {args.port}")
     storage = existing_storage(args.storage)
+    _check_address(args.host, args.port)
     if args.host not in LOOPBACK:
         console.print(f"[yellow]warning:[/] serving on {args.host}: anyone who can reach it sees your studies")
     console.print(f"tunelab dashboard of {storage} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     serve(storage, host=args.host, port=args.port)
     return 0
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind the address once before saying the dashboard is there: a port in use or a host that
+    does not resolve is a one-line error, not a promise followed by the server's failure."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise UsageError(f"--host {host}: cannot resolve it ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise UsageError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port") from None
