@@ -30,5 +30,6 @@ def test_compare_two_studies_side_by_side():
     assert configs["x"] == (a.best.config["x"], b.best.config["x"]) and configs["extra"] == (None, 3)
     history = {n: (va, vb) for n, va, vb in result.history}
     assert list(history) == [1, 5, 10, 20, 25]
-    assert history[25] == (a.best.value, b.best.value)
+    assert history[10][0] is not None and history[20][0] is None  # a has 12 trials: nothing after 20 of them
+    assert history[25] == (None, b.best.value)
     assert result.to_json()["names"] == ["a", "b"]

@@ -29,6 +29,10 @@ def best_so_far(study: Any) -> list[tuple[int, float]]:
 
 
 def best_after(curve: list[tuple[int, float]], n: int) -> float | None:
+    """The best after ``n`` finished trials; None before the first result, and for a study that
+    has not finished ``n`` trials (its best after its last is not its best after ``n``)."""
+    if not curve or n > curve[-1][0]:
+        return None
     value = None
     for count, best in curve:
         if count > n:
