@@ -204,6 +204,9 @@ def test_the_default_setup_follows_the_fidelity():
     manual = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler_options={"adaptive": False})
     assert manual.scheduler.name == "asha" and not manual.scheduler.adaptive
     assert tl.create_study(SPACE, metric="loss", mode="min", scheduler="auto").scheduler.name == "fifo"
+    with pytest.raises(tl.ConfigError, match=r"scheduler_options \['eta'\] are for a multi-fidelity scheduler, "
+                                             r"and without a fidelity"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler_options={"eta": 2})
 
 
 def test_a_stopping_scheduler_gets_the_full_budget_of_the_fidelity():

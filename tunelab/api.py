@@ -108,6 +108,10 @@ def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str,
     if scheduler is None or (isinstance(scheduler, str) and scheduler.strip().lower() == "auto"):
         scheduler, defaults, preferred = default_setup(fidelity)
         given = dict(scheduler_options or {})
+        if given and fidelity is None:
+            raise ConfigError(f"scheduler_options {sorted(given)} are for a multi-fidelity scheduler, and without a "
+                              "fidelity the study has none (FIFO); declare one, e.g. fidelity=tl.fidelity('epochs', "
+                              "min=1, max=81, resumable=True), or name the scheduler")
         if given.get("promotion") is False or given.get("brackets", 1) != 1:
             defaults.pop("adaptive", None)  # a default that only works with promotion and one bracket
         scheduler_options = {**defaults, **given}
