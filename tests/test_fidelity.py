@@ -35,6 +35,7 @@ def test_fidelity_is_validated():
     ("hyperband", {"min_budget": 0.1}, r"hyperband: min_budget must lie in the fidelity's range"),
     ("curve", {"threshold": "0.1"}, r"curve: threshold must be a probability in \(0, 1\); got '0.1'"),
     ("curve", {"max_step": -3}, "curve: max_step must be a positive number"),
+    ("curve", {"max_step": 100}, r"curve: max_step=100 lies beyond the fidelity's max 9 \(epochs\)"),
     ("median", {"warmup_steps": "2x"}, "median: warmup_steps must be a step >= 0; got '2x'"),
     ("threshold", {"threshold": 1, "warmup_steps": None}, "threshold: warmup_steps must be a step >= 0"),
     ("asha", [("eta", 3)], "scheduler_options must be a dict of option names to values"),

@@ -51,6 +51,14 @@ class CurveScheduler(Scheduler):
         return {"max_step": self._max_step, "threshold": self.threshold, "min_points": self.min_points,
                 "growth": self.growth, "min_fraction": self.min_fraction}
 
+    def bind(self, fidelity) -> None:
+        super().bind(fidelity)
+        self.max_step  # noqa: B018 - fail at creation, not at the first report
+        if fidelity is not None and self._max_step is not None and self._max_step > fidelity.max:
+            raise ConfigError(f"curve: max_step={self._max_step!r} lies beyond the fidelity's max "
+                              f"{fidelity.max:g} ({fidelity.name}): no run reaches it, so none would be judged; "
+                              "leave max_step out (it is the fidelity's max) or lower it")
+
     @property
     def max_step(self) -> float:
         if self._max_step is not None:
@@ -59,10 +67,6 @@ class CurveScheduler(Scheduler):
             return self.fidelity.max
         raise ConfigError("curve needs the final step: declare a fidelity (tl.fidelity('epochs', min=1, max=50)) "
                           "or give scheduler_options={'max_step': 50}")
-
-    def bind(self, fidelity) -> None:
-        super().bind(fidelity)
-        self.max_step  # noqa: B018 - fail at creation, not at the first report
 
     def _checkpoints(self) -> set[int]:
         """The report counts at which a decision is made: min_points, then growing geometrically."""
