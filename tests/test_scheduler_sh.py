@@ -42,6 +42,9 @@ def test_n_derived_from_a_total_budget_is_the_largest_that_fits():
     assert fresh.brackets[0].n < n
     with pytest.raises(tl.ConfigError, match="cannot pay"):
         sh(budget=50)
+    fresh = SuccessiveHalvingScheduler("loss", "min", budget=39)
+    with pytest.raises(tl.ConfigError, match=r"costs 40 \(1 \+ 3 \+ 9 \+ 27: each rung run afresh\)"):
+        fresh.bind(tl.fidelity("size", min=1, max=27))  # one run to 27 alone would cost 27
 
 
 @pytest.mark.parametrize("mode", ["min", "max"])

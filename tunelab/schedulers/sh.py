@@ -48,9 +48,13 @@ class SuccessiveHalvingScheduler(BracketScheduler):
             return [make_bracket(self.n, self.levels, self.eta)]
         if self.budget is None:
             return [make_bracket(max(int(round(self.eta ** (len(self.levels) - 1))), 1), self.levels, self.eta)]
-        if self.cost(make_bracket(1, self.levels, self.eta)) > self.budget:
-            raise ConfigError(f"sh: budget={self.budget:g} cannot pay for even one configuration run to "
-                              f"{self.max_budget:g}; raise the budget or lower max_budget")
+        least = self.cost(make_bracket(1, self.levels, self.eta))
+        if least > self.budget:
+            afresh = self.fidelity is not None and not self.fidelity.resumable
+            how = f" ({' + '.join(f'{level:g}' for level in self.levels)}: each rung run afresh)" if afresh else ""
+            raise ConfigError(f"sh: budget={self.budget:g} cannot pay for even one configuration taken through the "
+                              f"rungs to {self.max_budget:g}, which costs {least:g}{how}; raise the budget, lower "
+                              "max_budget or raise min_budget")
         n = 1
         while self.cost(make_bracket(n + 1, self.levels, self.eta)) <= self.budget:
             n += 1
