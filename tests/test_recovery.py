@@ -289,6 +289,24 @@ def test_ask_takes_over_a_trial_whose_process_died_from_its_checkpoint(tmp_path)
     assert study.ask().id != dead.id
 
 
+@pytest.mark.parametrize("saved", [True, False])  # goes on from its checkpoint, or fails and is retried
+def test_a_trial_of_a_dead_process_ran_until_its_last_sign_of_life_not_until_it_was_found(url, saved):
+    import time
+
+    study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha", seed=0,
+                            storage=url, name="gone")
+    dead = study.storage.create_trial(study.record.id, {"x": 0.5, "kind": "a", "n": 2}, study._seed_for,
+                                      owner=dead_owner(), budget=9.0)
+    study.storage.add_report(study.record.id, dead.id, 1, {"loss": 1.0}, dead.running_since + 0.3)  # its last word
+    if saved:
+        checkpoints.save(study.checkpoint_dir(dead), 1)
+    time.sleep(1.5)  # dead all along, until a tuner comes back
+    assert study.recover_abandoned()
+    trial = study.get_trial(dead.number)
+    assert trial.state is (TrialState.WAITING if saved else TrialState.FAILED)
+    assert trial.duration == pytest.approx(0.3, abs=0.05)
+
+
 def test_trials_that_cannot_go_on_give_their_checkpoints_back():
     """A stale trial of another machine may still be running: it is retried from scratch and its
     checkpoint deleted; so is one out of retries. One whose process is gone goes on."""

@@ -41,23 +41,27 @@ def recover_abandoned(study: "Study", stale_after: float = 120.0, max_retries: i
     """
     requeued = []
     now = time.time()
-    stale = [(trial_id, owner) for trial_id, owner, heartbeat in study.storage.running_trials(study.record.id)
-             if owner != study.owner and (owner_is_dead(owner) or (
+    stale = [(trial_id, owner, heartbeat) for trial_id, owner, heartbeat in
+             study.storage.running_trials(study.record.id) if owner != study.owner and (owner_is_dead(owner) or (
                  not _same_host(owner) and heartbeat is not None and now - heartbeat > stale_after))]
     if not stale:
         return []
     study._sync()
     cache = study._cache
-    for trial_id, owner in stale:
+    for trial_id, owner, heartbeat in stale:
         trial = cache[trial_id]
         again, why = _attempts(trial, cache) <= max_retries, f"the process running it ({owner}) is gone"
+        # It ran until its process's last sign of life, not until now: a tuner restarted hours
+        # after a crash must not bill those hours to the trial.
+        ran_until = min(max(heartbeat or 0.0, trial.running_since or 0.0,
+                            trial.reports[-1].time if trial.reports else 0.0), now)
         # Only a process known dead (on this machine) leaves its checkpoint alone for good: one
         # whose heartbeat went stale may still be running and writing it, so its retry starts over.
-        if owner_is_dead(owner) and continue_later(study, trial, why, owner, max_retries):
+        if owner_is_dead(owner) and continue_later(study, trial, why, owner, max_retries, ran_until):
             requeued.append(study._cache[trial_id])
             continue
         abandoned, retry = study.storage.abandon_trial(trial_id, f"abandoned: {why}",
-                                                       retry_attrs(trial, cache) if again else None, owner)
+                                                       retry_attrs(trial, cache) if again else None, owner, ran_until)
         if abandoned:
             checkpoints.delete(study.checkpoint_dir(trial))
         if retry is not None:
@@ -104,14 +108,15 @@ def claim_queued(study: "Study", budget: float | None) -> Trial | None:
             return trial
 
 
-def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None = None, max_retries: int = 1) -> bool:
+def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None = None, max_retries: int = 1,
+                   ran_until: float | None = None) -> bool:
     """Queue ``trial``, interrupted while running, to go on from its checkpoint: the same trial,
     at the budget it was running to, claimed before any other (``Storage.requeue_trial``). Each
     interruption is recorded (``system_attrs["interrupted"]``: why, when, the last step reported).
     ``owner``: the process that held it when it died, which counts the death against
     ``max_retries`` (a death may repeat; a tuner's stop is not the trial's doing). False,
     changing nothing, when the trial saved no checkpoint, is out of retries, or is no longer
-    running (held by ``owner``)."""
+    running (held by ``owner``). ``ran_until``: when it stopped running (default now)."""
     attempts = _attempts(trial, study._cache)
     # Onto a state its stored reports cover. A trial that reports nothing (no fidelity, none yet)
     # may checkpoint without reporting: its checkpoint is all it has.
@@ -123,7 +128,7 @@ def continue_later(study: "Study", trial: Trial, reason: str, owner: str | None 
     attrs: dict[str, Any] = {INTERRUPTED: [*trial.system_attrs.get(INTERRUPTED, []), record]}
     if owner is not None:
         attrs[ATTEMPT] = attempts + 1
-    if not study.storage.requeue_trial(trial.id, attrs, owner):
+    if not study.storage.requeue_trial(trial.id, attrs, owner, ran_until):
         return False
     study._sync()
     return True

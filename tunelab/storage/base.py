@@ -153,19 +153,23 @@ class Storage(ABC):
 
     @abstractmethod
     def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None,
-                      owner: str | None = None) -> tuple[bool, Trial | None]:
+                      owner: str | None = None, ran_until: float | None = None) -> tuple[bool, Trial | None]:
         """Fail a running trial whose process is gone and, with ``retry_attrs``, queue a waiting
         copy (same config and seed, not counted again) in the same atomic step. Returns whether
         this call failed it and the retry: two processes recovering at once never both re-queue.
-        With ``owner``, only while that process still holds it (not once another resumed it)."""
+        With ``owner``, only while that process still holds it (not once another resumed it).
+        ``ran_until``: when its running stretch ended (its process's last sign of life; default
+        now), so that the time its process lay dead is not counted as time it ran."""
 
     @abstractmethod
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None,
+                      ran_until: float | None = None) -> bool:
         """Put a running trial back in the queue as it is (its number, config, budget, reports and
         checkpoint; still counted), with ``attrs`` merged into its system attributes: a trial
         interrupted by its process's death or by its tuner's stop goes on from its checkpoint
         when claimed next, at the budget it was running to. False if it was not running (by
-        ``owner``, when given: a process with a stale view must not requeue it from its new owner)."""
+        ``owner``, when given: a process with a stale view must not requeue it from its new owner).
+        ``ran_until`` as for :meth:`abandon_trial`."""
 
     @abstractmethod
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:

@@ -121,21 +121,24 @@ class MemoryStorage(Storage):
         return True
 
     def abandon_trial(self, trial_id: int, error: str, retry_attrs: dict[str, Any] | None,
-                      owner: str | None = None) -> tuple[bool, Trial | None]:
+                      owner: str | None = None, ran_until: float | None = None) -> tuple[bool, Trial | None]:
         trial = self._running(trial_id, owner)
         if trial is None:
             return False, None
+        if ran_until is not None:
+            trial.stop_running(ran_until)
         self.finish_trial(trial_id, TrialState.FAILED, error=error)
         if retry_attrs is None:
             return True, None
         return True, self.create_trial(self._study_of[trial_id], trial.config, lambda _n: trial.seed,
                                        TrialState.WAITING, system_attrs=retry_attrs, counted=False)
 
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None) -> bool:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None,
+                      ran_until: float | None = None) -> bool:
         trial = self._running(trial_id, owner)
         if trial is None:
             return False
-        trial.stop_running(now())
+        trial.stop_running(now() if ran_until is None else ran_until)
         trial.state, trial.value = TrialState.WAITING, None
         trial.system_attrs.update(_json_copy(attrs))
         self._owners[trial_id] = None
