@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -16,9 +17,10 @@ import tunelab as tl
 from objectives import SPACE, quadratic
 
 
-def cli(*args, cwd, stdin=None):
+def cli(*args, cwd, stdin=None, columns=None):
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "tunelab.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          input=stdin, timeout=300)
+                          input=stdin, timeout=300, env=env)
 
 
 @pytest.fixture()
@@ -216,3 +218,23 @@ def test_dashboard_on_a_port_in_use_or_a_host_that_does_not_resolve_says_so_in_o
     assert main(["dashboard", "--host", "no-such-host.invalid", "--storage", url]) == 2
     out = capsys.readouterr()
     assert "pick another --port" in out.err and "cannot resolve it" in out.err and "dashboard of" not in out.out
+
+
+def test_show_and_compare_give_every_metric_of_a_study_with_several(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'm.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric=["accuracy", "latency"], mode=["max", "min"],
+                            storage=storage, name="two", seed=0)
+    for accuracy, latency in ((0.9, 5.0), (0.8, 1.0), (0.7, 3.0)):  # the last is beaten on both by the second
+        study.tell(study.ask(), {"accuracy": accuracy, "latency": latency})
+    result = cli("show", "two", "--storage", storage, cwd=tmp_path, columns=120)
+    assert result.returncode == 0, result.stderr
+    assert "two: accuracy (max), latency (min)" in result.stdout
+    assert "Pareto front (no trial better on every metric): trials 0, 1" in result.stdout
+    lines = result.stdout.splitlines()
+    header = [h.strip() for h in next(line for line in lines if "state" in line).strip("┃").split("┃")]
+    rows = [[c.strip() for c in line.strip("│").split("│")] for line in lines if "completed" in line and "│" in line]
+    assert header[:4] == ["#", "state", "accuracy", "latency"]
+    assert [row[:4] for row in rows] == [["0", "completed", "0.9", "5"], ["1", "completed", "0.8", "1"],
+                                         ["2", "completed", "0.7", "3"]]  # the front first
+    compared = json.loads(cli("compare", "two", "two", "--json", "--storage", storage, cwd=tmp_path).stdout)
+    assert compared["summary"][0] == ["metric"] + ["accuracy (max), latency (min); compared on accuracy"] * 2

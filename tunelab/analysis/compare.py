@@ -58,6 +58,12 @@ def _best(study: Any) -> Trial | None:
     return best[0] if best else None
 
 
+def _objectives(study: Any) -> str:
+    """What the study optimises; of several metrics, the first is the one compared here."""
+    named = ", ".join(f"{m} ({mode})" for m, mode in zip(study.metrics, study.modes))
+    return named if len(study.metrics) == 1 else f"{named}; compared on {study.metric}"
+
+
 def compare_studies(a: Any, b: Any) -> Comparison:
     bests, costs = (_best(a), _best(b)), (study_cost(a), study_cost(b))
     counts = (a.counts(), b.counts())
@@ -67,7 +73,7 @@ def compare_studies(a: Any, b: Any) -> Comparison:
 
     studies = (a, b)
     summary = [
-        ("metric", *pair(lambda i: f"{studies[i].metric} ({studies[i].mode})")),
+        ("metric", *pair(lambda i: _objectives(studies[i]))),
         ("trials", *pair(lambda i: sum(counts[i].values()))),
         ("completed", *pair(lambda i: counts[i].get("completed", 0))),
         ("failed", *pair(lambda i: counts[i].get("failed", 0))),

@@ -93,7 +93,7 @@ def list_studies(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
     for s in summaries:
         table.add_row(s.name, datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
-                      f"{s.metrics[0]} ({s.modes[0]})", str(s.n_trials), str(s.counts.get("completed", 0)),
+                      ", ".join(f"{m} ({mode})" for m, mode in zip(s.metrics, s.modes)), str(s.n_trials), str(s.counts.get("completed", 0)),
                       str(s.counts.get("failed", 0)), _fmt(s.best_value))
     console.print(table)
     return 0
@@ -112,13 +112,19 @@ def show_study(args: argparse.Namespace) -> int:
     state_counts = study.counts()
     total = sum(state_counts.values())
     counts = ", ".join(f"{n} {state}" for state, n in sorted(state_counts.items())) or "no trials"
-    console.print(f"[bold]{study.name}[/]: {study.metric} ({study.mode}), {counts}; seed {study.seed}")
+    objectives = ", ".join(f"{m} ({mode})" for m, mode in zip(study.metrics, study.modes))
+    console.print(f"[bold]{study.name}[/]: {objectives}, {counts}; seed {study.seed}")
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
                   f"objective: {settings.get('objective') or 'none recorded (ask/tell)'}")
     limit = args.limit if args.limit > 0 else total
-    if args.limit <= 0:
+    if len(study.metrics) > 1 and args.sort == "value":
+        # several metrics: the Pareto front first, then the others, most recent first
+        front = study.best_trials
+        kept = {t.id for t in front}
+        trials = (front + sorted((t for t in study.trials if t.id not in kept), key=lambda t: -t.number))[:limit]
+    elif args.limit <= 0:
         trials = study.trials
         if args.sort == "value":
             # as the limited view: completed trials best first, then the others, most recent first
@@ -140,6 +146,9 @@ def show_study(args: argparse.Namespace) -> int:
                   f"{cost.resources.gpus:g} GPUs at {cost.prices.cpu_hour:g}/{cost.prices.gpu_hour:g} per hour); "
                   f"files: {study.folder}")
     top = study.top_trials(1) if len(study.metrics) == 1 else []
+    if len(study.metrics) > 1:
+        front = ", ".join(str(t.number) for t in sorted(study.best_trials, key=lambda t: t.number))
+        console.print(f"Pareto front (no trial better on every metric): trials {front or 'none yet'}")
     if top:
         best = top[0]
         console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
@@ -155,7 +164,7 @@ def show_study(args: argparse.Namespace) -> int:
 def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest: dict[int, float]) -> Table:
     table = Table()
     budgets = study.fidelity is not None  # how far each trial went: a rung, where it was stopped, the full run
-    for column in ("#", "state", study.metric, *(["reached"] if budgets else []), "duration", "cost"):
+    for column in ("#", "state", *study.metrics, *(["reached"] if budgets else []), "duration", "cost"):
         table.add_column(column, justify="right")
     for name in study.space.params:
         table.add_column(name, justify="right")
@@ -168,7 +177,8 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
         reached = max(r.step for r in t.reports) if t.reports else \
             furthest.get(t.id, t.budget if t.state is TrialState.COMPLETED else None)
         budget = [_fmt(reached) if reached is not None else ""] if budgets else []
-        table.add_row(str(t.number), t.state.value, _fmt(t.value), *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
+        values = [_fmt(t.value)] + [_fmt((t.metrics or {}).get(m)) for m in study.metrics[1:]]
+        table.add_row(str(t.number), t.state.value, *values, *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(t.state.value, ""))
     return table
