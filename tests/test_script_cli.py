@@ -75,6 +75,17 @@ def test_run_then_resume_with_overrides(tmp_path):
     assert missing.returncode == 2 and "no study named 'cli-demo'" in missing.stderr
 
 
+def test_a_dry_run_prints_the_command_of_trial_0_as_the_run_will_start_it(tmp_path):
+    setup(tmp_path, STUDY + "enqueue: [{lr: 0.25}]\n")
+    dry = tunelab(tmp_path, "run", "project/study.yaml", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "--lr 0.25 --epochs 3" in dry.stdout  # the baseline goes first
+    result = tunelab(tmp_path, "run", "project/study.yaml")
+    assert result.returncode == 0, result.stderr
+    trial = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'tunelab.db'}").trials[0]
+    assert trial.user_attrs["command"] in dry.stdout  # the very command, seed included
+
+
 def test_a_metric_the_script_never_prints_stops_the_run_after_the_first_trial(tmp_path):
     without_pattern = "".join(line for line in STUDY.splitlines(True) if not line.startswith("report:"))
     setup(tmp_path, without_pattern.replace("n_trials: 3", "n_trials: 50"))
@@ -209,7 +220,8 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
           .replace("n_trials: 3", "n_trials: 9"),
           RESUMABLE_SCRIPT.replace("start = ", "open('runs.txt', 'a').write(f'{args.epochs}\\n')\nstart = "))
     dry = tunelab(tmp_path, "run", "project/study.yaml", "--dry-run")
-    assert dry.returncode == 0 and "--epochs 9 " in dry.stdout and f"{sys.executable} train.py" in dry.stdout
+    # trial 0's command: the lowest rung of the ladder planned for 9 trials
+    assert dry.returncode == 0 and "--epochs 1 " in dry.stdout and f"{sys.executable} train.py" in dry.stdout
     result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
     assert result.returncode == 0, result.stderr
     study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")

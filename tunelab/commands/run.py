@@ -153,17 +153,31 @@ def _check_first_trial(study) -> None:
 
 
 def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
-    from tunelab.space import Space
+    """The command of the study's first trial: asked of the same setup in memory (so the first
+    enqueued configuration, and the budget the scheduler gives a first trial), run nowhere."""
+    import tempfile
 
-    config = Space(study_file.space).sample(study_file.seed or 0)
-    values = {**config, "seed": 0, "trial": 0, "study": study_file.name, "python": sys.executable,
+    import tunelab as tl
+
+    with tempfile.TemporaryDirectory() as folder:
+        study = tl.create_study(study_file.space, metric=study_file.metrics, mode=study_file.modes,
+                                seed=study_file.seed, searcher=study_file.searcher,
+                                searcher_options=study_file.searcher_options, scheduler=study_file.scheduler,
+                                scheduler_options=study_file.scheduler_options, fidelity=study_file.fidelity,
+                                n_trials=study_file.budgets.get("n_trials"), artifact_dir=folder, environment={})
+        for config in study_file.enqueue:
+            study.enqueue(config)
+        trial = study.ask(wait=False)
+    values = {**trial.config, "seed": trial.seed, "trial": 0, "study": study_file.name, "python": sys.executable,
               "trial_dir": f"{objective.artifacts}/0", "checkpoint_dir": f"{objective.artifacts}/0/checkpoint",
               "config_file": f"{objective.artifacts}/0/config.json"}
     if study_file.fidelity is not None:
-        values["budget"] = values[study_file.fidelity.name] = whole(study_file.fidelity.max)
+        values["budget"] = values[study_file.fidelity.name] = whole(trial.budget or study_file.fidelity.max)
     console.print(f"study file {study_file.path} is valid: study {study_file.name!r}, "
                   f"{len(study_file.space)} parameter(s), metric {study_file.metrics[0]!r} ({study_file.modes[0]})")
-    console.print(escape(f"a trial would run, in {study_file.workdir}:\n  {shlex.join(objective.command.render(values))}"))
+    seeded = "" if study_file.seed is not None else " (its seed is drawn afresh: the file sets none)"
+    console.print(escape(f"trial 0 would run, in {study_file.workdir}{seeded}:\n"
+                         f"  {shlex.join(objective.command.render(values))}"))
     return 0
 
 
