@@ -193,6 +193,10 @@ def test_set_overrides_apply_before_checking_and_errors_name_the_flag(tmp_path):
         tmp_path, GOOD, overrides=["n_trial=3"])
     assert "--set workers=0: workers: must be a positive integer" in error_of(tmp_path, GOOD, overrides=["workers=0"])
     assert "--set needs key=value" in error_of(tmp_path, GOOD, overrides=["workers"])
+    # another flag that sets a key is named as the user wrote it; a name is text, even all digits
+    assert error_of(tmp_path, GOOD, overrides=[("--executor foo", "executor=foo")]).startswith(
+        "--executor foo: executor: unknown executor 'foo'")
+    assert load_study_file(write(tmp_path, GOOD), ["name=123"]).name == "123"
 
 
 def test_missing_file_and_unknown_suffix(tmp_path):

@@ -67,8 +67,8 @@ def run_study_file(args: argparse.Namespace) -> int:
     import tunelab as tl
 
     overrides = list(args.overrides)
-    overrides += [f"executor={args.executor}"] if args.executor else []
-    overrides += [f"storage={args.storage}"] if args.storage else []
+    overrides += [(f"--executor {args.executor}", f"executor={args.executor}")] if args.executor else []
+    overrides += [(f"--storage {args.storage}", f"storage={args.storage}")] if args.storage else []
     study_file = load_study_file(args.file, overrides)
     url = study_file.storage or os.environ.get("TUNELAB_STORAGE") or DEFAULT_STORAGE
     root = study_file.artifacts or artifacts_root(url)

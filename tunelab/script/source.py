@@ -203,8 +203,11 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def apply_override(doc: Document, assignment: str) -> None:
-    """Apply ``key.sub=value`` to the document (``--set n_trials=20``)."""
+def apply_override(doc: Document, assignment: str, flag: str | None = None,
+                   strings: frozenset[str] = frozenset()) -> None:
+    """Apply ``key.sub=value`` to the document (``--set n_trials=20``); ``flag`` is how the user
+    wrote it, for messages (another flag may stand for a --set: ``--executor ray``). A top-level
+    key in ``strings`` takes the text as it is (``--set name=123`` names a study "123")."""
     key_text, sep, value_text = assignment.partition("=")
     key = tuple(part.strip() for part in key_text.split("."))
     if not sep or not all(key):
@@ -216,5 +219,5 @@ def apply_override(doc: Document, assignment: str) -> None:
             raise StudyFileError(f"--set {assignment}: {_dotted(key[:depth + 1])} is not a mapping, "
                                  f"so it has no key {key[depth + 1]!r}")
         target = child
-    target[key[-1]] = parse_value(value_text)
-    doc.overrides[key] = f"--set {assignment}"
+    target[key[-1]] = value_text if key in {(k,) for k in strings} else parse_value(value_text)
+    doc.overrides[key] = flag or f"--set {assignment}"

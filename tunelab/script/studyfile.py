@@ -101,11 +101,17 @@ class StudyFile:
     enqueue: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_study_file(path: str | Path, overrides: Sequence[str] = ()) -> StudyFile:
-    """Read, override (``key=value`` strings from --set) and validate a study file."""
+#: Keys whose --set value is taken as text, not parsed (a study named 123 is "123").
+TEXT_KEYS = frozenset({"name", "command", "storage", "workdir", "artifacts", "executor"})
+
+
+def load_study_file(path: str | Path, overrides: Sequence[str | tuple[str, str]] = ()) -> StudyFile:
+    """Read, override and validate a study file. ``overrides`` are ``key=value`` strings from
+    --set, or (flag, ``key=value``) for another flag that sets a key (``--executor ray``)."""
     doc = read_document(path)
-    for assignment in overrides:
-        apply_override(doc, assignment)
+    for override in overrides:
+        flag, assignment = override if isinstance(override, tuple) else (None, override)
+        apply_override(doc, assignment, flag, TEXT_KEYS)
     return _Checker(doc).study_file()
 
 
