@@ -142,6 +142,8 @@ def test_migrate_command(tmp_path):
     with redirect_stdout(out):
         assert main(["migrate", "--storage", url]) == 0
     assert "nothing to do" in out.getvalue()
+    assert main(["migrate", "--storage", f"sqlite:///{tmp_path / 'typo.db'}"]) == 2  # no new empty database
+    assert not (tmp_path / "typo.db").exists()
 
 
 def test_a_broken_version_row_is_a_clear_error(tmp_path):

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from tunelab.cli import UsageError, storage_argument
+from tunelab.cli import UsageError, existing_storage, storage_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +99,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from tunelab.storage import open_storage
     from tunelab.storage.schema import SCHEMA_VERSION
 
-    storage = open_storage(args.storage)
+    storage = open_storage(existing_storage(args.storage))  # a mistyped path is not a new empty database
     before = getattr(storage, "migrated_from", None)
     storage.close()
     if before is None:
