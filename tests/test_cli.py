@@ -140,6 +140,11 @@ def test_export_and_plot_make_the_output_folder_and_refuse_a_folder_for_a_file(d
         refused = cli(*command, "-o", str(tmp_path), "--storage", db, cwd=tmp_path)
         assert refused.returncode == 2 and "is a folder; name a file in it" in refused.stderr
         assert "Traceback" not in refused.stderr
+    svg = cli("plot", "quad", "-o", str(tmp_path / "p.svg"), "--storage", db, cwd=tmp_path)
+    assert svg.returncode == 2 and "written as .html (self-contained) or .png" in svg.stderr
+    assert not (tmp_path / "p.svg").exists()
+    negative = cli("show", "quad", "--limit", "-1", "--storage", db, cwd=tmp_path)
+    assert negative.returncode == 2 and "--limit is how many trials to list" in negative.stderr
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])

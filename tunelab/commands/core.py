@@ -108,6 +108,8 @@ def _load(args: argparse.Namespace):
 def show_study(args: argparse.Namespace) -> int:
     """Reads only what it prints (counts, the best trials, the last ones) through indexed queries,
     so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all."""
+    if args.limit < 0:
+        raise UsageError(f"--limit is how many trials to list (0: all); got {args.limit}")
     study = _load(args)
     state_counts = study.counts()
     total = sum(state_counts.values())

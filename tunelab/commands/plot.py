@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.cli import output_file
+from tunelab.cli import UsageError, output_file
 from tunelab.commands.analysis import console, finish_parser, load_study
 
 KINDS = ["history", "parallel", "slice", "contour", "curves", "cost", "importance"]
@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.importance import importance
 
     output_file(args.output)
+    if not args.output.lower().endswith((".html", ".htm", ".png")):
+        raise UsageError(f"-o {args.output}: plots are written as .html (self-contained) or .png; name such a file")
     study = load_study(args)
     fig = plots.importance_figure(importance(study)) if args.kind == "importance" else plots.FIGURES[args.kind](study)
     save = plots.save_png if args.output.lower().endswith(".png") else plots.save_html
