@@ -106,3 +106,24 @@ def test_workers_exit_when_the_tuner_is_killed(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_a_worker_whose_tuner_is_gone_ends_quietly():
+    """A worker finishing its trial after kill -9 of its tuner finds the pipe broken: it ends
+    without a traceback on the tuner's terminal (the next start recovers the trial)."""
+    import multiprocessing
+    import os
+    import signal
+
+    from tunelab.executors.processes import _worker_main
+
+    study = tl.create_study(SPACE, metric="loss", mode="min", seed=0)
+    spec = study.spec(study._start()[0])
+    tuner_end, worker_end = multiprocessing.Pipe()
+    tuner_end.send(("run", spec))
+    tuner_end.close()  # the tuner dies with the trial handed out
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    try:
+        _worker_main(worker_end, quadratic, ["loss"], os.getppid())  # returns: no BrokenPipeError
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)  # the worker ignores Ctrl-C; this test process must not

@@ -60,12 +60,15 @@ def _worker_main(conn: Connection, objective: Objective, metrics: list[str], par
         if message[0] == "exit":
             return
         spec: TrialSpec = message[1]
-        conn.send(("started", spec.id))
-        outcome = run_objective(objective, spec, sink, metrics, whole_process=True)
         try:
-            conn.send(("done", outcome))
-        except (TypeError, pickle.PicklingError, AttributeError) as err:
-            conn.send(("done", Outcome(spec.id, TrialState.FAILED, error=f"result could not be sent back: {err}")))
+            conn.send(("started", spec.id))
+            outcome = run_objective(objective, spec, sink, metrics, whole_process=True)
+            try:
+                conn.send(("done", outcome))
+            except (TypeError, pickle.PicklingError, AttributeError) as err:
+                conn.send(("done", Outcome(spec.id, TrialState.FAILED, error=f"result could not be sent back: {err}")))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the tuner is gone (killed): nobody to tell; its next start recovers the trial
 
 
 @dataclass
