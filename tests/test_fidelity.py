@@ -46,6 +46,14 @@ def test_scheduler_options_are_checked_against_their_type_and_the_fidelity(sched
                         scheduler_options=options)
 
 
+def test_an_eta_that_leaves_one_rung_says_nothing_will_be_cut_short():
+    with pytest.warns(UserWarning, match=r"asha: with eta=100, the budgets 1..9 leave one rung, the full budget") \
+            as caught:
+        study = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha",
+                                scheduler_options={"eta": 100})
+    assert study.scheduler.levels == [9.0] and {w.filename for w in caught} == {__file__}
+
+
 def test_whole_number_rungs_are_kept_once_when_a_small_eta_rounds_them_together():
     from tunelab.schedulers.rungs import ladder
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
@@ -78,6 +78,10 @@ class FidelityScheduler(Scheduler):
                               f"max_budget={high!r}") from None
         self.min_budget, self.max_budget = float(low), float(high)
         self.levels = ladder(self.min_budget, self.max_budget, self.eta, range_.integer if integer is None else integer)
+        if len(self.levels) == 1:
+            warn_caller(f"{self.name}: with eta={self.eta:g}, the budgets {self.min_budget:g}..{self.max_budget:g} "
+                        f"leave one rung, the full budget: every trial runs to {self.max_budget:g} and nothing is "
+                        f"cut short; lower eta (at most {self.max_budget / self.min_budget:g}) or min_budget")
         self._configure()
 
     def _configure(self) -> None:
