@@ -4,6 +4,7 @@ retired trials lose their checkpoints."""
 from __future__ import annotations
 
 import os
+import random
 import warnings
 
 import pytest
@@ -273,19 +274,28 @@ def crossing_by_epochs(config, trial):
     return train_by_epochs(crossing_loss, config, trial)
 
 
-@pytest.mark.parametrize("objective, adaptive, n_trials", [(by_epochs, False, 30), (late_blooming, True, 30),
-                                                           (crossing_by_epochs, True, 90)])
+def noisy_by_epochs(config, trial):
+    def noisy(config, epoch):
+        return (config["x"] - 0.3) ** 2 + 1.0 / epoch + 0.2 * random.Random(f"{config['x']}-{epoch}").random()
+    return train_by_epochs(noisy, config, trial)
+
+
+@pytest.mark.parametrize("objective, adaptive, n_trials, epochs, seed", [
+    (by_epochs, False, 30, EPOCHS, 5), (late_blooming, True, 30, EPOCHS, 5), (crossing_by_epochs, True, 90, EPOCHS, 5),
+    (noisy_by_epochs, True, 50, tl.fidelity("epochs", min=1, max=27, resumable=True), 7)])
 def test_retiring_takes_only_trials_that_would_never_be_promoted_and_leaves_none_paused(tmp_path, objective, adaptive,
-                                                                                        n_trials):
+                                                                                        n_trials, epochs, seed):
     """With crossing curves, adaptive ASHA soon starts new trials at rung 3, which then holds
     more trials than rung 1 could ever promote: its quota grows with them, and the best of them
-    must not be retired as if the rung were full. (Random search: a model would read a paused
+    must not be retired as if the rung were full. With noisy ones, every rung comes to mislead
+    late, and the trials paused at the rung below the top, which adaptive ASHA then finishes,
+    must still be there. (Random search: a model would read a paused
     trial and a retired one differently, and the two runs would part for that reason alone.)"""
     def run(scheduler_class, name):
         scheduler = scheduler_class("loss", "min", adaptive=adaptive, max_rungs=3)
-        return tl.tune(objective, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
-                       searcher="random", n_trials=n_trials, seed=5, storage=f"sqlite:///{tmp_path / 'r.db'}", name=name,
-                       progress=False)
+        return tl.tune(objective, SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=epochs,
+                       searcher="random", n_trials=n_trials, seed=seed, storage=f"sqlite:///{tmp_path / 'r.db'}",
+                       name=name, progress=False)
 
     kept, retiring = run(KeepsEveryPausedTrial, "kept"), run(ASHAScheduler, "retiring")
     # The same runs go as far either way: no retired trial would ever have been resumed.

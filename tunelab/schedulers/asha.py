@@ -267,6 +267,8 @@ class ASHAScheduler(FidelityScheduler):
                 if not waiting:
                     continue
                 may_still_come = self._may_still_come(members, bracket, scores, {t.id for t in out})
+                if self.adaptive and k == len(self.levels) - 2 and may_still_come:
+                    continue  # finished, best first, once every rung misleads, which trials to come may show
                 # What can enter the rung: what the rungs below can promote, and the trials that
                 # started above the bracket's lowest rung (a study continued with a larger limit);
                 # with ``adaptive``, any trial still to come may start at this rung
