@@ -67,12 +67,10 @@ class Study(ReportSink):
     def _sync(self) -> None:
         """Bring the mirror up to date. Read again new, running and waiting trials, and only the
         paused ones storage no longer lists as paused at the mirror's budget (a paused trial
-        changes only by a resume or a finish). Reports are read on both sides of the trials: before,
-        so that their trials are known; after, so that a trial read in a new state comes with the
-        reports its process wrote before it (a trial paused at a rung, seen without the report
-        that reached it, would look as if it never got there: a rung would wait for it, and at
-        the trial limit ``ask`` would find nothing left to run). A report of a trial created
-        after the read waits for the next one."""
+        changes only by a resume or a finish). Reports are read before the trials, so that their
+        trials are known, and after, so that a trial read in a new state comes with the reports
+        its process wrote before it (paused without the report that reached its rung, it would
+        look as if it never got there). A report of a trial newer than the read waits for the next."""
         new_reports = self.storage.reports(self.record.id, after_id=self._report_id)
         active = [t.id for t in self._cache.values() if t.state in _ACTIVE]
         paused = [t for t in self._cache.values() if t.state is TrialState.PAUSED]

@@ -278,7 +278,7 @@ class SQLStorage(Storage):
             at = now()
             failed = conn.execute(update(schema.trials).where(running_trial(trial_id, owner))
                                   .values(state=TrialState.FAILED.value, error=error, finished_at=at,
-                                          **stop_running(at if ran_until is None else ran_until)))
+                                          **stop_running(ran_until or at)))
             if failed.rowcount != 1 or retry_attrs is None:
                 return failed.rowcount == 1, None
             study_id, config, seed = conn.execute(select(_T.study_id, _T.config, _T.seed)
@@ -287,16 +287,14 @@ class SQLStorage(Storage):
                                        retry_attrs, None, False)
         return True, retry and retry()
 
-    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None,
-                      ran_until: float | None = None) -> bool:
+    def requeue_trial(self, trial_id: int, attrs: dict[str, Any], owner: str | None = None, ran_until=None) -> bool:
         with self._write() as conn:
             row = conn.execute(self._locked(select(_T.system_attrs).where(running_trial(trial_id, owner)))).first()
             if row is None:
                 return False
             conn.execute(update(schema.trials).where(_T.id == trial_id).values(  # value NULL: pick_waiting's index
                 state=TrialState.WAITING.value, value=None, owner=None,
-                system_attrs={**(row[0] or {}), **_json.to_jsonable(attrs)},
-                **stop_running(now() if ran_until is None else ran_until)))
+                system_attrs={**(row[0] or {}), **_json.to_jsonable(attrs)}, **stop_running(ran_until or now())))
         return True
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
