@@ -58,9 +58,14 @@ def _best(study: Any) -> Trial | None:
     return best[0] if best else None
 
 
-def _objectives(study: Any) -> str:
+def objectives(metrics: list[str], modes: list[str]) -> str:
+    """What a study optimises, as shown: ``accuracy (max), latency (min)``."""
+    return ", ".join(f"{m} ({mode})" for m, mode in zip(metrics, modes))
+
+
+def _compared_on(study: Any) -> str:
     """What the study optimises; of several metrics, the first is the one compared here."""
-    named = ", ".join(f"{m} ({mode})" for m, mode in zip(study.metrics, study.modes))
+    named = objectives(study.metrics, study.modes)
     return named if len(study.metrics) == 1 else f"{named}; compared on {study.metric}"
 
 
@@ -73,7 +78,7 @@ def compare_studies(a: Any, b: Any) -> Comparison:
 
     studies = (a, b)
     summary = [
-        ("metric", *pair(lambda i: _objectives(studies[i]))),
+        ("metric", *pair(lambda i: _compared_on(studies[i]))),
         ("trials", *pair(lambda i: sum(counts[i].values()))),
         ("completed", *pair(lambda i: counts[i].get("completed", 0))),
         ("failed", *pair(lambda i: counts[i].get("failed", 0))),

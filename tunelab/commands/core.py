@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tunelab import api
+from tunelab.analysis.compare import objectives
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
 from tunelab.tracking.cost import study_cost
@@ -93,7 +94,7 @@ def list_studies(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
     for s in summaries:
         table.add_row(s.name, datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
-                      ", ".join(f"{m} ({mode})" for m, mode in zip(s.metrics, s.modes)), str(s.n_trials), str(s.counts.get("completed", 0)),
+                      objectives(s.metrics, s.modes), str(s.n_trials), str(s.counts.get("completed", 0)),
                       str(s.counts.get("failed", 0)), _fmt(s.best_value))
     console.print(table)
     return 0
@@ -114,16 +115,15 @@ def show_study(args: argparse.Namespace) -> int:
     state_counts = study.counts()
     total = sum(state_counts.values())
     counts = ", ".join(f"{n} {state}" for state, n in sorted(state_counts.items())) or "no trials"
-    objectives = ", ".join(f"{m} ({mode})" for m, mode in zip(study.metrics, study.modes))
-    console.print(f"[bold]{study.name}[/]: {objectives}, {counts}; seed {study.seed}")
+    console.print(f"[bold]{study.name}[/]: {objectives(study.metrics, study.modes)}, {counts}; seed {study.seed}")
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
                   f"objective: {settings.get('objective') or 'none recorded (ask/tell)'}")
     limit = args.limit if args.limit > 0 else total
+    front = study.best_trials if len(study.metrics) > 1 else []
     if len(study.metrics) > 1 and args.sort == "value":
         # several metrics: the Pareto front first, then the others, most recent first
-        front = study.best_trials
         kept = {t.id for t in front}
         trials = (front + sorted((t for t in study.trials if t.id not in kept), key=lambda t: -t.number))[:limit]
     elif args.limit <= 0:
@@ -149,8 +149,8 @@ def show_study(args: argparse.Namespace) -> int:
                   f"files: {study.folder}")
     top = study.top_trials(1) if len(study.metrics) == 1 else []
     if len(study.metrics) > 1:
-        front = ", ".join(str(t.number) for t in sorted(study.best_trials, key=lambda t: t.number))
-        console.print(f"Pareto front (no trial better on every metric): trials {front or 'none yet'}")
+        numbers = ", ".join(str(t.number) for t in sorted(front, key=lambda t: t.number))
+        console.print(f"Pareto front (no trial better on every metric): trials {numbers or 'none yet'}")
     if top:
         best = top[0]
         console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
