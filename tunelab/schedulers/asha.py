@@ -249,11 +249,13 @@ class ASHAScheduler(FidelityScheduler):
         So at the end of a study nothing stays paused, and while it runs, the checkpoints kept
         are those of trials that may still be resumed. For each promotion still on its way to the
         rung above (running there, or the paused trial about to go) the best of the others stays
-        as a standby: if the promoted run fails, the next best takes its place. (With ``adaptive``, trials started above
-        a distrusted rung enter the rungs above it beyond what it promotes, so a rung's size is
-        bounded only by the trials still to come: bounded by what the rungs below promote, a
-        rung filled that way retired its best trial on arrival, and on sgd-digits the default
-        missed the target within 1000 trials on 7 of 40 seeds, against 2 now.)"""
+        as a standby: if the promoted run fails, the next best takes its place. (With
+        ``adaptive``, the rung below the top keeps its paused trials while more trials may come,
+        to be finished once every rung misleads; and trials started above a distrusted rung
+        enter the rungs above it beyond what it promotes, so a rung's size is bounded only by the
+        trials still to come: bounded by what the rungs below promote, a rung filled that way
+        retired its best trial on arrival, and on sgd-digits the default missed the target
+        within 1000 trials on 7 of 40 seeds, against 2 now.)"""
         out = []
         for bracket in sorted({self.bracket_of(t) for t in paused}):
             share, members = self._share(bracket), self.members(history, bracket, reported=False)

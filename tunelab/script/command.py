@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.errors import TrialPaused
 from tunelab.fidelity import Fidelity
 from tunelab.interrupts import raise_if_stopped
 from tunelab.script.outputs import JsonLines, RegexLines
@@ -31,7 +32,6 @@ from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
 from tunelab.script.studyfile import StudyFile
 from tunelab.script.template import Template, env_name, format_value, whole
-from tunelab.errors import TrialPaused
 from tunelab.trial import RunningTrial, TrialTimeout
 
 #: Seconds to keep reading after the script exited while a child it left still holds its stdout.
