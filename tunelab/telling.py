@@ -43,10 +43,10 @@ def ask(study: "Study", wait: bool = True) -> RunningTrial:
         if started is not None:
             return RunningTrial(study.spec(started[0]), sink=study, managed=False)
         others = [i for i, owner, _ in study.storage.running_trials(study.record.id) if owner != study.owner]
-        if not (wait and others) and not looked_again:
-            looked_again = True  # a trial told after the study was read, before the running ones were
-            continue
         if not (wait and others):
+            if not looked_again:  # a trial told after the study was read, before the running ones were
+                looked_again = True
+                continue
             raise TrialLimitReached(f"study {study.name!r} has used its n_trials={limit} and no paused trial is to "
                                     f"be resumed{_still_running(study)}; to go on, raise the limit "
                                     "(study.n_trials = N, or None for none)")

@@ -136,9 +136,9 @@ class Tuner(ReportSink):
         self._meter = CostMeter(study)
         self._last_heartbeat = self._last_recovery = self.clock()
         self.executor.open(self.objective, self, study.metrics)
-        study._tuning, study._stop_asked = True, False
         counts = study.counts()
         self._display.start(done=sum(n for state, n in counts.items() if TrialState(state).finished), best=self._best)
+        study._tuning, study._stop_asked = True, False
         try:
             while self.stop_reason is None:
                 raise_if_stopped()
@@ -325,9 +325,9 @@ def tune(
     (each trial holds ``resources`` at ``prices``, see :mod:`tunelab.tracking.cost`), or when the searcher is exhausted (a finished grid). A trial
     whose process dies (a killed worker, a killed tuner, the machine lost) is run again up to
     ``max_retries`` times, from its checkpoint when it saved one; raise it on machines that get
-    preempted, set 0 to fail such trials at once. A study of
-    the same ``name`` in ``storage`` is continued, with its own searcher and scheduler unless given. ``enqueue`` lists configurations (e.g. a
-    baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
+    preempted, set 0 to fail such trials at once. A study of the same ``name`` in ``storage`` is
+    continued, with its own searcher and scheduler unless given. ``enqueue`` lists configurations
+    (e.g. a baseline) to try first. ``fidelity`` (``tl.fidelity("epochs", min=1, max=81, resumable=True)``)
     lets a multi-fidelity ``scheduler`` (asha, hyperband, bohb, ...) decide how far each trial runs.
     Trials' logs and files go to ``artifact_dir``; ``callbacks`` (e.g.
     :class:`tunelab.tracking.mlflow_logger.MLflowCallback`) hear of each trial as it is recorded; one

@@ -212,9 +212,10 @@ class _Checker:
         sample = {name: "x" for name in BUILTINS} | {"seed": 0, "trial": 0}
         if fidelity is not None:
             sample["budget"] = sample[fidelity.name] = whole(fidelity.max)
+        drawn = Space(space)
         for seed in range(8):
             try:
-                template.render({**sample, **Space(space).sample(seed)})
+                template.render({**sample, **drawn.sample(seed)})
             except TemplateError as err:
                 raise self.fail(key, str(err)) from None
 
