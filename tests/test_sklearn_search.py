@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -25,7 +26,11 @@ def test_search_finds_a_good_model_and_fills_the_gridsearch_attributes(tmp_path)
                           random_state=0, storage=url, name="iris").fit(x, y)
     assert search.best_score_ > 0.9 and search.best_params_["C"] > 1e-2
     assert search.cv_results_["mean_test_score"][search.best_index_] == search.best_score_
-    assert len(search.cv_results_["params"]) == 8 and set(search.cv_results_["rank_test_score"]) == set(range(1, 9))
+    assert len(search.cv_results_["params"]) == 8
+    assert list(search.cv_results_["rank_test_score"]) == \
+        list(rankdata(-search.cv_results_["mean_test_score"], method="min"))  # ties share the lowest rank
+    assert all(np.isfinite(search.cv_results_[f"{k}_{t}"]).all()
+               for k in ("mean", "std") for t in ("fit_time", "score_time"))
     assert search.predict(x[:5]).shape == (5,) and search.score(x, y) > 0.9
     stored = tl.load_study("iris", storage=url)
     assert len(stored.trials) == 8 and stored.best.value == pytest.approx(search.best_score_)
@@ -34,3 +39,52 @@ def test_search_finds_a_good_model_and_fills_the_gridsearch_attributes(tmp_path)
 def test_search_rejects_bad_input():
     with pytest.raises(tl.ConfigError):
         TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(0.1, 1)}, n_trials=0).fit(np.zeros((6, 2)), [0, 1] * 3)
+
+
+def test_a_search_kept_in_storage_goes_on_with_the_same_data_and_refuses_other_data(tmp_path):
+    x, y = load_iris(return_X_y=True)
+    kept = dict(n_trials=3, cv=3, random_state=0, storage=f"sqlite:///{tmp_path / 'cv.db'}", name="iris")
+    first = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-3, 10.0)}, **kept).fit(x, y)
+    again = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-3, 10.0)}, **kept).fit(x, y)
+    assert again.best_score_ == first.best_score_  # the study was done: its results, split by split
+    assert np.isfinite(again.cv_results_["split0_test_score"]).all()
+    with pytest.raises(tl.ConfigError, match="holds a search on other data"):
+        TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-3, 10.0)}, **kept).fit(x[:120], y[:120])
+
+
+class _FailsAbove(LogisticRegression):
+    """A model whose fit fails for C above 1 and counts its fits."""
+
+    fits: list = []
+
+    def fit(self, X, y, **kwargs):
+        _FailsAbove.fits.append(self.C)
+        if self.C > 1:
+            raise ValueError("C too large")
+        return super().fit(X, y, **kwargs)
+
+
+def test_error_score_raise_stops_the_search_at_the_first_failure():
+    x, y = load_iris(return_X_y=True)
+    _FailsAbove.fits = []
+    search = TuneSearchCV(_FailsAbove(max_iter=300), {"C": tl.loguniform(1e-2, 100.0)}, n_trials=12, cv=2,
+                          random_state=0, searcher="random", error_score="raise")
+    with pytest.raises(ValueError, match="C too large"):
+        search.fit(x, y)
+    assert [c > 1 for c in _FailsAbove.fits].count(True) == 1 and _FailsAbove.fits[-1] > 1  # nothing fit after it
+
+
+def test_groups_reach_the_splitter_and_refit_may_pick_the_best_index():
+    from sklearn.model_selection import GroupKFold
+
+    x, y = load_iris(return_X_y=True)
+    groups = np.arange(len(y)) % 5
+    search = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-3, 10.0)}, n_trials=4,
+                          cv=GroupKFold(5), random_state=0, return_train_score=True,
+                          refit=lambda results: int(np.argmin(results["mean_test_score"])))  # the worst, on purpose
+    search.fit(x, y, groups=groups)
+    assert search.n_splits_ == 5 and search.best_index_ == int(np.argmin(search.cv_results_["mean_test_score"]))
+    assert search.best_estimator_.C == search.cv_results_["params"][search.best_index_]["C"]
+    assert {"split4_train_score", "mean_train_score", "std_train_score"} <= set(search.cv_results_)
+    with pytest.raises(tl.ConfigError, match="optimises one score"):
+        TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(0.1, 1)}, scoring=["accuracy", "f1_macro"]).fit(x, y)

@@ -3,7 +3,11 @@
 A drop-in for ``GridSearchCV``/``RandomizedSearchCV``: ``fit`` runs a study whose objective is
 the cross-validated score of a clone of the estimator, then refits the best configuration on
 all the data. The study is a real tunelab study (``storage=``/``name=`` keep it in a database,
-so ``tunelab show NAME`` lists its trials) and is available afterwards as ``study_``.
+so ``tunelab show NAME`` lists its trials) and is available afterwards as ``study_``. Fit again
+with the same ``storage`` and ``name``, it goes on with that study on the same data (``n_trials``
+is the study's total) and refuses other data. One score (``scoring``: a name or a callable);
+``refit`` may be a callable picking ``best_index_`` from ``cv_results_``; ``fit(X, y, groups=)``
+reaches group-aware splitters; ``error_score="raise"`` ends the search at the first failure.
 
 Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 """
@@ -14,9 +18,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, StudyNotFound, check_count
+from tunelab.tracking.callbacks import Callback
 
 try:
+    import joblib
+    from scipy.stats import rankdata
     from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
     from sklearn.metrics import check_scoring
     from sklearn.model_selection import check_cv, cross_validate
@@ -26,8 +33,21 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("tl.TuneSearchCV needs scikit-learn: pip install 'tunelab[sklearn]'") from None
 
 
+#: A trial's record of its cross-validation (per split), and a study's hash of the data it searched.
+FOLDS, DATA = "cv_folds", "tunesearchcv_data"
+_FOLD_KEYS = ("test_score", "train_score", "fit_time", "score_time")
+
+
 class _Stop(Exception):
     """error_score='raise': end the search at the first failure (the cause is re-raised)."""
+
+
+class _StopAtFailure(Callback):
+    """error_score='raise': no trial starts after the first that failed."""
+
+    def on_trial_end(self, study, trial) -> None:
+        if trial.state.value == "failed":
+            study.stop()
 
 
 def _best_has(method: str):
@@ -43,7 +63,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
     cross-validated trials chosen by ``searcher``; the attributes follow ``GridSearchCV``."""
 
     def __init__(self, estimator, space: Mapping[str, Any], *, n_trials: int = 20, searcher: str = "auto",
-                 cv=5, scoring=None, n_jobs=None, refit: bool = True, random_state: int | None = None,
+                 cv=5, scoring=None, n_jobs=None, refit=True, random_state: int | None = None,
                  storage=None, name: str | None = None, searcher_options: Mapping[str, Any] | None = None,
                  error_score=np.nan, return_train_score: bool = False):
         self.estimator, self.space, self.n_trials, self.searcher = estimator, space, n_trials, searcher
@@ -52,21 +72,27 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.searcher_options, self.error_score = searcher_options, error_score
         self.return_train_score = return_train_score
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X, y=None, *, groups=None, **fit_params):
         import tunelab as tl
 
         if not hasattr(self.estimator, "fit"):
             raise ConfigError(f"TuneSearchCV needs an estimator with fit(); got {self.estimator!r}")
         check_count("n_trials", self.n_trials, optional=False)
+        if isinstance(self.scoring, (list, tuple, set, dict)):
+            raise ConfigError("TuneSearchCV optimises one score: give scoring as one name or callable "
+                              f"(several metrics, as GridSearchCV takes them, are not supported); got {self.scoring!r}")
+        if not (isinstance(self.refit, bool) or callable(self.refit)):
+            raise ConfigError(f"refit must be True, False or a callable picking best_index_ from cv_results_; "
+                              f"got {self.refit!r}")
         if y is None and self.estimator.__sklearn_tags__().target_tags.required:
             raise ValueError(f"{type(self.estimator).__name__} requires y to be passed, but the target y is None")
-        X, y = indexable(X, y)
+        X, y, groups = indexable(X, y, groups)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         self.scorer_ = check_scoring(self.estimator, scoring=self.scoring)
-        self.n_splits_ = cv.get_n_splits(X, y)
-        splits = list(cv.split(X, y))
-        folds: dict[int, dict[str, Any]] = {}
+        self.n_splits_ = cv.get_n_splits(X, y, groups)
+        splits = list(cv.split(X, y, groups))
         errors: list[Exception] = []
+        stop = isinstance(self.error_score, str) and self.error_score == "raise"
 
         def objective(config, trial) -> dict[str, float]:
             model = clone(self.estimator).set_params(**config)
@@ -76,24 +102,25 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                                         return_train_score=self.return_train_score)
             except Exception as err:  # the trial fails; kept to re-raise if every trial does
                 errors.append(err)
-                if isinstance(self.error_score, str) and self.error_score == "raise":
-                    raise _Stop() from err
-                raise
-            folds[trial.number] = result
+                raise _Stop() from err if stop else err
+            # kept with the trial, so that a search continued later (same storage and name) has them
+            trial.set_user_attr(FOLDS, {k: [float(v) for v in result[k]] for k in _FOLD_KEYS if k in result})
             score = float(np.mean(result["test_score"]))
             if not np.isfinite(score):
                 raise ValueError(f"cross-validation gave a non-finite score for {config}")
             return {"score": score}
 
+        data = joblib.hash((X, y, groups))
+        self._check_same_data(data)
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
         self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
                               searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
                               storage=self.storage, name=self.name, executor="inline", progress=False,
-                              max_failures=None)
-        if errors and (not any(t.state.value == "completed" for t in self.study_.trials)
-                       or (isinstance(self.error_score, str) and self.error_score == "raise")):
+                              max_failures=None, callbacks=[_StopAtFailure()] if stop else ())
+        self.study_.storage.update_study(self.study_.record.id, user_attrs={DATA: data})
+        if errors and (not any(t.state.value == "completed" for t in self.study_.trials) or stop):
             raise errors[0]
-        self._collect(folds)
+        self._collect()
         if self.refit:
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
             if hasattr(self.best_estimator_, "n_features_in_"):
@@ -102,35 +129,54 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def _collect(self, folds: dict[int, dict[str, Any]]) -> None:
+    def _check_same_data(self, data: str) -> None:
+        """A search kept in storage goes on when fit again on the same data (n_trials is the
+        study's total); on other data its scores would describe the old data, so it is refused."""
+        import tunelab as tl
+
+        if self.storage is None or self.name is None:
+            return
+        try:
+            seen = (tl.load_study(self.name, storage=self.storage).record.user_attrs or {}).get(DATA)
+        except StudyNotFound:
+            return
+        if seen is not None and seen != data:
+            raise ConfigError(f"study {self.name!r} in {self.storage} holds a search on other data (its scores are "
+                              "of that data): give another name to search this data, or delete that study")
+
+    def _collect(self) -> None:
         trials = [t for t in self.study_.trials if t.state.finished]
+        folds = [t.user_attrs.get(FOLDS, {}) for t in trials]
         failed = self.error_score if isinstance(self.error_score, (int, float)) else np.nan
         scores = np.array([t.value if t.state.value == "completed" and t.value is not None else failed
                            for t in trials], dtype=float)
         results: dict[str, Any] = {"params": [dict(t.config) for t in trials],
                                    "trial_number": np.array([t.number for t in trials])}
-        names = sorted({k for t in trials for k in t.config})
-        for key in names:
+        for key in sorted({k for t in trials for k in t.config}):
             column = np.ma.masked_all(len(trials), dtype=object)
             for i, t in enumerate(trials):
                 if key in t.config:
                     column[i] = t.config[key]
             results[f"param_{key}"] = column
-        for split in range(self.n_splits_):
-            results[f"split{split}_test_score"] = np.array(
-                [folds[t.number]["test_score"][split] if t.number in folds else np.nan for t in trials])
-        results["mean_test_score"] = scores
-        results["std_test_score"] = np.array([np.std(folds[t.number]["test_score"]) if t.number in folds else np.nan
-                                              for t in trials])
-        order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
-        rank = np.empty(len(trials), dtype=np.int32)
-        rank[order] = np.arange(1, len(trials) + 1)
-        results["rank_test_score"] = rank
+        kinds = ["test"] + (["train"] if self.return_train_score else [])
+        for kind in kinds:
+            per_split = np.array([fold.get(f"{kind}_score", [failed] * self.n_splits_) for fold in folds],
+                                 dtype=float).reshape(len(trials), self.n_splits_)
+            for split in range(self.n_splits_):
+                results[f"split{split}_{kind}_score"] = per_split[:, split]
+            results[f"mean_{kind}_score"] = scores if kind == "test" else per_split.mean(axis=1)
+            results[f"std_{kind}_score"] = per_split.std(axis=1)
+        # tied scores share the lowest rank, failed ones come last, as in scikit-learn
+        results["rank_test_score"] = rankdata(-np.nan_to_num(scores, nan=-np.inf), method="min").astype(np.int32)
         for key in ("fit_time", "score_time"):
-            results[f"mean_{key}"] = np.array([np.mean(folds[t.number][key]) if t.number in folds else np.nan
-                                              for t in trials])
+            times = [fold.get(key, [np.nan]) for fold in folds]
+            results[f"mean_{key}"] = np.array([np.mean(t) for t in times])
+            results[f"std_{key}"] = np.array([np.std(t) for t in times])
         self.cv_results_ = results
-        self.best_index_ = int(order[0])
+        if callable(self.refit):
+            self.best_index_ = int(self.refit(results))  # the user's pick, as GridSearchCV's refit=callable
+        else:
+            self.best_index_ = int(np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[0])
         self.best_params_ = dict(trials[self.best_index_].config)
         self.best_score_ = float(scores[self.best_index_])
 
