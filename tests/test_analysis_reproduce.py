@@ -68,6 +68,8 @@ def test_the_cli_exits_1_when_the_metric_moved(stored):
     assert "differs by +0.25" in done.stdout
     ok = cli("reproduce", "shifted", "0", "--storage", url, "--tolerance", "0.3", env={"TUNELAB_TEST_SHIFT": "0.25"})
     assert ok.returncode == 0
+    bad = cli("reproduce", "shifted", "0", "--storage", url, "--tolerance", "-1")
+    assert bad.returncode == 2 and "--tolerance is the largest difference" in bad.stderr
 
 
 def test_a_trials_own_environment_is_the_reference_when_its_worker_differed(stored):

@@ -88,3 +88,19 @@ def test_groups_reach_the_splitter_and_refit_may_pick_the_best_index():
     assert {"split4_train_score", "mean_train_score", "std_train_score"} <= set(search.cv_results_)
     with pytest.raises(tl.ConfigError, match="optimises one score"):
         TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(0.1, 1)}, scoring=["accuracy", "f1_macro"]).fit(x, y)
+
+
+def test_refit_false_and_a_random_state_object_behave_as_in_scikit_learn():
+    from tunelab.analysis.rerun import load_objective
+
+    x, y = load_iris(return_X_y=True)
+    space = {"C": tl.loguniform(1e-3, 10.0)}
+    plain = TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=3, cv=2, refit=False).fit(x, y)
+    assert not hasattr(plain, "predict") and plain.best_params_
+    with pytest.raises(AttributeError, match="has no attribute 'predict'"):
+        plain.predict(x)
+    seeded = [TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=3, cv=2,
+                           random_state=np.random.RandomState(0)).fit(x, y).best_params_ for _ in range(2)]
+    assert seeded[0] == seeded[1]  # a RandomState seeds the study, as an integer does
+    with pytest.raises(tl.ConfigError, match="TuneSearchCV's cross-validations"):
+        load_objective(plain.study_.record.settings["objective"])  # reproduce / seed-check say why they cannot

@@ -52,6 +52,8 @@ class _StopAtFailure(Callback):
 
 def _best_has(method: str):
     def check(self) -> bool:
+        if self.refit is False:  # as GridSearchCV: no best estimator, no predict
+            return False
         if hasattr(self, "best_estimator_"):
             return hasattr(self.best_estimator_, method)
         return hasattr(self.estimator, method)
@@ -112,7 +114,10 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         data = joblib.hash((X, y, groups))
         self._check_same_data(data)
-        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else None
+        seed = self.random_state
+        if isinstance(seed, np.random.RandomState):  # as scikit-learn takes it: a draw from it seeds the study
+            seed = int(seed.randint(2**31 - 1))
+        seed = seed if isinstance(seed, (int, np.integer)) else None
         self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
                               searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
                               storage=self.storage, name=self.name, executor="inline", progress=False,

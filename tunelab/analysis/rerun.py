@@ -27,6 +27,9 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
         raise ConfigError(f"this study has no objective on record (got {path!r}); it must be a function "
                           "defined in a module, passed to tl.tune")
     module_name, qualname = path.split(":", 1)
+    if module_name == "tunelab.sklearn":
+        raise ConfigError("this study's trials are TuneSearchCV's cross-validations, which live only inside its "
+                          "fit: re-run one by fitting the estimator with the trial's config (tunelab show lists it)")
     if module_name == "__main__" or "<locals>" in qualname or "<lambda>" in qualname:
         raise ConfigError(f"objective {path!r} was defined in a script or inside a function, so it cannot be "
                           "imported again; define it at the top level of a module (e.g. train.py)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from tunelab.cli import UsageError
 from tunelab.commands.analysis import console, finish_parser, load_study
 
 
@@ -22,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.reproduce import reproduce
 
+    if not args.tolerance >= 0:  # NaN too
+        raise UsageError(f"--tolerance is the largest difference that still counts as reproduced, >= 0; "
+                         f"got {args.tolerance}")
     result = reproduce(load_study(args), args.trial)
     console.print(result.report(), soft_wrap=True, markup=False)
     same = result.difference is not None and abs(result.difference) <= args.tolerance
