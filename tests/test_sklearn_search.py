@@ -104,3 +104,17 @@ def test_refit_false_and_a_random_state_object_behave_as_in_scikit_learn():
     assert seeded[0] == seeded[1]  # a RandomState seeds the study, as an integer does
     with pytest.raises(tl.ConfigError, match="TuneSearchCV's cross-validations"):
         load_objective(plain.study_.record.settings["objective"])  # reproduce / seed-check say why they cannot
+
+
+def test_failed_fits_make_one_fit_failed_warning_and_nothing_on_the_log(caplog):
+    import logging
+
+    from sklearn.exceptions import FitFailedWarning
+
+    x, y = load_iris(return_X_y=True)
+    _FailsAbove.fits = []
+    with caplog.at_level(logging.WARNING, logger="tunelab"), pytest.warns(FitFailedWarning, match="C too large"):
+        search = TuneSearchCV(_FailsAbove(max_iter=300), {"C": tl.loguniform(1e-2, 100.0)}, n_trials=8, cv=2,
+                              random_state=0, searcher="random").fit(x, y)
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+    assert np.isnan(search.cv_results_["mean_test_score"]).any() and search.best_params_["C"] <= 1

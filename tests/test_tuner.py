@@ -187,6 +187,14 @@ def test_trial_seeds_come_from_the_study_seed():
     assert len({t.seed for t in a.trials}) == len(a.trials)
 
 
+def test_a_grid_cut_short_by_n_trials_says_which_corner_it_covers():
+    space = {"a": tl.choice([1, 2, 3]), "b": tl.uniform(0, 1)}
+    with pytest.warns(UserWarning, match=r"grid: n_trials=4 runs 4 of the grid's 9 points, in the grid's order"):
+        study = tl.tune(lambda c: c["a"] + c["b"], space, metric="v", mode="min", searcher="grid",
+                        searcher_options={"points": 3}, n_trials=4, progress=False)
+    assert [t.config["a"] for t in study.trials] == [1, 1, 1, 2]
+
+
 def test_grid_search_ends_when_the_grid_is_used_up():
     space = {"a": tl.choice([1, 2, 3]), "b": tl.uniform(0, 1)}
     study = tl.tune(lambda c: c["a"] + c["b"], space, metric="v", mode="min", searcher="grid",

@@ -14,6 +14,8 @@ Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -25,6 +27,7 @@ try:
     import joblib
     from scipy.stats import rankdata
     from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+    from sklearn.exceptions import FitFailedWarning
     from sklearn.metrics import check_scoring
     from sklearn.model_selection import check_cv, cross_validate
     from sklearn.utils.metaestimators import available_if
@@ -118,13 +121,23 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         if isinstance(seed, np.random.RandomState):  # as scikit-learn takes it: a draw from it seeds the study
             seed = int(seed.randint(2**31 - 1))
         seed = seed if isinstance(seed, (int, np.integer)) else None
-        self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
-                              searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
-                              storage=self.storage, name=self.name, executor="inline", progress=False,
-                              max_failures=None, callbacks=[_StopAtFailure()] if stop else ())
+        tunelab_log = logging.getLogger("tunelab")
+        level = tunelab_log.level
+        tunelab_log.setLevel(logging.ERROR)  # failed fits: one FitFailedWarning below, not a line each
+        try:
+            self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
+                                  searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
+                                  storage=self.storage, name=self.name, executor="inline", progress=False,
+                                  max_failures=None, callbacks=[_StopAtFailure()] if stop else ())
+        finally:
+            tunelab_log.setLevel(level)
         self.study_.storage.update_study(self.study_.record.id, user_attrs={DATA: data})
         if errors and (not any(t.state.value == "completed" for t in self.study_.trials) or stop):
             raise errors[0]
+        if errors:
+            warnings.warn(f"{len(errors)} of the configurations fitted here failed (their score is error_score="
+                          f"{self.error_score!r}); the first error: {type(errors[0]).__name__}: {errors[0]}",
+                          FitFailedWarning, stacklevel=2)
         self._collect()
         if self.refit:
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.api import create_study, recorded_searcher, resolve_setup
-from tunelab.errors import ConfigError, SearchExhausted, check_count
+from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.fidelity import coerce_fidelity
 from tunelab.history import better
@@ -358,6 +358,10 @@ def tune(
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
                          artifact_dir=artifact_dir, resources=resources, prices=prices, fidelity=fidelity)
     ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
+    if ends_by_itself and n_trials is not None and n_trials < study.searcher.size:
+        warn_caller(f"grid: n_trials={n_trials} runs {n_trials} of the grid's {study.searcher.size} points, in the "
+                    "grid's order (every value of the last parameter before the next value of the one before it): "
+                    "the first values of the first parameters only; raise n_trials, or search with random or sobol")
     if not ends_by_itself and not budgets.ends():
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout, executor_options)
