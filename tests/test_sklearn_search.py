@@ -32,6 +32,7 @@ def test_search_finds_a_good_model_and_fills_the_gridsearch_attributes(tmp_path)
     assert all(np.isfinite(search.cv_results_[f"{k}_{t}"]).all()
                for k in ("mean", "std") for t in ("fit_time", "score_time"))
     assert search.predict(x[:5]).shape == (5,) and search.score(x, y) > 0.9
+    assert search.refit_time_ > 0 and search.multimetric_ is False
     stored = tl.load_study("iris", storage=url)
     assert len(stored.trials) == 8 and stored.best.value == pytest.approx(search.best_score_)
 
@@ -118,3 +119,5 @@ def test_failed_fits_make_one_fit_failed_warning_and_nothing_on_the_log(caplog):
                               random_state=0, searcher="random").fit(x, y)
     assert not [r for r in caplog.records if "failed" in r.getMessage()]
     assert np.isnan(search.cv_results_["mean_test_score"]).any() and search.best_params_["C"] <= 1
+    failed = np.isnan(search.cv_results_["mean_test_score"])
+    assert np.isnan(search.cv_results_["split0_test_score"][failed]).all()  # error_score (nan) in every split

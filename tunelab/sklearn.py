@@ -15,6 +15,7 @@ Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Any, Mapping
 
@@ -139,8 +140,11 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                           f"{self.error_score!r}); the first error: {type(errors[0]).__name__}: {errors[0]}",
                           FitFailedWarning, stacklevel=2)
         self._collect()
+        self.multimetric_ = False  # one score (see the check of scoring above)
         if self.refit:
+            started = time.perf_counter()
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **fit_params)
+            self.refit_time_ = time.perf_counter() - started
             if hasattr(self.best_estimator_, "n_features_in_"):
                 self.n_features_in_ = self.best_estimator_.n_features_in_
             if hasattr(self.best_estimator_, "feature_names_in_"):
