@@ -243,3 +243,16 @@ def test_show_and_compare_give_every_metric_of_a_study_with_several(tmp_path):
                                          ["2", "completed", "0.7", "3"]]  # the front first
     compared = json.loads(cli("compare", "two", "two", "--json", "--storage", storage, cwd=tmp_path).stdout)
     assert compared["summary"][0] == ["metric"] + ["accuracy (max), latency (min); compared on accuracy"] * 2
+
+
+def test_show_says_cancelled_for_a_trial_its_tuner_stopped(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=storage, name="c", seed=0)
+    study.tell(study.ask(), 0.5)
+    running = study.ask()
+    study.storage.cancel_trial(running.id, "cancelled: target=0.6 reached")  # what the tuner does to a running trial
+    study.tell(study.ask(), state="failed", error="ValueError: boom")
+    lines = cli("show", "c", "--storage", storage, cwd=tmp_path, columns=160).stdout.splitlines()
+    states = {row[0].strip(): row[1].strip() for row in
+              (line.strip("│").split("│") for line in lines if "│" in line)}
+    assert states == {"0": "completed", "1": "cancelled", "2": "failed"}

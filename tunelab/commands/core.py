@@ -14,6 +14,7 @@ from tunelab import api
 from tunelab.analysis.compare import objectives
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
+from tunelab.storage.base import CANCELLED
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
@@ -171,7 +172,8 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
     for name in study.space.params:
         table.add_column(name, justify="right")
     table.add_column("failure")  # why a trial failed; "error" is a common metric name
-    style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan", "paused": "blue"}
+    style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan", "paused": "blue",
+             "cancelled": "yellow"}
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
         error = (t.error or "").splitlines()[0][:60] if t.error else ""
@@ -180,9 +182,11 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
             furthest.get(t.id, t.budget if t.state is TrialState.COMPLETED else None)
         budget = [_fmt(reached) if reached is not None else ""] if budgets else []
         values = [_fmt(t.value)] + [_fmt((t.metrics or {}).get(m)) for m in study.metrics[1:]]
-        table.add_row(str(t.number), t.state.value, *values, *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
+        # failed, as storage counts it, but stopped by its tuner (a budget reached), not by its own doing
+        state = "cancelled" if t.state is TrialState.FAILED and t.system_attrs.get(CANCELLED) else t.state.value
+        table.add_row(str(t.number), state, *values, *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
-                      style=style.get(t.state.value, ""))
+                      style=style.get(state, ""))
     return table
 
 
