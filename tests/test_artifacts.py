@@ -97,3 +97,39 @@ def test_a_worker_without_standard_descriptors_still_keeps_what_python_prints(tm
     done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(root)}, timeout=60)
     assert done.returncode == 0
     assert (tmp_path / "stdout.txt").read_text() == "kept too\n" and (tmp_path / "stderr.txt").read_text() == "kept\n"
+
+
+def test_trials_printing_on_threads_side_by_side_keep_their_own_logs_and_leave_stdout_as_it_was(tmp_path):
+    """Two trials on threads of one process (as on Dask's threads), the first to start ending
+    first: the second's output still reaches its log, and sys.stdout is the console again after."""
+    import sys
+    import threading
+
+    from tunelab.tracking.artifacts import capture_output
+
+    console = sys.stdout
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with capture_output(tmp_path / "a", whole_process=False):
+            print("from a")
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with capture_output(tmp_path / "b", whole_process=False):
+            second_in.set()
+            first_out.wait(5)
+            print("from b")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert (tmp_path / "a" / "stdout.txt").read_text() == "from a\n"
+    assert (tmp_path / "b" / "stdout.txt").read_text() == "from b\n"
+    assert sys.stdout is console
+    print("the console still works")  # raised "I/O operation on closed file"

@@ -114,3 +114,16 @@ def test_paused_trials_resume_from_their_checkpoints_on_every_executor(executor,
             assert trial.value == pytest.approx(loss_at(trial.config, 9))
         elif trial.state is TrialState.PAUSED:
             assert state["epoch"] == trial.budget == steps[-1]
+
+
+def test_trials_that_print_on_dask_threads_all_complete(tmp_path):
+    """Dask's default workers are threads of one process: every trial printing at once must not
+    take another's log (it failed trials with "I/O operation on closed file")."""
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'tunelab[dask]')")
+    from objectives import chatty_sleeper
+
+    study = tl.tune(chatty_sleeper, SPACE, metric="loss", mode="min", n_trials=8, workers=2, executor="dask",
+                    storage=None, seed=0, progress=False, artifact_dir=tmp_path)
+    assert study.counts() == {"completed": 8}
+    for trial in study.trials:
+        assert (study.trial_dir(trial.number) / "stdout.txt").read_text() == f"trial {trial.number}\n" * 3

@@ -155,30 +155,61 @@ def read_log(folder: str | os.PathLike | None, name: str, limit: int = 200_000) 
 
 # -- capturing what a trial prints ------------------------------------------------------------------
 class _ThreadTee(io.TextIOBase):
-    """Writes from one thread go to a file as well as to the console; other threads pass through.
+    """Stands in for ``sys.stdout`` (or ``sys.stderr``) while trials run in the tuner's process:
+    everything goes to the console, and what a thread running a trial writes goes to that
+    trial's log as well.
 
-    In the tuner's own process a progress bar refreshes from another thread: its frames must not
-    end up in a trial's log, while everything the objective prints must.
+    One tee per stream serves every thread: trials running side by side on threads (Dask's
+    threads, say) would otherwise each swap ``sys.stdout`` and restore it in whatever order they
+    end, leaving a log file that is closed in its place. The progress bar refreshes from a thread
+    of its own, so its frames never land in a trial's log.
     """
 
-    def __init__(self, console: TextIO, log: TextIO, thread: threading.Thread):
-        self._console, self._log, self._thread = console, log, thread
+    def __init__(self, console: TextIO):
+        self.console = console
+        self.logs: dict[int, TextIO] = {}  # thread ident -> the log of the trial it runs
 
     def write(self, text: str) -> int:
-        if threading.current_thread() is self._thread:
-            self._log.write(text)
-        return self._console.write(text)
+        log = self.logs.get(threading.get_ident())
+        if log is not None:
+            log.write(text)
+        return self.console.write(text)
 
     def flush(self) -> None:
-        self._log.flush()
-        self._console.flush()
+        log = self.logs.get(threading.get_ident())
+        if log is not None:
+            log.flush()
+        self.console.flush()
 
     def isatty(self) -> bool:
         return False
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._console, "encoding", "utf-8")
+        return getattr(self.console, "encoding", "utf-8")
+
+
+_tee_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _teed(name: str, log: TextIO) -> Iterator[None]:
+    """While inside, what this thread writes to ``sys.<name>`` goes to ``log`` too. The tee is
+    put in place by the first thread in and taken out by the last one out."""
+    me = threading.get_ident()
+    with _tee_lock:
+        tee = getattr(sys, name)
+        if not isinstance(tee, _ThreadTee):
+            tee = _ThreadTee(tee)
+            setattr(sys, name, tee)
+        tee.logs[me] = log
+    try:
+        yield
+    finally:
+        with _tee_lock:
+            tee.logs.pop(me, None)
+            if not tee.logs and getattr(sys, name) is tee:
+                setattr(sys, name, tee.console)
 
 
 @contextlib.contextmanager
@@ -200,9 +231,7 @@ def capture_output(folder: str | os.PathLike | None, *, whole_process: bool) -> 
                 with _redirect_fd(sys.stdout, 1, out), _redirect_fd(sys.stderr, 2, err):
                     yield
             else:
-                thread = threading.current_thread()
-                tee_out, tee_err = _ThreadTee(sys.stdout, out, thread), _ThreadTee(sys.stderr, err, thread)
-                with contextlib.redirect_stdout(tee_out), contextlib.redirect_stderr(tee_err):
+                with _teed("stdout", out), _teed("stderr", err):
                     yield
     finally:
         for name in (STDOUT, STDERR):  # a silent trial leaves no empty logs behind
