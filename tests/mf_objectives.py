@@ -50,3 +50,16 @@ def by_subsample(config, trial):
     loss = config["x"] + 0.1 / trial.budget
     trial.report(trial.budget, loss=loss)
     return loss
+
+
+def swallowing(config, trial):
+    """Wraps its reports in a blanket ``except Exception``, as logging code often does: the
+    TrialPruned/TrialPaused that ``report`` raises never unwinds it."""
+    loss = None
+    for epoch in range(1, int(trial.budget) + 1):
+        loss = loss_at(config, epoch)
+        try:
+            trial.report(epoch, loss=loss)
+        except Exception:  # noqa: BLE001 - the misuse under test
+            pass
+    return loss

@@ -137,3 +137,10 @@ def chatty_sleeper(config, trial):
         print(f"trial {trial.number}")
         time.sleep(0.02)
     return config["x"] ** 2
+
+
+def repeating(config, trial):
+    """Reports its first step twice (a misuse its trial handle warns about)."""
+    trial.report(1, loss=config["x"] ** 2)
+    trial.report(1, loss=config["x"] ** 2)
+    return config["x"] ** 2

@@ -127,3 +127,13 @@ def test_a_worker_whose_tuner_is_gone_ends_quietly():
         _worker_main(worker_end, quadratic, ["loss"], os.getppid())  # returns: no BrokenPipeError
     finally:
         signal.signal(signal.SIGINT, ctrl_c)  # the worker ignores Ctrl-C; this test process must not
+
+
+def test_a_warning_about_the_objectives_use_of_its_trial_reaches_the_user_from_a_worker_process():
+    """Said in the worker, it went only to the trial's stderr.txt."""
+    from objectives import repeating
+
+    with pytest.warns(UserWarning, match=r"trial \d reports step 1 after step 1: steps must increase"):
+        study = tl.tune(repeating, SPACE, metric="loss", mode="min", n_trials=2, workers=2, executor="processes",
+                        storage=None, seed=0, progress=False)
+    assert study.counts() == {"completed": 2}

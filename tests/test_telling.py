@@ -220,18 +220,33 @@ def test_a_paused_trials_result_is_checked_like_any_other(value):
 
 
 @pytest.mark.parametrize("scheduler", ["median", "percentile", "asha"])
-def test_a_report_without_the_studys_metric_decides_nothing_and_says_why(scheduler):
+def test_a_report_without_the_metric_its_scheduler_judges_is_refused(scheduler):
+    """Taken quietly, such reports left every run "completed" at the lowest rung, never judged."""
     study = _study(scheduler=scheduler)
     trial = study.ask()
-    with pytest.warns(UserWarning, match=r"reported \['val_loss'\] without the study's metric 'loss'"):
-        assert trial.report(0.5, val_loss=0.3) is Decision.CONTINUE
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # once per trial
-        trial.report(1, val_loss=0.2)
+    with pytest.raises(tl.ConfigError, match=r"judges each report on 'loss'; got only \['val_loss'\]"):
+        trial.report(0.5, val_loss=0.3)
+    trial.report(0.5, loss=0.4, val_loss=0.3)  # other metrics may come with it
+    assert [r.metrics for r in study.get_trial(trial.number).reports] == [{"loss": 0.4, "val_loss": 0.3}]
     fifo = tl.create_study(SPACE, metric="loss", mode="min")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing judges reports: other metrics are just kept
         fifo.ask().report(1, val_loss=0.3)
+
+
+def test_reports_after_a_stop_are_not_kept_and_a_nan_at_the_last_step_still_stops_the_run():
+    study = _study(scheduler="threshold", scheduler_options={"threshold": 0.5})
+    trial = study.ask()
+    assert trial.report(1, loss=0.9) is Decision.STOP
+    with pytest.warns(UserWarning, match="after the scheduler answered STOP"):
+        trial.report(9, loss=0.01)  # the full budget, with a better value: the run is over all the same
+    assert [r.step for r in study.get_trial(trial.number).reports] == [1.0]
+    assert study.tell(trial, 0.01).state is TrialState.PRUNED
+    other = study.ask()
+    assert other.report(8, loss=0.1) is Decision.CONTINUE
+    assert other.report(9, loss=math.nan) is Decision.STOP  # diverged at the end: no full run to keep
+    ended = study.tell(other, 0.2)
+    assert ended.state is TrialState.FAILED and "nan" in ended.error
 
 
 def test_steps_must_increase_and_may_not_be_negative():
@@ -357,3 +372,14 @@ def test_one_number_told_to_a_study_of_two_metrics_says_a_dict_of_both_is_needed
     with pytest.raises(tl.ConfigError, match=r"one number, but the study has 2 metrics \(loss, acc\); return a dict"):
         study.tell(trial, 0.5)
     assert study.tell(trial, {"loss": 0.5, "acc": 0.9}).state is TrialState.COMPLETED
+
+
+def test_a_value_told_for_a_paused_trial_gives_way_to_what_it_reported_at_its_rung():
+    """The rung ranked it on its report while `show` and `.value` said the told value."""
+    study = _study()
+    trial = study.ask()
+    assert trial.report(1, loss=1.0) is Decision.PAUSE
+    with pytest.warns(UserWarning, match=r"told loss=0.05, but its scheduler answered PAUSE at step 1, where it "
+                                         r"reported 1; it is recorded paused with that value"):
+        paused = study.tell(trial, 0.05)
+    assert paused.state is TrialState.PAUSED and paused.value == 1.0

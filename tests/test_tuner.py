@@ -258,3 +258,22 @@ def test_study_stop_outside_a_run_says_when_it_works():
     study = run(n_trials=2)
     with pytest.raises(tl.ConfigError, match="tuning run in progress"):
         study.stop()
+
+
+@pytest.mark.parametrize("scheduler, options, ended", [("median", {}, "pruned"),
+                                                       ("asha", {"promotion": False}, "pruned"),
+                                                       ("asha", {}, "paused")])
+def test_an_objective_that_catches_the_schedulers_stop_is_still_judged_where_it_said(scheduler, options, ended):
+    """All 20 trials came out "completed" (under ASHA, every one at the lowest rung)."""
+    from mf_objectives import EPOCHS, swallowing
+    from mf_objectives import SPACE as MF_SPACE
+
+    with pytest.warns(UserWarning, match="TrialPruned or TrialPaused that trial.report\\(\\) raised was caught"):
+        study = tl.tune(swallowing, MF_SPACE, metric="loss", mode="min", n_trials=20, fidelity=EPOCHS,
+                        scheduler=scheduler, scheduler_options=options, storage=None, seed=0, progress=False)
+    counts = study.counts()
+    assert counts.get("pruned", 0) >= 5 and counts.get("completed", 0) >= 1
+    assert all(t.budget == EPOCHS.max for t in study.trials if t.state is TrialState.COMPLETED)
+    for trial in study.trials:
+        if trial.state is TrialState.PRUNED and ended == "pruned":  # judged on what it reported, where it stopped
+            assert trial.value == pytest.approx(trial.reports[-1].metrics["loss"]) and trial.reports[-1].step < 9

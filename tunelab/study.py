@@ -43,7 +43,6 @@ class Study(ReportSink):
         scheduler.bind(self.fidelity)
         self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
-        self._unjudged: set[int] = set()  # trials warned about reports without the study's metric
         self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
         self._recovered_at = -math.inf  # when ask() last looked for trials of dead processes
         self._cache: dict[int, Trial] = {}
@@ -226,7 +225,7 @@ class Study(ReportSink):
         reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
                          resumed_from=trial.reports[-1].step if resumable else None, reported=reported or None,
-                         last_step=trial.last_step,
+                         last_step=trial.last_step, judged_on=self.metric if self.scheduler.judges_reports else None,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          environment=environment_summary(self.record.environment),
                          artifact_dir=folder, checkpoint_dir=checkpoint)
@@ -304,15 +303,11 @@ class Study(ReportSink):
         if _diverged(report, self.metric) and earlier is Decision.CONTINUE:
             decision = Decision.STOP  # a NaN or inf ranks nowhere: the run has diverged (finish records it failed)
         elif earlier is not Decision.CONTINUE or self.metric not in metrics:
-            decision = earlier  # the answer stands; a report without the metric decides nothing
-            if self.metric not in metrics and self.scheduler.judges_reports and trial_id not in self._unjudged:
-                self._unjudged.add(trial_id)
-                warn_caller(f"trial {trial.number} reported {sorted(metrics)} without the study's metric "
-                            f"{self.metric!r}, which its scheduler judges it on")
+            decision = earlier  # the answer stands (a report past it changes nothing); one without the metric decides nothing
         else:
             decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
-        if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):
-            decision = Decision.CONTINUE  # the full run is done: stopping it saves nothing and loses its result
+            if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):
+                decision = Decision.CONTINUE  # the full run is done: stopping it saves nothing and loses its result
         self._decisions[trial_id] = decision
         return decision
 

@@ -19,6 +19,7 @@ process, or the study was reloaded), so the same tell means the same thing from 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -114,8 +115,17 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
         error = study.divergence(record) or str(err).replace("objective returned", "told")
         warn_caller(f"trial {record.number} failed: {error}")
         return study.finish(record.id, TrialState.FAILED, error=error)
-    ended = ENDS.get(_answer(study, record, metrics, trial.reports if isinstance(trial, RunningTrial) else []),
-                     TrialState.COMPLETED)
+    answer = _answer(study, record, metrics, trial.reports if isinstance(trial, RunningTrial) else [])
+    ended = ENDS.get(answer, TrialState.COMPLETED)
+    if ended is not TrialState.COMPLETED:  # judged where its scheduler answered, on what it reported there
+        reported = record.reports
+        last = reported[-1].metrics.get(study.metric) if reported else None
+        told = float(metrics[study.metric])
+        if last is not None and math.isfinite(last) and not math.isclose(last, told, rel_tol=1e-9):
+            warn_caller(f"trial {record.number}: told {study.metric}={told:g}, but its scheduler "
+                        f"answered {answer.value.upper()} at step {reported[-1].step:g}, where it reported "
+                        f"{last:g}; it is recorded {ended.value} with that value")
+        metrics = None
     return study.finish(record.id, ended, metrics=metrics)
 
 

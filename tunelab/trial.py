@@ -128,6 +128,7 @@ class TrialSpec:
     reported: dict[str, float] | None = None  # the last value of each metric its earlier runs reported
     continued: bool = False  # interrupted before, it goes on from its checkpoint (see tunelab.recovery)
     last_step: float | None = None  # the last step its earlier runs reported
+    judged_on: str | None = None  # the metric its scheduler judges every report on (None: reports are only kept)
 
 
 class ReportSink:
@@ -164,6 +165,7 @@ class RunningTrial:
     def __init__(self, spec: TrialSpec, sink: ReportSink, managed: bool = False):
         self._spec, self._sink, self._managed = spec, sink, managed
         self._decision, self._warned = Decision.CONTINUE, False
+        self.warnings: list[str] = []  # what it warned about, for a tuner in another process to say again
         self._told: str | None = None  # how study.tell left the trial (ask/tell): this run is over
         self._started = time.monotonic()
         self.reports: list[Report] = []
@@ -190,14 +192,20 @@ class RunningTrial:
         if not metrics:
             raise ConfigError("trial.report needs at least one metric, e.g. trial.report(epoch, loss=0.3)")
         clean = {str(k): _number(v, f"trial.report: metric {k!r}") for k, v in metrics.items()}
-        if self._decision is not Decision.CONTINUE and not self._warned:  # ask/tell: the answer was ignored
-            self._warn(f"reports step {step:g} after the scheduler answered {self._decision.value.upper()}; stop "
-                       "training it and call study.tell(trial, value) (report() returns the answer, "
-                       "trial.should_stop() says it again)")
-        if self._decision is Decision.PAUSE:
-            return self._decision  # this run is over; a later one (ask() resumes it) has a handle of its own
+        if self._decision is not Decision.CONTINUE:  # the answer was ignored: this run is over, nothing more is kept
+            if self._managed:  # the objective caught what report() raised: raised again, to end the run
+                self._end_run(step)
+            if not self._warned:
+                self._warn(f"reports step {step:g} after the scheduler answered {self._decision.value.upper()}; "
+                           "stop training it and call study.tell(trial, value) (report() returns the answer, "
+                           "trial.should_stop() says it again)")
+            return self._decision
+        judged = self._spec.judged_on
+        if judged is not None and judged not in clean:
+            raise ConfigError(f"trial.report: the study's scheduler judges each report on {judged!r}; got only "
+                              f"{sorted(clean)} (report {judged} at every step; other metrics may come with it)")
         budget = self._spec.budget
-        if budget is not None and self._decision is Decision.CONTINUE and step > budget * (1 + 1e-9) + 1e-12:
+        if budget is not None and step > budget * (1 + 1e-9) + 1e-12:
             # a scheduler places rungs by step: a report past the budget it gave would pause or
             # prune the trial at a rung it was never run for
             raise ConfigError(f"trial.report: step {step:g} is past this run's budget {budget:g}; report steps in "
@@ -216,11 +224,16 @@ class RunningTrial:
         if timeout is not None and time.monotonic() - self._started > timeout:
             raise TrialTimeout(f"trial ran past trial_timeout={timeout:g}s")
         self._decision = Decision(self._sink.report(self._spec.id, step, clean))
-        if self._managed and self._decision is Decision.STOP:
-            raise TrialPruned(f"stopped by the scheduler at step {step:g}")
-        if self._managed and self._decision is Decision.PAUSE:
-            raise TrialPaused(f"paused by the scheduler at step {step:g}")
+        if self._managed:
+            self._end_run(step)
         return self._decision
+
+    def _end_run(self, step: float) -> None:
+        """Managed: unwind the objective when the scheduler said STOP or PAUSE."""
+        if self._decision is Decision.STOP:
+            raise TrialPruned(f"stopped by the scheduler at step {step:g}")
+        if self._decision is Decision.PAUSE:
+            raise TrialPaused(f"paused by the scheduler at step {step:g}")
 
     def artifact_path(self, name: str) -> Path:
         """A path in this trial's folder for a file to keep (a model, a plot): ``name`` is relative,
@@ -236,7 +249,8 @@ class RunningTrial:
     def _warn(self, what: str) -> None:
         """One warning per trial about how the objective drives it (a misuse that costs compute)."""
         self._warned = True
-        warn_caller(f"trial {self.number} {what}")
+        self.warnings.append(f"trial {self.number} {what}")
+        warn_caller(self.warnings[-1])
 
     def should_stop(self) -> bool:
         """True when the last report was answered with STOP or PAUSE."""

@@ -26,7 +26,7 @@ from tunelab.fidelity import coerce_fidelity
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
-from tunelab.recovery import INTERRUPTED, RECOVER_SECONDS, continue_later, stop_trial
+from tunelab.recovery import ENDS, INTERRUPTED, RECOVER_SECONDS, continue_later, stop_trial
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
@@ -132,6 +132,7 @@ class Tuner(ReportSink):
         self.study.scheduler.plan(budgets.n_trials)
         self._started_at = self.clock()
         self._best, self._since_best, self._failures, self._diverged_in_row = self._initial_best(), 0, 0, 0
+        self._caught = 0  # trials whose objective caught the exception that ended its run
         self._exhausted = False
         self._meter = CostMeter(study)
         self._last_heartbeat = self._last_recovery = self.clock()
@@ -231,7 +232,19 @@ class Tuner(ReportSink):
             log.warning("trial %d: %s; it goes on from its checkpoint", trial.number, outcome.error)
             self._meter.add(self.study._trial(trial.id))  # the stretch it ran before it died
             return
-        finished = self.study.finish(outcome.trial_id, outcome.state, metrics=outcome.metrics,
+        if outcome.warnings and (outcome.worker or {}).get("pid") != os.getpid():
+            for message in outcome.warnings:  # said in a worker process, where only the trial's log saw it
+                warn_caller(message)
+        state, metrics = outcome.state, outcome.metrics
+        told = self.study._decisions.get(trial.id)
+        if state is TrialState.COMPLETED and told in ENDS:  # the objective went on after STOP or PAUSE
+            state, metrics = ENDS[told], None  # judged where the scheduler said, on what it reported there
+            self._caught += 1
+        if self._caught == 1 and state is not outcome.state:  # once a run
+            warn_caller(f"trial {trial.number}'s objective returned a result after its scheduler answered "
+                        f"{told.value.upper()}: the TrialPruned or TrialPaused that trial.report() raised was caught "
+                        f"(by an `except Exception:`?); let it propagate. The trial is recorded {state.value}.")
+        finished = self.study.finish(outcome.trial_id, state, metrics=metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
         self._meter.add(finished)
         notify(self.callbacks, self.study, finished)

@@ -20,7 +20,7 @@ from tunelab.errors import TrialPaused, TrialPruned
 from tunelab.interrupts import raise_if_stopped
 from tunelab.tracking.artifacts import capture_output
 from tunelab.tracking.environment import code_path_of, compare_with_study
-from tunelab.trial import (InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout,
+from tunelab.trial import (Decision, InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout,
                            normalize_result, warn_ended_short)
 
 Objective = Callable[..., Any]
@@ -37,6 +37,7 @@ class Outcome:
     traceback: str | None = None
     worker: dict[str, Any] | None = None  # where it ran: host, pid, environment if not the study's
     died: bool = False  # its worker process died under it (killed, crashed): it may go on from its checkpoint
+    warnings: list[str] | None = None  # how the objective misused its trial handle, said in the worker
 
 
 class Executor(ABC):
@@ -88,18 +89,20 @@ def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metri
 
     What the trial prints is saved in its folder; ``whole_process`` (a dedicated worker process)
     captures at the file-descriptor level, so C extensions and child processes are kept too."""
+    trial = RunningTrial(spec, sink, managed=True)
     with capture_output(spec.artifact_dir, whole_process=whole_process):
-        outcome = _run(objective, spec, sink, metrics)
+        outcome = _run(objective, trial, spec, metrics)
     outcome.worker = worker_record(objective, spec)
+    outcome.warnings = trial.warnings or None
     return outcome
 
 
-def _run(objective: Objective, spec: TrialSpec, sink: ReportSink, metrics: list[str]) -> Outcome:
-    trial = RunningTrial(spec, sink, managed=True)
+def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: list[str]) -> Outcome:
     try:
         config = dict(spec.config)
         result = objective(config, trial) if accepts_trial(objective) else objective(config)
-        if spec.budget is not None and (not trial.reports or trial.reports[-1].step < spec.budget * (1 - 1e-9)):
+        if trial.decision is Decision.CONTINUE and spec.budget is not None and \
+                (not trial.reports or trial.reports[-1].step < spec.budget * (1 - 1e-9)):
             _report_at_budget(trial, spec, result, metrics)
     except TrialPruned:
         return Outcome(spec.id, TrialState.PRUNED)
