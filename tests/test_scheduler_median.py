@@ -48,7 +48,7 @@ def test_stopping_rules_leave_a_fresh_run_fidelity_alone(scheduler, options):
         study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler=scheduler,
                         scheduler_options=options, fidelity=SUBSAMPLE, n_trials=12, seed=0, progress=False)
     assert study.counts() == {"completed": 12}
-    assert {w.filename for w in caught} == {__file__}  # the warning points at the user's call, not inside tunelab
+    assert [w.filename for w in caught if "stop nothing" in str(w.message)] == [__file__]  # once, at the user's call
 
 
 def test_percentile_keeps_only_the_top_quarter():

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.errors import ConfigError, StudyExists, StudyNotFound, check_count
@@ -222,13 +223,16 @@ def check_setup(space: Space, metrics: list[str], modes: list[str], fidelity: Fi
                 searcher_options: Mapping[str, Any] | None, scheduler: Any,
                 scheduler_options: Mapping[str, Any] | None, store: Storage | None = None) -> None:
     """Build the searcher and scheduler a study with these settings would get, and throw them
-    away: bad options are refused (ConfigError) before anything is stored or run."""
+    away: bad options are refused (ConfigError) before anything is stored or run. Its warnings
+    are left to the build of the study itself, so that each is said once."""
     from tunelab.storage import MemoryStorage
 
-    _build(store or MemoryStorage(), StudyRecord(id=0, name="check", space=space.to_json(), metrics=metrics,
-                                                 modes=modes, seed=0, created_at=0.0,
-                                                 settings={"fidelity": fidelity.to_json() if fidelity else None}),
-           searcher, searcher_options, scheduler, scheduler_options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _build(store or MemoryStorage(), StudyRecord(id=0, name="check", space=space.to_json(), metrics=metrics,
+                                                     modes=modes, seed=0, created_at=0.0,
+                                                     settings={"fidelity": fidelity.to_json() if fidelity else None}),
+               searcher, searcher_options, scheduler, scheduler_options)
 
 
 def _new_record(store: Storage, name: str, space: Space, metrics: list[str], modes: list[str], seed: int | None,
