@@ -225,7 +225,8 @@ class Study(ReportSink):
         reported = {k: v for r in trial.reports for k, v in r.metrics.items() if k in self.record.metrics}
         return TrialSpec(id=trial.id, number=trial.number, config=trial.config, seed=trial.seed, continued=continued,
                          resumed_from=trial.reports[-1].step if resumable else None, reported=reported or None,
-                         last_step=trial.last_step, judged_on=self.metric if self.scheduler.judges_reports else None,
+                         last_step=trial.last_step,
+                         judged_on=self.metric if self.scheduler.judges_reports else None,
                          study=self.name, budget=trial.budget, timeout=timeout,
                          environment=environment_summary(self.record.environment),
                          artifact_dir=folder, checkpoint_dir=checkpoint)
@@ -303,10 +304,11 @@ class Study(ReportSink):
         if _diverged(report, self.metric) and earlier is Decision.CONTINUE:
             decision = Decision.STOP  # a NaN or inf ranks nowhere: the run has diverged (finish records it failed)
         elif earlier is not Decision.CONTINUE or self.metric not in metrics:
-            decision = earlier  # the answer stands (a report past it changes nothing); one without the metric decides nothing
+            decision = earlier  # the answer stands; a report without the metric decides nothing
         else:
             decision = Decision(self.scheduler.on_report(trial, report.step, report.metrics, self.history()))
-            if decision is Decision.STOP and self.fidelity is not None and report.step >= self.fidelity.max * (1 - 1e-9):
+            if decision is Decision.STOP and self.fidelity is not None and \
+                    report.step >= self.fidelity.max * (1 - 1e-9):
                 decision = Decision.CONTINUE  # the full run is done: stopping it saves nothing and loses its result
         self._decisions[trial_id] = decision
         return decision
