@@ -132,7 +132,7 @@ class Tuner(ReportSink):
         self.study.scheduler.plan(budgets.n_trials)
         self._started_at = self.clock()
         self._best, self._since_best, self._failures, self._diverged_in_row = self._initial_best(), 0, 0, 0
-        self._caught = 0  # trials whose objective caught the exception that ended its run
+        self._caught = False  # an objective caught the exception that ended its run (said once)
         self._exhausted = False
         self._meter = CostMeter(study)
         self._last_heartbeat = self._last_recovery = self.clock()
@@ -239,11 +239,12 @@ class Tuner(ReportSink):
         told = self.study._decisions.get(trial.id)
         if state is TrialState.COMPLETED and told in ENDS:  # the objective went on after STOP or PAUSE
             state, metrics = ENDS[told], None  # judged where the scheduler said, on what it reported there
-            self._caught += 1
-        if self._caught == 1 and state is not outcome.state:  # once a run
-            warn_caller(f"trial {trial.number}'s objective returned a result after its scheduler answered "
-                        f"{told.value.upper()}: the TrialPruned or TrialPaused that trial.report() raised was caught "
-                        f"(by an `except Exception:`?); let it propagate. The trial is recorded {state.value}.")
+            if not self._caught:  # once a run
+                warn_caller(f"trial {trial.number}'s objective returned a result after its scheduler answered "
+                            f"{told.value.upper()}: the TrialPruned or TrialPaused that trial.report() raised was "
+                            f"caught (by an `except Exception:`?); let it propagate. The trial is recorded "
+                            f"{state.value}.")
+            self._caught = True
         finished = self.study.finish(outcome.trial_id, state, metrics=metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
         self._meter.add(finished)
