@@ -210,6 +210,21 @@ def test_bad_searcher_option_names_the_allowed_options(searcher, options, messag
         _tune(searcher=searcher, searcher_options=options, n_trials=2)
 
 
+@pytest.mark.parametrize("searcher, options, message", [
+    ("tpe", {"gamma": "0.2"}, r"searcher 'tpe': option 'gamma' must be a number \(default 0.1\); got '0.2'"),
+    ("anneal", {"cooling": "0.9"}, r"option 'cooling' must be a number"),
+    ("tpe", {"n_candidates": True}, r"option 'n_candidates' must be a number"),
+    ("kde", {"random_fraction": float("nan")}, r"kde: random_fraction must be in \[0, 1\]; got nan"),
+    ("kde", {"min_points": 2.9}, r"kde: min_points must be a positive integer"),
+    ("kde", {"min_points": 1}, r"kde: min_points must be at least 2"),
+    ("tpe", [("gamma", 0.2)], r"searcher_options must be a dict"),
+])
+def test_an_option_of_the_wrong_kind_is_refused_with_what_it_takes(searcher, options, message):
+    """They raised TypeError or AttributeError from inside the searcher, or were quietly rounded."""
+    with pytest.raises(ConfigError, match=message):
+        _tune(searcher=searcher, searcher_options=options, n_trials=2)
+
+
 # -- coverage and conditional spaces ------------------------------------------------------------------
 
 
@@ -267,3 +282,20 @@ def test_grid_covers_every_point_even_after_an_off_grid_baseline():
     assert configs[0] == {"o": "a", "x": 0.5}
     assert set(_keys(Space(space).grid(2))) <= set(_keys(configs))
     assert len(configs) == 1 + 4
+
+
+@pytest.mark.parametrize("searcher", ["tpe", "bo", "rf", "anneal", "genetic", "evolution", "kde"])
+def test_a_space_of_constants_runs_with_every_searcher(searcher):
+    """A baseline re-run through the same script: the learning searchers crashed at the second ask."""
+    study = tl.tune(lambda config: 1.0, {"lr": 0.01, "epochs": 3}, metric="loss", mode="min", searcher=searcher,
+                    n_trials=3, storage=None, progress=False, seed=0)
+    assert [t.config for t in study.trials] == [{"lr": 0.01, "epochs": 3}] * 3
+
+
+def test_bad_warm_starts_and_an_infinite_prior_weight_are_refused():
+    with pytest.raises(ConfigError, match=r"warm_start: a value \{'loss': 0.0\} has none of the study's metrics "
+                                          r"\['val_loss'\]"):
+        tl.create_study(SPACE, metric="val_loss", mode="min", searcher="tpe", searcher_options={
+            "warm_start": [({"lr": 0.01, "layers": 2, "momentum": 0.9, "opt": "sgd"}, {"loss": 0.0})]}).ask()
+    with pytest.raises(ConfigError, match="prior_weight must be a positive finite number; got inf"):
+        tl.create_study(SPACE, metric="loss", mode="min", searcher="tpe", searcher_options={"prior_weight": np.inf})

@@ -68,4 +68,31 @@ class Registry:
         if unknown:
             raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "
                               f"options: {', '.join(allowed) or '(none)'}")
-        return self.get(name)(*args, **options)
+        try:
+            built = self.get(name)(*args, **options)
+        except ConfigError:
+            raise  # the algorithm's own message
+        except (TypeError, ValueError):  # an option of the wrong kind met inside: said the way below
+            self._check_kinds(name, options)
+            raise
+        self._check_kinds(name, options)  # what the algorithm's own checks let through (True for a count)
+        return built
+
+    def _check_kinds(self, name: str, options: Mapping[str, Any]) -> None:
+        """An option whose default is a number takes a number, and one whose default is True or
+        False takes True or False: a value of another kind ("0.2" from a config file) is
+        refused, saying so, rather than failing inside the algorithm with a TypeError. The
+        algorithm's own checks speak first, where it has them."""
+        params = inspect.signature(self.get(name).__init__).parameters
+        for key, value in options.items():
+            default = params[key].default if key in params else inspect.Parameter.empty
+            if isinstance(default, bool):
+                wrong = not isinstance(value, bool)
+            elif isinstance(default, (int, float)):  # (some also take a dict or list: per parameter)
+                wrong = isinstance(value, (bool, str, bytes)) or (isinstance(value, float) and value != value)
+            else:
+                continue
+            if wrong:
+                expected = "True or False" if isinstance(default, bool) else "a number"
+                raise ConfigError(f"{self.kind} {name!r}: option {key!r} must be {expected} (default {default!r}); "
+                                  f"got {value!r}")

@@ -126,7 +126,7 @@ def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str,
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
-    if searcher_options and isinstance(searcher_options.get("warm_start"), str):
+    if isinstance(searcher_options, Mapping) and isinstance(searcher_options.get("warm_start"), str):
         searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
     searcher, scheduler, scheduler_options = resolve_setup(searcher, scheduler, scheduler_options,
                                                            Fidelity.from_json(record.settings.get("fidelity")))

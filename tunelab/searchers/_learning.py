@@ -140,7 +140,7 @@ class LearningSearcher(Searcher):
         rng = self._rng("suggest", history.n_trials)
         out: list[dict[str, Any]] = []
         for i in range(n):
-            if data.n_good < self.n_startup:
+            if data.n_good < self.n_startup or not self.features.d:  # (nothing to model in a space of constants)
                 point = self._startup_point(history.n_trials + i)
             else:
                 with _one_blas_thread():
@@ -174,9 +174,9 @@ class LearningSearcher(Searcher):
             numbers.append(trial.number)
         d = self.features.d
         return Observations(
-            points=np.array(points, dtype=float).reshape(-1, d),
-            scores=np.array(scores, dtype=float).reshape(-1, len(metrics)),
-            pending=np.array(pending, dtype=float).reshape(-1, d),
+            points=np.array(points, dtype=float).reshape(len(points), d),
+            scores=np.array(scores, dtype=float).reshape(len(scores), len(metrics)),
+            pending=np.array(pending, dtype=float).reshape(len(pending), d),
             numbers=np.array(numbers, dtype=float),
         )
 
@@ -238,6 +238,9 @@ class LearningSearcher(Searcher):
 
 def _warm_scores(value: Any, metrics: list[str], modes: list[str]) -> list[float]:
     values = value if isinstance(value, Mapping) else {metrics[0]: value}
+    if not set(metrics) & set(values):
+        raise ConfigError(f"warm_start: a value {dict(values)!r} has none of the study's metrics {metrics}; "
+                          "give a number, or a dict with them")
     out = []
     for metric, mode in zip(metrics, modes):
         v = values.get(metric)

@@ -86,7 +86,10 @@ class KDESearcher(Searcher):
         if not 0 <= random_fraction <= 1:
             raise ConfigError(f"kde: random_fraction must be in [0, 1]; got {random_fraction!r}")
         dims = len(self.space.dimensions)
-        self.min_points = max(int(min_points), 2) if min_points is not None else dims + 2
+        check_count("kde: min_points", min_points)
+        if min_points is not None and min_points < 2:
+            raise ConfigError(f"kde: min_points must be at least 2 (a density needs two points); got {min_points!r}")
+        self.min_points = min_points if min_points is not None else dims + 2
         self.gamma, self.candidates, self.random_fraction = gamma, int(candidates), random_fraction
         self._cache: dict[int, _Entry] = {}
 
@@ -99,10 +102,21 @@ class KDESearcher(Searcher):
     def observations(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
         """(budget, encoded configs, oriented scores), best first after sorting by score; for
         ``ranked`` the budget is the furthest step reached and scores sort by (-step, value)."""
-        if self.fit_on == "ranked":
-            return self._ranked(history)
+        fitted = self._ranked(history) if self.fit_on == "ranked" else self._highest(history)
+        failed = [self._entry(t, history.metric).encoded for t in history.trials if t.state is TrialState.FAILED]
+        if fitted is None or not failed:
+            return fitted
+        # Failed runs (a crash, a diverged loss) are the worst of all: left out, the densities
+        # of the good and the bad would both miss the region that fails, and proposals would
+        # head straight into it.
+        budget, X, scores = fitted
+        return budget, np.vstack([X, np.asarray(failed)]), np.append(scores, np.full(len(failed), np.inf))
+
+    def _highest(self, history: History) -> tuple[float, np.ndarray, np.ndarray] | None:
         by_budget: dict[float, list[tuple[np.ndarray, float]]] = {}
         for trial in history.trials:
+            if trial.state is TrialState.FAILED:
+                continue
             encoded, points = self._points(trial, history.metric)
             for budget, value in points.items():
                 by_budget.setdefault(budget, []).append((encoded, value))
@@ -118,7 +132,8 @@ class KDESearcher(Searcher):
         rows, reached = [], 0.0
         for trial in history.trials:
             entry = self._entry(trial, history.metric)
-            if entry.points and entry.furthest >= history.trusted_budget * (1 - 1e-9):
+            if trial.state is not TrialState.FAILED and entry.points and \
+                    entry.furthest >= history.trusted_budget * (1 - 1e-9):
                 rows.append((entry.furthest, sign * entry.points[entry.furthest], entry.encoded))
                 reached = max(reached, entry.reached)
         if len(rows) < self.min_points:
@@ -187,7 +202,7 @@ class KDESearcher(Searcher):
             return self.space.sample(rng)
         _, X, scores = fitted
         order = np.argsort(scores, kind="stable")
-        n_good = min(max(int(math.ceil(self.gamma * len(scores))), 1), 25)
+        n_good = min(max(int(math.ceil(self.gamma * len(scores))), 1), 25, int(np.isfinite(scores).sum()))
         good, bad = X[order[:n_good]], X[order[n_good:]]
         if pending:
             bad = np.vstack([bad, np.asarray(pending)])

@@ -49,8 +49,8 @@ class TPESearcher(LearningSearcher):
         if not isinstance(max_good, int) or max_good < 1 or not isinstance(n_candidates, int) or n_candidates < 1:
             raise ConfigError(f"tpe: max_good and n_candidates must be positive integers; "
                               f"got {max_good!r}, {n_candidates!r}")
-        if not prior_weight > 0:
-            raise ConfigError(f"tpe: prior_weight must be positive; got {prior_weight!r}")
+        if not 0 < prior_weight < math.inf:
+            raise ConfigError(f"tpe: prior_weight must be a positive finite number; got {prior_weight!r}")
         self.gamma, self.max_good, self.n_candidates = float(gamma), max_good, n_candidates
         self.prior_weight = float(prior_weight)
         self.redraw_choices = _parzen.check_redraw_share("tpe", redraw_choices)
