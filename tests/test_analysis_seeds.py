@@ -18,6 +18,13 @@ def test_a_deterministic_objective_is_stable():
     assert check.std == 0.0 and not check.unstable and "stable" in check.verdict()
 
 
+def test_a_deterministic_objective_is_stable_when_the_top_configurations_tie():
+    """A gap of 0 made a std of 0 "UNSTABLE" (0 >= 0)."""
+    check = seed_check(objectives.noisy, {"x": 0.5, "noise": 0.0}, seeds=3, metric="loss",
+                       ranked_values=[0.9, 0.9, 0.9, 0.8])
+    assert check.top_gap == 0.0 and not check.unstable and "UNSTABLE" not in check.verdict()
+
+
 def test_a_noisy_objective_is_flagged_when_the_noise_exceeds_the_gaps():
     check = seed_check(objectives.noisy, {"x": 0.3, "noise": 0.5}, seeds=8, metric="loss", first_seed=123,
                        ranked_values=[0.0, 0.01, 0.02, 0.03])

@@ -35,8 +35,10 @@ class SeedCheck:
 
     @property
     def unstable(self) -> bool:
-        """True when the seed's effect (std) is at least the typical gap between top configurations."""
-        return self.top_gap is not None and self.std >= self.top_gap
+        """True when the seed moves the result (std > 0) at least as much as the typical gap
+        between top configurations. A result the seed does not move is stable even when the top
+        configurations tie (a gap of 0: accuracy on a small validation set)."""
+        return self.top_gap is not None and self.std > 0 and self.std >= self.top_gap
 
     def verdict(self) -> str:
         summary = (f"{self.metric}: mean {self.mean:.6g}, std {self.std:.3g}, range {min(self.values):.6g} .. "

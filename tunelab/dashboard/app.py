@@ -11,6 +11,7 @@ import html
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from tunelab._json import to_jsonable
 from tunelab.errors import ConfigError, StudyNotFound, TunelabError
 from tunelab.storage import Storage, open_storage
 
@@ -70,7 +71,7 @@ def create_app(storage: "str | Storage") -> Any:
                 return responses.JSONResponse({"error": str(err)}, status_code=404)
             except TunelabError as err:
                 return responses.JSONResponse({"error": str(err)}, status_code=400)
-            return responses.JSONResponse(body)
+            return responses.JSONResponse(to_jsonable(body))  # a NaN a diverged run reported: "NaN", as stored
 
         return endpoint
 

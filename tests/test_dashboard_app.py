@@ -1,0 +1,36 @@
+"""The dashboard's JSON API, read in-process (the browser tests in test_dashboard.py need Chromium)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import tunelab as tl
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")  # starlette's TestClient
+
+
+def test_a_trial_that_reported_nan_is_served_with_nan_spelled_out(tmp_path):
+    """A diverged run's NaN made every page of its trial an HTTP 500 (JSON has no NaN)."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="nan")
+    trial = study.ask()
+    trial.report(1, loss=0.5, grad_norm=math.nan)
+    trial.set_user_attr("best_val", math.inf)
+    study.tell(trial, 0.4)
+    diverged = study.ask()
+    diverged.report(1, loss=math.nan)
+    study.tell(diverged, math.nan)
+    client = TestClient(create_app(url))
+    first = client.get("/api/study/nan/trial/0")
+    assert first.status_code == 200
+    assert first.json()["reports"] == [{"step": 1.0, "metrics": {"loss": 0.5, "grad_norm": "NaN"}}]
+    second = client.get("/api/study/nan/trial/1")
+    assert second.status_code == 200 and second.json()["state"] == "failed"
+    assert client.get("/api/study/nan").status_code == 200
