@@ -164,3 +164,21 @@ def test_tensorboards_hparams_tab_serves_the_trials(study, tmp_path):
         assert group["hparams"]["opt"] == trial.config["opt"]
         if trial.value is not None:
             assert group["metricValues"][0]["value"] == pytest.approx(trial.value, rel=1e-6)
+
+
+def test_tensorboard_curves_by_a_share_of_the_data_keep_one_step_per_report(tmp_path):
+    """Steps 0.25, 0.5, 0.75, 1.0 were rounded to 0, 0, 1, 1: two reports per step, a curve drawn wrong."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="shares")
+    trial = study.ask()
+    for share in (0.25, 0.5, 0.75, 1.0):
+        trial.report(share, loss=1 / share)
+    study.tell(trial)
+    root = write(study, "tensorboard", tmp_path / "tb")
+    events = EventAccumulator(f"{root}/trial-0")
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("curve/loss")] == [(1, 4.0), (2, 2.0), (3, pytest.approx(4 / 3)),
+                                                                         (4, 1.0)]
+    assert [e.value for e in events.Scalars("curve/step")] == [0.25, 0.5, 0.75, 1.0]

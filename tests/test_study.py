@@ -433,7 +433,7 @@ def test_bad_metrics(metric):
         tl.create_study(SPACE, metric=metric, mode="min")
 
 
-@pytest.mark.parametrize("name", ["my study", "", "a/b", 42, "x" * 201])
+@pytest.mark.parametrize("name", ["my study", "", "a/b", 42, "x" * 201, ".", ".."])
 def test_bad_names(name):
     with pytest.raises(ConfigError, match="study name"):
         tl.create_study(SPACE, metric="loss", mode="min", name=name)

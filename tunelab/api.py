@@ -46,6 +46,8 @@ def _check_name(name: str | None) -> str:
         return f"study-{stamp}-{secrets.token_hex(2)}"
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"study name must be 1-200 letters, digits or . - _ @ + = : , (no spaces); got {name!r}")
+    if not name.strip("."):  # '.' and '..' name folders already (an export would write beside its target)
+        raise ConfigError(f"study name must hold more than dots; got {name!r}")
     return name
 
 
