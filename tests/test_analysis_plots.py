@@ -66,3 +66,14 @@ def test_png_needs_a_renderer_or_says_how_to_get_one(study, tmp_path):
             plots.save_png(figure, tmp_path / "h.png")
     else:
         assert open(plots.save_png(figure, tmp_path / "h.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_history_points_and_best_so_far_share_one_order_when_trials_end_out_of_turn():
+    """Trial 1 ending first with 0.1, then trial 0 with 0.9: the line was drawn at x = 1, 0."""
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min")
+    first, second = study.ask(), study.ask()
+    study.tell(second, 0.1)
+    study.tell(first, 0.9)
+    points, line = plots.history_figure(study).data
+    assert list(points.x) == [1, 2] and list(points.y) == [0.1, 0.9] and points.text[0].startswith("trial 1:")
+    assert list(line.x) == [1, 2] and list(line.y) == [0.1, 0.1]

@@ -46,15 +46,18 @@ def _axis_values(study: Any, name: str, trials: list[Any]) -> tuple[list[Any], d
 
 def history_figure(study: Any) -> Any:
     go, _ = _plotly()
-    trials = _completed(study)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[t.number for t in trials], y=[t.value for t in trials], mode="markers",
-                             name="trial", text=[str(t.config) for t in trials]))
-    curve = best_so_far(study)
+    # One order for the points and the line: the order trials ended (best_so_far's). By trial
+    # number, a study run by several workers drew the best-so-far line backwards.
     finished = sorted((t for t in study.trials if t.state.finished), key=lambda t: (t.finished_at or 0, t.number))
-    fig.add_trace(go.Scatter(x=[finished[n - 1].number for n, _ in curve], y=[v for _, v in curve],
+    done = [(n, t) for n, t in enumerate(finished, start=1) if t.state is TrialState.COMPLETED and t.value is not None]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[n for n, _ in done], y=[t.value for _, t in done], mode="markers", name="trial",
+                             text=[f"trial {t.number}: {t.config}" for _, t in done]))
+    curve = best_so_far(study)
+    fig.add_trace(go.Scatter(x=[n for n, _ in curve], y=[v for _, v in curve],
                              mode="lines", line={"shape": "hv"}, name="best so far"))
-    fig.update_layout(title=f"{study.name}: optimisation history", xaxis_title="trial", yaxis_title=study.metric)
+    fig.update_layout(title=f"{study.name}: optimisation history", xaxis_title="trials finished",
+                      yaxis_title=study.metric)
     return fig
 
 
