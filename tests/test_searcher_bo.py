@@ -112,3 +112,21 @@ def test_acquisition_climbs_start_from_the_best_candidate_and_distinct_others():
     flat = np.full(300, -np.inf)
     flat[7] = 0.0  # only one candidate with any EI: nothing else worth climbing from
     assert searcher._starts(flat, np.random.default_rng(1)).tolist() == [7]
+
+
+def test_a_study_resumed_in_another_run_proposes_what_one_run_would_have(tmp_path):
+    """The GP's fit started from the last fit, which a fresh searcher does not have: configurations
+    differed from the first trial after the resume."""
+    space = {"x": tl.uniform(-1, 1), "y": tl.uniform(-1, 1)}
+
+    def bowl(config):
+        return (config["x"] - 0.3) ** 2 + (config["y"] + 0.2) ** 2
+
+    whole = tl.tune(bowl, space, metric="loss", mode="min", searcher="bo", n_trials=16, seed=4, storage=None,
+                    progress=False)
+    url = f"sqlite:///{tmp_path / 'bo.db'}"
+    tl.tune(bowl, space, metric="loss", mode="min", searcher="bo", n_trials=12, seed=4, storage=url, name="b",
+            progress=False)
+    resumed = tl.tune(bowl, space, metric="loss", mode="min", searcher="bo", n_trials=16, seed=4, storage=url,
+                      name="b", progress=False)
+    assert [t.config for t in resumed.trials] == [t.config for t in whole.trials]

@@ -85,10 +85,10 @@ class BOSearcher(LearningSearcher):
         stale = self._theta is None or len(self._theta) != x.shape[1] + 2
         every = 1 if n <= self.max_points else max(1, min(self._fitted_at // 10, 25))
         if stale or n - self._fitted_at >= every or n < self._fitted_at:
-            starts = [GaussianProcess.default_theta(x.shape[1])]
-            if not stale:
-                starts = [self._theta]
-            gp = GaussianProcess(x, y).fit(starts)
+            # From the default, never from the last fit: a fresh searcher (a resumed study) has
+            # no last fit, and a different start finds different hyperparameters, so the resumed
+            # study would go another way than the one run in one go.
+            gp = GaussianProcess(x, y).fit([GaussianProcess.default_theta(x.shape[1])])
             self._theta, self._fitted_at = gp.theta, n
             return gp
         return GaussianProcess(x, y, self._theta).condition()
