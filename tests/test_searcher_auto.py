@@ -82,3 +82,16 @@ def test_bo_and_random_support_several_metrics():
         fronts[searcher] = study.best_trials
     assert len(fronts["bo"]) >= 4
     assert np.mean([t.config["y"] for t in fronts["bo"]]) < np.mean([t.config["y"] for t in fronts["random"]])
+
+
+def test_options_given_to_auto_when_it_picks_sobol_are_checked_then_set_aside_out_loud():
+    """They vanished, a misspelt one too."""
+    space = {"x": tl.uniform(0, 1)}
+    with pytest.raises(tl.ConfigError, match=r"auto: options for 'bo' \(the model it picks for one worker.*"
+                                             r"has no option 'typo_option'"):
+        tl.create_study(space, metric="loss", mode="min", searcher="auto",
+                        searcher_options={"n_trials": 8, "workers": 2, "typo_option": 1})
+    with pytest.warns(UserWarning, match=r"auto picked sobol .* takes no options; \['n_startup'\] are not used"):
+        study = tl.create_study(space, metric="loss", mode="min", searcher="auto",
+                                searcher_options={"n_trials": 8, "workers": 2, "n_startup": 3})
+    assert study.searcher.picked == "sobol"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, warn_caller
 from tunelab.history import History
 from tunelab.searchers.base import Searcher
 
@@ -48,8 +48,6 @@ class AutoSearcher(Searcher):
     def __init__(self, space, seed=None, n_trials: int | None = None, workers: int = 1,
                  picked: str | None = None, why: str | None = None, **options: Any):
         super().__init__(space, seed)
-        from tunelab.searchers import SEARCHERS
-
         check_count("auto: n_trials", n_trials)
         check_count("auto: workers", workers, optional=False)
         self.n_trials, self.workers = n_trials, workers
@@ -58,9 +56,22 @@ class AutoSearcher(Searcher):
         if picked == "auto":
             raise ConfigError("auto: picked cannot be 'auto'")
         self.picked, self.why = picked, why or "chosen by the user"
-        if self.picked == "sobol":
+        if self.picked == "sobol" and options:
+            # Options are for the model auto picks with fewer workers; checked against it (a
+            # typo is still an error), then set aside, saying so: an even cover takes none.
+            model, why = choose(self.space, None, 1)
+            self._create(model, options, f"the model it picks for one worker: {why}")
+            warn_caller(f"auto picked sobol ({self.why}), which takes no options; {sorted(options)} are not used")
             options = {}
-        self.inner: Searcher = SEARCHERS.create(self.picked, self.space, self.seed, options=options)
+        self.inner: Searcher = self._create(self.picked, options, self.why)
+
+    def _create(self, name: str, options: dict[str, Any], why: str) -> Searcher:
+        from tunelab.searchers import SEARCHERS
+
+        try:
+            return SEARCHERS.create(name, self.space, self.seed, options=options)
+        except ConfigError as err:
+            raise ConfigError(f"auto: options for {name!r} ({why}): {err}") from None
 
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
         return self.inner.suggest(history, n)
