@@ -112,3 +112,9 @@ def test_failed_trials_count_as_the_worst_so_proposals_keep_away_from_where_runs
                         mode="min", searcher="kde", n_trials=40, seed=seed, progress=False, max_failures=None)
         failed += sum(t.state is TrialState.FAILED for t in study.trials if t.number >= 20)
     assert failed < 0.3 * 60  # random search: about half
+
+
+def test_a_study_of_several_metrics_created_with_kde_is_told_that_kde_steers_by_the_first():
+    """It silently optimised the first metric alone."""
+    with pytest.warns(UserWarning, match=r"searcher 'kde' ranks trials on the first metric, 'a', alone"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric=["a", "b"], mode=["min", "min"], searcher="kde")

@@ -10,7 +10,7 @@ import secrets
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.errors import ConfigError, StudyExists, StudyNotFound, check_count
+from tunelab.errors import ConfigError, StudyExists, StudyNotFound, check_count, warn_caller
 from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
@@ -213,6 +213,10 @@ def create_study(
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
+    if created and len(metrics) > 1 and not getattr(study.searcher, "multi_objective", True):
+        warn_caller(f"searcher {study.searcher.name!r} ranks trials on the first metric, {metrics[0]!r}, alone: "
+                    f"the others are recorded and make the Pareto front, but do not steer the search (the "
+                    "searchers that do: tpe, bo, rf, anneal, genetic, evolution, random, sobol, grid)")
     settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe(), **given}
     if n_trials is not None:
         settings["budgets"] = {**(record.settings.get("budgets") or {}), "n_trials": n_trials}

@@ -25,6 +25,8 @@ class Searcher(ABC):
     #: the study then draws it as the trial is numbered, so processes sharing a study (which
     #: cannot see each other's next draw) never propose the same configurations.
     by_number: ClassVar[bool] = False
+    #: False for searchers that steer by the first metric alone in a study of several.
+    multi_objective: ClassVar[bool] = True
 
     def __init__(self, space: Space, seed: int | None = None):
         self.space = Space.coerce(space)

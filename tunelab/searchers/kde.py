@@ -66,6 +66,9 @@ class _Entry:
 
 class KDESearcher(Searcher):
     name = "kde"
+    #: It ranks on the first metric, as the rung schedulers it serves judge on it (tunelab.api
+    #: says so when a study with several metrics is created with it).
+    multi_objective = False
 
     def __init__(self, space, seed=None, min_points: int | None = None, gamma: float = 0.1,
                  candidates: int = 24, random_fraction: float = 0.1, fit_on: str = "ranked",
