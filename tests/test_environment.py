@@ -22,7 +22,7 @@ from tunelab.tracking.environment import (
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 
 EXPECTED_KEYS = {
-    "host", "os", "cpu", "memory_bytes", "gpus", "python", "packages", "git",
+    "host", "os", "cpu", "memory_bytes", "gpus", "python", "packages", "git", "code",
     "captured_at", "fingerprint",
 }
 
@@ -176,3 +176,15 @@ def test_diff_environments_empty_when_identical(env):
 def test_diff_environments_tolerates_old_records(env):
     lines = diff_environments({"python": {"version": "3.8.0"}}, env)
     assert f"python: 3.8.0 -> {platform.python_version()}" in lines
+
+
+def test_an_edit_of_an_objective_file_git_does_not_see_changes_the_fingerprint(tmp_path):
+    """Outside a repository (or untracked), an edited objective kept "same fingerprint as recorded"."""
+    code = tmp_path / "objective.py"
+    code.write_text("def f(config):\n    return config['x']\n")
+    before = capture_environment(code, packages=[])
+    assert before["code"]["file"] == "objective.py" and before["git"] is None
+    code.write_text("def f(config):\n    return config['x'] + 0.5\n")
+    after = capture_environment(code, packages=[])
+    assert after["fingerprint"] != before["fingerprint"]
+    assert any("objective file sha256" in line for line in diff_environments(before, after))

@@ -178,7 +178,8 @@ def capture_environment(code_path: str | os.PathLike | None = None,
 
     Stored next to a study so it can later be reproduced, or so a surprising
     change in results can be traced to a library upgrade or a code edit.
-    ``code_path`` selects the git work tree (default: the current directory);
+    ``code_path`` (the objective's file, or a folder) selects the git work tree (default: the
+    current directory), and a file's own hash is kept as well;
     ``packages`` names extra distributions whose versions matter.
     """
     env = {
@@ -193,6 +194,7 @@ def capture_environment(code_path: str | os.PathLike | None = None,
                    "executable": sys.executable},
         "packages": _package_versions(packages),
         "git": _git_info(code_path),
+        "code": _code_file(code_path),
         "captured_at": datetime.now(timezone.utc).isoformat(),
     }
     env["fingerprint"] = environment_fingerprint(env)
@@ -200,19 +202,33 @@ def capture_environment(code_path: str | os.PathLike | None = None,
 
 
 def code_path_of(objective: object) -> str:
-    """The folder of the file that defines ``objective`` (its git tree is the code on record)."""
+    """The file that defines ``objective`` (its git tree is the code on record, and the file's
+    own hash too, for a file git does not track), else the current folder."""
     import inspect
 
     try:
-        return os.path.dirname(inspect.getfile(objective)) if objective is not None else os.getcwd()
+        return os.path.abspath(inspect.getfile(objective)) if objective is not None else os.getcwd()
     except (TypeError, OSError):
         return os.getcwd()
+
+
+def _code_file(code_path: str | os.PathLike | None) -> dict | None:
+    """The objective's file and the sha256 of its text: an edit shows in the fingerprint even
+    where git sees none (a file it does not track, or no repository at all)."""
+    if code_path is None or not os.path.isfile(code_path):
+        return None
+    try:
+        with open(code_path, "rb") as handle:
+            return {"file": os.path.basename(code_path), "sha256": hashlib.sha256(handle.read()).hexdigest()}
+    except OSError:
+        return None
 
 
 def environment_summary(env: dict) -> dict:
     """What a worker needs to tell whether it runs in the study's environment: the fingerprint
     and the package names it covers (a worker that imported more packages is not different)."""
-    return {"fingerprint": env.get("fingerprint"), "packages": sorted(env.get("packages") or {})}
+    return {"fingerprint": env.get("fingerprint"), "packages": sorted(env.get("packages") or {}),
+            "code": bool(env.get("code"))}
 
 
 @functools.lru_cache(maxsize=8)
@@ -227,6 +243,8 @@ def compare_with_study(summary: dict, code_path: str) -> tuple[str, dict]:
     names = tuple(summary.get("packages") or ())
     env = dict(_worker_capture(code_path, names))
     env["packages"] = {k: v for k, v in env["packages"].items() if k in names}
+    if not summary.get("code"):  # a study created without its objective (ask/tell), or before files were hashed
+        env["code"] = None
     env["fingerprint"] = environment_fingerprint(env)
     return env["fingerprint"], env
 
@@ -243,6 +261,7 @@ def _fingerprint_parts(env: dict) -> dict:
         "packages": env.get("packages") or {},
         "git commit": (env.get("git") or {}).get("commit"),
         "git diff sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+        "objective file sha256": (env.get("code") or {}).get("sha256"),
         "cpu": cpu.get("model"), "cpu machine": cpu.get("machine"),
         "gpus": [gpu.get("name") for gpu in env.get("gpus") or []],
         "os": os_info.get("system"), "os release": os_info.get("release"),
