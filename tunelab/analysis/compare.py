@@ -87,7 +87,7 @@ def compare_studies(a: Any, b: Any) -> Comparison:
         ("best trial", *pair(lambda i: None if bests[i] is None else bests[i].number)),
         ("searcher", *pair(lambda i: (studies[i].record.settings.get("searcher") or {}).get("name"))),
         ("scheduler", *pair(lambda i: (studies[i].record.settings.get("scheduler") or {}).get("name"))),
-        ("cost", *pair(lambda i: round(costs[i].total, 6))),
+        ("cost", *pair(lambda i: f"{costs[i].total:.4g} {costs[i].currency}")),  # 4 figures: a cost of 6e-07 is not 0
         ("environment", *pair(lambda i: studies[i].environment.get("fingerprint"))),
     ]
     params = list(dict.fromkeys([*a.space.params, *b.space.params]))
