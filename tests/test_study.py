@@ -667,3 +667,13 @@ def test_a_study_refused_for_its_options_leaves_nothing_behind(tmp_path, options
         tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="r", **options)
     assert tl.list_studies(url) == [] and not (tmp_path / "tunelab-artifacts" / "r").exists()
     tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="r")  # the name is free
+
+
+def test_a_study_reopened_with_its_space_written_in_another_order_keeps_its_order(tmp_path):
+    """It was refused as "a different search space"."""
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    space = {"a": tl.uniform(0, 1), "b": tl.choice(["x", "y"])}
+    tl.create_study(space, metric="loss", mode="min", name="o", storage=url, seed=1).ask()
+    again = tl.create_study({"b": space["b"], "a": space["a"]}, metric="loss", mode="min", name="o", storage=url,
+                            load_if_exists=True)
+    assert list(again.space.params) == ["a", "b"] and len(again.trials) == 1

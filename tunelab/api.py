@@ -266,7 +266,11 @@ def _new_record(store: Storage, name: str, space: Space, metrics: list[str], mod
 
 
 def _check_same(record: StudyRecord, space: Space, metrics: list[str], modes: list[str]) -> None:
-    if Space.from_json(record.space) != space:
+    def by_name(params: Space) -> list[dict]:
+        return sorted(params.to_json()["params"], key=lambda p: p["name"])
+
+    # The same parameters written in another order are the same space: the study keeps the recorded order.
+    if by_name(Space.from_json(record.space)) != by_name(space):
         raise ConfigError(f"study {record.name!r} exists with a different search space; "
                           "use a new name to search a new space")
     if record.metrics != metrics or record.modes != modes:
