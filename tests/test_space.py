@@ -600,3 +600,11 @@ def test_json_round_trip_of_random_spaces(space):
 def test_from_json_of_garbage_raises_space_error(data, message):
     with pytest.raises(SpaceError, match=message):
         Space.from_json(data)
+
+
+def test_a_grid_takes_the_integer_values_that_switch_a_parameter_on():
+    """layers=randint(1, 10) on 5 points is 1, 3, 6, 8, 10: dropout (when layers == 5) was never tried."""
+    space = Space({"layers": tl.randint(1, 10), "dropout": tl.uniform(0, 0.5, when={"layers": 5})})
+    grid = list(space.grid(5))
+    assert sorted({c["layers"] for c in grid}) == [1, 3, 5, 6, 8, 10]
+    assert sum("dropout" in c for c in grid) == 5 and space.grid_size(5) == len(grid) == 10

@@ -229,7 +229,15 @@ class Space:
             counts = {name: points for name in self.params}
         for name, count in counts.items():
             check_count(f"grid points for {name!r}", count, optional=False, error=SpaceError)
-        return {name: dist.grid(counts[name]) for name, dist in self.params.items()}
+        grid = {name: dist.grid(counts[name]) for name, dist in self.params.items()}
+        # A number that switches others on (when={"layers": 5}) also takes the values that do,
+        # else its evenly spread points may miss them and the grid never tries what they switch on.
+        for dist in self.params.values():
+            for parent, allowed in dist.when.items():
+                if self.params[parent].kind in ("int", "float"):
+                    named = allowed if isinstance(allowed, (list, tuple, set)) else [allowed]
+                    grid[parent] = sorted(set(grid[parent]) | {v for v in named if self.params[parent].contains(v)})
+        return grid
 
     # -- validation of configurations handed in by users -----------------------------------
     def validate(self, config: Mapping[str, Any], *, where: str = "config") -> dict[str, Any]:
