@@ -182,3 +182,10 @@ def test_tensorboard_curves_by_a_share_of_the_data_keep_one_step_per_report(tmp_
     assert [(e.step, e.value) for e in events.Scalars("curve/loss")] == [(1, 4.0), (2, 2.0), (3, pytest.approx(4 / 3)),
                                                                          (4, 1.0)]
     assert [e.value for e in events.Scalars("curve/step")] == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_an_empty_studys_csv_has_its_header():
+    """It was 0 bytes, which pandas refuses to read."""
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="empty")
+    assert export(study, "csv") == "number,state,value,params.x,seed,budget,started_at,finished_at,duration_s," \
+                                   "n_reports,error\n"

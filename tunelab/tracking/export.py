@@ -23,6 +23,10 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+#: The columns after a trial's parameters, metrics and user attributes.
+_LAST = ("seed", "budget", "started_at", "finished_at", "duration_s", "n_reports", "error")
+
+
 def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str, Any]]:
     """One flat dict per trial: number, state, value, metrics.*, params.*, seed, times, error."""
     trials = list(trials)
@@ -34,21 +38,22 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str
         row.update({f"params.{p}": t.config.get(p) for p in param_names})
         row.update({f"metrics.{m}": t.metrics.get(m) for m in metric_names})
         row.update({f"user_attrs.{a}": t.user_attrs.get(a) for a in attr_names})
-        row.update({"seed": t.seed, "budget": t.budget, "started_at": _iso(t.started_at),
-                    "finished_at": _iso(t.finished_at), "duration_s": t.duration,
-                    "n_reports": len(t.reports), "error": t.error})
+        row.update(zip(_LAST, (t.seed, t.budget, _iso(t.started_at), _iso(t.finished_at), t.duration,
+                               len(t.reports), t.error)))
         rows.append(row)
     return rows
 
 
 def to_csv(study: Any) -> str:
-    rows = trial_rows(study.trials, list(study.space.params))
+    params = list(study.space.params)
+    rows = trial_rows(study.trials, params)
     out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+    # An empty study still gets its header: a reader (pandas) then sees the columns, not an error.
+    fields = list(rows[0]) if rows else ["number", "state", "value", *(f"params.{p}" for p in params), *_LAST]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
     return out.getvalue()
 
 
