@@ -901,3 +901,13 @@ def test_the_questions_of_a_large_study_use_indices(tmp_path):
         plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + question))
         assert "USING" in plan and not plan.startswith("SCAN"), (question, plan)
     conn.close()
+
+
+def test_a_non_finite_user_attribute_comes_back_a_float(storage):
+    """It came back as the string 'Infinity' (metrics were turned back, attributes were not)."""
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for)
+    storage.set_trial_attr(trial.id, "best", math.inf)
+    storage.set_trial_attr(trial.id, "history", [1.0, -math.inf, "text"])
+    stored = storage.trials(study.id)[0].user_attrs
+    assert stored == {"best": math.inf, "history": [1.0, -math.inf, "text"]}

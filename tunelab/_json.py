@@ -49,3 +49,15 @@ def numbers(metrics: dict[str, Any] | None) -> dict[str, Any]:
     if not metrics:
         return {}
     return {k: _NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in metrics.items()}
+
+
+def restore(value: Any) -> Any:
+    """Undo the non-finite encoding everywhere in a value read back from storage (a user
+    attribute that was a float infinity comes back as one, also inside lists and dicts)."""
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [restore(v) for v in value]
+    return value

@@ -316,7 +316,7 @@ class Study(ReportSink):
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         trial = self._trial(trial_id)
         try:
-            value = _json.loads(_json.dumps(value))  # the mirror holds what storage holds
+            value = _json.restore(_json.loads(_json.dumps(value)))  # the mirror holds what storage gives back
         except TypeError as err:
             raise ConfigError(f"set_user_attr({key!r}): {err}; attributes are stored as JSON") from None
         self.storage.set_trial_attr(trial_id, key, value)

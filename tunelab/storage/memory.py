@@ -77,7 +77,7 @@ class MemoryStorage(Storage):
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
         record = next(r for r in self._studies.values() if r.id == study_id)
         record.settings.update(_json_copy(settings or {}))
-        record.user_attrs.update(_json_copy(user_attrs or {}))
+        record.user_attrs.update(_json.restore(_json_copy(user_attrs or {})))
 
     # -- trials ----------------------------------------------------------------------------------
     def create_trial(self, study_id, config, seed_for: SeedFor, state=TrialState.RUNNING, owner=None,
@@ -218,7 +218,8 @@ class MemoryStorage(Storage):
 
     def set_trial_attr(self, trial_id, key, value, *, system=False) -> None:
         trial = self._by_id[trial_id]
-        (trial.system_attrs if system else trial.user_attrs)[key] = _json_copy(value)
+        (trial.system_attrs if system else trial.user_attrs)[key] = _json_copy(value) if system else \
+            _json.restore(_json_copy(value))
 
     def heartbeat(self, trial_ids: Iterable[int], at: float | None = None) -> None:
         at = now() if at is None else at

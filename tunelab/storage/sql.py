@@ -167,7 +167,7 @@ class SQLStorage(Storage):
             m = row._mapping
             record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
                                  seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
-                                 environment=m["environment"] or {}, user_attrs=m["user_attrs"] or {})
+                                 environment=m["environment"] or {}, user_attrs=_json.restore(m["user_attrs"] or {}))
             check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
             if not record.metrics or len(record.modes) != len(record.metrics) or \
                     not set(record.modes) <= {"min", "max"}:

@@ -116,6 +116,6 @@ def to_trial(row) -> Trial:
         id=m["id"], number=m["number"], config=m["config"], seed=m["seed"], state=TrialState(m["state"]),
         value=m["value"], metrics=_json.numbers(m["metrics"]), budget=m["budget"], created_at=m["created_at"],
         started_at=m["started_at"], finished_at=m["finished_at"], error=m["error"], traceback=m["traceback"],
-        user_attrs=m["user_attrs"] or {}, system_attrs=m["system_attrs"] or {},
+        user_attrs=_json.restore(m["user_attrs"] or {}), system_attrs=m["system_attrs"] or {},
         held=m["held"], running_since=m["running_since"],
     )
