@@ -43,6 +43,7 @@ def test_conditional_children_appear_when_their_parent_switches_them_on():
     result = tl.sensitivity(lambda c: seen.append(dict(c)) or len(c), {"opt": "adam"}, space, points=3)
     assert {"opt": "sgd", "momentum": pytest.approx(0.9)} in seen
     assert list(result.sweeps) == ["opt"]
+    assert result.inactive == ["momentum"] and result.to_json()["inactive"] == ["momentum"]  # said, not dropped
 
 
 def test_bad_input_is_explained():

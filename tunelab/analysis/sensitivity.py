@@ -39,6 +39,8 @@ class Sensitivity:
     baseline_value: float | None
     metric: str
     sweeps: dict[str, ParameterSweep]
+    #: Parameters not varied: the baseline switches them off (a momentum when the optimizer is adam).
+    inactive: list[str] = field(default_factory=list)
 
     @property
     def ranking(self) -> list[str]:
@@ -48,7 +50,7 @@ class Sensitivity:
 
     def to_json(self) -> dict[str, Any]:
         return {"metric": self.metric, "baseline": self.baseline, "baseline_value": self.baseline_value,
-                "ranking": self.ranking,
+                "ranking": self.ranking, "inactive": self.inactive,
                 "sweeps": {n: {"values": s.values, "metric": s.metric, "spread": s.spread, "errors": s.errors}
                            for n, s in self.sweeps.items()}}
 
@@ -102,4 +104,5 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
         values = space.params[name].grid(points)
         outcomes = [run(_varied(space, baseline, name, v)) for v in values]
         sweeps[name] = ParameterSweep(name, values, [o[0] for o in outcomes], [o[1] for o in outcomes])
-    return Sensitivity(baseline, base_value, metric_name, sweeps)
+    inactive = [n for n in space.dimensions if n not in baseline] if params is None else []
+    return Sensitivity(baseline, base_value, metric_name, sweeps, inactive)

@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
             finite = [(m, v) for m, v in zip(sweep.metric, sweep.values) if m is not None]
             best = (min if study.mode == "min" else max)(finite, key=lambda mv: mv[0]) if finite else (None, None)
             rows.append((name, sweep.spread, best[1], best[0], sum(m is None for m in sweep.metric)))
-        console.print(table(["parameter", f"spread of {study.metric}", "best value", study.metric, "failed"], rows,
+        console.print(table(["parameter", f"spread of {study.metric}", "best setting", study.metric, "failed"], rows,
                             title="sensitivity, most sensitive first"))
+        if result.inactive:
+            console.print(f"not varied, switched off in the baseline: {', '.join(result.inactive)}")
     if args.html:
         from tunelab.analysis.plots import save_html, sensitivity_figure
 
