@@ -92,6 +92,8 @@ def test_objectives_that_cannot_be_imported_are_explained():
         load_objective(None)
     with pytest.raises(ConfigError, match="cannot import"):
         load_objective("no_such_module_here:f")
+    with pytest.raises(ConfigError, match=r"recorded in /gone/train_it.py, which is no longer there"):
+        load_objective("train_it:f", "/gone/train_it.py")  # the file was moved or renamed since
     assert load_objective("lab_objectives:quadratic") is objectives.quadratic
 
 

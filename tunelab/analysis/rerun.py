@@ -39,8 +39,10 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}); run from the folder "
-                          "that holds it or add it to PYTHONPATH") from None
+        gone = f"; it was recorded in {file}, which is no longer there (moved or renamed?)" \
+            if file and not os.path.exists(file) else ""
+        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}){gone}; run from the "
+                          "folder that holds it or add it to PYTHONPATH") from None
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
