@@ -137,3 +137,25 @@ def test_a_warning_about_the_objectives_use_of_its_trial_reaches_the_user_from_a
         study = tl.tune(repeating, SPACE, metric="loss", mode="min", n_trials=2, workers=2, executor="processes",
                         storage=None, seed=0, progress=False)
     assert study.counts() == {"completed": 2}
+
+
+def test_an_inline_trial_keeps_its_heartbeat_while_its_objective_runs(tmp_path, monkeypatch):
+    """The heartbeat came from the tuner's loop, which waits for an inline objective: a tuner on another
+    machine took a trial longer than stale_after for abandoned and ran it again."""
+    import time
+
+    import tunelab.executors.inline as inline
+
+    monkeypatch.setattr(inline, "HEARTBEAT_SECONDS", 0.05)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+
+    def slow(config, trial):
+        started = time.time()
+        time.sleep(0.5)
+        reader = tl.load_study("beat", storage=url)
+        (beat,) = [b for i, _, b in reader.storage.running_trials(reader.record.id) if i == trial.id]
+        trial.set_user_attr("beat_after", beat - started)
+        return 0.0
+
+    study = tl.tune(slow, SPACE, metric="loss", mode="min", n_trials=1, storage=url, name="beat", progress=False)
+    assert study.trials[0].user_attrs["beat_after"] > 0.2  # beaten while it slept, not only when it started

@@ -159,6 +159,7 @@ BAD_COMMANDS = [
     ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--workers", "0"],
     ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--max-retries", "-1"],
     ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--stale-after", "0"],
+    ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--stale-after", "5"],  # under two heartbeats
     ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--trial-timeout", "-5"],
     ["worker", "--study", "fuzz", "--objective", "math:sqrt", "--executor", "cloud", "--n-trials", "2"],
     ["worker", "--study", "fuzz", "--objective", "math:sqrt"], ["migrate", "--storage", "mysql://x"],

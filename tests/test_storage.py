@@ -911,3 +911,21 @@ def test_a_non_finite_user_attribute_comes_back_a_float(storage):
     storage.set_trial_attr(trial.id, "history", [1.0, -math.inf, "text"])
     stored = storage.trials(study.id)[0].user_attrs
     assert stored == {"best": math.inf, "history": [1.0, -math.inf, "text"]}
+
+
+def test_a_database_password_never_reaches_a_message():
+    from tunelab.storage.base import hide_password
+
+    assert hide_password("postgresql+psycopg://lab:s3cr:et@db.example:5432/tunelab") == \
+        "postgresql+psycopg://lab:***@db.example:5432/tunelab"
+    assert hide_password("postgresql://lab@db/tunelab") == "postgresql://lab@db/tunelab"
+    assert hide_password("sqlite:///tunelab.db") == "sqlite:///tunelab.db"
+
+
+def test_a_study_missing_from_a_database_is_named_without_its_password(postgres_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url).set(password="s3cret").render_as_string(hide_password=False)
+    with pytest.raises((StorageError, StudyNotFound)) as caught:  # trust authentication: any password opens it
+        open_storage(url).get_study("nope")
+    assert "s3cret" not in str(caught.value)

@@ -277,3 +277,13 @@ def test_an_objective_that_catches_the_schedulers_stop_is_still_judged_where_it_
     for trial in study.trials:
         if trial.state is TrialState.PRUNED and ended == "pruned":  # judged on what it reported, where it stopped
             assert trial.value == pytest.approx(trial.reports[-1].metrics["loss"]) and trial.reports[-1].step < 9
+
+
+def test_stale_after_under_two_heartbeats_is_refused():
+    """A live trial elsewhere, beating every 10 s, was taken for abandoned and run twice."""
+    from tunelab.executors.inline import InlineExecutor
+    from tunelab.tuner import Budgets, Tuner
+
+    study = tl.create_study(SPACE, metric="loss", mode="min")
+    with pytest.raises(tl.ConfigError, match=r"stale_after must be at least 20 s \(two heartbeats"):
+        Tuner(study, quadratic, InlineExecutor(), Budgets(n_trials=1), stale_after=5.0)

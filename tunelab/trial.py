@@ -140,6 +140,9 @@ class ReportSink:
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         pass
 
+    def heartbeat(self, trial_id: int) -> None:
+        """The trial is still running (said from another thread while its objective runs)."""
+
 
 class TrialTimeout(Exception):
     """The trial ran past its ``trial_timeout`` (raised at a report when the run cannot be killed)."""

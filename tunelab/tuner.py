@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tunelab.api import create_study, recorded_searcher, resolve_setup
 from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
+from tunelab.executors.base import HEARTBEAT_SECONDS
 from tunelab.fidelity import coerce_fidelity
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
@@ -36,7 +37,6 @@ from tunelab.trial import Decision, ReportSink, Trial, TrialState, diverged
 
 log = logging.getLogger("tunelab")
 
-HEARTBEAT_SECONDS = 10.0
 #: A trial from another machine is abandoned when its heartbeat is older than this.
 STALE_SECONDS = 120.0
 
@@ -97,6 +97,9 @@ class Tuner(ReportSink):
         # Time is read from a clock, not the wall: the simulator's executor brings a simulated one.
         self.clock = clock or getattr(executor, "clock", None) or time.monotonic
         self.trial_timeout = trial_timeout
+        if not stale_after >= 2 * HEARTBEAT_SECONDS:  # a live trial elsewhere would pass for abandoned, and run twice
+            raise ConfigError(f"stale_after must be at least {2 * HEARTBEAT_SECONDS:g} s (two heartbeats: a running "
+                              f"trial's tuner beats every {HEARTBEAT_SECONDS:g} s); got {stale_after!r}")
         self.wait_for_others, self.stale_after, self.max_retries = wait_for_others, stale_after, max_retries
         self.running: dict[int, Trial] = {}
         self.stop_reason: str | None = None
@@ -111,6 +114,10 @@ class Tuner(ReportSink):
 
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         self.study.set_user_attr(trial_id, key, value)
+
+    def heartbeat(self, trial_id: int) -> None:
+        if trial_id in self.running:
+            self.study.storage.heartbeat([trial_id])
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> str:

@@ -14,7 +14,7 @@ from tunelab import api
 from tunelab.analysis.compare import objectives
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
-from tunelab.storage.base import CANCELLED
+from tunelab.storage.base import CANCELLED, hide_password
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
@@ -72,7 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
     taken = {s.name for s in storage.list_studies()}
     name = args.name or next(n for n in (f"demo-{i}" if i > 1 else "demo" for i in range(1, 10_000)) if n not in taken)
     console.print(f"Tuning GradientBoostingClassifier on breast_cancer (3-fold CV): {trials} trials, "
-                  f"{workers} workers, study [bold]{name}[/] in {args.storage}")
+                  f"{workers} workers, study [bold]{name}[/] in {hide_password(args.storage)}")
     study = tl.tune(demo.objective, demo.SPACE, metric="accuracy", mode="max", n_trials=trials, workers=workers,
                     storage=storage, name=name, seed=args.seed, enqueue=[demo.BASELINE], progress=True)
     best = study.best
@@ -80,7 +80,7 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"\nBest accuracy {best.value:.4f} (trial {best.number})"
                   + (f", baseline (scikit-learn defaults) {baseline.value:.4f}" if baseline else ""))
     console.print("Best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
-    flag = "" if args.storage == "sqlite:///tunelab.db" else f" --storage {args.storage}"
+    flag = "" if args.storage == "sqlite:///tunelab.db" else f" --storage {hide_password(args.storage)}"
     console.print(f"\nInspect it:  tunelab show {name}{flag}\nExport it:   tunelab export {name} --format csv{flag}")
     return 0
 
@@ -88,9 +88,9 @@ def run_demo(args: argparse.Namespace) -> int:
 def list_studies(args: argparse.Namespace) -> int:
     summaries = open_storage(existing_storage(args.storage)).list_studies()
     if not summaries:
-        console.print(f"no studies in {args.storage}")
+        console.print(f"no studies in {hide_password(args.storage)}")
         return 0
-    table = Table(title=f"studies in {args.storage}")
+    table = Table(title=f"studies in {hide_password(args.storage)}")
     for column in ("name", "created", "metric", "trials", "completed", "failed", "best"):
         table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
     for s in summaries:

@@ -15,6 +15,7 @@ import sys
 from typing import Callable
 
 from tunelab.cli import UsageError, existing_storage, storage_argument
+from tunelab.storage.base import hide_password
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -103,7 +104,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     before = getattr(storage, "migrated_from", None)
     storage.close()
     if before is None:
-        print(f"{args.storage} is at schema version {SCHEMA_VERSION}: nothing to do")
+        print(f"{hide_password(args.storage)} is at schema version {SCHEMA_VERSION}: nothing to do")
     else:
-        print(f"{args.storage} migrated from schema version {before} to {SCHEMA_VERSION}")
+        print(f"{hide_password(args.storage)} migrated from schema version {before} to {SCHEMA_VERSION}")
     return 0

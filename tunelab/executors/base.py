@@ -24,6 +24,8 @@ from tunelab.trial import (Decision, InvalidResult, ReportSink, RunningTrial, Tr
                            normalize_result, warn_ended_short)
 
 Objective = Callable[..., Any]
+#: How often a running trial's heartbeat is written (``tunelab.recovery`` reads it).
+HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass

@@ -8,6 +8,7 @@ waiting trial, resuming a paused one, and finishing a trial exactly once.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -253,6 +254,11 @@ class Storage(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def hide_password(url: str) -> str:
+    """``url`` as messages show it: a database password never lands in a log or a terminal."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", str(url))
 
 
 def now() -> float:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, inspect, insert, select, text, update
 
 from tunelab.errors import StorageError
 from tunelab.storage import schema
-from tunelab.storage.base import CANCELLED, RETRY_OF
+from tunelab.storage.base import CANCELLED, RETRY_OF, hide_password
 
 
 def _v1_to_v2(conn: Connection) -> None:
@@ -90,13 +90,13 @@ def prepare(conn: Connection, url: str, allowed: bool = True) -> int | None:
     ask the user to run ``tunelab migrate``). Returns the version migrated from, if any."""
     version = stored_version(conn)
     if version is not None and version > schema.SCHEMA_VERSION:
-        raise StorageError(f"{url} was written by a newer tunelab (schema {version}, this one knows "
+        raise StorageError(f"{hide_password(url)} was written by a newer tunelab (schema {version}, this one knows "
                            f"{schema.SCHEMA_VERSION}); upgrade tunelab: pip install -U tunelab")
     migrated_from = None
     if version is not None and version < schema.SCHEMA_VERSION:
         if not allowed:
-            raise StorageError(f"{url} has schema version {version}, this tunelab needs "
-                               f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {url}")
+            raise StorageError(f"{hide_password(url)} has schema version {version}, this tunelab needs "
+                               f"{schema.SCHEMA_VERSION}; run: tunelab migrate --storage {hide_password(url)}")
         migrated_from = version
         migrate(conn, version)
     schema.metadata.create_all(conn, checkfirst=True)

@@ -32,7 +32,7 @@ from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
 from tunelab.storage.sqlite import WriterQueue, begin_immediate, sqlite_pragmas
 from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, running_trial, stop_running, to_trial
-from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, hide_password, now
 from tunelab.trial import Report, Trial, TrialState
 
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
@@ -44,8 +44,8 @@ class SQLStorage(Storage):
     def __init__(self, url: str, *, migrate: bool = True):
         self.url, self._migrate, self._sqlite = url, migrate, url.startswith("sqlite")
         options: dict[str, Any] = {"json_serializer": _json.dumps, "json_deserializer": json.loads}
-        if self._sqlite:
-            options["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        # SQLite waits for its lock; a PostgreSQL server that never answers is given up on (it hung)
+        options["connect_args"] = {"timeout": 60, "check_same_thread": False} if self._sqlite else {"connect_timeout": 10}
         self._engine = create_engine(url, **options)
         if self._sqlite:
             event.listen(self._engine, "connect", sqlite_pragmas)
@@ -56,7 +56,7 @@ class SQLStorage(Storage):
             self._prepare_schema()
         except (DatabaseError, sqlite3.DatabaseError) as err:  # also "file is not a database"
             self._engine.dispose()
-            raise StorageError(f"cannot open storage {url}: {getattr(err, 'orig', err)}") from None
+            raise StorageError(f"cannot open storage {hide_password(url)}: {getattr(err, 'orig', err)}") from None
 
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> Connection:
@@ -89,7 +89,7 @@ class SQLStorage(Storage):
                 driver.execute("COMMIT")
             except sqlite3.Error as err:  # a full disk, an I/O error: nothing of the transaction is kept
                 driver.execute("ROLLBACK")
-                raise StorageError(f"{self.url}: could not commit: {err}") from None
+                raise StorageError(f"{hide_password(self.url)}: could not commit: {err}") from None
 
     def _execute(self, conn: Connection, name: str, params: dict[str, Any], bound: list | None = None):
         """Run a hot-path statement: through the driver on SQLite, through SQLAlchemy elsewhere.
@@ -143,7 +143,7 @@ class SQLStorage(Storage):
             with self._write() as conn:
                 study_id = conn.execute(insert(schema.studies).values(**values)).inserted_primary_key[0]
         except IntegrityError:
-            raise StudyExists(f"a study named {record.name!r} already exists in {self.url}") from None
+            raise StudyExists(f"a study named {record.name!r} already exists in {hide_password(self.url)}") from None
         return self.get_study(record.name) if study_id else record
 
     @contextmanager
@@ -155,7 +155,7 @@ class SQLStorage(Storage):
         except StorageError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise StorageError(f"{self.url}: a corrupted {what} row could not be read ({type(err).__name__}: "
+            raise StorageError(f"{hide_password(self.url)}: a corrupted {what} row could not be read ({type(err).__name__}: "
                                f"{err}); repair or delete that row") from None
 
     def get_study(self, name: str) -> StudyRecord:
@@ -163,7 +163,7 @@ class SQLStorage(Storage):
             row = self._read(select(schema.studies).where(_S.name == name))
             row = row.first() if hasattr(row, "first") else (row[0] if row else None)
             if row is None:
-                raise StudyNotFound(f"no study named {name!r} in {self.url}")
+                raise StudyNotFound(f"no study named {name!r} in {hide_password(self.url)}")
             m = row._mapping
             record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
                                  seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
@@ -240,7 +240,7 @@ class SQLStorage(Storage):
                                                        "limit": _NO_LIMIT if limit is None else limit}).fetchone()
         if numbered is None:
             if conn.execute(select(_S.id).where(_S.id == study_id)).first() is None:
-                raise StorageError(f"study id {study_id} does not exist in {self.url} (deleted?)")
+                raise StorageError(f"study id {study_id} does not exist in {hide_password(self.url)} (deleted?)")
             return None  # the study's n_trials budget is spent
         number = numbered[0] - 1
         if drawn is not None and drawn[0] == number:
