@@ -28,10 +28,13 @@ class DataSplits:
     num_classes: int
 
 
-def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:
+    """The training loader shuffles from torch's global generator, which every run seeds first
+    (``seed_everything(trial.seed)``): with a generator of its own, seeded once when the data was
+    built, the order of a run depended on how many epochs the process had trained before it, so
+    the same seed gave another result in a second run, or after a resume."""
     dataset = TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long))
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator if shuffle else None)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
 
 
 def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int = 0,
@@ -50,7 +53,7 @@ def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int =
     parts = np.split(order, [n_train, n_train + n_valid])
     if min(len(p) for p in parts) == 0:
         raise ConfigError(f"{len(y)} examples are too few to split into train, valid and test")
-    loaders = [_loader(x[p], y[p], batch_size, shuffle=i == 0, seed=seed) for i, p in enumerate(parts)]
+    loaders = [_loader(x[p], y[p], batch_size, shuffle=i == 0) for i, p in enumerate(parts)]
     return DataSplits(*loaders, in_channels=x.shape[1], num_classes=int(y.max()) + 1)
 
 
