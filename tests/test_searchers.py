@@ -299,3 +299,18 @@ def test_bad_warm_starts_and_an_infinite_prior_weight_are_refused():
             "warm_start": [({"lr": 0.01, "layers": 2, "momentum": 0.9, "opt": "sgd"}, {"loss": 0.0})]}).ask()
     with pytest.raises(ConfigError, match="prior_weight must be a positive finite number; got inf"):
         tl.create_study(SPACE, metric="loss", mode="min", searcher="tpe", searcher_options={"prior_weight": np.inf})
+
+
+def test_a_searcher_object_with_its_own_seed_goes_on_with_it_when_the_study_is_resumed(tmp_path):
+    """The rebuilt searcher took the study's derived seed: proposals changed from the resume on."""
+    space = {"x": tl.uniform(0, 1)}
+
+    def run(url, n_trials, searcher):
+        return tl.tune(lambda c: c["x"], space, metric="loss", mode="min", n_trials=n_trials, searcher=searcher,
+                       storage=url, name="own", seed=1, progress=False)
+
+    whole = run(f"sqlite:///{tmp_path / 'a.db'}", 6, RandomSearcher(Space(space), seed=5))
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    run(url, 3, RandomSearcher(Space(space), seed=5))
+    resumed = run(url, 6, None)
+    assert _configs(resumed) == _configs(whole)

@@ -128,6 +128,10 @@ def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str,
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
+    recorded = record.settings.get("searcher") or {}
+    if isinstance(searcher, str) and searcher.strip().lower() == recorded.get("name") and \
+            isinstance(recorded.get("seed"), int):
+        seed = recorded["seed"]  # the recorded one goes on with its seed: one given to a searcher object too
     if isinstance(searcher_options, Mapping) and isinstance(searcher_options.get("warm_start"), str):
         searcher_options = {**searcher_options, "warm_start": _warm_start_from(storage, searcher_options["warm_start"])}
     searcher, scheduler, scheduler_options = resolve_setup(searcher, scheduler, scheduler_options,
