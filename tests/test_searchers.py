@@ -314,3 +314,11 @@ def test_a_searcher_object_with_its_own_seed_goes_on_with_it_when_the_study_is_r
     run(url, 3, RandomSearcher(Space(space), seed=5))
     resumed = run(url, 6, None)
     assert _configs(resumed) == _configs(whole)
+
+
+def test_a_searcher_object_built_on_another_space_is_refused():
+    """Its proposals were stored as configurations outside the study's space."""
+    other = RandomSearcher(Space({"x": tl.uniform(0, 2), "extra": tl.uniform(0, 1)}), seed=0)
+    with pytest.raises(ConfigError, match=r"built on another space than the study's \(not in the study's space: "
+                                          r"extra; other ranges or options: x\)"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher=other)

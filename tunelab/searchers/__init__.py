@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from tunelab._registry import Registry
+from tunelab.errors import ConfigError
 from tunelab.searchers.base import Searcher
 from tunelab.space import Space
 
@@ -34,5 +35,13 @@ def make_searcher(spec: "str | Searcher", space: Space, seed: int | None,
                   options: Mapping[str, Any] | None = None) -> Searcher:
     """A searcher from a registry name (with options) or an instance built by the user."""
     if isinstance(spec, Searcher):
+        own, study = spec.space.params, space.params
+        differences = [f"{what}: {', '.join(names)}" for what, names in (
+            ("not in the study's space", sorted(set(own) - set(study))),
+            ("missing", sorted(set(study) - set(own))),
+            ("other ranges or options", sorted(n for n in set(own) & set(study) if own[n] != study[n]))) if names]
+        if differences:
+            raise ConfigError(f"searcher {spec.name!r} was built on another space than the study's "
+                              f"({'; '.join(differences)}): build it on the study's space")
         return spec
     return SEARCHERS.create(spec, space, seed, options=options)
