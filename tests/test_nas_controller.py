@@ -12,6 +12,7 @@ torch.set_num_threads(1)
 import tunelab as tl  # noqa: E402
 from tunelab import nas  # noqa: E402
 from tunelab.distributions import Categorical  # noqa: E402
+from tunelab.trial import TrialState  # noqa: E402
 
 
 def test_samples_respect_the_space_including_conditions():
@@ -123,3 +124,18 @@ def test_registered_by_name_with_options_and_reopened_from_storage(tmp_path):
     reopened = tl.load_study("rl", storage=url)
     assert isinstance(reopened.searcher, nas.ReinforceSearcher) and reopened.searcher.hidden == 8
     assert reopened.searcher.suggest(reopened.history(), 1) == study.searcher.suggest(study.history(), 1)
+
+
+def test_the_controller_learns_to_keep_away_from_architectures_that_fail():
+    """Failed trials taught it nothing: it kept proposing the op that ran out of memory."""
+    space = {"op": tl.choice(list(nas.CELL_OPS)), "op2": tl.choice(list(nas.CELL_OPS))}
+
+    def objective(config):
+        if config["op"] == "max_pool_3x3":
+            raise RuntimeError("out of memory")
+        return 1.0
+
+    study = tl.tune(objective, space, metric="acc", mode="max", n_trials=120, seed=0, progress=False,
+                    searcher=nas.ReinforceSearcher(space, seed=0, lr=0.1), max_failures=None)
+    failed = [t.state is TrialState.FAILED for t in study.trials]
+    assert sum(failed[-40:]) < sum(failed[:40])
