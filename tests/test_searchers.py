@@ -322,3 +322,14 @@ def test_a_searcher_object_built_on_another_space_is_refused():
     with pytest.raises(ConfigError, match=r"built on another space than the study's \(not in the study's space: "
                                           r"extra; other ranges or options: x\)"):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher=other)
+
+
+def test_processes_sharing_a_sobol_study_never_draw_the_same_point(tmp_path):
+    """Each process drew the sequence on from where it started: the same points ran two and three times."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    one = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher="sobol", storage=url, name="s")
+    two = tl.load_study("s", storage=url)
+    configs = [study.ask().config["x"] for _ in range(4) for study in (one, two)]
+    assert len(set(configs)) == 8
+    alone = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher="sobol", seed=one.seed)
+    assert [alone.ask().config["x"] for _ in range(8)] == configs  # trial n is point n, whoever asks

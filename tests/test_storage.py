@@ -22,6 +22,7 @@ import tunelab as tl
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import MemoryStorage, StudyRecord, open_storage
 from tunelab.storage import schema
+from tunelab.space import config_key
 from tunelab.storage.base import owner_is_dead, process_owner
 from tunelab.storage.sql import SQLStorage
 from tunelab.trial import TrialState
@@ -774,9 +775,13 @@ def test_concurrent_ask_tell_loses_nothing(tmp_path, shared_url):
         assert "locked" not in err.lower()
         assert out.startswith("done")
     study = tl.load_study("shared", storage=url)
-    trials = study.trials
-    assert len(trials) == 200
-    assert sorted(t.number for t in trials) == list(range(200))
+    # Trials two processes were given with one configuration at the same moment: the later gave way
+    # (cancelled before it ran, its place in n_trials given back) and its process asked again.
+    twins = [t for t in study.trials if t.state is TrialState.FAILED and not t.failed_itself]
+    trials = [t for t in study.trials if t not in twins]
+    assert len(trials) == 200 and study.counted_trials() == 200
+    assert len({config_key(t.config) for t in trials}) == 200
+    assert sorted(t.number for t in study.trials) == list(range(200 + len(twins)))
     assert all(t.state is TrialState.COMPLETED for t in trials)
     assert all(len(t.reports) == 1 for t in trials)
     assert sorted(int(t.value - t.config["x"] + 0.5) for t in trials) == sorted(w for w in range(4) for _ in range(50))

@@ -383,3 +383,24 @@ def test_a_value_told_for_a_paused_trial_gives_way_to_what_it_reported_at_its_ru
                                          r"reported 1; it is recorded paused with that value"):
         paused = study.tell(trial, 0.05)
     assert paused.state is TrialState.PAUSED and paused.value == 1.0
+
+
+def test_of_two_processes_given_one_configuration_at_the_same_moment_the_later_gives_way(tmp_path):
+    """Both proposed from the same view of the study: a shared grid ran more trials than it has points."""
+    from tunelab import telling
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    space = {"x": tl.choice([1, 2, 3])}
+    first_process = tl.create_study(space, metric="loss", mode="min", searcher="grid", storage=url, name="g")
+    other_process = tl.load_study("g", storage=url)
+    stale = other_process.history()
+    assert stale.trials == []  # what the other process read before the first one's trial existed
+    first = first_process.ask()
+    twin = other_process.storage.create_trial(other_process.record.id, first.config, other_process._seed_for,
+                                              TrialState.RUNNING, owner=other_process.owner)
+    assert telling.cancel_if_twin(other_process, twin, stale)
+    cancelled = other_process.get_trial(twin.number)
+    assert cancelled.state is TrialState.FAILED and not cancelled.failed_itself
+    assert other_process.counted_trials() == 1  # its place in n_trials came back
+    assert other_process.ask().config != first.config
+    assert not telling.cancel_if_twin(first_process, first_process.get_trial(first.number), stale)

@@ -196,6 +196,8 @@ class Study(ReportSink):
                                               system_attrs=start_attrs or None)
             if trial is None:
                 return None
+            if telling.cancel_if_twin(self, trial, history):
+                return self._start(allow_new, limit)
         old = self._cache.get(trial.id)
         trial.reports = old.reports if old is not None else []
         self._cache[trial.id] = trial

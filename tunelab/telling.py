@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, warn_caller
+from tunelab.space import config_key
 from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
 from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, normalize_result,
                            warn_ended_short)
@@ -208,3 +209,22 @@ def same_result(trial: Trial, value: Any, metrics: list[str]) -> bool:
         except InvalidResult:
             return False
     return trial.value == _as_float(value)
+
+
+def cancel_if_twin(study: "Study", trial: Trial, history) -> bool:
+    """Cancel a trial just created whose configuration another process gave to a trial of its own
+    at the same moment (both proposed from the same view of the study), and say whether it did.
+    The later of the two gives way (its place in ``n_trials`` comes back) and its process proposes
+    again, now seeing the other: processes sharing a study ran one configuration two and three
+    times, and a shared grid more trials than it has points."""
+    if study.searcher.by_number:  # a configuration drawn for the trial's own number: no twins
+        return False
+    known = max((t.id for t in history.trials), default=0)
+    mine = config_key(trial.config)
+    twin = next((t for t in study.storage.trials(study.record.id, after_id=known)
+                 if t.number < trial.number and config_key(t.config) == mine), None)
+    if twin is None:
+        return False
+    return study.storage.cancel_trial(trial.id, f"cancelled: trial {twin.number} of another process was given "
+                                                "the same configuration at the same moment")
+

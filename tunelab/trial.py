@@ -97,6 +97,12 @@ class Trial:
         return self.reports[-1].step if self.reports else None
 
     @property
+    def failed_itself(self) -> bool:
+        """Failed by its own doing: not a trial its tuner cancelled (a budget reached, a twin of
+        another process's trial), which says nothing about its configuration."""
+        return self.state is TrialState.FAILED and not self.system_attrs.get("cancelled")  # storage.base.CANCELLED
+
+    @property
     def reached_budget(self) -> bool:
         """Whether its last report is at its budget (a rung, or the full run) or past it."""
         return bool(self.reports) and self.budget is not None and self.reports[-1].step >= self.budget * (1 - 1e-9)

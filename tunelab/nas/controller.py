@@ -143,7 +143,7 @@ class ReinforceSearcher(Searcher):
         for trial in history.trials:
             reward = -history.score(trial) if trial.state is TrialState.COMPLETED else None  # scores: lower is better
             reward = reward if reward is not None and math.isfinite(reward) else None
-            if trial.id not in self._learned and trial.state in (TrialState.COMPLETED, TrialState.FAILED):
+            if trial.id not in self._learned and (trial.state is TrialState.COMPLETED or trial.failed_itself):
                 self._learned.add(trial.id)
                 if trial.state is TrialState.FAILED and seen:
                     reward = min(seen) - max(max(seen) - min(seen), 0.1 * abs(min(seen)), 1e-3)

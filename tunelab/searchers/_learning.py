@@ -161,6 +161,8 @@ class LearningSearcher(Searcher):
             scores.append(_warm_scores(value, metrics, history.modes))
             numbers.append(-1 - len(numbers))
         for trial in history.trials:
+            if trial.state is TrialState.FAILED and not trial.failed_itself:
+                continue  # cancelled: its configuration was never judged
             point = self._seen(trial)[0]
             if not trial.state.finished:
                 pending.append(point)

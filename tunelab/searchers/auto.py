@@ -64,6 +64,8 @@ class AutoSearcher(Searcher):
             warn_caller(f"auto picked sobol ({self.why}), which takes no options; {sorted(options)} are not used")
             options = {}
         self.inner: Searcher = self._create(self.picked, options, self.why)
+        self.by_number = self.inner.by_number  # (random and sobol draw by trial number)
+        self.config_for_number = self.inner.config_for_number
 
     def _create(self, name: str, options: dict[str, Any], why: str) -> Searcher:
         from tunelab.searchers import SEARCHERS

@@ -106,7 +106,7 @@ class KDESearcher(Searcher):
         """(budget, encoded configs, oriented scores), best first after sorting by score; for
         ``ranked`` the budget is the furthest step reached and scores sort by (-step, value)."""
         fitted = self._ranked(history) if self.fit_on == "ranked" else self._highest(history)
-        failed = [self._entry(t, history.metric).encoded for t in history.trials if t.state is TrialState.FAILED]
+        failed = [self._entry(t, history.metric).encoded for t in history.trials if t.failed_itself]
         if fitted is None or not failed:
             return fitted
         # Failed runs (a crash, a diverged loss) are the worst of all: left out, the densities

@@ -13,22 +13,22 @@ from tunelab.searchers.base import Searcher
 
 
 class SobolSearcher(Searcher):
-    name = "sobol"
+    """Trial ``n`` gets point ``n`` of the sequence (``by_number``): processes sharing a study each
+    drew the sequence from its start, so the same points ran two and three times."""
 
-    def __init__(self, space, seed=None):
-        super().__init__(space, seed)
-        self._engine: qmc.Sobol | None = None
+    name = "sobol"
+    by_number = True
 
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
+        return [self.config_for_number(history.n_trials + i) for i in range(n)]
+
+    def config_for_number(self, number: int) -> dict[str, Any]:
         dims = len(self.space.dimensions)
         if dims == 0:
-            return [self.space.decode([]) for _ in range(n)]
-        if self._engine is None:
-            self._engine = qmc.Sobol(d=dims, scramble=True, seed=self._rng())
-            done = history.n_trials
-            if done:  # scipy's fast_forward(0) overflows; a fresh study starts at the first point
-                self._engine.fast_forward(done)
+            return self.space.decode([])
+        engine = qmc.Sobol(d=dims, scramble=True, seed=self._rng())
         with warnings.catch_warnings():  # balance warnings for non-powers of two do not apply here
             warnings.simplefilter("ignore")
-            points = self._engine.random(n)
-        return [self.space.decode(point) for point in points]
+            if number:  # scipy's fast_forward(0) overflows
+                engine.fast_forward(number)
+            return self.space.decode(engine.random(1)[0])
