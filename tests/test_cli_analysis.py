@@ -91,3 +91,12 @@ def test_compare_command(url, capsys):
 def test_errors_are_one_line(url, capsys):
     assert main(["sensitivity", "q", "--trial", "99", "--storage", url]) == 2
     assert "no trial number 99" in capsys.readouterr().err
+
+
+def test_sensitivitys_best_setting_is_the_baseline_when_no_swept_value_beats_it(url, capsys):
+    """The best of the swept points was shown even when it was worse than the baseline's own setting."""
+    code, out = run(capsys, "sensitivity", "q", "--points", "2", "--storage", url)
+    best = tl.load_study("q", storage=url).best
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
+            if line.startswith("│")}
+    assert code == 0 and rows["y"][2] == f"{best.config['y']:.6g}"  # 0 and 1 are worse than the best trial's y

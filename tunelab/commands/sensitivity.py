@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for name in result.ranking:
             sweep = result.sweeps[name]
-            finite = [(m, v) for m, v in zip(sweep.metric, sweep.values) if m is not None]
+            # the baseline's own setting competes too: a sweep's best may be worse than keeping it
+            finite = [(m, v) for m, v in zip(sweep.metric, sweep.values) if m is not None] + \
+                [(result.baseline_value, result.baseline[name])]
             best = (min if study.mode == "min" else max)(finite, key=lambda mv: mv[0]) if finite else (None, None)
             rows.append((name, sweep.spread, best[1], best[0], sum(m is None for m in sweep.metric)))
         console.print(table(["parameter", f"spread of {study.metric}", "best setting", study.metric, "failed"], rows,
