@@ -49,8 +49,10 @@ def test_workers_spend_the_stored_budget_exactly(tmp_path):
         assert "worker done: n_trials=10 reached" in out
     study = tl.load_study("shared", storage=url)
     assert study.counted_trials() == 10
-    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 10
+    # (a trial given, at the same moment, the configuration of another worker's trial is cancelled before it runs)
+    assert [t.state for t in study.trials if not t.system_attrs.get("cancelled")] == [TrialState.COMPLETED] * 10
     assert_complete_without_loss_or_duplicates(study.trials, 10)
+    assert len({tuple(sorted(t.config.items())) for t in study.trials if t.state is TrialState.COMPLETED}) == 10
 
 
 def test_random_kill_9_of_workers_loses_nothing(url):
