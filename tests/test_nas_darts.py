@@ -94,3 +94,19 @@ def test_the_same_seed_trains_to_the_same_result_on_data_that_trained_before(tin
     assert again.curve == found.curve
     first = nas.retrain(found.genotype, tiny, epochs=1, channels=4, layers=2, seed=5)
     assert nas.retrain(found.genotype, tiny, epochs=1, channels=4, layers=2, seed=5) == first
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: nas.ArchitectureObjective(None), r"data must be a DataSplits .* or a function returning one; got NoneType"),
+    (lambda d: nas.ArchitectureObjective("digits"), r"data must be a DataSplits"),
+    (lambda d: nas.ArchitectureObjective(d, epochs=1.5), r"epochs must be an integer >= 1; got 1.5"),
+    (lambda d: nas.ArchitectureObjective(d, layers=1), r"layers must be an integer >= 2 \(a network needs a normal"),
+    (lambda d: nas.retrain({}, d, layers=1), r"layers must be an integer >= 2"),
+    (lambda d: nas.darts_search(None), r"data must be a DataSplits"),
+    (lambda d: nas.darts_search(d, channels=0), r"channels must be an integer >= 1; got 0"),
+    (lambda d: nas.digits(limit=-5), r"limit is how many images to keep"),
+])
+def test_bad_training_arguments_are_refused_up_front(tiny, call, message):
+    """They failed inside torch, in every trial, or trained a network without a reduction cell."""
+    with pytest.raises(tl.ConfigError, match=message):
+        call(tiny)

@@ -23,7 +23,7 @@ from tunelab.errors import ConfigError
 from tunelab.nas.data import DataSplits
 from tunelab.nas.genotype import CELL_KINDS, Genotype
 from tunelab.nas.supernet import SearchNetwork
-from tunelab.nas.train import evaluate
+from tunelab.nas.train import check_training, evaluate
 from tunelab.tracking.seeds import seed_everything
 
 _cross_entropy = nn.functional.cross_entropy
@@ -114,8 +114,7 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
     ``max_seconds`` on ``clock`` ends the search early (after the current batch) so that methods
     can be compared at equal compute (``clock=time.process_time`` counts CPU seconds, fair on a
     busy machine); the cosine schedule still spans ``epochs``."""
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1; got {epochs!r}")
+    check_training(data, epochs, channels, layers)
     seed_everything(seed)
     started = clock()
     network = SearchNetwork(data.in_channels, data.num_classes, channels, layers, nodes)

@@ -65,6 +65,8 @@ def digits(batch_size: int = 64, seed: int = 0, fractions: tuple[float, float] =
         from sklearn.datasets import load_digits
     except ImportError:
         raise ConfigError("the bundled digits need scikit-learn: pip install 'tunelab[nas]'") from None
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit is how many images to keep (at least 1), or None for all; got {limit!r}")
     data = load_digits()
     x, y = (data.images / 16.0)[:, None, :, :], data.target
     if limit is not None:

@@ -76,9 +76,25 @@ def build_network(config: Mapping[str, Any], data: DataSplits, channels: int = 8
     return build_macro(config, data.in_channels, data.num_classes, image_size=x.shape[-1])
 
 
+def check_training(data: Any, epochs: int, channels: int, layers: int, *, lazy: bool = False) -> None:
+    """What every trainer here takes, checked up front with the reason: a wrong one failed
+    inside torch (channels=0), in every trial (data=None), or trained without a reduction cell
+    (layers=1, so the accuracy was not the genotype's). ``lazy``: ``data`` may also be a function
+    that returns the data."""
+    if not (isinstance(data, DataSplits) or lazy and callable(data) and not isinstance(data, (str, bytes))):
+        wanted = "a DataSplits (tunelab.nas.digits() or split_arrays(x, y))" + (" or a function returning one"
+                                                                                   if lazy else "")
+        raise ConfigError(f"data must be {wanted}; got {type(data).__name__}")
+    for name, value, least in (("epochs", epochs, 1), ("channels", channels, 1), ("layers", layers, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            why = " (a network needs a normal and a reduction cell)" if name == "layers" else ""
+            raise ConfigError(f"{name} must be an integer >= {least}{why}; got {value!r}")
+
+
 def retrain(architecture: Genotype | Mapping[str, Any], data: DataSplits, epochs: int = 10, seed: int = 0,
             channels: int = 8, layers: int = 3, lr: float = 0.05) -> dict[str, float]:
     """Train ``architecture`` from scratch on the training data; its test loss and accuracy."""
+    check_training(data, epochs, channels, layers)
     config = architecture.to_config() if isinstance(architecture, Genotype) else architecture
     seed_everything(seed)
     model = fit(build_network(config, data, channels, layers), data.train, epochs, lr=lr)
@@ -96,8 +112,7 @@ class ArchitectureObjective:
 
     def __init__(self, data: DataSplits | Callable[[], DataSplits] = digits, epochs: int = 3,
                  channels: int = 8, layers: int = 3, lr: float = 0.05):
-        if epochs < 1:
-            raise ConfigError(f"epochs must be at least 1; got {epochs!r}")
+        check_training(data, epochs, channels, layers, lazy=True)
         self._data, self.epochs, self.channels, self.layers, self.lr = data, epochs, channels, layers, lr
 
     @property
