@@ -23,6 +23,7 @@ from tunelab.interrupts import StopSignals
 
 STDERR_TAIL_LINES = 20
 _POLL = 0.05
+_KILL_SETTLE = 5.0  # seconds to wait for SIGKILLed processes to be gone
 
 
 class ScriptProcess:
@@ -99,6 +100,7 @@ class ScriptProcess:
                 time.sleep(_POLL)
             else:
                 _signal_group(self.pgid, signal.SIGKILL)
+                self._await_group_end(_KILL_SETTLE)
         try:
             self.popen.wait(timeout=max(grace, 1.0))
         except subprocess.TimeoutExpired:
@@ -106,6 +108,16 @@ class ScriptProcess:
             self.popen.wait()
         for pump in self._pumps:
             pump.join(timeout=2.0)
+
+    def _await_group_end(self, seconds: float) -> None:
+        """SIGKILL is delivered asynchronously: wait (briefly) until no process of the group
+        runs, so that a stopped trial's processes are gone when the next one starts."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.popen.poll()
+            if not _group_alive(self.pgid):
+                return
+            time.sleep(_POLL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
