@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the nas extra (torch) is not installed")
@@ -52,6 +53,22 @@ def test_genotype_validation():
         nas.Genotype.from_config({"lr": 0.1})
     with pytest.raises(tl.SpaceError, match="nodes must be a positive integer"):
         nas.cell_space(0)
+    with pytest.raises(tl.SpaceError, match="normal cell, edge 1: the input must be an integer index; got 'a'"):
+        nas.Genotype(normal=(("skip_connect", 0), ("skip_connect", "a")), reduce=(("skip_connect", 0),) * 2)
+    with pytest.raises(tl.SpaceError, match="reduce cell, edge 0: an edge is an .operation, input index. pair"):
+        nas.Genotype(normal=(("skip_connect", 0),) * 2, reduce=("skip_connect", ("skip_connect", 1)))
+    assert nas.Genotype(normal=(("skip_connect", np.int64(0)), ("skip_connect", "1")),
+                        reduce=(("skip_connect", 0),) * 2).normal[1] == ("skip_connect", 1)
+
+
+def test_spaces_refuse_what_builds_no_sensible_network():
+    with pytest.raises(tl.SpaceError, match="ops must be a non-empty list drawn from skip_connect"):
+        nas.cell_space(2, ops=["none"])  # no connection anywhere: the cell computes nothing
+    with pytest.raises(tl.SpaceError, match="kernels must be a non-empty list of positive odd integers"):
+        nas.macro_space("cnn", kernels=(3, 4))
+    for widths in ((0,), (16, -3), (), (16.5,)):
+        with pytest.raises(tl.SpaceError, match="widths must be a non-empty list of positive integers"):
+            nas.macro_space("mlp", widths=widths)
 
 
 def test_derive_picks_argmax_operations_and_two_strongest_inputs():

@@ -14,6 +14,7 @@ trial's user attributes keep, and what ``tunelab nas show`` draws).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -40,6 +41,21 @@ INPUTS_PER_NODE = 2
 Edge = tuple[str, int]  # (operation, index of the node it reads)
 
 
+def _edges(cell: str, edges: Any) -> tuple[Edge, ...]:
+    """``edges`` as (operation, input index) pairs, or a SpaceError naming the one that is not."""
+    out = []
+    for index, edge in enumerate(edges):
+        try:
+            op, src = edge
+        except (TypeError, ValueError):
+            raise SpaceError(f"{cell} cell, edge {index}: an edge is an (operation, input index) pair; "
+                             f"got {edge!r}") from None
+        if isinstance(src, bool) or not isinstance(src, numbers.Integral) and not (isinstance(src, str) and src.isdigit()):
+            raise SpaceError(f"{cell} cell, edge {index}: the input must be an integer index; got {src!r}")
+        out.append((str(op), int(src)))
+    return tuple(out)
+
+
 def param_name(cell: str, node: int, slot: int, what: str) -> str:
     """Name of one choice in the flat configuration, e.g. ``normal_n0_op1``."""
     return f"{cell}_n{node}_{what}{slot}"
@@ -53,7 +69,7 @@ class Genotype:
     reduce: tuple[Edge, ...]
 
     def __post_init__(self) -> None:
-        normal, reduce = (tuple((str(op), int(src)) for op, src in edges) for edges in (self.normal, self.reduce))
+        normal, reduce = (_edges(kind, getattr(self, kind)) for kind in CELL_KINDS)
         object.__setattr__(self, "normal", normal)
         object.__setattr__(self, "reduce", reduce)
         if len(normal) != len(reduce):

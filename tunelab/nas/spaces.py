@@ -23,9 +23,10 @@ def cell_space(nodes: int = 4, ops: Sequence[str] = CELL_OPS) -> dict[str, Any]:
     earlier node). Inputs are integers, so a node may read the same state twice, as in ENAS."""
     check_count("cell_space: nodes", nodes, optional=False, error=SpaceError)
     ops = list(ops)
-    unknown = [op for op in ops if op not in PRIMITIVES]
+    unknown = [op for op in ops if op not in CELL_OPS]
     if unknown or not ops:
-        raise SpaceError(f"cell_space: ops must be a non-empty list drawn from {', '.join(PRIMITIVES)}; "
+        # 'none' (no connection) is DARTS' relaxation only: a discrete cell of it computes nothing
+        raise SpaceError(f"cell_space: ops must be a non-empty list drawn from {', '.join(CELL_OPS)}; "
                          f"got {ops!r}")
     space: dict[str, Any] = {}
     for kind in CELL_KINDS:
@@ -44,6 +45,12 @@ def macro_space(kind: str = "cnn", max_layers: int = 4, widths: Sequence[int] = 
     if kind not in ("cnn", "mlp"):
         raise SpaceError(f"macro_space: kind must be 'cnn' or 'mlp'; got {kind!r}")
     check_count("macro_space: max_layers", max_layers, optional=False, error=SpaceError)
+    for name, values, allowed in (("widths", widths, "positive integers (channels or units per layer)"),
+                                  ("kernels", kernels, "positive odd integers (an even kernel shifts the image)")):
+        values = list(values)
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                             or (name == "kernels" and v % 2 == 0) for v in values):
+            raise SpaceError(f"macro_space: {name} must be a non-empty list of {allowed}; got {values!r}")
     bad = [a for a in activations if a not in ACTIVATIONS]
     if bad or not activations:
         raise SpaceError(f"macro_space: activations must be drawn from {', '.join(ACTIVATIONS)}; got {list(activations)!r}")
