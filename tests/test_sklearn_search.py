@@ -121,3 +121,97 @@ def test_failed_fits_make_one_fit_failed_warning_and_nothing_on_the_log(caplog):
     assert np.isnan(search.cv_results_["mean_test_score"]).any() and search.best_params_["C"] <= 1
     failed = np.isnan(search.cv_results_["mean_test_score"])
     assert np.isnan(search.cv_results_["split0_test_score"][failed]).all()  # error_score (nan) in every split
+
+
+def test_mistakes_that_would_fail_every_trial_are_refused_up_front():
+    x, y = load_iris(return_X_y=True)
+    with pytest.raises(tl.ConfigError, match=r"space parameters \['CC'\] are not parameters of LogisticRegression"):
+        TuneSearchCV(LogisticRegression(), {"CC": tl.uniform(0.1, 1.0)}, n_trials=2, cv=2).fit(x, y)
+    with pytest.raises(tl.ConfigError, match=r"space parameters \['penalty_kind'\]"):
+        TuneSearchCV(LogisticRegression(), {"C": tl.uniform(0.1, 1.0), "penalty_kind": "l2"}, n_trials=2, cv=2).fit(x, y)
+    with pytest.raises(tl.ConfigError, match="error_score must be 'raise' or a number"):
+        TuneSearchCV(LogisticRegression(), {"C": tl.uniform(0.1, 1.0)}, n_trials=2, cv=2, error_score="nan").fit(x, y)
+
+
+def test_a_scorer_that_breaks_or_gives_nan_is_not_passed_over_in_silence():
+    from sklearn.exceptions import FitFailedWarning
+
+    x, y = load_iris(return_X_y=True)
+    space = {"C": tl.loguniform(1e-2, 10.0)}
+    with pytest.raises(Exception) as raised:  # every trial failed: the first error, as scikit-learn raises it
+        TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=2, cv=2, random_state=0,
+                     scoring=lambda est, X, y: {"a": 1.0}).fit(x, y)
+    assert "test_score" in str(raised.value) or "dict" in str(raised.value)
+
+    def nan_for_small_c(est, X, y):
+        return float("nan") if est.C < 0.5 else est.score(X, y)
+
+    with pytest.warns(FitFailedWarning, match="non-finite score"):
+        search = TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=6, cv=2, random_state=0,
+                              searcher="random", scoring=nan_for_small_c).fit(x, y)
+    assert search.best_params_["C"] >= 0.5 and np.isfinite(search.best_score_)
+    failed = [t for t in search.study_.trials if t.state is tl.TrialState.FAILED]
+    assert failed and all(t.error.startswith("ValueError: cross-validation gave a non-finite score") for t in failed)
+
+
+class _FailsOnSmallFolds(LogisticRegression):
+    """Fails to fit on the fold whose training part is the smallest (the first of an uneven split)."""
+
+    def fit(self, X, y, **kwargs):
+        if len(X) < 100:
+            raise ValueError("too few samples")
+        return super().fit(X, y, **kwargs)
+
+
+def test_a_failed_fold_scores_error_score_and_the_others_keep_theirs_as_in_scikit_learn():
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+    x, y = load_iris(return_X_y=True)
+    cv = PredefinedSplit(np.arange(len(y)) % 3 == 0)  # fold 0 trains on 100 samples, fold 1 on 50
+    with pytest.warns(FitFailedWarning, match="failed on some folds .* ValueError: too few samples"):
+        ours = TuneSearchCV(_FailsOnSmallFolds(max_iter=300), {"C": tl.choice([1.0])}, n_trials=1, cv=cv,
+                            error_score=0.0).fit(x, y)
+    with pytest.warns(FitFailedWarning):
+        theirs = GridSearchCV(_FailsOnSmallFolds(max_iter=300), {"C": [1.0]}, cv=cv, error_score=0.0).fit(x, y)
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+        assert ours.cv_results_[key][0] == pytest.approx(theirs.cv_results_[key][0]), key
+    assert ours.best_score_ == pytest.approx(theirs.best_score_) and 0 < ours.best_score_ < 1
+    with pytest.raises(ValueError, match="too few samples"):  # with NaN, the configuration fails as its fold did
+        TuneSearchCV(_FailsOnSmallFolds(max_iter=300), {"C": tl.choice([1.0])}, n_trials=1, cv=cv).fit(x, y)
+
+
+def test_a_stored_search_refuses_another_scoring_estimator_or_splits(tmp_path):
+    from sklearn.svm import LinearSVC
+
+    x, y = load_iris(return_X_y=True)
+    kept = dict(n_trials=2, random_state=0, storage=f"sqlite:///{tmp_path / 'cv.db'}", name="iris")
+    space = {"C": tl.loguniform(1e-3, 10.0)}
+    TuneSearchCV(LogisticRegression(max_iter=300), space, cv=3, **kept).fit(x, y)
+    with pytest.raises(tl.ConfigError, match="differs from this one in its scoring"):
+        TuneSearchCV(LogisticRegression(max_iter=300), space, cv=3, scoring="neg_log_loss", **kept).fit(x, y)
+    with pytest.raises(tl.ConfigError, match="differs from this one in its estimator"):
+        TuneSearchCV(LinearSVC(), space, cv=3, **kept).fit(x, y)
+    with pytest.raises(tl.ConfigError, match="differs from this one in its cross-validation splits"):
+        TuneSearchCV(LogisticRegression(max_iter=300), space, cv=5, **kept).fit(x, y)
+    again = TuneSearchCV(LogisticRegression(max_iter=300), space, cv=3, **{**kept, "n_trials": 3}).fit(x, y)
+    assert len(again.cv_results_["params"]) == 3  # the same search goes on
+
+
+def test_a_refit_callable_must_pick_an_index_into_the_results():
+    x, y = load_iris(return_X_y=True)
+    for pick, error in ((lambda r: -1, IndexError), (lambda r: 7, IndexError), (lambda r: 1.7, TypeError),
+                        (lambda r: "0", TypeError)):
+        with pytest.raises(error, match="refit callable"):
+            TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-3, 10.0)}, n_trials=2, cv=2,
+                         random_state=0, refit=pick).fit(x, y)
+
+
+def test_the_best_estimators_inverse_transform_and_score_samples_are_offered():
+    from sklearn.decomposition import PCA
+
+    x, _ = load_iris(return_X_y=True)
+    search = TuneSearchCV(PCA(), {"n_components": tl.randint(1, 3)}, n_trials=2, cv=2, random_state=0).fit(x)
+    reduced = search.transform(x)
+    assert search.inverse_transform(reduced).shape == x.shape
+    assert search.score_samples(x).shape == (len(x),)

@@ -4,10 +4,12 @@ A drop-in for ``GridSearchCV``/``RandomizedSearchCV``: ``fit`` runs a study whos
 the cross-validated score of a clone of the estimator, then refits the best configuration on
 all the data. The study is a real tunelab study (``storage=``/``name=`` keep it in a database,
 so ``tunelab show NAME`` lists its trials) and is available afterwards as ``study_``. Fit again
-with the same ``storage`` and ``name``, it goes on with that study on the same data (``n_trials``
-is the study's total) and refuses other data. One score (``scoring``: a name or a callable);
-``refit`` may be a callable picking ``best_index_`` from ``cv_results_``; ``fit(X, y, groups=)``
-reaches group-aware splitters; ``error_score="raise"`` ends the search at the first failure.
+with the same ``storage`` and ``name``, it goes on with that study on the same data, estimator,
+scoring, splits and fit parameters (``n_trials`` is the study's total) and refuses any other. One
+score (``scoring``: a name or a callable); ``refit`` may be a callable picking ``best_index_``
+from ``cv_results_``; ``fit(X, y, groups=)`` reaches group-aware splitters. A fold that fails
+scores ``error_score`` (the others keep theirs, as in scikit-learn; a configuration whose mean is
+then NaN is a failed trial), and ``error_score="raise"`` ends the search at the first failure.
 
 Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 """
@@ -15,6 +17,8 @@ Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 from __future__ import annotations
 
 import logging
+import numbers
+import re
 import time
 import warnings
 from typing import Any, Mapping
@@ -22,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tunelab.errors import ConfigError, StudyNotFound, check_count
+from tunelab.storage.base import hide_password
 from tunelab.tracking.callbacks import Callback
 
 try:
@@ -38,12 +43,17 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 #: A trial's record of its cross-validation (per split), and a study's hash of the data it searched.
-FOLDS, DATA = "cv_folds", "tunesearchcv_data"
+FOLDS, DATA, SETUP = "cv_folds", "tunesearchcv_data", "tunesearchcv_setup"
 _FOLD_KEYS = ("test_score", "train_score", "fit_time", "score_time")
 
 
-class _Stop(Exception):
-    """error_score='raise': end the search at the first failure (the cause is re-raised)."""
+def _fingerprint(thing: Any) -> str:
+    """A hash that is the same in another process for an equal estimator, scorer or split list
+    (joblib's hash of its contents; a lambda it cannot hash is taken by its text)."""
+    try:
+        return joblib.hash(thing)
+    except Exception:
+        return joblib.hash(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(thing)))
 
 
 class _StopAtFailure(Callback):
@@ -87,6 +97,9 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         if isinstance(self.scoring, (list, tuple, set, dict)):
             raise ConfigError("TuneSearchCV optimises one score: give scoring as one name or callable "
                               f"(several metrics, as GridSearchCV takes them, are not supported); got {self.scoring!r}")
+        if not (isinstance(self.error_score, str) and self.error_score == "raise" or
+                isinstance(self.error_score, numbers.Real) and not isinstance(self.error_score, bool)):
+            raise ConfigError(f"error_score must be 'raise' or a number (np.nan by default); got {self.error_score!r}")
         if not (isinstance(self.refit, bool) or callable(self.refit)):
             raise ConfigError(f"refit must be True, False or a callable picking best_index_ from cv_results_; "
                               f"got {self.refit!r}")
@@ -100,24 +113,48 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         errors: list[Exception] = []
         stop = isinstance(self.error_score, str) and self.error_score == "raise"
 
-        def objective(config, trial) -> dict[str, float]:
+        partial: list[Exception] = []  # configurations some of whose folds failed (error_score took their place)
+
+        def cross_validated(config, trial) -> dict[str, float]:
             model = clone(self.estimator).set_params(**config)
+            run = dict(cv=splits, scoring=self.scorer_, n_jobs=self.n_jobs, params=fit_params or None,
+                       return_train_score=self.return_train_score)
+            failure = None
             try:
-                result = cross_validate(model, X, y, cv=splits, scoring=self.scorer_, n_jobs=self.n_jobs,
-                                        params=fit_params or None, error_score="raise",
-                                        return_train_score=self.return_train_score)
-            except Exception as err:  # the trial fails; kept to re-raise if every trial does
-                errors.append(err)
-                raise _Stop() from err if stop else err
+                result = cross_validate(model, X, y, error_score="raise", **run)
+            except Exception as err:
+                if stop:
+                    raise
+                failure = err  # as scikit-learn: the folds that fit keep their scores, the others error_score
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FitFailedWarning)
+                    try:
+                        result = cross_validate(model, X, y, error_score=self.error_score, **run)
+                    except ValueError:  # every fold failed
+                        raise err from None
             # kept with the trial, so that a search continued later (same storage and name) has them
             trial.set_user_attr(FOLDS, {k: [float(v) for v in result[k]] for k in _FOLD_KEYS if k in result})
             score = float(np.mean(result["test_score"]))
+            if failure is not None and not np.isfinite(score):
+                raise failure
             if not np.isfinite(score):
-                raise ValueError(f"cross-validation gave a non-finite score for {config}")
+                raise ValueError(f"cross-validation gave a non-finite score ({score}) for {config}")
+            if failure is not None:
+                partial.append(failure)
             return {"score": score}
 
+        def objective(config, trial) -> dict[str, float]:
+            try:
+                return cross_validated(config, trial)
+            except Exception as err:  # the trial fails; kept to re-raise if every trial does (or at once, "raise")
+                errors.append(err)
+                raise
+
+        self._check_names()
         data = joblib.hash((X, y, groups))
-        self._check_same_data(data)
+        setup = {"estimator": _fingerprint(self.estimator), "scoring": _fingerprint(self.scoring),
+                 "cross-validation splits": _fingerprint(splits), "fit parameters": _fingerprint(fit_params)}
+        self._check_same_search(data, setup)
         seed = self.random_state
         if isinstance(seed, np.random.RandomState):  # as scikit-learn takes it: a draw from it seeds the study
             seed = int(seed.randint(2**31 - 1))
@@ -132,12 +169,16 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                                   max_failures=None, callbacks=[_StopAtFailure()] if stop else ())
         finally:
             tunelab_log.setLevel(level)
-        self.study_.storage.update_study(self.study_.record.id, user_attrs={DATA: data})
+        self.study_.storage.update_study(self.study_.record.id, user_attrs={DATA: data, SETUP: setup})
         if errors and (not any(t.state.value == "completed" for t in self.study_.trials) or stop):
             raise errors[0]
         if errors:
             warnings.warn(f"{len(errors)} of the configurations fitted here failed (their score is error_score="
                           f"{self.error_score!r}); the first error: {type(errors[0]).__name__}: {errors[0]}",
+                          FitFailedWarning, stacklevel=2)
+        if partial:
+            warnings.warn(f"{len(partial)} of the configurations fitted here failed on some folds (those folds score "
+                          f"error_score={self.error_score!r}); the first error: {type(partial[0]).__name__}: {partial[0]}",
                           FitFailedWarning, stacklevel=2)
         self._collect()
         self.multimetric_ = False  # one score (see the check of scoring above)
@@ -151,20 +192,38 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def _check_same_data(self, data: str) -> None:
-        """A search kept in storage goes on when fit again on the same data (n_trials is the
-        study's total); on other data its scores would describe the old data, so it is refused."""
+    def _check_names(self) -> None:
+        """Every parameter of the space must be one the estimator takes (``step__param`` for a
+        pipeline's steps): a misspelt name would fail every trial, or be searched for nothing."""
+        from tunelab.space import Space
+
+        known = clone(self.estimator).get_params(deep=True)
+        unknown = [name for name in Space(self.space).params if name not in known]
+        if unknown:
+            raise ConfigError(f"space parameters {unknown} are not parameters of {type(self.estimator).__name__}; "
+                              f"it takes: {', '.join(sorted(known))}")
+
+    def _check_same_search(self, data: str, setup: dict[str, str]) -> None:
+        """A search kept in storage goes on when fit again on the same data with the same
+        estimator, scoring, splits and fit parameters (n_trials is the study's total); otherwise
+        its scores would not compare with the new ones, so it is refused."""
         import tunelab as tl
 
         if self.storage is None or self.name is None:
             return
         try:
-            seen = (tl.load_study(self.name, storage=self.storage).record.user_attrs or {}).get(DATA)
+            kept = tl.load_study(self.name, storage=self.storage).record.user_attrs or {}
         except StudyNotFound:
             return
-        if seen is not None and seen != data:
-            raise ConfigError(f"study {self.name!r} in {self.storage} holds a search on other data (its scores are "
-                              "of that data): give another name to search this data, or delete that study")
+        where = f"study {self.name!r} in {hide_password(str(self.storage))}"
+        advice = "give another name for this search, or delete that study"
+        if kept.get(DATA) is not None and kept[DATA] != data:
+            raise ConfigError(f"{where} holds a search on other data (its scores are of that data): {advice}")
+        changed = [what for what, value in (kept.get(SETUP) or {}).items() if setup.get(what) != value]
+        if changed:
+            raise ConfigError(f"{where} holds a search that differs from this one in its {' and '.join(changed)} "
+                              f"(its scores do not compare with this search's; a splitter that shuffles needs a "
+                              f"random_state): {advice}")
 
     def _collect(self) -> None:
         trials = [t for t in self.study_.trials if t.state.finished]
@@ -195,8 +254,13 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
             results[f"mean_{key}"] = np.array([np.mean(t) for t in times])
             results[f"std_{key}"] = np.array([np.std(t) for t in times])
         self.cv_results_ = results
-        if callable(self.refit):
-            self.best_index_ = int(self.refit(results))  # the user's pick, as GridSearchCV's refit=callable
+        if callable(self.refit):  # the user's pick, as GridSearchCV's refit=callable
+            index = self.refit(results)
+            if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+                raise TypeError(f"refit callable must return an integer index into cv_results_; got {index!r}")
+            if not 0 <= index < len(trials):
+                raise IndexError(f"refit callable returned {index}, outside cv_results_'s 0..{len(trials) - 1}")
+            self.best_index_ = int(index)
         else:
             self.best_index_ = int(np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[0])
         self.best_params_ = dict(trials[self.best_index_].config)
@@ -232,6 +296,16 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
     def transform(self, X):
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.transform(X)
+
+    @available_if(_best_has("inverse_transform"))
+    def inverse_transform(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.inverse_transform(X)
+
+    @available_if(_best_has("score_samples"))
+    def score_samples(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.score_samples(X)
 
     def score(self, X, y=None):
         check_is_fitted(self, "best_estimator_")
