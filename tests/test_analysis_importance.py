@@ -43,6 +43,18 @@ def test_a_dominant_choice_ranks_first():
     assert fanova_importance(study).ranking[0] == "z"
 
 
+@pytest.mark.parametrize("method", [fanova_importance, permutation_importance])
+def test_a_parameter_its_parent_switches_off_does_not_take_the_parents_credit(method):
+    space = {"opt": tl.choice(["sgd", "adam"]), "momentum": tl.uniform(0.0, 1.0, when={"opt": "sgd"}),
+             "x": tl.uniform(0, 1)}
+    study = _study(lambda c: (5.0 if c["opt"] == "adam" else 0.0) + 0.1 * c.get("momentum", 0.0) + 0.01 * c["x"],
+                   n=80, space=space)
+    scores = method(study).scores
+    assert scores["opt"] > 0.9 and scores["momentum"] < 0.05  # opt explains 99.9% of the variance
+    study = _study(lambda c: (5.0 if c["opt"] == "adam" else 0.0) + 10 * c.get("momentum", 0.0), n=80, space=space)
+    assert method(study).scores["momentum"] > 0.1  # where the child matters it still shows
+
+
 def test_too_few_trials_is_a_clear_error():
     study = _study(lambda c: c["x"], n=2)
     with pytest.raises(ConfigError, match="at least 4 completed trials"):

@@ -22,7 +22,6 @@ from tunelab.trial import TrialState
 
 MIN_TRIALS = 4
 _EPS = 1e-9
-_INACTIVE = -1.0  # inactive parameters sit outside the unit cube: the decomposition ignores them
 
 
 @dataclass
@@ -52,9 +51,15 @@ def _forest_class() -> Any:
     return RandomForestRegressor
 
 
-def training_data(study: Any, budget: float | None = None) -> tuple[list[str], np.ndarray, np.ndarray, float | None]:
+def training_data(study: Any, budget: float | None = None,
+                  seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray, float | None]:
     """Parameters that vary, their unit-cube coordinates, the scores (lower is better), and the
-    fidelity level the scores are at (None: the study has no fidelity; completed trials' values)."""
+    fidelity level the scores are at (None: the study has no fidelity; completed trials' values).
+
+    A parameter its parents switch off gets a random coordinate: it changes nothing there, and
+    that is what noise says to a forest. A fixed stand-in (a value off the cube) would repeat the
+    parent's choice in the child's column, the forest would split on either, and the child would
+    take the credit for its parent's effect."""
     history = study.history()
     names = list(study.space.dimensions)
     if study.fidelity is None:
@@ -69,7 +74,9 @@ def training_data(study: Any, budget: float | None = None) -> tuple[list[str], n
         raise ConfigError(f"importance needs at least {MIN_TRIALS} {what} and one searched parameter; "
                           f"study {study.name!r} has {len(trials)} and {len(names)}")
     X = np.array([study.space.encode(t.config) for t in trials])
-    return names, np.where(np.isnan(X), _INACTIVE, X), np.array(scores), budget
+    inactive = np.isnan(X)
+    X[inactive] = np.random.default_rng(seed).random(int(inactive.sum()))
+    return names, X, np.array(scores), budget
 
 
 def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tuple[float, list[Any], list[float]]:
@@ -151,7 +158,7 @@ def tree_main_effects(tree: Any, d: int) -> np.ndarray | None:
 
 def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: float | None = None) -> Importance:
     """fANOVA main effects of each searched parameter over a random-forest surrogate."""
-    names, X, y, budget = training_data(study, budget)
+    names, X, y, budget = training_data(study, budget, seed)
     forest = fit_forest(X, y, seed, trees)
     shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
     mean = np.mean(shares, axis=0) if shares else np.zeros(len(names))
@@ -162,7 +169,7 @@ def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: flo
 def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, seed: int = 0,
                            budget: float | None = None) -> Importance:
     """Baseline: increase of the forest's squared error when a parameter's column is shuffled."""
-    names, X, y, budget = training_data(study, budget)
+    names, X, y, budget = training_data(study, budget, seed)
     forest = fit_forest(X, y, seed, trees)
     rng = np.random.default_rng(seed)
     base = float(np.mean((forest.predict(X) - y) ** 2))
