@@ -52,3 +52,10 @@ def predictor(config, trial):
 def shifted(config, trial):
     """Deterministic, unless the environment variable TUNELAB_TEST_SHIFT moves it (a changed setup)."""
     return {"loss": config["x"] + float(os.environ.get("TUNELAB_TEST_SHIFT", "0"))}
+
+
+def fails_on_round_y(config, trial):
+    """The quadratic, failing whenever y is exactly 0, 0.5 or 1 (every point a 3-point sweep tries)."""
+    if config["y"] in (0.0, 0.5, 1.0):
+        raise ValueError("a round y")
+    return quadratic(config, trial)

@@ -44,6 +44,8 @@ def test_conditional_children_appear_when_their_parent_switches_them_on():
     assert {"opt": "sgd", "momentum": pytest.approx(0.9)} in seen
     assert list(result.sweeps) == ["opt"]
     assert result.inactive == ["momentum"] and result.to_json()["inactive"] == ["momentum"]  # said, not dropped
+    with pytest.raises(ConfigError, match=r"the baseline switches \['momentum'\] off"):
+        tl.sensitivity(lambda c: len(c), {"opt": "adam"}, space, points=3, params=["momentum"])
 
 
 def test_bad_input_is_explained():

@@ -57,6 +57,14 @@ def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):
     assert "<script" in html.read_text() and "Plotly.newPlot" in html.read_text()
 
 
+def test_json_output_is_strict_json_when_a_value_is_not_a_number(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    tl.tune(objectives.fails_on_round_y, SPACE, metric="loss", mode="min", n_trials=4, storage=url, name="f", seed=0)
+    code, out = run(capsys, "sensitivity", "f", "--points", "3", "--json", "--storage", url)
+    data = json.loads(out, parse_constant=lambda token: pytest.fail(f"{token} is not JSON"))
+    assert code == 0 and data["sweeps"]["y"]["spread"] == "NaN" and data["sweeps"]["y"]["metric"] == [None] * 3
+
+
 def test_output_paths_are_checked_before_the_work_is_done(url, capsys, tmp_path):
     (tmp_path / "taken.csv").write_text("")
     for args in (["sensitivity", "q", "--points", "3", "--html", str(tmp_path)],  # before its re-runs

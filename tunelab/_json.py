@@ -40,6 +40,13 @@ def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
+def pretty(value: Any) -> str:
+    """Indented strict JSON, as the command line's ``--json`` prints it: non-finite numbers
+    spelled as storage spells them (a bare NaN is not JSON, and strict parsers refuse it), and
+    anything else that is not JSON written as its text."""
+    return json.dumps(to_jsonable(json.loads(json.dumps(value, default=str))), indent=2, allow_nan=False)
+
+
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 

@@ -85,6 +85,11 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
     if unknown:
         raise ConfigError(f"sensitivity: {unknown[0]!r} is not a searched parameter of the space "
                           f"(searched: {', '.join(space.dimensions)})")
+    switched_off = [n for n in names if n not in baseline]
+    if switched_off:
+        raise ConfigError(f"sensitivity: the baseline switches {switched_off} off (their conditions do not hold "
+                          "for it), so sweeping them would change nothing: set their parents in the baseline "
+                          "so that they are on, or leave them out")
 
     runs = itertools.count()  # each run its own number (a script keeps a folder per run)
 

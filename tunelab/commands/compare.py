@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tunelab.cli import existing_storage, output_file
 from tunelab.commands.analysis import console, finish_parser, table
+from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     b = tl.load_study(args.second, storage=existing_storage(args.storage_b or args.storage))
     result = compare_studies(a, b)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=str))
+        print(pretty(result.to_json()))
     else:
         names = list(result.names)
         console.print(table(["", *names], result.summary, title="studies"))

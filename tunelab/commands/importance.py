@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tunelab.commands.analysis import console, finish_parser, load_study, table
+from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = importance(load_study(args), method=args.method, budget=args.budget)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(pretty(result.to_json()))
         return 0
     at = "" if result.budget is None else f" at budget {result.budget:g}"
     rows = [(name, f"{share:.1%}") for name, share in result.scores.items()]

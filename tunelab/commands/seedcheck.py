@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
                            first_seed=trial.seed, ranked_values=ranked, budget=trial.budget)
     if args.json:
-        print(json.dumps(check.to_json(), indent=2, default=str))
+        print(pretty(check.to_json()))
         return 0
     console.print(f"trial {trial.number} re-run with {len(check.seeds)} seeds (the first is its own):")
     console.print(table(["seed", study.metric], list(zip(check.seeds, check.values))))

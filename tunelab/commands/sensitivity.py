@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tunelab.cli import output_file
 from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric,
                              seed=trial.seed, budget=trial.budget)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, default=str))
+        print(pretty(result.to_json()))
     else:
         console.print(f"baseline: trial {trial.number}, {study.metric} = {result.baseline_value:.6g} (seed {trial.seed})")
         rows = []
