@@ -285,3 +285,23 @@ def test_a_study_files_max_retries_lets_a_trial_survive_more_deaths_of_its_run(t
     steps = [r.step for r in trial.reports]
     assert steps == sorted(set(steps)) and {6, 7, 8, 9} <= set(steps) <= set(range(1, 10))
     assert len(trial.system_attrs["interrupted"]) == 2
+
+
+def test_rerunning_commands_use_the_command_the_study_ran_with_its_overrides(tmp_path):
+    script = SCRIPT.replace('parser.add_argument("--epochs", type=int)',
+                            'parser.add_argument("--epochs", type=int)\nparser.add_argument("--shift", type=float, default=0)')
+    script = script.replace("/ epoch:.4f}", "/ epoch - args.shift:.4f}")
+    setup(tmp_path, script=script)
+    shifted = 'command={python} train.py --lr {lr} --epochs {budget} --shift 0.25'
+    ran = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--set", shifted,
+                  "--set", "n_trials=1")
+    assert ran.returncode == 0, ran.stderr
+    again = tunelab(tmp_path, "reproduce", "cli-demo", "0", "--storage", "sqlite:///runs.db")
+    assert again.returncode == 0 and "reproduced" in again.stdout.lower(), again.stdout + again.stderr
+    plain = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--set", "name=plain",
+                    "--set", "n_trials=1")
+    assert plain.returncode == 0, plain.stderr
+    study_file = tmp_path / "project" / "study.yaml"
+    study_file.write_text(study_file.read_text().replace("--lr {lr}", "--lr {lr} --shift 0.5"))
+    edited = tunelab(tmp_path, "reproduce", "plain", "0", "--storage", "sqlite:///runs.db")
+    assert edited.returncode == 2 and "now says" in edited.stderr and "--shift 0.5" in edited.stderr

@@ -63,7 +63,13 @@ def study_objective(settings: Mapping[str, Any], folder: str | os.PathLike) -> C
         path = settings["study_file"]
         if not Path(path).is_file():
             raise ConfigError(f"the study file {path!r} of this study is gone; it is needed to run its command again")
-        return CommandObjective.from_study_file(load_study_file(path), Path(folder))
+        study_file = load_study_file(path, settings.get("study_file_overrides") or ())
+        ran = settings.get("objective", "")
+        if ran.startswith("command: ") and ran != f"command: {study_file.command}":
+            raise ConfigError(f"the study ran `{ran[len('command: '):]}`, and its study file {path} (with the same "
+                              f"--set overrides) now says `{study_file.command}`: put the command back to run "
+                              "the study's trials again")
+        return CommandObjective.from_study_file(study_file, Path(folder))
     return load_objective(settings.get("objective"), settings.get("objective_file"))
 
 

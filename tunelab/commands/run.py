@@ -98,6 +98,7 @@ def run_study_file(args: argparse.Namespace) -> int:
     objective = CommandObjective.from_study_file(study_file, artifacts)
     storage.update_study(study.record.id, settings={
         "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
+        "study_file_overrides": overrides,  # reproduce, seed-check and sensitivity rebuild the same command
         "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})
     console.print(f"{'Continuing' if exists else 'Tuning'} [bold]{name}[/] ({escape(str(study_file.path))}): "
                   f"{study_file.metrics[0]} ({study_file.modes[0]}), searcher {study_file.searcher}, "

@@ -110,7 +110,7 @@ def load_study_file(path: str | Path, overrides: Sequence[str | tuple[str, str]]
     --set, or (flag, ``key=value``) for another flag that sets a key (``--executor ray``)."""
     doc = read_document(path)
     for override in overrides:
-        flag, assignment = override if isinstance(override, tuple) else (None, override)
+        flag, assignment = override if isinstance(override, (tuple, list)) else (None, override)
         apply_override(doc, assignment, flag, TEXT_KEYS)
     return _Checker(doc).study_file()
 
