@@ -87,7 +87,31 @@ def test_an_exception_caused_by_a_lost_ctrl_c_cancels_the_trial_instead_of_faili
         tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="y", mode="max", n_trials=5, seed=0, progress=False,
                 storage=storage, name="lost")
     study = tl.load_study("lost", storage=storage)
-    assert [(t.state, t.error) for t in study.trials] == [(tl.TrialState.FAILED, "cancelled: interrupted")]
+    cancelled, again = study.trials
+    assert (cancelled.state, cancelled.error) == (tl.TrialState.FAILED, "cancelled: interrupted")
+    assert again.state is tl.TrialState.WAITING and (again.config, again.seed) == (cancelled.config, cancelled.seed)
+
+
+def test_a_configuration_ctrl_c_interrupted_runs_first_when_the_study_goes_on():
+    """An enqueued baseline (or any configuration) stopped by Ctrl-C before it saved a checkpoint
+    is cancelled, and runs again, with its seed, in its place in n_trials, when the study goes on."""
+    storage = tl.open_storage("memory")
+    seen = []
+
+    def objective(config, trial):
+        seen.append((config["x"], trial.seed))
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+        return config["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="y", mode="max", n_trials=3, seed=0, progress=False,
+                storage=storage, name="baseline", enqueue=[{"x": 0.25}])
+    study = tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="y", mode="max", n_trials=3, seed=0, progress=False,
+                    storage=storage, name="baseline")
+    assert seen[1] == seen[0] == (0.25, study.trials[0].seed)  # the baseline first, with its seed
+    assert study.counts() == {"completed": 3, "failed": 1} and len(seen) == 4
+    assert [t.config["x"] for t in study.trials if t.state is TrialState.COMPLETED][0] == 0.25
 
 
 @pytest.mark.parametrize("executor", ["inline", "processes"])

@@ -173,7 +173,10 @@ def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers, stop):
         time.sleep(0.1)
     assert all(_dead(pid) for pid in pids), pids
     study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'tunelab.db'}")
-    assert all(t.state is tl.TrialState.FAILED for t in study.trials)
+    cancelled = [t for t in study.trials if (t.error or "").startswith("cancelled")]
+    waiting = [t for t in study.trials if t.state is tl.TrialState.WAITING]
+    assert len(cancelled) == workers and all(t.state is tl.TrialState.FAILED for t in study.trials if t not in waiting)
+    assert sorted((t.config["lr"], t.seed) for t in waiting) == sorted((t.config["lr"], t.seed) for t in cancelled)
 
 
 def test_the_example_runs(tmp_path):

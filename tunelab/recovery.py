@@ -85,10 +85,15 @@ def recover_now_and_then(study: "Study") -> list[Trial]:
 def stop_trial(study: "Study", trial_id: int, reason: str) -> Trial:
     """A trial its tuner stopped for reasons of its own (a timeout, Ctrl-C, another budget): one
     that saved a checkpoint waits to go on from it (``continue_later``); another fails as
-    cancelled and gives its place in ``n_trials`` back."""
+    cancelled, and a copy of it (same configuration and seed, in its place in ``n_trials``) waits
+    to run first when the study is run again, as a killed one's retry does: an interrupted
+    configuration, an enqueued baseline say, is not lost to the stop."""
     trial = study._trial(trial_id)
     if not _settle_at_budget(study, trial) and not continue_later(study, trial, f"stopped: {reason}"):
-        study.storage.cancel_trial(trial_id, f"cancelled: {reason}")
+        if study.storage.cancel_trial(trial_id, f"cancelled: {reason}"):
+            attrs = {RETRY_OF: trial.number, ATTEMPT: _attempts(trial, study._cache)}  # a stop is no attempt
+            study.storage.create_trial(study.record.id, trial.config, lambda _number: trial.seed,
+                                       TrialState.WAITING, system_attrs=attrs)
         study._sync()
     return study._cache[trial_id]
 
