@@ -256,3 +256,18 @@ def test_show_says_cancelled_for_a_trial_its_tuner_stopped(tmp_path):
     states = {row[0].strip(): row[1].strip() for row in
               (line.strip("│").split("│") for line in lines if "│" in line)}
     assert states == {"0": "completed", "1": "cancelled", "2": "failed"}
+
+
+def test_show_and_compare_print_square_brackets_as_they_are(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'b.db'}"
+    study = tl.create_study({"opt": tl.choice(["a[/]", "[red]b"]), "x[0]": tl.uniform(0, 1)}, metric="loss",
+                            mode="min", storage=storage, name="b", seed=0)
+    study.tell(study.ask({"opt": "a[/]", "x[0]": 0.5}), 0.5)
+    study.tell(study.ask({"opt": "[red]b", "x[0]": 0.25}), 0.25)
+    study.tell(study.ask(), state="failed", error="KeyError: '[/bold]' in the data")
+    for args in (["show", "b"], ["compare", "b", "b"]):
+        result = cli(*args, "--storage", storage, cwd=tmp_path, columns=250)
+        assert result.returncode == 0, result.stderr
+        assert "[red]b" in result.stdout or "a[/]" in result.stdout, args
+    shown = cli("show", "b", "--storage", storage, cwd=tmp_path, columns=250).stdout
+    assert "a[/]" in shown and "[red]b" in shown and "x[0]" in shown and "'[/bold]'" in shown

@@ -7,6 +7,7 @@ import contextlib
 import tempfile
 from typing import Any, Callable, Iterator, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 from tunelab.analysis.rerun import study_objective
@@ -58,9 +59,9 @@ def recorded_objective(study: Any) -> Iterator[Callable]:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
-    out = Table(title=title)
+    out = Table(title=escape(title) if title else title)
     for i, column in enumerate(columns):
-        out.add_column(column, justify="left" if i == 0 else "right")
+        out.add_column(escape(column), justify="left" if i == 0 else "right")
     for row in rows:
         out.add_row(*[fmt(v) for v in row])
     return out

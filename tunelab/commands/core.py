@@ -8,6 +8,7 @@ import shutil
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tunelab import api
@@ -94,8 +95,8 @@ def list_studies(args: argparse.Namespace) -> int:
     for column in ("name", "created", "metric", "trials", "completed", "failed", "best"):
         table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
     for s in summaries:
-        table.add_row(s.name, datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
-                      objectives(s.metrics, s.modes), str(s.n_trials), str(s.counts.get("completed", 0)),
+        table.add_row(escape(s.name), datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
+                      escape(objectives(s.metrics, s.modes)), str(s.n_trials), str(s.counts.get("completed", 0)),
                       str(s.counts.get("failed", 0)), _fmt(s.best_value))
     console.print(table)
     return 0
@@ -116,11 +117,12 @@ def show_study(args: argparse.Namespace) -> int:
     state_counts = study.counts()
     total = sum(state_counts.values())
     counts = ", ".join(f"{n} {state}" for state, n in sorted(state_counts.items())) or "no trials"
-    console.print(f"[bold]{study.name}[/]: {objectives(study.metrics, study.modes)}, {counts}; seed {study.seed}")
+    console.print(f"[bold]{escape(study.name)}[/]: {escape(objectives(study.metrics, study.modes))}, {counts}; "
+                  f"seed {study.seed}")
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "
-                  f"objective: {settings.get('objective') or 'none recorded (ask/tell)'}")
+                  f"objective: {escape(settings.get('objective') or 'none recorded (ask/tell)')}")
     limit = args.limit if args.limit > 0 else total
     front = study.best_trials if len(study.metrics) > 1 else []
     if len(study.metrics) > 1 and args.sort == "value":
@@ -154,8 +156,8 @@ def show_study(args: argparse.Namespace) -> int:
         console.print(f"Pareto front (no trial better on every metric): trials {numbers or 'none yet'}")
     if top:
         best = top[0]
-        console.print(f"best: trial {best.number}, {study.metric} = {_fmt(best.value)}")
-        console.print("      " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
+        console.print(f"best: trial {best.number}, {escape(study.metric)} = {_fmt(best.value)}")
+        console.print("      " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
     # Trials read without their reports (all but --limit 0) get how far they went from the index.
     furthest = study.storage.furthest_steps([t.id for t in trials if not t.reports]) if study.fidelity else {}
     console.print(_trials_table(study, trials, cost.per_trial, furthest))
@@ -168,15 +170,15 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
     table = Table()
     budgets = study.fidelity is not None  # how far each trial went: a rung, where it was stopped, the full run
     for column in ("#", "state", *study.metrics, *(["reached"] if budgets else []), "duration", "cost"):
-        table.add_column(column, justify="right")
+        table.add_column(escape(column), justify="right")
     for name in study.space.params:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     table.add_column("failure")  # why a trial failed; "error" is a common metric name
     style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan", "paused": "blue",
              "cancelled": "yellow"}
     for t in trials:
         duration = f"{t.duration:.2f}s" if t.duration is not None else ""
-        error = (t.error or "").splitlines()[0][:60] if t.error else ""
+        error = escape((t.error or "").splitlines()[0][:60]) if t.error else ""
         # no report: a completed trial's result stands for its budget; any other got nowhere yet
         reached = max(r.step for r in t.reports) if t.reports else \
             furthest.get(t.id, t.budget if t.state is TrialState.COMPLETED else None)
@@ -221,8 +223,10 @@ def delete_study(args: argparse.Namespace) -> int:
 
 
 def _fmt(value) -> str:
+    """A value as a table cell or console text shows it; escaped, since rich reads square brackets
+    as markup (a choice "a[/]" crashed `show`, "[red]b" printed as "b")."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else str(value)
-    return str(value)
+    return escape(str(value))
