@@ -50,6 +50,19 @@ def test_a_paused_trial_exports_the_time_it_ran_and_its_budget():
     assert float(row["duration_s"]) == pytest.approx(study.trials[0].duration)
 
 
+def test_xlsx_keeps_text_that_looks_like_a_formula_as_text(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    study = tl.create_study({"expr": tl.choice(["=1+2", "@SUM(1)", "plain"])}, metric="loss", mode="min", seed=0,
+                            name="formulas")
+    for expr in ("=1+2", "@SUM(1)"):
+        study.tell(study.ask({"expr": expr}), 0.5)
+    study.tell(study.ask({"expr": "plain"}), state="failed", error="=HYPERLINK(\"http://x\")")
+    book = openpyxl.load_workbook(write(study, "xlsx", tmp_path / "f.xlsx"))
+    cells = [cell for row in book["trials"].iter_rows() for cell in row]
+    assert not [cell.value for cell in cells if cell.data_type == "f"]
+    assert {"=1+2", "@SUM(1)"} <= {cell.value for cell in cells}
+
+
 def test_xlsx_opens_in_openpyxl_and_pandas(study, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     pandas = pytest.importorskip("pandas")

@@ -30,6 +30,15 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _append(sheet: Any, values: list[Any]) -> None:
+    """A row of values, text kept as text: openpyxl takes a string that starts with "=" for a
+    formula, and Excel would show a choice "=1+2" as 3 (and run whatever a value says)."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def study_summary(study: Any) -> list[tuple[str, Any]]:
     """(field, value) rows describing a study: what it tuned, how, where, and what it found."""
     record, settings, env = study.record, study.record.settings, study.environment
@@ -67,19 +76,19 @@ def write_xlsx(study: Any, path: str | os.PathLike) -> str:
         row["cost"] = costs.get(trial.number)
         row["host"] = (trial.system_attrs.get("worker") or {}).get("host")
     if rows:
-        sheet.append(list(rows[0]))
+        _append(sheet, list(rows[0]))
         for row in rows:
-            sheet.append([_cell(v) for v in row.values()])
+            _append(sheet, [_cell(v) for v in row.values()])
         sheet.freeze_panes = "B2"
     summary = book.create_sheet("study")
-    summary.append(["field", "value"])
+    _append(summary, ["field", "value"])
     for key, value in study_summary(study):
-        summary.append([key, _cell(value)])
+        _append(summary, [key, _cell(value)])
     reports = book.create_sheet("reports")
     metric_names = sorted({k for t in trials for r in t.reports for k in r.metrics})
-    reports.append(["trial", "step", *metric_names])
+    _append(reports, ["trial", "step", *metric_names])
     for trial in trials:
         for report in trial.reports:
-            reports.append([trial.number, report.step, *[_cell(report.metrics.get(m)) for m in metric_names]])
+            _append(reports, [trial.number, report.step, *[_cell(report.metrics.get(m)) for m in metric_names]])
     book.save(os.fspath(path))
     return os.fspath(path)
