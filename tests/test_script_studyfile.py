@@ -199,6 +199,18 @@ def test_set_overrides_apply_before_checking_and_errors_name_the_flag(tmp_path):
     assert load_study_file(write(tmp_path, GOOD), ["name=123"]).name == "123"
 
 
+def test_a_set_value_that_opens_a_structure_but_does_not_parse_is_refused_not_taken_as_text(tmp_path):
+    assert error_of(tmp_path, GOOD, overrides=["space.optimizer={choice: [sgd, adam}"]).startswith(
+        "--set space.optimizer={choice: [sgd, adam}: the value '{choice: [sgd, adam}' does not parse as YAML: "
+        "expected ',' or ']'")
+    assert "single quotes keep it as it is" in error_of(
+        tmp_path, GOOD, overrides=['report={regex: "epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)"}'])
+    # text where text belongs: a command with placeholders is no YAML, a constant is a word
+    study = load_study_file(write(tmp_path, GOOD), ["command={python} t.py --lr {lr} --epochs {budget}",
+                                                    "space.momentum=0.9"])
+    assert str(study.command) == "{python} t.py --lr {lr} --epochs {budget}" and study.space["momentum"] == Fixed(0.9)
+
+
 def test_missing_file_and_unknown_suffix(tmp_path):
     with pytest.raises(StudyFileError, match="no study file at"):
         load_study_file(tmp_path / "nope.yaml")

@@ -188,18 +188,30 @@ def _toml_lines(text: str) -> dict[KeyPath, int]:
 
 # -- overrides from the shell ------------------------------------------------------------------
 
-def parse_value(text: str) -> Any:
-    """A --set value: YAML (or JSON) when it parses as such, else the plain string."""
+#: Sections whose values are structures (a distribution, a reader, a fidelity): a --set value
+#: there that opens a mapping, a list or a quote but does not parse is a typo, not a string.
+STRUCTURED = frozenset({"space", "fidelity", "report", "enqueue", "searcher_options", "scheduler_options"})
+
+
+def parse_value(text: str, structured: bool = False) -> Any:
+    """A --set value: YAML (or JSON) when it parses as such, else the plain string (a command's
+    ``{python} train.py`` is no YAML). With ``structured``, text that starts as a YAML
+    structure must parse (``{choice: [a, b}`` would otherwise be a constant)."""
     try:
         yaml = _yaml()
+        parse, errors = (lambda t: yaml.load(t, Loader=_yaml_loader(yaml))), (yaml.YAMLError,)
     except StudyFileError:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
+        parse, errors = json.loads, (ValueError,)
     try:
-        return yaml.load(text, Loader=_yaml_loader(yaml)) if text.strip() else ""
-    except yaml.YAMLError:
+        return parse(text) if text.strip() else ""
+    except errors as err:
+        if structured and text.lstrip()[:1] in ("{", "[", '"', "'"):
+            mark = getattr(err, "problem_mark", None)
+            reason = f"{err.problem} at column {mark.column + 1}" if getattr(err, "problem", None) and mark \
+                else " ".join(str(err).split())
+            if "escape" in reason:
+                reason += " (in double quotes a backslash starts an escape; single quotes keep it as it is)"
+            raise StudyFileError(f"the value {text!r} does not parse as YAML: {reason}") from None
         return text
 
 
@@ -219,5 +231,11 @@ def apply_override(doc: Document, assignment: str, flag: str | None = None,
             raise StudyFileError(f"--set {assignment}: {_dotted(key[:depth + 1])} is not a mapping, "
                                  f"so it has no key {key[depth + 1]!r}")
         target = child
-    target[key[-1]] = value_text if key in {(k,) for k in strings} else parse_value(value_text)
+    if key in {(k,) for k in strings}:
+        target[key[-1]] = value_text
+    else:
+        try:
+            target[key[-1]] = parse_value(value_text, structured=key[0] in STRUCTURED)
+        except StudyFileError as err:
+            raise StudyFileError(f"{flag or '--set ' + assignment}: {err}") from None
     doc.overrides[key] = flag or f"--set {assignment}"
