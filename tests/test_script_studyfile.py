@@ -140,6 +140,12 @@ def test_budget_needs_a_fidelity_and_names_may_not_clash(tmp_path):
         tmp_path, GOOD.replace("  epochs_fixed: 3", "  seed: 3"))
 
 
+@pytest.mark.parametrize("resource", ["seed", "python", "trial_dir"])
+def test_a_fidelity_named_like_a_built_in_placeholder_is_refused(tmp_path, resource):
+    text = GOOD.replace("fidelity: {epochs: {min: 1, max: 81}}", f"fidelity: {{{resource}: {{min: 1, max: 9}}}}")
+    assert f"fidelity.{resource}: {{{resource}}} is a built-in placeholder" in error_of(tmp_path, text)
+
+
 def test_regex_must_capture_the_metric(tmp_path):
     message = error_of(tmp_path, GOOD.replace("(?P<val_accuracy>", "(?P<val_acc>"))
     assert "study.yaml:14: report.regex: captures val_acc but not the metric 'val_accuracy'" in message

@@ -251,6 +251,9 @@ class _Checker:
             raise self.fail("fidelity", f"the resource's name must be an identifier such as epochs; got {name!r}")
         if name in space:
             raise self.fail(key, f"{name!r} is also a parameter of the space; the budget cannot be both")
+        if name in BUILTINS and name != "budget":
+            raise self.fail(key, f"{{{name}}} is a built-in placeholder ({BUILTINS[name]}); name the resource "
+                                 "otherwise, e.g. epochs")
         if not isinstance(bounds, dict) or not {"min", "max"} <= set(bounds) <= {"min", "max", "resumable"}:
             raise self.fail(key, f"needs min and max (and resumable: true when a run can go on from its "
                                  f"checkpoint), {example}; got {bounds!r}")
