@@ -127,6 +127,20 @@ def test_a_crashing_script_fails_its_trial_with_the_tail_of_stderr(tmp_path):
     assert study.trials[0].user_attrs["exit_code"] == 1
 
 
+def test_a_progress_bar_redrawn_with_carriage_returns_reports_its_last_state(tmp_path):
+    study_file = make_study(tmp_path, """\
+        import sys
+        for epoch in range(1, 3):
+            for batch, loss in ((10, 2.3), (20, 1.5), (30, 0.4 / epoch)):
+                sys.stdout.write(f"\\r{batch}/30 - loss: {loss} - acc: {batch / 30 * epoch / 2:.3f}")
+            sys.stdout.write("\\n")
+        """, report={"regex": r"loss: (?P<loss>[\d.]+) - acc: (?P<acc>[\d.]+)"}, n_trials=1)
+    trial = tune(tmp_path, study_file).trials[0]
+    assert [(r.step, r.metrics) for r in trial.reports] == [(1, {"loss": 0.4, "acc": 0.5}),
+                                                             (2, {"loss": 0.2, "acc": 1.0})]
+    assert trial.value == 1.0
+
+
 def test_a_hanging_script_is_killed_by_trial_timeout_and_the_run_goes_on(tmp_path):
     study_file = make_study(tmp_path, """\
         import json, os, time

@@ -29,13 +29,20 @@ def _number(value: Any) -> float | None:
     return number
 
 
+def as_shown(line: str) -> str:
+    """What a terminal shows of a line: the text after its last carriage return. Progress bars
+    (Keras, tqdm) redraw one line with ``\r``; its last state holds the epoch's final values."""
+    text = line.rstrip("\r\n")
+    return text.rsplit("\r", 1)[-1]
+
+
 class JsonLines:
     """Lines holding a JSON object: ``{"step": 3, "val_accuracy": 0.81}``; other lines are ignored."""
 
     kind = "json"
 
     def parse(self, line: str) -> Parsed:
-        text = line.strip()
+        text = as_shown(line).strip()
         if not (text.startswith("{") and text.endswith("}")):
             return None
         try:
@@ -63,7 +70,7 @@ class RegexLines:
         self.metrics = [g for g in self._regex.groupindex if g != "step"]
 
     def parse(self, line: str) -> Parsed:
-        match = self._regex.search(line)
+        match = self._regex.search(as_shown(line))
         if match is None:
             return None
         groups = match.groupdict()
