@@ -107,6 +107,16 @@ def test_a_script_that_crashes_before_its_first_report_stops_the_run_after_the_f
     assert len(tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").trials) == 1
 
 
+def test_resuming_before_any_trial_worked_checks_one_trial_alone_again(tmp_path):
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 50"), "import not_a_module_anywhere\n" + SCRIPT)
+    first = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert first.returncode == 2
+    again = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--resume",
+                    "--set", "workers=2")  # "fixed" without fixing it
+    assert again.returncode == 2 and "trial 1 failed: exit code 1: ModuleNotFoundError" in " ".join(again.stderr.split())
+    assert len(tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").trials) == 2
+
+
 def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
     setup(tmp_path, """\
         name = "presets"

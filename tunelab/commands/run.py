@@ -115,12 +115,15 @@ def run_study_file(args: argparse.Namespace) -> int:
     budgets = dict(study_file.budgets)
     started = time.monotonic()
     with ExitOnSigterm():  # `kill` or a batch system's preemption: cancel the trials, stop their scripts
-        if not study.trials:
-            console.print(f"trial 0 runs alone first, to check that the script reports {study_file.metrics[0]!r}")
+        if not any(t.state is TrialState.COMPLETED or t.curve(study.metric) for t in study.trials):
+            # Also on --resume while no trial has reported the metric yet: the fix may not have fixed it.
+            console.print(f"a trial runs alone first, to check that the script reports {study_file.metrics[0]!r}")
             # With the study's own budgets, so that a scheduler plans its rungs for all of them
             # (under ASHA trial 0 runs to the lowest rung, not the full budget); stopped after it.
+            known = {t.id for t in study.trials}
             study = tune(**budgets, workers=1, progress=False, callbacks=[_StopAfterFirst()])
-            _check_first_trial(study)
+            solo = [t for t in study.trials if t.id not in known and t.state.finished]
+            _check_first_trial(study, solo[0] if solo else None)
         if budgets.get("timeout") is not None:
             budgets["timeout"] -= time.monotonic() - started
         if budgets.get("timeout") is None or budgets["timeout"] > 0:
@@ -141,15 +144,14 @@ def _exists(storage: Storage, name: str) -> bool:
     return True
 
 
-def _check_first_trial(study) -> None:
-    first = study.trials[0] if study.trials else None
+def _check_first_trial(study, first) -> None:
     # A script that could not start, ran without delivering the metric, or crashed before its
     # first report of it (an import error, a wrong path) fails alike for every configuration.
     if first is not None and first.state is TrialState.FAILED and (first.error or "").startswith(
             (ScriptOutputError.__name__, ScriptFailed.__name__)) and not first.curve(study.metric):
         error = first.error.split(": ", 1)[1]
         logs = f" (stdout: {first.user_attrs['stdout']})" if "stdout" in first.user_attrs else ""
-        raise SetupFailed(f"trial 0 failed: {error}{logs}. Stopped before spending the rest of the budget; "
+        raise SetupFailed(f"trial {first.number} failed: {error}{logs}. Stopped before spending the rest of the budget; "
                           "fix the study file or the script, then run again with --resume")
 
 
@@ -195,7 +197,7 @@ def _summary(study, study_file: StudyFile, url: str) -> int:
     if len(study.metrics) == 1:
         best = study.best
         console.print(f"best {study.metric}: {_fmt(best.value)} (trial {best.number})")
-        console.print(escape("best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items())))
+        console.print("best configuration: " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
         if "command" in best.user_attrs:
             console.print(escape(f"its command: {best.user_attrs['command']}"))
     console.print(f"\nInspect it:  tunelab show {study.name}{flag}")
