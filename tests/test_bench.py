@@ -48,6 +48,16 @@ def test_bench_command_prints_tables_and_skips_missing_peers(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", "--problems", "nope"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "unknown problem" in bad.stderr
+    for flag in ("--problems", "--searchers"):
+        empty = subprocess.run([sys.executable, "-m", "tunelab.cli", "bench", flag, " , "],
+                               capture_output=True, text=True, env=env, timeout=60)
+        assert empty.returncode == 2 and f"{flag} needs at least one name" in empty.stderr, empty.stderr
+
+
+def test_a_name_given_twice_is_run_once():
+    from tunelab.commands.bench import _names
+
+    assert _names("branin, branin,mixed", "--problems") == ["branin", "mixed"]
 
 
 def test_bench_times_ask_and_tell_at_given_study_sizes(tmp_path):

@@ -38,6 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=run_bench)
 
 
+def _names(text: str, flag: str) -> list[str]:
+    """A comma-separated list, each name once (a name given twice ran twice and doubled its timing)."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise UsageError(f"{flag} needs at least one name (comma-separated); got {text!r}")
+    return names
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from tunelab.benchmarks import PROBLEMS
     from tunelab.benchmarks import report
@@ -46,12 +54,12 @@ def run_bench(args: argparse.Namespace) -> int:
     for flag in ("trials", "seeds", "processes"):
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag} must be at least 1")
-    problems = list(PROBLEMS) if args.problems == "all" else [p.strip() for p in args.problems.split(",") if p.strip()]
+    problems = list(PROBLEMS) if args.problems == "all" else _names(args.problems, "--problems")
     unknown = [p for p in problems if p not in PROBLEMS]
     if unknown:
         raise UsageError(f"unknown problem {unknown[0]!r}; known: {', '.join(PROBLEMS)}")
     sizes = _overhead_sizes(args.overhead_at)
-    wanted = check_searchers(s.strip() for s in args.searchers.split(",") if s.strip())
+    wanted = check_searchers(_names(args.searchers, "--searchers"))
     searchers = [s for s in wanted if available(s)]
     skipped = [s for s in wanted if s not in searchers]
     if skipped:
