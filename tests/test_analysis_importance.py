@@ -106,6 +106,16 @@ def test_a_multi_fidelity_study_is_explained_at_the_highest_level_enough_trials_
     assert permutation_importance(study, budget=1).ranking[0] == "x"
 
 
+def test_a_small_study_whose_trials_all_ran_in_full_is_explained_at_the_full_budget():
+    def train(config, trial):
+        for epoch in range(1, int(trial.budget) + 1):
+            trial.report(epoch, loss=config["x"] / epoch)
+
+    study = tl.tune(train, SPACE, metric="loss", mode="min", n_trials=4, seed=0, searcher="random",
+                    scheduler="fifo", fidelity=tl.fidelity("epochs", min=1, max=6))  # every trial runs 6 epochs
+    assert fanova_importance(study).budget == 6.0  # not epoch 1, where too few trials "reached" any level
+
+
 def test_a_level_is_checked_and_only_for_multi_fidelity_studies():
     study = _multi_fidelity_study("min")
     for bad in (0.5, 28, "9", True):

@@ -100,10 +100,11 @@ def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tu
         points = [p for p in points if np.isfinite(p[1])]
         if points:
             curves.append((trial, points))
-    if budget is None:  # the highest level reached by enough trials, else the lowest there is
+    if budget is None:  # the highest level reached by enough trials, else the highest reached by the most
         levels = sorted({step for _, points in curves for step, _ in points}, reverse=True) or [high]
-        budget = next((level for level in levels
-                       if sum(points[-1][0] >= level * (1 - _EPS) for _, points in curves) >= enough), levels[-1])
+        reached_by = {level: sum(points[-1][0] >= level * (1 - _EPS) for _, points in curves) for level in levels}
+        budget = next((level for level in levels if reached_by[level] >= enough),
+                      max(levels, key=lambda level: (reached_by[level], level)))
     reached = [(trial, next(v for step, v in points if step >= budget * (1 - _EPS)))
                for trial, points in curves if points[-1][0] >= budget * (1 - _EPS)]
     return float(budget), [t for t, _ in reached], [v for _, v in reached]
