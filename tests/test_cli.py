@@ -186,6 +186,8 @@ def test_delete_asks_then_deletes(db, tmp_path):
     (["export", "quad", "--format", "xml", "--storage", "{db}"], "invalid choice: 'xml'"),
     (["studies", "--storage", "mysql://x"], "not supported"),
     (["studies", "--storage", "sqlite:///does-not-exist.db"], "no tunelab database"),
+    (["worker", "--study", "quad", "--objective", "objectives:quadratic", "--storage", "sqlite:///typo.db"],
+     "no tunelab database"),
     (["demo", "--trials", "0"], "--trials must be at least 1"),
     (["demo", "--trials", "many"], "invalid int value"),
 ])
@@ -194,6 +196,7 @@ def test_wrong_arguments_give_one_line_and_exit_code_2(db, tmp_path, args, messa
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "typo.db").exists()  # no command makes an empty database where one was expected
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["studies"], ["show"], ["export"], ["delete"]])
