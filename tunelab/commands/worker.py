@@ -77,8 +77,8 @@ def run_worker(args: argparse.Namespace) -> int:
     for flag, value in (("--trial-timeout", args.trial_timeout), ("--stale-after", args.stale_after)):
         if value is not None and not value > 0:
             raise UsageError(f"{flag} must be a positive number of seconds; got {value}")
-    objective = load_objective(args.objective)
     study = tl.load_study(args.study, storage=existing_storage(args.storage))  # a typo makes no empty database
+    objective = load_objective(args.objective)
     settings = study.record.settings
     budgets = Budgets.from_settings(settings.get("budgets"))
     if args.n_trials is not None:
