@@ -318,3 +318,13 @@ def test_rerunning_commands_use_the_command_the_study_ran_with_its_overrides(tmp
     study_file.write_text(study_file.read_text().replace("--lr {lr}", "--lr {lr} --shift 0.5"))
     edited = tunelab(tmp_path, "reproduce", "plain", "0", "--storage", "sqlite:///runs.db")
     assert edited.returncode == 2 and "now says" in edited.stderr and "--shift 0.5" in edited.stderr
+
+
+def test_the_closing_hint_works_for_the_storage_used(tmp_path):
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 1"))
+    in_memory = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "memory")
+    assert in_memory.returncode == 0 and "tunelab show" not in in_memory.stdout
+    assert "memory only" in in_memory.stdout
+    spaced = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///my runs.db")
+    assert "tunelab show cli-demo --storage 'sqlite:///my runs.db'" in spaced.stdout
+    assert tunelab(tmp_path, "show", "cli-demo", "--storage", "sqlite:///my runs.db").returncode == 0

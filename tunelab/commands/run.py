@@ -200,5 +200,8 @@ def _summary(study, study_file: StudyFile, url: str) -> int:
         console.print("best configuration: " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
         if "command" in best.user_attrs:
             console.print(escape(f"its command: {best.user_attrs['command']}"))
-    console.print(f"\nInspect it:  tunelab show {study.name}{flag}")
+    if url.strip().lower() in ("memory", ""):
+        console.print("\nThe study lived in this process's memory only: run it with --storage sqlite:///PATH to keep it")
+    else:
+        console.print(f"\nInspect it:  tunelab show {study.name}{escape(flag if ' ' not in url else f' --storage {url!r}')}")
     return 0
