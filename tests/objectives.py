@@ -144,3 +144,29 @@ def repeating(config, trial):
     trial.report(1, loss=config["x"] ** 2)
     trial.report(1, loss=config["x"] ** 2)
     return config["x"] ** 2
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no message")
+
+
+def odd_results(config, trial):
+    """By trial number mod 6: numpy's True, an array beside the metric, an integer past any float,
+    an exception whose message fails, sys.exit(2), and a plain number."""
+    import sys
+
+    import numpy as np
+
+    kind = trial.number % 6
+    if kind == 0:
+        return np.bool_(True)
+    if kind == 1:
+        return {"loss": 0.5, "hist": np.array([0.5, 0.4])}
+    if kind == 2:
+        return 10 ** 400
+    if kind == 3:
+        raise _Unprintable()
+    if kind == 4:
+        sys.exit(2)
+    return 0.25

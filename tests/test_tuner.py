@@ -53,6 +53,23 @@ def test_failing_objectives_fail_their_trial_and_the_study_goes_on():
     assert study.best.state is TrialState.COMPLETED
 
 
+@pytest.mark.parametrize("executor, workers", [("inline", 1), ("processes", 2)])
+def test_odd_results_and_sys_exit_fail_their_trial_only_and_say_why(executor, workers):
+    from objectives import odd_results
+
+    study = tl.tune(odd_results, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=6, seed=0,
+                    progress=False, executor=executor, workers=workers)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.FAILED, TrialState.COMPLETED, TrialState.FAILED,
+                                         TrialState.FAILED, TrialState.FAILED, TrialState.COMPLETED]
+    assert "must return a number" in trials[0].error and "True" in trials[0].error
+    assert trials[1].metrics["hist"] == [0.5, 0.4]  # kept as JSON can hold it
+    assert "must return a number" in trials[2].error
+    assert trials[3].error.startswith("_Unprintable: (its message could not be made")
+    assert trials[4].error == "SystemExit: the objective called sys.exit(2)" if executor == "inline" else \
+        "SystemExit" in trials[4].error or "exit" in trials[4].error
+
+
 def test_diverged_runs_count_toward_max_failures_only_when_they_come_in_a_row(caplog):
     """A large learning rate blows up: that is the configuration's doing, and the search goes on;
     an objective that returns NaN whatever it is given is broken, and the run stops."""

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, warn_caller
 from tunelab.space import config_key
 from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
-from tunelab.trial import (Decision, InvalidResult, RunningTrial, Trial, TrialState, normalize_result,
-                           warn_ended_short)
+from tunelab.results import normalize_result
+from tunelab.trial import Decision, InvalidResult, RunningTrial, Trial, TrialState, warn_ended_short
 
 if TYPE_CHECKING:
     from tunelab.study import Study

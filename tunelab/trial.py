@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tunelab import checkpoints
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned, warn_caller
@@ -340,52 +340,3 @@ def warn_ended_short(number: int, reports: list[Report], budget: float) -> None:
         warn_caller(f"trial {number} ended at step {reports[-1].step:g} of its budget {budget:g} although the "
                     f"scheduler let it go on; its result is recorded as its report at step {budget:g}: train "
                     "to trial.budget, or end when trial.should_stop()")
-
-
-def normalize_result(result: Any, metrics: list[str], reports: list[Report],
-                     earlier: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """Turn what an objective returned into a metrics dict, or say precisely what is wrong.
-
-    A number is the value of the (first) metric; a dict must hold every metric of the study;
-    ``None`` falls back to the last reported value of each metric (``earlier``: from the trial's
-    runs before this one, for a resumed trial whose checkpoint had already reached its budget).
-    """
-    primary = metrics[0]
-    if result is None:
-        found = {}
-        for metric in metrics:
-            values = [r.metrics[metric] for r in reports if metric in r.metrics]
-            if not values and earlier and metric in earlier:
-                values = [earlier[metric]]
-            if not values:
-                raise InvalidResult(f"objective returned None and never reported {metric!r}")
-            found[metric] = values[-1]
-        result = found
-    elif isinstance(result, bool) or isinstance(result, (str, bytes)):
-        raise InvalidResult(f"objective must return a number or a dict of metrics; got {type(result).__name__} {result!r}")
-    elif not isinstance(result, Mapping):
-        if len(metrics) > 1:
-            raise InvalidResult(f"objective returned one number, but the study has {len(metrics)} metrics "
-                                f"({', '.join(metrics)}); return a dict with each of them")
-        try:
-            result = {primary: float(result)}
-        except (TypeError, ValueError):
-            raise InvalidResult(
-                f"objective must return a number or a dict of metrics; got {type(result).__name__}"
-            ) from None
-    out: dict[str, Any] = {}
-    for key, value in result.items():
-        if not isinstance(key, str):
-            raise InvalidResult(f"metric names must be strings; got {key!r}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-            if key in metrics:
-                raise InvalidResult(f"metric {key!r} must be a number; got {type(value).__name__} {value!r}")
-            out[key] = value if isinstance(value, (str, type(None))) else repr(value)
-            continue
-        out[key] = float(value)
-    for metric in metrics:
-        if metric not in out:
-            raise InvalidResult(f"objective returned {sorted(out)} but the study's metric is {metric!r}")
-        if not math.isfinite(out[metric]):
-            raise InvalidResult(f"objective returned {out[metric]} for {metric!r} {DIVERGED}", non_finite=True)
-    return out

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from tunelab.errors import TrialPaused, TrialPruned
-from tunelab.interrupts import raise_if_stopped
+from tunelab.interrupts import raise_if_stopped, stop_requested
 from tunelab.tracking.artifacts import capture_output
 from tunelab.tracking.environment import code_path_of, compare_with_study
+from tunelab.results import normalize_result
 from tunelab.trial import (Decision, InvalidResult, ReportSink, RunningTrial, TrialSpec, TrialState, TrialTimeout,
-                           normalize_result, warn_ended_short)
+                           warn_ended_short)
 
 Objective = Callable[..., Any]
 #: How often a running trial's heartbeat is written (``tunelab.recovery`` reads it).
@@ -112,17 +113,35 @@ def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: li
         return Outcome(spec.id, TrialState.PAUSED)
     except TrialTimeout as err:
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
+    except SystemExit as err:
+        if stop_requested() is not None:
+            raise  # a SIGTERM: the run stops (tunelab.interrupts)
+        # sys.exit() in the objective: its trial fails; the study (and this process) goes on
+        return Outcome(spec.id, TrialState.FAILED, error=f"SystemExit: the objective called sys.exit({err.code!r})",
+                       traceback=tb.format_exc())
     except Exception as err:  # noqa: BLE001 - a failing objective fails its trial, not the study
         # ...unless a stop signal came: its KeyboardInterrupt may have turned into this exception
         # in code that is not signal-safe (see tunelab.interrupts); the run stops, the trial is
         # cancelled rather than failed for a reason that is not its own.
         raise_if_stopped()
-        return Outcome(spec.id, TrialState.FAILED, error=f"{type(err).__name__}: {err}", traceback=tb.format_exc())
+        return Outcome(spec.id, TrialState.FAILED, error=describe(err), traceback=tb.format_exc())
     try:
         values = normalize_result(result, metrics, trial.reports, spec.reported)
         return Outcome(spec.id, TrialState.COMPLETED, metrics=values)
     except InvalidResult as err:
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
+    except Exception as err:  # noqa: BLE001 - a value no float holds (10**400), an array in a dict...
+        return Outcome(spec.id, TrialState.FAILED, error=f"the objective's result could not be read: {describe(err)}",
+                       traceback=tb.format_exc())
+
+
+def describe(err: BaseException) -> str:
+    """"Type: message" of an exception, also when its ``__str__`` itself fails."""
+    try:
+        message = str(err)
+    except Exception as inner:  # noqa: BLE001 - the message of a broken exception class
+        message = f"(its message could not be made: {type(inner).__name__})"
+    return f"{type(err).__name__}: {message}"
 
 
 def _report_at_budget(trial: RunningTrial, spec: TrialSpec, result: Any, metrics: list[str]) -> None:
