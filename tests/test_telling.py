@@ -404,3 +404,18 @@ def test_of_two_processes_given_one_configuration_at_the_same_moment_the_later_g
     assert other_process.counted_trials() == 1  # its place in n_trials came back
     assert other_process.ask().config != first.config
     assert not telling.cancel_if_twin(first_process, first_process.get_trial(first.number), stale)
+
+
+def test_a_trial_of_another_study_is_refused_even_where_its_id_is_taken_here(tmp_path):
+    space = {"x": tl.uniform(0, 1)}
+    for urls in (("memory", "memory"), (f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}")):
+        a = tl.create_study(space, metric="loss", mode="min", name="a", storage=urls[0], seed=0)
+        b = tl.create_study(space, metric="loss", mode="min", name="b", storage=urls[1], seed=1)
+        from_a, from_b = a.ask(), b.ask()
+        assert from_a.id == from_b.id  # ids are only unique within one database
+        with pytest.raises(tl.ConfigError, match="trial 0 .of study 'a'. is not a trial of study 'b'"):
+            b.tell(from_a, 0.123)
+        with pytest.raises(tl.ConfigError, match="is not a trial of study 'b'"):
+            b.tell(a.get_trial(0), 0.123)  # a stored record of a's
+        assert b.get_trial(0).state is TrialState.RUNNING and a.get_trial(0).state is TrialState.RUNNING
+        assert b.tell(from_b, 0.5).value == 0.5 and a.tell(from_a, 0.25).value == 0.25

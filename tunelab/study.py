@@ -377,13 +377,6 @@ class Study(ReportSink):
             trial._told = told.state.value
         return told
 
-    def _resolve(self, trial: "RunningTrial | Trial | int") -> Trial:
-        if isinstance(trial, (RunningTrial, Trial)):
-            return self._trial(trial.id)
-        if isinstance(trial, int) and not isinstance(trial, bool):
-            return self.get_trial(trial)
-        raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
-
     def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
         """Queue again the running trials whose process is gone (once by default), to go on from
         their checkpoints where they saved one; see :func:`tunelab.recovery.recover_abandoned`."""

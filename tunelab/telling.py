@@ -86,12 +86,28 @@ def _start(study: "Study", limit: int | None):
     return None
 
 
+def resolve(study: "Study", trial: "RunningTrial | Trial | int") -> Trial:
+    """The stored record of the trial told. Ids are unique within one database only, so a trial
+    another study asked for (another file, another in-memory study) may carry an id of this one:
+    its study, number and configuration must match too."""
+    if isinstance(trial, int) and not isinstance(trial, bool):
+        return study.get_trial(trial)
+    if not isinstance(trial, (RunningTrial, Trial)):
+        raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
+    source = trial._spec.study if isinstance(trial, RunningTrial) else study.name
+    record = study._trial(trial.id) if source == study.name else None
+    if record is None or (record.number, record.config) != (trial.number, trial.config):
+        raise ConfigError(f"trial {trial.number} (of study {source!r}) is not a trial of study {study.name!r}: "
+                          "tell it to the study that asked for it")
+    return record
+
+
 def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any, state: TrialState | str,
          error: str | None, config: Mapping[str, Any] | None) -> Trial:
     state = told_state(state)
     if trial is None:
         trial = _outside_result(study, value, state, config)
-    record = study._resolve(trial)
+    record = resolve(study, trial)
     if record.state.finished:
         return _told_again(study, record, value, state)
     if record.state is TrialState.PAUSED:
