@@ -170,3 +170,10 @@ def odd_results(config, trial):
     if kind == 4:
         sys.exit(2)
     return 0.25
+
+
+def tags_a_set(config, trial):
+    """Trial 1 stores a set (no JSON holds it) as an attribute; the others a list."""
+    trial.set_user_attr("tags", {"a", "b"} if trial.number == 1 else ["a", "b"])
+    time.sleep(0.2)
+    return config["x"]

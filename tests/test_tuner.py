@@ -70,6 +70,18 @@ def test_odd_results_and_sys_exit_fail_their_trial_only_and_say_why(executor, wo
         "SystemExit" in trials[4].error or "exit" in trials[4].error
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_attribute_no_json_holds_fails_its_trial_only(workers):
+    from objectives import tags_a_set
+
+    study = tl.tune(tags_a_set, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=4, seed=0,
+                    progress=False, workers=workers)
+    states = {t.number: t.state for t in study.trials}
+    assert states == {0: TrialState.COMPLETED, 1: TrialState.FAILED, 2: TrialState.COMPLETED, 3: TrialState.COMPLETED}
+    assert "set_user_attr('tags'): set is not JSON-serialisable" in study.get_trial(1).error
+    assert study.get_trial(0).user_attrs["tags"] == ["a", "b"]
+
+
 def test_diverged_runs_count_toward_max_failures_only_when_they_come_in_a_row(caplog):
     """A large learning rate blows up: that is the configuration's doing, and the search goes on;
     an objective that returns NaN whatever it is given is broken, and the run stops."""

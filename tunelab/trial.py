@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from tunelab import checkpoints
+from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned, warn_caller
 
 
@@ -305,6 +305,10 @@ class RunningTrial:
         """Attach a JSON value to the trial's record (e.g. the number of parameters of the model)."""
         if not isinstance(key, str):
             raise ConfigError(f"set_user_attr: key must be a str; got {key!r}")
+        try:  # checked here, in the trial's own process: a value no JSON holds fails this trial only
+            value = _json.to_jsonable(value)
+        except TypeError as err:
+            raise ConfigError(f"set_user_attr({key!r}): {err}; attributes are stored as JSON") from None
         self._sink.set_user_attr(self._spec.id, key, value)
 
     def __repr__(self) -> str:
