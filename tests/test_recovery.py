@@ -407,3 +407,21 @@ def test_tune_rejects_a_max_retries_that_is_not_a_whole_number(bad):
     with pytest.raises(tl.ConfigError, match="max_retries must be a whole number >= 0"):
         tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=1, max_retries=bad,
                 progress=False)
+
+
+def test_a_tuner_that_reaches_n_trials_first_runs_a_trial_another_process_left_running_as_it_died(tmp_path):
+    """Two processes share a study; one dies mid-trial while the other runs its last one. The
+    survivor looks for dead processes' trials before it ends: the study ends with n_trials
+    completed, none left RUNNING."""
+    storage = f"sqlite:///{tmp_path / 'survivor.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", seed=0, storage=storage, name="s")
+
+    def objective(config, trial):
+        if trial.number == 1:  # meanwhile, the other process takes a trial and dies running it
+            study.storage.create_trial(study.record.id, {"x": 0.5}, study._seed_for, owner=dead_owner())
+        return config["x"]
+
+    done = tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=3, seed=0,
+                   storage=storage, name="s", progress=False)
+    states = [t.state for t in done.trials]
+    assert TrialState.RUNNING not in states and states.count(TrialState.COMPLETED) == 3

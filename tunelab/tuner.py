@@ -125,11 +125,9 @@ class Tuner(ReportSink):
         propagates; it is remembered, so that one lost on its way (see :mod:`tunelab.interrupts`)
         still stops the loop at its next turn instead of starting more trials.
 
-        A SIGTERM (``kill``, ``docker stop``, a batch system's preemption) ends the run the same
-        way, as ``SystemExit(143)``, when nothing else in the process handles SIGTERM: without
-        that the process would die on the spot, its running trials left RUNNING until the next
-        start took them for dead (a death counts against ``max_retries``). An application's own
-        SIGTERM handler is left alone."""
+        A SIGTERM (``kill``, ``docker stop``, preemption) ends the run the same way, as
+        ``SystemExit(143)``, unless the application handles SIGTERM itself: else the process would
+        die on the spot, its trials left RUNNING until the next start took them for dead."""
         with StopSignals(sigterm=signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
             return self._run()
 
@@ -156,6 +154,8 @@ class Tuner(ReportSink):
                             and self._others_running():
                         time.sleep(0.2)
                         self._maintain()
+                        continue
+                    if self._recover():  # before it ends: a dead process's trial left running is run here
                         continue
                     self.stop_reason = self._idle_reason()
                     break
@@ -186,13 +186,16 @@ class Tuner(ReportSink):
         best = self.study.history().best()
         return None if best is None else best.value
 
-    def _recover(self) -> None:
-        for trial in self.study.recover_abandoned(self.stale_after, self.max_retries):
+    def _recover(self) -> bool:
+        """Queue again the trials of dead processes; whether there were any."""
+        requeued = self.study.recover_abandoned(self.stale_after, self.max_retries)
+        for trial in requeued:
             if INTERRUPTED in trial.system_attrs:
                 log.warning("trial %s was abandoned by a dead process; it goes on from its checkpoint", trial.number)
             else:
                 log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
                             trial.system_attrs.get("retry_of"), trial.number)
+        return bool(requeued)
 
     def _others_running(self) -> bool:
         return any(trial_id not in self.running for trial_id, _, _ in
