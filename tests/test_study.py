@@ -365,6 +365,8 @@ def test_create_study_with_a_taken_name():
     make(store, name="taken")
     with pytest.raises(ConfigError, match="'taken' already exists"):
         make(store, name="taken")
+    with pytest.raises(tl.StudyExists, match="pick another name"):  # the exception its docstring promises
+        make(store, name="taken")
 
 
 def test_load_if_exists():

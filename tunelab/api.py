@@ -16,6 +16,7 @@ from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
+from tunelab.storage.base import hide_password
 from tunelab.study import Study
 from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, folder_claims, release_study_folder, \
     resolve_artifact_root
@@ -200,7 +201,7 @@ def create_study(
                                       kept["artifact_dir"])
     if not created:
         if not load_if_exists:
-            raise ConfigError(f"a study named {name!r} already exists in {store.url}; "
+            raise StudyExists(f"a study named {name!r} already exists in {hide_password(store.url)}; "
                               "pick another name, reopen it with tl.load_study, or delete it")
         _check_same(record, space, metrics, modes)
         if seed is not None and seed != record.seed:

@@ -28,12 +28,13 @@ class StudyNotFound(StorageError, KeyError):
         return str(self.args[0]) if self.args else "study not found"
 
 
-class StudyExists(StorageError):
-    """A study of that name already exists and the caller asked for a new one."""
-
-
 class ConfigError(TunelabError, ValueError):
     """An argument to a public entry point (tune, create_study, a CLI flag) is not valid."""
+
+
+class StudyExists(StorageError, ConfigError):
+    """A study of that name already exists and the caller asked for a new one (a ConfigError
+    too: the name given is the argument at fault)."""
 
 
 class TrialPruned(Exception):
