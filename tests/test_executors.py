@@ -39,6 +39,13 @@ def test_a_worker_that_exits_or_segfaults_fails_only_its_trial():
     assert "exited with code 7" in states[1].error
     assert "SIGSEGV" in states[2].error
     assert all(states[n].state is TrialState.COMPLETED for n in (0, 3, 4, 5))
+    # a trial whose worker process died on its first attempt runs again (max_retries=1 by
+    # default), with its configuration and seed; a retry that dies too is not retried
+    retries = {t.system_attrs["retry_of"]: t for t in study.trials if "retry_of" in t.system_attrs}
+    first_deaths = [t for t in study.trials if "worker process" in (t.error or "") and "retry_of" not in t.system_attrs]
+    assert first_deaths and sorted(retries) == sorted(t.number for t in first_deaths)
+    assert all((retries[t.number].config, retries[t.number].seed) == (t.config, t.seed) for t in first_deaths)
+    assert not any("retry_of" in t.system_attrs for t in run(crash_hard, n_trials=6, max_retries=0).trials)
 
 
 def test_trial_timeout_kills_a_hanging_worker_and_the_study_goes_on():

@@ -8,6 +8,7 @@ and a trial's place in the rungs are not lost to a killed worker or an interrupt
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 import warnings
@@ -149,6 +150,18 @@ def _attempts(trial: Trial, cache: Mapping[int, Trial]) -> int:
     while RETRY_OF in current.system_attrs and current.system_attrs[RETRY_OF] in by_number:
         count, current = count + 1, by_number[current.system_attrs[RETRY_OF]]
     return count
+
+
+def retry_dead(study: "Study", trial: Trial, max_retries: int) -> Trial | None:
+    """A trial failed because its worker process died (killed, out of memory, ``os._exit``) and
+    that saved no checkpoint: a copy (same configuration and seed, not counted again) waits to
+    run, unless it has had ``max_retries`` re-runs already."""
+    if _attempts(trial, study._cache) > max_retries:
+        return None
+    retry = study.enqueue(trial.config, retry_of=trial)
+    logging.getLogger("tunelab").warning("trial %d: %s; queued again as trial %d", trial.number, trial.error,
+                                         retry.number)
+    return retry
 
 
 def retry_attrs(trial: Trial, cache: Mapping[int, Trial]) -> dict[str, Any]:

@@ -2,10 +2,9 @@
 scheduler, write everything to storage, and stop when a budget says so.
 
 Failures are data here: an objective that raises, returns NaN or kills its worker fails its own
-trial and the study goes on, until ``max_failures`` says the objective itself is broken. A run
-that diverged (its metric NaN or infinite) is the configuration's doing, so divergences count
-only when ``max_failures`` of them come in a row: a search over learning rates meets many, an
-objective that returns NaN whatever the configuration is broken.
+trial and the study goes on, until ``max_failures`` says the objective itself is broken. A
+diverged run (NaN or infinite) is the configuration's doing: divergences count only when that
+many come in a row (a search over learning rates meets many; an objective always NaN is broken).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from tunelab.fidelity import coerce_fidelity
 from tunelab.history import better
 from tunelab.interrupts import StopSignals, raise_if_stopped
 from tunelab.progress import ProgressDisplay
-from tunelab.recovery import ENDS, INTERRUPTED, RECOVER_SECONDS, continue_later, stop_trial
+from tunelab.recovery import ENDS, INTERRUPTED, RECOVER_SECONDS, continue_later, retry_dead, stop_trial
 from tunelab.space import Space, config_key
 from tunelab.storage import Storage
 from tunelab.study import Study
@@ -257,6 +256,8 @@ class Tuner(ReportSink):
             self._caught = True
         finished = self.study.finish(outcome.trial_id, state, metrics=metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
+        if outcome.died:
+            retry_dead(self.study, finished, self.max_retries)
         self._meter.add(finished)
         notify(self.callbacks, self.study, finished)
         if finished.state.finished or finished.state is TrialState.PAUSED:
@@ -296,9 +297,8 @@ class Tuner(ReportSink):
             self._last_heartbeat = self.clock()
 
     def _cancel_running(self, reason: str) -> None:
-        """Trials still running when the tuner stops: what they reported or finished meanwhile
-        is recorded first; then each one that saved a checkpoint waits to go on from it, and the
-        others fail as cancelled (not counted; see ``tunelab.recovery.stop_trial``)."""
+        """Trials still running when the tuner stops: what they finished meanwhile is recorded,
+        then each is stopped as ``tunelab.recovery.stop_trial`` says."""
         if self.running:
             with contextlib.suppress(Exception):  # a broken executor must not keep them running
                 for outcome in self.executor.collect():
