@@ -177,3 +177,11 @@ def tags_a_set(config, trial):
     trial.set_user_attr("tags", {"a", "b"} if trial.number == 1 else ["a", "b"])
     time.sleep(0.2)
     return config["x"]
+
+
+def kills_its_worker_on_trial_1(config, trial):
+    """Reports, then (trial 1 only) its worker process dies: the OOM killer, a preemption."""
+    trial.report(1, loss=config["x"])
+    if trial.number == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return config["x"]

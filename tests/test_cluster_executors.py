@@ -127,3 +127,29 @@ def test_trials_that_print_on_dask_threads_all_complete(tmp_path):
     assert study.counts() == {"completed": 8}
     for trial in study.trials:
         assert (study.trial_dir(trial.number) / "stdout.txt").read_text() == f"trial {trial.number}\n" * 3
+
+
+def test_a_dask_worker_process_that_dies_fails_its_trial_which_runs_again_and_nothing_hangs():
+    """The dead worker may hold another trial's finished result: Dask would run that trial again
+    to get it, and the rerun would wait for answers from the tuner, itself waiting for the result."""
+    import threading
+
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'tunelab[dask]')")
+    from objectives import kills_its_worker_on_trial_1
+
+    done = {}
+
+    def run():
+        done["study"] = tl.tune(kills_its_worker_on_trial_1, SPACE, metric="loss", mode="min", n_trials=3,
+                                workers=2, executor="dask", executor_options={"processes": True}, seed=0,
+                                progress=False)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=240)  # a guard against the hang, not a speed check
+    assert "study" in done, "tl.tune hung after a Dask worker died"
+    trials = {t.number: t for t in done["study"].trials}
+    assert trials[1].state is TrialState.FAILED and "Dask worker" in trials[1].error
+    retry = [t for t in trials.values() if t.system_attrs.get("retry_of") == 1]
+    assert len(retry) <= 1 and all(t.config == trials[1].config for t in retry)
+    assert sum(t.state is TrialState.COMPLETED for t in trials.values()) >= 2

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from tunelab.errors import ConfigError
 from tunelab.executors.base import Objective, Outcome
-from tunelab.executors.remote import Channel, RemoteExecutor, run_remote
+from tunelab.executors.remote import Channel, RemoteExecutor, WorkerLost, run_remote
 from tunelab.trial import TrialSpec
 
 
@@ -23,6 +23,10 @@ def _distributed():
     except ImportError:
         raise ConfigError("executor='dask' needs Dask: pip install 'tunelab[dask]'") from None
     return distributed
+
+
+#: How long a finished task's result may take to arrive before it is taken for lost.
+_RESULT_SECONDS = 10.0
 
 
 class _DaskChannel(Channel):
@@ -57,6 +61,11 @@ class DaskExecutor(RemoteExecutor):
             except (OSError, TimeoutError) as err:
                 raise ConfigError(f"cannot reach the Dask scheduler at {self.address!r}: {err}") from None
         else:
+            import dask
+
+            # A worker dying under a trial fails it at once (tunelab retries it, max_retries), not
+            # after Dask ran it on three more workers.
+            self._config = dask.config.set({"distributed.scheduler.allowed-failures": 0})
             self._cluster = distributed.LocalCluster(
                 n_workers=self.workers if self.processes else 1, threads_per_worker=1 if self.processes else self.workers,
                 processes=self.processes, dashboard_address=None)
@@ -70,6 +79,7 @@ class DaskExecutor(RemoteExecutor):
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+            self._config.__exit__(None, None, None)
         self._client = self._cluster = None
 
     def _launch(self, spec: TrialSpec) -> Any:
@@ -81,7 +91,17 @@ class DaskExecutor(RemoteExecutor):
         return [h for h in handles if h.done()]
 
     def _result(self, handle: Any) -> Outcome:
-        return handle.result()
+        distributed = _distributed()
+        try:
+            # Done, so at hand, unless the worker holding it died: then Dask would run the trial
+            # again to get it, and that run would wait for answers to its reports from this very
+            # call, for ever.
+            return handle.result(timeout=_RESULT_SECONDS)
+        except TimeoutError:
+            handle.cancel()
+            raise WorkerLost("the Dask worker holding the trial's result died") from None
+        except distributed.KilledWorker:
+            raise WorkerLost("the Dask worker running the trial died") from None
 
     def _kill(self, handle: Any) -> None:
         handle.cancel()

@@ -62,6 +62,11 @@ class _Task:
     started: float
 
 
+class WorkerLost(Exception):
+    """The cluster worker running a trial (or holding its result) died; a backend's ``_result``
+    raises it so that the trial fails as one whose process died."""
+
+
 class RemoteExecutor(Executor):
     """``workers`` trials at once on the cluster; ``trial_timeout`` is enforced by cancelling the
     task (and at the trial's next report, for backends that cannot stop a running task)."""
@@ -139,6 +144,8 @@ class RemoteExecutor(Executor):
             self._serve()  # reports sent just before the end are answered (and stored) first
             try:
                 outcomes.append(self._result(task.handle))
+            except WorkerLost as err:  # as a local worker process's death: retried up to max_retries
+                outcomes.append(Outcome(trial_id, TrialState.FAILED, error=str(err), died=True))
             except Exception as err:  # noqa: BLE001 - a lost task fails its trial, not the study
                 outcomes.append(Outcome(trial_id, TrialState.FAILED, error=f"the task running the trial failed: "
                                         f"{type(err).__name__}: {err}", traceback=tb.format_exc()))
