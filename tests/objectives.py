@@ -185,3 +185,8 @@ def kills_its_worker_on_trial_1(config, trial):
     if trial.number == 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return config["x"]
+
+
+def sleeps_two_seconds(config, trial):
+    time.sleep(2.0)
+    return config["x"]

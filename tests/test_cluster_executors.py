@@ -153,3 +153,17 @@ def test_a_dask_worker_process_that_dies_fails_its_trial_which_runs_again_and_no
     retry = [t for t in trials.values() if t.system_attrs.get("retry_of") == 1]
     assert len(retry) <= 1 and all(t.config == trials[1].config for t in retry)
     assert sum(t.state is TrialState.COMPLETED for t in trials.values()) >= 2
+
+
+@pytest.mark.parametrize("name", ["ray", "dask"])
+def test_trial_timeout_counts_from_when_the_trial_starts_not_from_its_wait_in_a_queue(name):
+    """Ray runs one trial at a time here (each takes both CPUs of a local Ray given two); the
+    second waits its turn, and starting a cluster's workers takes time too: none of that is the
+    trial's running time."""
+    pytest.importorskip(name if name == "ray" else "distributed")
+    from objectives import sleeps_two_seconds
+
+    options = {"init_options": {"num_cpus": 2}, "resources": {"cpus": 2}} if name == "ray" else None
+    study = tl.tune(sleeps_two_seconds, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, workers=2,
+                    executor=name, executor_options=options, trial_timeout=3.5, seed=0, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 2, [t.error for t in study.trials]

@@ -51,7 +51,8 @@ class ChannelSink(ReportSink):
 
 
 def run_remote(objective: Objective, spec: TrialSpec, metrics: list[str], channel: Channel) -> Outcome:
-    """The body of every remote task."""
+    """The body of every remote task; it says when it starts, which starts its trial_timeout."""
+    channel.send(("started", None, spec.id))
     return run_objective(objective, spec, ChannelSink(channel, spec.id), metrics)
 
 
@@ -59,7 +60,7 @@ def run_remote(objective: Objective, spec: TrialSpec, metrics: list[str], channe
 class _Task:
     spec: TrialSpec
     handle: Any
-    started: float
+    started: float | None = None  # when the task began to run: time in a queue or starting a worker is no trial's
 
 
 class WorkerLost(Exception):
@@ -115,7 +116,7 @@ class RemoteExecutor(Executor):
     def submit(self, spec: TrialSpec) -> None:
         if self.free_slots() < 1:
             raise RuntimeError("submit called with no free slot; check free_slots() first")
-        self._tasks[spec.id] = _Task(spec, self._launch(spec), time.monotonic())
+        self._tasks[spec.id] = _Task(spec, self._launch(spec))
 
     def poll(self, timeout: float) -> list[Outcome]:
         deadline = time.monotonic() + timeout
@@ -133,6 +134,8 @@ class RemoteExecutor(Executor):
                 self._answer(key, self._sink.report(trial_id, step, metrics).value)
             elif kind == "attr":
                 self._sink.set_user_attr(trial_id, *rest)
+            elif kind == "started" and trial_id in self._tasks:
+                self._tasks[trial_id].started = time.monotonic()
 
     def _finished(self) -> list[Outcome]:
         done = {id(h) for h in self._done([t.handle for t in self._tasks.values()])}
@@ -156,7 +159,7 @@ class RemoteExecutor(Executor):
             return []
         now, outcomes = time.monotonic(), []
         for trial_id, task in list(self._tasks.items()):
-            if now - task.started > self.trial_timeout:
+            if task.started is not None and now - task.started > self.trial_timeout:
                 self.cancel(trial_id)
                 outcomes.append(Outcome(trial_id, TrialState.FAILED,
                                         error=f"trial ran past trial_timeout={self.trial_timeout:g}s and was cancelled"))
