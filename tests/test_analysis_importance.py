@@ -55,6 +55,16 @@ def test_a_parameter_its_parent_switches_off_does_not_take_the_parents_credit(me
     assert method(study).scores["momentum"] > 0.1  # where the child matters it still shows
 
 
+def test_a_study_with_several_metrics_explains_the_one_asked_for():
+    study = tl.tune(lambda c: {"a": 10 * c["x"], "b": 10 * c["y"]}, SPACE, metric=["a", "b"], mode=["min", "max"],
+                    n_trials=40, seed=0, searcher="random")
+    first, other = fanova_importance(study), fanova_importance(study, metric="b")
+    assert (first.metric, first.ranking[0]) == ("a", "x") and (other.metric, other.ranking[0]) == ("b", "y")
+    assert permutation_importance(study, metric="b").ranking[0] == "y"
+    with pytest.raises(ConfigError, match="metric 'c' is not one of study .*: a, b"):
+        fanova_importance(study, metric="c")
+
+
 def test_too_few_trials_is_a_clear_error():
     study = _study(lambda c: c["x"], n=2)
     with pytest.raises(ConfigError, match="at least 4 completed trials"):

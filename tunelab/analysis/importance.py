@@ -33,6 +33,7 @@ class Importance:
     n_trials: int
     method: str
     budget: float | None = None  # the fidelity level whose values were explained (multi-fidelity studies)
+    metric: str | None = None  # the metric explained (a study with several has a choice)
 
     @property
     def ranking(self) -> list[str]:
@@ -40,7 +41,7 @@ class Importance:
 
     def to_json(self) -> dict[str, Any]:
         return {"scores": self.scores, "interactions": self.interactions, "n_trials": self.n_trials,
-                "method": self.method, "budget": self.budget}
+                "method": self.method, "budget": self.budget, "metric": self.metric}
 
 
 def _forest_class() -> Any:
@@ -51,8 +52,8 @@ def _forest_class() -> Any:
     return RandomForestRegressor
 
 
-def training_data(study: Any, budget: float | None = None,
-                  seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray, float | None]:
+def training_data(study: Any, budget: float | None = None, seed: int = 0,
+                  metric: str | None = None) -> tuple[list[str], np.ndarray, np.ndarray, float | None]:
     """Parameters that vary, their unit-cube coordinates, the scores (lower is better), and the
     fidelity level the scores are at (None: the study has no fidelity; completed trials' values).
 
@@ -61,14 +62,15 @@ def training_data(study: Any, budget: float | None = None,
     parent's choice in the child's column, the forest would split on either, and the child would
     take the credit for its parent's effect."""
     history = study.history()
+    metric = _metric(study, metric)
     names = list(study.space.dimensions)
     if study.fidelity is None:
         if budget is not None:
             raise ConfigError(f"importance: budget= needs a study with a fidelity; {study.name!r} has none")
-        trials = [t for t in history.completed if np.isfinite(history.score(t))]
-        scores, what = [history.score(t) for t in trials], "completed trials"
+        trials = [t for t in history.completed if np.isfinite(history.score(t, metric))]
+        scores, what = [history.score(t, metric) for t in trials], "completed trials"
     else:
-        budget, trials, scores = _at_level(study, history, max(MIN_TRIALS, 2 * len(names)), budget)
+        budget, trials, scores = _at_level(study, history, max(MIN_TRIALS, 2 * len(names)), budget, metric)
         what = f"trials that reached {budget:g}"
     if len(trials) < MIN_TRIALS or not names:
         raise ConfigError(f"importance needs at least {MIN_TRIALS} {what} and one searched parameter; "
@@ -79,7 +81,16 @@ def training_data(study: Any, budget: float | None = None,
     return names, X, np.array(scores), budget
 
 
-def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tuple[float, list[Any], list[float]]:
+def _metric(study: Any, metric: str | None) -> str:
+    if metric is None:
+        return study.metrics[0]
+    if metric not in study.metrics:
+        raise ConfigError(f"importance: metric {metric!r} is not one of study {study.name!r}'s: {', '.join(study.metrics)}")
+    return metric
+
+
+def _at_level(study: Any, history: Any, enough: int, budget: float | None,
+              metric: str) -> tuple[float, list[Any], list[float]]:
     """A multi-fidelity study explained at one level: ``budget``, or else the highest level that
     ``enough`` trials reached (a few per parameter). Its rungs hold many more trials than its
     full runs, and values at one level compare like with like; mixing levels would not.
@@ -89,14 +100,14 @@ def _at_level(study: Any, history: Any, enough: int, budget: float | None) -> tu
     low, high = study.fidelity.min, study.fidelity.max
     check_number("importance: budget", budget, f"a number in [{low:g}, {high:g}] (the study's fidelity)",
                  lambda v: low <= v <= high, optional=True)
-    sign = -1.0 if history.mode == "max" else 1.0
+    sign = -1.0 if history.modes[history.metrics.index(metric)] == "max" else 1.0
     curves = []
     for trial in history.trials:
         if trial.state is TrialState.RUNNING or trial.state is TrialState.WAITING:
             continue
-        points = [(r.step, sign * r.metrics[history.metric]) for r in trial.reports if history.metric in r.metrics]
+        points = [(r.step, sign * r.metrics[metric]) for r in trial.reports if metric in r.metrics]
         if trial.state is TrialState.COMPLETED and trial.budget is not None:
-            points = [p for p in points if p[0] < trial.budget * (1 - _EPS)] + [(trial.budget, history.score(trial))]
+            points = [p for p in points if p[0] < trial.budget * (1 - _EPS)] + [(trial.budget, history.score(trial, metric))]
         points = [p for p in points if np.isfinite(p[1])]
         if points:
             curves.append((trial, points))
@@ -157,20 +168,21 @@ def tree_main_effects(tree: Any, d: int) -> np.ndarray | None:
     return shares
 
 
-def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: float | None = None) -> Importance:
+def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: float | None = None,
+                      metric: str | None = None) -> Importance:
     """fANOVA main effects of each searched parameter over a random-forest surrogate."""
-    names, X, y, budget = training_data(study, budget, seed)
+    names, X, y, budget = training_data(study, budget, seed, metric)
     forest = fit_forest(X, y, seed, trees)
     shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
     mean = np.mean(shares, axis=0) if shares else np.zeros(len(names))
     scores = dict(sorted(zip(names, map(float, mean)), key=lambda kv: -kv[1]))
-    return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova", budget)
+    return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova", budget, _metric(study, metric))
 
 
 def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, seed: int = 0,
-                           budget: float | None = None) -> Importance:
+                           budget: float | None = None, metric: str | None = None) -> Importance:
     """Baseline: increase of the forest's squared error when a parameter's column is shuffled."""
-    names, X, y, budget = training_data(study, budget, seed)
+    names, X, y, budget = training_data(study, budget, seed, metric)
     forest = fit_forest(X, y, seed, trees)
     rng = np.random.default_rng(seed)
     base = float(np.mean((forest.predict(X) - y) ** 2))
@@ -183,13 +195,15 @@ def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, se
     total = rises.sum()
     shares = rises / total if total > 0 else rises
     scores = dict(sorted(zip(names, map(float, shares)), key=lambda kv: -kv[1]))
-    return Importance(scores, 0.0, len(y), "permutation", budget)
+    return Importance(scores, 0.0, len(y), "permutation", budget, _metric(study, metric))
 
 
-def importance(study: Any, *, method: str = "fanova", seed: int = 0, budget: float | None = None) -> Importance:
-    """Each parameter's share of the metric's variance; a multi-fidelity study is explained at
-    ``budget``, by default the highest fidelity level that enough trials reached."""
+def importance(study: Any, *, method: str = "fanova", seed: int = 0, budget: float | None = None,
+               metric: str | None = None) -> Importance:
+    """Each parameter's share of the variance of ``metric`` (by default the study's first); a
+    multi-fidelity study is explained at ``budget``, by default the highest fidelity level that
+    enough trials reached."""
     methods = {"fanova": fanova_importance, "permutation": permutation_importance}
     if method not in methods:
         raise ConfigError(f"unknown importance method {method!r}; known: {', '.join(methods)}")
-    return methods[method](study, seed=seed, budget=budget)
+    return methods[method](study, seed=seed, budget=budget, metric=metric)

@@ -12,6 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("importance", help="parameter importance (fANOVA over a random forest)")
     parser.add_argument("name")
     parser.add_argument("--method", choices=["fanova", "permutation"], default="fanova")
+    parser.add_argument("--metric", default=None, help="a study with several metrics: the one to explain "
+                                                       "(default: its first)")
     parser.add_argument("--budget", type=float, default=None,
                         help="multi-fidelity studies: the fidelity level to explain (default: the highest "
                              "level that enough trials reached)")
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.importance import importance
 
-    result = importance(load_study(args), method=args.method, budget=args.budget)
+    result = importance(load_study(args), method=args.method, budget=args.budget, metric=args.metric)
     if args.json:
         print(pretty(result.to_json()))
         return 0
@@ -30,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     if result.method == "fanova":
         rows.append(("(interactions)", f"{result.interactions:.1%}"))
     console.print(table(["parameter", "share of variance"], rows,
-                        title=f"importance ({result.method}, {result.n_trials} trials{at})"))
+                        title=f"importance of {result.metric} ({result.method}, {result.n_trials} trials{at})"))
     return 0
