@@ -74,6 +74,17 @@ def _best_has(method: str):
     return check
 
 
+def _delegate(method: str):
+    """``method`` of the best estimator, offered only where it has one (as GridSearchCV does)."""
+
+    def call(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return getattr(self.best_estimator_, method)(X)
+
+    call.__name__ = call.__qualname__ = method  # before available_if reads it, for its messages
+    return available_if(_best_has(method))(call)
+
+
 class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Search ``space`` (a tunelab space over the estimator's parameters) with ``n_trials``
     cross-validated trials chosen by ``searcher``; the attributes follow ``GridSearchCV``."""
@@ -272,40 +283,13 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.classes_
 
-    @available_if(_best_has("predict"))
-    def predict(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(X)
-
-    @available_if(_best_has("predict_proba"))
-    def predict_proba(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict_proba(X)
-
-    @available_if(_best_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict_log_proba(X)
-
-    @available_if(_best_has("decision_function"))
-    def decision_function(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.decision_function(X)
-
-    @available_if(_best_has("transform"))
-    def transform(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.transform(X)
-
-    @available_if(_best_has("inverse_transform"))
-    def inverse_transform(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.inverse_transform(X)
-
-    @available_if(_best_has("score_samples"))
-    def score_samples(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score_samples(X)
+    predict = _delegate("predict")
+    predict_proba = _delegate("predict_proba")
+    predict_log_proba = _delegate("predict_log_proba")
+    decision_function = _delegate("decision_function")
+    transform = _delegate("transform")
+    inverse_transform = _delegate("inverse_transform")
+    score_samples = _delegate("score_samples")
 
     def score(self, X, y=None):
         check_is_fitted(self, "best_estimator_")
