@@ -189,11 +189,10 @@ class Tuner(ReportSink):
         """Queue again the trials of dead processes; whether there were any."""
         requeued = self.study.recover_abandoned(self.stale_after, self.max_retries)
         for trial in requeued:
-            if INTERRUPTED in trial.system_attrs:
-                log.warning("trial %s was abandoned by a dead process; it goes on from its checkpoint", trial.number)
-            else:
-                log.warning("trial %s was abandoned by a dead process; queued again as trial %s",
-                            trial.system_attrs.get("retry_of"), trial.number)
+            same = INTERRUPTED in trial.system_attrs  # else a copy of it starts over
+            log.warning("trial %s was abandoned by a dead process; %s", trial.number if same else
+                        trial.system_attrs.get("retry_of"), "it goes on from its checkpoint" if same else
+                        f"queued again as trial {trial.number}")
         return bool(requeued)
 
     def _others_running(self) -> bool:
