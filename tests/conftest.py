@@ -21,6 +21,8 @@ def postgres_server():
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """A fresh database on the session's server."""
+def postgres_url(postgres_server, tmp_path, monkeypatch) -> str:
+    """A fresh database on the session's server. A server database keeps its studies' files in
+    the working folder: the test's own, not the repository's."""
+    monkeypatch.chdir(tmp_path)
     return postgres_server.new_database()
