@@ -34,3 +34,23 @@ def test_a_trial_that_reported_nan_is_served_with_nan_spelled_out(tmp_path):
     second = client.get("/api/study/nan/trial/1")
     assert second.status_code == 200 and second.json()["state"] == "failed"
     assert client.get("/api/study/nan").status_code == 200
+
+
+def test_a_study_deleted_or_made_again_under_its_name_is_served_as_storage_has_it_now(tmp_path):
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    old = tl.create_study({"x": tl.uniform(0, 1)}, metric="old", mode="min", storage=url, name="s")
+    old.tell(old.ask(), 0.5)
+    client = TestClient(create_app(url))
+    assert client.get("/api/study/s").json()["metrics"] == ["old"]
+    tl.delete_study("s", storage=url)
+    assert client.get("/api/study/s").status_code == 404
+    new = tl.create_study({"y": tl.choice(["a", "b"])}, metric="new", mode="max", storage=url, name="s")
+    new.tell(new.ask({"y": "b"}), 4.0)
+    served = client.get("/api/study/s").json()
+    assert served["metrics"] == ["new"] and served["modes"] == ["max"]
+    missing = client.get("/api/study/s/trial/7")
+    assert missing.status_code == 404 and "7" in missing.json()["error"]

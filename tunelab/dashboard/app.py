@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from tunelab._json import to_jsonable
+from tunelab.dashboard.data import TrialNotFound
 from tunelab.errors import ConfigError, StudyNotFound, TunelabError
 from tunelab.storage import Storage, open_storage
 
@@ -67,7 +68,7 @@ def create_app(storage: "str | Storage") -> Any:
         async def endpoint(request: Any) -> Any:
             try:
                 body = await run_in_threadpool(handler, request)
-            except StudyNotFound as err:
+            except (StudyNotFound, TrialNotFound) as err:
                 return responses.JSONResponse({"error": str(err)}, status_code=404)
             except TunelabError as err:
                 return responses.JSONResponse({"error": str(err)}, status_code=400)

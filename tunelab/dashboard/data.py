@@ -42,6 +42,10 @@ def _trial_brief(trial: Trial) -> dict[str, Any]:
             "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}
 
 
+class TrialNotFound(LookupError):
+    """No trial of that number in the study (the page answers 404, as for a study)."""
+
+
 class DashboardData:
     def __init__(self, storage: Storage):
         self.storage = storage
@@ -50,9 +54,14 @@ class DashboardData:
         self._guard = threading.Lock()
 
     def _open(self, name: str) -> tuple[Study, threading.Lock]:
+        """The study of that name as storage has it now: one deleted since is not found (404),
+        and one created again under the name replaces the old one (same name, another record)."""
+        record = self.storage.get_study(name)  # StudyNotFound once deleted
         with self._guard:
-            if name not in self._studies:
+            kept = self._studies.get(name)
+            if kept is None or (kept[0].record.id, kept[0].record.created_at) != (record.id, record.created_at):
                 self._studies[name] = (load_study(name, storage=self.storage), threading.Lock())
+                self._importance.pop(name, None)
             return self._studies[name]
 
     # -- pages' data ------------------------------------------------------------------------------
@@ -103,7 +112,10 @@ class DashboardData:
     def trial(self, name: str, number: int) -> dict[str, Any]:
         study, lock = self._open(name)
         with lock:
-            trial = study.get_trial(number)
+            try:
+                trial = study.get_trial(number)
+            except ConfigError as err:
+                raise TrialNotFound(str(err)) from None
             folder = study.trial_dir(number)
             worker = trial.system_attrs.get(WORKER) or {}
             files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) \
