@@ -110,3 +110,15 @@ def test_bad_training_arguments_are_refused_up_front(tiny, call, message):
     """They failed inside torch, in every trial, or trained a network without a reduction cell."""
     with pytest.raises(tl.ConfigError, match=message):
         call(tiny)
+
+
+def test_the_architecture_objective_trains_with_the_hyperparameters_mixed_into_the_space(tiny):
+    """docs/nas.md mixes an lr into the space; the objective trained with its own lr whatever it was."""
+    objective = nas.ArchitectureObjective(tiny, epochs=1, channels=4, layers=2)
+    study = tl.create_study({**nas.cell_space(1), "lr": tl.loguniform(1e-3, 0.3)}, metric="accuracy", mode="max",
+                            seed=0)
+    cell = nas.cell_space(1)
+    config = {name: study.space.params[name].from_unit(0.0) for name in cell}
+    trial = study.ask({**config, "lr": 0.001})
+    results = [objective({**config, "lr": lr}, trial) for lr in (0.001, 0.3)]  # one trial: one seed
+    assert results[0]["loss"] != results[1]["loss"]

@@ -102,10 +102,15 @@ def retrain(architecture: Genotype | Mapping[str, Any], data: DataSplits, epochs
     return {"accuracy": accuracy, "loss": loss}
 
 
+#: Configuration keys ArchitectureObjective trains with when the space has them (``fit``'s options).
+TRAINING_KEYS = ("lr", "momentum", "weight_decay")
+
+
 class ArchitectureObjective:
     """``objective(config, trial)`` for ``tl.tune``: train the configuration's network for a few
     epochs, report validation accuracy after each (so schedulers can stop poor ones early) and
-    keep the genotype in the trial's user attributes.
+    keep the genotype in the trial's user attributes. ``lr``, ``momentum`` and ``weight_decay``
+    in the configuration (hyperparameters mixed into the space) override the defaults.
 
     ``data`` is a :class:`DataSplits` or a function returning one (built once per process, so
     worker processes receive a small picklable object)."""
@@ -135,5 +140,7 @@ class ArchitectureObjective:
             result.update(accuracy=accuracy, loss=loss)
             trial.report(epoch, accuracy=accuracy, loss=loss)
 
-        fit(model, data.train, self.epochs, lr=self.lr, on_epoch=report)
+        # training hyperparameters mixed into the space are the trial's own (else the defaults)
+        training = {key: float(config[key]) for key in TRAINING_KEYS if key in config}
+        fit(model, data.train, self.epochs, **{"lr": self.lr, **training}, on_epoch=report)
         return result
