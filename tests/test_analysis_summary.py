@@ -17,8 +17,18 @@ def test_top_k_is_ordered_best_first_with_costs_and_hosts():
     assert best_trials(study) == [study.best]
     rows = trials_table(study, k=3)
     assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["number"] == study.best.number
-    assert rows[0]["loss"] == study.best.value and rows[0]["x"] == study.best.config["x"] and rows[0]["k"] == 2
-    assert rows[0]["cost"] >= 0 and rows[0]["host"] == socket.gethostname()
+    assert rows[0]["loss"] == study.best.value and rows[0]["params.x"] == study.best.config["x"]
+    assert rows[0]["params.k"] == 2 and rows[0]["cost"] >= 0 and rows[0]["host"] == socket.gethostname()
+
+
+def test_parameters_named_like_the_tables_own_columns_do_not_overwrite_them():
+    study = tl.create_study({"number": tl.randint(100, 200), "rank": tl.choice(["r1", "r2"]), "cost": tl.uniform(5, 6)},
+                            metric="loss", mode="min", seed=0)
+    for value in (0.3, 0.1, 0.2):
+        study.tell(study.ask(), value)
+    (row,) = trials_table(study, k=1)
+    assert (row["rank"], row["number"]) == (1, study.best.number) and row["cost"] < 5
+    assert row["params.number"] == study.best.config["number"] and row["params.cost"] >= 5
 
 
 def test_pareto_front_of_two_metrics():
