@@ -41,6 +41,12 @@ def test_each_figure_has_its_traces(study):
     assert len(plots.compare_figure(study, study).data) == 2
 
 
+def test_a_contour_over_a_choice_or_one_parameter_twice_is_refused(study):
+    for x, y in (("z", "x"), ("x", "x"), ("nope", "y")):  # raw ValueError, QhullError before
+        with pytest.raises(tl.ConfigError, match="a contour needs two different numeric parameters"):
+            plots.contour_figure(study, x=x, y=y)
+
+
 def test_html_is_self_contained(study, tmp_path):
     path = plots.save_html(plots.history_figure(study), tmp_path / "h.html")
     html = open(path).read()

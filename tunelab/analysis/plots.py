@@ -110,8 +110,8 @@ def contour_figure(study: Any, x: str | None = None, y: str | None = None) -> An
     go, _ = _plotly()
     numeric = [n for n in study.space.dimensions if getattr(study.space.params[n], "options", None) is None]
     x, y = x or (numeric[0] if numeric else None), y or (numeric[1] if len(numeric) > 1 else None)
-    if x is None or y is None or x not in study.space.params or y not in study.space.params:
-        raise ConfigError(f"a contour needs two numeric parameters; the study has {numeric}")
+    if x is None or y is None or x not in numeric or y not in numeric or x == y:
+        raise ConfigError(f"a contour needs two different numeric parameters (of {numeric}); got x={x!r}, y={y!r}")
     trials = [t for t in _completed(study) if x in t.config and y in t.config]
     xs, ys = np.array([t.config[x] for t in trials], float), np.array([t.config[y] for t in trials], float)
     zs = np.array([t.value for t in trials], float)
