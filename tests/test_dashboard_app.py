@@ -54,3 +54,17 @@ def test_a_study_deleted_or_made_again_under_its_name_is_served_as_storage_has_i
     assert served["metrics"] == ["new"] and served["modes"] == ["max"]
     missing = client.get("/api/study/s/trial/7")
     assert missing.status_code == 404 and "7" in missing.json()["error"]
+
+
+def test_a_dashboard_on_a_loopback_address_answers_only_to_loopback_host_names(tmp_path):
+    """A page elsewhere that points its own domain at 127.0.0.1 (DNS rebinding) must not read the studies."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import LOOPBACK_HOSTS, create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="s")
+    client = TestClient(create_app(url, allowed_hosts=LOOPBACK_HOSTS), base_url="http://127.0.0.1:8050")
+    assert client.get("/api/studies").status_code == 200
+    assert client.get("/api/studies", headers={"host": "localhost:8050"}).status_code == 200
+    assert client.get("/api/studies", headers={"host": "attacker.example:8050"}).status_code == 400

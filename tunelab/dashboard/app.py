@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from tunelab._json import to_jsonable
 from tunelab.dashboard.data import TrialNotFound
@@ -23,6 +23,8 @@ POLL_SECONDS = 2.0
 def _starlette() -> Any:
     try:
         import starlette.applications
+        import starlette.middleware
+        import starlette.middleware.trustedhost
         import starlette.responses
         import starlette.routing
     except ImportError:
@@ -52,8 +54,14 @@ def _page(title: str, page: str, **data: Any) -> str:
 </body></html>"""
 
 
-def create_app(storage: "str | Storage") -> Any:
-    """The ASGI app over ``storage`` (a URL or an open Storage)."""
+#: Host names a dashboard on a loopback address answers to: a page elsewhere that points its own
+#: domain at 127.0.0.1 (DNS rebinding) gets a 400, not the studies (the dashboard has no login).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+
+
+def create_app(storage: "str | Storage", allowed_hosts: "Sequence[str] | None" = None) -> Any:
+    """The ASGI app over ``storage`` (a URL or an open Storage); with ``allowed_hosts``, requests
+    naming another host are refused."""
     from tunelab.dashboard.data import DashboardData
 
     sl = _starlette()
@@ -118,7 +126,9 @@ def create_app(storage: "str | Storage") -> Any:
                                                                               media_type="text/javascript")),
         routing.Route("/static/style.css", lambda r: responses.FileResponse(STATIC / "style.css", media_type="text/css")),
     ]
-    return sl.applications.Starlette(routes=routes)
+    middleware = [] if allowed_hosts is None else [
+        sl.middleware.Middleware(sl.middleware.trustedhost.TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    return sl.applications.Starlette(routes=routes, middleware=middleware)
 
 
 def serve(storage: str, host: str = "127.0.0.1", port: int = 8050) -> None:
@@ -127,4 +137,6 @@ def serve(storage: str, host: str = "127.0.0.1", port: int = 8050) -> None:
         import uvicorn
     except ImportError:
         raise ConfigError("the dashboard needs Starlette and uvicorn: pip install 'tunelab[dashboard]'") from None
-    uvicorn.run(create_app(storage), host=host, port=port, log_level="warning")
+    loopback = host == "localhost" or host.startswith("127.")  # (an IPv6 Host header does not parse there)
+    uvicorn.run(create_app(storage, allowed_hosts=LOOPBACK_HOSTS if loopback else None), host=host, port=port,
+                log_level="warning")
