@@ -108,6 +108,25 @@ def test_reopened_study_keeps_its_pricing(tmp_path):
     assert cost.total == pytest.approx(study.trials[0].duration / 3600 * (0.05 + 3.0))
 
 
+def test_a_resume_with_other_prices_is_refused_rather_than_re_pricing_the_trials_run(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    run = dict(metric="loss", mode="min", storage=url, name="p", seed=0)
+    tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=1, prices=tl.Prices(cpu_hour=3600), **run)
+    before = study_cost(tl.load_study("p", storage=url)).total
+    with pytest.raises(ConfigError, match="would re-price the trials it has run"):
+        tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, prices=tl.Prices(cpu_hour=36000, currency="JPY"),
+                **run)
+    with pytest.raises(ConfigError, match="resources=.* would re-price"):
+        tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, resources=tl.Resources(cpus=2), **run)
+    assert study_cost(tl.load_study("p", storage=url)).total == pytest.approx(before)
+    same = tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, prices=tl.Prices(cpu_hour=3600), **run)
+    assert len(same.trials) == 2  # the same prices, or none, go on
+    unpriced = dict(run, name="u")
+    tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=1, **unpriced)
+    priced = tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, prices=tl.Prices(cpu_hour=7), **unpriced)
+    assert study_cost(priced).prices.cpu_hour == 7  # a study at the default prices may be priced later
+
+
 def test_show_prints_the_study_cost_and_a_cost_column(tmp_path, capsys):
     from tunelab.cli import main
 

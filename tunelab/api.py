@@ -126,6 +126,20 @@ def resolve_setup(searcher: Any, scheduler: Any, scheduler_options: Mapping[str,
     return searcher, scheduler, scheduler_options
 
 
+def _check_same_pricing(record: StudyRecord, kept: Mapping[str, Any]) -> None:
+    """A study's cost is its trials' held time at its prices: other prices or resources given on
+    a resume would re-price every trial it has run (and move a max_cost), so they are refused,
+    unless the study was priced at the defaults, which stand for "not priced yet"."""
+    defaults = {"resources": Resources().to_json(), "prices": Prices().to_json()}
+    if all(record.settings.get(key) in (None, defaults[key]) for key in defaults):
+        return
+    for key in defaults:
+        recorded = record.settings.get(key)
+        if kept[key] is not None and recorded != kept[key]:
+            raise ConfigError(f"study {record.name!r} prices its trials with {key}={recorded}; {key}={kept[key]} "
+                              f"would re-price the trials it has run: give the same {key}, or leave it out")
+
+
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
     space = Space.from_json(record.space)
     seed = derive_seed(record.seed, "searcher")
@@ -206,6 +220,7 @@ def create_study(
         _check_same(record, space, metrics, modes)
         if seed is not None and seed != record.seed:
             raise ConfigError(f"study {name!r} was created with seed {record.seed}; got seed={seed}")
+        _check_same_pricing(record, kept)
         recorded = Fidelity.from_json(record.settings.get("fidelity"))
         if fidelity is not None and recorded is not None and fidelity != recorded:
             raise ConfigError(f"study {name!r} was created with {recorded}; got fidelity={fidelity}")
