@@ -55,6 +55,20 @@ def test_workers_spend_the_stored_budget_exactly(tmp_path):
     assert len({tuple(sorted(t.config.items())) for t in study.trials if t.state is TrialState.COMPLETED}) == 10
 
 
+def test_a_worker_keeps_to_the_max_cost_of_the_run_that_set_the_budget(tmp_path):
+    from objectives import sleepy
+
+    url = f"sqlite:///{tmp_path / 'cost.db'}"
+    study = tl.tune(sleepy, SPACE, metric="loss", mode="min", n_trials=50, max_cost=0.5, storage=url, name="cost",
+                    seed=0, prices=tl.Prices(cpu_hour=3600), progress=False)  # 1 per second: a few trials
+    ran = len(study.trials)
+    assert ran < 50
+    worker = start_worker(url, "cost")
+    out, err = worker.communicate(timeout=DEADLINE)
+    assert worker.returncode == 0, err
+    assert "max_cost=0.5 USD reached" in out and len(tl.load_study("cost", storage=url).trials) == ran
+
+
 def test_random_kill_9_of_workers_loses_nothing(url):
     """Five kill -9 at random moments, each while the victim runs a trial (single-process workers
     and tuners with worker processes alike); a replacement starts after each kill."""

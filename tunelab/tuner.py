@@ -55,7 +55,7 @@ class Budgets:
     def to_settings(self) -> dict[str, Any]:
         """What a study remembers of the run that set its budget, for workers that join it later."""
         return {"n_trials": self.n_trials, "timeout": self.timeout, "target": self.target,
-                "patience": self.patience, "max_failures": self.max_failures}
+                "patience": self.patience, "max_failures": self.max_failures, "max_cost": self.max_cost}
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> "Budgets":

@@ -83,7 +83,7 @@ def run_worker(args: argparse.Namespace) -> int:
     budgets = Budgets.from_settings(settings.get("budgets"))
     if args.n_trials is not None:
         budgets.n_trials = args.n_trials
-    if all(b is None for b in (budgets.n_trials, budgets.timeout, budgets.target, budgets.patience)) \
+    if all(b is None for b in (budgets.n_trials, budgets.timeout, budgets.target, budgets.patience, budgets.max_cost)) \
             and not hasattr(study.searcher, "size"):
         raise UsageError(f"study {args.study!r} has no stored budget; pass --n-trials N")
     trial_timeout = args.trial_timeout if args.trial_timeout is not None else settings.get("trial_timeout")
