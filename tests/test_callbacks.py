@@ -45,6 +45,23 @@ def test_a_callback_must_have_the_hook():
         tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=1, callbacks=[object()])
 
 
+class _Counter:
+    def __init__(self):
+        self.seen = 0
+
+    def on_trial_end(self, study, trial):
+        self.seen += 1
+
+
+@pytest.mark.parametrize("callbacks, message", [
+    ([_Counter], r"callback objects, not classes: _Counter\(\) rather than _Counter"),  # each trial failed in it
+    (_Counter(), r"callbacks is a list of callback objects"),  # a bare TypeError: not iterable
+])
+def test_a_callback_class_or_a_callback_outside_a_list_is_refused_saying_what_to_write(callbacks, message):
+    with pytest.raises(tl.ConfigError, match=message):
+        tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=1, callbacks=callbacks)
+
+
 def test_mlflow_runs_hold_params_curves_and_results(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient

@@ -27,8 +27,14 @@ class Callback:
 
 
 def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:
+    if callbacks is not None and (isinstance(callbacks, (str, bytes)) or hasattr(callbacks, "on_trial_end")
+                                  or not hasattr(callbacks, "__iter__")):
+        raise ConfigError(f"callbacks is a list of callback objects, e.g. callbacks=[MLflowLogger()]; got {callbacks!r}")
     out = list(callbacks or ())
     for callback in out:
+        if isinstance(callback, type):
+            raise ConfigError(f"callbacks takes callback objects, not classes: {callback.__name__}() rather than "
+                              f"{callback.__name__}")
         if not callable(getattr(callback, "on_trial_end", None)):
             raise ConfigError(f"a callback needs an on_trial_end(study, trial) method; got {callback!r}")
     return out
