@@ -86,6 +86,40 @@ def test_mlflow_runs_hold_params_curves_and_results(tmp_path, monkeypatch):
         assert run.data.tags["tunelab.seed"] == str(trial.seed)
 
 
+def test_mlflow_keeps_one_run_per_trial_through_its_pauses_and_every_fractional_step(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    import mf_objectives
+    from tunelab.tracking.mlflow_logger import MLflowCallback
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()
+    study = tl.tune(mf_objectives.by_epochs, mf_objectives.SPACE, metric="loss", mode="min", n_trials=9, seed=0,
+                    name="asha", scheduler="asha", scheduler_options={"promotion": True}, fidelity=mf_objectives.EPOCHS,
+                    callbacks=[MLflowCallback(uri)], progress=False)
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("asha").experiment_id])
+    assert sorted(int(r.data.tags["tunelab.trial"]) for r in runs) == [t.number for t in study.trials]  # one each
+    status = {"completed": "FINISHED", "pruned": "KILLED"}
+    for run in runs:
+        trial = study.get_trial(int(run.data.tags["tunelab.trial"]))
+        assert run.info.status == status[trial.state.value] and run.data.tags["tunelab.state"] == trial.state.value
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+        assert steps[:len(trial.reports)] == [int(r.step) for r in trial.reports]  # each report once, in order
+
+    def halves(config, trial):
+        for step in (0.5, 1.0, 1.5, 2.0):
+            trial.report(step, loss=config["x"] * step)
+        return config["x"] * 2
+
+    tl.tune(halves, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=1, seed=0, name="halves",
+            callbacks=[MLflowCallback(uri)], progress=False)
+    (run,) = client.search_runs([client.get_experiment_by_name("halves").experiment_id])
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "step")] == [0.5, 1.0, 1.5, 2.0]
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 5  # four reports and the result
+
+
 def _wandb_records(path):
     """Records of an offline W&B run file: a LevelDB-style log of protobuf records (W&B's format)."""
     import struct

@@ -311,7 +311,8 @@ def test_an_objective_that_catches_the_schedulers_stop_is_still_judged_where_it_
 def test_stale_after_under_two_heartbeats_is_refused():
     """A live trial elsewhere, beating every 10 s, was taken for abandoned and run twice."""
     from tunelab.executors.inline import InlineExecutor
-    from tunelab.tuner import Budgets, Tuner
+    from tunelab.budgets import Budgets
+    from tunelab.tuner import Tuner
 
     study = tl.create_study(SPACE, metric="loss", mode="min")
     with pytest.raises(tl.ConfigError, match=r"stale_after must be at least 20 s \(two heartbeats"):

@@ -44,6 +44,7 @@ class Study(ReportSink):
         self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
+        self.retired: list[Trial] = []  # paused trials pruned for good since the tuner last looked (its callbacks)
         self._recovered_at = -math.inf  # when ask() last looked for trials of dead processes
         self._cache: dict[int, Trial] = {}
         self._synced_id = 0  # every trial with id <= this has been read at least once
@@ -165,7 +166,7 @@ class Study(ReportSink):
         Returns the trial and whether it was newly created, or None when nothing may start."""
         history = self.history()
         for retired in self.scheduler.retired(history):  # paused trials it will never resume: free their checkpoints
-            self.finish(retired.id, TrialState.PRUNED, paused_only=True)
+            self.retired.append(self.finish(retired.id, TrialState.PRUNED, paused_only=True))
         fresh_budget = self._budget(None, history)
         trial = claim_queued(self, fresh_budget)  # an interrupted one goes on at its budget from its checkpoint
         start_attrs = self.scheduler.start_attrs()

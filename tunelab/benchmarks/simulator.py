@@ -21,7 +21,8 @@ from tunelab.executors.base import Executor, Outcome
 from tunelab.storage import MemoryStorage
 from tunelab.study import Study
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
-from tunelab.tuner import Budgets, Tuner
+from tunelab.budgets import Budgets
+from tunelab.tuner import Tuner
 
 
 class SimulatedClock:

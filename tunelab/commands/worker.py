@@ -68,7 +68,8 @@ def load_objective(path: str) -> Callable:
 def run_worker(args: argparse.Namespace) -> int:
     import tunelab as tl
     from tunelab.executors import make_executor
-    from tunelab.tuner import STALE_SECONDS, Budgets, Tuner
+    from tunelab.budgets import Budgets
+    from tunelab.tuner import STALE_SECONDS, Tuner
 
     for flag, value, least in (("--n-trials", args.n_trials, 1), ("--workers", args.workers, 1),
                                ("--max-retries", args.max_retries, 0)):

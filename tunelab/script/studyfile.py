@@ -34,7 +34,7 @@ from tunelab.script.spacefile import parse_space
 from tunelab.script.template import BUILTINS, Template, TemplateError, format_value, whole
 from tunelab.searchers import SEARCHERS
 from tunelab.space import Space
-from tunelab.tuner import Budgets
+from tunelab.budgets import Budgets
 
 #: Every key a study file may hold, with what it means (the did-you-mean hints draw on it).
 KEYS = {

@@ -26,6 +26,7 @@ class MLflowCallback(Callback):
             raise ConfigError("the MLflow callback needs mlflow: pip install 'tunelab[mlflow]'") from None
         self.client, self.experiment = MlflowClient(tracking_uri=tracking_uri), experiment
         self._experiment_ids: dict[str, str] = {}
+        self._runs: dict[tuple[str, int], tuple[str, int]] = {}  # (experiment id, trial) -> (run id, reports logged)
 
     def _experiment_id(self, name: str) -> str:
         if name not in self._experiment_ids:
@@ -33,27 +34,48 @@ class MLflowCallback(Callback):
             self._experiment_ids[name] = found.experiment_id if found else self.client.create_experiment(name)
         return self._experiment_ids[name]
 
+    def _run(self, experiment_id: str, study: str, trial: Trial) -> tuple[str, int]:
+        """The trial's run and how many of its reports it holds: one run per trial, which a trial
+        paused at a rung and resumed later (in this process or another) goes on in."""
+        key = (experiment_id, trial.number)
+        if key not in self._runs:
+            found = self.client.search_runs([experiment_id], f"tags.`tunelab.study` = '{study}' and "
+                                            f"tags.`tunelab.trial` = '{trial.number}'", max_results=1)
+            if found:
+                self._runs[key] = (found[0].info.run_id, int(found[0].data.tags.get("tunelab.reports", 0)))
+            else:
+                run = self.client.create_run(experiment_id, start_time=int((trial.started_at or 0) * 1000),
+                                             run_name=f"trial-{trial.number}")
+                self._runs[key] = (run.info.run_id, -1)  # -1: its parameters are not logged yet
+        return self._runs[key]
+
     def on_trial_end(self, study: Any, trial: Trial) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
-        run = self.client.create_run(self._experiment_id(self.experiment or study.name),
-                                     start_time=int((trial.started_at or 0) * 1000), run_name=f"trial-{trial.number}")
+        experiment_id = self._experiment_id(self.experiment or study.name)
+        run_id, logged = self._run(experiment_id, study.name, trial)
         worker = trial.system_attrs.get("worker") or {}
         tags = {"tunelab.study": study.name, "tunelab.trial": str(trial.number), "tunelab.state": trial.state.value,
                 "tunelab.seed": str(trial.seed), "tunelab.host": str(worker.get("host")),
                 "tunelab.environment": str(worker.get("environment_fingerprint") or study.environment.get("fingerprint"))}
         if trial.error:
             tags["tunelab.error"] = trial.error[:5000]
-        metrics = [Metric(k, float(v), int(r.time * 1000), int(round(r.step)))
-                   for r in trial.reports for k, v in r.metrics.items()]
+        # MLflow's steps are integers: a fractional step (a report every half epoch) is logged at
+        # its report's index, its real step beside it as the metric "step", so that none overwrites another
+        whole = all(float(r.step).is_integer() for r in trial.reports)
+        steps = [int(r.step) if whole else i for i, r in enumerate(trial.reports, start=1)]
+        metrics = [Metric(k, float(v), int(r.time * 1000), step)
+                   for r, step in list(zip(trial.reports, steps))[max(logged, 0):]
+                   for k, v in ({**r.metrics} if whole else {**r.metrics, "step": r.step}).items()]
         end_ms = int((trial.finished_at or trial.started_at or 0) * 1000)
         end_ms = max([end_ms] + [m.timestamp + 1 for m in metrics])  # MLflow's latest value is the result
-        last = int(round(trial.reports[-1].step)) if trial.reports else 0
-        metrics += [Metric(k, float(v), end_ms, last) for k, v in trial.metrics.items()  # the latest: the result
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        params = [Param(k, str(v)) for k, v in trial.config.items()]
+        if trial.state.finished:
+            metrics += [Metric(k, float(v), end_ms, steps[-1] if steps else 0) for k, v in trial.metrics.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)]  # the latest: the result
+        tags["tunelab.reports"] = str(len(trial.reports))
+        params = [Param(k, str(v)) for k, v in trial.config.items()] if logged < 0 else []
         for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics a batch
-            self.client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000],
-                                  params=params if start == 0 else [],
+            self.client.log_batch(run_id, metrics=metrics[start:start + 1000], params=params if start == 0 else [],
                                   tags=[RunTag(k, v) for k, v in tags.items()] if start == 0 else [])
-        self.client.set_terminated(run.info.run_id, _STATUS.get(trial.state, "FINISHED"), end_time=end_ms)
+        self._runs[(experiment_id, trial.number)] = (run_id, len(trial.reports))
+        self.client.set_terminated(run_id, _STATUS.get(trial.state, "FINISHED"), end_time=end_ms)
