@@ -175,3 +175,22 @@ def test_wandb_offline_runs_hold_config_history_and_summary(tmp_path, monkeypatc
         assert [h["_step"] for h in history] == [1, 2, 3]
         assert [h["loss"] for h in history] == pytest.approx([v for _, v in trial.curve("loss")])
         assert summary["result.loss"] == pytest.approx(trial.value) and summary["tunelab.seed"] == trial.seed
+
+
+
+def test_wandb_keeps_every_report_at_fractional_steps(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from tunelab.tracking.wandb_logger import WandbCallback
+
+    def halves(config, trial):
+        for step in (0.5, 1.0, 1.5, 2.0):
+            trial.report(step, loss=config["x"] * step)
+        return config["x"] * 2
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    tl.tune(halves, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=1, seed=0, name="wbh",
+            callbacks=[WandbCallback(directory=tmp_path)], progress=False)
+    (path,) = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    history = [_items(r.history.item) for r in _wandb_records(path) if r.WhichOneof("record_type") == "history"]
+    assert [h["_step"] for h in history] == [1, 2, 3, 4]  # 0.5, 1.0, 1.5, 2.0 rounded onto 0, 1, 2, 2 before
+    assert [h["step"] for h in history] == [0.5, 1.0, 1.5, 2.0]

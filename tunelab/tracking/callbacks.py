@@ -26,6 +26,16 @@ class Callback:
         """The tuning run ended: flush and release what the callback holds."""
 
 
+def integer_steps(reports: list) -> list[int]:
+    """Steps for loggers whose steps are whole numbers (TensorBoard, MLflow, W&B): whole-number
+    steps (epochs) as they are; a curve with any other (a share of the data, 0.25, 0.5...) is
+    counted 1, 2, 3 instead, so that no two reports land on one step (the loggers write the real
+    step beside it, as ``step``)."""
+    if all(float(r.step).is_integer() for r in reports):
+        return [int(r.step) for r in reports]
+    return list(range(1, len(reports) + 1))
+
+
 def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:
     if callbacks is not None and (isinstance(callbacks, (str, bytes)) or hasattr(callbacks, "on_trial_end")
                                   or not hasattr(callbacks, "__iter__")):

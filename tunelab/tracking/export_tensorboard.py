@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tunelab.errors import ConfigError
+from tunelab.tracking.callbacks import integer_steps
 from tunelab.trial import TrialState
 
 
@@ -97,15 +98,6 @@ def write_tensorboard(study: Any, folder: str | os.PathLike) -> str:
     return str(root)
 
 
-def _event_steps(reports: list) -> list[int]:
-    """TensorBoard's steps are whole numbers: whole-number steps (epochs) as they are; a curve
-    with any other (a share of the data, 0.25, 0.5...) is counted 1, 2, 3 instead, so that no
-    two reports land on one step, and the real step is written as the curve ``curve/step``."""
-    if all(float(r.step).is_integer() for r in reports):
-        return [int(r.step) for r in reports]
-    return list(range(1, len(reports) + 1))
-
-
 def _write_trial(tb: SimpleNamespace, trial: Any, folder: Path, numeric: list[str]) -> None:
     start = trial.started_at or trial.created_at or 0.0
     writer = tb.Writer(str(folder))
@@ -113,7 +105,7 @@ def _write_trial(tb: SimpleNamespace, trial: Any, folder: Path, numeric: list[st
     for name, value in trial.config.items():
         info.hparams[name].CopyFrom(_value(tb, value))
     writer.add_event(_plugin_event(tb, start, tb.metadata.SESSION_START_INFO_TAG, session_start_info=info))
-    steps = _event_steps(trial.reports)
+    steps = integer_steps(trial.reports)
     for report, step in zip(trial.reports, steps):
         for name, value in report.metrics.items():
             writer.add_event(_scalar_event(tb, report.time, step, f"curve/{name}", value))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunelab.errors import ConfigError
-from tunelab.tracking.callbacks import Callback
+from tunelab.tracking.callbacks import Callback, integer_steps
 from tunelab.trial import Trial, TrialState
 
 _STATUS = {TrialState.COMPLETED: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAILED: "FAILED",
@@ -62,8 +62,8 @@ class MLflowCallback(Callback):
             tags["tunelab.error"] = trial.error[:5000]
         # MLflow's steps are integers: a fractional step (a report every half epoch) is logged at
         # its report's index, its real step beside it as the metric "step", so that none overwrites another
+        steps = integer_steps(trial.reports)
         whole = all(float(r.step).is_integer() for r in trial.reports)
-        steps = [int(r.step) if whole else i for i, r in enumerate(trial.reports, start=1)]
         metrics = [Metric(k, float(v), int(r.time * 1000), step)
                    for r, step in list(zip(trial.reports, steps))[max(logged, 0):]
                    for k, v in ({**r.metrics} if whole else {**r.metrics, "step": r.step}).items()]

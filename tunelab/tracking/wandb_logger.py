@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from tunelab.errors import ConfigError
-from tunelab.tracking.callbacks import Callback
+from tunelab.tracking.callbacks import Callback, integer_steps
 from tunelab.trial import Trial, TrialState
 
 
@@ -29,8 +29,10 @@ class WandbCallback(Callback):
         run = wandb.init(project=self.project or study.name, group=study.name, name=f"trial-{trial.number}",
                          config=dict(trial.config), mode=self.mode, dir=self.directory, reinit="create_new",
                          tags=[trial.state.value], settings=wandb.Settings(silent=True, console="off"), **self.options)
-        for report in trial.reports:  # W&B steps are integers that only grow
-            run.log(dict(report.metrics), step=int(round(report.step)))
+        steps = integer_steps(trial.reports)  # W&B steps are integers that only grow
+        counted = any(step != report.step for report, step in zip(trial.reports, steps))
+        for report, step in zip(trial.reports, steps):
+            run.log({**report.metrics, **({"step": report.step} if counted else {})}, step=step)
         # the result under its own keys: W&B also keeps the last logged value of each metric in the summary
         run.summary.update({f"result.{k}": v for k, v in trial.metrics.items() if isinstance(v, (int, float, str))})
         run.summary.update({"tunelab.study": study.name, "tunelab.trial": trial.number, "tunelab.seed": trial.seed,
