@@ -39,6 +39,17 @@ def test_csv_and_json_round_trip(study):
     assert {len(t["reports"]) for t in document["trials"] if t["state"] == "completed"} == {3}
 
 
+def test_csv_and_json_carry_each_trials_cost_and_the_total(study):
+    from tunelab.tracking.cost import study_cost
+
+    cost = study_cost(study)
+    rows = list(csv.DictReader(io.StringIO(export(study, "csv"))))
+    assert [float(r["cost"]) for r in rows] == pytest.approx([cost.per_trial[t.number] for t in study.trials])
+    document = json.loads(export(study, "json"))
+    assert document["cost"] == {"total": pytest.approx(cost.total), "currency": cost.currency}
+    assert [t["cost"] for t in document["trials"]] == pytest.approx([cost.per_trial[t.number] for t in study.trials])
+
+
 def test_a_paused_trial_exports_the_time_it_ran_and_its_budget():
     study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", seed=0,
                             fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
@@ -200,5 +211,5 @@ def test_tensorboard_curves_by_a_share_of_the_data_keep_one_step_per_report(tmp_
 def test_an_empty_studys_csv_has_its_header():
     """It was 0 bytes, which pandas refuses to read."""
     study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="empty")
-    assert export(study, "csv") == "number,state,value,params.x,seed,budget,started_at,finished_at,duration_s," \
+    assert export(study, "csv") == "number,state,value,params.x,seed,budget,started_at,finished_at,duration_s,cost," \
                                    "n_reports,error\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tunelab import _json
+from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial
 
 FORMATS = ("csv", "json", "xlsx", "tensorboard")
@@ -24,11 +25,14 @@ def _iso(ts: float | None) -> str | None:
 
 
 #: The columns after a trial's parameters, metrics and user attributes.
-_LAST = ("seed", "budget", "started_at", "finished_at", "duration_s", "n_reports", "error")
+_LAST = ("seed", "budget", "started_at", "finished_at", "duration_s", "cost", "n_reports", "error")
 
 
-def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str, Any]]:
-    """One flat dict per trial: number, state, value, metrics.*, params.*, seed, times, error."""
+def trial_rows(trials: Iterable[Trial], param_names: list[str],
+               costs: dict[int, float] | None = None) -> list[dict[str, Any]]:
+    """One flat dict per trial: number, state, value, metrics.*, params.*, seed, times, cost (in
+    the study's currency, from ``costs`` by trial number), error."""
+    costs = costs or {}
     trials = list(trials)
     metric_names = sorted({k for t in trials for k in t.metrics})
     attr_names = sorted({k for t in trials for k in t.user_attrs})
@@ -39,14 +43,14 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str]) -> list[dict[str
         row.update({f"metrics.{m}": t.metrics.get(m) for m in metric_names})
         row.update({f"user_attrs.{a}": t.user_attrs.get(a) for a in attr_names})
         row.update(zip(_LAST, (t.seed, t.budget, _iso(t.started_at), _iso(t.finished_at), t.duration,
-                               len(t.reports), t.error)))
+                               costs.get(t.number), len(t.reports), t.error)))
         rows.append(row)
     return rows
 
 
 def to_csv(study: Any) -> str:
     params = list(study.space.params)
-    rows = trial_rows(study.trials, params)
+    rows = trial_rows(study.trials, params, study_cost(study).per_trial)
     out = io.StringIO()
     # An empty study still gets its header: a reader (pandas) then sees the columns, not an error.
     fields = list(rows[0]) if rows else ["number", "state", "value", *(f"params.{p}" for p in params), *_LAST]
@@ -60,14 +64,16 @@ def to_csv(study: Any) -> str:
 def study_document(study: Any) -> dict[str, Any]:
     """The whole study as JSON-ready data: settings, space, environment, trials with curves."""
     record = study.record
+    cost = study_cost(study)
     return _json.to_jsonable({
         "name": record.name, "metrics": record.metrics, "modes": record.modes, "seed": record.seed,
         "created_at": _iso(record.created_at), "space": record.space, "settings": record.settings,
         "environment": record.environment, "user_attrs": record.user_attrs,
+        "cost": {"total": cost.total, "currency": cost.currency},
         "trials": [{
             "number": t.number, "state": t.state.value, "config": t.config, "seed": t.seed, "value": t.value,
             "metrics": t.metrics, "budget": t.budget, "started_at": _iso(t.started_at),
-            "finished_at": _iso(t.finished_at), "duration_s": t.duration,
+            "finished_at": _iso(t.finished_at), "duration_s": t.duration, "cost": cost.per_trial.get(t.number),
             "error": t.error, "traceback": t.traceback, "user_attrs": t.user_attrs,
             "system_attrs": t.system_attrs,
             "reports": [{"step": r.step, "metrics": r.metrics, "time": r.time} for r in t.reports],

@@ -71,9 +71,8 @@ def write_xlsx(study: Any, path: str | os.PathLike) -> str:
     sheet.title = "trials"
     trials = study.trials
     costs = study_cost(study).per_trial
-    rows = trial_rows(trials, list(study.space.params))
+    rows = trial_rows(trials, list(study.space.params), costs)
     for row, trial in zip(rows, trials):
-        row["cost"] = costs.get(trial.number)
         row["host"] = (trial.system_attrs.get("worker") or {}).get("host")
     if rows:
         _append(sheet, list(rows[0]))
