@@ -274,3 +274,13 @@ def test_show_and_compare_print_square_brackets_as_they_are(tmp_path):
         assert "[red]b" in result.stdout or "a[/]" in result.stdout, args
     shown = cli("show", "b", "--storage", storage, cwd=tmp_path, columns=250).stdout
     assert "a[/]" in shown and "[red]b" in shown and "x[0]" in shown and "'[/bold]'" in shown
+
+
+def test_show_tells_a_parameter_apart_from_a_metric_of_the_same_name(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'same.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1), "cost": tl.uniform(5, 6)}, metric="x", mode="min",
+                            storage=storage, name="same", seed=0)
+    study.tell(study.ask({"x": 0.5, "cost": 5.5}), 0.25)
+    lines = cli("show", "same", "--storage", storage, cwd=tmp_path, columns=200).stdout.splitlines()
+    header = [h.strip() for h in next(line for line in lines if "state" in line).strip("┃").split("┃")]
+    assert header.count("x") == 1 and "params.x" in header and header.count("cost") == 1 and "params.cost" in header

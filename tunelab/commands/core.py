@@ -169,10 +169,11 @@ def show_study(args: argparse.Namespace) -> int:
 def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest: dict[int, float]) -> Table:
     table = Table()
     budgets = study.fidelity is not None  # how far each trial went: a rung, where it was stopped, the full run
-    for column in ("#", "state", *study.metrics, *(["reached"] if budgets else []), "duration", "cost"):
+    columns = ("#", "state", *study.metrics, *(["reached"] if budgets else []), "duration", "cost")
+    for column in columns:
         table.add_column(escape(column), justify="right")
-    for name in study.space.params:
-        table.add_column(escape(name), justify="right")
+    for name in study.space.params:  # a parameter named like a metric (or "cost") is told apart
+        table.add_column(escape(name if name not in columns else f"params.{name}"), justify="right")
     table.add_column("failure")  # why a trial failed; "error" is a common metric name
     style = {"completed": "", "failed": "red", "pruned": "yellow", "running": "cyan", "paused": "blue",
              "cancelled": "yellow"}
