@@ -158,6 +158,20 @@ def test_fingerprint_changes_with_git_diff(repo):
     assert any(line.startswith("git diff: differs") for line in diff_environments(before, after))
 
 
+def test_an_edit_of_an_untracked_source_file_changes_the_fingerprint_and_is_named(repo):
+    """A helper module the objective imports, not committed yet: git's diff does not hold it."""
+    (repo / "helper.py").write_text("SHIFT = 0.3\n")
+    (repo / "notes.md").write_text("not code\n")
+    before = capture_environment(repo)
+    assert set(before["git"]["untracked_sha256"]) == {"helper.py"}
+    (repo / "notes.md").write_text("other notes\n")
+    assert capture_environment(repo)["fingerprint"] == before["fingerprint"]  # not a source file
+    (repo / "helper.py").write_text("SHIFT = 0.5\n")
+    after = capture_environment(repo)
+    assert after["fingerprint"] != before["fingerprint"]
+    assert diff_environments(before, after) == ["untracked file helper.py: changed"]
+
+
 def test_diff_environments_reports_changes(env):
     other = copy.deepcopy(env)
     other["packages"]["numpy"] = "0.0.1"

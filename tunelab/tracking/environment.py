@@ -167,9 +167,28 @@ def _git_info(code_path: str | os.PathLike | None) -> dict | None:
     commit = (_run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root) or "").strip()
     branch = (_run(["git", "symbolic-ref", "--short", "-q", "HEAD"], cwd=root) or "").strip()
     status = _run(["git", "status", "--porcelain", "-z"], cwd=root) or ""
+    untracked = _untracked(status)
     return {"root": root, "commit": commit or None, "branch": branch or None,
             "dirty": bool(status.strip("\0")), "diff": _git_diff(root, has_head=bool(commit)),
-            "untracked": _untracked(status)}
+            "untracked": untracked, "untracked_sha256": _untracked_sources(root, untracked)}
+
+
+#: Untracked files whose text is hashed: code and its configuration, which git's diff does not hold
+#: (not .json: trials write results as JSON, which would change the fingerprint under a running study).
+SOURCE_SUFFIXES = (".py", ".pyx", ".yaml", ".yml", ".toml", ".cfg", ".ini")
+_MAX_SOURCE_BYTES = 1_000_000
+
+
+def _untracked_sources(root: str, paths: list[str]) -> dict[str, str]:
+    """sha256 of the untracked source files among ``paths``: a helper module the objective imports,
+    not yet committed, changes results as much as an edit of a tracked one."""
+    hashes = {}
+    for path in paths:
+        full = os.path.join(root, path)
+        if path.endswith(SOURCE_SUFFIXES) and os.path.isfile(full) and os.path.getsize(full) <= _MAX_SOURCE_BYTES:
+            with open(full, "rb") as handle:
+                hashes[path] = hashlib.sha256(handle.read()).hexdigest()
+    return hashes
 
 
 def capture_environment(code_path: str | os.PathLike | None = None,
@@ -256,7 +275,7 @@ def _fingerprint_parts(env: dict) -> dict:
     """
     os_info, cpu, py = env.get("os") or {}, env.get("cpu") or {}, env.get("python") or {}
     diff = (env.get("git") or {}).get("diff")
-    return {
+    parts = {
         "python": py.get("version"), "python implementation": py.get("implementation"),
         "packages": env.get("packages") or {},
         "git commit": (env.get("git") or {}).get("commit"),
@@ -266,6 +285,10 @@ def _fingerprint_parts(env: dict) -> dict:
         "gpus": [gpu.get("name") for gpu in env.get("gpus") or []],
         "os": os_info.get("system"), "os release": os_info.get("release"),
     }
+    untracked = (env.get("git") or {}).get("untracked_sha256")
+    if untracked:  # only where there are some: a record without any keeps the fingerprint it had
+        parts["untracked files"] = untracked
+    return parts
 
 
 def environment_fingerprint(env: dict) -> str:
@@ -305,8 +328,14 @@ def diff_environments(recorded: dict, current: dict) -> list[str]:
     if old == new:
         return []
     lines: list[str] = []
-    for label in old:
-        if label == "packages":
+    for label in [*old, *(label for label in new if label not in old)]:
+        if label == "untracked files":
+            before, after = old.get(label) or {}, new.get(label) or {}
+            for path in sorted(set(before) | set(after)):
+                if before.get(path) != after.get(path):
+                    state = "new" if path not in before else "gone" if path not in after else "changed"
+                    lines.append(f"untracked file {path}: {state}")
+        elif label == "packages":
             for name in sorted(set(old[label]) | set(new[label]), key=str.lower):
                 lines += _change(name, old[label].get(name), new[label].get(name), "(absent)")
         elif label == "git diff sha256":
