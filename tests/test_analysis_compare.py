@@ -39,7 +39,7 @@ def test_costs_are_compared_with_their_currency_and_not_rounded_away():
     """A cost of 6e-07 USD showed as 1e-06 beside a cost in EUR, with no unit on either."""
     a = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=2, seed=0, name="a")
     b = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=2, seed=1, name="b",
-                prices=tl.Prices(cpu_hour=1000.0, currency="EUR"))
+                prices=tl.Prices(cpu_hour=1000.0, gpu_hour=2.0, currency="EUR"))
     cost_a, cost_b = {row[0]: row[1:] for row in compare_studies(a, b).summary}["cost"]
     assert cost_a.endswith(" USD") and cost_b.endswith(" EUR")
     assert float(cost_a.split()[0]) >= 0 and float(cost_b.split()[0]) >= 0

@@ -80,6 +80,9 @@ def test_bad_prices_and_budgets_are_refused():
         Prices(cpu_hour=-0.1)
     with pytest.raises(ConfigError, match="Prices knows"):
         Prices.coerce({"tpu_hour": 1})
+    with pytest.raises(ConfigError, match=r"Prices in JPY need gpu_hour in JPY too \(the defaults, .* are USD\)"):
+        Prices(cpu_hour=7, currency="JPY")  # the default GPU price is dollars: read as yen it would be wrong
+    assert Prices(cpu_hour=7, gpu_hour=300, currency="JPY").gpu_hour == 300 and Prices().gpu_hour == 2.5
     with pytest.raises(ConfigError, match="max_cost"):
         tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", max_cost=0)
 
@@ -87,7 +90,7 @@ def test_bad_prices_and_budgets_are_refused():
 def test_max_cost_stops_the_study_and_costs_are_recorded():
     # 3600 per core-hour = 1 per core-second; a trial sleeps 0.02 s on 2 cores: at least 0.04 each
     study = tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=200,
-                    max_cost=0.2, resources=tl.Resources(cpus=2), prices=tl.Prices(cpu_hour=3600, currency="EUR"),
+                    max_cost=0.2, resources=tl.Resources(cpus=2), prices=tl.Prices(cpu_hour=3600, gpu_hour=2, currency="EUR"),
                     seed=0)
     cost = study_cost(study)
     assert cost.currency == "EUR" and cost.resources == Resources(cpus=2)
@@ -114,7 +117,7 @@ def test_a_resume_with_other_prices_is_refused_rather_than_re_pricing_the_trials
     tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=1, prices=tl.Prices(cpu_hour=3600), **run)
     before = study_cost(tl.load_study("p", storage=url)).total
     with pytest.raises(ConfigError, match="would re-price the trials it has run"):
-        tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, prices=tl.Prices(cpu_hour=36000, currency="JPY"),
+        tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, prices=tl.Prices(cpu_hour=36000, gpu_hour=400, currency="JPY"),
                 **run)
     with pytest.raises(ConfigError, match="resources=.* would re-price"):
         tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, n_trials=2, resources=tl.Resources(cpus=2), **run)
@@ -132,7 +135,7 @@ def test_show_prints_the_study_cost_and_a_cost_column(tmp_path, capsys):
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     tl.tune(objectives.slow, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, storage=url,
-            name="c", prices={"cpu_hour": 7.0, "currency": "EUR"})
+            name="c", prices={"cpu_hour": 7.0, "gpu_hour": 2.5, "currency": "EUR"})
     assert main(["show", "c", "--storage", url]) == 0
     out = capsys.readouterr().out
     assert "EUR (a trial holds 1 CPU cores and 0 GPUs at 7/2.5 per hour)" in out and "cost" in out.split("┃")[5]

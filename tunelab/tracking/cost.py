@@ -68,15 +68,21 @@ class Resources:
 class Prices:
     """Price per hour of one CPU core and of one GPU, in ``currency``."""
 
-    cpu_hour: float = DEFAULT_CPU_HOUR
-    gpu_hour: float = DEFAULT_GPU_HOUR
+    cpu_hour: float = None  # type: ignore[assignment]  # None: the default, DEFAULT_CPU_HOUR (USD)
+    gpu_hour: float = None  # type: ignore[assignment]  # None: the default, DEFAULT_GPU_HOUR (USD)
     currency: str = "USD"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cpu_hour", _amount(self.cpu_hour, "Prices.cpu_hour"))
-        object.__setattr__(self, "gpu_hour", _amount(self.gpu_hour, "Prices.gpu_hour"))
         if not isinstance(self.currency, str) or not self.currency:
             raise ConfigError(f"Prices.currency must be a name such as 'USD'; got {self.currency!r}")
+        missing = [name for name in ("cpu_hour", "gpu_hour") if getattr(self, name) is None]
+        if missing and self.currency != "USD":  # the defaults are dollars: read as yen they would be wrong
+            raise ConfigError(f"Prices in {self.currency} need {' and '.join(missing)} in {self.currency} too "
+                              f"(the defaults, {DEFAULT_CPU_HOUR:g} and {DEFAULT_GPU_HOUR:g}, are USD)")
+        defaults = {"cpu_hour": DEFAULT_CPU_HOUR, "gpu_hour": DEFAULT_GPU_HOUR}
+        for name in defaults:
+            value = defaults[name] if getattr(self, name) is None else getattr(self, name)
+            object.__setattr__(self, name, _amount(value, f"Prices.{name}"))
 
     def per_hour(self, resources: Resources) -> float:
         return resources.cpus * self.cpu_hour + resources.gpus * self.gpu_hour
