@@ -47,7 +47,7 @@ def train(config, trial):
         # A file this study wrote itself, in its own artefact directory (never in the database).
         model, done = pickle.loads(checkpoint)
     error = None
-    for epoch in range(done + 1, int(trial.budget) + 1):
+    for epoch in range(done + 1, trial.budget + 1):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.partial_fit(X_train, y_train, classes=np.arange(10))

@@ -189,6 +189,23 @@ def test_ask_tell_hands_out_budgets_and_tell_closes_a_rung():
     assert study.counts() == {"completed": 1, "pruned": 2}
 
 
+def test_a_whole_number_budget_is_an_int_so_range_counts_epochs():
+    def objective(config, trial):
+        done = trial.last_step or 0
+        assert isinstance(trial.budget, int)
+        for epoch in range(int(done) + 1, trial.budget + 1):  # no int() needed
+            trial.report(epoch, loss=config["x"] + 1 / epoch)
+        return config["x"] + 1 / trial.budget
+
+    study = tl.tune(objective, SPACE, metric="loss", mode="min", fidelity=EPOCHS, n_trials=12, seed=0,
+                    progress=False)
+    assert study.counts()["completed"] >= 1 and not study.counts().get("failed")
+    asked = tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, seed=0).ask()
+    assert isinstance(asked.budget, int) and asked.budget == asked._spec.budget
+    share = tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, seed=0).ask()
+    assert isinstance(share.budget, float) and 0 < share.budget < 1
+
+
 def test_ask_tell_with_a_stopping_scheduler_records_the_pruning():
     study = tl.create_study(SPACE, metric="loss", mode="min", scheduler="threshold", seed=0,
                             scheduler_options={"threshold": 1.0})

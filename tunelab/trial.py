@@ -183,7 +183,13 @@ class RunningTrial:
     number = property(lambda self: self._spec.number)
     config = property(lambda self: dict(self._spec.config))
     seed = property(lambda self: self._spec.seed)
-    budget = property(lambda self: self._spec.budget, doc="The fidelity level this run must reach (None: full).")
+
+    @property
+    def budget(self) -> int | float | None:
+        """The fidelity level this run must reach (None: full); an ``int`` when it is a whole
+        number, so that ``range(trial.budget)`` counts epochs."""
+        budget = self._spec.budget
+        return int(budget) if isinstance(budget, float) and budget.is_integer() else budget
 
     @property
     def last_step(self) -> float | None:
