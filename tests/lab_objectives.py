@@ -31,6 +31,7 @@ def chatty(config, trial):
     sys.stdout.flush()
     os.system(f"echo child process of trial {trial.number}")
     trial.artifact_path("model/weights.txt").write_text(f"x={config['x']}")
+    trial.set_user_attr("note", f"attribute of trial {trial.number}")
     trial.report(1, loss=config["x"])
     return config["x"]
 

@@ -133,6 +133,8 @@ def test_study_page_draws_its_plots(server, browser):
     assert browser.find_elements("css selector", "#plot-parallel .parcoords")
     assert len(browser.find_elements("css selector", "#plot-history .scatterlayer .point")) >= 12
     assert "best trial" in _text(browser, "best")
+    summary = _text(browser, "summary")
+    assert "auto: bo" in summary and os.path.join("tunelab-artifacts", "alpha") in summary  # the pick, its files
     assert len(browser.find_elements("css selector", "#trials tbody tr")) == 12
     assert _errors(browser) == []
 
@@ -153,6 +155,23 @@ def test_study_page_follows_a_running_study(server, browser):
     assert _errors(browser) == []
 
 
+def test_importance_follows_a_multi_fidelity_study_whose_trials_pause_at_rungs(server, browser):
+    """Such a study completes few trials; importance reads its rung values and must follow them."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url = server
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="rungs", seed=3,
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    _open(browser, base + "/study/rungs")
+    for _ in range(12):
+        trial = study.ask()
+        trial.report(trial.budget, loss=trial.config["x"] + trial.config["y"])
+        study.tell(trial)
+    assert study.counts().get("completed", 0) == 0
+    WebDriverWait(browser, 40).until(lambda d: _plots(d, "#plot-importance") == 1)
+    assert _errors(browser) == []
+
+
 def test_trial_page_shows_config_logs_files_and_curve(server, browser):
     base, _ = server
     _open(browser, base + "/study/beta/trial/1")
@@ -160,6 +179,7 @@ def test_trial_page_shows_config_logs_files_and_curve(server, browser):
     assert _text(browser, "stderr") == "stderr of trial 1"
     assert "model/weights.txt" in _text(browser, "artifacts")
     assert "environment (the study's)" in _text(browser, "environment")
+    assert "attribute of trial 1" in _text(browser, "user-attrs")
     assert _plots(browser, "#plot-curve") == 1
     assert _errors(browser) == []
 

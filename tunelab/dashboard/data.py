@@ -84,7 +84,10 @@ class DashboardData:
             return {
                 "name": study.name, "metrics": study.metrics, "modes": study.modes, "seed": study.seed,
                 "counts": study.counts(), "n_trials": len(trials), "completed": completed,
-                "settings": study.record.settings, "environment": _environment_brief(study.environment),
+                # what importance is computed from (rung values too): the page asks again when it moves
+                "evidence": sum(t.state.finished for t in trials) + sum(len(t.reports) for t in trials),
+                "settings": study.record.settings, "folder": str(study.folder),
+                "environment": _environment_brief(study.environment),
                 "best": [_trial_brief(t) for t in best], "top": trials_table(study, k=TOP_K),
                 "cost": cost.to_json(), "trials": [_trial_brief(t) for t in trials],
                 "figures": {k: plots.figure_json(f) for k, f in figures.items()},

@@ -92,6 +92,11 @@ function renderStudies(studies) {
     el("p", {class: "note"}, "no studies yet"));
 }
 
+// "auto" says what it picked: "auto: bo".
+const pick = (chosen) => chosen ? chosen.name + (chosen.picked ? ": " + chosen.picked : "") : "-";
+const IMPORTANCE_MS = Math.max(POLL_MS, 5000);
+let importanceAskedAt = 0;
+
 function renderStudy(study) {
   const name = study.name;
   if (!document.getElementById("figures")) {
@@ -102,10 +107,10 @@ function renderStudy(study) {
   const counts = Object.entries(study.counts).map(([k, v]) => v + " " + k).join(", ") || "no trials yet";
   section("summary", "summary", keyValues({
     "metric": study.metrics.map((m, i) => m + " (" + study.modes[i] + ")").join(", "), "trials": counts,
-    "searcher": (study.settings.searcher || {}).name, "scheduler": (study.settings.scheduler || {}).name,
+    "searcher": pick(study.settings.searcher), "scheduler": pick(study.settings.scheduler),
     "objective": study.settings.objective, "seed": study.seed,
     "cost": study.cost.total.toPrecision(4) + " " + study.cost.currency,
-    "environment": study.environment.fingerprint, "artifacts": study.settings.artifact_dir}));
+    "environment": study.environment.fingerprint, "files": study.folder}));
   section("best", study.best.length > 1 ? "Pareto front" : "best trial", study.best.length ? table(
     ["trial", "value", "config"], study.best.map((t) => [trialLink(name, t.number), t.value, t.config])) :
     el("p", {class: "note"}, "no completed trial yet"));
@@ -117,8 +122,15 @@ function renderStudy(study) {
   section("trials", "all trials (" + study.n_trials + ")", table(["trial", "state", "value", "duration s", "host", "error"],
     study.trials.map((t) => [trialLink(name, t.number), t.state, t.value, t.duration_s, t.host, t.error]),
     (i) => study.trials[i].state));
-  if (study.completed !== parseInt(BODY.dataset.completed || "-1", 10)) {
+  // Importance also reads rung values, so it is asked again when trials report, not only when
+  // they complete (a multi-fidelity study completes few); at most every IMPORTANCE_MS then.
+  const now = Date.now();
+  const completedMoved = study.completed !== parseInt(BODY.dataset.completed || "-1", 10);
+  const evidenceMoved = study.evidence !== parseInt(BODY.dataset.evidence || "-1", 10);
+  if (completedMoved || (evidenceMoved && now - importanceAskedAt >= IMPORTANCE_MS)) {
     BODY.dataset.completed = String(study.completed);
+    BODY.dataset.evidence = String(study.evidence);
+    importanceAskedAt = now;
     getJSON("/api/study/" + enc(name) + "/importance").then((imp) => {
       const box = document.getElementById("plot-importance");
       if (imp.available) plot("plot-importance", imp.figure);
@@ -136,6 +148,8 @@ function renderTrial(trial) {
     "host": trial.worker.host, "pid": trial.worker.pid, "error": trial.error}));
   section("config", "configuration", keyValues(trial.config));
   section("metrics", "metrics", keyValues(trial.metrics));
+  const attrs = Object.keys(trial.user_attrs || {}).length;
+  section("user-attrs", "user attributes", attrs ? keyValues(trial.user_attrs) : el("p", {class: "note"}, "none"));
   if (trial.reports.length) plot("plot-curve", trial.figure);
   else document.getElementById("plot-curve").replaceChildren(el("p", {class: "note"}, "no reports"));
   const env = Object.assign({}, trial.environment);
