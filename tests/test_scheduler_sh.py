@@ -85,3 +85,30 @@ def test_a_study_continued_with_a_larger_limit_leaves_no_trial_paused(tmp_path, 
                         name="grown", progress=False)
         assert len(study.trials) == n_trials and TrialState.PAUSED not in {t.state for t in study.trials}
         assert study.best.budget == EPOCHS.max
+
+
+_CRASHED: list[int] = []
+
+
+def _crashes_after_its_first_promotion(config, trial):
+    """The first trial promoted past the first epoch crashes there."""
+    state = trial.load_checkpoint()
+    for epoch in range((state or 0) + 1, trial.budget + 1):
+        if epoch == 2 and not _CRASHED or _CRASHED == [trial.number]:
+            _CRASHED[:] = [trial.number]
+            raise RuntimeError("crashed on its way up")
+        trial.save_checkpoint(epoch)
+        trial.report(epoch, loss=config["x"] + 1.0 / epoch)
+
+
+@pytest.mark.parametrize("scheduler", ["sh", "hyperband", "bohb"])
+def test_a_promoted_trial_that_fails_is_replaced_by_the_next_best(scheduler):
+    """The failed run tells the rung above nothing: without the next best in its place, a short
+    study ended with no full run at all."""
+    space = {"x": tl.uniform(0, 1)}
+    epochs = tl.fidelity("epochs", min=1, max=27, resumable=True)
+    _CRASHED.clear()
+    study = tl.tune(_crashes_after_its_first_promotion, space, metric="loss", mode="min", fidelity=epochs,
+                    scheduler=scheduler, n_trials=3, seed=0, progress=False)
+    assert study.counts() == {"failed": 1, "pruned": 1, "completed": 1}, study.counts()
+    assert study.best.last_step == 27 and [t.number for t in study.trials if t.state is TrialState.FAILED] == _CRASHED

@@ -83,17 +83,19 @@ class BracketScheduler(FidelityScheduler):
         number, fewer if the rung had fewer trials (a bracket cut short by the trial limit). A
         trial that ended at the rung (it failed after reporting there, or it was pruned when an
         earlier run's trial limit closed the bracket, which a larger limit has reopened) cannot
-        go on: the next best goes instead."""
+        go on, and one that failed after it went on (it crashed or diverged on the way up) tells
+        the rung above nothing: the next best goes instead, as in ASHA."""
         entrants = members if rung == 0 else self._entrants(members, bracket.levels[rung])
         quota = min(bracket.sizes[rung + 1], max(int(math.floor(len(entrants) / self.eta + 1e-9)), 1))
         following = bracket.levels[rung + 1] * (1 - 1e-9)
         ranked = sorted((t for t in entrants if math.isfinite(scores.get(t.id, math.inf))
-                         and not (t.state.finished and (t.budget or 0) < following)),
+                         and not (t.state.finished and (t.budget or 0) < following)
+                         and t.state is not TrialState.FAILED),
                         key=lambda t: (scores[t.id], t.number))
         return ranked[:quota]
 
     def _decided(self, history: History):
-        """(bracket, members, rung, winners) for every closed rung below the top, lowest first,
+        """(bracket, members, rung, winners, table) for every closed rung below the top, lowest first,
         in the brackets that still hold a paused trial (the others have nothing left to decide)."""
         total = history.n_trials
         for bracket, members in self._groups(history):
@@ -105,7 +107,7 @@ class BracketScheduler(FidelityScheduler):
                 continue
             for rung in range(len(bracket.levels) - 1):
                 winners = self._winners(bracket, members, table[rung], rung)
-                yield bracket, members, rung, winners
+                yield bracket, members, rung, winners, table
                 level = bracket.levels[rung + 1]
                 promoted = all(t.budget is not None and t.budget >= level * (1 - 1e-9) for t in winners)
                 if not promoted or not all(t.id in table[rung + 1] or t.state.finished
@@ -129,16 +131,22 @@ class BracketScheduler(FidelityScheduler):
                 # budget it was given): its rung waits for it there, so bring it up first.
                 if trial.state is TrialState.PAUSED and (trial.budget or 0) < bracket.levels[0] * (1 - 1e-9):
                     return trial
-        for bracket, _, rung, winners in self._decided(history):
+        for bracket, _, rung, winners, _ in self._decided(history):
             for trial in winners:
                 if trial.state is TrialState.PAUSED and at_level(trial.budget, bracket.levels[rung]):
                     return trial
         return None
 
     def retired(self, history: History) -> list[Trial]:
+        """The paused trials of closed rungs that do not go on; but for each winner not yet
+        reported at the rung above, the best of the others stays as a standby: if that run
+        fails on its way up, the standby goes in its place (``_winners``)."""
         out = []
-        for bracket, members, rung, winners in self._decided(history):
+        for bracket, members, rung, winners, table in self._decided(history):
             chosen = {t.id for t in winners}
-            out += [t for t in members if t.state is TrialState.PAUSED and at_level(t.budget, bracket.levels[rung])
-                    and t.id not in chosen]
+            flying = sum(1 for t in winners if t.id not in table[rung + 1] and not t.state.finished)
+            others = sorted((t for t in members if t.state is TrialState.PAUSED
+                             and at_level(t.budget, bracket.levels[rung]) and t.id not in chosen),
+                            key=lambda t: (table[rung].get(t.id, math.inf), t.number))
+            out += others[flying:]
         return out
