@@ -57,3 +57,18 @@ def test_bad_input_is_explained():
         tl.sensitivity(lambda c: 1 / 0, {"x": 0.5}, {"x": tl.uniform(0, 1)})
     with pytest.raises(tl.SpaceError):
         tl.sensitivity(objectives.quadratic, {"x": 2.0, "y": 0.5, "z": "a"}, SPACE, metric="loss")
+    with pytest.raises(ConfigError, match=r"params must be a list of parameter names, e.g. \['lr'\]; got 'x'"):
+        tl.sensitivity(objectives.quadratic, BASELINE, SPACE, metric="loss", params="x")  # not 'x' split in letters
+    with pytest.raises(ConfigError, match="names a parameter twice"):
+        tl.sensitivity(objectives.quadratic, BASELINE, SPACE, metric="loss", params=["x", "x"])
+
+
+def test_the_baseline_counts_in_every_spread():
+    """Around an optimum with an even number of points, the line's own points score alike: the
+    parameter that matters most is the one that moves the metric off the baseline most."""
+    def bowl(config):
+        return (config["x"] - 0.5) ** 2 + 0.001 * config["y"]
+
+    result = tl.sensitivity(bowl, {"x": 0.5, "y": 0.5}, {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}, points=2)
+    assert result.sweeps["x"].metric == pytest.approx([0.2505, 0.2505])
+    assert result.sweeps["x"].spread == pytest.approx(0.25) and result.ranking == ["x", "y"]

@@ -29,7 +29,7 @@ class Importance:
     """Share of the metric's variance explained by each parameter alone, largest first."""
 
     scores: dict[str, float]
-    interactions: float  # the share that no single parameter explains
+    interactions: float | None  # the share that no single parameter explains (None: not estimated)
     n_trials: int
     method: str
     budget: float | None = None  # the fidelity level whose values were explained (multi-fidelity studies)
@@ -159,12 +159,16 @@ def tree_main_effects(tree: Any, d: int) -> np.ndarray | None:
         return None
     shares = np.zeros(d)
     for i in range(d):
+        # The marginal is constant between consecutive box edges along i; each leaf adds its
+        # value times its volume across the other coordinates over the stretch it covers, summed
+        # with a difference array (a leaves x stretches matrix grew with the square of the study).
         cuts = np.unique(np.concatenate([lo[:, i], hi[:, i]]))
-        middles, lengths = (cuts[:-1] + cuts[1:]) / 2, np.diff(cuts)
-        inside = (lo[:, i, None] <= middles) & (middles < hi[:, i, None])
         rest = np.divide(volume, widths[:, i], out=np.zeros_like(volume), where=widths[:, i] > 0)
-        marginal = (rest * v) @ inside
-        shares[i] = float(lengths @ (marginal - mean) ** 2) / total
+        steps = np.zeros(len(cuts))
+        np.add.at(steps, np.searchsorted(cuts, lo[:, i]), rest * v)
+        np.add.at(steps, np.searchsorted(cuts, hi[:, i]), -rest * v)
+        marginal = np.cumsum(steps)[:-1]
+        shares[i] = float(np.diff(cuts) @ (marginal - mean) ** 2) / total
     return shares
 
 
@@ -174,7 +178,10 @@ def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: flo
     names, X, y, budget = training_data(study, budget, seed, metric)
     forest = fit_forest(X, y, seed, trees)
     shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
-    mean = np.mean(shares, axis=0) if shares else np.zeros(len(names))
+    if not shares:  # every tree is flat: there is no variance to share out, main or interaction
+        raise ConfigError(f"importance: {_metric(study, metric)} has the same value ({float(y[0]):.6g}) in all "
+                          f"{len(y)} trials explained, so no parameter explains any of it")
+    mean = np.mean(shares, axis=0)
     scores = dict(sorted(zip(names, map(float, mean)), key=lambda kv: -kv[1]))
     return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova", budget, _metric(study, metric))
 
@@ -195,7 +202,7 @@ def permutation_importance(study: Any, *, trees: int = 64, repeats: int = 10, se
     total = rises.sum()
     shares = rises / total if total > 0 else rises
     scores = dict(sorted(zip(names, map(float, shares)), key=lambda kv: -kv[1]))
-    return Importance(scores, 0.0, len(y), "permutation", budget, _metric(study, metric))
+    return Importance(scores, None, len(y), "permutation", budget, _metric(study, metric))
 
 
 def importance(study: Any, *, method: str = "fanova", seed: int = 0, budget: float | None = None,

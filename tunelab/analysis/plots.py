@@ -136,8 +136,9 @@ def importance_figure(importance: Any, title: str = "parameter importance") -> A
     names = list(importance.scores)[::-1]
     fig = go.Figure(go.Bar(x=[importance.scores[n] for n in names], y=names, orientation="h"))
     at = "" if importance.budget is None else f" at budget {importance.budget:g}"
-    fig.update_layout(title=f"{title} ({importance.method}, {importance.n_trials} trials{at}; "
-                            f"interactions {importance.interactions:.0%})", xaxis_title="share of variance")
+    rest = "" if importance.interactions is None else f"; interactions {importance.interactions:.0%}"
+    fig.update_layout(title=f"{title} ({importance.method}, {importance.n_trials} trials{at}{rest})",
+                      xaxis_title="share of variance")
     return fig
 
 

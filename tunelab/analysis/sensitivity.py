@@ -26,11 +26,17 @@ class ParameterSweep:
     values: list[Any]
     metric: list[float | None]  # None where the run failed
     errors: list[str | None] = field(default_factory=list)
+    #: the baseline's value: the baseline lies on every line (swept around an optimum with an even
+    #: number of points, the line's own points all sit off it, and may all score alike)
+    baseline: float | None = None
 
     @property
     def spread(self) -> float:
         finite = [m for m in self.metric if m is not None and math.isfinite(m)]
-        return max(finite) - min(finite) if finite else math.nan
+        if not finite:  # every run of the line failed: nothing is known of it
+            return math.nan
+        finite += [self.baseline] if self.baseline is not None and math.isfinite(self.baseline) else []
+        return max(finite) - min(finite)
 
 
 @dataclass
@@ -80,7 +86,11 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
         raise ConfigError(f"points must be an integer >= 2; got {points!r}")
     baseline = space.validate(baseline, where="sensitivity baseline")
     metric_name = metric or "value"
+    if isinstance(params, str) or params is not None and not isinstance(params, (list, tuple)):
+        raise ConfigError(f"sensitivity: params must be a list of parameter names, e.g. ['lr']; got {params!r}")
     names = [n for n in space.dimensions if n in baseline] if params is None else list(params)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sensitivity: params names a parameter twice; got {names!r}")
     unknown = [n for n in names if n not in space.dimensions]
     if unknown:
         raise ConfigError(f"sensitivity: {unknown[0]!r} is not a searched parameter of the space "
@@ -108,6 +118,6 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
     for name in names:
         values = space.params[name].grid(points)
         outcomes = [run(_varied(space, baseline, name, v)) for v in values]
-        sweeps[name] = ParameterSweep(name, values, [o[0] for o in outcomes], [o[1] for o in outcomes])
+        sweeps[name] = ParameterSweep(name, values, [o[0] for o in outcomes], [o[1] for o in outcomes], base_value)
     inactive = [n for n in space.dimensions if n not in baseline] if params is None else []
     return Sensitivity(baseline, base_value, metric_name, sweeps, inactive)

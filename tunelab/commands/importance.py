@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     at = "" if result.budget is None else f" at budget {result.budget:g}"
     rows = [(name, f"{share:.1%}") for name, share in result.scores.items()]
-    if result.method == "fanova":
+    if result.interactions is not None:
         rows.append(("(interactions)", f"{result.interactions:.1%}"))
     console.print(table(["parameter", "share of variance"], rows,
                         title=f"importance of {result.metric} ({result.method}, {result.n_trials} trials{at})"))
