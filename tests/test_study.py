@@ -273,6 +273,20 @@ def test_enqueued_configs_come_first(storage):
     assert [t.state for t in stored(study)] == [TrialState.RUNNING] * 3
 
 
+def test_enqueue_spends_the_trial_limit_and_never_exceeds_it(storage):
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=storage, seed=0, n_trials=2)
+    study.enqueue(BASELINE)
+    study.enqueue({**BASELINE, "x": 0.1})
+    with pytest.raises(tl.TrialLimitReached, match="used all its n_trials=2"):
+        study.enqueue({**BASELINE, "x": 0.2})
+    asked = [study.ask(), study.ask()]
+    for trial in asked:
+        study.tell(trial, 0.5)
+    with pytest.raises(tl.TrialLimitReached):
+        study.ask()
+    assert study.counted_trials() == 2 and study.counts() == {"completed": 2}
+
+
 # -- reports ---------------------------------------------------------------------------------------
 def test_report_on_a_finished_trial_is_an_error(storage):
     study = make(storage)

@@ -166,6 +166,10 @@ def test_enqueued_baseline_runs_first_and_only_once(tmp_path):
     assert sum(t.config == baseline for t in study.trials) == 1
     with pytest.raises(tl.SpaceError, match="outside"):
         run(enqueue=[{"x": 9.0, "kind": "a", "n": 2}])
+    more = [{**baseline, "x": x} for x in (0.1, 0.2, 0.3)]  # 3 new ones, room for 2: nothing queued, nothing run
+    with pytest.raises(tl.ConfigError, match="enqueue lists 3 new configurations, and n_trials=7 leaves room for 2"):
+        run(enqueue=more, storage=storage, name="b", n_trials=7)
+    assert len(run(storage=storage, name="b", n_trials=5).trials) == 5
 
 
 def test_n_trials_is_the_study_total_so_a_rerun_continues(tmp_path):

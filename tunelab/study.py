@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints, telling
-from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
+from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
@@ -274,13 +274,19 @@ class Study(ReportSink):
         self._stop_asked = True
 
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
-        """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals."""
+        """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals.
+        It spends one of the study's :attr:`n_trials` (a retry of a trial spends none): with
+        none left, :class:`TrialLimitReached`."""
         config = self.space.validate(config, where="enqueue")
         seed_for, attrs = self._seed_for, {}
         if retry_of is not None:
             seed_for, attrs = (lambda _number: retry_of.seed), retry_attrs(retry_of, self._cache)
+        limit = self.n_trials if retry_of is None else None
         trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs,
-                                          counted=retry_of is None)
+                                          counted=retry_of is None, limit=limit)
+        if trial is None:
+            raise TrialLimitReached(f"enqueue: study {self.name!r} has used all its n_trials={limit}; raise "
+                                    "n_trials to queue more")
         self._cache[trial.id] = trial
         return trial
 

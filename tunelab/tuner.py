@@ -350,12 +350,18 @@ def tune(
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout, executor_options)
     queue = [study.space.validate(config, where="enqueue") for config in enqueue]  # all checked before any is stored
-    study.storage.update_study(study.record.id, settings={"budgets": budgets.to_settings(),
-                                                          "trial_timeout": trial_timeout})
+    stored = {"budgets": budgets.to_settings(), "trial_timeout": trial_timeout}
+    study.storage.update_study(study.record.id, settings=stored)
+    study.record.settings = {**study.record.settings, **stored}
     already = {config_key(t.config) for t in study.trials}
+    queue = [config for config in queue if config_key(config) not in already]
+    room = None if budgets.n_trials is None else budgets.n_trials - study.counted_trials()
+    if room is not None and len(queue) > room:
+        raise ConfigError(f"enqueue lists {len(queue)} new configurations, and n_trials={budgets.n_trials} leaves "
+                          f"room for {max(room, 0)} more trials in study {study.name!r}: raise n_trials or "
+                          "enqueue fewer")
     for config in queue:
-        if config_key(config) not in already:
-            study.enqueue(config)
+        study.enqueue(config)
     Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks),
           max_retries=max_retries).run()
     return study
