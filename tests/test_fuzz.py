@@ -198,6 +198,8 @@ CORRUPTIONS = [
     ("tunelab_studies", "metrics", "'[]'"), ("tunelab_reports", "metrics", "'oops'"),
     ("tunelab_reports", "metrics", "'[1, 2]'"), ("tunelab_reports", "metrics", "'{\"loss\": '"),
     ("tunelab_meta", "value", "'two'"), ("tunelab_studies", "modes", "'[\"sideways\"]'"),
+    ("tunelab_studies", "modes", "'not json'"), ("tunelab_studies", "modes", "'[]'"),
+    ("tunelab_studies", "created_at", "'yesterday'"),
 ]
 
 
@@ -229,9 +231,10 @@ def test_corrupted_rows_give_clear_errors(table, column, value, tmp_path, health
     except Exception as err:  # noqa: BLE001
         clear(err)
     err, out = io.StringIO(), io.StringIO()
-    with redirect_stderr(err), redirect_stdout(out):
-        code = main(["show", "c", "--storage", url])
-    assert code in (0, 2) and "Traceback" not in err.getvalue()
+    for command in (["show", "c"], ["studies"]):
+        with redirect_stderr(err), redirect_stdout(out):
+            code = main([*command, "--storage", url])
+        assert code in (0, 2) and "Traceback" not in err.getvalue(), command
 
 
 # -- objectives that return nonsense (30, in one study) -------------------------------------------------------

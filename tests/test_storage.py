@@ -380,6 +380,22 @@ def test_delete_study_leaves_others_intact(storage):
     assert storage.create_trial(again.id, {"x": 0.5, "k": "a"}, seed_for).number == 0
 
 
+def test_a_deleted_study_s_id_is_never_given_again_and_its_handles_get_a_clear_error(storage):
+    """SQLite gives the largest id in use plus one: deleting the newest study gave its id to the
+    next, and a worker still holding the deleted one wrote its trials into the new study."""
+    old = storage.create_study(record("old"))
+    trial = storage.create_trial(old.id, {"x": 0.5, "k": "a"}, seed_for)
+    storage.delete_study("old")
+    new = storage.create_study(record("new"))
+    assert new.id != old.id
+    for write in (lambda: storage.create_trial(old.id, {"x": 0.1, "k": "a"}, seed_for),
+                  lambda: storage.add_report(old.id, trial.id, 1, {"loss": 1.0}, 1.0),
+                  lambda: storage.set_trial_attr(trial.id, "note", 1)):
+        with pytest.raises(StorageError, match="does not exist"):
+            write()
+    assert storage.trials(new.id) == [] and storage.reports(new.id) == []
+
+
 # -- the SQLite file ---------------------------------------------------------------------------------
 def test_sqlite_schema_version_wal_json_and_indices(tmp_path):
     path = tmp_path / "t.db"
@@ -415,7 +431,9 @@ def test_reopening_keeps_the_data_and_the_version_row(tmp_path):
     assert second.get_study("s").user_attrs == {"owner": "me"}
     second.close()
     with sqlite3.connect(tmp_path / "t.db") as conn:
-        assert conn.execute("SELECT count(*) FROM tunelab_meta").fetchone() == (1,)
+        # the schema's version, and the largest study id given (never given again)
+        assert conn.execute("SELECT key FROM tunelab_meta ORDER BY key").fetchall() == [("last_study_id",),
+                                                                                       ("schema_version",)]
 
 
 def test_newer_schema_is_refused_with_upgrade_advice(tmp_path):

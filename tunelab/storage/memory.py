@@ -15,23 +15,35 @@ from collections import deque
 from typing import Any, Iterable
 
 from tunelab import _json
-from tunelab.errors import StudyExists, StudyNotFound
+from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
+
+
+class _ById(dict):
+    """A table by study or trial id: an id that is not there (its study was deleted while a
+    handle on it was still in use) is a clear StorageError, as on a database."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def __missing__(self, key: Any) -> Any:
+        raise StorageError(f"{self.what} id {key} does not exist in memory (its study deleted?)")
 
 
 class MemoryStorage(Storage):
     def __init__(self) -> None:
         self.url = "memory"
         self._studies: dict[str, StudyRecord] = {}
-        self._trials: dict[int, list[Trial]] = {}  # study id -> trials in creation (= id) order
-        self._waiting: dict[int, deque[Trial]] = {}  # study id -> trials that were created waiting
-        self._by_id: dict[int, Trial] = {}
-        self._study_of: dict[int, int] = {}
-        self._reports: dict[int, list[tuple[int, int, Report]]] = {}
+        self._trials: dict[int, list[Trial]] = _ById("study")  # study id -> trials in creation (= id) order
+        self._waiting: dict[int, deque[Trial]] = _ById("study")  # study id -> trials that were created waiting
+        self._by_id: dict[int, Trial] = _ById("trial")
+        self._study_of: dict[int, int] = _ById("trial")
+        self._reports: dict[int, list[tuple[int, int, Report]]] = _ById("study")
         self._heartbeats: dict[int, float] = {}
         self._owners: dict[int, str | None] = {}
-        self._counted: dict[int, int] = {}  # study id -> trials that spend the budget
+        self._counted: dict[int, int] = _ById("study")  # study id -> trials that spend the budget
         self._uncounted: set[int] = set()
         self._paused: dict[int, dict[int, None]] = {}  # study id -> its paused trials' ids (an ordered set)
         self._ids = itertools.count(1)

@@ -30,8 +30,9 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
-from tunelab.storage.sqlite import WriterQueue, begin_immediate, sqlite_pragmas
-from tunelab.storage.statements import DriverStatement, Statements, check_types, new_id, running_trial, stop_running, to_trial
+from tunelab.storage.sqlite import WriterQueue, begin_immediate, next_study_id, sqlite_pragmas
+from tunelab.storage.statements import DriverStatement, Statements, check_types, decoding, deleted_underneath, new_id, \
+    running_trial, stop_running, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, hide_password, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -70,6 +71,11 @@ class SQLStorage(Storage):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        with deleted_underneath(self.url), self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
         conn = self._conn()
         if not self._sqlite:
             with conn.begin():
@@ -141,32 +147,21 @@ class SQLStorage(Storage):
                       environment=record.environment, user_attrs=record.user_attrs, next_number=0)
         try:
             with self._write() as conn:
+                values.update(id=next_study_id(conn)) if self._sqlite else None
                 study_id = conn.execute(insert(schema.studies).values(**values)).inserted_primary_key[0]
         except IntegrityError:
             raise StudyExists(f"a study named {record.name!r} already exists in {hide_password(self.url)}") from None
         return self.get_study(record.name) if study_id else record
 
-    @contextmanager
-    def _decoding(self, what: str) -> Iterator[None]:
-        """A row that does not decode (edited by hand, half-written by a foreign tool) is a clear
-        StorageError naming the table, never a stray ValueError from deep inside."""
-        try:
-            yield
-        except StorageError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError) as err:
-            raise StorageError(f"{hide_password(self.url)}: a corrupted {what} row could not be read ({type(err).__name__}: "
-                               f"{err}); repair or delete that row") from None
-
     def get_study(self, name: str) -> StudyRecord:
-        with self._decoding("tunelab_studies"):
+        with decoding(self.url, "tunelab_studies"):
             row = self._read(select(schema.studies).where(_S.name == name))
             row = row.first() if hasattr(row, "first") else (row[0] if row else None)
             if row is None:
                 raise StudyNotFound(f"no study named {name!r} in {hide_password(self.url)}")
             m = row._mapping
             record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
-                                 seed=m["seed"], created_at=m["created_at"], settings=m["settings"] or {},
+                                 seed=m["seed"], created_at=float(m["created_at"]), settings=m["settings"] or {},
                                  environment=m["environment"] or {}, user_attrs=_json.restore(m["user_attrs"] or {}))
             check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
             if not record.metrics or len(record.modes) != len(record.metrics) or \
@@ -175,6 +170,10 @@ class SQLStorage(Storage):
             return record
 
     def list_studies(self) -> list[StudySummary]:
+        with decoding(self.url, "tunelab_studies"):
+            return self._summaries()
+
+    def _summaries(self) -> list[StudySummary]:
         rows = list(self._read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
         counts = list(self._read(select(_T.study_id, _T.state, func.count()).group_by(_T.study_id, _T.state)))
         bests = list(self._read(
@@ -189,7 +188,7 @@ class SQLStorage(Storage):
         for study_id, name, created_at, metrics, modes in rows:
             lo_hi = extremes.get(study_id)
             best = None if lo_hi is None else (lo_hi[1] if modes[0] == "max" else lo_hi[0])
-            out.append(StudySummary(name, created_at, metrics, modes, by_study.get(study_id, {}), best))
+            out.append(StudySummary(name, float(created_at), metrics, modes, by_study.get(study_id, {}), best))
         return out
 
     def delete_study(self, name: str) -> None:
@@ -299,13 +298,13 @@ class SQLStorage(Storage):
 
     def top_trials(self, study_id: int, k: int, descending: bool) -> list[Trial]:
         order = _T.value.desc() if descending else _T.value.asc()
-        with self._decoding("tunelab_trials"):
+        with decoding(self.url, "tunelab_trials"):
             return [to_trial(row) for row in self._read(
                 select(schema.trials).where(_T.study_id == study_id, _T.state == TrialState.COMPLETED.value,
                                             _T.value.is_not(None)).order_by(order, _T.number).limit(k))]
 
     def last_trials(self, study_id: int, k: int) -> list[Trial]:
-        with self._decoding("tunelab_trials"):
+        with decoding(self.url, "tunelab_trials"):
             rows = self._read(select(schema.trials).where(_T.study_id == study_id).order_by(_T.number.desc()).limit(k))
             return [to_trial(row) for row in rows][::-1]
 
@@ -375,12 +374,12 @@ class SQLStorage(Storage):
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}
-        with self._decoding("tunelab_trials"):
+        with decoding(self.url, "tunelab_trials"):
             rows = self._read(self._sql.new_or_listed_trials if params["ids"] else self._sql.new_trials, params)
             return [to_trial(row) for row in rows]
 
     def reports(self, study_id: int, *, after_id: int = 0) -> list[tuple[int, int, Report]]:
-        with self._decoding("tunelab_reports"):
+        with decoding(self.url, "tunelab_reports"):
             rows = self._read(self._sql.new_reports, {"study_id": study_id, "after_id": after_id})
             return [(rid, tid, Report(step, _json.numbers(check_types(metrics, dict)), at))
                     for rid, tid, step, metrics, at in rows]

@@ -20,7 +20,10 @@ try:
 except ImportError:  # Windows: writers poll SQLite's lock instead of queueing
     fcntl = None  # type: ignore[assignment]
 
+from sqlalchemy import Connection, func, insert, select, update
+
 from tunelab.errors import StorageError
+from tunelab.storage import schema
 
 _LOCK_WAIT_SECONDS = 60.0
 _CHECKPOINT_PAGES = 10_000  # about 40 MB of log between checkpoints
@@ -102,3 +105,22 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA journal_size_limit={_LOG_LIMIT_BYTES}")
     cursor.close()
+
+
+_LAST_STUDY_ID = "last_study_id"
+
+
+def next_study_id(conn: Connection) -> int:
+    """The id of a study created now, inside the write that creates it. SQLite would hand out the
+    largest id in use plus one, so once the newest study was deleted its id went to the next
+    study, and a process still holding the deleted one (a worker, an ask/tell loop) wrote its
+    trials into the new one. The largest id ever given is kept in ``tunelab_meta``; PostgreSQL's
+    sequences never go back and need none of this."""
+    meta, studies = schema.meta.c, schema.studies.c
+    kept = conn.execute(select(meta.value).where(meta.key == _LAST_STUDY_ID)).scalar()
+    new = max(int(kept or 0), conn.execute(select(func.max(studies.id))).scalar() or 0) + 1
+    if kept is None:
+        conn.execute(insert(schema.meta).values(key=_LAST_STUDY_ID, value=str(new)))
+    else:
+        conn.execute(update(schema.meta).where(meta.key == _LAST_STUDY_ID).values(value=str(new)))
+    return new

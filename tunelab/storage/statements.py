@@ -7,13 +7,18 @@ more to the driver's own SQL.
 
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from sqlalchemy import JSON, Float, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.sql.dml import Insert
 
 from tunelab import _json
+from tunelab.errors import StorageError
 from tunelab.storage import schema
+from tunelab.storage.base import hide_password
 from tunelab.trial import Trial, TrialState
 
 _UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
@@ -119,3 +124,29 @@ def to_trial(row) -> Trial:
         user_attrs=_json.restore(m["user_attrs"] or {}), system_attrs=m["system_attrs"] or {},
         held=m["held"], running_since=m["running_since"],
     )
+
+
+@contextmanager
+def deleted_underneath(url: str) -> Iterator[None]:
+    """A write to a trial or study that another process deleted (``tunelab delete`` while a
+    worker runs) is a clear StorageError, not a driver's foreign-key or no-row error."""
+    try:
+        yield
+    except (IntegrityError, sqlite3.IntegrityError, NoResultFound) as err:
+        if not isinstance(err, NoResultFound) and "foreign key" not in str(err).lower():
+            raise  # another constraint (a study's name taken): the caller says what it means
+        raise StorageError(f"{hide_password(url)}: the trial or study written to does not exist (its study deleted "
+                           "by another process?)") from None
+
+
+@contextmanager
+def decoding(url: str, what: str) -> Iterator[None]:
+    """A row that does not decode (edited by hand, half-written by a foreign tool) is a clear
+    StorageError naming the table, never a stray ValueError from deep inside."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        raise StorageError(f"{hide_password(url)}: a corrupted {what} row could not be read ({type(err).__name__}: "
+                           f"{err}); repair or delete that row") from None
