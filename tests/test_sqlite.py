@@ -78,3 +78,19 @@ def test_a_shared_study_writes_through_the_queue(tmp_path):
     storage = SQLStorage(f"sqlite:///{tmp_path / 'd.db'}")
     assert storage._writers.path == str(tmp_path / "d.db") + "-writers"
     storage.close()
+
+
+def test_a_database_this_process_may_only_read_is_read_and_writes_are_a_clear_error(tmp_path):
+    import tunelab as tl
+
+    path = tmp_path / "r.db"
+    tl.tune(lambda c: c["x"], {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2,
+            storage=f"sqlite:///{path}", name="r", progress=False)
+    readonly = SQLStorage(f"sqlite:///file:{path}?mode=ro&uri=true")
+    assert len(tl.load_study("r", storage=readonly).trials) == 2
+    with pytest.raises(StorageError, match="is read-only here .*: it can be read \\(show, export\\), not written"):
+        readonly.delete_study("r")
+    with pytest.raises(StorageError, match="is read-only here"):
+        tl.tune(lambda c: c["x"], {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=4,
+                storage=readonly, name="r", progress=False)
+    readonly.close()

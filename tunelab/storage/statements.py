@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from sqlalchemy import JSON, Float, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from tunelab import _json
@@ -129,9 +129,15 @@ def to_trial(row) -> Trial:
 @contextmanager
 def deleted_underneath(url: str) -> Iterator[None]:
     """A write to a trial or study that another process deleted (``tunelab delete`` while a
-    worker runs) is a clear StorageError, not a driver's foreign-key or no-row error."""
+    worker runs), or to a database this process may only read, is a clear StorageError, not a
+    driver's foreign-key, no-row or read-only error."""
     try:
         yield
+    except (OperationalError, sqlite3.OperationalError) as err:
+        if "readonly" not in str(err) and "read-only" not in str(err):
+            raise
+        raise StorageError(f"{hide_password(url)} is read-only here ({getattr(err, 'orig', err)}): it can be "
+                           "read (show, export), not written; use a copy, or ask for write access") from None
     except (IntegrityError, sqlite3.IntegrityError, NoResultFound) as err:
         if not isinstance(err, NoResultFound) and "foreign key" not in str(err).lower():
             raise  # another constraint (a study's name taken): the caller says what it means
