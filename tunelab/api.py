@@ -45,8 +45,10 @@ def _check_name(name: str | None) -> str:
     if name is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         return f"study-{stamp}-{secrets.token_hex(2)}"
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(f"study name must be 1-200 letters, digits or . - _ @ + = : , (no spaces); got {name!r}")
+    if not isinstance(name, str) or not _NAME.match(name) or len(name.encode()) > 200:
+        # bytes too: the name is its folder's, and a file system takes 255 bytes (a taken folder gets "-2")
+        raise ConfigError(f"study name must be 1-200 letters, digits or . - _ @ + = : , (no spaces; 200 bytes at "
+                          f"most in UTF-8); got {name!r}")
     if not name.strip("."):  # '.' and '..' name folders already (an export would write beside its target)
         raise ConfigError(f"study name must hold more than dots; got {name!r}")
     return name
