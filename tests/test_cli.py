@@ -7,6 +7,7 @@ import io
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -197,6 +198,20 @@ def test_wrong_arguments_give_one_line_and_exit_code_2(db, tmp_path, args, messa
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "typo.db").exists()  # no command makes an empty database where one was expected
+
+
+def test_a_command_that_only_reads_leaves_another_application_s_database_as_it_was(tmp_path):
+    other, empty = tmp_path / "other.db", tmp_path / "empty.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (text)")
+    empty.write_bytes(b"")
+    for path in (other, empty):
+        result = cli("studies", "--storage", f"sqlite:///{path}", cwd=tmp_path)
+        assert result.returncode == 2 and "is not a tunelab database (no tunelab tables in it)" in result.stderr
+    with sqlite3.connect(other) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # not switched to WAL
+    assert empty.stat().st_size == 0
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["studies"], ["show"], ["export"], ["delete"]])

@@ -8,8 +8,10 @@ listing a module with ``register(subparsers)`` in ``COMMAND_MODULES``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -60,7 +62,22 @@ def existing_storage(url: str) -> str:
         path = Path(url[len("sqlite:///"):])
         if not path.exists():
             raise UsageError(f"no tunelab database at {path} (run a study first, or pass --storage URL)")
+        if path.is_file() and not _holds_tunelab_tables(path):  # left as it is: another application's file
+            raise UsageError(f"{path} is not a tunelab database (no tunelab tables in it); pass the --storage URL "
+                             "of one")
     return url
+
+
+def _holds_tunelab_tables(path: Path) -> bool:
+    """Whether a SQLite file has tunelab's tables, read without writing (an empty file, or
+    another application's database, is not turned into a tunelab one by a command that only
+    reads). A file that is no SQLite database at all, or one that cannot be read, is left to the
+    storage's own error."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tunelab_meta'").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return True  # not SQLite, or not readable so: the storage says which
 
 
 def output_file(path: str, flag: str = "-o") -> str:
