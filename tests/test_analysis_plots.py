@@ -37,7 +37,12 @@ def test_each_figure_has_its_traces(study):
     assert len(curves.data) == 12 and list(curves.data[0].x) == [1.0, 2.0, 3.0]
     assert plots.importance_figure(fanova_importance(study)).data[0].orientation == "h"
     result = tl.sensitivity(objectives.quadratic, study.best.config, SPACE, points=3, metric="loss")
-    assert len(plots.sensitivity_figure(result).data) == 6
+    figure = plots.sensitivity_figure(result)
+    assert len(figure.data) == 6
+    assert result.log_scale == ["y"] and figure.layout["xaxis" + str(result.ranking.index("y") + 1)].type == "log"
+    flags = tl.sensitivity(lambda c: float(c["on"]), {"on": True}, {"on": tl.choice([True, False])}, points=2)
+    line, star = plots.sensitivity_figure(flags).data
+    assert list(line.x) == ["True", "False"] and list(star.x) == ["True"]  # the star on its category
     assert len(plots.compare_figure(study, study).data) == 2
 
 

@@ -53,3 +53,18 @@ def test_helpers_validate_and_compute_gaps():
         ensemble([[1, 2], [1, 2, 3]])
     with pytest.raises(ConfigError, match="failed"):
         seed_check(lambda c: 1 / 0, {}, seeds=2)
+
+
+def test_a_dict_without_a_named_metric_and_a_plain_number_to_ensemble_are_explained():
+    calls = []
+
+    def two_metrics(config, trial):
+        calls.append(trial.seed)
+        return {"accuracy": 0.9, "loss": 0.1}
+
+    with pytest.raises(ConfigError, match="name the metric to read, e.g. metric='loss'"):
+        seed_check(two_metrics, {}, seeds=4)
+    assert len(calls) == 1  # said after the first run, not after four doomed ones
+    check = seed_check(lambda c, trial: float(trial.seed % 7), {}, seeds=3)
+    with pytest.raises(ConfigError, match="its metric, and no 'predictions' to ensemble"):
+        ensemble(check.runs)  # was the mean of the three metric values

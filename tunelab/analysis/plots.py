@@ -173,15 +173,18 @@ def sensitivity_figure(result: Any) -> Any:
     names = result.ranking
     fig = make_subplots(rows=1, cols=max(len(names), 1), shared_yaxes=True,
                         subplot_titles=[f"{n} (spread {result.sweeps[n].spread:.3g})" for n in names])
+    def on_axis(value: Any) -> Any:  # options (True among them) are categories, numbers are numbers
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
     for i, name in enumerate(names, start=1):
         sweep = result.sweeps[name]
-        xs = [str(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else v for v in sweep.values]
-        fig.add_trace(go.Scatter(x=xs, y=sweep.metric, mode="lines+markers", name=name, showlegend=False),
-                      row=1, col=i)
-        fig.add_trace(go.Scatter(x=[result.baseline[name] if isinstance(result.baseline[name], (int, float))
-                                    else str(result.baseline[name])], y=[result.baseline_value], mode="markers",
+        fig.add_trace(go.Scatter(x=[on_axis(v) for v in sweep.values], y=sweep.metric, mode="lines+markers",
+                                 name=name, showlegend=False), row=1, col=i)
+        fig.add_trace(go.Scatter(x=[on_axis(result.baseline[name])], y=[result.baseline_value], mode="markers",
                                  marker={"symbol": "star", "size": 12, "color": "red"}, showlegend=i == 1,
                                  name="baseline"), row=1, col=i)
+        if name in result.log_scale:
+            fig.update_xaxes(type="log", row=1, col=i)
     fig.update_yaxes(title_text=result.metric, row=1, col=1)
     fig.update_layout(title="one parameter at a time around the baseline")
     return fig

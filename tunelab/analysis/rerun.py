@@ -136,3 +136,11 @@ def rerun(objective: Callable, config: Mapping[str, Any], seed: int, metrics: li
         outcome: Outcome = run_objective(keep, spec, sink, list(metrics))
     return Rerun(dict(config), int(seed), outcome.state, dict(outcome.metrics or {}), keep.raw, sink.reports,
                  outcome.error)
+
+
+def check_named_metric(result: "Rerun", named: bool) -> None:
+    """A run whose objective returned a dict while no metric was named: say which to name,
+    before the other runs repeat the same failure."""
+    if not named and result.error and "the study's metric is" in result.error:
+        raise ConfigError(f"the objective returned a dict: name the metric to read, e.g. metric='loss' "
+                          f"({result.error})")

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tunelab.analysis.rerun import Rerun, rerun
+from tunelab.analysis.rerun import Rerun, check_named_metric, rerun
 from tunelab.errors import ConfigError
 from tunelab.tracking.seeds import derive_seed
 
@@ -80,15 +80,19 @@ def top_gap(values: Sequence[float], top: int = 5) -> float | None:
     return float(statistics.median(abs(a - b) for a, b in zip(best, best[1:])))
 
 
-def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *, metric: str = "value",
+def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *, metric: str | None = None,
                root_seed: int = 0, first_seed: int | None = None,
                ranked_values: Sequence[float] | None = None, budget: float | None = None) -> SeedCheck:
     """Run ``config`` with ``seeds`` seeds (to ``budget``: ``trial.budget`` of a multi-fidelity
-    objective); ``ranked_values`` (the study's values, best first) gives the gaps between top
-    configurations that the spread is compared with."""
-    chosen = check_seeds(seeds, root_seed, first_seed)
-    runs = [rerun(objective, config, s, [metric], study="seed-check", number=i, budget=budget)
-            for i, s in enumerate(chosen)]
+    objective); ``metric`` names the value to read when the objective returns a dict;
+    ``ranked_values`` (the study's values, best first) gives the gaps between top configurations
+    that the spread is compared with."""
+    chosen, name = check_seeds(seeds, root_seed, first_seed), metric or "value"
+    runs = []
+    for i, s in enumerate(chosen):
+        runs.append(rerun(objective, config, s, [name], study="seed-check", number=i, budget=budget))
+        check_named_metric(runs[-1], metric is not None)
+    metric = name
     failed = [r for r in runs if r.error is not None]
     if failed:
         raise ConfigError(f"{len(failed)} of {len(runs)} runs failed; first error (seed {failed[0].seed}): "
@@ -104,6 +108,9 @@ def ensemble(runs: Sequence[Rerun | Mapping[str, Any] | Any], key: str = "predic
     arrays = []
     for run in runs:
         raw = run.raw if isinstance(run, Rerun) else run
+        if isinstance(run, Rerun) and not isinstance(raw, Mapping):  # a run's number is its metric
+            raise ConfigError(f"a run returned {raw!r}, its metric, and no {key!r} to ensemble; return "
+                              f"{{'{key}': ..., 'loss': ...}} from the objective")
         value = raw.get(key) if isinstance(raw, Mapping) else raw
         if value is None:
             raise ConfigError(f"a run returned no {key!r} to ensemble; return {{'{key}': ..., 'loss': ...}} "

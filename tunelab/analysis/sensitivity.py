@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from tunelab.analysis.rerun import rerun
+from tunelab.analysis.rerun import check_named_metric, rerun
 from tunelab.errors import ConfigError
 from tunelab.space import Space
 
@@ -47,6 +47,8 @@ class Sensitivity:
     sweeps: dict[str, ParameterSweep]
     #: Parameters not varied: the baseline switches them off (a momentum when the optimizer is adam).
     inactive: list[str] = field(default_factory=list)
+    #: Parameters searched on a log scale (a learning rate): plotted on one.
+    log_scale: list[str] = field(default_factory=list)
 
     @property
     def ranking(self) -> list[str]:
@@ -106,9 +108,7 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
     def run(config: dict[str, Any]) -> tuple[float | None, str | None]:
         result = rerun(objective, config, seed, [metric_name], study="sensitivity", number=next(runs),
                        budget=budget)
-        if result.error and "the study's metric is" in result.error and metric is None:
-            raise ConfigError(f"the objective returned a dict: name the metric to read, e.g. metric='loss' "
-                              f"({result.error})")
+        check_named_metric(result, metric is not None)
         return (result.metrics.get(metric_name) if result.error is None else None), result.error
 
     base_value, base_error = run(baseline)
@@ -120,4 +120,5 @@ def sensitivity(objective: Callable, baseline: Mapping[str, Any], space: Any, po
         outcomes = [run(_varied(space, baseline, name, v)) for v in values]
         sweeps[name] = ParameterSweep(name, values, [o[0] for o in outcomes], [o[1] for o in outcomes], base_value)
     inactive = [n for n in space.dimensions if n not in baseline] if params is None else []
-    return Sensitivity(baseline, base_value, metric_name, sweeps, inactive)
+    log_scale = [n for n in sweeps if getattr(space.params[n], "log", False)]
+    return Sensitivity(baseline, base_value, metric_name, sweeps, inactive, log_scale)
