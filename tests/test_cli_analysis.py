@@ -44,6 +44,8 @@ def test_importance_of_a_multi_fidelity_study_says_at_which_level(capsys, tmp_pa
     assert code == 0 and json.loads(out)["budget"] == 1.0 and json.loads(out)["n_trials"] == 12
     code, out = run(capsys, "importance", "mf", "--storage", url)
     assert code == 0 and "at budget" in out
+    # the default level is one the rungs below screened: the table says how to explain them all
+    assert "12 reached the first rung: --budget 1 explains those" in " ".join(out.split())
 
 
 def test_sensitivity_command_starts_from_the_best_trial(url, capsys, tmp_path):

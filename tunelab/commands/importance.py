@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.importance import importance
 
-    result = importance(load_study(args), method=args.method, budget=args.budget, metric=args.metric)
+    study = load_study(args)
+    result = importance(study, method=args.method, budget=args.budget, metric=args.metric)
     if args.json:
         print(pretty(result.to_json()))
         return 0
@@ -33,4 +34,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("(interactions)", f"{result.interactions:.1%}"))
     console.print(table(["parameter", "share of variance"], rows,
                         title=f"importance of {result.metric} ({result.method}, {result.n_trials} trials{at})"))
+    screened = sum(1 for t in study.trials if t.reports)
+    if args.budget is None and result.budget is not None and screened >= 2 * result.n_trials:
+        # the trials that reached a high rung are those the rungs below kept: they vary less
+        console.print(f"note: {result.n_trials} trials reached budget {result.budget:g}, the ones the rungs below "
+                      f"kept; {screened} reached the first rung: --budget {study.fidelity.min:g} explains those")
     return 0
