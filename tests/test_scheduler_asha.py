@@ -469,3 +469,14 @@ def test_contradictory_options_are_refused_and_a_stopping_rule_on_a_fresh_run_fi
         warnings.simplefilter("error")  # promotion chooses each run's level: nothing to warn about
         tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, scheduler="asha")
         tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="median")
+
+
+def test_more_brackets_than_rungs_says_how_many_are_used():
+    scheduler = ASHAScheduler("loss", "min", brackets=10)
+    with pytest.warns(UserWarning, match=r"brackets=10, and the fidelity's range holds 4 rungs \(1, 3, 9, 27\).* 4 "
+                                         "brackets are used"):
+        scheduler.bind(tl.fidelity("epochs", min=1, max=27, resumable=True))
+    assert scheduler.n_brackets == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ASHAScheduler("loss", "min", brackets=4).bind(tl.fidelity("epochs", min=1, max=27, resumable=True))

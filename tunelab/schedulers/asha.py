@@ -42,7 +42,7 @@ import bisect
 import math
 from typing import Any
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, warn_caller
 from tunelab.history import History
 from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement
 from tunelab.trial import Decision, Trial, TrialState
@@ -83,6 +83,10 @@ class ASHAScheduler(FidelityScheduler):
 
     def _configure(self) -> None:
         self._ladder = list(self.levels)
+        if self._brackets_asked > len(self._ladder):
+            warn_caller(f"{self.name}: brackets={self._brackets_asked}, and the fidelity's range holds "
+                        f"{len(self._ladder)} rungs ({', '.join(f'{v:g}' for v in self._ladder)}): a bracket starts "
+                        f"at each rung, so {len(self._ladder)} brackets are used")
         self._trim()
 
     def _trim(self) -> None:
