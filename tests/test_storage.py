@@ -544,12 +544,26 @@ def test_sqlite_absolute_path(tmp_path):
     ("sqlite:///:memory:", "storage='memory'"),
     ("mysql://user@host/db", "sqlite:///"),
     ("", "not a URL"),
+    ("sqlite:///\x00.db", "holds a NUL character"),
 ])
 def test_bad_urls_get_clear_errors(url, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StorageError, match=message):
         open_storage(url)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_from_the_home_folder_and_a_percent_escape_open_the_file_the_cli_finds(tmp_path, monkeypatch):
+    from tunelab.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for url, made in (("sqlite:///~/home.db", "home.db"), ("sqlite:///with%20space.db", "with space.db")):
+        store = open_storage(url)
+        store.create_study(record())
+        store.close()
+        assert (tmp_path / made).is_file()
+        assert main(["studies", "--storage", url]) == 0  # the same file, not 'no tunelab database'
 
 
 def test_an_upper_case_sqlite_scheme_opens_the_file(tmp_path, monkeypatch):

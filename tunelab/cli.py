@@ -58,8 +58,13 @@ def storage_argument(parser: argparse.ArgumentParser) -> None:
 
 def existing_storage(url: str) -> str:
     """For read-only commands: refuse to create an empty database where the user expected one."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
+        from sqlalchemy.engine import make_url
+
+        try:  # the file SQLAlchemy will open: %-escapes decoded, a ?query left out
+            path = Path(make_url(url).database or "").expanduser()
+        except Exception:  # noqa: BLE001 (a URL it cannot parse: the storage says what is wrong)
+            return url
         if not path.exists():
             raise UsageError(f"no tunelab database at {path} (run a study first, or pass --storage URL)")
         if path.is_file() and not _holds_tunelab_tables(path):  # left as it is: another application's file

@@ -29,6 +29,8 @@ def open_storage(url: "str | Storage | None") -> Storage:
     if not isinstance(url, str):
         raise StorageError(f"storage must be a URL string; got {type(url).__name__}. Use {_ALLOWED}")
     url = url.strip()
+    if "\x00" in url:
+        raise StorageError(f"storage URL {url!r} holds a NUL character. Use {_ALLOWED}")
     scheme = url.split(":", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         return _open_sqlite(url)
@@ -47,6 +49,7 @@ def _open_sqlite(url: str) -> Storage:
     if not url.lower().startswith("sqlite:///"):
         raise StorageError(f"SQLite URLs have three slashes before a relative path: sqlite:///tunelab.db; got {url!r}")
     path = url[len("sqlite:///"):]
+    path = os.path.expanduser(path) if path.startswith("~") else path  # SQLite itself would look for a folder '~'
     url = "sqlite:///" + path  # the scheme as SQLAlchemy spells it
     if path in ("", ":memory:"):
         raise StorageError("an in-memory SQLite database is private to one connection; use storage='memory'")
