@@ -16,7 +16,7 @@ the equivalent of tunelab's ``study.ask()`` over a declared space; ``--optuna-fo
 times its define-by-run form (``trial.suggest_*``) instead. Each study runs a few untimed
 warm-up trials first (imports, statement caches), then the timed trials; the 1000-trial study
 also reports the mean of its last 100 trials, which shows whether the cost grows with the study.
-Databases live in a fresh directory (``--dir`` to choose the disk), one file per study.
+Databases live in a fresh directory (``--dir`` to choose the disk; made if missing), one file per study.
 The two-process section checks the claim that matters for shared studies: a second process
 adds throughput instead of lock errors, and no trial is lost.
 """
@@ -351,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--row-budget", type=float, default=30.0, metavar="S",
                         help="stop a row after S seconds of timed trials (default 30)")
     args = parser.parse_args(argv)
+    if args.dir:  # made if missing; a path that cannot be a folder is one line before any timing, not a traceback
+        try:
+            Path(args.dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            parser.exit(2, f"overhead.py: error: --dir {args.dir}: cannot make the folder ({err.strerror or err})\n")
     try:
         quiet_optuna()
         have_optuna = True

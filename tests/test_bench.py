@@ -100,3 +100,91 @@ def test_bench_resume_keeps_matching_runs_and_runs_the_rest(tmp_path):
     assert all(kept[("random", r["seed"])] == r["best"] for r in first if r["searcher"] == "random")
     text, third = bench("random", 8, "--resume")  # another budget: nothing to keep
     assert "keeping" not in text and len(third) == 2 and all(len(r["best"]) == 8 for r in third)
+
+
+def test_the_timed_overhead_leaves_out_a_searchers_one_time_cost(monkeypatch):
+    """The first run of a searcher in a process pays its lazy imports and first fit; an untimed
+    warm-up pays them, so ms/trial does not depend on which run a worker process starts with.
+    A fake clock and a fake searcher whose first call costs 10 s: nothing here is timed."""
+    from types import SimpleNamespace
+
+    from tunelab.benchmarks import runner
+
+    now, calls = [0.0], []
+
+    def fake_run(problem, searcher, seed, n_trials, objective):
+        calls.append((searcher, n_trials))
+        if len(calls) == 1:
+            now[0] += 10.0  # the one-time cost: imports, the first model
+        values = []
+        for _ in range(n_trials):
+            now[0] += 0.001  # the searcher's own per-trial cost
+            values.append(objective({"x0": 1.0, "x1": 2.0}))
+        return values
+
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(runner, "_run_tunelab", fake_run)
+    monkeypatch.setattr(runner, "_WARMED", set(), raising=False)
+    first = run_one("branin", "random", 0, 40)
+    second = run_one("branin", "random", 1, 40)
+    assert first.overhead == pytest.approx(0.001) and second.overhead == pytest.approx(0.001)
+    assert len(first.best) == 40
+    assert calls == [("random", 25), ("random", 40), ("random", 40)]  # one warm-up per process and searcher
+    run_one("branin", "sobol", 0, 3)
+    assert calls[3:] == [("sobol", 3), ("sobol", 3)]  # never more warm-up trials than the run has
+
+
+def _bench(capsys, *argv):
+    """``tunelab bench`` in this process: (exit code, stdout, stderr)."""
+    from tunelab.cli import main
+
+    code = main(["bench", "--seeds", "1", "--processes", "1", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_searcher_that_cannot_run_is_refused_before_any_run(tmp_path, capsys):
+    """A grid smaller than --trials ran out of points mid-bench, after the other runs, with no table."""
+    code, out, err = _bench(capsys, "--problems", "mixed,branin", "--searchers", "random,grid", "--trials", "30",
+                            "-o", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "'grid' has 25 points to propose on problem 'branin', fewer than the 30 trials" in err
+    assert "[1/" not in out and not (tmp_path / "out").exists()  # refused before any work
+    from tunelab.benchmarks.runner import check_runnable
+
+    check_runnable(["branin"], ["grid", "random", "optuna-tpe"], 25)  # a grid it fills is fine
+
+
+def test_a_searcher_that_cannot_search_the_space_is_refused_before_any_run(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code, out, err = _bench(capsys, "--problems", "branin", "--searchers", "random,reinforce", "--trials", "3",
+                            "-o", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "searcher 'reinforce' cannot run on problem 'branin': the controller picks among discrete" in err
+    assert "[1/" not in out and not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    code, out, err = _bench(capsys, "--problems", "branin", "--searchers", "random", "--trials", "3",
+                            "-o", str(taken))
+    assert code == 2 and f"-o {taken} is a file" in err and len(err.strip().splitlines()) == 1
+    assert taken.read_text() == "mine"
+
+
+def test_resume_skips_a_last_line_cut_off_mid_write_but_refuses_damage_elsewhere(tmp_path, capsys):
+    from tunelab.cli import UsageError
+    from tunelab.commands.bench import _kept_runs
+
+    runs = [json.dumps({"problem": "branin", "searcher": "random", "seed": seed, "best": [3.0, 2.0],
+                        "overhead": 0.001}) for seed in range(3)]
+    path = tmp_path / "runs.jsonl"
+    path.write_text(runs[0] + "\n" + runs[1] + "\n" + runs[2][:25])  # the bench was killed writing seed 2
+    kept = _kept_runs(path, ["branin"], ["random"], 3, 2)
+    assert sorted(run.seed for run in kept) == [0, 1]
+    out = capsys.readouterr().out
+    assert "skipping line 3" in " ".join(out.split()) and len(out.strip().splitlines()) == 1
+    path.write_text(runs[0] + "\n" + runs[1][:25] + "\n" + runs[2] + "\n\n")  # damage before the last line
+    with pytest.raises(UsageError, match="line 2 of .* is not a benchmark run"):
+        _kept_runs(path, ["branin"], ["random"], 3, 2)

@@ -44,3 +44,23 @@ def test_the_command_refuses_bad_input(capsys):
     with pytest.raises(SystemExit):
         record_curves.main(["sgd-digits", "--folds", "1"])
     assert "--folds" in capsys.readouterr().err
+
+
+def test_an_interrupted_write_leaves_the_old_table_whole(tiny_task, tmp_path, monkeypatch):
+    """The table goes to a temporary file renamed over the old one: a run stopped while writing
+    keeps the table that was there, and leaves no half-written file behind."""
+    target = tmp_path / "tiny.json.gz"
+    old = {"name": "tiny", "curves": [[0.5]]}
+    target.write_bytes(gzip.compress(json.dumps(old).encode()))
+    monkeypatch.setattr(record_curves, "record", lambda name, folds: {"name": name, "configs": [], "epochs": 3})
+
+    def dump_then_stop(table, handle, **options):
+        handle.write('{"name": "tiny", "cur')  # part of the table is out when the run is stopped
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(record_curves.json, "dump", dump_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        record_curves.main(["tiny", "--out", str(tmp_path)])
+    with gzip.open(target, "rt") as handle:
+        assert json.load(handle) == old
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.json.gz"]

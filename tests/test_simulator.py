@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import gzip
+import json
 import math
 import os
 import re
@@ -300,3 +303,95 @@ def test_a_task_refuses_steps_outside_its_recorded_epochs():
     assert task.cost(config, 0, top) == pytest.approx(sum(task.cost(config, e, e + 1) for e in range(top)))
     with pytest.raises(tl.ConfigError, match="'full' is not one of the recorded values"):
         task.value({**config, "loss": "full"}, 3)
+
+
+def _gz(table) -> bytes:
+    return gzip.compress(json.dumps(table).encode())
+
+
+def _damaged_tables():
+    short_curve = copy.deepcopy(TINY_TABLE)
+    short_curve["curves"][4] = short_curve["curves"][4][:2]
+    few_rows = {**TINY_TABLE, **{k: TINY_TABLE[k][:5] for k in ("configs", "curves", "cost_per_epoch")}}
+    return [  # (raw file bytes, what the error must say)
+        (_gz(TINY_TABLE)[:60], "not a readable learning-curve table"),  # a cut-off gzip
+        (b"", "not a readable learning-curve table"),  # an empty file
+        (gzip.compress(b""), "not a readable learning-curve table"),  # an empty table
+        (_gz({k: v for k, v in TINY_TABLE.items() if k != "curves"}), "missing key(s) 'curves'"),
+        (_gz(short_curve), "curve 4 has 2 values, expected 3 (one per epoch)"),
+        (_gz(few_rows), "'configs' has 5 rows, expected 6 (one per configuration of the 3 x 2 grid)"),
+        (_gz({**TINY_TABLE, "cost_per_epoch": [1.0] * 4}), "'cost_per_epoch' has 4 rows, expected 6"),
+        (_gz({**TINY_TABLE, "configs": [*TINY_TABLE["configs"][:5], [0, 0]]}), "more than once"),
+    ]
+
+
+@pytest.fixture
+def table_dir(tmp_path, monkeypatch):
+    """The recorded tables read from ``tmp_path``, with nothing cached from the real ones."""
+    from tunelab.benchmarks import tasks
+
+    monkeypatch.setattr(tasks, "DATA_DIR", tmp_path)
+    recorded.cache_clear()
+    yield tmp_path
+    recorded.cache_clear()
+
+
+DAMAGE = ["cut-off", "empty-file", "empty-table", "missing-key", "short-curve", "few-rows", "few-costs", "row-twice"]
+
+
+@pytest.mark.parametrize("raw,message", _damaged_tables(), ids=DAMAGE)
+def test_a_damaged_table_is_refused_on_load_naming_the_file_and_the_fault(raw, message, table_dir):
+    (table_dir / "broken.json.gz").write_bytes(raw)
+    with pytest.raises(tl.ConfigError) as caught:
+        recorded("broken")
+    assert str(table_dir / "broken.json.gz") in str(caught.value) and message in str(caught.value)
+    assert "record_curves" in str(caught.value)  # and how to make a good one
+
+
+def test_a_table_given_in_memory_is_checked_too():
+    with pytest.raises(tl.ConfigError, match=r"^learning-curve table: 'epochs' must be a positive integer"):
+        TableTask({**TINY_TABLE, "epochs": 0})
+    with pytest.raises(tl.ConfigError, match=r"'configs' row 2 is \[3, 0\], not 2 indices"):
+        TableTask({**TINY_TABLE, "configs": [[0, 0], [0, 1], [3, 0], [1, 1], [2, 0], [2, 1]]})
+
+
+def test_bench_mf_refuses_a_damaged_table_in_one_line_before_any_task_runs(table_dir, capsys):
+    from tunelab.cli import main
+
+    (table_dir / "good.json.gz").write_bytes(_gz(TINY_TABLE))
+    (table_dir / "broken.json.gz").write_bytes(_gz({**TINY_TABLE, "curves": TINY_TABLE["curves"][:3]}))
+    code = main(["bench-mf", "--tasks", "good", "broken", "--seeds", "1", "--jobs", "1"])
+    out = capsys.readouterr()
+    assert code == 2 and "broken.json.gz: 'curves' has 3 rows, expected 6" in out.err
+    assert len(out.err.strip().splitlines()) == 1 and "good" not in out.out  # refused before 'good' ran
+
+
+FLAT_TABLE = {**TINY_TABLE, "cost_per_epoch": [1.0] * 6}  # every run: 3 epochs of 1 s, every one at the target
+
+
+@pytest.mark.parametrize("cap,hit", [(2.5, None), (3.0, (3.0, 3.0))])
+def test_optuna_and_tunelab_apply_the_time_cap_alike(cap, hit):
+    """The cap falls inside the first run (it ends at 3 s): a hit after the cap does not count,
+    for the Optuna baseline as for tunelab's methods; one at the cap does."""
+    from tunelab.benchmarks import compare as bench
+
+    task = TableTask(FLAT_TABLE)
+    tunelab_hit, _, _ = bench._one(task, "random (full budget)", 0, target=1.0, limit=cap, workers=1)
+    assert tunelab_hit == hit
+    pytest.importorskip("optuna")
+    from tunelab.benchmarks.optuna_baseline import run_optuna
+
+    assert run_optuna(task, None, 0, target=1.0, max_time=cap) == hit
+
+
+def test_a_scaling_method_that_does_not_apply_to_a_task_says_so(capsys):
+    """median stops runs part-way; subsample runs each level afresh: its scaling line is "n/a"
+    and why (it was left out without a word)."""
+    from tunelab.cli import main
+
+    code = main(["bench-mf", "--tasks", "subsample", "--seeds", "1", "--methods", "tunelab default",
+                 "--workers", "1", "2", "--scaling", "median", "--target-runs", "2", "--reference-runs", "1",
+                 "--jobs", "1"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0 and "tunelab default" in out
+    assert "median with simulated workers: n/a (it stops runs part-way, and subsample's fidelity" in out

@@ -205,9 +205,17 @@ def _run_all(args: list[tuple], jobs: int) -> list[tuple]:
 
 
 def _applicable(task: Task, name: str) -> bool:
+    return not_applicable(task, name) is None
+
+
+def not_applicable(task: Task, name: str) -> str | None:
+    """Why method ``name`` does not apply to ``task`` (None: it does), for the "n/a" it gets."""
     if name in STOPPING_ONLY and not task.fidelity.resumable:
-        return False  # one run per level: nothing to stop part-way
-    return name not in OPTUNA_METHODS or optuna_baseline.available()
+        return (f"it stops runs part-way, and {task.name}'s fidelity ({task.fidelity.name}) is a fresh run "
+                "at each level, with nothing to stop")
+    if name in OPTUNA_METHODS and not optuna_baseline.available():
+        return "Optuna is not installed (pip install 'tunelab[bench]')"
+    return None
 
 
 def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
@@ -223,7 +231,7 @@ def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
     result = simulate(task, seed=seed, workers=workers, target=target, timeout=limit, n_trials=n_trials,
                       **METHODS[name])
     busy = result.compute / (workers * result.elapsed) if result.elapsed > 0 else 1.0
-    event = result.first_hit(target, task.mode, task.fidelity.max)
+    event = result.first_hit(target, task.mode, task.fidelity.max, until=limit)
     if event is None:
         return None, busy, None
     config = next(t.config for t in result.study.trials if t.number == event.trial)

@@ -56,7 +56,11 @@ def suggest(trial, space: Space) -> dict[str, Any]:
 def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_time: float,
                max_trials: int = 3000) -> tuple[float, float] | None:
     """(time, compute) at which Optuna first finishes a full run at ``target`` or better; None
-    when it has not within ``max_time`` simulated seconds (or ``max_trials`` trials)."""
+    when it has not within ``max_time`` simulated seconds (or ``max_trials`` trials).
+
+    The cap is applied as the simulator applies tunelab's (``compare``): a run is stopped at the
+    first epoch that ends past ``max_time``, and a hit counts only at or before it, so a full run
+    started just under the cap does not reach the target after it."""
     optuna = _optuna()
     min_r, max_r = task.fidelity.min, task.fidelity.max
     pruners = {
@@ -73,13 +77,13 @@ def run_optuna(task: Task, pruner: str | None, seed: int, target: float, max_tim
     space = Space.coerce(task.space)
     clock = 0.0
     for _ in range(max_trials):
-        if clock >= max_time:
-            break
         trial = study.ask()
         config = suggest(trial, space)
         done, value, state = 0.0, math.nan, optuna.trial.TrialState.COMPLETE
         for step in task.report_steps(0.0, max_r):
             clock += task.cost(config, done, step)
+            if clock > max_time:
+                return None  # stopped at the cap, in the middle of this run
             value, done = task.value(config, step), step
             if pruner is not None and step < max_r:
                 trial.report(value, int(round(step)) if task.fidelity.integer else step)

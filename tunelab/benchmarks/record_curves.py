@@ -21,6 +21,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -124,6 +125,22 @@ def record(name: str, folds: int = 3) -> dict[str, Any]:
             "folds": folds, "configs": configs, "curves": curves, "cost_per_epoch": costs}
 
 
+def write_table(table: dict[str, Any], path: Path) -> Path:
+    """Write ``table`` to ``path`` whole or not at all: into a temporary file beside it, then
+    renamed over it. A run interrupted while writing (minutes of training lost already) must not
+    also leave a truncated table where the simulator, and the next benchmark, will read it. The
+    temporary name does not end in .json.gz, so a leftover is never taken for a table."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with gzip.open(partial, "wt", compresslevel=9, encoding="utf-8") as handle:
+            json.dump(table, handle, separators=(",", ":"))
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="*", default=list(TASKS), help="which tables to record (default: all)")
@@ -138,9 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.tasks:
         start = time.perf_counter()
         table = record(name, args.folds)
-        path = args.out / f"{name}.json.gz"
-        with gzip.open(path, "wt", compresslevel=9) as handle:
-            json.dump(table, handle, separators=(",", ":"))
+        path = write_table(table, args.out / f"{name}.json.gz")
         print(f"{name}: {len(table['configs'])} configurations x {table['epochs']} epochs "
               f"in {time.perf_counter() - start:.0f}s -> {path} ({path.stat().st_size // 1024} KiB)")
 

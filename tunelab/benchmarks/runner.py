@@ -21,7 +21,7 @@ import tunelab as tl
 from tunelab.benchmarks.problems import Problem, get_problem
 from tunelab.benchmarks.optuna_baseline import suggest
 from tunelab.distributions import Fixed, Float, Int
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, TunelabError
 from tunelab.searchers import SEARCHERS
 
 #: Peers and the package each needs.
@@ -54,6 +54,32 @@ def check_searchers(names: Iterable[str]) -> list[str]:
     return names
 
 
+def check_runnable(problems: Iterable[str], searchers: Iterable[str], n_trials: int) -> None:
+    """Refuse, before any run starts, a tunelab searcher that cannot run ``n_trials`` trials on a
+    problem: one that cannot search its space (``reinforce`` picks among discrete options only),
+    or a grid with fewer points than trials. Found in a worker, either ended the whole bench
+    after the other runs had taken their minutes, with no table. The peers search any space."""
+    for name in (s for s in searchers if s not in EXTERNAL):
+        for problem in problems:
+            try:
+                searcher = SEARCHERS.create(name, tl.Space(get_problem(problem).space), 0,
+                                            options=_tunelab_options(name, n_trials))
+            except TunelabError as err:
+                raise ConfigError(f"searcher {name!r} cannot run on problem {problem!r}: {err}") from None
+            size = getattr(searcher, "size", None)  # a grid's number of points
+            if size is not None and size < n_trials:
+                raise ConfigError(f"searcher {name!r} has {size} points to propose on problem {problem!r}, "
+                                  f"fewer than the {n_trials} trials of a run: ask for {size} trials or fewer "
+                                  f"(--trials), or leave out {name!r} or {problem!r}")
+
+
+#: Trials of the untimed warm-up run: past the random start of every searcher here (tunelab's
+#: model-based ones, Optuna's TPE and GP: 10; hyperopt's TPE: 20), so that the model is built once.
+WARMUP_TRIALS = 25
+#: The searchers this process has warmed up (each worker process warms up its own).
+_WARMED: set[str] = set()
+
+
 def run_one(problem_name: str, searcher: str, seed: int, n_trials: int) -> Run:
     _one_thread(searcher)
     problem = get_problem(problem_name)
@@ -66,20 +92,39 @@ def run_one(problem_name: str, searcher: str, seed: int, n_trials: int) -> Run:
         finally:
             spent[0] += time.perf_counter() - start
 
-    if searcher in EXTERNAL:  # imports are not the optimiser's per-trial cost
-        importlib.import_module(EXTERNAL[searcher])
-    else:
-        SEARCHERS.get(searcher)
+    warm_up(problem, searcher, n_trials)
     start = time.perf_counter()
-    if searcher.startswith("optuna-"):
-        values = _run_optuna(problem, searcher, seed, n_trials, timed)
-    elif searcher == "hyperopt-tpe":
-        values = _run_hyperopt(problem, seed, n_trials, timed)
-    else:
-        values = _run_tunelab(problem, searcher, seed, n_trials, timed)
+    values = _run_searcher(problem, searcher, seed, n_trials, timed)
     total = time.perf_counter() - start
     best = np.minimum.accumulate(np.where(np.isfinite(values), values, np.inf)).tolist()
     return Run(problem_name, searcher, seed, best, max(total - spent[0], 0.0) / max(len(values), 1))
+
+
+def warm_up(problem: Problem, searcher: str, n_trials: int) -> bool:
+    """Run ``searcher`` once, untimed, the first time this process runs it; whether it did.
+
+    The first run of a searcher in a process pays one-time costs (its own lazy imports, scipy's
+    or torch's, the first model fit) that are not a per-trial overhead: timed, they went to
+    whichever run a worker process happened to start with, so the ms/trial column depended on
+    the order of --searchers. The warm-up runs on the problem's space with a cheap stand-in
+    objective (the problem's own may take a second a trial), as many trials as the timed run
+    up to WARMUP_TRIALS."""
+    if searcher in _WARMED:
+        return False
+    if searcher in EXTERNAL:
+        importlib.import_module(EXTERNAL[searcher])
+    rng = np.random.default_rng(0)
+    _run_searcher(problem, searcher, 0, min(n_trials, WARMUP_TRIALS), lambda config: float(rng.random()))
+    _WARMED.add(searcher)
+    return True
+
+
+def _run_searcher(problem: Problem, searcher: str, seed: int, n_trials: int, objective) -> list[float]:
+    if searcher.startswith("optuna-"):
+        return _run_optuna(problem, searcher, seed, n_trials, objective)
+    if searcher == "hyperopt-tpe":
+        return _run_hyperopt(problem, seed, n_trials, objective)
+    return _run_tunelab(problem, searcher, seed, n_trials, objective)
 
 
 def run_all(problems: list[str], searchers: list[str], seeds: int, n_trials: int, processes: int,
@@ -121,8 +166,12 @@ def _one_thread(searcher: str) -> None:
         torch.set_num_threads(1)
 
 
+def _tunelab_options(searcher: str, n_trials: int) -> dict | None:
+    return {"n_trials": n_trials, "workers": 1} if searcher == "auto" else None
+
+
 def _run_tunelab(problem: Problem, searcher: str, seed: int, n_trials: int, objective) -> list[float]:
-    options = {"n_trials": n_trials, "workers": 1} if searcher == "auto" else None
+    options = _tunelab_options(searcher, n_trials)
     study = tl.create_study(problem.space, metric="value", mode="min", seed=seed, searcher=searcher,
                             searcher_options=options)
     values = []

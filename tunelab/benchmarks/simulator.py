@@ -136,14 +136,20 @@ class SimulationResult:
     compute: float  # simulated worker-seconds
     stop_reason: str
 
-    def time_to(self, target: float, mode: str, max_step: float) -> tuple[float, float] | None:
+    def time_to(self, target: float, mode: str, max_step: float,
+                until: float | None = None) -> tuple[float, float] | None:
         """(time, compute) when a run first *finished* at full fidelity at or better than target."""
-        event = self.first_hit(target, mode, max_step)
+        event = self.first_hit(target, mode, max_step, until)
         return None if event is None else (event.time, event.compute)
 
-    def first_hit(self, target: float, mode: str, max_step: float) -> Event | None:
-        """The report of the first run to finish at full fidelity at or better than target."""
+    def first_hit(self, target: float, mode: str, max_step: float, until: float | None = None) -> Event | None:
+        """The report of the first run to finish at full fidelity at or better than target, at
+        or before ``until`` simulated seconds. A timeout stops the tuner at the first report
+        past it, and that report is replayed: ``until`` (the timeout) keeps a run that ends after
+        the cap from counting, as the Optuna baseline does not count one."""
         for event in self.events:
+            if until is not None and event.time > until:
+                return None
             if event.step >= max_step * (1 - 1e-9) and at_or_better(event.value, target, mode):
                 return event
         return None

@@ -13,6 +13,7 @@ from abc import abstractmethod
 import gzip
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -89,7 +90,9 @@ class TableTask(Task):
     elsewhere is snapped to the nearest grid point (on a log scale for parameters spanning
     decades)."""
 
-    def __init__(self, table: Mapping[str, Any]):
+    def __init__(self, table: Mapping[str, Any], source: str = "learning-curve table"):
+        """``source`` names the table in errors (the file it was read from)."""
+        check_table(table, source)
         self.name, self.metric, self.mode = table["name"], table["metric"], table["mode"]
         self.grid: dict[str, list] = dict(table["grid"])
         epochs = int(table["epochs"])
@@ -114,6 +117,81 @@ class TableTask(Task):
     def share_reaching(self, target: float, samples: int = 0, seed: int = 0) -> float:
         """Counted exactly over the recorded configurations (``samples`` and ``seed`` unused)."""
         return float(np.mean(at_or_better(self.finals, target, self.mode)))
+
+
+_REGENERATE = "regenerate it with: python -m tunelab.benchmarks.record_curves"
+_TABLE_KEYS = ("name", "metric", "mode", "epochs", "grid", "configs", "curves", "cost_per_epoch")
+
+
+def check_table(table: Any, source: str) -> None:
+    """Refuse a learning-curve table that cannot be replayed whole, saying what is wrong with it.
+    The simulator looks rows up by configuration and values by epoch: a missing row or a short
+    curve would otherwise surface as a KeyError or an IndexError only when a run reaches it."""
+    problem = _header_problem(table) or _grid_problem(table["grid"]) or _rows_problem(table)
+    if problem:
+        raise ConfigError(f"{source}: {problem}; {_REGENERATE}")
+
+
+def _header_problem(table: Any) -> str | None:
+    if not isinstance(table, Mapping):
+        return f"holds a JSON {type(table).__name__}, not a table (an object with keys {', '.join(_TABLE_KEYS)})"
+    missing = [key for key in _TABLE_KEYS if key not in table]
+    if missing:
+        return f"missing key(s) {', '.join(map(repr, missing))} (a table has {', '.join(_TABLE_KEYS)})"
+    for key in ("name", "metric"):
+        if not isinstance(table[key], str) or not table[key]:
+            return f"{key!r} must be a non-empty string; got {table[key]!r}"
+    if table["mode"] not in ("min", "max"):
+        return f"'mode' must be 'min' or 'max'; got {table['mode']!r}"
+    epochs = table["epochs"]
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        return f"'epochs' must be a positive integer; got {epochs!r}"
+    return None
+
+
+def _grid_problem(grid: Any) -> str | None:
+    if not isinstance(grid, Mapping) or not grid:
+        return "'grid' must map each parameter to the list of its recorded values"
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values or not (
+                all(isinstance(v, str) for v in values) or all(_is_number(v) for v in values)):
+            return (f"'grid' values of {name!r} must be a non-empty list of strings or of numbers; "
+                    f"got {values!r}")
+    return None
+
+
+def _rows_problem(table: Mapping[str, Any]) -> str | None:
+    """One row per configuration of the grid, each with a curve of ``epochs`` values and a cost."""
+    sizes = [len(values) for values in table["grid"].values()]
+    expected = math.prod(sizes)
+    for key in ("configs", "curves", "cost_per_epoch"):
+        rows = table[key]
+        if not isinstance(rows, list) or len(rows) != expected:
+            count = f"{len(rows)} rows" if isinstance(rows, list) else f"a {type(rows).__name__}"
+            return (f"{key!r} has {count}, expected {expected} (one per configuration of the "
+                    f"{' x '.join(map(str, sizes))} grid)")
+    for i, index in enumerate(table["configs"]):
+        if not (isinstance(index, list) and len(index) == len(sizes) and all(
+                isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n for k, n in zip(index, sizes))):
+            return f"'configs' row {i} is {index!r}, not {len(sizes)} indices into the grid's values"
+    twice = expected - len({tuple(index) for index in table["configs"]})
+    if twice:
+        return f"'configs' lists {twice} configuration(s) more than once, and so misses as many"
+    epochs = table["epochs"]
+    for i, curve in enumerate(table["curves"]):
+        if not isinstance(curve, list) or len(curve) != epochs:
+            length = f"{len(curve)} values" if isinstance(curve, list) else f"a {type(curve).__name__}"
+            return f"curve {i} has {length}, expected {epochs} (one per epoch)"
+        if not all(_is_number(v) for v in curve):
+            return f"curve {i} holds a value that is not a finite number"
+    for i, cost in enumerate(table["cost_per_epoch"]):
+        if not _is_number(cost) or cost < 0:
+            return f"'cost_per_epoch' row {i} is {cost!r}, not a number of seconds >= 0"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def at_or_better(value, target: float, mode: str):
@@ -142,12 +220,19 @@ def _nearest(options: list, value: Any) -> int:
 
 @lru_cache(maxsize=None)
 def recorded(name: str) -> TableTask:
+    """The recorded table ``name``, checked whole as it is read: a damaged file is refused here,
+    in one line naming it, not by an IndexError in the middle of a simulation."""
     path = DATA_DIR / f"{name}.json.gz"
     if not path.exists():
         known = ", ".join(recorded_names()) or "none"
         raise ConfigError(f"no recorded learning curves named {name!r} (known: {known})")
-    with gzip.open(path, "rt") as handle:
-        return TableTask(json.load(handle))
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            table = json.load(handle)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as err:  # cut, empty, not JSON
+        raise ConfigError(f"{path}: not a readable learning-curve table ({type(err).__name__}: {err}); "
+                          f"{_REGENERATE}") from None
+    return TableTask(table, source=str(path))
 
 
 def recorded_names() -> list[str]:

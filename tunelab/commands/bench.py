@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tunelab.cli import UsageError
+from tunelab.cli import UsageError, output_folder
 
 console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
 
@@ -49,7 +49,7 @@ def _names(text: str, flag: str) -> list[str]:
 def run_bench(args: argparse.Namespace) -> int:
     from tunelab.benchmarks import PROBLEMS
     from tunelab.benchmarks import report
-    from tunelab.benchmarks.runner import available, check_searchers, run_all
+    from tunelab.benchmarks.runner import available, check_runnable, check_searchers, run_all
 
     for flag in ("trials", "seeds", "processes"):
         if getattr(args, flag) < 1:
@@ -62,10 +62,10 @@ def run_bench(args: argparse.Namespace) -> int:
     wanted = check_searchers(_names(args.searchers, "--searchers"))
     searchers = [s for s in wanted if available(s)]
     skipped = [s for s in wanted if s not in searchers]
+    check_runnable(problems, searchers, args.trials)
+    folder = Path(output_folder(args.output))
     if skipped:
         console.print(f"skipping (not installed): {', '.join(skipped)}")
-    folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
     partial = folder / "runs.jsonl"  # each run as it ends, so an interrupted bench keeps its results
     kept = _kept_runs(partial, problems, searchers, args.seeds, args.trials) if args.resume else []
     partial.write_text("".join(json.dumps(run.__dict__) + "\n" for run in kept), encoding="utf-8")
@@ -122,13 +122,19 @@ def _kept_runs(path: Path, problems: list[str], searchers: list[str], seeds: int
 
     if not path.exists():
         return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = max((number for number, line in enumerate(lines, 1) if line.strip()), default=0)
     kept: dict[tuple, Run] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             run = Run(**json.loads(line))
         except (ValueError, TypeError):
+            if number == last:  # a bench killed while writing its last run: that run is run again
+                console.print(f"--resume: skipping line {number} of {path}, the last, cut off (its run runs again)",
+                              soft_wrap=True, markup=False)
+                continue
             raise UsageError(f"--resume: line {number} of {path} is not a benchmark run") from None
         if (run.problem in problems and run.searcher in searchers and run.seed < seeds
                 and len(run.best) == trials):

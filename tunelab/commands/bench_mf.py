@@ -47,9 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=run_bench)
 
 
-def _tasks(names: list[str] | None):
-    """The tasks, each named once, all checked before the first one runs (a typo in the last
-    name must not cost the minutes of the others); each is loaded when its turn comes."""
+def _tasks(names: list[str] | None) -> list:
+    """The tasks, each named once, all checked and loaded before the first one runs: a typo in
+    the last name, or a damaged table file, must not cost the minutes of the others (a table is
+    a few hundred kilobytes, and is checked whole as it loads)."""
     from tunelab.benchmarks.synthetic import SYNTHETIC
     from tunelab.benchmarks.tasks import recorded, recorded_names
 
@@ -58,7 +59,7 @@ def _tasks(names: list[str] | None):
     for name in names:
         if name not in known:
             raise UsageError(f"unknown task {name!r}; known: {', '.join(known)}")
-    return (SYNTHETIC[name]() if name in SYNTHETIC else recorded(name) for name in names)
+    return [SYNTHETIC[name]() if name in SYNTHETIC else recorded(name) for name in names]
 
 
 def _fmt(value: float | None) -> str:
@@ -130,19 +131,31 @@ def run_bench(args: argparse.Namespace) -> int:
                 row.append(_duel(default, outcome) if name != DEFAULT else "")
             table.add_row(*row)
         console.print(table)
-        if report.scaling:
-            base = report.scaling[1].time if 1 in report.scaling else None
-            parts = []
-            for n, outcome in report.scaling.items():
-                speed = f", x{base / outcome.time:.2f}" if base and outcome.time else ""
-                busy = statistics.median(outcome.busy) if outcome.busy else 1.0
-                parts.append(f"{n} workers: {_fmt(outcome.time)} s ({busy:.1%} busy{speed})")
-            console.print(f"{args.scaling} with simulated workers, time to target (workers' busy share, "
-                          "speed-up): " + ", ".join(parts))
-            lengths = [v for o in report.scaling.values() for v in o.lengths if v is not None]
-            if lengths and base:
-                length = statistics.median(lengths)
-                console.print(f"  a run that reached the target takes {_fmt(length)} s by itself (median), "
-                              f"and more workers cannot shorten one run: the speed-up cannot go much past x{base / length:.2f}")
+        _print_scaling(args.scaling, args.workers, task, report)
         console.print(f"[dim]({time.perf_counter() - started:.0f} s of real time)[/]\n")
     return 0
+
+
+def _print_scaling(method: str, workers: list[int], task, report) -> None:
+    """The scaling line: ``method`` with each number of simulated workers; "n/a" and why where
+    the method does not apply to the task (as its row of the table says), rather than nothing."""
+    from tunelab.benchmarks.compare import not_applicable
+
+    if not report.scaling:
+        reason = not_applicable(task, method) if workers else None
+        if reason:
+            console.print(f"{method} with simulated workers: n/a ({reason})")
+        return
+    base = report.scaling[1].time if 1 in report.scaling else None
+    parts = []
+    for n, outcome in report.scaling.items():
+        speed = f", x{base / outcome.time:.2f}" if base and outcome.time else ""
+        busy = statistics.median(outcome.busy) if outcome.busy else 1.0
+        parts.append(f"{n} workers: {_fmt(outcome.time)} s ({busy:.1%} busy{speed})")
+    console.print(f"{method} with simulated workers, time to target (workers' busy share, "
+                  "speed-up): " + ", ".join(parts))
+    lengths = [v for o in report.scaling.values() for v in o.lengths if v is not None]
+    if lengths and base:
+        length = statistics.median(lengths)
+        console.print(f"  a run that reached the target takes {_fmt(length)} s by itself (median), "
+                      f"and more workers cannot shorten one run: the speed-up cannot go much past x{base / length:.2f}")
