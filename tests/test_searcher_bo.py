@@ -130,3 +130,22 @@ def test_a_study_resumed_in_another_run_proposes_what_one_run_would_have(tmp_pat
     resumed = tl.tune(bowl, space, metric="loss", mode="min", searcher="bo", n_trials=16, seed=4, storage=url,
                       name="b", progress=False)
     assert [t.config for t in resumed.trials] == [t.config for t in whole.trials]
+
+
+def test_a_study_resumed_past_max_points_proposes_what_the_one_run_in_one_go_does():
+    """Beyond max_points the hyperparameters are refitted only as the data grows by a tenth: a
+    resumed study's fresh searcher refitted at once and went another way from trial 24 on."""
+    space = {"x": tl.uniform(-5, 5), "y": tl.uniform(-5, 5)}
+
+    def bowl(config):
+        return (config["x"] - 1.3) ** 2 + (config["y"] + 2.1) ** 2
+
+    def run(n_trials, study=None):
+        return tl.tune(bowl, space, metric="loss", mode="min", searcher="bo", searcher_options={"max_points": 10},
+                       n_trials=n_trials, seed=0, progress=False, storage=study and study.storage,
+                       name=study and study.name)
+
+    in_one_go = [t.config for t in run(30).trials]
+    resumed = run(30, run(23))
+    assert [t.config for t in resumed.trials] == in_one_go
+    assert [resumed.searcher.refit_point(n) for n in (10, 11, 12, 13, 14, 23)] == [10, 11, 12, 13, 14, 22]

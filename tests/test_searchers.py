@@ -292,6 +292,22 @@ def test_a_space_of_constants_runs_with_every_searcher(searcher):
     assert [t.config for t in study.trials] == [{"lr": 0.01, "epochs": 3}] * 3
 
 
+@pytest.mark.parametrize("searcher", ["tpe", "bo", "rf", "anneal", "genetic", "evolution"])
+def test_no_start_of_random_trials_or_only_failed_ones_starts_from_a_random_point(searcher):
+    """n_startup=0 is allowed; with no result to learn from, anneal, genetic and evolution ended
+    the run with a numpy error (an empty population)."""
+    fails = iter([True, True, False, False, False, False])
+
+    def objective(config):
+        if next(fails):
+            raise RuntimeError("no result")
+        return config["x"]
+
+    study = tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher=searcher,
+                    searcher_options={"n_startup": 0}, n_trials=6, seed=0, progress=False)
+    assert study.counts() == {"failed": 2, "completed": 4}
+
+
 def test_bad_warm_starts_and_an_infinite_prior_weight_are_refused():
     with pytest.raises(ConfigError, match=r"warm_start: a value \{'loss': 0.0\} has none of the study's metrics "
                                           r"\['val_loss'\]"):

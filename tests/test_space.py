@@ -142,6 +142,13 @@ def test_constructors_record_their_domain():
     (lambda: tl.fixed(object()), r"fixed values must be JSON-serialisable"),
     (lambda: tl.uniform(0, 1, when={}), r"when= must be a non-empty dict"),
     (lambda: tl.uniform(0, 1, when={"opt": []}), r"lists no allowed value"),
+    # beyond 2**53 floats skip integers: randint(2**62, 2**62 + 3) only ever drew its low end
+    (lambda: tl.randint(2**62, 2**62 + 3), r"randint: integers must lie within \+-2\*\*53"),
+    (lambda: tl.randint(0, 2**64 - 1), r"within \+-2\*\*53 .*got 18446744073709551615"),
+    (lambda: tl.randint(0, 10**400), r"got 100000000000\.\.\. \(401 digits\)"),
+    (lambda: tl.choice([2**53, 2**53 + 1]), r"choice: integers must lie within"),  # not 'a duplicate'
+    (lambda: tl.choice([10**400, 1]), r"choice: integers must lie within"),
+    (lambda: tl.uniform(0, 10**400), r"uniform: low and high must be finite numbers"),
 ])
 def test_bad_distributions_are_refused_with_a_clear_message(build, message):
     with pytest.raises(SpaceError, match=message):
@@ -394,6 +401,8 @@ def test_validate_fills_fixed_values_and_normalises_numbers():
     ({"lr": 1e-3, "layers": 3, "bs": 8, "opt": "sgd", "nesterov": 1}, r"1 is not one of \[True, False\]"),
     ({"lr": 1e-3, "layers": 3, "bs": 8, "opt": "adam", "epochs": 11}, r"11 differs from the fixed value 10"),
     ({"lr": 1e-3, "layers": 3, "bs": [8], "opt": "adam"}, r"parameter 'bs': \[8\] is not one of"),
+    ({"lr": 10**400, "layers": 3, "bs": 8, "opt": "adam"}, r"parameter 'lr': expected a number"),  # no OverflowError
+    ({"lr": 1e-3, "layers": 10**400, "bs": 8, "opt": "adam"}, r"parameter 'layers': expected an integer"),
 ])
 def test_validate_reports_what_is_wrong(config, message):
     with pytest.raises(SpaceError, match=message):

@@ -29,6 +29,27 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: Integers beyond this lose their exactness as floats (the unit cube, the models' arrays): two
+#: would share one coordinate, and some could never be drawn.
+EXACT_INT = 2**53
+
+
+def _finite(value: Any) -> bool:
+    """A number that a float holds (an int of 400 digits is not: float() overflows)."""
+    try:
+        return _is_number(value) and math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _exact_int_error(name: str, value: int) -> str | None:
+    if abs(value) > EXACT_INT:
+        digits = str(value)
+        shown = digits if len(digits) <= 24 else f"{digits[:12]}... ({len(digits)} digits)"
+        return f"{name}: integers must lie within +-2**53 ({EXACT_INT}), where floats hold every one exactly; got {shown}"
+    return None
+
+
 def value_key(value: Any) -> tuple:
     """A key under which 1 == 1.0 but True != 1, for matching categorical options."""
     value = _plain(value)
@@ -128,7 +149,7 @@ class _Scaled(Distribution):
 
     def _in_range(self, value: Any, what: str) -> Any:
         value = _plain(value)
-        if not _is_number(value) or not math.isfinite(value) or (what == "an integer" and int(value) != value):
+        if not _finite(value) or (what == "an integer" and int(value) != value):
             raise SpaceError(f"expected {what} in [{self.low!r}, {self.high!r}]; got {value!r}")
         if not self.low <= value <= self.high:
             raise SpaceError(f"{value!r} is outside [{self.low!r}, {self.high!r}]")
@@ -155,7 +176,7 @@ class Float(_Scaled):
         super().__init__(when)
         name = "loguniform" if log else "uniform"
         low, high = _plain(low), _plain(high)
-        if not (_is_number(low) and _is_number(high)) or not (math.isfinite(low) and math.isfinite(high)):
+        if not (_finite(low) and _finite(high)):
             raise SpaceError(f"{name}: low and high must be finite numbers; got low={low!r}, high={high!r}")
         if low >= high:
             raise SpaceError(f"{name} needs low < high; got low={low!r}, high={high!r} (use tl.fixed for a constant)")
@@ -191,6 +212,9 @@ class Int(_Scaled):
         low, high = _plain(low), _plain(high)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
             raise SpaceError(f"randint: low and high must be integers; got low={low!r}, high={high!r}")
+        problem = _exact_int_error("randint", low) or _exact_int_error("randint", high)
+        if problem:
+            raise SpaceError(problem)
         if low >= high:
             raise SpaceError(f"randint needs low < high; got low={low!r}, high={high!r} (use tl.fixed for a constant)")
         if log and low < 1:
@@ -231,7 +255,9 @@ class Categorical(Distribution):
         for option in options:
             if not (option is None or isinstance(option, (str, bool)) or _is_number(option)):
                 raise SpaceError(f"{name} options must be str, number, bool or None; got {option!r}")
-            if _is_number(option) and not math.isfinite(option):
+            if isinstance(option, int) and not isinstance(option, bool) and _exact_int_error(name, option):
+                raise SpaceError(_exact_int_error(name, option))
+            if _is_number(option) and not _finite(option):
                 raise SpaceError(f"{name} options must be finite; got {option!r}")
             key = value_key(option)
             if key in seen:

@@ -140,7 +140,9 @@ class LearningSearcher(Searcher):
         rng = self._rng("suggest", history.n_trials)
         out: list[dict[str, Any]] = []
         for i in range(n):
-            if data.n_good < self.n_startup or not self.features.d:  # (nothing to model in a space of constants)
+            # Nothing to model before one result (n_startup=0, or every start failed), nor in a
+            # space of constants.
+            if data.n_good < max(self.n_startup, 1) or not self.features.d:
                 point = self._startup_point(history.n_trials + i)
             else:
                 with _one_blas_thread():

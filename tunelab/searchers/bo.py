@@ -28,6 +28,7 @@ The recipe, and why each part is there:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -66,7 +67,7 @@ class BOSearcher(LearningSearcher):
             return rng.random(fmap.d)
         keep = self._subset(y, data.numbers)
         points, target = data.points[keep], _transform(y[keep])
-        gp = self._model(fmap.features(points), target, len(y))
+        gp = self._model(fmap.features(points), target, len(y), data)
         if len(data.pending):
             believed = fmap.features(data.pending)
             gp = gp.add(believed, gp.predict(believed)[0])
@@ -80,18 +81,37 @@ class BOSearcher(LearningSearcher):
         recent = rest[np.argsort(-numbers[rest], kind="stable")][: self.max_points - len(best)]
         return np.concatenate([best, recent])
 
-    def _model(self, x: np.ndarray, y: np.ndarray, n: int) -> GaussianProcess:
-        """The GP on (x, y); hyperparameters refitted when the history (``n``) grew enough."""
+    def _model(self, x: np.ndarray, y: np.ndarray, n: int, data: Observations) -> GaussianProcess:
+        """The GP on (x, y); hyperparameters refitted at the points of ``refit_point``'s schedule.
+
+        A fit starts from the default, never from the last fit, and the schedule depends on the
+        number of results only: a fresh searcher (a resumed study) has no last fit, and must
+        find the hyperparameters the study run in one go would be using, or it goes another way."""
+        point = self.refit_point(n)
         stale = self._theta is None or len(self._theta) != x.shape[1] + 2
-        every = 1 if n <= self.max_points else max(1, min(self._fitted_at // 10, 25))
-        if stale or n - self._fitted_at >= every or n < self._fitted_at:
-            # From the default, never from the last fit: a fresh searcher (a resumed study) has
-            # no last fit, and a different start finds different hyperparameters, so the resumed
-            # study would go another way than the one run in one go.
+        if point == n:
             gp = GaussianProcess(x, y).fit([GaussianProcess.default_theta(x.shape[1])])
             self._theta, self._fitted_at = gp.theta, n
             return gp
+        if stale or self._fitted_at != point:  # resumed between two refits: fit as it was done then
+            first = np.argsort(data.numbers, kind="stable")[:point]  # the results there were then
+            then = dataclasses.replace(data, points=data.points[first], scores=data.scores[first],
+                                       numbers=data.numbers[first])
+            y_then = then.filled_targets(np.random.default_rng(0))
+            keep = self._subset(y_then, then.numbers)
+            fitted = GaussianProcess(self.features.features(then.points[keep]), _transform(y_then[keep]))
+            self._theta = fitted.fit([GaussianProcess.default_theta(x.shape[1])]).theta
+            self._fitted_at = point
         return GaussianProcess(x, y, self._theta).condition()
+
+    def refit_point(self, n: int) -> int:
+        """The number of results at the last refit when there are ``n``: every one up to
+        ``max_points``; beyond, as the data grows by a tenth (at most 25), so that the cost per
+        proposal stays flat on long studies."""
+        point = n if n <= self.max_points else self.max_points
+        while point < n and point + max(1, min(point // 10, 25)) <= n:
+            point += max(1, min(point // 10, 25))
+        return point
 
     def _candidates(self, points: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Uniform points for the whole cube, and neighbours of the best points at several scales."""
