@@ -142,6 +142,7 @@ def test_constructors_record_their_domain():
     (lambda: tl.fixed(object()), r"fixed values must be JSON-serialisable"),
     (lambda: tl.uniform(0, 1, when={}), r"when= must be a non-empty dict"),
     (lambda: tl.uniform(0, 1, when={"opt": []}), r"lists no allowed value"),
+    (lambda: tl.uniform(0, 1, when={"a": {1, 2}}), r"several allowed values go in a list, e.g. \{'a': \[1, 2\]\}"),
     # beyond 2**53 floats skip integers: randint(2**62, 2**62 + 3) only ever drew its low end
     (lambda: tl.randint(2**62, 2**62 + 3), r"randint: integers must lie within \+-2\*\*53"),
     (lambda: tl.randint(0, 2**64 - 1), r"within \+-2\*\*53 .*got 18446744073709551615"),

@@ -145,6 +145,7 @@ def test_a_run_needs_an_end():
     ({"scheduler": "fifi"}, "did you mean 'fifo'"),
     ({"executor": "cluster"}, "unknown executor"),
     ({"name": "has space"}, "study name must be"),
+    ({"seed": 2**63}, r"seed must be an integer in \[0, 2\*\*63\)"),
     ({"name": "\u00e9" * 101}, "200 bytes at most"),  # 101 letters, 202 bytes: its folder's name
     ({"searcher_options": {"pionts": 3}, "searcher": "grid"}, "has no option 'pionts'"),
 ])

@@ -58,7 +58,7 @@ def _check_seed(seed: int | None) -> int:
     if seed is None:
         return new_seed()
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+        raise ConfigError(f"seed must be an integer in [0, 2**63); got {seed!r}")
     return seed
 
 

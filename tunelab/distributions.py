@@ -73,6 +73,9 @@ def _normalize_when(when: Mapping[str, Any] | None) -> dict[str, tuple]:
     for parent, allowed in when.items():
         if not isinstance(parent, str):
             raise SpaceError(f"when= keys must be parameter names (str); got {parent!r}")
+        if isinstance(allowed, (set, frozenset, Mapping)):
+            raise SpaceError(f"when={{{parent!r}: ...}}: several allowed values go in a list, e.g. "
+                             f"{{{parent!r}: {sorted(allowed, key=repr)!r}}}; got {allowed!r}")
         values = tuple(allowed) if isinstance(allowed, (list, tuple)) else (allowed,)
         if not values:
             raise SpaceError(f"when={{{parent!r}: ...}} lists no allowed value")
