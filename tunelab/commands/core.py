@@ -24,7 +24,7 @@ console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).col
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="tune gradient boosting on bundled data (about 30 s)")
+    demo = subparsers.add_parser("demo", help="tune gradient boosting on bundled data (about 15 s on 2 cores)")
     demo.add_argument("--trials", type=int, default=30, help="number of trials (default %(default)s)")
     demo.add_argument("--workers", type=int, default=2, help="worker processes (default %(default)s)")
     demo.add_argument("--name", default=None, help="study name (default: demo, demo-2, ...)")

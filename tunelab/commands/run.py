@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="tune a training script described by a study file (YAML or TOML)",
                                 description="Tune a training script: each trial runs the study file's command "
                                             "and reads the metric from the script's output.",
-                                epilog=f"study file keys (command, metric, mode, space are required):\n{keys}\n\n"
+                                epilog="study file keys (command, metric, mode, space are required, and one of "
+                                       f"n_trials, timeout, target, patience):\n{keys}\n\n"
                                        "example: tunelab run examples/study.yaml --set n_trials=20",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("file", help="the study file (.yaml, .yml or .toml)")
