@@ -172,6 +172,40 @@ def test_an_edit_of_an_untracked_source_file_changes_the_fingerprint_and_is_name
     assert diff_environments(before, after) == ["untracked file helper.py: changed"]
 
 
+def test_a_new_package_folder_many_untracked_files_and_an_edit_past_the_kept_diff_all_show(repo, monkeypatch):
+    """git lists a new folder as one entry ('pkg/'), so its modules went unhashed; the 200th
+    untracked file capped the list before source files were picked out of it; an edit beyond the
+    diff's first MAX_DIFF_CHARS did not change the fingerprint."""
+    from tunelab.tracking import environment
+
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "consts.py").write_text("K = 1.0\n")
+    for i in range(environment.MAX_UNTRACKED + 50):
+        (repo / f"out_{i:03d}.csv").write_text("1\n")
+    (repo / "zhelper.py").write_text("SHIFT = 1\n")
+    before = capture_environment(repo)
+    assert {"pkg/consts.py", "zhelper.py"} <= set(before["git"]["untracked_sha256"])
+    (repo / "pkg" / "consts.py").write_text("K = 2.0\n")
+    assert "untracked file pkg/consts.py: changed" in diff_environments(before, capture_environment(repo))
+    (repo / "zhelper.py").write_text("SHIFT = 3\n")
+    assert "untracked file zhelper.py: changed" in diff_environments(before, capture_environment(repo))
+
+    monkeypatch.setattr(environment, "MAX_DIFF_CHARS", 50)
+    (repo / "train.py").write_text("lr = 0.2\n" * 100 + "scale = 2.0\n")
+    wide = capture_environment(repo)
+    (repo / "train.py").write_text("lr = 0.2\n" * 100 + "scale = 5.0\n")  # past the kept 50 characters
+    assert capture_environment(repo)["fingerprint"] != wide["fingerprint"]
+
+
+def test_tunelab_s_own_database_and_logs_do_not_make_a_tree_dirty(repo):
+    for name in ("tunelab.db", "tunelab.db-wal", "tunelab.db-shm", "tunelab.db-writers"):
+        (repo / name).write_text("")
+    (repo / "tunelab-artifacts" / "demo" / "0").mkdir(parents=True)
+    (repo / "tunelab-artifacts" / "demo" / "0" / "stdout.log").write_text("trial output\n")
+    info = capture_environment(repo)["git"]
+    assert info["dirty"] is False and info["untracked"] == []
+
+
 def test_diff_environments_reports_changes(env):
     other = copy.deepcopy(env)
     other["packages"]["numpy"] = "0.0.1"

@@ -328,3 +328,16 @@ def test_the_closing_hint_works_for_the_storage_used(tmp_path):
     spaced = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///my runs.db")
     assert "tunelab show cli-demo --storage 'sqlite:///my runs.db'" in spaced.stdout
     assert tunelab(tmp_path, "show", "cli-demo", "--storage", "sqlite:///my runs.db").returncode == 0
+
+
+def test_the_code_on_record_is_the_script_not_the_folder_tunelab_was_started_from(tmp_path):
+    """Started from another folder, the study recorded that folder's code (none): an edit of the
+    script was 'the same fingerprint as recorded' while its metric halved."""
+    setup(tmp_path)
+    ran = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert ran.returncode == 0, ran.stderr
+    study = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert study.environment["code"]["file"] == "train.py"  # the script, hashed
+    (tmp_path / "project" / "train.py").write_text(SCRIPT.replace("1 - abs", "0.5 - abs"))
+    again = tunelab(tmp_path, "reproduce", "cli-demo", "0", "--storage", "sqlite:///runs.db")
+    assert "objective file sha256" in again.stdout and again.returncode == 1, again.stdout + again.stderr

@@ -21,12 +21,13 @@ from rich.markup import escape
 from tunelab.cli import DEFAULT_STORAGE, UsageError
 from tunelab.commands.core import _fmt
 from tunelab.errors import StudyNotFound, TunelabError
-from tunelab.script.command import CommandObjective, ScriptFailed, ScriptOutputError
+from tunelab.script.command import CommandObjective, ScriptFailed, ScriptOutputError, code_on_record
 from tunelab.script.process import ExitOnSigterm
 from tunelab.script.studyfile import KEYS, StudyFile, load_study_file
 from tunelab.script.template import whole
 from tunelab.storage import Storage, open_storage
 from tunelab.tracking.artifacts import default_artifact_root
+from tunelab.tracking.environment import capture_environment
 from tunelab.tracking.callbacks import Callback
 from tunelab.trial import TrialState
 
@@ -94,7 +95,8 @@ def run_study_file(args: argparse.Namespace) -> int:
                             storage=storage, seed=study_file.seed, searcher=study_file.searcher,
                             scheduler=study_file.scheduler, searcher_options=study_file.searcher_options,
                             scheduler_options=study_file.scheduler_options, load_if_exists=args.resume,
-                            artifact_dir=root, fidelity=study_file.fidelity)
+                            artifact_dir=root, fidelity=study_file.fidelity,
+                            environment=capture_environment(code_on_record(study_file.command, study_file.workdir)))
     artifacts = study.folder  # <root>/<name>, unless another database's study of that name holds it
     objective = CommandObjective.from_study_file(study_file, artifacts)
     storage.update_study(study.record.id, settings={

@@ -32,6 +32,7 @@ from tunelab.script.process import ExitOnSigterm, ScriptProcess
 from tunelab.script.reporter import REPORT_FILE_ENV
 from tunelab.script.studyfile import StudyFile
 from tunelab.script.template import Template, env_name, format_value, whole
+from tunelab.tracking.environment import SOURCE_SUFFIXES
 from tunelab.trial import RunningTrial, TrialTimeout
 
 #: Seconds to keep reading after the script exited while a child it left still holds its stdout.
@@ -71,6 +72,21 @@ class CommandObjective:
 
     def __call__(self, config: dict[str, Any], trial: RunningTrial) -> dict[str, float]:
         return _TrialRun(self, config, trial).run()
+
+    @property
+    def code_path(self) -> str:
+        return code_on_record(self.command, self.workdir)
+
+
+def code_on_record(command: Template, workdir: str | Path) -> str:
+    """The code a command's environment record describes: the script it runs (the first of its
+    words naming a source file in the working folder), else the working folder; never the folder
+    tunelab was started from, which may be another repository or none."""
+    for token in command.tokens:
+        path = Path(workdir, token)
+        if token.endswith(SOURCE_SUFFIXES) and path.is_file():
+            return str(path.resolve())
+    return str(Path(workdir).resolve())
 
 
 class _TrialRun:

@@ -128,8 +128,15 @@ def _package_versions(extra: Iterable[str] | None) -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
+#: Untracked files that are tunelab's own (a study's database beside the code, the trials' logs):
+#: data, not code; they made every tree "dirty" and filled the list of untracked files.
+_OWN_FILES = re.compile(r"(^|/)tunelab-artifacts/|\.(db|sqlite3?)(-wal|-shm|-journal|-writers)?$")
+
+
 def _untracked(status: str) -> list[str]:
-    """Pick untracked paths out of ``git status --porcelain -z`` output."""
+    """Pick untracked paths out of ``git status --porcelain -z --untracked-files=all`` output
+    (every file, also inside a new folder: a package not yet added is code too), tunelab's
+    own files left out."""
     paths: list[str] = []
     skip_next = False
     for entry in status.split("\0"):
@@ -138,9 +145,16 @@ def _untracked(status: str) -> list[str]:
             continue
         if set(entry[:2]) & {"R", "C"}:
             skip_next = True
-        if entry.startswith("?? ") and len(paths) < MAX_UNTRACKED:
+        if entry.startswith("?? ") and not _OWN_FILES.search(entry[3:]):
             paths.append(entry[3:])
     return paths
+
+
+def _changed(status: str) -> bool:
+    """Whether the tree differs from its commit: a change to a tracked file, or an untracked
+    file that is not tunelab's own."""
+    return any(entry[:2] != "??" or not _OWN_FILES.search(entry[3:])
+               for entry in status.split("\0") if len(entry) > 3)
 
 
 def _git_diff(root: str, has_head: bool) -> str:
@@ -150,8 +164,13 @@ def _git_diff(root: str, has_head: bool) -> str:
         diff = _run([*base, "HEAD"], cwd=root) or ""
     else:
         diff = (_run([*base, "--cached"], cwd=root) or "") + (_run(base, cwd=root) or "")
+    return diff
+
+
+def _kept_diff(diff: str) -> str:
+    """The diff as stored: at most MAX_DIFF_CHARS (its sha256, over all of it, is kept beside)."""
     if len(diff) > MAX_DIFF_CHARS:
-        diff = diff[:MAX_DIFF_CHARS] + f"\n[diff truncated at {MAX_DIFF_CHARS} characters]"
+        return diff[:MAX_DIFF_CHARS] + f"\n[diff truncated at {MAX_DIFF_CHARS} characters]"
     return diff
 
 
@@ -166,11 +185,13 @@ def _git_info(code_path: str | os.PathLike | None) -> dict | None:
         return None
     commit = (_run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root) or "").strip()
     branch = (_run(["git", "symbolic-ref", "--short", "-q", "HEAD"], cwd=root) or "").strip()
-    status = _run(["git", "status", "--porcelain", "-z"], cwd=root) or ""
+    status = _run(["git", "status", "--porcelain", "-z", "--untracked-files=all"], cwd=root) or ""
     untracked = _untracked(status)
+    diff = _git_diff(root, has_head=bool(commit))
     return {"root": root, "commit": commit or None, "branch": branch or None,
-            "dirty": bool(status.strip("\0")), "diff": _git_diff(root, has_head=bool(commit)),
-            "untracked": untracked, "untracked_sha256": _untracked_sources(root, untracked)}
+            "dirty": _changed(status), "diff": _kept_diff(diff),
+            "diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+            "untracked": untracked[:MAX_UNTRACKED], "untracked_sha256": _untracked_sources(root, untracked)}
 
 
 #: Untracked files whose text is hashed: code and its configuration, which git's diff does not hold
@@ -183,9 +204,11 @@ def _untracked_sources(root: str, paths: list[str]) -> dict[str, str]:
     """sha256 of the untracked source files among ``paths``: a helper module the objective imports,
     not yet committed, changes results as much as an edit of a tracked one."""
     hashes = {}
-    for path in paths:
+    for path in (p for p in paths if p.endswith(SOURCE_SUFFIXES)):
+        if len(hashes) >= MAX_UNTRACKED:
+            break
         full = os.path.join(root, path)
-        if path.endswith(SOURCE_SUFFIXES) and os.path.isfile(full) and os.path.getsize(full) <= _MAX_SOURCE_BYTES:
+        if os.path.isfile(full) and os.path.getsize(full) <= _MAX_SOURCE_BYTES:
             with open(full, "rb") as handle:
                 hashes[path] = hashlib.sha256(handle.read()).hexdigest()
     return hashes
@@ -225,6 +248,9 @@ def code_path_of(objective: object) -> str:
     own hash too, for a file git does not track), else the current folder."""
     import inspect
 
+    own = getattr(objective, "code_path", None)  # a command's script (tunelab run)
+    if isinstance(own, str):
+        return own
     try:
         return os.path.abspath(inspect.getfile(objective)) if objective is not None else os.getcwd()
     except (TypeError, OSError):
@@ -274,12 +300,14 @@ def _fingerprint_parts(env: dict) -> dict:
     Tolerant of missing keys so records written by older versions still compare.
     """
     os_info, cpu, py = env.get("os") or {}, env.get("cpu") or {}, env.get("python") or {}
-    diff = (env.get("git") or {}).get("diff")
+    git = env.get("git") or {}
+    diff = git.get("diff")
     parts = {
         "python": py.get("version"), "python implementation": py.get("implementation"),
         "packages": env.get("packages") or {},
         "git commit": (env.get("git") or {}).get("commit"),
-        "git diff sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None,
+        # over the whole diff (a record keeps its first MAX_DIFF_CHARS); older records: the kept one
+        "git diff sha256": git.get("diff_sha256", hashlib.sha256(diff.encode()).hexdigest() if diff else None),
         "objective file sha256": (env.get("code") or {}).get("sha256"),
         "cpu": cpu.get("model"), "cpu machine": cpu.get("machine"),
         "gpus": [gpu.get("name") for gpu in env.get("gpus") or []],
