@@ -60,3 +60,10 @@ def fails_on_round_y(config, trial):
     if config["y"] in (0.0, 0.5, 1.0):
         raise ValueError("a round y")
     return quadratic(config, trial)
+
+
+def fails_above_half(config, trial):
+    """Fails for x > 0.5 with an error naming a setting, which TUNELAB_TEST_SHIFT changes."""
+    if config["x"] > 0.5:
+        raise RuntimeError(f"diverged (setting {os.environ.get('TUNELAB_TEST_SHIFT', '0')})")
+    return {"loss": config["x"]}

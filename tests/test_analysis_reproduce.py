@@ -143,3 +143,27 @@ def test_a_multi_fidelity_trial_is_rerun_to_its_budget_and_so_are_sensitivity_an
     assert main(["sensitivity", "mf", "--points", "3", "--storage", url]) == 0  # at the best trial's budget
     assert main(["seed-check", "mf", "--seeds", "2", "--storage", url]) == 0
     assert main(["reproduce", "mf", str(study.trials[0].number), "--storage", url]) == 0
+
+
+def test_a_trial_a_stopping_rule_ended_early_is_compared_at_the_step_it_stopped(tmp_path):
+    """It has no value at its budget: the re-run, which runs to the budget, was 'not reproduced'."""
+    import mf_objectives
+
+    study = tl.tune(mf_objectives.by_epochs, mf_objectives.SPACE, metric="loss", mode="min", n_trials=12, seed=1,
+                    scheduler="median", fidelity=mf_objectives.EPOCHS, storage=f"sqlite:///{tmp_path / 'm.db'}")
+    stopped = next(t for t in study.trials if t.state is tl.TrialState.PRUNED and not t.reached_budget)
+    result = reproduce(study, stopped.number)
+    assert result.step == stopped.reports[-1].step and result.exact
+    assert f"at step {stopped.reports[-1].step:g}, where a stopping rule ended it" in result.report()
+
+
+def test_a_failed_trial_reproduces_when_it_fails_the_same_way(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    study = tl.tune(objectives.fails_above_half, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=8,
+                    seed=2, storage=url, name="f")
+    failed = next(t for t in study.trials if t.state is tl.TrialState.FAILED)
+    same = reproduce(study, failed.number)
+    assert same.exact and "the recorded trial failed, and the re-run failed the same way" in same.report()
+    monkeypatch.setenv("TUNELAB_TEST_SHIFT", "1")
+    other = reproduce(study, failed.number)
+    assert not other.exact and "the recorded trial failed (RuntimeError: diverged (setting 0))" in other.report()

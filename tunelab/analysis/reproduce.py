@@ -26,9 +26,17 @@ class Reproduction:
     recorded: float | None
     reproduced: Rerun
     environment_changes: list[str]
+    #: the step the recorded value is at, for a trial a stopping rule ended before its budget: the
+    #: re-run's report there is compared (None: its result at the budget)
+    step: float | None = None
+    #: the error of a trial that failed by its own doing: a re-run that fails alike reproduces it
+    recorded_error: str | None = None
 
     @property
     def value(self) -> float | None:
+        if self.step is not None:  # the re-run's report at that step, even if it failed later
+            return next((r.metrics.get(self.metric) for r in self.reproduced.reports
+                         if abs(r.step - self.step) <= 1e-9 * max(1.0, abs(self.step))), None)
         return self.reproduced.metrics.get(self.metric) if self.reproduced.error is None else None
 
     @property
@@ -39,7 +47,11 @@ class Reproduction:
 
     @property
     def exact(self) -> bool:
-        return self.difference == 0.0
+        return self.difference == 0.0 or self.failed_alike
+
+    @property
+    def failed_alike(self) -> bool:
+        return self.recorded_error is not None and self.reproduced.error == self.recorded_error
 
     def report(self) -> str:
         lines = [f"trial {self.number}: seed {self.reproduced.seed}, config {self.reproduced.config}"]
@@ -48,15 +60,27 @@ class Reproduction:
             lines += [f"  {line}" for line in self.environment_changes]
         else:
             lines.append("environment: same fingerprint as recorded")
-        if self.reproduced.error is not None:
-            lines.append(f"the re-run FAILED: {self.reproduced.error}")
-        elif self.recorded is None:
-            lines.append(f"{self.metric} now {self.value:.10g} (the recorded trial has no value at its budget)")
-        else:
-            rel = abs(self.difference) / abs(self.recorded) if self.recorded else math.inf
-            verdict = "reproduced exactly" if self.exact else f"differs by {self.difference:+.6g} ({rel:.3%})"
-            lines.append(f"{self.metric}: recorded {self.recorded:.10g}, now {self.value:.10g}: {verdict}")
+        lines.append(self._verdict())
         return "\n".join(lines)
+
+    def _verdict(self) -> str:
+        at = "" if self.step is None else f" at step {self.step:g}, where a stopping rule ended it"
+        if self.recorded_error is not None:
+            if self.failed_alike:
+                return f"the recorded trial failed, and the re-run failed the same way: {self.recorded_error}"
+            now = f"failed otherwise: {self.reproduced.error}" if self.reproduced.error is not None else \
+                f"completed, {self.metric} {self.reproduced.metrics.get(self.metric)!r}"
+            return f"the recorded trial failed ({self.recorded_error}); the re-run {now}"
+        if self.value is None:
+            if self.reproduced.error is not None:
+                return f"the re-run FAILED: {self.reproduced.error}"
+            return f"the re-run reported no {self.metric}{at} (the recorded trial has one)" if self.step is not None \
+                else f"{self.metric} now {self.value!r} (the recorded trial has no value at its budget)"
+        if self.recorded is None:
+            return f"{self.metric} now {self.value:.10g} (the recorded trial has no value at its budget)"
+        rel = abs(self.difference) / abs(self.recorded) if self.recorded else math.inf
+        verdict = "reproduced exactly" if self.difference == 0.0 else f"differs by {self.difference:+.6g} ({rel:.3%})"
+        return f"{self.metric}{at}: recorded {self.recorded:.10g}, now {self.value:.10g}: {verdict}"
 
 
 def reproduce(study: Any, number: int, *, objective: Any = None, folder: Any = None) -> Reproduction:
@@ -71,13 +95,20 @@ def reproduce(study: Any, number: int, *, objective: Any = None, folder: Any = N
     changes = diff_environments(recorded_env, current)
     result = rerun(objective, trial.config, trial.seed, study.metrics, study=study.name, number=number,
                    artifact_dir=folder, budget=trial.budget)  # as far as it ran (a rung, for a pruned one)
-    return Reproduction(number, study.metric, _recorded(trial), result, changes)
+    value, step = _recorded(trial, study.metric)
+    error = trial.error if trial.failed_itself else None
+    return Reproduction(number, study.metric, value, result, changes, step, error)
 
 
-def _recorded(trial: Any) -> float | None:
-    """The value to compare the re-run with: a completed trial's, or the value at its budget of a
-    trial paused or pruned there (a rung). One stopped before its budget has none that the
-    re-run, which runs to the budget, could reproduce."""
+def _recorded(trial: Any, metric: str) -> tuple[float | None, float | None]:
+    """(value, step) to compare the re-run with: a completed trial's value, or the value at its
+    budget of a trial paused or pruned there (a rung), at no particular step; or, for a trial a
+    stopping rule ended before its budget, its last report and the step of it (the re-run runs to
+    the budget and reports on the way)."""
     if trial.state is TrialState.COMPLETED:
-        return trial.value
-    return trial.value if trial.state in (TrialState.PAUSED, TrialState.PRUNED) and trial.reached_budget else None
+        return trial.value, None
+    if trial.state in (TrialState.PAUSED, TrialState.PRUNED) and trial.reached_budget:
+        return trial.value, None
+    if trial.state is TrialState.PRUNED and trial.reports and metric in trial.reports[-1].metrics:
+        return trial.reports[-1].metrics[metric], trial.reports[-1].step
+    return None, None

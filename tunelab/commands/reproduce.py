@@ -1,7 +1,8 @@
 """`tunelab reproduce STUDY TRIAL`: re-run a trial from its record and say what differs.
 
-The exit code is 0 when the metric is reproduced within ``--tolerance``, 1 when it is not (so a
-script can check reproducibility), 2 for a usage error."""
+The exit code is 0 when the metric is reproduced within ``--tolerance`` (or a failed trial fails
+again with the same error), 1 when it is not (so a script can check reproducibility), 2 for a
+usage error."""
 
 from __future__ import annotations
 
@@ -28,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
                          f"got {args.tolerance}")
     result = reproduce(load_study(args), args.trial)
     console.print(result.report(), soft_wrap=True, markup=False)
-    same = result.difference is not None and abs(result.difference) <= args.tolerance
+    same = result.failed_alike or result.difference is not None and abs(result.difference) <= args.tolerance
     return 0 if same else 1
