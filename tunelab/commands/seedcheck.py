@@ -6,6 +6,7 @@ import argparse
 
 from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
 from tunelab._json import pretty
+from tunelab.trial import TrialState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     with rerun_target(args) as (study, trial, objective):
         ranked = [t.value for t in top_trials(study, k=5)]
         check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
-                           first_seed=trial.seed, ranked_values=ranked, budget=trial.budget)
+                           first_seed=trial.seed, ranked_values=ranked, budget=trial.budget,
+                           recorded=trial.value if trial.state is TrialState.COMPLETED else None)
     if args.json:
         print(pretty(check.to_json()))
         return 0
