@@ -462,7 +462,7 @@ def test_contradictory_options_are_refused_and_a_stopping_rule_on_a_fresh_run_fi
         tl.create_study(SPACE, metric="loss", mode="min", fidelity=EPOCHS, scheduler="asha",
                         scheduler_options={"min_budget": 9, "max_budget": 3})
     for scheduler, options in (("median", None), ("curve", {"max_step": 1.0}), ("asha", {"promotion": False})):
-        with pytest.warns(UserWarning, match=rf"scheduler '{scheduler}' stops runs between .* it will stop nothing"):
+        with pytest.warns(tl.SetupWarning, match=rf"scheduler '{scheduler}' stops a run between .* is never stopped"):
             tl.create_study(SPACE, metric="loss", mode="min", fidelity=SUBSAMPLE, scheduler=scheduler,
                             scheduler_options=options)
     with warnings.catch_warnings():

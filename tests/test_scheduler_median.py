@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import tunelab as tl
@@ -44,11 +46,14 @@ def test_a_run_that_reached_the_full_budget_is_not_stopped():
                                                ("asha", {"promotion": False})])
 def test_stopping_rules_leave_a_fresh_run_fidelity_alone(scheduler, options):
     # A subsample run reports once, at its level, the full one: there is nothing to stop part-way.
-    with pytest.warns(UserWarning, match="it will stop nothing") as caught:
+    with pytest.warns(UserWarning, match="that reports only once, at its full level .* is never stopped") as caught:
         study = tl.tune(by_subsample, SPACE, metric="loss", mode="min", scheduler=scheduler,
                         scheduler_options=options, fidelity=SUBSAMPLE, n_trials=12, seed=0, progress=False)
     assert study.counts() == {"completed": 12}
-    assert [w.filename for w in caught if "stop nothing" in str(w.message)] == [__file__]  # once, at the user's call
+    assert [w.filename for w in caught if "never stopped" in str(w.message)] == [__file__]  # once, at the user's call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said when the study was made, not each time it is loaded (reproduce...)
+        tl.load_study(study.name, storage=study.storage)
 
 
 def test_percentile_keeps_only_the_top_quarter():

@@ -13,6 +13,7 @@ from tunelab.distributions import choice, fixed, loguniform, ordinal, randint, u
 from tunelab.errors import (
     ConfigError,
     SearchExhausted,
+    SetupWarning,
     TrialLimitReached,
     SpaceError,
     StorageError,
@@ -55,5 +56,5 @@ __all__ = [
     "Searcher", "SEARCHERS", "Scheduler", "SCHEDULERS", "open_storage",
     "seed_everything", "capture_environment", "report", "Resources", "Prices", "sensitivity", "Callback",
     "TunelabError", "ConfigError", "SpaceError", "StorageError", "StudyExists", "StudyNotFound",
-    "SearchExhausted", "TrialLimitReached", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
+    "SearchExhausted", "SetupWarning", "TrialLimitReached", "TrialPruned", "TrialPaused", "TuneSearchCV", "__version__",
 ]

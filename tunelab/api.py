@@ -10,7 +10,7 @@ import secrets
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.errors import ConfigError, StudyExists, StudyNotFound, check_count, warn_caller
+from tunelab.errors import ConfigError, SetupWarning, StudyExists, StudyNotFound, check_count, warn_caller
 from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
@@ -308,8 +308,12 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
         raise ConfigError("load_study needs the storage the study lives in, e.g. storage='sqlite:///tunelab.db'")
     store = open_storage(storage)
     record = store.get_study(name)
-    return _build(store, record, *_recorded_setup(record.settings, searcher, searcher_options, scheduler,
-                                                  scheduler_options))
+    setup = _recorded_setup(record.settings, searcher, searcher_options, scheduler, scheduler_options)
+    if searcher is None and scheduler is None:  # the recorded setup: its notes were given when it was made
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SetupWarning)
+            return _build(store, record, *setup)
+    return _build(store, record, *setup)
 
 
 def recorded_searcher(storage: str | Storage | None, name: str | None) -> str | None:

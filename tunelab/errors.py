@@ -78,6 +78,11 @@ class TrialLimitReached(SearchExhausted):
     study is done (or, with trials still out, waits for them to be told)."""
 
 
+class SetupWarning(UserWarning):
+    """A note on a study's setup (a scheduler that will stop nothing, more brackets than rungs),
+    given when the study is made; not again each time it is loaded (a worker, reproduce...)."""
+
+
 def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
     """Warn, pointing at the first frame outside tunelab: the user's line that led here, however
     deep in tunelab the warning is raised (a fixed ``stacklevel`` points inside tunelab when the

@@ -42,7 +42,7 @@ import bisect
 import math
 from typing import Any
 
-from tunelab.errors import ConfigError, check_count, warn_caller
+from tunelab.errors import ConfigError, SetupWarning, check_count, warn_caller
 from tunelab.history import History
 from tunelab.schedulers.rungs import FidelityScheduler, at_level, misleads, rank, rung_agreement
 from tunelab.trial import Decision, Trial, TrialState
@@ -86,7 +86,7 @@ class ASHAScheduler(FidelityScheduler):
         if self._brackets_asked > len(self._ladder):
             warn_caller(f"{self.name}: brackets={self._brackets_asked}, and the fidelity's range holds "
                         f"{len(self._ladder)} rungs ({', '.join(f'{v:g}' for v in self._ladder)}): a bracket starts "
-                        f"at each rung, so {len(self._ladder)} brackets are used")
+                        f"at each rung, so {len(self._ladder)} brackets are used", SetupWarning)
         self._trim()
 
     def _trim(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from tunelab.errors import ConfigError, warn_caller
+from tunelab.errors import ConfigError, SetupWarning, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.trial import Decision, Trial
@@ -40,9 +40,10 @@ class Scheduler:
         """Learn the study's fidelity (its range and whether runs resume from checkpoints)."""
         self.fidelity = fidelity
         if fidelity is not None and not fidelity.resumable and self.stops_only:
-            warn_caller(f"scheduler {self.name!r} stops runs between their reports, but a run of the fresh-run "
-                        f"fidelity {fidelity.name!r} reports once, at its full level: it will stop nothing. "
-                        "sh, asha (promotion), hyperband and bohb choose the level each run gets")
+            warn_caller(f"scheduler {self.name!r} stops a run between its reports: a run of the fresh-run fidelity "
+                        f"{fidelity.name!r} that reports only once, at its full level (a subsample, a model size), "
+                        "is never stopped; sh, asha (promotion), hyperband and bohb choose the level each run "
+                        "gets instead", SetupWarning)
 
     def plan(self, max_trials: int | None) -> None:
         """Hear how many trials the study may have in all (None: no limit), so that a rung can be
