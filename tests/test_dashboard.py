@@ -53,6 +53,8 @@ def server(tmp_path_factory):
     tl.tune(objectives.chatty, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=3, storage=url,
             name="beta", seed=1)
     tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="live", seed=2)
+    tl.tune(lambda c: {"acc": c["x"], "lat": c["x"] + c["y"]}, SPACE, metric=["acc", "lat"], mode=["max", "min"],
+            n_trials=8, storage=url, name="front", seed=4, progress=False)
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{Path(__file__).parent}"}
     process = subprocess.Popen([sys.executable, "-m", "tunelab.cli", "dashboard", "--storage", url, "--port", str(port)],
@@ -119,7 +121,7 @@ def test_studies_page_lists_every_study(server, browser):
     base, _ = server
     _open(browser, base + "/")
     links = browser.execute_script("return Array.from(document.querySelectorAll('#studies a')).map(a => a.innerText)")
-    assert links == ["alpha", "beta", "live"]
+    assert links == ["alpha", "beta", "live", "front"]
     assert _errors(browser) == []
 
 
@@ -181,6 +183,16 @@ def test_trial_page_shows_config_logs_files_and_curve(server, browser):
     assert "environment (the study's)" in _text(browser, "environment")
     assert "attribute of trial 1" in _text(browser, "user-attrs")
     assert _plots(browser, "#plot-curve") == 1
+    assert _errors(browser) == []
+
+
+def test_a_pareto_front_is_shown_with_each_metric_that_defines_it(server, browser):
+    base, url = server
+    _open(browser, base + "/study/front")
+    best = _text(browser, "best")
+    assert best.startswith("Pareto front") and "acc" in best and "lat" in best
+    front = tl.load_study("front", storage=url).best_trials
+    assert f"{front[0].metrics['lat']:.6g}"[:5] in best  # the second metric's values, not only the first's
     assert _errors(browser) == []
 
 

@@ -373,6 +373,18 @@ def test_best_trials_is_the_pareto_front():
     assert [t.number for t in front][0] == 4  # ordered by the first metric, best first
 
 
+def test_the_front_is_found_against_the_front_alone_and_matches_every_pair_checked():
+    from tunelab.history import nondominated
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        points = np.where(rng.random((n, m)) < 0.5, rng.integers(0, 3, (n, m)), rng.random((n, m))).tolist()
+        every_pair = [i for i, p in enumerate(points)
+                      if not any(all(o <= v for o, v in zip(q, p)) and q != p for q in points)]
+        assert sorted(nondominated(points)) == every_pair  # ties and repeated points included
+
+
 # -- creating and loading studies ---------------------------------------------------------------------
 def test_create_study_with_a_taken_name():
     store = MemoryStorage()

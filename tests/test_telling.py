@@ -370,8 +370,11 @@ def test_a_non_finite_value_told_after_the_run_diverged_fails_it_naming_the_repo
 def test_one_number_told_to_a_study_of_two_metrics_says_a_dict_of_both_is_needed():
     study = tl.create_study(SPACE, metric=["loss", "acc"], mode=["min", "max"])
     trial = study.ask()
-    with pytest.raises(tl.ConfigError, match=r"one number, but the study has 2 metrics \(loss, acc\); return a dict"):
+    with pytest.raises(tl.ConfigError, match=r"one number, but the study has 2 metrics \(loss, acc\); give a dict"):
         study.tell(trial, 0.5)
+    for ordered in ([0.5, 0.9], (0.5, 0.9)):  # was also "one number"
+        with pytest.raises(tl.ConfigError, match=r"the result is (list|tuple) .*\(a list or tuple is not read by position"):
+            study.tell(trial, ordered)
     assert study.tell(trial, {"loss": 0.5, "acc": 0.9}).state is TrialState.COMPLETED
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import warnings
+
 import pytest
 
 import tunelab as tl
@@ -323,3 +325,19 @@ def test_stale_after_under_two_heartbeats_is_refused():
     study = tl.create_study(SPACE, metric="loss", mode="min")
     with pytest.raises(tl.ConfigError, match=r"stale_after must be at least 20 s \(two heartbeats"):
         Tuner(study, quadratic, InlineExecutor(), Budgets(n_trials=1), stale_after=5.0)
+
+
+def test_what_follows_the_first_metric_of_a_study_with_several_says_so():
+    space = {"x": tl.uniform(0, 1)}
+    two = {"metric": ["acc", "lat"], "mode": ["max", "min"]}
+    with pytest.warns(tl.SetupWarning, match="scheduler 'median' judges runs on the first metric, 'acc', alone"):
+        tl.create_study(space, **two, scheduler="median", fidelity=tl.fidelity("epochs", min=1, max=9))
+    with pytest.warns(tl.SetupWarning, match="searcher 'regularized_evolution' ranks trials on the first metric"):
+        tl.create_study({"op": tl.choice(["a", "b"])}, **two, searcher="regularized_evolution")
+    with pytest.warns(tl.SetupWarning, match="target and patience follow the first metric, 'acc', alone"):
+        tl.tune(lambda c: {"acc": c["x"], "lat": 1 - c["x"]}, space, **two, n_trials=3, patience=2, progress=False)
+    with pytest.raises(tl.ConfigError, match=r"warm_start\[0\]: 0.9 lacks \['lat'\]"):  # was taken as a failure
+        tl.create_study(space, **two, searcher="bo", searcher_options={"warm_start": [({"x": 0.5}, 0.9)]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one metric: nothing to say
+        tl.tune(lambda c: c["x"], space, metric="loss", mode="min", n_trials=3, patience=2, progress=False)

@@ -155,7 +155,19 @@ def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, sc
                                                            Fidelity.from_json(record.settings.get("fidelity")))
     built_scheduler = make_scheduler(scheduler, record.metrics[0], record.modes[0], scheduler_options)
     built_searcher = make_searcher(searcher, space, seed, searcher_options)
+    check_warm_values(getattr(built_searcher, "warm_start", None) or [], record.metrics)
     return Study(storage, record, built_searcher, built_scheduler)
+
+
+def check_warm_values(warm_start: Sequence[tuple[dict, Any]], metrics: list[str]) -> None:
+    """Each warm-start value gives every metric of the study: with several, a plain number (or a
+    dict without one of them) was taken as a failed trial there, the opposite of a good start."""
+    for i, (_, value) in enumerate(warm_start):
+        given = set(value) if isinstance(value, Mapping) else {metrics[0]}
+        missing = [m for m in metrics if m not in given]
+        if missing:
+            raise ConfigError(f"warm_start[{i}]: {value!r} lacks {missing}; a study with metrics {metrics} needs a "
+                              f"dict with each, e.g. {{{', '.join(f'{m!r}: ...' for m in metrics)}}}")
 
 
 def _warm_start_from(storage: Storage, name: str) -> list[tuple[dict, dict]]:
@@ -235,16 +247,26 @@ def create_study(
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
-    if created and len(metrics) > 1 and not getattr(study.searcher, "multi_objective", True):
-        warn_caller(f"searcher {study.searcher.name!r} ranks trials on the first metric, {metrics[0]!r}, alone: "
-                    f"the others are recorded and make the Pareto front, but do not steer the search (the "
-                    "searchers that do: tpe, bo, rf, anneal, genetic, evolution, random, sobol, grid)")
+    if created and len(metrics) > 1:
+        _say_what_follows_the_first_metric(study, metrics[0])
     settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe(), **given}
     if n_trials is not None:
         settings["budgets"] = {**(record.settings.get("budgets") or {}), "n_trials": n_trials}
     store.update_study(record.id, settings=settings)
     study.record.settings = {**(study.record.settings or {}), **settings}
     return study
+
+
+def _say_what_follows_the_first_metric(study: Study, first: str) -> None:
+    """A study with several metrics: the parts that follow one metric (its first) say so."""
+    if not getattr(study.searcher, "multi_objective", True):
+        warn_caller(f"searcher {study.searcher.name!r} ranks trials on the first metric, {first!r}, alone: "
+                    f"the others are recorded and make the Pareto front, but do not steer the search (the "
+                    "searchers that do: tpe, bo, rf, anneal, genetic, evolution, random, sobol, grid)", SetupWarning)
+    if study.scheduler.judges_reports:
+        warn_caller(f"scheduler {study.scheduler.name!r} judges runs on the first metric, {first!r}, alone: a run "
+                    "good only on another metric may be stopped or never promoted; list the metric that should "
+                    "decide first, or use scheduler='fifo'", SetupWarning)
 
 
 def check_setup(space: Space, metrics: list[str], modes: list[str], fidelity: Fidelity | None, searcher: Any,

@@ -91,3 +91,23 @@ def better(value: float, than: float | None, mode: str) -> bool:
     if than is None:
         return True
     return value > than if mode == "max" else value < than
+
+
+def nondominated(scores: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the rows no other row beats on every column (lower is better; equal rows are
+    all kept), in lexicographic order of the rows.
+
+    In that order a row can only be beaten by one before it, and if one before it beats it, so
+    does one of the front found so far: each row is checked against the front only, so a study
+    of thousands of trials takes milliseconds (checking every pair took seconds at 5,000)."""
+    import numpy as np
+
+    points = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    front: list[int] = []
+    kept = np.empty((0, points.shape[1]))
+    for i in np.lexsort(points.T[::-1]):
+        row = points[i]
+        if not (np.all(kept <= row, axis=1) & np.any(kept < row, axis=1)).any():
+            front.append(int(i))
+            kept = np.vstack([kept, row])
+    return front

@@ -59,8 +59,11 @@ def normalize_result(result: Any, metrics: list[str], reports: list[Report],
         raise InvalidResult(f"objective must return a number or a dict of metrics; got {type(result).__name__} {result!r}")
     elif not isinstance(result, Mapping):
         if len(metrics) > 1:
-            raise InvalidResult(f"objective returned one number, but the study has {len(metrics)} metrics "
-                                f"({', '.join(metrics)}); return a dict with each of them")
+            what = "one number" if _float(result) is not None else f"{type(result).__name__} {_short(result)}"
+            raise InvalidResult(f"the result is {what}, but the study has {len(metrics)} metrics "
+                                f"({', '.join(metrics)}); give a dict with each of them, e.g. "
+                                f"{{{', '.join(f'{m!r}: ...' for m in metrics)}}} (a list or tuple is not read "
+                                "by position)")
         number = _float(result)
         if number is None:
             raise InvalidResult(f"objective must return a number or a dict of metrics; got {type(result).__name__} "

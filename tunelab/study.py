@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from tunelab import _json, checkpoints, telling
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count, warn_caller
 from tunelab.fidelity import Fidelity
-from tunelab.history import History
+from tunelab.history import History, nondominated
 from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
@@ -135,9 +135,8 @@ class Study(ReportSink):
         history = self.history()
         scored = [(t, [history.score(t, m) for m in history.metrics]) for t in history.completed]
         scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
-        front = [t for t, s in scored
-                 if not any(all(o <= v for o, v in zip(other, s)) and other != s for _, other in scored)]
-        return sorted(front, key=lambda t: history.score(t))
+        front = [scored[i][0] for i in nondominated([s for _, s in scored])] if scored else []
+        return sorted(front, key=lambda t: (history.score(t), t.number))
 
     def counts(self) -> dict[str, int]:
         """Trials by state, counted by the storage (without loading them)."""

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.api import create_study, recorded_searcher, resolve_setup
 from tunelab.budgets import Budgets
-from tunelab.errors import ConfigError, SearchExhausted, warn_caller
+from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.executors.base import HEARTBEAT_SECONDS
 from tunelab.fidelity import coerce_fidelity
@@ -247,8 +247,9 @@ class Tuner(ReportSink):
             return (f"max_failures={budgets.max_failures} trials failed in this run; "
                     "check the objective (tunelab show lists their errors)")
         if budgets.max_failures is not None and self._diverged_in_row >= budgets.max_failures:
-            return (f"max_failures={budgets.max_failures} trials in a row diverged (NaN or infinite "
-                    f"{self.study.metric}); check the objective and the space (tunelab show lists them)")
+            which = self.study.metric if len(self.study.metrics) == 1 else "metric"  # several: any of them
+            return (f"max_failures={budgets.max_failures} trials in a row diverged (NaN or infinite {which}); "
+                    "check the objective and the space (tunelab show lists them)")
         return None
 
     def _heartbeat(self) -> None:
@@ -341,6 +342,10 @@ def tune(
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
                          scheduler_options=scheduler_options, load_if_exists=True, objective=objective,
                          artifact_dir=artifact_dir, resources=resources, prices=prices, fidelity=fidelity)
+    if len(study.metrics) > 1 and (target is not None or patience is not None):
+        warn_caller(f"target and patience follow the first metric, {study.metrics[0]!r}, alone: a study with "
+                    "several metrics has a Pareto front, not one best (stop on the front with a callback that "
+                    "calls study.stop())", SetupWarning)
     ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
     if ends_by_itself and n_trials is not None and n_trials < study.searcher.size:
         warn_caller(f"grid: n_trials={n_trials} runs {n_trials} of the grid's {study.searcher.size} points, in the "

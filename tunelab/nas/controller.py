@@ -102,6 +102,7 @@ class ReinforceSearcher(Searcher):
     """Propose architectures from a policy trained by REINFORCE on the study's results."""
 
     name = "reinforce"
+    multi_objective = False  # its reward is the first metric
 
     def __init__(self, space, seed: int | None = None, lr: float = 0.02, baseline_decay: float = 0.9,
                  entropy_weight: float = 0.01, hidden: int = 32):

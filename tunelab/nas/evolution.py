@@ -24,6 +24,7 @@ MAX_TRIES = 100
 
 class RegularizedEvolution(Searcher):
     name = "regularized_evolution"
+    multi_objective = False  # its tournaments rank on the first metric
 
     def __init__(self, space, seed: int | None = None, population: int = 20, sample: int = 5):
         super().__init__(space, seed)

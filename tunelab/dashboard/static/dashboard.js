@@ -111,8 +111,12 @@ function renderStudy(study) {
     "objective": study.settings.objective, "seed": study.seed,
     "cost": study.cost.total.toPrecision(4) + " " + study.cost.currency,
     "environment": study.environment.fingerprint, "files": study.folder}));
-  section("best", study.best.length > 1 ? "Pareto front" : "best trial", study.best.length ? table(
-    ["trial", "value", "config"], study.best.map((t) => [trialLink(name, t.number), t.value, t.config])) :
+  // several metrics: the front, with each metric that defines it
+  const several = study.metrics.length > 1;
+  section("best", several ? "Pareto front" : "best trial", study.best.length ? table(
+    ["trial", ...(several ? study.metrics : ["value"]), "config"],
+    study.best.map((t) => [trialLink(name, t.number), ...(several ? study.metrics.map((m, i) => i === 0 ? t.value : t.metrics[m]) : [t.value]),
+      t.config])) :
     el("p", {class: "note"}, "no completed trial yet"));
   for (const [key, figure] of Object.entries(study.figures)) plot("plot-" + key, figure);
   const top = study.top;
