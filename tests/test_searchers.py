@@ -309,8 +309,8 @@ def test_no_start_of_random_trials_or_only_failed_ones_starts_from_a_random_poin
 
 
 def test_bad_warm_starts_and_an_infinite_prior_weight_are_refused():
-    with pytest.raises(ConfigError, match=r"warm_start: a value \{'loss': 0.0\} has none of the study's metrics "
-                                          r"\['val_loss'\]"):
+    with pytest.raises(ConfigError, match=r"warm_start\[0\]: \{'loss': 0.0\} lacks \['val_loss'\]; a study with "
+                                          r"metrics \['val_loss'\] needs a dict with each"):  # when it is made
         tl.create_study(SPACE, metric="val_loss", mode="min", searcher="tpe", searcher_options={
             "warm_start": [({"lr": 0.01, "layers": 2, "momentum": 0.9, "opt": "sgd"}, {"loss": 0.0})]}).ask()
     with pytest.raises(ConfigError, match="prior_weight must be a positive finite number; got inf"):
