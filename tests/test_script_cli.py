@@ -117,6 +117,20 @@ def test_resuming_before_any_trial_worked_checks_one_trial_alone_again(tmp_path)
     assert len(tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").trials) == 2
 
 
+def test_the_fix_the_setup_check_asks_for_runs_the_whole_budget_on_resume(tmp_path):
+    """The failed checks counted toward n_trials: with n_trials=1 the resume after the fix ran
+    nothing and printed the old error again."""
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 2"), "import not_a_module_anywhere\n" + SCRIPT)
+    for resume in ([], ["--resume"]):
+        failed = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", *resume)
+        assert failed.returncode == 2 and "do not count toward n_trials" in " ".join(failed.stderr.split())
+    (tmp_path / "project" / "train.py").write_text(SCRIPT)  # fixed
+    fixed = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--resume")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").counts() == {"failed": 2,
+                                                                                                 "completed": 2}
+
+
 def test_a_toml_study_file_with_a_preset_space_and_a_bad_key(tmp_path):
     setup(tmp_path, """\
         name = "presets"

@@ -124,6 +124,10 @@ def run_study_file(args: argparse.Namespace) -> int:
             # With the study's own budgets, so that a scheduler plans its rungs for all of them
             # (under ASHA trial 0 runs to the lowest rung, not the full budget); stopped after it.
             known = {t.id for t in study.trials}
+            if budgets.get("n_trials") is not None:
+                # Trials that failed this check before (the script could not run): the fix the
+                # message asks for must not find the budget spent on them.
+                budgets["n_trials"] += sum(1 for t in study.trials if t.failed_itself)
             study = tune(**budgets, workers=1, progress=False, callbacks=[_StopAfterFirst()])
             solo = [t for t in study.trials if t.id not in known and t.state.finished]
             _check_first_trial(study, solo[0] if solo else None)
@@ -155,7 +159,8 @@ def _check_first_trial(study, first) -> None:
         error = first.error.split(": ", 1)[1]
         logs = f" (stdout: {first.user_attrs['stdout']})" if "stdout" in first.user_attrs else ""
         raise SetupFailed(f"trial {first.number} failed: {error}{logs}. Stopped before spending the rest of the budget; "
-                          "fix the study file or the script, then run again with --resume")
+                          "fix the study file or the script, then run again with --resume (trials that failed this "
+                          "check do not count toward n_trials)")
 
 
 def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
