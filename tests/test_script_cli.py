@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -261,6 +262,24 @@ def test_a_study_file_runs_asha_with_promotions_that_go_on_from_the_scripts_chec
     assert study.best.budget == 9.0 and not [t for t in study.trials if t.state is tl.TrialState.PAUSED]
     # trial 0 ran alone first (the check of the setup) to the lowest rung, as planned for 9 trials
     assert (tmp_path / "project" / "runs.txt").read_text().splitlines()[0] == "1"
+
+
+def test_the_reports_file_of_a_promoted_trial_holds_all_its_runs(tmp_path):
+    """Each run emptied it: a trial promoted twice kept only its last run's reports."""
+    reporting = RESUMABLE_SCRIPT.replace(
+        "    print(f\"epoch {epoch} val_acc {1 - abs(args.lr - 0.3) / 2 - 0.4 / epoch:.4f}\", flush=True)",
+        "    report(epoch, val_accuracy=1 - abs(args.lr - 0.3) / 2 - 0.4 / epoch)").replace(
+        "import argparse, json, os", "import argparse, json, os\nfrom tunelab import report")
+    setup(tmp_path, STUDY.replace("fidelity: {epochs: {min: 1, max: 3}}",
+                                  "fidelity: {epochs: {min: 1, max: 9, resumable: true}}\nscheduler: asha")
+          .replace("--epochs {budget}", "--epochs {budget} --checkpoints {checkpoint_dir}")
+          .replace("n_trials: 3", "n_trials: 9").replace("report: {regex: 'epoch (?P<step>\\d+) val_acc (?P<val_accuracy>[\\d.]+)'}\n", ""),
+          reporting)
+    result = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db")
+    assert result.returncode == 0, result.stderr
+    best = tl.load_study("cli-demo", storage=f"sqlite:///{tmp_path / 'runs.db'}").best
+    lines = (tmp_path / "tunelab-artifacts" / "cli-demo" / str(best.number) / "reports.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 10))
 
 
 SAVES_AFTER_PRINTING = RESUMABLE_SCRIPT.replace("""    json.dump(epoch, open(path, "w"))

@@ -184,6 +184,10 @@ def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
     (("n_trials: 10", "n_trials: 10\nmax_retries: -1"), "study.yaml:17: max_retries: must be a whole number >= 0"),
     (("mode: max\n", ""), "the key 'mode' is missing"),
     (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),
+    (("n_trials: 10", "n_trials: 10\non: push"), "study.yaml:17: on: YAML reads this key as True, not a name"),
+    (("n_trials: 10", "n_trials: 10\n1: 3"), "study.yaml:17: 1: YAML reads this key as 1, not a name"),
+    (("n_trials: 10", "n_trials: 10\nresult_file: result.json"),  # workers: 2 in GOOD
+     "study.yaml:17: result_file: 'result.json' is one file for all 2 trials running at once"),
 ])
 def test_each_key_is_checked(tmp_path, change, expected):
     assert expected in error_of(tmp_path, GOOD.replace(*change, 1))

@@ -145,7 +145,9 @@ class _TrialRun:
         checkpoints.mkdir(parents=True, exist_ok=True)  # kept: a resumed trial finds its checkpoints
         config_file = self.dir / "config.json"
         config_file.write_text(json.dumps(self.config, indent=2) + "\n")
-        self.report_file.write_text("")
+        with open(self.report_file, "ab"):  # kept, as the logs are: a promoted trial's file holds all its runs
+            pass
+        self.reports_read = self.report_file.stat().st_size  # this run reads from here on
         values: dict[str, Any] = dict(self.config)
         values.update(seed=trial.seed, trial=trial.number, trial_dir=str(self.dir), checkpoint_dir=str(checkpoints),
                       config_file=str(config_file), python=sys.executable, study=trial.study_name)

@@ -120,11 +120,15 @@ class _Checker:
         self.doc, self.data = doc, doc.data
 
     def fail(self, key: KeyPath | str, message: str) -> ConfigError:
-        return self.doc.error((key,) if isinstance(key, str) else key, message)
+        return self.doc.error(key if isinstance(key, tuple) else (key,), message)
 
     def study_file(self) -> StudyFile:
         data = self.data
         for key in data:
+            if not isinstance(key, str):  # YAML 1.1: on, off, yes, no, ~ and numbers are not names
+                written = next((k[0] for k in self.doc.lines if len(k) == 1 and k[0] not in data), str(key))
+                raise self.fail(written, f"YAML reads this key as {key!r}, not a name: quote it if it is meant "
+                                         f"(known keys: {', '.join(KEYS)})")
             if key not in KEYS:
                 close = difflib.get_close_matches(str(key), KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
@@ -154,6 +158,11 @@ class _Checker:
         if "searcher" not in data and study.scheduler == "auto":  # the default setup's searcher too
             study.searcher = default_setup(study.fidelity)[2] or "auto"
         study.workers, study.executor = self._executor()
+        own = {"trial", "trial_dir", "checkpoint_dir"}  # placeholders that make the file a trial's own
+        if result_file is not None and study.workers > 1 and not own & set(result_file.fields):
+            raise self.fail("result_file", f"{result_file.text!r} is one file for all {study.workers} trials running at "
+                                           "once, which overwrite each other's results: name a file of the trial's "
+                                           "own, e.g. '{trial_dir}/result.json'")
         self._check_setup(study)
         study.max_retries = self.data.get("max_retries", 1)
         if isinstance(study.max_retries, bool) or not isinstance(study.max_retries, int) or study.max_retries < 0:
