@@ -193,6 +193,13 @@ def test_each_key_is_checked(tmp_path, change, expected):
     assert expected in error_of(tmp_path, GOOD.replace(*change, 1))
 
 
+def test_a_format_is_tried_on_every_option_of_a_choice(tmp_path):
+    """Tried on eight drawn configurations only, {bs:d} passed and then failed the trial that drew 'auto'."""
+    text = GOOD.replace("--bs {batch_size}", "--bs {batch_size:d}").replace(
+        "batch_size: {choice: [8, 16, 32]}", f"batch_size: {{choice: [{', '.join(str(2 ** i) for i in range(20))}, auto]}}")
+    assert "cannot format batch_size='auto' with {batch_size:d}" in error_of(tmp_path, text)
+
+
 def test_set_overrides_apply_before_checking_and_errors_name_the_flag(tmp_path):
     path = write(tmp_path, GOOD)
     study = load_study_file(path, ["n_trials=20", "workers=4", "space.lr={uniform: [0.001, 0.2]}",

@@ -217,14 +217,18 @@ class _Checker:
                 hint = f"; did you mean {{{close[0]}}}?" if close else ""
                 raise self.fail(key, f"placeholder {{{name}}} is not a parameter of the space{hint} "
                                      f"(parameters: {', '.join(space)}; built-ins: {', '.join(sorted(builtins))})")
-        # Formats ({lr:.3f}) are tried on a few configurations now, not found wrong by every trial.
+        # Formats ({lr:.3f}) are tried now, not found wrong by a trial: on a few configurations, and
+        # on every option of each choice and both ends of each range (a format that fits the
+        # numbers of a choice and not its 'auto' failed trial 20 of a grid).
         sample = {name: "x" for name in BUILTINS} | {"seed": 0, "trial": 0}
         if fidelity is not None:
             sample["budget"] = sample[fidelity.name] = whole(fidelity.max)
         drawn = Space(space)
-        for seed in range(8):
+        tries = [drawn.sample(seed) for seed in range(8)]
+        tries += [{**tries[0], name: value} for name in drawn.dimensions for value in drawn.params[name].grid(3)]
+        for config in tries:
             try:
-                template.render({**sample, **drawn.sample(seed)})
+                template.render({**sample, **config})
             except TemplateError as err:
                 raise self.fail(key, str(err)) from None
 
