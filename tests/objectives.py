@@ -190,3 +190,14 @@ def kills_its_worker_on_trial_1(config, trial):
 def sleeps_two_seconds(config, trial):
     time.sleep(2.0)
     return config["x"]
+
+
+def dies_on_its_first_run(config, trial):
+    """Its worker process dies the first time (no checkpoint yet): a preempted node, the OOM killer."""
+    if trial.load_checkpoint() is None:
+        trial.save_checkpoint({"started": True})
+        trial.report(1, loss=config["x"] + 1)
+        os._exit(9)
+    trial.report(2, loss=config["x"])
+    return config["x"]
+

@@ -167,3 +167,55 @@ def test_trial_timeout_counts_from_when_the_trial_starts_not_from_its_wait_in_a_
     study = tl.tune(sleeps_two_seconds, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, workers=2,
                     executor=name, executor_options=options, trial_timeout=3.5, seed=0, progress=False)
     assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 2, [t.error for t in study.trials]
+
+
+def test_a_trial_whose_ray_worker_dies_goes_on_from_its_checkpoint(ray_cluster, tmp_path):
+    """Ray's WorkerCrashedError failed the trial for good (and its checkpoint with it), where a
+    dead local or Dask worker process has its trial run again."""
+    from objectives import dies_on_its_first_run
+
+    study = tl.tune(dies_on_its_first_run, SPACE, metric="loss", mode="min", n_trials=2, workers=2, executor="ray",
+                    seed=0, storage=f"sqlite:///{tmp_path / 'r.db'}", progress=False)
+    assert study.counts() == {"completed": 2}
+    assert all([r.step for r in t.reports] == [1.0, 2.0] for t in study.trials)
+
+
+
+
+def test_a_task_the_cluster_runs_again_for_a_finished_trial_does_not_run_its_objective():
+    """Dask computes again the results a dead worker held, finished trials' too: the task asks
+    the tuner before it runs, and a trial the tuner no longer waits for is not run again."""
+    from tunelab.executors.remote import Channel, RemoteExecutor, run_remote
+    from tunelab.trial import ReportSink, TrialSpec
+
+    class Backend(RemoteExecutor):
+        def __init__(self):
+            super().__init__(workers=2)
+            self.inbox, self.answers = [], {}
+
+        def _connect(self, objective): pass
+        def _disconnect(self): pass
+        def _launch(self, spec): return spec
+        def _done(self, handles): return []
+        def _result(self, handle): raise AssertionError("not asked")
+        def _kill(self, handle): pass
+        def _messages(self): out, self.inbox = self.inbox, []; return out
+        def _answer(self, key, decision): self.answers[key] = decision
+
+    class Asks(Channel):
+        def __init__(self, backend): self.backend = backend
+        def send(self, message): self.backend.inbox.append(message)
+        def ask(self, key, message):
+            self.backend.inbox.append(message)
+            self.backend._serve()
+            return self.backend.answers.pop(key)
+
+    backend, ran = Backend(), []
+    backend.open(None, ReportSink(), ["loss"])
+    spec = TrialSpec(id=7, number=0, config={"x": 0.5}, seed=1, study="s")
+    backend.submit(spec)
+    objective = lambda config: ran.append(config) or config["x"]  # noqa: E731
+    assert run_remote(objective, spec, ["loss"], Asks(backend)).state is TrialState.COMPLETED and len(ran) == 1
+    del backend._tasks[7]  # its result was read: the tuner waits for it no more
+    again = run_remote(objective, spec, ["loss"], Asks(backend))
+    assert again.state is TrialState.FAILED and "not run again" in again.error and len(ran) == 1

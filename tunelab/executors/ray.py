@@ -14,10 +14,13 @@ from typing import Any, Mapping
 
 from tunelab.errors import ConfigError
 from tunelab.executors.base import Objective, Outcome
-from tunelab.executors.remote import Channel, RemoteExecutor, run_remote
+from tunelab.executors.remote import Channel, RemoteExecutor, WorkerLost, run_remote
 from tunelab.trial import TrialSpec
 
 _RESOURCE_NAMES = {"cpus": "num_cpus", "gpus": "num_gpus", "memory": "memory"}
+#: Ray's errors for a task whose worker process (or node) went away: the OOM killer, a segfault,
+#: os._exit, a preempted machine; not the trial's own error.
+_WORKER_DEATHS = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "LocalRayletDiedError")
 
 
 def _ray():
@@ -128,7 +131,12 @@ class RayExecutor(RemoteExecutor):
         return ready
 
     def _result(self, handle: Any) -> Outcome:
-        return _ray().get(handle)
+        ray = _ray()
+        lost = tuple(getattr(ray.exceptions, name) for name in _WORKER_DEATHS if hasattr(ray.exceptions, name))
+        try:
+            return ray.get(handle)
+        except lost as err:  # retried as a local worker process's death is (it failed for good before)
+            raise WorkerLost(f"the Ray worker running the trial died ({type(err).__name__})") from None
 
     def _kill(self, handle: Any) -> None:
         try:

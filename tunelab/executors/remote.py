@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import traceback as tb
+import uuid
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
 #: How often poll() looks at the channel and the tasks while it waits.
 _TICK_SECONDS = 0.01
+#: The answers to a task that asks to start.
+_RUN, _SKIP = "run", "skip"
 
 
 class Channel:
@@ -51,8 +54,12 @@ class ChannelSink(ReportSink):
 
 
 def run_remote(objective: Objective, spec: TrialSpec, metrics: list[str], channel: Channel) -> Outcome:
-    """The body of every remote task; it says when it starts, which starts its trial_timeout."""
-    channel.send(("started", None, spec.id))
+    """The body of every remote task. It asks before it runs (which starts its trial_timeout): a
+    cluster may run a task again on its own (Dask recomputes the results a dead worker held),
+    and the objective of a trial the tuner has finished must not run a second time."""
+    key = f"{spec.id}-start-{uuid.uuid4().hex[:8]}"
+    if channel.ask(key, ("started", key, spec.id)) == _SKIP:
+        return Outcome(spec.id, TrialState.FAILED, error="not run again: the trial had ended")
     return run_objective(objective, spec, ChannelSink(channel, spec.id), metrics)
 
 
@@ -134,8 +141,10 @@ class RemoteExecutor(Executor):
                 self._answer(key, self._sink.report(trial_id, step, metrics).value)
             elif kind == "attr":
                 self._sink.set_user_attr(trial_id, *rest)
-            elif kind == "started" and trial_id in self._tasks:
-                self._tasks[trial_id].started = time.monotonic()
+            elif kind == "started":  # (again, if the cluster runs a task again: its clock starts anew)
+                if trial_id in self._tasks:
+                    self._tasks[trial_id].started = time.monotonic()
+                self._answer(key, _RUN if trial_id in self._tasks else _SKIP)
 
     def _finished(self) -> list[Outcome]:
         done = {id(h) for h in self._done([t.handle for t in self._tasks.values()])}
