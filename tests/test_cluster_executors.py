@@ -86,6 +86,10 @@ def sleepy_forever(config, trial):
     ("processes", {"address": "x"}, "address"),
     ("inline", {"address": "x"}, "no options"),
     ("processes", ["not", "a", "dict"], "must be a dict"),
+    ("dask", {"processes": "no"}, "processes must be True or False; got 'no'"),  # 'no' ran worker processes
+    ("dask", {"address": 8786}, "address must be a scheduler address"),
+    ("ray", {"init_options": "x"}, "init_options must be a dict of ray.init arguments"),
+    ("ray", {"address": 10001}, "address must be a Ray address"),
 ])
 def test_bad_executor_options_are_clear(name, options, message):
     with pytest.raises(ConfigError, match=message):

@@ -139,6 +139,7 @@ def test_a_run_needs_an_end():
     ({"timeout": -1}, "timeout must be positive"),
     ({"target": float("nan")}, "target must be a finite number"),
     ({"workers": 0}, "workers must be a positive integer"),
+    ({"workers": "2", "executor": "processes"}, "^workers must be a positive integer"),  # not "auto: workers..."
     ({"trial_timeout": 0}, "trial_timeout must be a positive number"),
     ({"mode": "maximize"}, "mode must be 'min' or 'max'"),
     ({"mode": None}, "mode is required"),

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.api import create_study, recorded_searcher, resolve_setup
 from tunelab.budgets import Budgets
-from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, warn_caller
+from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, check_count, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.executors.base import HEARTBEAT_SECONDS
 from tunelab.fidelity import coerce_fidelity
@@ -326,6 +326,7 @@ def tune(
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
     budgets = Budgets(n_trials, timeout, target, patience, max_failures, max_cost)
     budgets.validate()
+    check_count("workers", workers, optional=False)  # before auto reads it (its error named auto)
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
         raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")

@@ -50,6 +50,10 @@ class DaskExecutor(RemoteExecutor):
         super().__init__(workers, trial_timeout)
         if resources is not None and not isinstance(resources, Mapping):
             raise ConfigError(f"resources must be a dict such as {{'GPU': 1}}; got {resources!r}")
+        if not isinstance(processes, bool):  # 'no' is true
+            raise ConfigError(f"processes must be True or False; got {processes!r}")
+        if address is not None and not isinstance(address, str):
+            raise ConfigError(f"address must be a scheduler address such as 'tcp://10.0.0.5:8786'; got {address!r}")
         self.address, self.processes, self.resources = address, bool(processes), dict(resources or {})
         self._client = self._cluster = None
 

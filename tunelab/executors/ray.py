@@ -92,6 +92,10 @@ class RayExecutor(RemoteExecutor):
         for key, value in resources.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"resources[{key!r}] must be a non-negative number; got {value!r}")
+        if init_options is not None and not isinstance(init_options, Mapping):
+            raise ConfigError(f"init_options must be a dict of ray.init arguments; got {init_options!r}")
+        if address is not None and not isinstance(address, str):
+            raise ConfigError(f"address must be a Ray address such as 'ray://10.0.0.5:10001' or 'auto'; got {address!r}")
         self.address, self.resources, self.init_options = address, resources, dict(init_options or {})
         self._started_ray = False
 
@@ -105,6 +109,10 @@ class RayExecutor(RemoteExecutor):
                 ray.init(address=self.address, **options)
             except ConnectionError as err:
                 raise ConfigError(f"cannot reach the Ray cluster at {self.address!r}: {err}") from None
+            except (TypeError, ValueError, RuntimeError) as err:  # an init option ray.init does not take
+                if ray.is_initialized():
+                    raise
+                raise ConfigError(f"ray.init refused init_options {sorted(self.init_options)}: {err}") from None
             self._started_ray = True
         self._broker = ray.remote(num_cpus=0)(_Broker).options(name=f"tunelab-{uuid.uuid4().hex[:8]}").remote()
         self._channel = _RayChannel(self._broker)
