@@ -6,6 +6,9 @@ the module, a LocalCluster per run); their tests skip only where the package is 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 import time
 
 import pytest
@@ -223,3 +226,22 @@ def test_a_task_the_cluster_runs_again_for_a_finished_trial_does_not_run_its_obj
     del backend._tasks[7]  # its result was read: the tuner waits for it no more
     again = run_remote(objective, spec, ["loss"], Asks(backend))
     assert again.state is TrialState.FAILED and "not run again" in again.error and len(ran) == 1
+
+
+def test_starting_ray_keeps_the_tuner_s_sigterm_handler(tmp_path):
+    """ray.init set its own: a tuner told to stop ended at once (exit 15, a stack dump) instead of
+    cancelling its trials and queueing them again, as on every other executor."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'tunelab[ray]')")
+    script = tmp_path / "keeps.py"
+    script.write_text(
+        "import signal\n"
+        "from tunelab.executors.ray import RayExecutor\n"
+        "def mine(signum, frame): pass\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        "executor = RayExecutor(workers=1, init_options={'num_cpus': 1})\n"
+        "executor._connect(len)\n"
+        "print('kept' if signal.getsignal(signal.SIGTERM) is mine else 'replaced')\n"
+        "executor._disconnect()\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_AUTH_MODE": "disabled"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180)
+    assert done.stdout.strip().splitlines()[-1:] == ["kept"], done.stdout + done.stderr

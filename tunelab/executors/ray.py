@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import threading
 import uuid
 from typing import Any, Mapping
 
@@ -105,6 +107,10 @@ class RayExecutor(RemoteExecutor):
             options = {"include_dashboard": False, "log_to_driver": False, **self.init_options}
             if self.address is None and "runtime_env" not in options:
                 options["runtime_env"] = local_runtime_env()
+            # ray.init sets its own SIGTERM handler, which ended the tuner at once (exit 15, a stack
+            # dump) where tunelab's cancels the running trials and queues them again first
+            previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() \
+                else None
             try:
                 ray.init(address=self.address, **options)
             except ConnectionError as err:
@@ -113,6 +119,9 @@ class RayExecutor(RemoteExecutor):
                 if ray.is_initialized():
                     raise
                 raise ConfigError(f"ray.init refused init_options {sorted(self.init_options)}: {err}") from None
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
             self._started_ray = True
         self._broker = ray.remote(num_cpus=0)(_Broker).options(name=f"tunelab-{uuid.uuid4().hex[:8]}").remote()
         self._channel = _RayChannel(self._broker)
