@@ -147,7 +147,8 @@ class SQLStorage(Storage):
                       environment=record.environment, user_attrs=record.user_attrs, next_number=0)
         try:
             with self._write() as conn:
-                values.update(id=next_study_id(conn)) if self._sqlite else None
+                if self._sqlite:
+                    values["id"] = next_study_id(conn)
                 study_id = conn.execute(insert(schema.studies).values(**values)).inserted_primary_key[0]
         except IntegrityError:
             raise StudyExists(f"a study named {record.name!r} already exists in {hide_password(self.url)}") from None
