@@ -245,3 +245,13 @@ def test_starting_ray_keeps_the_tuner_s_sigterm_handler(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_AUTH_MODE": "disabled"}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180)
     assert done.stdout.strip().splitlines()[-1:] == ["kept"], done.stdout + done.stderr
+
+
+def test_a_trial_that_asks_for_more_than_the_local_cluster_has_is_refused_instead_of_waiting_for_ever(ray_cluster):
+    with pytest.raises(ConfigError, match=r"each trial asks Ray for \{'cpus': 100\}.*no trial could ever start"):
+        tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=1, workers=1, executor="ray",
+                executor_options={"resources": {"cpus": 100}}, progress=False)
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'tunelab[dask]')")
+    with pytest.raises(ConfigError, match="the local cluster tunelab starts declares none"):
+        tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=1, workers=1, executor="dask",
+                executor_options={"resources": {"GPU": 1}}, progress=False)

@@ -65,6 +65,11 @@ class DaskExecutor(RemoteExecutor):
             except (OSError, TimeoutError) as err:
                 raise ConfigError(f"cannot reach the Dask scheduler at {self.address!r}: {err}") from None
         else:
+            if self.resources:
+                raise ConfigError(f"resources={self.resources!r} asks for what Dask workers declare (dask worker "
+                                  "--resources 'GPU=1'), and the local cluster tunelab starts declares none: no trial "
+                                  "would ever start. Leave resources out, or pass the address of a cluster whose "
+                                  "workers declare them")
             import dask
 
             # A worker dying under a trial fails it at once (tunelab retries it, max_retries), not

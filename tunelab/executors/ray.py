@@ -123,11 +123,23 @@ class RayExecutor(RemoteExecutor):
                 if previous is not None:
                     signal.signal(signal.SIGTERM, previous)
             self._started_ray = True
+        if self.address is None:
+            self._check_feasible(ray.cluster_resources())
         self._broker = ray.remote(num_cpus=0)(_Broker).options(name=f"tunelab-{uuid.uuid4().hex[:8]}").remote()
         self._channel = _RayChannel(self._broker)
         self._objective_ref = ray.put(objective)
         options = {_RESOURCE_NAMES[k]: v for k, v in self.resources.items()}
         self._task = ray.remote(max_retries=0, **options)(_trial_task)
+
+    def _check_feasible(self, total: Mapping[str, float]) -> None:
+        """A trial asking a local Ray for more than it has would wait for ever, without a word
+        (Ray's warning goes to the log tunelab keeps out of the terminal)."""
+        have = {"cpus": total.get("CPU", 0.0), "gpus": total.get("GPU", 0.0), "memory": total.get("memory", 0.0)}
+        short = {k: v for k, v in self.resources.items() if v > have[k]}
+        if short:
+            self._disconnect()
+            raise ConfigError(f"each trial asks Ray for {short}, and this machine's Ray has "
+                              f"{ {k: have[k] for k in short} }: no trial could ever start; ask for less")
 
     def _disconnect(self) -> None:
         ray = _ray()
