@@ -299,3 +299,16 @@ def test_show_tells_a_parameter_apart_from_a_metric_of_the_same_name(tmp_path):
     lines = cli("show", "same", "--storage", storage, cwd=tmp_path, columns=200).stdout.splitlines()
     header = [h.strip() for h in next(line for line in lines if "state" in line).strip("┃").split("┃")]
     assert header.count("x") == 1 and "params.x" in header and header.count("cost") == 1 and "params.cost" in header
+
+
+def test_the_end_of_a_run_counts_cancelled_trials_apart_from_failed_ones():
+    """A trial its tuner stopped (a budget, Ctrl-C) said nothing of its configuration: the run's
+    summary counted it as failed while the trial table showed it as cancelled."""
+    from tunelab.commands.core import counts_text
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+    done, stopped, broken = study.ask(), study.ask(), study.ask()
+    study.tell(done, 0.5)
+    study.storage.cancel_trial(stopped.id, "cancelled: interrupted")
+    study.tell(broken, state="failed")
+    assert counts_text(study) == "1 cancelled, 1 completed, 1 failed"

@@ -108,6 +108,19 @@ def _load(args: argparse.Namespace):
     return tl.load_study(args.name, storage=existing_storage(args.storage))
 
 
+def counts_text(study) -> str:
+    """Trials by state, the cancelled ones (stopped by their tuner: a budget, Ctrl-C) apart from
+    those that failed by their own doing, as the trial table shows them; reads every trial, so
+    for the end of a run, not for `show` of a study of 100,000."""
+    counts = dict(study.counts())
+    cancelled = sum(1 for t in study.trials if t.state is TrialState.FAILED and not t.failed_itself) \
+        if counts.get("failed") else 0
+    if cancelled:
+        counts["failed"] -= cancelled
+        counts = {**{k: v for k, v in counts.items() if v}, "cancelled": cancelled}
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no trials"
+
+
 def show_study(args: argparse.Namespace) -> int:
     """Reads only what it prints (counts, the best trials, the last ones) through indexed queries,
     so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all."""

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tunelab.cli import DEFAULT_STORAGE, UsageError
-from tunelab.commands.core import _fmt
+from tunelab.commands.core import _fmt, counts_text
 from tunelab.errors import StudyNotFound, TunelabError
 from tunelab.script.command import CommandObjective, ScriptFailed, ScriptOutputError, code_on_record
 from tunelab.script.process import ExitOnSigterm
@@ -193,8 +193,7 @@ def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
 
 
 def _summary(study, study_file: StudyFile, url: str) -> int:
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(study.counts().items())) or "no trials"
-    console.print(f"\n[bold]{study.name}[/]: {counts}")
+    console.print(f"\n[bold]{study.name}[/]: {counts_text(study)}")
     completed = [t for t in study.trials if t.state is TrialState.COMPLETED and t.value is not None]
     flag = "" if url == DEFAULT_STORAGE else f" --storage {url}"
     if not completed:

@@ -92,8 +92,9 @@ def run_worker(args: argparse.Namespace) -> int:
     tuner = Tuner(study, objective, executor, budgets, trial_timeout, progress=not args.quiet and None,
                   wait_for_others=True, stale_after=args.stale_after or STALE_SECONDS, max_retries=args.max_retries)
     reason = tuner.run()
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(study.counts().items()))
-    print(f"worker done: {reason}; study {study.name}: {counts}")
+    from tunelab.commands.core import counts_text
+
+    print(f"worker done: {reason}; study {study.name}: {counts_text(study)}")
     return 0
 
 
