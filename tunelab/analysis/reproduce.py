@@ -14,6 +14,7 @@ from typing import Any
 
 from tunelab.analysis.rerun import Rerun, rerun, study_objective
 from tunelab.errors import ConfigError
+from tunelab.schedulers.rungs import at_level
 from tunelab.study import WORKER
 from tunelab.tracking.environment import code_path_of, compare_with_study, diff_environments, environment_summary
 from tunelab.trial import TrialState
@@ -35,8 +36,8 @@ class Reproduction:
     @property
     def value(self) -> float | None:
         if self.step is not None:  # the re-run's report at that step, even if it failed later
-            return next((r.metrics.get(self.metric) for r in self.reproduced.reports
-                         if abs(r.step - self.step) <= 1e-9 * max(1.0, abs(self.step))), None)
+            return next((r.metrics.get(self.metric) for r in self.reproduced.reports if at_level(r.step, self.step)),
+                        None)
         return self.reproduced.metrics.get(self.metric) if self.reproduced.error is None else None
 
     @property

@@ -111,10 +111,6 @@ class DaskExecutor(RemoteExecutor):
             raise WorkerLost("the Dask worker holding the trial's result died") from None
         except distributed.KilledWorker:
             raise WorkerLost("the Dask worker running the trial died") from None
-        finally:
-            # Read, so no longer wanted: a result Dask still held when its worker died later was
-            # computed again, the finished trial's objective run a second time.
-            handle.release()
 
     def _kill(self, handle: Any) -> None:
         handle.cancel()
