@@ -88,3 +88,73 @@ def test_history_points_and_best_so_far_share_one_order_when_trials_end_out_of_t
     points, line = plots.history_figure(study).data
     assert list(points.x) == [1, 2] and list(points.y) == [0.1, 0.9] and points.text[0].startswith("trial 1:")
     assert list(line.x) == [1, 2] and list(line.y) == [0.1, 0.1]
+
+
+@pytest.fixture(scope="module")
+def three():
+    """Three metrics; on accuracy and latency alone, trial 2 (0.7, 3) is beaten by trial 1 (0.8, 1)."""
+    study = tl.create_study({"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}, metric=["acc", "latency", "size"],
+                            mode=["max", "min", "min"], name="three", seed=0)
+    for acc, latency, size in ((0.9, 5.0, 1.0), (0.8, 1.0, 2.0), (0.7, 3.0, 0.5), (0.95, 9.0, 3.0)):
+        study.tell(study.ask(), {"acc": acc, "latency": latency, "size": size})
+    study.tell(study.ask(), state="failed", error="boom")
+    return study
+
+
+def test_figures_of_one_metric_draw_the_one_asked_for(three):
+    """They drew the first metric of a study of several, whatever was wanted."""
+    latencies = [1.0 * v for v in (5, 1, 3, 9)]
+    history = plots.history_figure(three, metric="latency")
+    assert list(history.data[0].y) == latencies and list(history.data[1].y) == [5, 1, 1, 1, 1]  # min: goes down
+    assert history.layout.yaxis.title.text == "latency"
+    assert list(plots.history_figure(three).data[1].y) == [0.9, 0.9, 0.9, 0.95, 0.95]  # the first, to maximise
+    parallel = plots.parallel_coordinates_figure(three, metric="size").data[0]
+    assert parallel.dimensions[-1].label == "size" and list(parallel.dimensions[-1].values) == [1, 2, 0.5, 3]
+    assert list(plots.slice_figure(three, metric="latency").data[0].y) == latencies
+    contour = plots.contour_figure(three, metric="latency")
+    assert contour.data[0].colorbar.title.text == "latency" and contour.data[0].reversescale  # lower is better
+    with pytest.raises(tl.ConfigError, match="has no metric 'speed'; its metrics: acc, latency, size"):
+        plots.history_figure(three, metric="speed")
+
+
+def test_pareto_figure_highlights_and_joins_the_front_of_the_two_metrics(three):
+    fig = plots.pareto_figure(three, ["acc", "latency"])
+    others, front = fig.data
+    assert list(others.x) == [0.7] and list(others.y) == [3.0]  # beaten on both by trial 1; the failed one left out
+    assert list(front.x) == [0.8, 0.9, 0.95] and list(front.y) == [1.0, 5.0, 9.0]  # joined in order of x
+    assert front.mode == "lines+markers" and front.line.shape == "vh"  # accuracy to maximise: up, then across
+    assert fig.layout.xaxis.title.text == "acc (max)" and fig.layout.yaxis.title.text == "latency (min)"
+    flipped = plots.pareto_figure(three, ["latency", "acc"]).data[1]
+    assert list(flipped.x) == [1.0, 5.0, 9.0] and flipped.line.shape == "hv"  # latency to minimise: across first
+    for metrics, message in ((None, "has 3 metrics .*: choose the two"), (["acc"], "two different metrics"),
+                             (["acc", "acc"], "two different metrics"), (["acc", "speed"], "no metric 'speed'")):
+        with pytest.raises(tl.ConfigError, match=message):
+            plots.pareto_figure(three, metrics)
+    with pytest.raises(tl.ConfigError, match="has one metric .*a Pareto front needs two"):
+        plots.pareto_figure(tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min"))
+
+
+def test_plot_command_takes_metric_and_draws_a_pareto_front(study, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    two = tl.create_study({"x": tl.uniform(0, 1)}, metric=["acc", "latency"], mode=["max", "min"], storage=url,
+                          name="two", seed=0)
+    for acc, latency in ((0.9, 5.0), (0.8, 1.0), (0.7, 3.0)):
+        two.tell(two.ask(), {"acc": acc, "latency": latency})
+    out = tmp_path / "p.html"
+    assert main(["plot", "two", "--kind", "pareto", "-o", str(out), "--storage", url]) == 0
+    assert "Pareto front of acc and latency (2 of 3 trials)" in out.read_text()
+    assert main(["plot", "two", "--kind", "history", "--metric", "latency", "-o", str(out), "--storage", url]) == 0
+    assert '"title":{"text":"latency"}' in out.read_text().replace(" ", "")
+    assert "note:" not in capsys.readouterr().err
+    assert main(["plot", "two", "--kind", "slice", "-o", str(out), "--storage", url]) == 0
+    assert "this is about acc: choose another with --metric NAME" in capsys.readouterr().err  # not without a word
+    p = study.storage.url
+    for args, message in (
+            (["two", "--kind", "history", "--metric", "speed"], "study 'two' has no metric 'speed'; its metrics: acc, "
+                                                                "latency"),
+            (["two", "--kind", "pareto", "--metric", "acc"], "name two (or neither, for both)"),
+            (["two", "--kind", "slice", "--metric", "acc", "--metric", "latency"], "plots one metric"),
+            (["two", "--kind", "cost", "--metric", "acc"], "leave out --metric"),
+            (["p", "--kind", "pareto"], "study 'p' has one metric (loss)")):
+        assert main(["plot", *args, "-o", str(out), "--storage", p if args[0] == "p" else url]) == 2, args
+        assert message in capsys.readouterr().err, args

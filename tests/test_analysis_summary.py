@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 import tunelab as tl
 from tunelab.analysis import best_trials, pareto_front, top_trials, trials_table
+from tunelab.analysis.summary import front_of, state_counts
 
 
 def test_top_k_is_ordered_best_first_with_costs_and_hosts():
@@ -39,3 +42,33 @@ def test_pareto_front_of_two_metrics():
     front = pareto_front(study)
     assert sorted(t.config["x"] for t in front) == [0.1, 0.2, 0.4]
     assert best_trials(study) == front
+
+
+def test_a_front_on_some_of_the_metrics_and_the_top_trials_on_any():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric=["acc", "latency", "size"], mode=["max", "min", "min"])
+    for acc, latency, size in ((0.9, 5.0, 1.0), (0.8, 1.0, 2.0), (0.7, 3.0, 0.5), (0.6, 2.0, 4.0)):
+        study.tell(study.ask(), {"acc": acc, "latency": latency, "size": size})
+    assert [t.number for t in pareto_front(study)] == [0, 1, 2]  # on all three, (0.7, 3, 0.5) is smallest
+    assert [t.number for t in pareto_front(study, ["acc", "latency"])] == [0, 1]  # on two, (0.8, 1) beats it
+    assert [t.number for t in pareto_front(study, ["latency", "acc"])] == [1, 0]  # best first on latency
+    assert [t.number for t in front_of(study.trials, study.metrics, study.modes, on=["size"])] == [2]
+    with pytest.raises(tl.ConfigError, match="distinct metrics of the study"):
+        pareto_front(study, ["acc", "speed"])
+    assert [t.number for t in top_trials(study, k=2, metric="latency")] == [1, 3]
+    assert [t.number for t in top_trials(study, k=2)] == [0, 1]  # the first metric, as before
+    with pytest.raises(tl.ConfigError, match="has no metric 'speed'; its metrics: acc, latency, size"):
+        top_trials(study, metric="speed")
+
+
+def test_cancelled_trials_are_counted_apart_and_read_only_where_there_may_be_some():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+    study.tell(study.ask(), 0.5)
+    study.tell(study.ask(), state="failed", error="ValueError: boom")
+    reads = []
+    rows = study.storage.trials
+    study.storage.trials = lambda *a, **k: reads.append(1) or rows(*a, **k)
+    assert state_counts(study) == {"completed": 1, "failed": 1} and reads == []  # every trial counted: none cancelled
+    study.storage.cancel_trial(study.ask().id, "cancelled: target reached")
+    reads.clear()  # (the ask read them)
+    assert state_counts(study) == {"completed": 1, "failed": 1, "cancelled": 1} and reads == [1]
+    assert state_counts(study, lambda: study.trials) == {"completed": 1, "failed": 1, "cancelled": 1}

@@ -274,6 +274,7 @@ def test_show_says_cancelled_for_a_trial_its_tuner_stopped(tmp_path):
     states = {row[0].strip(): row[1].strip() for row in
               (line.strip("│").split("│") for line in lines if "│" in line)}
     assert states == {"0": "completed", "1": "cancelled", "2": "failed"}
+    assert "c: loss (min), 1 cancelled, 1 completed, 1 failed; seed 0" in lines[0]  # the header counts them so too
 
 
 def test_show_and_compare_print_square_brackets_as_they_are(tmp_path):
@@ -312,3 +313,31 @@ def test_the_end_of_a_run_counts_cancelled_trials_apart_from_failed_ones():
     study.storage.cancel_trial(stopped.id, "cancelled: interrupted")
     study.tell(broken, state="failed")
     assert counts_text(study) == "1 cancelled, 1 completed, 1 failed"
+
+
+def test_studies_and_show_count_cancelled_trials_apart_and_give_a_front_for_several_metrics(tmp_path):
+    """`show`'s header and `studies` counted a cancelled trial as failed (the trial table said
+    cancelled), and `studies` gave a study of several metrics the first one's best alone."""
+    storage = f"sqlite:///{tmp_path / 'f.db'}"
+    two = tl.create_study({"x": tl.uniform(0, 1)}, metric=["accuracy", "latency"], mode=["max", "min"],
+                          storage=storage, name="two", seed=0)
+    for accuracy, latency in ((0.9, 5.0), (0.8, 1.0), (0.7, 3.0)):  # the last is beaten on both by the second
+        two.tell(two.ask(), {"accuracy": accuracy, "latency": latency})
+    two.storage.cancel_trial(two.ask().id, "cancelled: interrupted")
+    two.tell(two.ask(), state="failed", error="ValueError: boom")
+    one = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=storage, name="one", seed=0)
+    one.tell(one.ask(), 0.25)
+    shown = cli("show", "two", "--storage", storage, cwd=tmp_path, columns=200)
+    assert "1 cancelled, 3 completed, 1 failed; seed 0" in shown.stdout, shown.stderr
+    assert "1 cancelled" in cli("show", "two", "--limit", "2", "--storage", storage, cwd=tmp_path).stdout
+    listed = cli("studies", "--storage", storage, cwd=tmp_path, columns=200)
+    lines = listed.stdout.splitlines()
+    header = [h.strip() for h in next(line for line in lines if "created" in line).strip("┃").split("┃")]
+    rows = {r[0]: dict(zip(header, r)) for r in ([c.strip() for c in line.strip("│").split("│")]
+                                                 for line in lines if line.startswith("│"))}
+    assert header[3:] == ["trials", "completed", "failed", "cancelled", "best"], listed.stderr
+    assert [rows["two"][c] for c in header[3:]] == ["5", "3", "1", "1", "2 on front"]
+    assert [rows["one"][c] for c in header[3:]] == ["1", "1", "0", "0", "0.25"]
+    assert "Pareto front" in listed.stdout
+    two.storage.delete_study("two")  # none cancelled: no column for them
+    assert "cancelled" not in cli("studies", "--storage", storage, cwd=tmp_path, columns=200).stdout

@@ -110,3 +110,49 @@ def test_sensitivitys_best_setting_is_the_baseline_when_no_swept_value_beats_it(
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
             if line.startswith("│")}
     assert code == 0 and rows["y"][2] == f"{best.config['y']:.6g}"  # 0 and 1 are worse than the best trial's y
+
+
+def two_metrics(config, trial):
+    """Accuracy moved by x only, latency by y only: a sweep tells which metric it read."""
+    return {"acc": 1.0 - (config["x"] - 0.3) ** 2, "latency": 1.0 + 2.0 * config["y"]}
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('two') / 'two.db'}"
+    tl.tune(two_metrics, SPACE, metric=["acc", "latency"], mode=["max", "min"], n_trials=8, storage=url, name="two",
+            seed=0)
+    return url
+
+
+def test_sensitivity_and_seed_check_read_the_metric_named_by_metric(two, capsys):
+    """They read the study's first metric whatever was wanted; --metric now picks it, and the
+    trial to start from: the best on that metric."""
+    study = tl.load_study("two", storage=two)
+    fastest = min(study.trials, key=lambda t: t.metrics["latency"])
+    code, out = run(capsys, "sensitivity", "two", "--metric", "latency", "--points", "3", "--json", "--storage", two)
+    data = json.loads(out)
+    assert code == 0 and data["metric"] == "latency" and data["baseline"] == fastest.config
+    assert data["baseline_value"] == pytest.approx(fastest.metrics["latency"]) and data["ranking"][0] == "y"
+    assert data["sweeps"]["x"]["spread"] == 0.0  # latency does not depend on x
+    code, out = run(capsys, "seed-check", "two", "--metric", "latency", "--seeds", "2", "--json", "--storage", two)
+    data = json.loads(out)
+    latencies = sorted(t.metrics["latency"] for t in study.trials)
+    assert code == 0 and data["metric"] == "latency" and data["values"] == [fastest.metrics["latency"]] * 2
+    assert data["recorded"] == fastest.metrics["latency"] and data["repeats"]
+    assert data["top_gap"] == pytest.approx(latencies[1] - latencies[0])  # the lead on latency, not on accuracy
+
+
+def test_without_metric_a_study_of_several_says_which_it_used_and_a_wrong_name_lists_them(two, url, capsys):
+    assert main(["seed-check", "two", "--trial", "1", "--seeds", "2", "--json", "--storage", two]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["metric"] == "acc"  # the first, as before, and said on stderr (the JSON stays JSON)
+    assert "study 'two' has 2 metrics (acc, latency); this is about acc: choose another with --metric NAME" in out.err
+    assert main(["sensitivity", "two", "--points", "2", "--storage", two]) == 2  # no best trial of both metrics
+    assert "--trial N, or the best on one metric with --metric NAME" in capsys.readouterr().err
+    for args in (["sensitivity", "two", "--trial", "1", "--storage", two], ["seed-check", "two", "--storage", two],
+                 ["sensitivity", "q", "--storage", url]):
+        assert main([*args, "--metric", "speed"]) == 2, args  # refused before any re-run
+    err = capsys.readouterr().err
+    assert err.count("has no metric 'speed'; its metrics: acc, latency") == 2
+    assert "study 'q' has no metric 'speed'; its metrics: loss" in err

@@ -213,3 +213,39 @@ def test_an_empty_studys_csv_has_its_header():
     study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="empty")
     assert export(study, "csv") == "number,state,value,params.x,seed,budget,started_at,finished_at,duration_s,cost," \
                                    "n_reports,error\n"
+
+
+def _two_metric_study():
+    """Trial 2 (0.7, 3) is beaten by trial 1 (0.8, 1) on both metrics; trial 3 failed, trial 4 was cancelled."""
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric=["acc", "latency"], mode=["max", "min"], name="two",
+                            seed=0)
+    for acc, latency in ((0.9, 5.0), (0.8, 1.0), (0.7, 3.0)):
+        study.tell(study.ask(), {"acc": acc, "latency": latency})
+    study.tell(study.ask(), state="failed", error="boom")
+    study.storage.cancel_trial(study.ask().id, "cancelled: interrupted")
+    return study
+
+
+def test_exports_of_a_study_of_several_metrics_mark_its_pareto_front(tmp_path):
+    """Its best trials, the front, were in no export: the CSV, JSON and Excel trials say which are on it."""
+    openpyxl = pytest.importorskip("openpyxl")
+    study = _two_metric_study()
+    expected = [True, True, False, False, False]
+    rows = list(csv.DictReader(io.StringIO(export(study, "csv"))))
+    assert list(rows[0])[:4] == ["number", "state", "value", "on_front"]
+    assert [r["on_front"] for r in rows] == [str(e) for e in expected]
+    assert [t["on_front"] for t in json.loads(export(study, "json"))["trials"]] == expected
+    book = openpyxl.load_workbook(write(study, "xlsx", tmp_path / "two.xlsx"))
+    header, *values = [[cell.value for cell in row] for row in book["trials"].iter_rows()]
+    assert [row[header.index("on_front")] for row in values] == expected
+    fields = {row[0].value: row[1].value for row in book["study"].iter_rows(min_row=2)}
+    assert fields["Pareto front (trials)"] == "0, 1"
+    # counted as `tunelab show` counts them: the cancelled trial apart from the one that failed
+    assert (fields["trials failed"], fields["trials cancelled"], fields["trials completed"]) == (1, 1, 3)
+    empty = tl.create_study({"x": tl.uniform(0, 1)}, metric=["a", "b"], mode=["min", "min"], name="none")
+    assert export(empty, "csv").startswith("number,state,value,on_front,params.x,")
+
+
+def test_exports_of_a_study_of_one_metric_keep_their_columns(study):
+    rows = list(csv.DictReader(io.StringIO(export(study, "csv"))))
+    assert "on_front" not in rows[0] and "on_front" not in json.loads(export(study, "json"))["trials"][0]

@@ -1,5 +1,9 @@
 """Figures of a study, made with plotly: optimisation history, parallel coordinates, slices,
-contour, importance, learning curves, sensitivity and a comparison of two studies.
+contour, importance, learning curves, sensitivity, the Pareto front of two metrics and a
+comparison of two studies.
+
+The figures of one metric plot the study's first unless given ``metric=``: a study of several
+metrics has a figure for each.
 
 Each function returns a plotly Figure; :func:`save_html` writes one as a self-contained page
 (plotly.js inside, so it opens offline and can be mailed), :func:`save_png` as an image when a
@@ -10,12 +14,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from tunelab.analysis.compare import best_so_far
+from tunelab.analysis.summary import front_of
 from tunelab.errors import ConfigError
+from tunelab.history import better
 from tunelab.trial import TrialState
 
 
@@ -28,8 +34,24 @@ def _plotly() -> tuple[Any, Any]:
     return go, make_subplots
 
 
-def _completed(study: Any) -> list[Any]:
-    return [t for t in study.trials if t.state is TrialState.COMPLETED and t.value is not None]
+def _metric(study: Any, metric: str | None) -> tuple[str, str]:
+    """The metric a figure shows (default: the study's first) and its mode; an unknown name is
+    refused with the study's metrics, not drawn as an empty figure."""
+    if metric is None:
+        return study.metric, study.mode
+    if metric not in study.metrics:
+        raise ConfigError(f"study {study.name!r} has no metric {metric!r}; its metrics: {', '.join(study.metrics)}")
+    return metric, study.modes[study.metrics.index(metric)]
+
+
+def _value(study: Any, trial: Any, metric: str) -> Any:
+    """A trial's value of ``metric``: the first metric is its ``value``, the others in ``metrics``."""
+    return trial.value if metric == study.metric else (trial.metrics or {}).get(metric)
+
+
+def _completed(study: Any, metric: str | None = None) -> list[Any]:
+    metric = metric or study.metric
+    return [t for t in study.trials if t.state is TrialState.COMPLETED and _value(study, t, metric) is not None]
 
 
 def _axis_values(study: Any, name: str, trials: list[Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -44,26 +66,35 @@ def _axis_values(study: Any, name: str, trials: list[Any]) -> tuple[list[Any], d
     return values, {"type": "log"} if getattr(dist, "log", False) else {}
 
 
-def history_figure(study: Any) -> Any:
+def history_figure(study: Any, metric: str | None = None) -> Any:
     go, _ = _plotly()
+    metric, mode = _metric(study, metric)
     # One order for the points and the line: the order trials ended (best_so_far's). By trial
     # number, a study run by several workers drew the best-so-far line backwards.
     finished = sorted((t for t in study.trials if t.state.finished), key=lambda t: (t.finished_at or 0, t.number))
-    done = [(n, t) for n, t in enumerate(finished, start=1) if t.state is TrialState.COMPLETED and t.value is not None]
+    done = [(n, t, _value(study, t, metric)) for n, t in enumerate(finished, start=1)
+            if t.state is TrialState.COMPLETED and _value(study, t, metric) is not None]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[n for n, _ in done], y=[t.value for _, t in done], mode="markers", name="trial",
-                             text=[f"trial {t.number}: {t.config}" for _, t in done]))
-    curve = best_so_far(study)
+    fig.add_trace(go.Scatter(x=[n for n, _, _ in done], y=[v for _, _, v in done], mode="markers", name="trial",
+                             text=[f"trial {t.number}: {t.config}" for _, t, _ in done]))
+    values = {n: v for n, _, v in done}
+    curve, best = [], None  # best_so_far's curve, of the chosen metric: a point after every finished trial
+    for n in range(1, len(finished) + 1):
+        if n in values and better(values[n], best, mode):
+            best = values[n]
+        if best is not None:
+            curve.append((n, best))
     fig.add_trace(go.Scatter(x=[n for n, _ in curve], y=[v for _, v in curve],
                              mode="lines", line={"shape": "hv"}, name="best so far"))
     fig.update_layout(title=f"{study.name}: optimisation history", xaxis_title="trials finished",
-                      yaxis_title=study.metric)
+                      yaxis_title=metric)
     return fig
 
 
-def parallel_coordinates_figure(study: Any) -> Any:
+def parallel_coordinates_figure(study: Any, metric: str | None = None) -> Any:
     go, _ = _plotly()
-    trials = _completed(study)
+    metric_name, mode = _metric(study, metric)
+    trials = _completed(study, metric_name)
     dims = []
     for name in study.space.dimensions:
         dist = study.space.params[name]
@@ -78,43 +109,44 @@ def parallel_coordinates_figure(study: Any) -> Any:
             dims.append({"label": f"log10 {name}" if log else name,
                          "values": [math.log10(v) if log and v is not None else (math.nan if v is None else v)
                                     for v in values]})
-    metric = [t.value for t in trials]
-    dims.append({"label": study.metric, "values": metric})
-    line = {"color": metric, "colorscale": "Viridis", "showscale": True,
-            "reversescale": study.mode == "min"}
+    values = [_value(study, t, metric_name) for t in trials]
+    dims.append({"label": metric_name, "values": values})
+    line = {"color": values, "colorscale": "Viridis", "showscale": True, "reversescale": mode == "min"}
     fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
     fig.update_layout(title=f"{study.name}: parallel coordinates")
     return fig
 
 
-def slice_figure(study: Any) -> Any:
+def slice_figure(study: Any, metric: str | None = None) -> Any:
     go, make_subplots = _plotly()
+    metric, _ = _metric(study, metric)
     names = list(study.space.dimensions) or list(study.space.params)
-    trials = _completed(study)
+    trials = _completed(study, metric)
     fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=names, shared_yaxes=True)
     for i, name in enumerate(names, start=1):
         values, axis = _axis_values(study, name, trials)
-        fig.add_trace(go.Scatter(x=values, y=[t.value for t in trials], mode="markers", name=name,
+        fig.add_trace(go.Scatter(x=values, y=[_value(study, t, metric) for t in trials], mode="markers", name=name,
                                  marker={"color": [t.number for t in trials], "colorscale": "Blues"},
                                  showlegend=False), row=1, col=i)
         fig.update_xaxes(row=1, col=i, **axis)
-    fig.update_yaxes(title_text=study.metric, row=1, col=1)
+    fig.update_yaxes(title_text=metric, row=1, col=1)
     fig.update_layout(title=f"{study.name}: slices")
     return fig
 
 
-def contour_figure(study: Any, x: str | None = None, y: str | None = None) -> Any:
+def contour_figure(study: Any, x: str | None = None, y: str | None = None, metric: str | None = None) -> Any:
     """The metric over two parameters, interpolated between the trials (shown as points)."""
     from scipy.interpolate import griddata
 
     go, _ = _plotly()
+    metric, mode = _metric(study, metric)
     numeric = [n for n in study.space.dimensions if getattr(study.space.params[n], "options", None) is None]
     x, y = x or (numeric[0] if numeric else None), y or (numeric[1] if len(numeric) > 1 else None)
     if x is None or y is None or x not in numeric or y not in numeric or x == y:
         raise ConfigError(f"a contour needs two different numeric parameters (of {numeric}); got x={x!r}, y={y!r}")
-    trials = [t for t in _completed(study) if x in t.config and y in t.config]
+    trials = [t for t in _completed(study, metric) if x in t.config and y in t.config]
     xs, ys = np.array([t.config[x] for t in trials], float), np.array([t.config[y] for t in trials], float)
-    zs = np.array([t.value for t in trials], float)
+    zs = np.array([_value(study, t, metric) for t in trials], float)
     logx, logy = getattr(study.space.params[x], "log", False), getattr(study.space.params[y], "log", False)
     fx, fy = (np.log10(xs) if logx else xs), (np.log10(ys) if logy else ys)
     fig = go.Figure()
@@ -122,12 +154,62 @@ def contour_figure(study: Any, x: str | None = None, y: str | None = None) -> An
         gx, gy = np.linspace(fx.min(), fx.max(), 60), np.linspace(fy.min(), fy.max(), 60)
         grid = griddata((fx, fy), zs, tuple(np.meshgrid(gx, gy)), method="linear")
         fig.add_trace(go.Contour(x=10 ** gx if logx else gx, y=10 ** gy if logy else gy, z=grid,
-                                 colorscale="Viridis", reversescale=study.mode == "min", colorbar={"title": study.metric},
+                                 colorscale="Viridis", reversescale=mode == "min", colorbar={"title": metric},
                                  connectgaps=False))
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="trials", marker={"color": "black", "size": 5}))
     fig.update_xaxes(title_text=x, type="log" if logx else None)
     fig.update_yaxes(title_text=y, type="log" if logy else None)
-    fig.update_layout(title=f"{study.name}: {study.metric} over {x} and {y}")
+    fig.update_layout(title=f"{study.name}: {metric} over {x} and {y}")
+    return fig
+
+
+def pareto_metrics(study: Any, metrics: Sequence[str] | None = None) -> list[str]:
+    """The two metrics a Pareto plot is drawn on: given, or the study's own two. A front is a
+    trade-off between metrics, so a study of one has none; of three, a plane shows two of them."""
+    names = ", ".join(study.metrics)
+    if len(study.metrics) < 2:
+        raise ConfigError(f"study {study.name!r} has one metric ({names}): a Pareto front needs two or more")
+    chosen = list(study.metrics) if metrics is None and len(study.metrics) == 2 else list(metrics or [])
+    if not chosen:
+        raise ConfigError(f"study {study.name!r} has {len(study.metrics)} metrics ({names}): choose the two to plot "
+                          "the front of")
+    unknown = [m for m in chosen if m not in study.metrics]
+    if unknown:
+        raise ConfigError(f"study {study.name!r} has no metric {unknown[0]!r}; its metrics: {names}")
+    if len(chosen) != 2 or chosen[0] == chosen[1]:
+        raise ConfigError(f"a Pareto plot is drawn on two different metrics (of {names}); got {', '.join(chosen)}")
+    return chosen
+
+
+def pareto_figure(study: Any, metrics: Sequence[str] | None = None) -> Any:
+    """The completed trials on two metrics, the front of those two (no trial better on both)
+    highlighted and joined by the edge of what it dominates. Trials that were pruned or failed
+    are left out: their values, if any, are from a shorter run and would sit behind the front."""
+    go, _ = _plotly()
+    x, y = pareto_metrics(study, metrics)
+    modes = {m: study.modes[study.metrics.index(m)] for m in (x, y)}
+    trials = [t for t in _completed(study) if all(isinstance(_value(study, t, m), (int, float)) and
+                                                  math.isfinite(_value(study, t, m)) for m in (x, y))]
+    front = front_of(trials, study.metrics, study.modes, on=[x, y])
+    on_front = {t.number for t in front}
+    front.sort(key=lambda t: (_value(study, t, x), _value(study, t, y)))
+    others = [t for t in trials if t.number not in on_front]
+
+    def points(group: list[Any]) -> dict[str, Any]:
+        return {"x": [_value(study, t, x) for t in group], "y": [_value(study, t, y) for t in group],
+                "text": [f"trial {t.number}: {t.config}" for t in group]}
+
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(**points(others), mode="markers", name="trial",
+                             marker={"color": "lightgray", "line": {"color": "gray", "width": 1}}))
+    # Joined by the steps that bound what the front dominates. Sorted by x: where smaller x is
+    # better, a point dominates towards larger x, so the step from it runs along x first ("hv");
+    # where larger x is better, the region lies behind it, and the step runs along y first ("vh").
+    fig.add_trace(go.Scatter(**points(front), mode="lines+markers", name="Pareto front",
+                             line={"shape": "hv" if modes[x] == "min" else "vh", "color": "crimson"},
+                             marker={"color": "crimson", "size": 9}))
+    fig.update_layout(title=f"{study.name}: Pareto front of {x} and {y} ({len(front)} of {len(trials)} trials)",
+                      xaxis_title=f"{x} ({modes[x]})", yaxis_title=f"{y} ({modes[y]})")
     return fig
 
 
@@ -145,7 +227,7 @@ def importance_figure(importance: Any, title: str = "parameter importance") -> A
 def curves_figure(study: Any, metric: str | None = None, limit: int = 200) -> Any:
     """Learning curves: each trial's reports of ``metric`` against the step."""
     go, _ = _plotly()
-    metric = metric or study.metric
+    metric = metric or study.metric  # any reported metric: a curve of train_loss is a curve too
     fig = go.Figure()
     for trial in [t for t in study.trials if t.reports][:limit]:
         points = trial.curve(metric)
@@ -246,5 +328,5 @@ def figure_json(fig: Any) -> dict[str, Any]:
 
 FIGURES = {
     "history": history_figure, "parallel": parallel_coordinates_figure, "slice": slice_figure,
-    "contour": contour_figure, "curves": curves_figure, "cost": cost_figure,
+    "contour": contour_figure, "curves": curves_figure, "cost": cost_figure, "pareto": pareto_figure,
 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Callable, Iterable, Sequence
 
-from tunelab.history import History
+from tunelab.errors import ConfigError
+from tunelab.history import History, nondominated
 from tunelab.tracking.cost import study_cost
-from tunelab.trial import Trial
+from tunelab.trial import Trial, TrialState
 
 
 def _history(study: Any) -> History:
@@ -21,15 +23,40 @@ def best_trials(study: Any) -> list[Trial]:
     return [] if best is None else [best]
 
 
-def pareto_front(study: Any) -> list[Trial]:
-    """Completed trials that no other trial beats on every metric."""
-    return study.best_trials
+def pareto_front(study: Any, metrics: Sequence[str] | None = None) -> list[Trial]:
+    """Completed trials that no other trial beats on every metric; with ``metrics``, on those
+    only (two of three, to draw them in a plane)."""
+    if metrics is None:
+        return study.best_trials
+    return front_of(study.trials, study.metrics, study.modes, on=metrics)
 
 
-def top_trials(study: Any, k: int = 10) -> list[Trial]:
-    """The ``k`` best completed trials on the study's (first) metric, best first."""
+def front_of(trials: Iterable[Trial], metrics: Sequence[str], modes: Sequence[str],
+             on: Sequence[str] | None = None) -> list[Trial]:
+    """The Pareto front of ``trials`` (best first on the first metric of ``on``, then by number),
+    for callers that hold trials rather than a study (``tunelab studies`` reads them without their
+    reports) or that want it on some of the metrics: ``metrics`` and ``modes`` are the study's,
+    ``on`` the ones compared (default: all). A trial missing a value, or with one that is not a
+    finite number, is on no front: it cannot be placed against the others."""
+    on = list(metrics) if on is None else list(on)
+    unknown = [m for m in on if m not in metrics]
+    if unknown or len(set(on)) != len(on) or not on:
+        raise ConfigError(f"a Pareto front is on distinct metrics of the study ({', '.join(metrics)}); got {on}")
+    listed = list(trials)
+    history = History(lambda: listed, metrics, modes)
+    scored = [(t, [history.score(t, m) for m in on]) for t in history.completed]
+    scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
+    front = [scored[i] for i in nondominated([s for _, s in scored])] if scored else []
+    return [t for t, _ in sorted(front, key=lambda ts: (ts[1][0], ts[0].number))]
+
+
+def top_trials(study: Any, k: int = 10, metric: str | None = None) -> list[Trial]:
+    """The ``k`` best completed trials on ``metric`` (default: the study's first), best first; a
+    study of several metrics ranks by the one a command was asked about (seed-check's gap)."""
     history = _history(study)
-    return sorted(history.completed, key=lambda t: (history.score(t), t.number))[:max(int(k), 0)]
+    if metric is not None and metric not in history.metrics:
+        raise ConfigError(f"study {study.name!r} has no metric {metric!r}; its metrics: {', '.join(history.metrics)}")
+    return sorted(history.completed, key=lambda t: (history.score(t, metric), t.number))[:max(int(k), 0)]
 
 
 def trials_table(study: Any, trials: list[Trial] | None = None, k: int = 10) -> list[dict[str, Any]]:
@@ -47,3 +74,29 @@ def trials_table(study: Any, trials: list[Trial] | None = None, k: int = 10) -> 
                     "host": (t.system_attrs.get("worker") or {}).get("host")})
         rows.append(row)
     return rows
+
+
+def split_cancelled(counts: dict[str, int], trials: Iterable[Trial]) -> dict[str, int]:
+    """Counts by state (the storage's) with the cancelled trials, stopped by their tuner (a budget
+    reached, Ctrl-C), taken out of the failed ones: a cancelled trial says nothing of its
+    configuration, and `tunelab show` lists it as cancelled. ``trials`` are read only when some
+    failed."""
+    counts = dict(counts)
+    cancelled = sum(1 for t in trials if t.state is TrialState.FAILED and not t.failed_itself) \
+        if counts.get("failed") else 0
+    if cancelled:
+        counts["failed"] -= cancelled
+        counts = {**{k: v for k, v in counts.items() if v}, "cancelled": cancelled}
+    return counts
+
+
+def state_counts(study: Any, trials: Callable[[], Iterable[Trial]] | None = None) -> dict[str, int]:
+    """A study's trials by state, cancelled apart from failed. A cancelled trial no longer counts
+    towards the study's trial budget, so where every trial counts, none was cancelled and the
+    storage's counts answer alone (`tunelab show` of a study of 100,000 stays quick); else the
+    trials are read: by ``trials`` (those already in memory), or from storage without their
+    reports."""
+    counts = study.counts()
+    if not counts.get("failed") or sum(counts.values()) <= study.counted_trials():
+        return dict(counts)
+    return split_cancelled(counts, trials() if trials else study.storage.trials(study.record.id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import tempfile
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,6 +18,7 @@ from tunelab.commands.core import _load as load_study
 from tunelab.commands.core import console
 
 __all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option",
+           "add_metric_option", "chosen_metric", "metric_mode", "metric_value", "note_default_metric",
            "finish_parser", "rerun_target"]
 
 
@@ -34,21 +36,65 @@ def add_trial_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--trial", type=int, default=None, help=f"trial number to {what} (default: the best trial)")
 
 
+def add_metric_option(parser: argparse.ArgumentParser, what: str, **kwargs: Any) -> None:
+    """--metric NAME: which metric of a study with several the command is about."""
+    parser.add_argument("--metric", default=None, metavar="NAME",
+                        help=f"a study with several metrics: the one to {what} (default: its first)", **kwargs)
+
+
+def chosen_metric(study: Any, name: str | None) -> str:
+    """The metric named by --metric, checked before any work is done (a misspelt name would
+    otherwise show as a run that returned no such value), or the study's first."""
+    if name is None:
+        return study.metric
+    if name not in study.metrics:
+        raise UsageError(f"study {study.name!r} has no metric {name!r}; its metrics: {', '.join(study.metrics)}")
+    return name
+
+
+def metric_mode(study: Any, metric: str) -> str:
+    return study.modes[study.metrics.index(metric)]
+
+
+def metric_value(study: Any, trial: Any, metric: str) -> Any:
+    """A trial's recorded value of ``metric`` (the first metric is its ``value``)."""
+    return trial.value if metric == study.metric else (trial.metrics or {}).get(metric)
+
+
+def note_default_metric(study: Any, name: str | None) -> None:
+    """Say, on standard error (a --json output stays JSON), which metric the output of a study
+    with several is about when --metric was not given: the first is never taken without a word."""
+    if name is None and len(study.metrics) > 1:
+        print(f"note: study {study.name!r} has {len(study.metrics)} metrics ({', '.join(study.metrics)}); this is "
+              f"about {study.metric}: choose another with --metric NAME", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable]]:
     """(study, chosen trial, its objective) for a command that re-runs that trial's config."""
     study = load_study(args)
-    trial = chosen_trial(study, args.trial)
+    trial = chosen_trial(study, args.trial, getattr(args, "metric", None))
     with recorded_objective(study) as objective:
         yield study, trial, objective
 
 
-def chosen_trial(study: Any, number: int | None) -> Any:
+def chosen_trial(study: Any, number: int | None, metric: str | None = None) -> Any:
+    """Trial ``number``, or the best one: of a study with several metrics, the best on
+    ``metric`` when one was named (there is no best trial of all of them)."""
+    metric = None if metric is None else chosen_metric(study, metric)
     if number is not None:
         return study.get_trial(number)
-    if len(study.metrics) > 1:
-        raise UsageError(f"study {study.name!r} has several metrics; pick a trial with --trial N")
-    return study.best
+    if len(study.metrics) == 1:
+        return study.best
+    if metric is None:
+        raise UsageError(f"study {study.name!r} has several metrics ({', '.join(study.metrics)}); pick a trial "
+                         "with --trial N, or the best on one metric with --metric NAME")
+    from tunelab.analysis.summary import top_trials
+
+    best = top_trials(study, k=1, metric=metric)
+    if not best:
+        raise UsageError(f"study {study.name!r} has no completed trial yet (trials by state: {study.counts()})")
+    return best[0]
 
 
 @contextlib.contextmanager

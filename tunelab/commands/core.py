@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tunelab import api
 from tunelab.analysis.compare import objectives
+from tunelab.analysis.summary import front_of, split_cancelled, state_counts
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
 from tunelab.storage.base import CANCELLED, hide_password
@@ -87,19 +88,41 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def list_studies(args: argparse.Namespace) -> int:
-    summaries = open_storage(existing_storage(args.storage)).list_studies()
+    """One row per study from the storage's summaries; a study's trials are read (without their
+    reports) only where a summary cannot answer: to tell its cancelled trials from its failed
+    ones, and, for a study of several metrics, the size of its Pareto front (its best trials, as
+    `show` lists them; the first metric's best alone would hide the trade-off)."""
+    storage = open_storage(existing_storage(args.storage))
+    summaries = storage.list_studies()
     if not summaries:
         console.print(f"no studies in {hide_password(args.storage)}")
         return 0
+    rows = [_study_row(storage, s) for s in summaries]
+    shown = [c for c in rows[0] if c != "cancelled" or any(row["cancelled"] != "0" for row in rows)]  # narrow
     table = Table(title=f"studies in {hide_password(args.storage)}")
-    for column in ("name", "created", "metric", "trials", "completed", "failed", "best"):
-        table.add_column(column, justify="right" if column in ("trials", "completed", "failed", "best") else "left")
-    for s in summaries:
-        table.add_row(escape(s.name), datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
-                      escape(objectives(s.metrics, s.modes)), str(s.n_trials), str(s.counts.get("completed", 0)),
-                      str(s.counts.get("failed", 0)), _fmt(s.best_value))
+    for column in shown:
+        table.add_column(column, justify="left" if column in ("name", "created", "metric") else "right")
+    for row in rows:
+        table.add_row(*(row[c] for c in shown))
+    if any(len(s.metrics) > 1 for s in summaries):
+        table.caption = "best of a study with several metrics: its trials on the Pareto front (show NAME lists them)"
     console.print(table)
     return 0
+
+
+def _study_row(storage, summary) -> dict[str, str]:
+    counts, best = dict(summary.counts), _fmt(summary.best_value)
+    several = len(summary.metrics) > 1
+    study_id = storage.get_study(summary.name).id if counts.get("failed") or several else None
+    if several or counts.get("failed") and summary.n_trials > storage.counted_trials(study_id):
+        trials = storage.trials(study_id)  # only an uncounted trial can be a cancelled one (see state_counts)
+        counts = split_cancelled(counts, trials)
+        if several:
+            best = f"{len(front_of(trials, summary.metrics, summary.modes))} on front"
+    created = datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
+    return {"name": escape(summary.name), "created": created,
+            "metric": escape(objectives(summary.metrics, summary.modes)), "trials": str(summary.n_trials),
+            **{state: str(counts.get(state, 0)) for state in ("completed", "failed", "cancelled")}, "best": best}
 
 
 def _load(args: argparse.Namespace):
@@ -109,29 +132,28 @@ def _load(args: argparse.Namespace):
 
 
 def counts_text(study) -> str:
-    """Trials by state, the cancelled ones (stopped by their tuner: a budget, Ctrl-C) apart from
-    those that failed by their own doing, as the trial table shows them; reads every trial, so
-    for the end of a run, not for `show` of a study of 100,000."""
-    counts = dict(study.counts())
-    cancelled = sum(1 for t in study.trials if t.state is TrialState.FAILED and not t.failed_itself) \
-        if counts.get("failed") else 0
-    if cancelled:
-        counts["failed"] -= cancelled
-        counts = {**{k: v for k, v in counts.items() if v}, "cancelled": cancelled}
+    """Trials by state as a line (``1 cancelled, 4 completed, 1 failed``), for the end of a run:
+    its trials are in memory."""
+    return _counts_line(state_counts(study, lambda: study.trials))
+
+
+def _counts_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no trials"
 
 
 def show_study(args: argparse.Namespace) -> int:
     """Reads only what it prints (counts, the best trials, the last ones) through indexed queries,
-    so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all."""
+    so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all,
+    and so does telling cancelled trials from failed ones where some may be (see state_counts)."""
     if args.limit < 0:
         raise UsageError(f"--limit is how many trials to list (0: all); got {args.limit}")
     study = _load(args)
-    state_counts = study.counts()
-    total = sum(state_counts.values())
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(state_counts.items())) or "no trials"
-    console.print(f"[bold]{escape(study.name)}[/]: {escape(objectives(study.metrics, study.modes))}, {counts}; "
-                  f"seed {study.seed}")
+    # the trials in memory where they are loaded anyway (the front, --limit 0); else storage's rows
+    loaded = len(study.metrics) > 1 or args.limit == 0
+    counts = state_counts(study, (lambda: study.trials) if loaded else None)
+    total = sum(counts.values())
+    console.print(f"[bold]{escape(study.name)}[/]: {escape(objectives(study.metrics, study.modes))}, "
+                  f"{_counts_line(counts)}; seed {study.seed}")
     settings = study.record.settings
     console.print(f"searcher: {(settings.get('searcher') or {}).get('name')}, "
                   f"scheduler: {(settings.get('scheduler') or {}).get('name')}, "

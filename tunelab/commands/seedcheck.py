@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+from tunelab.commands.analysis import (add_metric_option, add_trial_option, chosen_metric, console, finish_parser,
+                                       metric_value, note_default_metric, rerun_target, table)
 from tunelab._json import pretty
 from tunelab.trial import TrialState
 
@@ -12,6 +13,7 @@ from tunelab.trial import TrialState
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("seed-check", help="re-run a trial with k seeds: is the result stable?")
     add_trial_option(parser, "re-run")
+    add_metric_option(parser, "check (and whose best trial to re-run)")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default %(default)s)")
     finish_parser(parser, run)
 
@@ -21,14 +23,18 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.summary import top_trials
 
     with rerun_target(args) as (study, trial, objective):
-        ranked = [t.value for t in top_trials(study, k=5)]
-        check = seed_check(objective, trial.config, args.seeds, metric=study.metric, root_seed=study.seed,
+        metric = chosen_metric(study, args.metric)
+        note_default_metric(study, args.metric)
+        # the spread is weighed against the lead of the best configuration on the same metric
+        ranked = [metric_value(study, t, metric) for t in top_trials(study, k=5, metric=metric)]
+        check = seed_check(objective, trial.config, args.seeds, metric=metric, root_seed=study.seed,
                            first_seed=trial.seed, ranked_values=ranked, budget=trial.budget,
-                           recorded=trial.value if trial.state is TrialState.COMPLETED else None)
+                           recorded=metric_value(study, trial, metric) if trial.state is TrialState.COMPLETED
+                           else None)
     if args.json:
         print(pretty(check.to_json()))
         return 0
     console.print(f"trial {trial.number} re-run with {len(check.seeds)} seeds (the first is its own):")
-    console.print(table(["seed", study.metric], list(zip(check.seeds, check.values))))
+    console.print(table(["seed", metric], list(zip(check.seeds, check.values))))
     console.print(check.verdict(), soft_wrap=True)
     return 0

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
+
 from tunelab.cli import output_file
-from tunelab.commands.analysis import add_trial_option, console, finish_parser, rerun_target, table
+from tunelab.commands.analysis import (add_metric_option, add_trial_option, chosen_metric, console, finish_parser,
+                                       metric_mode, note_default_metric, rerun_target, table)
 from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sensitivity", help="one parameter at a time around a trial's config")
     add_trial_option(parser, "start from")
+    add_metric_option(parser, "read from each run (and whose best trial to start from)")
     parser.add_argument("--points", type=int, default=7, help="values per parameter (default %(default)s)")
     parser.add_argument("--html", default=None, help="also write the plot to this HTML file")
     finish_parser(parser, run)
@@ -23,21 +27,25 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         output_file(args.html, "--html")  # before the re-runs, whose results a bad path would lose
     with rerun_target(args) as (study, trial, objective):
-        result = sensitivity(objective, trial.config, study.space, args.points, metric=study.metric,
+        metric = chosen_metric(study, args.metric)
+        note_default_metric(study, args.metric)
+        result = sensitivity(objective, trial.config, study.space, args.points, metric=metric,
                              seed=trial.seed, budget=trial.budget)
     if args.json:
         print(pretty(result.to_json()))
     else:
-        console.print(f"baseline: trial {trial.number}, {study.metric} = {result.baseline_value:.6g} (seed {trial.seed})")
+        console.print(f"baseline: trial {trial.number}, {escape(metric)} = {result.baseline_value:.6g} "
+                      f"(seed {trial.seed})")
         rows = []
         for name in result.ranking:
             sweep = result.sweeps[name]
             # the baseline's own setting competes too: a sweep's best may be worse than keeping it
             finite = [(m, v) for m, v in zip(sweep.metric, sweep.values) if m is not None] + \
                 [(result.baseline_value, result.baseline[name])]
-            best = (min if study.mode == "min" else max)(finite, key=lambda mv: mv[0]) if finite else (None, None)
+            best = (min if metric_mode(study, metric) == "min" else max)(finite, key=lambda mv: mv[0]) \
+                if finite else (None, None)
             rows.append((name, sweep.spread, best[1], best[0], sum(m is None for m in sweep.metric)))
-        console.print(table(["parameter", f"spread of {study.metric}", "best setting", study.metric, "failed"], rows,
+        console.print(table(["parameter", f"spread of {metric}", "best setting", metric, "failed"], rows,
                             title="sensitivity, most sensitive first"))
         if result.inactive:
             console.print(f"not varied, switched off in the baseline: {', '.join(result.inactive)}")

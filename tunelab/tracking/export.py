@@ -28,10 +28,17 @@ def _iso(ts: float | None) -> str | None:
 _LAST = ("seed", "budget", "started_at", "finished_at", "duration_s", "cost", "n_reports", "error")
 
 
-def trial_rows(trials: Iterable[Trial], param_names: list[str],
-               costs: dict[int, float] | None = None) -> list[dict[str, Any]]:
-    """One flat dict per trial: number, state, value, metrics.*, params.*, seed, times, cost (in
-    the study's currency, from ``costs`` by trial number), error."""
+def front_numbers(study: Any) -> set[int] | None:
+    """The numbers of the trials on a study's Pareto front; None for a study of one metric, whose
+    exports keep their columns (its best trial is the one with the best value)."""
+    return {t.number for t in study.best_trials} if len(study.metrics) > 1 else None
+
+
+def trial_rows(trials: Iterable[Trial], param_names: list[str], costs: dict[int, float] | None = None,
+               front: set[int] | None = None) -> list[dict[str, Any]]:
+    """One flat dict per trial: number, state, value, on_front (a study of several metrics:
+    whether no trial beats it on all of them, by ``front``'s numbers), params.*, metrics.*, seed,
+    times, cost (in the study's currency, from ``costs`` by trial number), error."""
     costs = costs or {}
     trials = list(trials)
     metric_names = sorted({k for t in trials for k in t.metrics})
@@ -39,6 +46,8 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str],
     rows = []
     for t in trials:
         row: dict[str, Any] = {"number": t.number, "state": t.state.value, "value": t.value}
+        if front is not None:
+            row["on_front"] = t.number in front
         row.update({f"params.{p}": t.config.get(p) for p in param_names})
         row.update({f"metrics.{m}": t.metrics.get(m) for m in metric_names})
         row.update({f"user_attrs.{a}": t.user_attrs.get(a) for a in attr_names})
@@ -49,11 +58,12 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str],
 
 
 def to_csv(study: Any) -> str:
-    params = list(study.space.params)
-    rows = trial_rows(study.trials, params, study_cost(study).per_trial)
+    params, front = list(study.space.params), front_numbers(study)
+    rows = trial_rows(study.trials, params, study_cost(study).per_trial, front)
     out = io.StringIO()
     # An empty study still gets its header: a reader (pandas) then sees the columns, not an error.
-    fields = list(rows[0]) if rows else ["number", "state", "value", *(f"params.{p}" for p in params), *_LAST]
+    fields = list(rows[0]) if rows else ["number", "state", "value", *(["on_front"] if front is not None else []),
+                                         *(f"params.{p}" for p in params), *_LAST]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -65,6 +75,7 @@ def study_document(study: Any) -> dict[str, Any]:
     """The whole study as JSON-ready data: settings, space, environment, trials with curves."""
     record = study.record
     cost = study_cost(study)
+    front = front_numbers(study)
     return _json.to_jsonable({
         "name": record.name, "metrics": record.metrics, "modes": record.modes, "seed": record.seed,
         "created_at": _iso(record.created_at), "space": record.space, "settings": record.settings,
@@ -72,6 +83,7 @@ def study_document(study: Any) -> dict[str, Any]:
         "cost": {"total": cost.total, "currency": cost.currency},
         "trials": [{
             "number": t.number, "state": t.state.value, "config": t.config, "seed": t.seed, "value": t.value,
+            **({} if front is None else {"on_front": t.number in front}),
             "metrics": t.metrics, "budget": t.budget, "started_at": _iso(t.started_at),
             "finished_at": _iso(t.finished_at), "duration_s": t.duration, "cost": cost.per_trial.get(t.number),
             "error": t.error, "traceback": t.traceback, "user_attrs": t.user_attrs,

@@ -1,7 +1,8 @@
 """A study as an Excel workbook: the spreadsheet the course recommends for a few parameters.
 
-Sheet ``trials`` has one row per trial (the CSV columns plus cost and worker host), sheet
-``study`` the settings and the summary, sheet ``reports`` every intermediate report (for curves).
+Sheet ``trials`` has one row per trial (the CSV columns plus cost and worker host; for a study of
+several metrics, ``on_front`` marks its Pareto front, to filter by), sheet ``study`` the settings
+and the summary, sheet ``reports`` every intermediate report (for curves).
 """
 
 from __future__ import annotations
@@ -41,16 +42,20 @@ def _append(sheet: Any, values: list[Any]) -> None:
 
 def study_summary(study: Any) -> list[tuple[str, Any]]:
     """(field, value) rows describing a study: what it tuned, how, where, and what it found."""
+    from tunelab.analysis.summary import state_counts
+
     record, settings, env = study.record, study.record.settings, study.environment
     cost = study_cost(study)
-    counts = study.counts()
+    counts = state_counts(study, lambda: study.trials)  # cancelled apart, as `tunelab show` counts them
     best = study.history().best() if len(study.metrics) == 1 else None
+    front = sorted(t.number for t in study.best_trials) if len(study.metrics) > 1 else None
     return [
         ("name", record.name), ("metrics", ", ".join(record.metrics)), ("modes", ", ".join(record.modes)),
         ("seed", record.seed), ("trials", sum(counts.values())),
         *[(f"trials {state}", n) for state, n in sorted(counts.items())],
         ("best value", None if best is None else best.value), ("best trial", None if best is None else best.number),
         ("best config", None if best is None else best.config),
+        *([] if front is None else [("Pareto front (trials)", ", ".join(map(str, front)) or "none yet")]),
         ("searcher", settings.get("searcher")), ("scheduler", settings.get("scheduler")),
         ("objective", settings.get("objective")), ("artifact dir", settings.get("artifact_dir")),
         ("resources per trial", cost.resources.to_json()), ("prices", cost.prices.to_json()),
@@ -63,7 +68,7 @@ def study_summary(study: Any) -> list[tuple[str, Any]]:
 
 
 def write_xlsx(study: Any, path: str | os.PathLike) -> str:
-    from tunelab.tracking.export import trial_rows
+    from tunelab.tracking.export import front_numbers, trial_rows
 
     openpyxl = _openpyxl()
     book = openpyxl.Workbook()
@@ -71,7 +76,7 @@ def write_xlsx(study: Any, path: str | os.PathLike) -> str:
     sheet.title = "trials"
     trials = study.trials
     costs = study_cost(study).per_trial
-    rows = trial_rows(trials, list(study.space.params), costs)
+    rows = trial_rows(trials, list(study.space.params), costs, front_numbers(study))
     for row, trial in zip(rows, trials):
         row["host"] = (trial.system_attrs.get("worker") or {}).get("host")
     if rows:
