@@ -359,7 +359,8 @@ def test_the_closing_hint_works_for_the_storage_used(tmp_path):
     assert in_memory.returncode == 0 and "tunelab show" not in in_memory.stdout
     assert "memory only" in in_memory.stdout
     spaced = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///my runs.db")
-    assert "tunelab show cli-demo --storage 'sqlite:///my runs.db'" in spaced.stdout
+    # made absolute (tunelab.script.paths), the hint works from any folder
+    assert f"tunelab show cli-demo --storage 'sqlite:///{tmp_path / 'my runs.db'}'" in spaced.stdout
     assert tunelab(tmp_path, "show", "cli-demo", "--storage", "sqlite:///my runs.db").returncode == 0
 
 

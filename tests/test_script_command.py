@@ -103,6 +103,16 @@ def test_tunelab_report_inside_the_script_and_a_result_file(tmp_path):
     assert Path(trial.user_attrs["stdout"]).read_text() == ""  # launched by tunelab: no plain lines
 
 
+def test_a_result_file_that_is_no_object_is_described_in_json_terms(tmp_path):
+    study_file = make_study(tmp_path, """\
+        import json, os
+        json.dump([0.5, 0.6], open(os.environ["TUNELAB_RESULT_FILE"], "w"))
+        """, result_file="{trial_dir}/result.json")
+    trial = tune(tmp_path, study_file, n_trials=1).trials[0]
+    assert trial.state is tl.TrialState.FAILED and "got list" not in trial.error
+    assert 'must hold a JSON object of metrics, e.g. {"acc": 0.93}, or a single number; it holds an array' in trial.error
+
+
 def test_report_outside_tunelab_prints_a_plain_line(capsys, monkeypatch):
     monkeypatch.delenv("TUNELAB_REPORT_FILE", raising=False)
     tl.report(step=3, val_accuracy=0.8125)

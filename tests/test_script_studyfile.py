@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -108,8 +109,8 @@ def test_wrong_distribution_names_the_line_and_the_close_one(tmp_path):
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("  momentum: {uniform: [0.98, 0.85]}", "study.yaml:8: space.momentum: uniform needs low < high"),
-    ("  momentum: {uniform: [0.85]}", "study.yaml:8: space.momentum.uniform: needs [low, high]"),
+    ("  momentum: {uniform: [0.98, 0.85]}", "study.yaml:8: space.momentum.uniform: needs low < high; got [0.98, 0.85]"),
+    ("  momentum: {uniform: [0.85]}", "study.yaml:8: space.momentum.uniform: needs a list of two numbers [low, high]"),
     ("  momentum: {choice: 3}", "study.yaml:8: space.momentum.choice: needs a list of options"),
     ("  momentum: [0.85, 0.98]", "study.yaml:8: space.momentum: a plain list is ambiguous"),
     ("  momentum: {uniform: [0.85, 0.98], log: yes-please}", "study.yaml:8: space.momentum.log: must be true or false"),
@@ -160,20 +161,20 @@ def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (("mode: max", "mode: maximise"), "study.yaml:4: mode: mode must be 'min' or 'max'"),
-    (("n_trials: 10", "n_trials: 0"), "study.yaml:16: n_trials: n_trials must be a positive integer"),
-    (("workers: 2", "workers: two"), "study.yaml:17: workers: must be a positive integer"),
-    (("seed: 7", "seed: -1"), "study.yaml:19: seed: must be a non-negative integer"),
-    (("trial_timeout: 30", "trial_timeout: soon"), "trial_timeout: must be a positive number of seconds"),
+    (("mode: max", "mode: maximise"), "study.yaml:4: mode: must be min or max (a list of them with a list of metrics); got the text 'maximise'"),
+    (("n_trials: 10", "n_trials: 0"), "study.yaml:16: n_trials: must be a whole number, 1 or more; got the number 0"),
+    (("workers: 2", "workers: two"), "study.yaml:17: workers: must be a whole number, 1 or more; got the text 'two'"),
+    (("seed: 7", "seed: -1"), "study.yaml:19: seed: must be a whole number from 0 to 9223372036854775807; got the number -1"),
+    (("trial_timeout: 30", "trial_timeout: soon"), "trial_timeout: must be a number of seconds above 0; got the text 'soon'"),
     (("n_trials: 10", "n_trials: 10\nsearcher: randomm"), "searcher: unknown searcher 'randomm'; did you mean 'random'?"),
     (("n_trials: 10", "n_trials: 10\nscheduler: nope"), "scheduler: unknown scheduler 'nope'"),
     (("n_trials: 10", "n_trials: 10\nexecutor: inline"), "inline executor runs one trial at a time"),
     (("n_trials: 10", "n_trials: 10\nn_trials: 11"), "study.yaml:17: n_trials: duplicate key"),
-    (("name: resnet-lr", "name: resnet lr"), "study.yaml:1: name: study name must be"),
+    (("name: resnet-lr", "name: resnet lr"), "study.yaml:1: name: 'resnet lr' cannot name a study: use letters, digits"),
     (("lr: 0.01, batch", "lr: 5, batch"), "study.yaml:22: enqueue[0]: "),
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 9, max: 3}}"), "fidelity.epochs: needs numbers"),
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resumable: yes please}}"),
-     "fidelity.epochs: resumable must be true or false"),
+     "fidelity.epochs.resumable: must be true or false; got the text 'yes please'"),
     (("fidelity: {epochs: {min: 1, max: 81}}", "fidelity: {epochs: {min: 1, max: 81, resume: true}}"),
      "fidelity.epochs: needs min and max (and resumable: true"),
     (("n_trials: 10\n", ""), "give n_trials, timeout, target or patience"),
@@ -181,11 +182,11 @@ def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
      "study.yaml:18: scheduler_options: scheduler 'asha' has no option 'etaa'"),
     (("n_trials: 10", "n_trials: 10\nsearcher: tpe\nsearcher_options: {gamma: 5}"), "study.yaml:18: searcher_options: "),
     (("n_trials: 10", "n_trials: 10\nscheduler: threshold"), "study.yaml:17: scheduler: "),
-    (("n_trials: 10", "n_trials: 10\nmax_retries: -1"), "study.yaml:17: max_retries: must be a whole number >= 0"),
+    (("n_trials: 10", "n_trials: 10\nmax_retries: -1"), "study.yaml:17: max_retries: must be a whole number, 0 or more; got the number -1"),
     (("mode: max\n", ""), "the key 'mode' is missing"),
     (("space:\n", "space:\n  bad: [\n"), "not valid YAML"),
-    (("n_trials: 10", "n_trials: 10\non: push"), "study.yaml:17: on: YAML reads this key as True, not a name"),
-    (("n_trials: 10", "n_trials: 10\n1: 3"), "study.yaml:17: 1: YAML reads this key as 1, not a name"),
+    (("n_trials: 10", "n_trials: 10\non: push"), "study.yaml:17: on: YAML reads this key as true/false (true), not as a name: write it in quotes, 'on'"),
+    (("n_trials: 10", "n_trials: 10\n1: 3"), "study.yaml:17: 1: YAML reads this key as a number (1), not as a name"),
     (("n_trials: 10", "n_trials: 10\nresult_file: result.json"),  # workers: 2 in GOOD
      "study.yaml:17: result_file: 'result.json' is one file for all 2 trials running at once"),
 ])
@@ -204,11 +205,11 @@ def test_set_overrides_apply_before_checking_and_errors_name_the_flag(tmp_path):
     path = write(tmp_path, GOOD)
     study = load_study_file(path, ["n_trials=20", "workers=4", "space.lr={uniform: [0.001, 0.2]}",
                                    "storage=sqlite:///x.db", "name=other"])
-    assert study.budgets["n_trials"] == 20 and study.workers == 4 and study.storage == "sqlite:///x.db"
+    assert study.budgets["n_trials"] == 20 and study.workers == 4 and study.storage == f"sqlite:///{Path.cwd() / 'x.db'}"
     assert study.space["lr"] == Float(0.001, 0.2) and study.name == "other"
     assert "--set n_trial=3: n_trial: unknown key; did you mean 'n_trials'?" in error_of(
         tmp_path, GOOD, overrides=["n_trial=3"])
-    assert "--set workers=0: workers: must be a positive integer" in error_of(tmp_path, GOOD, overrides=["workers=0"])
+    assert "--set workers=0: workers: must be a whole number, 1 or more; got the number 0" in error_of(tmp_path, GOOD, overrides=["workers=0"])
     assert "--set needs key=value" in error_of(tmp_path, GOOD, overrides=["workers"])
     # another flag that sets a key is named as the user wrote it; a name is text, even all digits
     assert error_of(tmp_path, GOOD, overrides=[("--executor foo", "executor=foo")]).startswith(
@@ -242,3 +243,48 @@ def test_templates_render_values_and_drop_inactive_conditional_tokens():
     argv = template.render({"lr": 0.012345, "opt": "sgd", "flag": True, "name": "a b"})
     assert argv == ["python", "t.py", "--lr", "0.012", "--opt", "sgd", "--flag", "true", "{x}", "a b"]
     assert env_name("learning-rate") == "TUNELAB_PARAM_LEARNING_RATE"
+
+
+@pytest.mark.parametrize("written, name", [("123", "123"), ("007", "007"), ("1.50", "1.50"), ("1e3", "1e3"),
+                                           ("2024-01-01", "2024-01-01"), ("yes", "yes"), ("'123'", "123")])
+def test_a_name_is_the_text_written_in_the_file_as_on_the_command_line(tmp_path, written, name):
+    """YAML reads `name: 007` as the number 7; the study is "007", as with --set name=007."""
+    assert load_study_file(write(tmp_path, GOOD.replace("name: resnet-lr", f"name: {written}"))).name == name
+    assert load_study_file(write(tmp_path, GOOD), [f"name={written.strip(chr(39))}"]).name == name
+
+
+def test_a_toml_name_is_the_text_written_too(tmp_path):
+    toml = """\
+        name = 123  # a number in TOML
+        command = "run {lr}"
+        metric = "loss"
+        mode = "min"
+        n_trials = 3
+        [space]
+        lr = {uniform = [0, 1]}
+        """
+    assert load_study_file(write(tmp_path, toml, "s.toml")).name == "123"
+
+
+def test_an_empty_name_is_refused_in_the_file_and_on_the_command_line(tmp_path):
+    for text in ("name:", "name: ~", "name: ''"):
+        message = error_of(tmp_path, GOOD.replace("name: resnet-lr", text))
+        assert "study.yaml:1: name: is empty: write the study's name, or leave the key out" in message, text
+    assert "--set name=: name: is empty" in error_of(tmp_path, GOOD, overrides=["name="])
+    assert "study.yaml:1: name: must be text, the study's name; got a list: [a, b]" in error_of(
+        tmp_path, GOOD.replace("name: resnet-lr", "name: [a, b]"))
+
+
+def test_other_text_keys_keep_what_is_written(tmp_path):
+    """A folder named 2024 and a command word 1 are text, not numbers that fail a type check."""
+    (tmp_path / "2024").mkdir()
+    study = load_study_file(write(tmp_path, """\
+        command: [python, train.py, --seed, 1, --lr, '{lr}']
+        workdir: 2024
+        metric: loss
+        mode: min
+        space: {lr: {uniform: [0, 1]}}
+        n_trials: 3
+        """))
+    assert study.workdir == (tmp_path / "2024").resolve()
+    assert study.command.render({"lr": 0.5}) == ["python", "train.py", "--seed", "1", "--lr", "0.5"]

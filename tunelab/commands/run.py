@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                             "and reads the metric from the script's output.",
                                 epilog="study file keys (command, metric, mode, space are required, and one of "
                                        f"n_trials, timeout, target, patience):\n{keys}\n\n"
+                                       "relative paths: written in the file (workdir, storage, artifacts), from the "
+                                       "study file's folder;\ngiven here (--storage, --set), from the current folder; "
+                                       "the command's own and result_file, from workdir\n\n"
                                        "example: tunelab run examples/study.yaml --set n_trials=20",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("file", help="the study file (.yaml, .yml or .toml)")
@@ -101,7 +104,9 @@ def run_study_file(args: argparse.Namespace) -> int:
     objective = CommandObjective.from_study_file(study_file, artifacts)
     storage.update_study(study.record.id, settings={
         "objective": f"command: {study_file.command}", "study_file": str(Path(args.file).resolve()),
-        "study_file_overrides": overrides,  # reproduce, seed-check and sensitivity rebuild the same command
+        # reproduce, seed-check and sensitivity rebuild the same command, from any folder: the
+        # paths given on this command line are recorded absolute (tunelab.script.paths)
+        "study_file_overrides": study_file.overrides,
         "workdir": str(study_file.workdir), "artifacts": str(artifacts.resolve())})
     console.print(f"{'Continuing' if exists else 'Tuning'} [bold]{name}[/] ({escape(str(study_file.path))}): "
                   f"{study_file.metrics[0]} ({study_file.modes[0]}), searcher {study_file.searcher}, "

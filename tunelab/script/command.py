@@ -254,7 +254,10 @@ def _read_result_file(path: Path, metrics: list[str]) -> dict[str, float]:
     if isinstance(data, (int, float)) and not isinstance(data, bool):
         data = {metrics[0]: data}
     if not isinstance(data, dict):
-        raise ScriptOutputError(f"result file {path} must hold a JSON object of metrics; got {type(data).__name__}")
+        held = "null" if data is None else "true/false" if isinstance(data, bool) else \
+            "an array" if isinstance(data, list) else "a string"  # in JSON's terms: the file is JSON
+        raise ScriptOutputError(f"result file {path} must hold a JSON object of metrics, e.g. "
+                                f"{{{json.dumps(metrics[0])}: 0.93}}, or a single number; it holds {held}")
     missing = [m for m in metrics if m not in data]
     if missing:
         raise ScriptOutputError(f"result file {path} holds {', '.join(sorted(data)) or 'nothing'} "

@@ -4,7 +4,9 @@ followed line by line, and stopped as a whole.
 A training script often starts children (data-loader workers, ``torchrun``, a shell wrapper);
 stopping only the process we started would leave them running on the GPU. So the script leads
 its own process group, and stopping means SIGTERM to the group, a grace period for checkpoints
-and clean exits, then SIGKILL to whatever is left.
+and clean exits, then SIGKILL to whatever is left. A group of its own is out of reach of our own
+end, though: if this process is killed outright the group would run on, so it is tied to our life
+(:mod:`tunelab.script.lifeline`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import IO, Mapping, Sequence
 
 from tunelab.interrupts import StopSignals
+from tunelab.script.lifeline import Watchdog
 
 STDERR_TAIL_LINES = 20
 _POLL = 0.05
@@ -44,6 +47,7 @@ class ScriptProcess:
         self.popen = subprocess.Popen(self.argv, cwd=str(cwd), env=dict(env), stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         self.pgid = self.popen.pid  # a new session: the script leads its own process group
+        self._watchdog = Watchdog(self.pgid)  # the group, grandchildren too, should we die without stop()
         self._pumps = [
             threading.Thread(target=self._pump, args=(self.popen.stdout, stdout_path, True), daemon=True),
             threading.Thread(target=self._pump, args=(self.popen.stderr, stderr_path, False), daemon=True),
@@ -88,7 +92,9 @@ class ScriptProcess:
 
     def stop(self, grace: float) -> None:
         """SIGTERM the whole group, give it ``grace`` seconds, SIGKILL what is left; then wait
-        for the log pumps so that every line written is on disk."""
+        for the log pumps so that every line written is on disk. Every ScriptProcess must end
+        here: it also dismisses the watchdog, which would otherwise kill the group's number when
+        this process exits, by then perhaps another program's."""
         self.popen.poll()
         if _group_alive(self.pgid):
             _signal_group(self.pgid, signal.SIGTERM)
@@ -106,6 +112,7 @@ class ScriptProcess:
         except subprocess.TimeoutExpired:
             os.kill(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+        self._watchdog.release()
         for pump in self._pumps:
             pump.join(timeout=2.0)
 

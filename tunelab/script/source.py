@@ -9,6 +9,7 @@ and errors about them point at the flag instead of a line.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import ConfigError
+from tunelab.script.wording import kind, written
 
 KeyPath = tuple  # a key path inside the document: ("space", "lr", "loguniform", 0)
 
@@ -55,8 +57,11 @@ def _dotted(key: KeyPath) -> str:
     return out
 
 
-def read_document(path: str | Path) -> Document:
-    """Parse a ``.yaml``/``.yml`` or ``.toml`` study file."""
+def read_document(path: str | Path, text_keys: frozenset[str] = frozenset()) -> Document:
+    """Parse a ``.yaml``/``.yml`` or ``.toml`` study file. A top-level key in ``text_keys`` is
+    read as the text written there even where YAML or TOML would read a number, true/false or a
+    date: ``name: 123`` names a study "123" (and ``name: 007`` "007", not 7), just as
+    ``--set name=123`` does, and ``workdir: 2024`` is the folder 2024."""
     path = Path(path)
     if not path.is_file():
         raise StudyFileError(f"no study file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
@@ -68,14 +73,15 @@ def read_document(path: str | Path) -> Document:
                              "(save it as UTF-8)") from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        data, lines = _read_yaml(path, text)
+        data, lines = _read_yaml(path, text, text_keys)
     elif suffix == ".toml":
-        data, lines = _read_toml(path, text)
+        data, lines = _read_toml(path, text, text_keys)
     else:
         raise StudyFileError(f"{path}: a study file ends in .yaml, .yml or .toml; got {suffix or 'no suffix'!r}")
     if not isinstance(data, dict):
-        raise StudyFileError(f"{path}: a study file is a mapping of keys (name, command, metric, space...); "
-                             f"got {type(data).__name__}")
+        what = "empty" if data is None else f"{kind(data)}: {written(data)}"
+        raise StudyFileError(f"{path}: a study file is a mapping of keys to values (command: ..., metric: ..., "
+                             f"space: ...); this one is {what}")
     return Document(path, data, lines)
 
 
@@ -103,7 +109,7 @@ def _yaml_loader(yaml):
     return Loader
 
 
-def _read_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
+def _read_yaml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
     yaml = _yaml()
     loader_cls = _yaml_loader(yaml)
     try:
@@ -112,6 +118,8 @@ def _read_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
             return {}, {}
         lines: dict[KeyPath, int] = {}
         _yaml_lines(path, node, (), lines, yaml)
+        if isinstance(node, yaml.MappingNode):
+            _yaml_keep_text(node, text_keys, yaml)
         loader = loader_cls("")
         try:
             data = loader.construct_document(node)
@@ -123,6 +131,21 @@ def _read_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
         problem = getattr(err, "problem", None) or str(err)
         raise StudyFileError(f"{path}{line}: not valid YAML: {problem}") from None
     return data, lines
+
+
+_YAML_STR, _YAML_NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
+
+
+def _yaml_keep_text(node, text_keys: frozenset[str], yaml) -> None:
+    """Unquoted values at ``text_keys`` (and the items of a list there) read as written. Quoted
+    ones are text already; an empty value stays empty (it is no name at all)."""
+    for key_node, value_node in node.value:
+        if not (isinstance(key_node, yaml.ScalarNode) and key_node.value in text_keys):
+            continue
+        items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for item in items:
+            if isinstance(item, yaml.ScalarNode) and item.style is None and item.tag != _YAML_NULL:
+                item.tag = _YAML_STR
 
 
 def _yaml_lines(path: Path, node, key: KeyPath, lines: dict[KeyPath, int], yaml) -> None:
@@ -144,7 +167,7 @@ def _yaml_lines(path: Path, node, key: KeyPath, lines: dict[KeyPath, int], yaml)
 
 # -- TOML --------------------------------------------------------------------------------------
 
-def _read_toml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
+def _read_toml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -158,7 +181,12 @@ def _read_toml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int]]:
         found = re.search(r"line (\d+)", str(err))
         line = f":{found.group(1)}" if found else ""
         raise StudyFileError(f"{path}{line}: not valid TOML: {err}") from None
-    return data, _toml_lines(text)
+    lines = _toml_lines(text)
+    source = text.splitlines()
+    for key in text_keys:  # name = 123: the text written, as in YAML (a top-level key is on one line)
+        if isinstance(data.get(key), (int, float, dt.date, dt.time)) and (key,) in lines:
+            data[key] = source[lines[(key,)] - 1].split("=", 1)[1].split("#", 1)[0].strip()
+    return data, lines
 
 
 _TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")

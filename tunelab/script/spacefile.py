@@ -21,6 +21,7 @@ from tunelab import presets
 from tunelab.distributions import Categorical, Distribution, Fixed, Float, Int
 from tunelab.errors import SpaceError
 from tunelab.script.source import Document, KeyPath
+from tunelab.script.wording import got, kind, written
 from tunelab.space import Space
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice", "ordinal", "fixed")
@@ -34,13 +35,13 @@ def parse_space(doc: Document) -> dict[str, Distribution]:
     raw = doc.data.get("space")
     if not isinstance(raw, dict) or not raw:
         raise doc.error(key, f"must map parameter names to distributions (e.g. {EXAMPLE}) "
-                             f"or name a preset ({{preset: image_classification}}); got {raw!r}")
+                             f"or name a preset ({{preset: image_classification}}); {got(raw)}")
     params: dict[str, Distribution] = {}
     if "preset" in raw:
         preset = raw["preset"]
         try:
             if not isinstance(preset, str):
-                raise SpaceError(f"a preset is named by a string ({', '.join(presets.PRESETS)}); got {preset!r}")
+                raise SpaceError(f"must name a preset, one of {', '.join(presets.PRESETS)}; {got(preset)}")
             params = presets.get(preset)
         except SpaceError as err:
             raise doc.error(key + ("preset",), str(err)) from None
@@ -48,7 +49,8 @@ def parse_space(doc: Document) -> dict[str, Distribution]:
         if name == "preset":
             continue
         if not isinstance(name, str) or not name:
-            raise doc.error(key, f"parameter names must be non-empty strings; got {name!r}")
+            raise doc.error(key + (str(name),), f"a parameter's name must be text; YAML reads {written(name)} as "
+                                                f"{kind(name)}: write it in quotes, '{name}'")
         params[name] = parameter(doc, key + (name,), spec)
     try:
         Space(params)
@@ -60,7 +62,8 @@ def parse_space(doc: Document) -> dict[str, Distribution]:
 def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
     """One parameter: ``{kind: args, log: ..., when: ...}`` or a plain constant."""
     if isinstance(spec, list):
-        raise doc.error(key, f"a plain list is ambiguous; write {{choice: {spec!r}}} to search over these values")
+        raise doc.error(key, f"a plain list is ambiguous; write {{choice: {written(spec)}}} to search over these "
+                             f"values (or {{fixed: {written(spec)}}} for a list that is one constant)")
     if not isinstance(spec, dict):
         try:
             return Fixed(spec)
@@ -79,9 +82,10 @@ def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
     kind, args = kinds[0], spec[kinds[0]]
     log, when = spec.get("log", False), spec.get("when")
     if not isinstance(log, bool):
-        raise doc.error(key + ("log",), f"must be true or false; got {log!r}")
+        raise doc.error(key + ("log",), f"must be true or false; {got(log)}")
     if when is not None and not isinstance(when, dict):
-        raise doc.error(key + ("when",), f"must map a parent parameter to its value(s), e.g. {{optimizer: sgd}}; got {when!r}")
+        raise doc.error(key + ("when",), f"must be a mapping of a parent parameter to its value(s), e.g. "
+                                         f"{{optimizer: sgd}}; {got(when)}")
     if log and kind not in ("uniform", "loguniform", "randint"):
         raise doc.error(key + ("log",), f"applies to uniform and randint, not to {kind}")
     try:
@@ -92,7 +96,11 @@ def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
             return Float(low, high, log=log or kind == "loguniform", when=when)
         if kind in ("choice", "ordinal"):
             if not isinstance(args, list):
-                raise doc.error(key + (kind,), f"needs a list of options, e.g. {{{kind}: [8, 16, 32]}}; got {args!r}")
+                raise doc.error(key + (kind,), f"needs a list of options, e.g. {{{kind}: [8, 16, 32]}}; {got(args)}")
+            nested = next((i for i, option in enumerate(args) if isinstance(option, (dict, list))), None)
+            if nested is not None:
+                raise doc.error(key + (kind, nested), f"an option is a single value (text, a number, true/false or "
+                                                      f"null); {got(args[nested])}")
             return Categorical(args, ordered=kind == "ordinal", when=when)
         return Fixed(args, when=when)
     except SpaceError as err:
@@ -100,6 +108,15 @@ def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
 
 
 def _bounds(doc: Document, key: KeyPath, args: Any) -> tuple[Any, Any]:
+    """[low, high], two numbers in order: checked here so that the message speaks of the file,
+    not of the Python call the library's own check would suggest."""
+    example = f"e.g. {{{key[-1]}: [1, 10]}}"
     if not isinstance(args, list) or len(args) != 2:
-        raise doc.error(key, f"needs [low, high], e.g. {{{key[-1]}: [1, 10]}}; got {args!r}")
+        raise doc.error(key, f"needs a list of two numbers [low, high], {example}; {got(args)}")
+    for i, end in enumerate(args):
+        if isinstance(end, bool) or not isinstance(end, (int, float)):
+            raise doc.error(key + (i,), f"{('low', 'high')[i]} must be a number; {got(end)}")
+    if not args[0] < args[1]:
+        raise doc.error(key, f"needs low < high; got {written(args)} (for a constant, write the value itself: "
+                             f"{key[-2]}: {written(args[0])})")
     return args[0], args[1]

@@ -17,6 +17,7 @@ mistake costs a second instead of a wasted tuning run.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,12 @@ from tunelab.executors import EXECUTORS, make_executor
 from tunelab.fidelity import Fidelity
 from tunelab.schedulers import SCHEDULERS
 from tunelab.script.outputs import JsonLines, RegexLines
+from tunelab.script.paths import absolute, absolute_storage, base_folder, recordable_overrides
 from tunelab.script.source import Document, KeyPath, apply_override, read_document
+from tunelab.script.sections import parse_fidelity, parse_report
 from tunelab.script.spacefile import parse_space
 from tunelab.script.template import BUILTINS, Template, TemplateError, format_value, whole
+from tunelab.script.wording import got, kind, written
 from tunelab.searchers import SEARCHERS
 from tunelab.space import Space
 from tunelab.budgets import Budgets
@@ -99,20 +103,25 @@ class StudyFile:
     env: dict[str, str] = field(default_factory=dict)
     artifacts: Path | None = None
     enqueue: list[dict[str, Any]] = field(default_factory=list)
+    #: The overrides it was loaded with, paths made absolute: what a study records to load it again.
+    overrides: list = field(default_factory=list)
 
 
-#: Keys whose --set value is taken as text, not parsed (a study named 123 is "123").
-TEXT_KEYS = frozenset({"name", "command", "storage", "workdir", "artifacts", "executor"})
+#: Keys whose value is the text written, in the file as after --set: a study named 123 is "123"
+#: either way (and 007 is "007"), a folder named 2024 is no number.
+TEXT_KEYS = frozenset({"name", "command", "storage", "workdir", "artifacts", "executor", "result_file"})
 
 
 def load_study_file(path: str | Path, overrides: Sequence[str | tuple[str, str]] = ()) -> StudyFile:
     """Read, override and validate a study file. ``overrides`` are ``key=value`` strings from
     --set, or (flag, ``key=value``) for another flag that sets a key (``--executor ray``)."""
-    doc = read_document(path)
+    doc = read_document(path, TEXT_KEYS)
     for override in overrides:
         flag, assignment = override if isinstance(override, (tuple, list)) else (None, override)
         apply_override(doc, assignment, flag, TEXT_KEYS)
-    return _Checker(doc).study_file()
+    study = _Checker(doc).study_file()
+    study.overrides = recordable_overrides(doc, overrides, study)
+    return study
 
 
 class _Checker:
@@ -126,19 +135,19 @@ class _Checker:
         data = self.data
         for key in data:
             if not isinstance(key, str):  # YAML 1.1: on, off, yes, no, ~ and numbers are not names
-                written = next((k[0] for k in self.doc.lines if len(k) == 1 and k[0] not in data), str(key))
-                raise self.fail(written, f"YAML reads this key as {key!r}, not a name: quote it if it is meant "
-                                         f"(known keys: {', '.join(KEYS)})")
+                spelled = next((k[0] for k in self.doc.lines if len(k) == 1 and k[0] not in data), str(key))
+                raise self.fail(spelled, f"YAML reads this key as {kind(key)} ({written(key)}), not as a name: write "
+                                         f"it in quotes, '{spelled}', if it is meant (known keys: {', '.join(KEYS)})")
             if key not in KEYS:
                 close = difflib.get_close_matches(str(key), KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
                 raise self.fail(key, f"unknown key{hint}")
         for key in REQUIRED:
             if key not in data:
-                raise self.doc.error((), f"the key {key!r} is missing ({KEYS[key]})")
+                raise self.doc.error((), f"the key {key!r} is missing: {KEYS[key]}")
         space = parse_space(self.doc)
         metrics, modes = self._metrics()
-        fidelity = self._fidelity(space)
+        fidelity = parse_fidelity(self.doc, space)
         command = self._template("command", data["command"])
         result_file = self._template("result_file", [data["result_file"]]) if "result_file" in data else None
         for template, key in ((command, "command"), (result_file, "result_file")):
@@ -146,12 +155,11 @@ class _Checker:
                 self._check_placeholders(template, key, space, fidelity)
         study = StudyFile(
             path=self.doc.path, name=self._name(), command=command,
-            metrics=metrics, modes=modes, space=space, reader=self._reader(metrics, result_file),
+            metrics=metrics, modes=modes, space=space, reader=parse_report(self.doc, metrics, result_file is not None),
             workdir=self._workdir(), fidelity=fidelity, result_file=result_file,
             budgets=self._budgets(), env=self._env(), enqueue=self._enqueue(space),
             trial_timeout=self._seconds("trial_timeout"), kill_grace=self._seconds("kill_grace") or DEFAULT_KILL_GRACE,
-            seed=self._seed(), storage=self._string("storage"),
-            artifacts=Path(self._string("artifacts")) if "artifacts" in data else None,
+            seed=self._seed(), storage=self._storage(), artifacts=self._path("artifacts"),
         )
         study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
@@ -165,39 +173,68 @@ class _Checker:
                                            "own, e.g. '{trial_dir}/result.json'")
         self._check_setup(study)
         study.max_retries = self.data.get("max_retries", 1)
-        if isinstance(study.max_retries, bool) or not isinstance(study.max_retries, int) or study.max_retries < 0:
-            raise self.fail("max_retries", f"must be a whole number >= 0; got {study.max_retries!r}")
+        if not _is_whole(study.max_retries, 0):
+            raise self.fail("max_retries", f"must be a whole number, 0 or more; {got(study.max_retries)}")
         if study.searcher != "grid" and not any(data.get(k) is not None for k in BUDGET_KEYS[:4]):
             raise self.doc.error((), "give n_trials, timeout, target or patience so that the run ends")
         return study
 
     # -- one method per key (or group of keys) -----------------------------------------------
     def _name(self) -> str:
+        """Text, whatever it looks like (TEXT_KEYS); an empty ``name:`` is refused, not taken for
+        "no name": the library would make up a new name each run, and --resume find none."""
         name = self.data.get("name", self.doc.path.stem)
+        if name is None or name == "":
+            raise self.fail("name", f"is empty: write the study's name, or leave the key out to name the study "
+                                    f"after the file ({self.doc.path.stem!r})")
+        if not isinstance(name, str):
+            raise self.fail("name", f"must be text, the study's name; {got(name)}")
         try:
             return _check_name(name)
-        except ConfigError as err:
-            raise self.fail("name", str(err)) from None
+        except ConfigError:
+            raise self.fail("name", f"{written(name)} cannot name a study: use letters, digits and . - _ @ + = : , "
+                                    "(no spaces, not only dots, 200 bytes at most)") from None
 
     def _string(self, key: str) -> str | None:
         value = self.data.get(key)
         if value is not None and (not isinstance(value, str) or not value):
-            raise self.fail(key, f"must be a non-empty string; got {value!r}")
+            raise self.fail(key, f"must be text, not empty; {got(value)}")
         return value
 
+    def _path(self, key: str) -> Path | None:
+        """A folder written in the study file (see :mod:`tunelab.script.paths` for the rule)."""
+        text = self._string(key)
+        return absolute(text, base_folder(self.doc, key)) if text else None
+
+    def _storage(self) -> str | None:
+        url = self._string("storage")
+        return absolute_storage(url.strip(), base_folder(self.doc, "storage")) if url else None
+
     def _metrics(self) -> tuple[list[str], list[str]]:
-        try:
-            _check_metrics(self.data["metric"], "max")
-        except ConfigError as err:
-            raise self.fail("metric", str(err)) from None
-        try:
-            return _check_metrics(self.data["metric"], self.data["mode"])
-        except ConfigError as err:
-            raise self.fail("mode", str(err)) from None
+        metric, mode = self.data["metric"], self.data["mode"]
+        names = metric if isinstance(metric, list) else [metric]
+        if not names or not all(isinstance(m, str) and m for m in names):
+            raise self.fail("metric", f"must be the name of a metric the script reports (e.g. val_accuracy) or a "
+                                      f"list of names; {got(metric)}")
+        twice = next((m for i, m in enumerate(names) if m in names[:i]), None)
+        if twice is not None:
+            raise self.fail("metric", f"names the metric {twice!r} twice")
+        modes = mode if isinstance(mode, list) else [mode]
+        if not modes or any(m not in ("min", "max") for m in modes):
+            raise self.fail("mode", f"must be min or max (a list of them with a list of metrics); {got(mode)}")
+        if isinstance(mode, list) and len(modes) != len(names):
+            raise self.fail("mode", f"lists {len(modes)} mode(s) for {len(names)} metric(s); give one per metric")
+        return _check_metrics(metric, mode)
 
     def _template(self, key: str, value: Any) -> Template:
-        if not (isinstance(value, str) or isinstance(value, list) and all(isinstance(t, str) for t in value)):
-            raise self.fail(key, f"must be a string or a list of strings; got {value!r}")
+        if key == "result_file" and not isinstance(value[0], str):
+            raise self.fail(key, f"must be text, a file name such as '{{trial_dir}}/result.json'; {got(value[0])}")
+        if isinstance(value, list):
+            bad = next((i for i, word in enumerate(value) if not isinstance(word, str)), None)
+            if bad is not None:
+                raise self.fail((key, bad), f"a word of the command must be text; {got(value[bad])}")
+        elif not isinstance(value, str):
+            raise self.fail(key, f"must be text (the command line) or a list of text (its words); {got(value)}")
         try:
             return Template(value)
         except TemplateError as err:
@@ -232,55 +269,16 @@ class _Checker:
             except TemplateError as err:
                 raise self.fail(key, str(err)) from None
 
-    def _reader(self, metrics: list[str], result_file: Template | None) -> JsonLines | RegexLines:
-        spec = self.data.get("report", "json")
-        if spec == "json":
-            return JsonLines()
-        if not isinstance(spec, dict) or set(spec) != {"regex"} or not isinstance(spec["regex"], str):
-            raise self.fail("report", f"must be json or {{regex: PATTERN}} with named groups; got {spec!r}")
-        try:
-            reader = RegexLines(spec["regex"])
-        except re.error as err:
-            raise self.fail(("report", "regex"), f"not a valid regular expression: {err}") from None
-        if not reader.metrics:
-            raise self.fail(("report", "regex"), "has no named group for a metric; write e.g. "
-                                                 "'epoch (?P<step>\\d+) acc (?P<accuracy>[\\d.]+)'")
-        missing = [m for m in metrics if m not in reader.metrics]
-        if missing and result_file is None:
-            raise self.fail(("report", "regex"), f"captures {', '.join(reader.metrics)} but not the metric "
-                                                 f"{missing[0]!r}; name a group (?P<{missing[0]}>...)")
-        return reader
-
-    def _fidelity(self, space: dict) -> Fidelity | None:
-        spec = self.data.get("fidelity")
-        if spec is None:
-            return None
-        example = "e.g. {epochs: {min: 1, max: 30}}"
-        if not isinstance(spec, dict) or len(spec) != 1:
-            raise self.fail("fidelity", f"must name one resource with its range, {example}; got {spec!r}")
-        (name, bounds), = spec.items()
-        key = ("fidelity", name)
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
-            raise self.fail("fidelity", f"the resource's name must be an identifier such as epochs; got {name!r}")
-        if name in space:
-            raise self.fail(key, f"{name!r} is also a parameter of the space; the budget cannot be both")
-        if name in BUILTINS and name != "budget":
-            raise self.fail(key, f"{{{name}}} is a built-in placeholder ({BUILTINS[name]}); name the resource "
-                                 "otherwise, e.g. epochs")
-        if not isinstance(bounds, dict) or not {"min", "max"} <= set(bounds) <= {"min", "max", "resumable"}:
-            raise self.fail(key, f"needs min and max (and resumable: true when a run can go on from its "
-                                 f"checkpoint), {example}; got {bounds!r}")
-        low, high, resumable = bounds["min"], bounds["max"], bounds.get("resumable", False)
-        if not all(_is_number(v) for v in (low, high)) or not 0 < low < high:
-            raise self.fail(key, f"needs numbers 0 < min < max; got min={low!r}, max={high!r}")
-        if not isinstance(resumable, bool):
-            raise self.fail(key, f"resumable must be true or false; got {resumable!r}")
-        return Fidelity(name, low, high, resumable)
-
     def _budgets(self) -> dict[str, Any]:
         out = {}
         for key in BUDGET_KEYS:
             if key in self.data:
+                value = self.data[key]
+                allowed = {"timeout": "a number of seconds above 0", "target": "a number, the metric's value to reach"}
+                fits = _is_number(value) and math.isfinite(value) and (key != "timeout" or value > 0) \
+                    if key in allowed else _is_whole(value, 1)
+                if value is not None and not fits:
+                    raise self.fail(key, f"must be {allowed.get(key, 'a whole number, 1 or more')}; {got(value)}")
                 try:
                     Budgets(**{key: self.data[key]}).validate()
                 except ConfigError as err:
@@ -291,17 +289,19 @@ class _Checker:
     def _seconds(self, key: str) -> float | None:
         value = self.data.get(key)
         if value is not None and (not _is_number(value) or value <= 0):
-            raise self.fail(key, f"must be a positive number of seconds; got {value!r}")
+            raise self.fail(key, f"must be a number of seconds above 0; {got(value)}")
         return value
 
     def _seed(self) -> int | None:
         seed = self.data.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise self.fail("seed", f"must be a non-negative integer; got {seed!r}")
+        if seed is not None and (not _is_whole(seed, 0) or seed >= 2**63):
+            raise self.fail("seed", f"must be a whole number from 0 to {2**63 - 1}; {got(seed)}")
         return seed
 
     def _algorithm(self, key: str, registry, default: str) -> tuple[str, dict[str, Any]]:
         name = self.data.get(key, default)
+        if not isinstance(name, str):
+            raise self.fail(key, f"must name a {key}, one of {', '.join(registry.names())}; {got(name)}")
         try:
             if not (key == "scheduler" and isinstance(name, str) and name.strip().lower() == "auto"):
                 registry.get(name)  # "auto": the default multi-fidelity setup (tunelab.api.default_setup)
@@ -309,7 +309,7 @@ class _Checker:
             raise self.fail(key, str(err)) from None
         options = self.data.get(f"{key}_options") or {}
         if not isinstance(options, dict):
-            raise self.fail(f"{key}_options", f"must be a mapping of option -> value; got {options!r}")
+            raise self.fail(f"{key}_options", f"must be a mapping of option: value; {got(options)}")
         return name.strip().lower(), options
 
     def _check_setup(self, study: StudyFile) -> None:
@@ -326,8 +326,11 @@ class _Checker:
 
     def _executor(self) -> tuple[int, str | None]:
         workers, executor = self.data.get("workers", 1), self.data.get("executor")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise self.fail("workers", f"must be a positive integer; got {workers!r}")
+        if not _is_whole(workers, 1):
+            raise self.fail("workers", f"must be a whole number, 1 or more; {got(workers)}")
+        if executor is not None and not isinstance(executor, str):
+            raise self.fail("executor", f"must name an executor, one of {', '.join(EXECUTORS.names())}; "
+                                        f"{got(executor)}")
         try:
             if executor is not None:
                 EXECUTORS.get(executor)
@@ -337,30 +340,33 @@ class _Checker:
         return workers, executor
 
     def _workdir(self) -> Path:
-        base = self.doc.path.resolve().parent
-        text = self._string("workdir")
-        workdir = (base / text).resolve() if text else base
+        workdir = (self._path("workdir") or self.doc.path.parent).resolve()
         if not workdir.is_dir():
-            raise self.fail("workdir", f"{workdir} is not a folder")
+            where = "the current folder" if ("workdir",) in self.doc.overrides else "the study file's folder"
+            raise self.fail("workdir", f"{workdir} is not a folder (a relative workdir starts from {where})")
         return workdir
 
     def _env(self) -> dict[str, str]:
         env = self.data.get("env") or {}
         if not isinstance(env, dict):
-            raise self.fail("env", f"must be a mapping of NAME -> value; got {env!r}")
+            raise self.fail("env", f"must be a mapping of NAME: value; {got(env)}")
         for name, value in env.items():
             if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
-                raise self.fail(("env", str(name)), "is not a valid environment variable name")
+                raise self.fail(("env", str(name)), "is not a valid environment variable name (letters, digits "
+                                                    "and _, not starting with a digit)")
             if isinstance(value, (dict, list)):
-                raise self.fail(("env", name), f"must be a string or a number; got {value!r}")
+                raise self.fail(("env", name), f"must be text or a number; {got(value)}")
         return {name: format_value(value) for name, value in env.items()}
 
     def _enqueue(self, space: dict) -> list[dict[str, Any]]:
         configs = self.data.get("enqueue") or []
         if not isinstance(configs, list):
-            raise self.fail("enqueue", f"must be a list of configurations; got {configs!r}")
+            raise self.fail("enqueue", f"must be a list of configurations, e.g. [{{{next(iter(space))}: ...}}]; "
+                                       f"{got(configs)}")
         checked = Space(space)
         for i, config in enumerate(configs):
+            if not isinstance(config, dict):
+                raise self.fail(("enqueue", i), f"must be a mapping of parameter: value; {got(config)}")
             try:
                 checked.validate(config, where="configuration")
             except SpaceError as err:
@@ -370,3 +376,7 @@ class _Checker:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
