@@ -174,6 +174,8 @@ def test_trial_timeout_counts_from_when_the_trial_starts_not_from_its_wait_in_a_
     study = tl.tune(sleeps_two_seconds, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, workers=2,
                     executor=name, executor_options=options, trial_timeout=3.5, seed=0, progress=False)
     assert [t.state for t in study.trials] == [TrialState.COMPLETED] * 2, [t.error for t in study.trials]
+    # their durations and cost too (the queued one's was its wait and its two seconds)
+    assert all(1.9 < t.duration < 3.4 for t in study.trials), [t.duration for t in study.trials]
 
 
 def test_a_trial_whose_ray_worker_dies_goes_on_from_its_checkpoint(ray_cluster, tmp_path):

@@ -290,6 +290,28 @@ def test_a_paused_trial_holds_only_its_running_stretches(storage):
     assert storage.trials(study.id)[1].held == pytest.approx(2.0)
 
 
+def test_start_clock_moves_a_running_trial_s_start_past_its_wait_in_a_cluster_queue(storage):
+    """The time a cluster task waited for a worker is no trial's: its duration and cost count
+    from when its objective began (started_at too, on the first stretch, not on a resumed one)."""
+    study = storage.create_study(record())
+    trial = storage.create_trial(study.id, {"x": 0.5, "k": "a"}, seed_for)
+    begun = trial.running_since + 40.0
+    storage.start_clock(trial.id, begun)
+    storage.start_clock(trial.id, begun - 20.0)  # never back: a task the cluster runs again keeps the first start
+    moved = storage.trials(study.id)[0]
+    assert (moved.started_at, moved.running_since) == (begun, begun)
+    storage.finish_trial(trial.id, TrialState.PAUSED, value=1.0, metrics={"loss": 1.0}, at=begun + 10.0)
+    storage.start_clock(trial.id, begun + 50.0)  # not running: nothing moves
+    assert storage.trials(study.id)[0].held == pytest.approx(10.0)
+    assert storage.resume_trial(trial.id, "p", 3.0)
+    resumed = storage.trials(study.id)[0].running_since
+    storage.start_clock(trial.id, resumed + 7.0)
+    again = storage.trials(study.id)[0]
+    assert (again.started_at, again.running_since) == (begun, resumed + 7.0)
+    storage.finish_trial(trial.id, TrialState.COMPLETED, value=0.5, metrics={"loss": 0.5}, at=resumed + 12.0)
+    assert storage.held_seconds(study.id, resumed + 1000.0) == pytest.approx(15.0)
+
+
 def test_requeue_puts_a_running_trial_back_as_it_is_and_claiming_keeps_its_budget(storage):
     """An interrupted trial waits with its number, budget, reports and start, still counted, its
     value cleared (the waiting-trial index reads NULL); the next claim hands it out first, at its

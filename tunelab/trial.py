@@ -149,6 +149,10 @@ class ReportSink:
     def heartbeat(self, trial_id: int) -> None:
         """The trial is still running (said from another thread while its objective runs)."""
 
+    def started(self, trial_id: int) -> None:
+        """The trial's objective begins now, some time after it was handed to an executor (a
+        cluster task that waited for a worker): its duration and cost count from here."""
+
 
 class TrialTimeout(Exception):
     """The trial ran past its ``trial_timeout`` (raised at a report when the run cannot be killed)."""

@@ -76,6 +76,13 @@ class Tuner(ReportSink):
         if trial_id in self.running:
             self.study.storage.heartbeat([trial_id])
 
+    def started(self, trial_id: int) -> None:
+        trial, at = self.running.get(trial_id), time.time()
+        if trial is not None and trial.running_since is not None and trial.running_since < at:
+            self.study.storage.start_clock(trial_id, at)
+            trial.started_at = at if trial.started_at == trial.running_since else trial.started_at
+            trial.running_since = at  # what the cost meter reads of it while it runs
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> str:
         """Run until a budget ends it. A Ctrl-C (KeyboardInterrupt) cancels the running trials and

@@ -141,9 +141,12 @@ class RemoteExecutor(Executor):
                 self._answer(key, self._sink.report(trial_id, step, metrics).value)
             elif kind == "attr":
                 self._sink.set_user_attr(trial_id, *rest)
-            elif kind == "started":  # (again, if the cluster runs a task again: its clock starts anew)
-                if trial_id in self._tasks:
-                    self._tasks[trial_id].started = time.monotonic()
+            elif kind == "started":  # (again, if the cluster runs a task again: its timeout starts anew)
+                task = self._tasks.get(trial_id)
+                if task is not None:
+                    if task.started is None:  # the time before, in the cluster's queue, is no trial's
+                        self._sink.started(trial_id)
+                    task.started = time.monotonic()
                 self._answer(key, _RUN if trial_id in self._tasks else _SKIP)
 
     def _finished(self) -> list[Outcome]:

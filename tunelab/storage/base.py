@@ -228,6 +228,12 @@ class Storage(ABC):
         """Mark trials as alive (a tuner does this for the trials it runs)."""
 
     @abstractmethod
+    def start_clock(self, trial_id: int, at: float) -> None:
+        """The running trial's objective began at ``at``, later than it was marked running: a
+        cluster task waits in a queue, or for a worker to start, and that time is no trial's
+        (its duration and cost count from here; on its first stretch, so does ``started_at``)."""
+
+    @abstractmethod
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         """Trials with id > after_id, plus those in ids; without their reports."""
 

@@ -238,6 +238,13 @@ class MemoryStorage(Storage):
         for trial_id in trial_ids:
             self._heartbeats[trial_id] = at
 
+    def start_clock(self, trial_id: int, at: float) -> None:
+        trial = self._by_id.get(trial_id)
+        if trial is not None and trial.state is TrialState.RUNNING and trial.running_since is not None \
+                and trial.running_since < at:
+            trial.started_at = at if trial.started_at == trial.running_since else trial.started_at
+            trial.running_since = at
+
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         trials = self._trials[study_id]
         first_new = bisect.bisect_right(trials, after_id, key=lambda t: t.id)

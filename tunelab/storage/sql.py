@@ -32,7 +32,7 @@ from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
 from tunelab.storage.sqlite import WriterQueue, begin_immediate, next_study_id, sqlite_pragmas
 from tunelab.storage.statements import DriverStatement, Statements, check_types, decoding, deleted_underneath, new_id, \
-    running_trial, stop_running, to_trial
+    running_trial, stop_running, study_summaries, to_trial
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, hide_password, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -172,25 +172,7 @@ class SQLStorage(Storage):
 
     def list_studies(self) -> list[StudySummary]:
         with decoding(self.url, "tunelab_studies"):
-            return self._summaries()
-
-    def _summaries(self) -> list[StudySummary]:
-        rows = list(self._read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
-        counts = list(self._read(select(_T.study_id, _T.state, func.count()).group_by(_T.study_id, _T.state)))
-        bests = list(self._read(
-            select(_T.study_id, func.min(_T.value), func.max(_T.value))
-            .where(_T.state == TrialState.COMPLETED.value).group_by(_T.study_id)
-        ))
-        by_study: dict[int, dict[str, int]] = {}
-        for study_id, state, count in counts:
-            by_study.setdefault(study_id, {})[state] = count
-        extremes = {study_id: (lo, hi) for study_id, lo, hi in bests}
-        out = []
-        for study_id, name, created_at, metrics, modes in rows:
-            lo_hi = extremes.get(study_id)
-            best = None if lo_hi is None else (lo_hi[1] if modes[0] == "max" else lo_hi[0])
-            out.append(StudySummary(name, float(created_at), metrics, modes, by_study.get(study_id, {}), best))
-        return out
+            return study_summaries(self._read)
 
     def delete_study(self, name: str) -> None:
         study_id = self.get_study(name).id
@@ -372,6 +354,12 @@ class SQLStorage(Storage):
         if ids:
             with self._write() as conn:
                 conn.execute(update(schema.trials).where(_T.id.in_(ids)).values(heartbeat_at=now() if at is None else at))
+
+    def start_clock(self, trial_id: int, at: float) -> None:
+        first = case((_T.started_at == _T.running_since, at), else_=_T.started_at)  # SET reads the old row
+        with self._write() as conn:
+            conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value,
+                                                     _T.running_since < at).values(started_at=first, running_since=at))
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}

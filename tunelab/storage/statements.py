@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import JSON, Float, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError
@@ -18,7 +18,7 @@ from sqlalchemy.sql.dml import Insert
 from tunelab import _json
 from tunelab.errors import StorageError
 from tunelab.storage import schema
-from tunelab.storage.base import hide_password
+from tunelab.storage.base import StudySummary, hide_password
 from tunelab.trial import Trial, TrialState
 
 _UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
@@ -156,3 +156,24 @@ def decoding(url: str, what: str) -> Iterator[None]:
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
         raise StorageError(f"{hide_password(url)}: a corrupted {what} row could not be read ({type(err).__name__}: "
                            f"{err}); repair or delete that row") from None
+
+
+def study_summaries(read: Callable[[Any], Any]) -> list[StudySummary]:
+    """Every study's summary in three queries (studies, trial counts by state, extreme values),
+    whatever the number of studies: ``read`` runs a statement and returns its rows."""
+    rows = list(read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
+    counts = list(read(select(_T.study_id, _T.state, func.count()).group_by(_T.study_id, _T.state)))
+    bests = list(read(
+        select(_T.study_id, func.min(_T.value), func.max(_T.value))
+        .where(_T.state == TrialState.COMPLETED.value).group_by(_T.study_id)
+    ))
+    by_study: dict[int, dict[str, int]] = {}
+    for study_id, state, count in counts:
+        by_study.setdefault(study_id, {})[state] = count
+    extremes = {study_id: (lo, hi) for study_id, lo, hi in bests}
+    out = []
+    for study_id, name, created_at, metrics, modes in rows:
+        lo_hi = extremes.get(study_id)
+        best = None if lo_hi is None else (lo_hi[1] if modes[0] == "max" else lo_hi[0])
+        out.append(StudySummary(name, float(created_at), metrics, modes, by_study.get(study_id, {}), best))
+    return out
