@@ -257,3 +257,21 @@ def test_a_trial_that_asks_for_more_than_the_local_cluster_has_is_refused_instea
     with pytest.raises(ConfigError, match="the local cluster tunelab starts declares none"):
         tl.tune(lambda config: config["x"], SPACE, metric="loss", mode="min", n_trials=1, workers=1, executor="dask",
                 executor_options={"resources": {"GPU": 1}}, progress=False)
+
+
+def test_a_run_whose_trials_never_start_on_a_cluster_says_so(monkeypatch, caplog):
+    """Workers of a cluster tunelab did not start that lack what each trial asks for hold the
+    trials in the queue for ever; the run says so (once), and a timeout still ends it."""
+    distributed = pytest.importorskip("distributed")
+    import tunelab.executors.remote as remote
+    from objectives import quadratic
+
+    monkeypatch.setattr(remote, "STALL_SECONDS", 0.5)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with caplog.at_level("WARNING", logger="tunelab"):
+            study = tl.tune(quadratic, SPACE, metric="loss", mode="min", n_trials=2, timeout=2.5, seed=0,
+                            executor="dask", executor_options={"address": cluster.scheduler_address,
+                                                               "resources": {"GPU": 1}}, progress=False)
+    said = [r.getMessage() for r in caplog.records if "has started" in r.getMessage()]
+    assert len(said) == 1 and "resources={'GPU': 1}" in said[0], said
+    assert not any(t.state is TrialState.COMPLETED for t in study.trials)

@@ -10,6 +10,7 @@ here once.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback as tb
 import uuid
@@ -25,6 +26,12 @@ from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 _TICK_SECONDS = 0.01
 #: The answers to a task that asks to start.
 _RUN, _SKIP = "run", "skip"
+#: A run none of whose trials has begun after this many seconds says so, once, until one begins:
+#: a cluster busy with other work, or with no worker that has what each trial asks for (a node
+#: type an autoscaler never adds), would otherwise hold the run in silence.
+STALL_SECONDS = 120.0
+
+log = logging.getLogger("tunelab")
 
 
 class Channel:
@@ -67,6 +74,7 @@ def run_remote(objective: Objective, spec: TrialSpec, metrics: list[str], channe
 class _Task:
     spec: TrialSpec
     handle: Any
+    handed: float  # when it was handed to the cluster
     started: float | None = None  # when the task began to run: time in a queue or starting a worker is no trial's
 
 
@@ -83,6 +91,7 @@ class RemoteExecutor(Executor):
         check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
         self._tasks: dict[int, _Task] = {}
+        self._stall_said = False
 
     # -- the backend ---------------------------------------------------------------------------
     @abstractmethod
@@ -123,12 +132,13 @@ class RemoteExecutor(Executor):
     def submit(self, spec: TrialSpec) -> None:
         if self.free_slots() < 1:
             raise RuntimeError("submit called with no free slot; check free_slots() first")
-        self._tasks[spec.id] = _Task(spec, self._launch(spec))
+        self._tasks[spec.id] = _Task(spec, self._launch(spec), time.monotonic())
 
     def poll(self, timeout: float) -> list[Outcome]:
         deadline = time.monotonic() + timeout
         while True:
             self._serve()
+            self._say_if_stalled()
             outcomes = self._finished() + self._timed_out()
             if outcomes or not self._tasks or time.monotonic() >= deadline:
                 return outcomes
@@ -148,6 +158,19 @@ class RemoteExecutor(Executor):
                         self._sink.started(trial_id)
                     task.started = time.monotonic()
                 self._answer(key, _RUN if trial_id in self._tasks else _SKIP)
+
+    def _say_if_stalled(self) -> None:
+        tasks = list(self._tasks.values())
+        if any(t.started is not None for t in tasks):
+            self._stall_said = False
+            return
+        if self._stall_said or not tasks or time.monotonic() - min(t.handed for t in tasks) < STALL_SECONDS:
+            return
+        self._stall_said = True
+        asks = getattr(self, "resources", None)
+        log.warning("none of the %d trials handed to %s has started in %.0f s: the cluster may be busy with other "
+                    "work, or have no worker with what each trial asks for (%s); check its resources", len(tasks),
+                    self.name, STALL_SECONDS, f"resources={asks}" if asks else "no resources named")
 
     def _finished(self) -> list[Outcome]:
         done = {id(h) for h in self._done([t.handle for t in self._tasks.values()])}
