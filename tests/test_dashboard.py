@@ -131,7 +131,7 @@ def test_study_page_draws_its_plots(server, browser):
     base, _ = server
     _open(browser, base + "/study/alpha")
     WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-importance") == 1)  # fetched separately
-    assert _plots(browser) == 5
+    assert _plots(browser) == 5 and not browser.find_elements("css selector", "#plot-pareto")  # one metric: no front
     assert browser.find_elements("css selector", "#plot-parallel .parcoords")
     assert len(browser.find_elements("css selector", "#plot-history .scatterlayer .point")) >= 12
     assert "best trial" in _text(browser, "best")
@@ -193,6 +193,9 @@ def test_a_pareto_front_is_shown_with_each_metric_that_defines_it(server, browse
     assert best.startswith("Pareto front") and "acc" in best and "lat" in best
     front = tl.load_study("front", storage=url).best_trials
     assert f"{front[0].metrics['lat']:.6g}"[:5] in best  # the second metric's values, not only the first's
+    assert _plots(browser, "#plot-pareto") == 1  # and the trade-off drawn
+    drawn = browser.execute_script("return document.getElementById('plot-pareto').data.map(t => t.x.length)")
+    assert len(front) in drawn, drawn
     assert _errors(browser) == []
 
 

@@ -82,6 +82,8 @@ class DashboardData:
                        "cost": plots.cost_figure(study)}
             if completed and study.space.dimensions:
                 figures["parallel"] = plots.parallel_coordinates_figure(study)
+            if completed and len(study.metrics) > 1:  # the trade-off, on the first two metrics
+                figures["pareto"] = plots.pareto_figure(study, study.metrics[:2])
             return {
                 "name": study.name, "metrics": study.metrics, "modes": study.modes, "seed": study.seed,
                 "counts": study.counts(), "n_trials": len(trials), "completed": completed,

@@ -101,8 +101,9 @@ function renderStudy(study) {
   const name = study.name;
   if (!document.getElementById("figures")) {
     content.append(el("section", {id: "summary"}), el("section", {id: "best"}),
-      el("div", {id: "figures", class: "grid"}, ["history", "parallel", "importance", "curves", "cost"].map(
-        (f) => plotBox("plot-" + f))), el("section", {id: "top"}), el("section", {id: "trials"}));
+      el("div", {id: "figures", class: "grid"}, ["history", ...(study.metrics.length > 1 ? ["pareto"] : []),
+        "parallel", "importance", "curves", "cost"].map((f) => plotBox("plot-" + f))), el("section", {id: "top"}),
+      el("section", {id: "trials"}));
   }
   const counts = Object.entries(study.counts).map(([k, v]) => v + " " + k).join(", ") || "no trials yet";
   section("summary", "summary", keyValues({
