@@ -82,3 +82,15 @@ def test_the_verdict_weighs_the_best_configuration_s_lead_and_checks_the_trial_s
     again = seed_check(objectives.noisy, {"x": 0.3, "noise": 0.03}, seeds=2, metric="loss", first_seed=7,
                        recorded=check.values[0])
     assert again.repeats is True and "NOT REPEATABLE" not in again.verdict()
+
+
+def test_without_a_lead_to_weigh_the_spread_against_the_verdict_says_what_it_needs():
+    """With fewer than two ranked values there was no verdict at all, only the numbers."""
+    noisy = seed_check(objectives.noisy, {"x": 0.3, "noise": 0.5}, seeds=3, metric="loss", ranked_values=[0.1])
+    assert noisy.top_gap is None and noisy.stable is None and not noisy.unstable
+    assert "no verdict: the seed moves loss" in noisy.verdict() and "a lead needs two" in noisy.verdict()
+    assert noisy.to_json()["stable"] is None and "a lead needs two" in noisy.to_json()["no_verdict"]
+    assert "no ranking of configurations (ranked_values)" in seed_check(
+        objectives.noisy, {"x": 0.3, "noise": 0.5}, seeds=3, metric="loss").verdict()
+    steady = seed_check(objectives.noisy, {"x": 0.5, "noise": 0.0}, seeds=3, metric="loss", ranked_values=[0.1])
+    assert steady.stable is True and "stable: the seed does not move loss at all" in steady.verdict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import tunelab as tl
@@ -156,3 +157,40 @@ def test_without_metric_a_study_of_several_says_which_it_used_and_a_wrong_name_l
     err = capsys.readouterr().err
     assert err.count("has no metric 'speed'; its metrics: acc, latency") == 2
     assert "study 'q' has no metric 'speed'; its metrics: loss" in err
+
+
+def test_importance_of_a_study_of_several_metrics_says_which_it_explains(two, capsys):
+    """importance explained the first metric without a word, as the other analyses no longer do."""
+    assert main(["importance", "two", "--json", "--storage", two]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["metric"] == "acc"
+    assert "study 'two' has 2 metrics (acc, latency); this is about acc: choose another with --metric NAME" in out.err
+    assert main(["importance", "two", "--metric", "latency", "--json", "--storage", two]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["metric"] == "latency" and "note:" not in out.err
+    assert main(["importance", "two", "--metric", "speed", "--storage", two]) == 2
+    assert "study 'two' has no metric 'speed'; its metrics: acc, latency" in capsys.readouterr().err
+
+
+def noisy_by_budget(config, trial):
+    """A multi-fidelity objective whose value the seed moves."""
+    return {"loss": config["x"] + 1.0 / trial.budget + 0.1 * np.random.default_rng(trial.seed).random()}
+
+
+def test_seed_check_of_a_multi_fidelity_study_with_one_completed_trial_gives_a_verdict_or_says_what_it_needs(
+        capsys, tmp_path):
+    """The default scheduler let one of three trials finish: no runner-up, and seed-check ended
+    with the numbers and no verdict at all."""
+    url = f"sqlite:///{tmp_path / 'mf.db'}"
+    for name, objective in (("steady", mf_objectives.by_epochs), ("noisy", noisy_by_budget)):
+        study = tl.tune(objective, mf_objectives.SPACE, metric="loss", mode="min", n_trials=3, storage=url,
+                        name=name, seed=0, fidelity=mf_objectives.EPOCHS)
+        assert study.counts().get("completed") == 1 and sum(study.counts().values()) == 3
+    code, out = run(capsys, "seed-check", "steady", "--seeds", "2", "--storage", url)
+    assert code == 0 and "stable: the seed does not move loss at all" in out
+    code, out = run(capsys, "seed-check", "noisy", "--seeds", "3", "--storage", url)
+    text = " ".join(out.split())
+    assert code == 0 and "no verdict: the seed moves loss" in text
+    assert "study 'noisy' has 1 completed trial(s) with a value of loss (2 more stopped or paused by its " \
+           "scheduler" in text
+    assert "a lead needs two: run more of its trials" in text

@@ -375,3 +375,19 @@ def test_the_code_on_record_is_the_script_not_the_folder_tunelab_was_started_fro
     (tmp_path / "project" / "train.py").write_text(SCRIPT.replace("1 - abs", "0.5 - abs"))
     again = tunelab(tmp_path, "reproduce", "cli-demo", "0", "--storage", "sqlite:///runs.db")
     assert "objective file sha256" in again.stdout and again.returncode == 1, again.stdout + again.stderr
+
+
+def test_the_script_sees_env_values_as_written_in_the_file_and_on_the_command_line(tmp_path):
+    """VERSION: 1.10 reached the script as 1.1, X: 010 as 8, FLAG: yes as true, A: as null."""
+    script = SCRIPT + textwrap.dedent("""\
+        import json, os
+        names = ("VERSION", "X", "FLAG", "A", "B")
+        with open("seen.json", "w") as f:
+            json.dump({n: os.environ.get(n) for n in names}, f)
+        """)
+    setup(tmp_path, STUDY.replace("n_trials: 3", "n_trials: 1") + "env: {VERSION: 1.10, X: 010, FLAG: yes, A: }\n",
+          script)
+    done = tunelab(tmp_path, "run", "project/study.yaml", "--storage", "sqlite:///runs.db", "--set", "env.B=2.50")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads((tmp_path / "project" / "seen.json").read_text())
+    assert seen == {"VERSION": "1.10", "X": "010", "FLAG": "yes", "A": "", "B": "2.50"}

@@ -288,3 +288,73 @@ def test_other_text_keys_keep_what_is_written(tmp_path):
         """))
     assert study.workdir == (tmp_path / "2024").resolve()
     assert study.command.render({"lr": 0.5}) == ["python", "train.py", "--seed", "1", "--lr", "0.5"]
+
+
+ENV_BASE = """\
+command: run {lr}
+metric: loss
+mode: min
+space: {lr: {uniform: [0, 1]}}
+n_trials: 3
+"""
+
+
+def test_env_values_are_the_text_written_not_what_yaml_makes_of_it(tmp_path):
+    """YAML reads 1.10 as 1.1, 010 as 8 (YAML 1.1 octal), yes as true and a blank as null; an
+    environment variable is text, so the script must see what the file says."""
+    study = load_study_file(write(tmp_path, ENV_BASE + textwrap.dedent("""\
+        env:
+          VERSION: 1.10
+          X: 010
+          FLAG: yes
+          ON: off
+          EMPTY:
+          DAY: 2024-01-02
+          BIG: 1e3
+          QUOTED: '1.10'
+        """)))
+    assert study.env == {"VERSION": "1.10", "X": "010", "FLAG": "yes", "ON": "off", "EMPTY": "",
+                         "DAY": "2024-01-02", "BIG": "1e3", "QUOTED": "1.10"}
+
+
+def test_env_set_overrides_are_the_text_typed(tmp_path):
+    path = write(tmp_path, ENV_BASE)
+    study = load_study_file(path, ["env.VERSION=1.10", "env.X=010", "env.FLAG=yes", "env.EMPTY=", "env.N=null"])
+    assert study.env == {"VERSION": "1.10", "X": "010", "FLAG": "yes", "EMPTY": "", "N": "null"}
+    assert load_study_file(path, ["env={V: 1.10, W: 010, E: }"]).env == {"V": "1.10", "W": "010", "E": ""}
+
+
+def test_an_unquoted_null_in_env_is_refused_as_ambiguous(tmp_path):
+    for value in ("null", "~"):
+        message = error_of(tmp_path, ENV_BASE + f"env: {{A: {value}}}\n")
+        assert "study.yaml:6: env.A: is null, YAML's no value: write '' for an empty variable" in message
+    assert load_study_file(write(tmp_path, ENV_BASE + "env: {A: 'null'}\n")).env == {"A": "null"}
+
+
+def test_toml_env_numbers_are_the_text_of_their_line_or_refused(tmp_path):
+    toml = """\
+        command = "run {lr}"
+        metric = "loss"
+        mode = "min"
+        n_trials = 3
+        space.lr = {uniform = [0, 1]}
+        [env]
+        VERSION = 1.10  # a float in TOML
+        MODE = 0o10
+        FLAG = true
+        DAY = 2024-01-02
+        TEXT = "as is"
+        """
+    study = load_study_file(write(tmp_path, toml, "s.toml"))
+    assert study.env == {"VERSION": "1.10", "MODE": "0o10", "FLAG": "true", "DAY": "2024-01-02", "TEXT": "as is"}
+    inline = toml.split("[env]")[0] + "env = {PORT = 8080}\n"
+    assert "s.toml:6: env.PORT: must be text; got the number 8080: write it in quotes" in error_of(
+        tmp_path, inline, "s.toml")
+
+
+def test_name_null_is_no_value_in_the_file_but_text_on_the_command_line(tmp_path):
+    """Unquoted, YAML's null is no value (refused: a study needs a name); a shell argument is
+    text, and --set has no other way to say the word, so --set name=null is the study 'null'."""
+    assert "study.yaml:1: name: is empty" in error_of(tmp_path, GOOD.replace("name: resnet-lr", "name: null"))
+    assert load_study_file(write(tmp_path, GOOD), ["name=null"]).name == "null"
+    assert load_study_file(write(tmp_path, GOOD.replace("name: resnet-lr", "name: 'null'"))).name == "null"

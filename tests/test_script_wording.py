@@ -44,7 +44,7 @@ BAD = [
     ("seed is a float", {"seed": "1.5"}, "seed: must be a whole number", "got the number 1.5"),
     ("storage is a list", {"storage": "[a]"}, "storage: must be text", "got a list: [a]"),
     ("env is a list", {"env": "[a]"}, "env: must be a mapping", "got a list: [a]"),
-    ("env value is a mapping", {"env": "{A: {b: 1}}"}, "env.A: must be text or a number", "got a mapping: {b: 1}"),
+    ("env value is a mapping", {"env": "{A: {b: 1}}"}, "env.A: must be text", "got a mapping: {b: 1}"),
     ("enqueue is a mapping", {"enqueue": "{x: 1}"}, "enqueue: must be a list", "got a mapping: {x: 1}"),
     ("enqueue item is a number", {"enqueue": "[3]"}, "enqueue[0]: must be a mapping", "got the number 3"),
     ("report is empty", {"report": ""}, "report: must be json", "got no value"),

@@ -30,6 +30,9 @@ class SeedCheck:
     runs: list[Rerun] = field(repr=False, default_factory=list)
     top_gap: float | None = None  # the gap between the study's best configuration and the runner-up
     recorded: float | None = None  # the value on record for the first seed (the trial's own)
+    #: Why there is no ``top_gap``, and what would give one: the verdict says it rather than end
+    #: without one (a multi-fidelity study whose scheduler let one trial finish has no runner-up).
+    no_gap: str = "no ranking of configurations (ranked_values) was given to take a lead from"
 
     mean = property(lambda self: statistics.fmean(self.values))
     std = property(lambda self: statistics.stdev(self.values) if len(self.values) > 1 else 0.0)
@@ -44,6 +47,15 @@ class SeedCheck:
         return self.top_gap is not None and self.std > 0 and self.std >= self.top_gap
 
     @property
+    def stable(self) -> bool | None:
+        """The verdict: True when the seed does not move the result or moves it less than the best
+        configuration's lead, False when :attr:`unstable`, None when the seed moves it and there is
+        no lead to weigh that against (``no_gap`` says why)."""
+        if self.std == 0:
+            return True
+        return None if self.top_gap is None else not self.unstable
+
+    @property
     def repeats(self) -> bool | None:
         """Whether the trial's own seed gave the value on record again (None: nothing to compare)."""
         return None if self.recorded is None or not self.values else self.values[0] == self.recorded
@@ -56,7 +68,10 @@ class SeedCheck:
                         f"{self.recorded:.6g}: the objective does not follow its seed; seed every random "
                         "number generator it uses from trial.seed (tl.seed_everything(trial.seed))")
         if self.top_gap is None:
-            return summary
+            if self.stable:
+                return summary + f"\nstable: the seed does not move {self.metric} at all"
+            return (summary + f"\nno verdict: the seed moves {self.metric} (std {self.std:.3g}), and whether that "
+                    f"matters depends on how far the best configuration leads the next; {self.no_gap}")
         if self.unstable:
             return (summary + f"\nUNSTABLE: the seed moves {self.metric} (std {self.std:.3g}) as much as the best "
                     f"configuration leads the next by ({self.top_gap:.3g}), so their order is not to be trusted. "
@@ -68,7 +83,9 @@ class SeedCheck:
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "metric": self.metric, "seeds": self.seeds, "values": self.values,
                 "mean": self.mean, "std": self.std, "spread": self.spread, "top_gap": self.top_gap,
-                "unstable": self.unstable, "recorded": self.recorded, "repeats": self.repeats}
+                "unstable": self.unstable, "stable": self.stable,
+                "no_verdict": self.no_gap if self.stable is None else None, "recorded": self.recorded,
+                "repeats": self.repeats}
 
 
 def check_seeds(seeds: int, root: int, first: int | None = None) -> list[int]:
@@ -113,7 +130,11 @@ def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *
                           f"{failed[0].error}")
     values = [r.value(metric) for r in runs]
     gap = top_gap(ranked_values) if ranked_values is not None else None
-    return SeedCheck(dict(config), metric, chosen, values, runs, gap, recorded if first_seed is not None else None)
+    check = SeedCheck(dict(config), metric, chosen, values, runs, gap, recorded if first_seed is not None else None)
+    if ranked_values is not None and gap is None:
+        check.no_gap = (f"the ranking holds {len(ranked_values)} value(s), and a lead needs two completed "
+                        "configurations")
+    return check
 
 
 def ensemble(runs: Sequence[Rerun | Mapping[str, Any] | Any], key: str = "predictions") -> np.ndarray:

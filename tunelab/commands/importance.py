@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.commands.analysis import console, finish_parser, load_study, table
+from tunelab.commands.analysis import (add_metric_option, chosen_metric, console, finish_parser, load_study,
+                                       note_default_metric, table)
 from tunelab._json import pretty
 
 
@@ -12,8 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("importance", help="parameter importance (fANOVA over a random forest)")
     parser.add_argument("name")
     parser.add_argument("--method", choices=["fanova", "permutation"], default="fanova")
-    parser.add_argument("--metric", default=None, help="a study with several metrics: the one to explain "
-                                                       "(default: its first)")
+    add_metric_option(parser, "explain")
     parser.add_argument("--budget", type=float, default=None,
                         help="multi-fidelity studies: the fidelity level to explain (default: the highest "
                              "level that enough trials reached)")
@@ -24,7 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.importance import importance
 
     study = load_study(args)
-    result = importance(study, method=args.method, budget=args.budget, metric=args.metric)
+    # as sensitivity, seed-check and plot: a wrong --metric is named with the study's metrics, and
+    # the first metric of several is never explained without a word (on stderr: --json stays JSON)
+    metric = chosen_metric(study, args.metric)
+    note_default_metric(study, args.metric)
+    result = importance(study, method=args.method, budget=args.budget, metric=metric)
     if args.json:
         print(pretty(result.to_json()))
         return 0

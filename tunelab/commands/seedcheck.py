@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from tunelab.commands.analysis import (add_metric_option, add_trial_option, chosen_metric, console, finish_parser,
                                        metric_value, note_default_metric, rerun_target, table)
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
                            first_seed=trial.seed, ranked_values=ranked, budget=trial.budget,
                            recorded=metric_value(study, trial, metric) if trial.state is TrialState.COMPLETED
                            else None)
+        if check.top_gap is None:
+            check.no_gap = _no_lead(study, metric, len(ranked))
     if args.json:
         print(pretty(check.to_json()))
         return 0
@@ -38,3 +41,16 @@ def run(args: argparse.Namespace) -> int:
     console.print(table(["seed", metric], list(zip(check.seeds, check.values))))
     console.print(check.verdict(), soft_wrap=True)
     return 0
+
+
+def _no_lead(study: Any, metric: str, ranked: int) -> str:
+    """What the study lacks for a verdict: a second completed trial. A multi-fidelity study can
+    lack one after a few trials, its scheduler having stopped all but one early; their values, at a
+    lower budget, do not compare with the re-runs at the trial's budget, so they are not used."""
+    counts = study.counts()
+    stopped = sum(counts.get(state, 0) for state in ("pruned", "paused"))
+    early = (f" ({stopped} more stopped or paused by its scheduler, at a lower budget than a full run's)"
+             if stopped else "")
+    return (f"study {study.name!r} has {ranked} completed trial(s) with a value of {metric}{early}, and a lead "
+            "needs two: run more of its trials (tunelab run --resume with a larger n_trials, or load_if_exists=True "
+            "in Python), then check again")

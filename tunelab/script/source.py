@@ -57,11 +57,19 @@ def _dotted(key: KeyPath) -> str:
     return out
 
 
-def read_document(path: str | Path, text_keys: frozenset[str] = frozenset()) -> Document:
+def read_document(path: str | Path, text_keys: frozenset[str] = frozenset(),
+                  text_maps: frozenset[str] = frozenset()) -> Document:
     """Parse a ``.yaml``/``.yml`` or ``.toml`` study file. A top-level key in ``text_keys`` is
     read as the text written there even where YAML or TOML would read a number, true/false or a
     date: ``name: 123`` names a study "123" (and ``name: 007`` "007", not 7), just as
-    ``--set name=123`` does, and ``workdir: 2024`` is the folder 2024."""
+    ``--set name=123`` does, and ``workdir: 2024`` is the folder 2024.
+
+    A top-level key in ``text_maps`` holds NAME: text pairs (``env:``), both read as written:
+    an environment variable is text, and YAML would make ``VERSION: 1.10`` "1.1", ``X: 010`` 8
+    and ``FLAG: yes`` true. A blank value there is the empty text (``A=`` in a shell); an
+    unquoted ``null`` or ``~`` stays no value, for the checker to refuse as ambiguous. TOML's
+    numbers, true/false and dates there become the text of their line; one whose line is not
+    found (in an inline table) stays typed, for the checker to ask for quotes."""
     path = Path(path)
     if not path.is_file():
         raise StudyFileError(f"no study file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
@@ -73,9 +81,9 @@ def read_document(path: str | Path, text_keys: frozenset[str] = frozenset()) -> 
                              "(save it as UTF-8)") from None
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        data, lines = _read_yaml(path, text, text_keys)
+        data, lines = _read_yaml(path, text, text_keys, text_maps)
     elif suffix == ".toml":
-        data, lines = _read_toml(path, text, text_keys)
+        data, lines = _read_toml(path, text, text_keys, text_maps)
     else:
         raise StudyFileError(f"{path}: a study file ends in .yaml, .yml or .toml; got {suffix or 'no suffix'!r}")
     if not isinstance(data, dict):
@@ -109,7 +117,8 @@ def _yaml_loader(yaml):
     return Loader
 
 
-def _read_yaml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
+def _read_yaml(path: Path, text: str, text_keys: frozenset[str],
+               text_maps: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
     yaml = _yaml()
     loader_cls = _yaml_loader(yaml)
     try:
@@ -119,12 +128,8 @@ def _read_yaml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, d
         lines: dict[KeyPath, int] = {}
         _yaml_lines(path, node, (), lines, yaml)
         if isinstance(node, yaml.MappingNode):
-            _yaml_keep_text(node, text_keys, yaml)
-        loader = loader_cls("")
-        try:
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
+            _yaml_keep_text(node, text_keys, text_maps, yaml)
+        data = _construct(loader_cls, node)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -136,16 +141,47 @@ def _read_yaml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, d
 _YAML_STR, _YAML_NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
 
 
-def _yaml_keep_text(node, text_keys: frozenset[str], yaml) -> None:
-    """Unquoted values at ``text_keys`` (and the items of a list there) read as written. Quoted
-    ones are text already; an empty value stays empty (it is no name at all)."""
+def _construct(loader_cls, node) -> Any:
+    """The Python data of a composed (and perhaps re-tagged) YAML node."""
+    loader = loader_cls("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_keep_text(node, text_keys: frozenset[str], text_maps: frozenset[str], yaml) -> None:
+    """Unquoted values at ``text_keys`` (and the items of a list there) read as written, and so
+    do the names and values of a mapping at ``text_maps``. Quoted ones are text already; an
+    empty value at a text key stays empty (it is no name at all)."""
     for key_node, value_node in node.value:
-        if not (isinstance(key_node, yaml.ScalarNode) and key_node.value in text_keys):
+        if not isinstance(key_node, yaml.ScalarNode):
             continue
-        items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        for item in items:
-            if isinstance(item, yaml.ScalarNode) and item.style is None and item.tag != _YAML_NULL:
-                item.tag = _YAML_STR
+        if key_node.value in text_keys:
+            items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for item in items:
+                _as_text(item, yaml)
+        elif key_node.value in text_maps and isinstance(value_node, yaml.MappingNode):
+            _yaml_text_map(value_node, yaml)
+
+
+def _yaml_text_map(node, yaml) -> None:
+    """NAME: value pairs whose names and values are the text written (``ON: 1`` is the variable
+    ON, not true; ``VERSION: 1.10`` is "1.10"); a blank value is the empty text."""
+    for key_node, value_node in node.value:
+        _as_text(key_node, yaml)
+        _as_text(value_node, yaml, blank=True)
+
+
+def _as_text(node, yaml, blank: bool = False) -> None:
+    """Re-tag an unquoted scalar as text, so it is constructed as the characters written. No value
+    (``null``, ``~``, nothing) stays no value, except that nothing at all is the empty text when
+    ``blank``. Quoted and block scalars are text already; mappings and lists are left alone."""
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+        return
+    if node.tag == _YAML_NULL and not (blank and node.value == ""):
+        return
+    node.tag = _YAML_STR
 
 
 def _yaml_lines(path: Path, node, key: KeyPath, lines: dict[KeyPath, int], yaml) -> None:
@@ -167,7 +203,8 @@ def _yaml_lines(path: Path, node, key: KeyPath, lines: dict[KeyPath, int], yaml)
 
 # -- TOML --------------------------------------------------------------------------------------
 
-def _read_toml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
+def _read_toml(path: Path, text: str, text_keys: frozenset[str],
+               text_maps: frozenset[str]) -> tuple[Any, dict[KeyPath, int]]:
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -183,10 +220,35 @@ def _read_toml(path: Path, text: str, text_keys: frozenset[str]) -> tuple[Any, d
         raise StudyFileError(f"{path}{line}: not valid TOML: {err}") from None
     lines = _toml_lines(text)
     source = text.splitlines()
-    for key in text_keys:  # name = 123: the text written, as in YAML (a top-level key is on one line)
-        if isinstance(data.get(key), (int, float, dt.date, dt.time)) and (key,) in lines:
-            data[key] = source[lines[(key,)] - 1].split("=", 1)[1].split("#", 1)[0].strip()
+    for key in text_keys & data.keys():  # name = 123: the text written, as in YAML
+        data[key] = _toml_written(source, lines, (key,), data[key], tomllib)
+    for key in text_maps:  # [env] VERSION = 1.10: "1.10", as in YAML
+        table = data.get(key)
+        if isinstance(table, dict):
+            for name, value in table.items():
+                table[name] = _toml_written(source, lines, (key, name), value, tomllib)
     return data, lines
+
+
+_TYPED = (bool, int, float, dt.date, dt.time)  # datetime is a date
+
+
+def _toml_written(source: list[str], lines: dict[KeyPath, int], key: KeyPath, value: Any, tomllib) -> Any:
+    """The text a TOML number, true/false or date at ``key`` is written as on its line, or the
+    value as it is (text, a table, a key with no line of its own). The text found is parsed back
+    and must give the same value, so a line that is not the key's own is never taken for it."""
+    if not isinstance(value, _TYPED) or key not in lines:
+        return value
+    line = source[lines[key] - 1].strip()
+    assign = _ASSIGN.match(line)
+    if not assign:
+        return value
+    found = line[assign.end():].split("#", 1)[0].strip()
+    try:
+        same = tomllib.loads(f"v = {found}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+    return found if same == value and type(same) is type(value) else value
 
 
 _TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -221,13 +283,14 @@ def _toml_lines(text: str) -> dict[KeyPath, int]:
 STRUCTURED = frozenset({"space", "fidelity", "report", "enqueue", "searcher_options", "scheduler_options"})
 
 
-def parse_value(text: str, structured: bool = False) -> Any:
+def parse_value(text: str, structured: bool = False, text_map: bool = False) -> Any:
     """A --set value: YAML (or JSON) when it parses as such, else the plain string (a command's
     ``{python} train.py`` is no YAML). With ``structured``, text that starts as a YAML
-    structure must parse (``{choice: [a, b}`` would otherwise be a constant)."""
+    structure must parse (``{choice: [a, b}`` would otherwise be a constant). With ``text_map``,
+    a mapping's names and values are the text written, as in the file (``--set env={V: 1.10}``)."""
     try:
         yaml = _yaml()
-        parse, errors = (lambda t: yaml.load(t, Loader=_yaml_loader(yaml))), (yaml.YAMLError,)
+        parse, errors = (lambda t: _yaml_value(yaml, t, text_map)), (yaml.YAMLError,)
     except StudyFileError:
         parse, errors = json.loads, (ValueError,)
     try:
@@ -243,11 +306,24 @@ def parse_value(text: str, structured: bool = False) -> Any:
         return text
 
 
+def _yaml_value(yaml, text: str, text_map: bool) -> Any:
+    loader_cls = _yaml_loader(yaml)
+    node = yaml.compose(text, Loader=loader_cls)
+    if node is None:
+        return None
+    if text_map and isinstance(node, yaml.MappingNode):
+        _yaml_text_map(node, yaml)
+    return _construct(loader_cls, node)
+
+
 def apply_override(doc: Document, assignment: str, flag: str | None = None,
-                   strings: frozenset[str] = frozenset()) -> None:
+                   strings: frozenset[str] = frozenset(), text_maps: frozenset[str] = frozenset()) -> None:
     """Apply ``key.sub=value`` to the document (``--set n_trials=20``); ``flag`` is how the user
     wrote it, for messages (another flag may stand for a --set: ``--executor ray``). A top-level
-    key in ``strings`` takes the text as it is (``--set name=123`` names a study "123")."""
+    key in ``strings``, and a key inside one of ``text_maps``, takes the text as it is typed
+    (``--set name=123`` names a study "123", ``--set env.V=1.10`` is "1.10", ``--set env.V=``
+    the empty text): a shell argument is text, and has no way to say "no value" but to leave
+    the flag out, so ``--set name=null`` is the name "null"."""
     key_text, sep, value_text = assignment.partition("=")
     key = tuple(part.strip() for part in key_text.split("."))
     if not sep or not all(key):
@@ -259,11 +335,12 @@ def apply_override(doc: Document, assignment: str, flag: str | None = None,
             raise StudyFileError(f"--set {assignment}: {_dotted(key[:depth + 1])} is not a mapping, "
                                  f"so it has no key {key[depth + 1]!r}")
         target = child
-    if key in {(k,) for k in strings}:
+    if key in {(k,) for k in strings} or (len(key) == 2 and key[0] in text_maps):
         target[key[-1]] = value_text
     else:
         try:
-            target[key[-1]] = parse_value(value_text, structured=key[0] in STRUCTURED)
+            target[key[-1]] = parse_value(value_text, structured=key[0] in STRUCTURED,
+                                          text_map=len(key) == 1 and key[0] in text_maps)
         except StudyFileError as err:
             raise StudyFileError(f"{flag or '--set ' + assignment}: {err}") from None
     doc.overrides[key] = flag or f"--set {assignment}"

@@ -34,7 +34,7 @@ from tunelab.script.paths import absolute, absolute_storage, base_folder, record
 from tunelab.script.source import Document, KeyPath, apply_override, read_document
 from tunelab.script.sections import parse_fidelity, parse_report
 from tunelab.script.spacefile import parse_space
-from tunelab.script.template import BUILTINS, Template, TemplateError, format_value, whole
+from tunelab.script.template import BUILTINS, Template, TemplateError, whole
 from tunelab.script.wording import got, kind, written
 from tunelab.searchers import SEARCHERS
 from tunelab.space import Space
@@ -110,15 +110,18 @@ class StudyFile:
 #: Keys whose value is the text written, in the file as after --set: a study named 123 is "123"
 #: either way (and 007 is "007"), a folder named 2024 is no number.
 TEXT_KEYS = frozenset({"name", "command", "storage", "workdir", "artifacts", "executor", "result_file"})
+#: Keys holding NAME: text pairs, names and values read as written: an environment variable is
+#: text, so ``VERSION: 1.10`` is "1.10" (YAML reads 1.1), ``X: 010`` "010" (YAML 1.1: 8).
+TEXT_MAPS = frozenset({"env"})
 
 
 def load_study_file(path: str | Path, overrides: Sequence[str | tuple[str, str]] = ()) -> StudyFile:
     """Read, override and validate a study file. ``overrides`` are ``key=value`` strings from
     --set, or (flag, ``key=value``) for another flag that sets a key (``--executor ray``)."""
-    doc = read_document(path, TEXT_KEYS)
+    doc = read_document(path, TEXT_KEYS, TEXT_MAPS)
     for override in overrides:
         flag, assignment = override if isinstance(override, (tuple, list)) else (None, override)
-        apply_override(doc, assignment, flag, TEXT_KEYS)
+        apply_override(doc, assignment, flag, TEXT_KEYS, TEXT_MAPS)
     study = _Checker(doc).study_file()
     study.overrides = recordable_overrides(doc, overrides, study)
     return study
@@ -182,7 +185,9 @@ class _Checker:
     # -- one method per key (or group of keys) -----------------------------------------------
     def _name(self) -> str:
         """Text, whatever it looks like (TEXT_KEYS); an empty ``name:`` is refused, not taken for
-        "no name": the library would make up a new name each run, and --resume find none."""
+        "no name": the library would make up a new name each run, and --resume find none.
+        ``name: null`` (or ``~``) is refused with it, while ``--set name=null`` names the study
+        "null": unquoted in YAML, null is no value, but a shell argument is only ever text."""
         name = self.data.get("name", self.doc.path.stem)
         if name is None or name == "":
             raise self.fail("name", f"is empty: write the study's name, or leave the key out to name the study "
@@ -354,9 +359,13 @@ class _Checker:
             if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*", name):
                 raise self.fail(("env", str(name)), "is not a valid environment variable name (letters, digits "
                                                     "and _, not starting with a digit)")
-            if isinstance(value, (dict, list)):
-                raise self.fail(("env", name), f"must be text or a number; {got(value)}")
-        return {name: format_value(value) for name, value in env.items()}
+            if value is None:  # a blank value is '' already (TEXT_MAPS); an unquoted null is no text
+                raise self.fail(("env", name), "is null, YAML's no value: write '' for an empty variable, or "
+                                               "'null' in quotes for the word")
+            if not isinstance(value, str):  # a TOML number in an inline table, or a list
+                hint = "" if isinstance(value, (dict, list)) else ": write it in quotes, as the variable should read"
+                raise self.fail(("env", name), f"must be text; {got(value)}{hint}")
+        return dict(env)
 
     def _enqueue(self, space: dict) -> list[dict[str, Any]]:
         configs = self.data.get("enqueue") or []
