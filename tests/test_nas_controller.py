@@ -139,3 +139,29 @@ def test_the_controller_learns_to_keep_away_from_architectures_that_fail():
                     searcher=nas.ReinforceSearcher(space, seed=0, lr=0.1), max_failures=None)
     failed = [t.state is TrialState.FAILED for t in study.trials]
     assert sum(failed[-40:]) < sum(failed[:40])
+
+
+def test_the_controller_learns_from_trials_its_scheduler_stopped():
+    """It learned from completed trials only: under a stopping scheduler most trials are pruned, and
+    the architectures they showed to be poor kept their probability."""
+    space = {"op": tl.choice(list(nas.CELL_OPS))}
+    searcher = nas.ReinforceSearcher(space, seed=0)
+    study = tl.create_study(space, metric="acc", mode="max", searcher=searcher, seed=0)
+
+    def probability(op: str) -> float:
+        with torch.no_grad():
+            return float(searcher.policy.log_prob({"op": op})[0].exp())
+
+    before = probability("max_pool_3x3")
+    study.tell(config={"op": "skip_connect"}, value=0.9)
+    for _ in range(5):
+        study.tell(config={"op": "max_pool_3x3"}, value={"acc": 0.1}, state="pruned")
+    searcher.suggest(study.history(), 1)
+    assert probability("max_pool_3x3") < 0.75 * before
+
+
+@pytest.mark.parametrize("option, value", [("lr", "0.1"), ("hidden", 2.5), ("entropy_weight", None)])
+def test_bad_options_are_refused_with_their_name(option, value):
+    """lr='0.1' was a TypeError from a comparison, hidden=2.5 one from inside torch."""
+    with pytest.raises(tl.ConfigError, match=f"reinforce: {option} must be"):
+        nas.ReinforceSearcher(nas.cell_space(1), **{option: value})

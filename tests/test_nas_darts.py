@@ -122,3 +122,30 @@ def test_the_architecture_objective_trains_with_the_hyperparameters_mixed_into_t
     trial = study.ask({**config, "lr": 0.001})
     results = [objective({**config, "lr": lr}, trial) for lr in (0.001, 0.3)]  # one trial: one seed
     assert results[0]["loss"] != results[1]["loss"]
+
+
+def test_the_recorded_search_says_how_to_run_it_again(tiny):
+    """The record kept the genotype, alphas and curve but not the search's seed or settings (the
+    trial's own seed is the study's), so the search could not be repeated from the study."""
+    found = nas.darts_search(tiny, epochs=1, nodes=1, channels=4, layers=2, seed=7)
+    study = tl.create_study(nas.cell_space(1), metric="accuracy", mode="max")
+    trial = found.record(study, {"accuracy": 0.5})
+    settings = trial.user_attrs["search_settings"]
+    assert settings["seed"] == 7 and settings["nodes"] == 1 and settings["order"] == "first"
+    assert trial.user_attrs["search_data"] == tiny.recipe
+    again = nas.darts_search(tiny, **settings)
+    assert again.alphas == found.alphas and again.genotype == found.genotype
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"nodes": "3"}, r"darts_search: nodes must be a positive integer; got '3'"),
+    ({"lr": -1}, r"darts_search: lr must be a positive number"),
+    ({"momentum": 1.5}, r"darts_search: momentum must be a number in \[0, 1\)"),
+    ({"seed": None}, r"seed must be an integer"),
+    ({"max_seconds": -1}, r"max_seconds must be a positive number of seconds or None"),
+])
+def test_bad_search_options_are_refused_up_front(tiny, options, message):
+    """nodes='3' was a TypeError inside the supernet, lr=-1 a ValueError inside torch's SGD, seed=None a
+    ValueError from seed_everything, and max_seconds=-1 quietly stopped after one batch."""
+    with pytest.raises(tl.TunelabError, match=message):
+        nas.darts_search(tiny, epochs=1, **options)

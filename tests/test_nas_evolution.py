@@ -49,3 +49,32 @@ def test_evolution_beats_its_random_start_on_a_synthetic_score():
 def test_bad_options_are_refused():
     with pytest.raises(tl.ConfigError, match="sample <= population"):
         nas.RegularizedEvolution(nas.cell_space(1), population=3, sample=5)
+
+
+def test_a_failed_architecture_is_the_worst_member_of_the_population():
+    """Failed trials were left out: they did not count towards the population, so the random start
+    went on (here: trial 3 was a fresh random cell) while failures piled up."""
+    space = nas.cell_space(2)
+
+    def objective(config, trial):
+        if trial.number in (1, 2):
+            raise RuntimeError("out of memory")
+        return 1.0
+
+    study = tl.tune(objective, space, metric="acc", mode="max", n_trials=4, seed=0, progress=False,
+                    searcher=nas.RegularizedEvolution(space, seed=0, population=3, sample=3))
+    states = [t.state.value for t in study.trials]
+    assert states == ["completed", "failed", "failed", "completed"]
+    parent, child = study.get_trial(0).config, study.get_trial(3).config
+    assert sum(child[k] != parent[k] for k in parent) == 1  # a mutant of the one that worked
+
+
+def test_when_every_member_drawn_failed_it_starts_afresh():
+    space = tl.Space(nas.cell_space(2))
+    searcher = nas.RegularizedEvolution(space, seed=0, population=2, sample=2)
+    study = tl.create_study(space, metric="acc", mode="max", searcher=searcher, seed=0)
+    failed = [space.sample(seed) for seed in range(2)]
+    for config in failed:
+        study.tell(config=config, value=None, state="failed", error="out of memory")
+    child = searcher.suggest(study.history(), 1)[0]
+    assert all(sum(child[k] != config[k] for k in config) > 1 for config in failed)

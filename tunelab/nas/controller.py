@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from tunelab.distributions import Categorical, Fixed, Int
-from tunelab.errors import ConfigError, SpaceError
+from tunelab.errors import SpaceError, check_count, check_number
 from tunelab.history import History
 from tunelab.trial import TrialState
 from tunelab.searchers.base import Searcher
@@ -107,10 +107,10 @@ class ReinforceSearcher(Searcher):
     def __init__(self, space, seed: int | None = None, lr: float = 0.02, baseline_decay: float = 0.9,
                  entropy_weight: float = 0.01, hidden: int = 32):
         super().__init__(space, seed)
-        if not 0.0 <= baseline_decay < 1.0:
-            raise ConfigError(f"baseline_decay must be in [0, 1); got {baseline_decay!r}")
-        if lr <= 0 or entropy_weight < 0 or hidden < 1:
-            raise ConfigError("lr must be positive, entropy_weight non-negative and hidden at least 1")
+        check_number("reinforce: baseline_decay", baseline_decay, "a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+        check_number("reinforce: lr", lr, "a positive number", lambda v: 0.0 < v < math.inf)
+        check_number("reinforce: entropy_weight", entropy_weight, "a number >= 0", lambda v: 0.0 <= v < math.inf)
+        check_count("reinforce: hidden", hidden, optional=False)
         self.lr, self.baseline_decay, self.entropy_weight, self.hidden = lr, baseline_decay, entropy_weight, hidden
         with torch.random.fork_rng():
             torch.manual_seed(derive_seed(self.seed, self.name, "init"))
@@ -140,17 +140,21 @@ class ReinforceSearcher(Searcher):
         # A failed trial (it crashed, ran out of memory) earns less than the worst result before it,
         # by their spread (a tenth of the worst's size when they are all alike): a policy that
         # never hears of failures keeps proposing the architectures that fail.
+        # A trial its scheduler stopped (pruned) earns the value it reached there: under a stopping
+        # scheduler most trials end so, and a policy that heard only of the survivors was rewarded
+        # for the good architectures and never told which were poor.
         seen: list[float] = []
         for trial in history.trials:
-            reward = -history.score(trial) if trial.state is TrialState.COMPLETED else None  # scores: lower is better
+            ended = trial.state in (TrialState.COMPLETED, TrialState.PRUNED)
+            reward = -history.score(trial) if ended else None  # scores: lower is better
             reward = reward if reward is not None and math.isfinite(reward) else None
-            if trial.id not in self._learned and (trial.state is TrialState.COMPLETED or trial.failed_itself):
+            if trial.id not in self._learned and (ended or trial.failed_itself):
                 self._learned.add(trial.id)
                 if trial.state is TrialState.FAILED and seen:
                     reward = min(seen) - max(max(seen) - min(seen), 0.1 * abs(min(seen)), 1e-3)
                 if reward is not None:
                     self.learn(trial.config, reward)
-            if trial.state is TrialState.COMPLETED and reward is not None:
+            if ended and reward is not None:
                 seen.append(reward)
         generator = torch.Generator().manual_seed(derive_seed(self.seed, self.name, "sample", history.n_trials))
         return [self.policy.sample(generator)[0] for _ in range(n)]

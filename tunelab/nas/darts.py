@@ -11,6 +11,7 @@ order), whose Hessian-vector product is approximated by finite differences.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
@@ -19,11 +20,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, SpaceError, check_count, check_number
 from tunelab.nas.data import DataSplits
 from tunelab.nas.genotype import CELL_KINDS, Genotype
 from tunelab.nas.supernet import SearchNetwork
-from tunelab.nas.train import check_training, evaluate
+from tunelab.nas.train import check_rate, check_seed, check_training, evaluate
 from tunelab.tracking.seeds import seed_everything
 
 _cross_entropy = nn.functional.cross_entropy
@@ -38,14 +39,22 @@ class DartsResult:
     alphas: dict[str, list[list[float]]]
     curve: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    #: the keyword arguments of the search (its seed among them): ``darts_search(data, **settings)``
+    #: searches again
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: how to build its data again (``DataSplits.recipe``), None for splits of arrays
+    data: dict[str, Any] | None = None
 
     def record(self, study: Any, metrics: Mapping[str, float] | float) -> Any:
         """Keep the found architecture as a trial of ``study`` (a study over a matching
-        :func:`cell_space`), with its genotype, architecture weights and search curve."""
+        :func:`cell_space`), with its genotype, architecture weights, search curve, and the
+        search's settings and data: the trial's own seed is the study's, not the one the search
+        ran with, so without them the search could not be run again."""
         trial = study.tell(config=self.genotype.to_config(), value=metrics)
         for key, value in (("genotype", self.genotype.to_json()), ("alphas", self.alphas),
                            ("search_curve", self.curve), ("search_method", "darts"),
-                           ("search_seconds", self.seconds)):
+                           ("search_seconds", self.seconds), ("search_settings", self.settings),
+                           ("search_data", self.data)):
             study.set_user_attr(trial.id, key, value)
         return study.get_trial(trial.number)
 
@@ -115,6 +124,20 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
     can be compared at equal compute (``clock=time.process_time`` counts CPU seconds, fair on a
     busy machine); the cosine schedule still spans ``epochs``."""
     check_training(data, epochs, channels, layers)
+    check_count("darts_search: nodes", nodes, optional=False, error=SpaceError)
+    for name, value in (("lr", lr), ("arch_lr", arch_lr)):
+        check_rate(f"darts_search: {name}", value)
+    check_number("darts_search: momentum", momentum, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    for name, value in (("weight_decay", weight_decay), ("arch_weight_decay", arch_weight_decay)):
+        check_number(f"darts_search: {name}", value, "a number >= 0", lambda v: 0 <= v < math.inf)
+    check_number("darts_search: max_seconds", max_seconds, "a positive number of seconds or None",
+                 lambda v: v > 0, optional=True)
+    check_seed(seed)
+    if order not in ("first", "second"):
+        raise ConfigError(f"order must be 'first' or 'second'; got {order!r}")
+    settings = {"epochs": epochs, "order": order, "nodes": nodes, "channels": channels, "layers": layers,
+                "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "arch_lr": arch_lr,
+                "arch_weight_decay": arch_weight_decay, "seed": seed, "max_seconds": max_seconds}
     seed_everything(seed)
     started = clock()
     network = SearchNetwork(data.in_channels, data.num_classes, channels, layers, nodes)
@@ -143,7 +166,7 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
         if out_of_time:
             break
     alphas = {kind: network.alphas[kind].detach().tolist() for kind in CELL_KINDS}
-    return DartsResult(network.genotype(), alphas, curve, clock() - started)
+    return DartsResult(network.genotype(), alphas, curve, clock() - started, settings, data.recipe)
 
 
 def _measure(network: SearchNetwork, data: DataSplits, epoch: int) -> dict[str, float]:

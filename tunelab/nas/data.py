@@ -7,7 +7,8 @@ works the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,17 @@ class DataSplits:
     test: DataLoader
     in_channels: int
     num_classes: int
+    #: How to build these splits again, ``{"function": "module:name", "arguments": {...}}``, or
+    #: None. :func:`digits` sets it, so that a study's record can name the data an
+    #: :class:`~tunelab.nas.ArchitectureObjective` trained on and ``tunelab reproduce`` can
+    #: rebuild it; splits of arbitrary arrays cannot be rebuilt from a record, so they have none.
+    recipe: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "num_classes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"DataSplits: {name} must be a positive integer; got {value!r}")
 
 
 def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:
@@ -45,9 +57,10 @@ def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int =
         raise ConfigError(f"batch_size must be at least 1; got {batch_size!r}")
     if len(fractions) != 2 or min(fractions) <= 0 or sum(fractions) >= 1:
         raise ConfigError(f"fractions (train, valid) must be positive and sum to less than 1; got {fractions!r}")
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    if x.ndim != 4 or len(x) != len(y):
-        raise ConfigError(f"need images of shape (N, C, H, W) and N labels; got {x.shape} and {y.shape}")
+    x, labels = np.asarray(x, dtype=np.float32), np.asarray(y)
+    if x.ndim != 4 or labels.ndim != 1 or len(x) != len(labels):
+        raise ConfigError(f"need images of shape (N, C, H, W) and N labels; got {x.shape} and {labels.shape}")
+    y = _class_indices(labels)
     order = np.random.default_rng(seed).permutation(len(y))
     n_train, n_valid = int(fractions[0] * len(y)), int(fractions[1] * len(y))
     parts = np.split(order, [n_train, n_train + n_valid])
@@ -55,6 +68,20 @@ def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int =
         raise ConfigError(f"{len(y)} examples are too few to split into train, valid and test")
     loaders = [_loader(x[p], y[p], batch_size, shuffle=i == 0) for i, p in enumerate(parts)]
     return DataSplits(*loaders, in_channels=x.shape[1], num_classes=int(y.max()) + 1)
+
+
+def _class_indices(labels: np.ndarray) -> np.ndarray:
+    """Labels as class indices 0..K-1. A cast alone turned labels 0.3 or 0.7 into class 0 (and
+    strings failed inside numpy); a negative label failed at the first training batch, deep in
+    torch. Integral floats (0.0, 1.0) are accepted: they are how many files store labels."""
+    try:
+        as_float = labels.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"labels must be integer class indices 0..K-1; got {labels.dtype} values") from None
+    if not np.isfinite(as_float).all() or (as_float != np.round(as_float)).any() or (as_float < 0).any():
+        bad = labels[~(np.isfinite(as_float) & (as_float == np.round(as_float)) & (as_float >= 0))][:3]
+        raise ConfigError(f"labels must be integer class indices 0..K-1; got {bad.tolist()} among them")
+    return as_float.astype(np.int64)
 
 
 def digits(batch_size: int = 64, seed: int = 0, fractions: tuple[float, float] = (0.6, 0.2),
@@ -71,4 +98,9 @@ def digits(batch_size: int = 64, seed: int = 0, fractions: tuple[float, float] =
     x, y = (data.images / 16.0)[:, None, :, :], data.target
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    return split_arrays(x, y, batch_size, seed, fractions)
+    splits = split_arrays(x, y, batch_size, seed, fractions)
+    if seed is not None:  # a split drawn from fresh entropy cannot be drawn again
+        splits.recipe = {"function": f"{__name__}:digits",
+                         "arguments": {"batch_size": int(batch_size), "seed": int(seed),
+                                       "fractions": [float(f) for f in fractions], "limit": limit}}
+    return splits

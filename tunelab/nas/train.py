@@ -8,13 +8,17 @@ measured once on the test data.
 
 from __future__ import annotations
 
+import importlib
+import json
+import math
+import numbers
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_number
 from tunelab.nas.data import DataSplits, digits
 from tunelab.nas.genotype import Genotype, param_name
 from tunelab.nas.macro import build_macro
@@ -91,19 +95,122 @@ def check_training(data: Any, epochs: int, channels: int, layers: int, *, lazy: 
             raise ConfigError(f"{name} must be an integer >= {least}{why}; got {value!r}")
 
 
+def check_seed(seed: Any) -> None:
+    """A seed is what seed_everything takes; said here, in the caller's terms, instead of a
+    ValueError from inside tracking."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"seed must be an integer in [0, 2**32 - 1]; got {seed!r}")
+
+
+def check_rate(name: str, value: Any) -> None:
+    check_number(name, value, "a positive number", lambda v: 0 < v < math.inf)
+
+
+#: Configuration keys the trainers here train with when the space has them (``fit``'s options).
+TRAINING_KEYS = ("lr", "momentum", "weight_decay")
+
+
+def training_options(config: Mapping[str, Any], lr: float) -> dict[str, float]:
+    """``fit``'s options for ``config``: its own lr, momentum and weight_decay (hyperparameters
+    searched with the architecture), else ``lr`` and fit's defaults."""
+    return {"lr": lr, **{key: float(config[key]) for key in TRAINING_KEYS if key in config}}
+
+
 def retrain(architecture: Genotype | Mapping[str, Any], data: DataSplits, epochs: int = 10, seed: int = 0,
-            channels: int = 8, layers: int = 3, lr: float = 0.05) -> dict[str, float]:
-    """Train ``architecture`` from scratch on the training data; its test loss and accuracy."""
+            channels: int = 8, layers: int = 3, lr: float | None = None) -> dict[str, float]:
+    """Train ``architecture`` from scratch on the training data; its test loss and accuracy.
+
+    A configuration (``study.best.config``) trains with its own ``lr``, ``momentum`` and
+    ``weight_decay`` when the space had them, as its trial did: retrained with the defaults, the
+    best trial's architecture was measured with training settings it was never chosen for. An
+    ``lr`` given here overrides the configuration's (default 0.05)."""
     check_training(data, epochs, channels, layers)
-    config = architecture.to_config() if isinstance(architecture, Genotype) else architecture
+    check_seed(seed)
+    if lr is not None:
+        check_rate("retrain: lr", lr)
+    if isinstance(architecture, Genotype):
+        config: Mapping[str, Any] = architecture.to_config()
+    elif isinstance(architecture, Mapping):
+        config = architecture
+    else:
+        raise ConfigError(f"retrain: architecture must be a Genotype or a configuration (dict); "
+                          f"got {type(architecture).__name__}")
+    options = training_options(config, 0.05)
+    if lr is not None:
+        options["lr"] = lr
     seed_everything(seed)
-    model = fit(build_network(config, data, channels, layers), data.train, epochs, lr=lr)
+    model = fit(build_network(config, data, channels, layers), data.train, epochs, **options)
     loss, accuracy = evaluate(model, data.test)
     return {"accuracy": accuracy, "loss": loss}
 
 
-#: Configuration keys ArchitectureObjective trains with when the space has them (``fit``'s options).
-TRAINING_KEYS = ("lr", "momentum", "weight_decay")
+# -- ArchitectureObjective, and how a study's record names it --------------------------------------
+#: An objective that can be rebuilt is recorded as ``tunelab.nas.train:ArchitectureObjective{...}``:
+#: the module-level ``__getattr__`` below turns that name back into the same objective, so that
+#: ``tunelab reproduce`` (which imports a study's objective by its recorded path) re-runs its
+#: trials. Dots separate the parts of a recorded path, so they are written %2E inside the braces.
+RECORD_PREFIX = "ArchitectureObjective"
+
+
+def _encode(settings: Mapping[str, Any]) -> str:
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return text.replace("%", "%25").replace(".", "%2E")
+
+
+def _decode(text: str) -> dict[str, Any]:
+    try:
+        settings = json.loads(text.replace("%2E", ".").replace("%25", "%"))
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict) or not isinstance(settings.get("data"), dict):
+        raise ConfigError(f"{RECORD_PREFIX}{text} is not a recorded ArchitectureObjective (was the record edited?)")
+    return settings
+
+
+def importable_path(function: Any) -> str | None:
+    """'module:qualname' of a function that another process can import again, else None (one
+    defined in a script run as __main__, inside a function, or a lambda)."""
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def _import(path: str) -> Callable:
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot import the data function {path!r} of this objective ({err})") from None
+    return target
+
+
+class RebuiltData:
+    """Data from a recipe: a function, by import path, called with keyword arguments. Lazy and
+    small, so each worker process builds the data itself."""
+
+    def __init__(self, function: str, arguments: Mapping[str, Any] | None = None):
+        self.function, self.arguments = function, dict(arguments or {})
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return {"function": self.function, "arguments": dict(self.arguments)}
+
+    def __call__(self) -> DataSplits:
+        data = _import(self.function)(**self.arguments)
+        if not isinstance(data, DataSplits):
+            raise ConfigError(f"the data function {self.function!r} returned {type(data).__name__}, not a DataSplits")
+        return data
+
+
+def data_recipe(data: Any) -> dict[str, Any] | None:
+    """How to build ``data`` again in another process, or None when no record can say it."""
+    if isinstance(data, (DataSplits, RebuiltData)):
+        return data.recipe
+    path = importable_path(data)
+    return {"function": path, "arguments": {}} if path else None
 
 
 class ArchitectureObjective:
@@ -113,12 +220,39 @@ class ArchitectureObjective:
     in the configuration (hyperparameters mixed into the space) override the defaults.
 
     ``data`` is a :class:`DataSplits` or a function returning one (built once per process, so
-    worker processes receive a small picklable object)."""
+    worker processes receive a small picklable object).
+
+    Under a fidelity (``tl.tune(..., fidelity=tl.fidelity("epochs", ...))``) a trial trains for
+    ``trial.budget`` epochs, the level its scheduler gave it, instead of ``epochs``.
+
+    When its data can be built again (``nas.digits(...)``, or a module-level function that
+    returns the splits) the study records this objective with its settings, and ``tunelab
+    reproduce`` re-runs its trials; splits built from arrays in memory cannot be recorded (pass
+    a function that builds them instead)."""
 
     def __init__(self, data: DataSplits | Callable[[], DataSplits] = digits, epochs: int = 3,
                  channels: int = 8, layers: int = 3, lr: float = 0.05):
         check_training(data, epochs, channels, layers, lazy=True)
-        self._data, self.epochs, self.channels, self.layers, self.lr = data, epochs, channels, layers, lr
+        check_rate("ArchitectureObjective: lr", lr)
+        self._data, self.epochs, self.channels, self.layers, self.lr = data, epochs, channels, layers, float(lr)
+        recipe = data_recipe(data)
+        #: the objective's settings as a study records them (None: its data cannot be recorded)
+        self.settings: dict[str, Any] | None = None if recipe is None else {
+            "data": recipe, "epochs": epochs, "channels": channels, "layers": layers, "lr": self.lr}
+        if self.settings is not None:
+            # tl.tune records an objective as f"{__module__}:{__qualname__}"; this instance's name
+            # is one that the module-level __getattr__ below turns back into this objective
+            self.__qualname__ = RECORD_PREFIX + _encode(self.settings)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "ArchitectureObjective":
+        """The objective a study recorded (see :attr:`settings`)."""
+        try:
+            data = RebuiltData(settings["data"]["function"], settings["data"].get("arguments"))
+            return cls(data, epochs=settings["epochs"], channels=settings["channels"], layers=settings["layers"],
+                       lr=settings["lr"])
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ConfigError(f"not the settings of an ArchitectureObjective: {settings!r} ({err})") from None
 
     @property
     def data(self) -> DataSplits:
@@ -126,9 +260,22 @@ class ArchitectureObjective:
             self._data = self._data()
         return self._data
 
+    def epochs_for(self, trial: Any) -> int:
+        """``trial.budget`` under a fidelity (the epochs its scheduler gave it), else ``epochs``:
+        trained for ``epochs`` whatever the budget, a run stopped short of a rung above it (or
+        was cut off at a rung below it mid-schedule) and ranked on a level it was not run to."""
+        budget = getattr(trial, "budget", None)
+        if budget is None:
+            return self.epochs
+        if not float(budget).is_integer() or budget < 1:
+            raise ConfigError(f"ArchitectureObjective trains for trial.budget epochs, and got budget {budget!r}: "
+                              "declare the fidelity in whole epochs, e.g. tl.fidelity('epochs', min=1, max=9)")
+        return int(budget)
+
     def __call__(self, config: Mapping[str, Any], trial: Any) -> dict[str, float]:
+        data = self.data  # built before seeding: building it may draw random numbers
+        epochs = self.epochs_for(trial)
         seed_everything(trial.seed)
-        data = self.data
         model = build_network(config, data, self.channels, self.layers)
         if param_name("normal", 0, 0, "op") in config:
             trial.set_user_attr("genotype", Genotype.from_config(config).to_json())
@@ -141,6 +288,12 @@ class ArchitectureObjective:
             trial.report(epoch, accuracy=accuracy, loss=loss)
 
         # training hyperparameters mixed into the space are the trial's own (else the defaults)
-        training = {key: float(config[key]) for key in TRAINING_KEYS if key in config}
-        fit(model, data.train, self.epochs, **{"lr": self.lr, **training}, on_epoch=report)
+        fit(model, data.train, epochs, **training_options(config, self.lr), on_epoch=report)
         return result
+
+
+def __getattr__(name: str) -> Any:
+    """``ArchitectureObjective{...}``: the recorded objective of a study (see RECORD_PREFIX)."""
+    if name.startswith(RECORD_PREFIX + "{"):
+        return ArchitectureObjective.from_settings(_decode(name[len(RECORD_PREFIX):]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
