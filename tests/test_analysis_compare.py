@@ -43,3 +43,14 @@ def test_costs_are_compared_with_their_currency_and_not_rounded_away():
     cost_a, cost_b = {row[0]: row[1:] for row in compare_studies(a, b).summary}["cost"]
     assert cost_a.endswith(" USD") and cost_b.endswith(" EUR")
     assert float(cost_a.split()[0]) >= 0 and float(cost_b.split()[0]) >= 0
+
+
+def test_cancelled_trials_are_compared_apart_from_failed_ones():
+    """A trial its tuner cancelled says nothing of its configuration; compare counted it failed."""
+    a = tl.create_study(SPACE, metric="loss", mode="min", seed=0, name="a")
+    a.tell(a.ask(), 0.5)
+    a.tell(a.ask(), state="failed", error="ValueError: boom")
+    a.storage.cancel_trial(a.ask().id, "cancelled: target reached")
+    b = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=2, seed=1, name="b")
+    summary = {row[0]: row[1:] for row in compare_studies(a, b).summary}
+    assert (summary["failed"], summary["cancelled"], summary["trials"]) == ((1, 0), (1, 0), (3, 2))

@@ -307,6 +307,9 @@ def _new_record(store: Storage, name: str, space: Space, metrics: list[str], mod
         except StudyExists:
             release_study_folder(root, folder)
             return store.get_study(name), False
+        except BaseException:  # nothing stored (a database opened read-only, a full disk): no folder either
+            release_study_folder(root, folder)
+            raise
 
 
 def _check_same(record: StudyRecord, space: Space, metrics: list[str], modes: list[str]) -> None:

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunelab import _json, checkpoints, telling
-from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, check_count, warn_caller
+from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History, nondominated
-from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned, retry_attrs
+from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
-from tunelab.storage.base import process_owner
+from tunelab.storage.base import cancelled_as_failed, process_owner
 from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
@@ -138,9 +138,12 @@ class Study(ReportSink):
         front = [scored[i][0] for i in nondominated([s for _, s in scored])] if scored else []
         return sorted(front, key=lambda t: (history.score(t), t.number))
 
-    def counts(self) -> dict[str, int]:
-        """Trials by state, counted by the storage (without loading them)."""
-        return self.storage.count_states(self.record.id)
+    def counts(self, cancelled_apart: bool = False) -> dict[str, int]:
+        """Trials by state (TrialState values), counted by the storage (without loading them); a
+        cancelled trial is one of the failed, or with ``cancelled_apart`` counted under
+        "cancelled", as `tunelab show` counts it."""
+        counts = self.storage.count_states(self.record.id)
+        return counts if cancelled_apart else cancelled_as_failed(counts)
 
     def top_trials(self, k: int = 10) -> list[Trial]:
         """The ``k`` best completed trials on the first metric, read through an index (without
@@ -272,22 +275,15 @@ class Study(ReportSink):
                               "of tl.tune); no run of this study object is in progress")
         self._stop_asked = True
 
-    def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None) -> Trial:
+    def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None, once: bool = False) -> Trial:
         """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals.
         It spends one of the study's :attr:`n_trials` (a retry of a trial spends none): with
-        none left, :class:`TrialLimitReached`."""
-        config = self.space.validate(config, where="enqueue")
-        seed_for, attrs = self._seed_for, {}
-        if retry_of is not None:
-            seed_for, attrs = (lambda _number: retry_of.seed), retry_attrs(retry_of, self._cache)
-        limit = self.n_trials if retry_of is None else None
-        trial = self.storage.create_trial(self.record.id, config, seed_for, TrialState.WAITING, system_attrs=attrs,
-                                          counted=retry_of is None, limit=limit)
-        if trial is None:
-            raise TrialLimitReached(f"enqueue: study {self.name!r} has used all its n_trials={limit}; raise "
-                                    "n_trials to queue more")
-        self._cache[trial.id] = trial
-        return trial
+        none left, :class:`TrialLimitReached`. Each call queues a run; with ``once``, a
+        configuration that a trial of the study has already (tried or queued, by any process) is
+        not queued again, and that trial is returned (what ``tl.tune(..., enqueue=...)`` does,
+        so that processes starting one study together queue a baseline once). See
+        :func:`tunelab.telling.enqueue`."""
+        return telling.enqueue(self, config, retry_of, once)
 
     # -- what a running trial tells us ------------------------------------------------------------
     def _trial(self, trial_id: int) -> Trial:

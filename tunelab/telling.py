@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, warn_caller
 from tunelab.space import config_key
-from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then
+from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then, retry_attrs
 from tunelab.results import normalize_result
 from tunelab.trial import Decision, InvalidResult, RunningTrial, Trial, TrialState, warn_ended_short
 
@@ -84,6 +84,27 @@ def _start(study: "Study", limit: int | None):
         if started is not None or not study.recover_abandoned():
             return started
     return None
+
+
+def enqueue(study: "Study", config: Mapping[str, Any], retry_of: Trial | None, once: bool) -> Trial:
+    """Queue ``config`` for the next ask (see ``Study.enqueue``). Processes that start one study at
+    once, each with the same baseline (``tl.tune(..., enqueue=[baseline])``), each find it not
+    yet queued: ``once`` has the storage look and queue in one atomic step, so that it is queued
+    by one of them. A retry is queued however many trials had its configuration: it repeats one."""
+    config = study.space.validate(config, where="enqueue")
+    limit = study.n_trials if retry_of is None else None
+    if retry_of is not None:
+        trial = study.storage.create_trial(study.record.id, config, lambda _number: retry_of.seed, TrialState.WAITING,
+                                           system_attrs=retry_attrs(retry_of, study._cache), counted=False)
+    elif once:
+        trial, _ = study.storage.enqueue_once(study.record.id, config, study._seed_for, limit=limit)
+    else:
+        trial = study.storage.create_trial(study.record.id, config, study._seed_for, TrialState.WAITING, limit=limit)
+    if trial is None:
+        raise TrialLimitReached(f"enqueue: study {study.name!r} has used all its n_trials={limit}; raise "
+                                "n_trials to queue more")
+    study._cache.setdefault(trial.id, trial)  # one queued before may be there, as this process last saw it
+    return trial
 
 
 def resolve(study: "Study", trial: "RunningTrial | Trial | int") -> Trial:

@@ -374,7 +374,7 @@ def tune(
                           f"room for {max(room, 0)} more trials in study {study.name!r}: raise n_trials or "
                           "enqueue fewer")
     for config in queue:
-        study.enqueue(config)
+        study.enqueue(config, once=True)  # another process starting the study now may have queued it
     Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks),
           max_retries=max_retries).run()
     return study

@@ -71,7 +71,7 @@ def _compared_on(study: Any) -> str:
 
 def compare_studies(a: Any, b: Any) -> Comparison:
     bests, costs = (_best(a), _best(b)), (study_cost(a), study_cost(b))
-    counts = (a.counts(), b.counts())
+    counts = (a.counts(cancelled_apart=True), b.counts(cancelled_apart=True))
 
     def pair(f) -> tuple[Any, Any]:
         return f(0), f(1)
@@ -83,6 +83,7 @@ def compare_studies(a: Any, b: Any) -> Comparison:
         ("completed", *pair(lambda i: counts[i].get("completed", 0))),
         ("failed", *pair(lambda i: counts[i].get("failed", 0))),
         ("pruned", *pair(lambda i: counts[i].get("pruned", 0))),
+        ("cancelled", *pair(lambda i: counts[i].get("cancelled", 0))),
         ("best value", *pair(lambda i: None if bests[i] is None else bests[i].value)),
         ("best trial", *pair(lambda i: None if bests[i] is None else bests[i].number)),
         ("searcher", *pair(lambda i: (studies[i].record.settings.get("searcher") or {}).get("name"))),

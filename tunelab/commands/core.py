@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tunelab import api
 from tunelab.analysis.compare import objectives
-from tunelab.analysis.summary import front_of, split_cancelled, state_counts
+from tunelab.analysis.summary import front_of, state_counts
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
 from tunelab.storage.base import CANCELLED, hide_password
@@ -88,9 +88,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def list_studies(args: argparse.Namespace) -> int:
-    """One row per study from the storage's summaries; a study's trials are read (without their
-    reports) only where a summary cannot answer: to tell its cancelled trials from its failed
-    ones, and, for a study of several metrics, the size of its Pareto front (its best trials, as
+    """One row per study from the storage's summaries (which count cancelled trials apart from
+    failed ones); a study's trials are read (without their reports) only where a summary cannot
+    answer: for a study of several metrics, the size of its Pareto front (its best trials, as
     `show` lists them; the first metric's best alone would hide the trade-off)."""
     storage = open_storage(existing_storage(args.storage))
     summaries = storage.list_studies()
@@ -111,14 +111,10 @@ def list_studies(args: argparse.Namespace) -> int:
 
 
 def _study_row(storage, summary) -> dict[str, str]:
-    counts, best = dict(summary.counts), _fmt(summary.best_value)
-    several = len(summary.metrics) > 1
-    study_id = storage.get_study(summary.name).id if counts.get("failed") or several else None
-    if several or counts.get("failed") and summary.n_trials > storage.counted_trials(study_id):
-        trials = storage.trials(study_id)  # only an uncounted trial can be a cancelled one (see state_counts)
-        counts = split_cancelled(counts, trials)
-        if several:
-            best = f"{len(front_of(trials, summary.metrics, summary.modes))} on front"
+    counts, best = summary.counts, _fmt(summary.best_value)
+    if len(summary.metrics) > 1:
+        trials = storage.trials(storage.get_study(summary.name).id)
+        best = f"{len(front_of(trials, summary.metrics, summary.modes))} on front"
     created = datetime.fromtimestamp(summary.created_at).strftime("%Y-%m-%d %H:%M")
     return {"name": escape(summary.name), "created": created,
             "metric": escape(objectives(summary.metrics, summary.modes)), "trials": str(summary.n_trials),
@@ -132,9 +128,8 @@ def _load(args: argparse.Namespace):
 
 
 def counts_text(study) -> str:
-    """Trials by state as a line (``1 cancelled, 4 completed, 1 failed``), for the end of a run:
-    its trials are in memory."""
-    return _counts_line(state_counts(study, lambda: study.trials))
+    """Trials by state as a line (``1 cancelled, 4 completed, 1 failed``), for the end of a run."""
+    return _counts_line(state_counts(study))
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -143,14 +138,11 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 def show_study(args: argparse.Namespace) -> int:
     """Reads only what it prints (counts, the best trials, the last ones) through indexed queries,
-    so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all,
-    and so does telling cancelled trials from failed ones where some may be (see state_counts)."""
+    so that a study of 100,000 trials shows in a fraction of a second; --limit 0 loads them all."""
     if args.limit < 0:
         raise UsageError(f"--limit is how many trials to list (0: all); got {args.limit}")
     study = _load(args)
-    # the trials in memory where they are loaded anyway (the front, --limit 0); else storage's rows
-    loaded = len(study.metrics) > 1 or args.limit == 0
-    counts = state_counts(study, (lambda: study.trials) if loaded else None)
+    counts = state_counts(study)
     total = sum(counts.values())
     console.print(f"[bold]{escape(study.name)}[/]: {escape(objectives(study.metrics, study.modes))}, "
                   f"{_counts_line(counts)}; seed {study.seed}")

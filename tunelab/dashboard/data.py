@@ -86,7 +86,7 @@ class DashboardData:
                 figures["pareto"] = plots.pareto_figure(study, study.metrics[:2])
             return {
                 "name": study.name, "metrics": study.metrics, "modes": study.modes, "seed": study.seed,
-                "counts": study.counts(), "n_trials": len(trials), "completed": completed,
+                "counts": study.counts(cancelled_apart=True), "n_trials": len(trials), "completed": completed,
                 # what importance is computed from (rung values too): the page asks again when it moves
                 "evidence": sum(t.state.finished for t in trials) + sum(len(t.reports) for t in trials),
                 "settings": study.record.settings, "folder": str(study.folder),

@@ -1,13 +1,15 @@
 """Open a storage from a URL, and say clearly what is wrong with a bad one.
 
 ``None`` or ``"memory"`` -> this process's memory; ``sqlite:///tunelab.db`` -> a file (relative
-to the working directory; four slashes for an absolute path); ``postgresql://user@host/db`` ->
-a shared database (extra ``tunelab[postgres]``).
+to the working directory; four slashes for an absolute path; ``?mode=ro`` opens an existing one
+read-only: it is read, and a write is refused); ``postgresql://user@host/db`` -> a shared
+database (extra ``tunelab[postgres]``).
 """
 
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 from tunelab.errors import StorageError
@@ -48,9 +50,10 @@ def _open_sqlite(url: str) -> Storage:
 
     if not url.lower().startswith("sqlite:///"):
         raise StorageError(f"SQLite URLs have three slashes before a relative path: sqlite:///tunelab.db; got {url!r}")
-    path = url[len("sqlite:///"):]
+    path, _, query = url[len("sqlite:///"):].partition("?")
     path = os.path.expanduser(path) if path.startswith("~") else path  # SQLite itself would look for a folder '~'
-    url = "sqlite:///" + path  # the scheme as SQLAlchemy spells it
+    mode = _sqlite_mode(url, query)
+    url = "sqlite:///" + path + ("?mode=ro" if mode == "ro" else "")  # the scheme as SQLAlchemy spells it
     if path in ("", ":memory:"):
         raise StorageError("an in-memory SQLite database is private to one connection; use storage='memory'")
     parent = Path(path).expanduser().resolve().parent
@@ -58,7 +61,25 @@ def _open_sqlite(url: str) -> Storage:
         raise StorageError(f"cannot create {path!r}: directory {str(parent)!r} does not exist")
     if Path(path).is_dir():
         raise StorageError(f"{path!r} is a directory; give a file name such as {os.path.join(path, 'tunelab.db')!r}")
+    if mode in ("ro", "rw") and not Path(urllib.parse.unquote(path)).is_file():
+        raise StorageError(f"no database at {path!r}: ?mode={mode} opens an existing one (leave the mode out to "
+                           "create it)")
     return SQLStorage(url)
+
+
+def _sqlite_mode(url: str, query: str) -> str:
+    """The ``mode`` a SQLite URL asks for: ``ro`` (read-only), ``rw`` (an existing file) or ``rwc``
+    (the default: created if missing). Any other query is refused: SQLAlchemy passed none of them
+    to SQLite (it warned and opened the file for writing, ``?mode=ro`` included)."""
+    try:
+        options = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        options = {"": query}
+    mode = options.pop("mode", "rwc")
+    if options or mode not in ("ro", "rw", "rwc"):
+        raise StorageError(f"SQLite storage URLs take one option, ?mode=ro (open read-only), or ?mode=rw / rwc; "
+                           f"got ?{query} in {url!r}")
+    return mode
 
 
 def _open_postgres(url: str) -> Storage:

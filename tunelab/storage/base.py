@@ -1,8 +1,9 @@
 """The storage protocol: the single source of truth for studies, trials and reports.
 
 Storage knows nothing of searchers or schedulers (rule 1). It keeps records and guarantees the
-few atomic steps that let several processes share a study: numbering a new trial, claiming a
-waiting trial, resuming a paused one, and finishing a trial exactly once.
+few atomic steps that let several processes share a study: numbering a new trial, queueing a
+configuration once, claiming a waiting trial, resuming a paused one, and finishing a trial
+exactly once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, Callable, Iterable
 from tunelab.trial import Report, Trial, TrialState
 
 #: system_attrs keys that storage itself understands: a retry names the trial it repeats, and a
-#: cancelled trial gave its budget back.
+#: cancelled trial gave its budget back. "cancelled" is also the key under which counts of trials
+#: by state give the cancelled ones apart from those that failed by their own doing.
 RETRY_OF, CANCELLED = "retry_of", "cancelled"
 
 SeedFor = Callable[[int], int]
@@ -29,6 +31,21 @@ ConfigFor = dict[str, Any] | Callable[[int], dict[str, Any]]
 
 def config_for(config: ConfigFor, number: int) -> dict[str, Any]:
     return config(number) if callable(config) else config
+
+
+def counted_as(trial: Trial) -> str:
+    """The key a trial is counted under: its state, or "cancelled" for a failed trial that its
+    tuner stopped (a budget reached, Ctrl-C), which says nothing of its configuration."""
+    return CANCELLED if trial.state is TrialState.FAILED and not trial.failed_itself else trial.state.value
+
+
+def cancelled_as_failed(counts: dict[str, int]) -> dict[str, int]:
+    """Counts keyed by TrialState values alone, a cancelled trial counted as the failed trial it
+    is stored as: for callers that read every key as a TrialState."""
+    merged = {state: n for state, n in counts.items() if state != CANCELLED}
+    if counts.get(CANCELLED):
+        merged[TrialState.FAILED.value] = merged.get(TrialState.FAILED.value, 0) + counts[CANCELLED]
+    return merged
 
 
 @dataclass
@@ -183,7 +200,18 @@ class Storage(ABC):
 
     @abstractmethod
     def count_states(self, study_id: int) -> dict[str, int]:
-        """How many trials are in each state."""
+        """How many trials are in each state (states with none left out), the cancelled ones under
+        "cancelled" apart from "failed" (see :func:`counted_as`): what `tunelab show` prints,
+        answered by the storage without reading the trials' rows."""
+
+    @abstractmethod
+    def enqueue_once(self, study_id: int, config: dict[str, Any], seed_for: SeedFor, *,
+                     limit: int | None = None) -> tuple[Trial | None, bool]:
+        """Queue ``config`` as a waiting (counted) trial unless a trial of the study already has it,
+        whatever its state: the look and the insert are one atomic step, so that processes that
+        start one study at once with the same baseline queue it once. Returns (the new trial,
+        True), (the trial that has it, False), or (None, False) when ``limit`` counted trials
+        exist (as :meth:`create_trial`)."""
 
     @abstractmethod
     def held_seconds(self, study_id: int, now: float) -> float:

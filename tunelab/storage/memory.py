@@ -16,7 +16,8 @@ from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
-from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
+from tunelab.space import config_key
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, counted_as, now
 from tunelab.trial import Report, Trial, TrialState
 
 
@@ -68,9 +69,7 @@ class MemoryStorage(Storage):
         out = []
         for record in self._studies.values():
             trials = self._trials[record.id]
-            counts: dict[str, int] = {}
-            for trial in trials:
-                counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+            counts = self.count_states(record.id)
             values = [t.value for t in trials if t.state is TrialState.COMPLETED and t.value is not None]
             best = (max if record.modes[0] == "max" else min)(values) if values else None
             out.append(StudySummary(record.name, record.created_at, record.metrics, record.modes, counts, best))
@@ -179,8 +178,18 @@ class MemoryStorage(Storage):
     def count_states(self, study_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for trial in self._trials[study_id]:
-            counts[trial.state.value] = counts.get(trial.state.value, 0) + 1
+            key = counted_as(trial)
+            counts[key] = counts.get(key, 0) + 1
         return counts
+
+    def enqueue_once(self, study_id, config, seed_for: SeedFor, *, limit=None) -> tuple[Trial | None, bool]:
+        # One process's memory, used from one thread: the look and the insert cannot interleave.
+        key = config_key(_json_copy(config))
+        for trial in self._trials[study_id]:
+            if config_key(trial.config) == key:
+                return _snapshot(trial), False
+        trial = self.create_trial(study_id, config, seed_for, TrialState.WAITING, limit=limit)
+        return trial, trial is not None
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         queue = self._waiting[study_id]

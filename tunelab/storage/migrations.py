@@ -105,6 +105,21 @@ def prepare(conn: Connection, url: str, allowed: bool = True) -> int | None:
     return migrated_from
 
 
+def check_readable(conn: Connection, url: str) -> None:
+    """A database opened read-only is read as it is: it must hold tunelab's tables at the version
+    this tunelab reads, since nothing can be created or migrated in it."""
+    version = stored_version(conn)
+    if version is None:
+        raise StorageError(f"{hide_password(url)} holds no tunelab tables: a database opened read-only (?mode=ro) "
+                           "must be one that tunelab wrote")
+    if version != schema.SCHEMA_VERSION:
+        newer = version > schema.SCHEMA_VERSION
+        raise StorageError(f"{hide_password(url)} has schema version {version}, this tunelab reads "
+                           f"{schema.SCHEMA_VERSION}; opened read-only (?mode=ro) it cannot be "
+                           + ("read: upgrade tunelab: pip install -U tunelab" if newer else
+                              "migrated: open it once without ?mode=ro (or run tunelab migrate on it) first"))
+
+
 def stored_version(conn: Connection) -> int | None:
     if not inspect(conn).has_table(schema.meta.name):
         return None

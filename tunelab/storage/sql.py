@@ -30,9 +30,11 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.storage import migrations, schema
-from tunelab.storage.sqlite import WriterQueue, begin_immediate, next_study_id, sqlite_pragmas
-from tunelab.storage.statements import DriverStatement, Statements, check_types, decoding, deleted_underneath, new_id, \
-    running_trial, stop_running, study_summaries, to_trial
+from tunelab.storage.sqlite import WriterQueue, begin_immediate, next_study_id, read_only_pragmas, \
+    read_only_refusal, read_only_url, sqlite_pragmas
+from tunelab.space import config_key
+from tunelab.storage.statements import DriverStatement, Statements, check_types, count_states, decoding, \
+    deleted_underneath, new_id, running_trial, stop_running, study_summaries, to_study, to_trial, trial_with_config
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, hide_password, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -44,13 +46,15 @@ _SCHEMA_LOCK = 0x74756E656C6162  # "tunelab": the advisory lock that serialises 
 class SQLStorage(Storage):
     def __init__(self, url: str, *, migrate: bool = True):
         self.url, self._migrate, self._sqlite = url, migrate, url.startswith("sqlite")
+        read_only = read_only_url(url) if self._sqlite else None
+        self.read_only = read_only is not None  # sqlite:///path?mode=ro: every write is refused before it starts
         options: dict[str, Any] = {"json_serializer": _json.dumps, "json_deserializer": json.loads}
         # SQLite waits for its lock; a PostgreSQL server that never answers is given up on (it hung)
         options["connect_args"] = {"timeout": 60, "check_same_thread": False} if self._sqlite else {"connect_timeout": 10}
-        self._engine = create_engine(url, **options)
+        self._engine = create_engine(read_only or url, **options)
         if self._sqlite:
-            event.listen(self._engine, "connect", sqlite_pragmas)
-        self._writers = WriterQueue(self._engine.url.database if self._sqlite else None)
+            event.listen(self._engine, "connect", read_only_pragmas if self.read_only else sqlite_pragmas)
+        self._writers = WriterQueue(self._engine.url.database if self._sqlite and not self.read_only else None)
         self._local, self._sql = threading.local(), Statements()
         self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
@@ -71,6 +75,8 @@ class SQLStorage(Storage):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        if self.read_only:
+            raise read_only_refusal(self.url)
         with deleted_underneath(self.url), self._transaction() as conn:
             yield conn
 
@@ -127,6 +133,8 @@ class SQLStorage(Storage):
 
     def _prepare_schema(self) -> None:
         """Create the tables in a new database, or migrate an older one (see migrations.py)."""
+        if self.read_only:  # nothing can be created or migrated in it: it is only checked
+            return migrations.check_readable(self._conn(), self.url)
         with self._write() as conn:
             if not self._sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
@@ -160,15 +168,7 @@ class SQLStorage(Storage):
             row = row.first() if hasattr(row, "first") else (row[0] if row else None)
             if row is None:
                 raise StudyNotFound(f"no study named {name!r} in {hide_password(self.url)}")
-            m = row._mapping
-            record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
-                                 seed=m["seed"], created_at=float(m["created_at"]), settings=m["settings"] or {},
-                                 environment=m["environment"] or {}, user_attrs=_json.restore(m["user_attrs"] or {}))
-            check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
-            if not record.metrics or len(record.modes) != len(record.metrics) or \
-                    not set(record.modes) <= {"min", "max"}:
-                raise ValueError(f"metrics {record.metrics!r} and modes {record.modes!r} do not match")
-            return record
+            return to_study(row)
 
     def list_studies(self) -> list[StudySummary]:
         with decoding(self.url, "tunelab_studies"):
@@ -298,8 +298,21 @@ class SQLStorage(Storage):
         return float((total.scalar() if self._sqlite else total[0][0]) or 0.0)
 
     def count_states(self, study_id: int) -> dict[str, int]:
-        return dict(tuple(row) for row in self._read(
-            select(_T.state, func.count()).where(_T.study_id == study_id).group_by(_T.state)))
+        return count_states(self._read, study_id)
+
+    def enqueue_once(self, study_id, config, seed_for: SeedFor, *, limit=None) -> tuple[Trial | None, bool]:
+        key = config_key(_json.loads(_json.dumps(config)))  # as it reads back
+        with decoding(self.url, "tunelab_trials"):
+            seen, found = trial_with_config(key, self._read, study_id, 0)  # before the lock: the bulk of them
+            if found is None:
+                with self._write() as conn:
+                    conn.execute(self._locked(select(_S.id).where(_S.id == study_id)))  # where creators queue
+                    _, found = trial_with_config(key, conn.execute, study_id, seen)  # those added meanwhile
+                    made = None if found is not None else self._insert_trial(
+                        conn, study_id, config, seed_for, TrialState.WAITING, None, None, None, limit, True)
+                if found is None:
+                    return (made(), True) if made else (None, False)
+            return to_trial(list(self._read(select(schema.trials).where(_T.id == found)))[0]), False
 
     def claim_waiting(self, study_id: int, owner: str, budget: float | None = None) -> Trial | None:
         params = {"study_id": study_id}

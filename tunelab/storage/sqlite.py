@@ -12,6 +12,7 @@ import random
 import sqlite3
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -20,10 +21,11 @@ try:
 except ImportError:  # Windows: writers poll SQLite's lock instead of queueing
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import URL, Connection, func, insert, make_url, select, update
 
 from tunelab.errors import StorageError
 from tunelab.storage import schema
+from tunelab.storage.base import hide_password
 
 _LOCK_WAIT_SECONDS = 60.0
 _CHECKPOINT_PAGES = 10_000  # about 40 MB of log between checkpoints
@@ -105,6 +107,34 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA journal_size_limit={_LOG_LIMIT_BYTES}")
     cursor.close()
+
+
+def read_only_pragmas(dbapi_connection, _record) -> None:
+    """A read-only connection's settings: none of those that write (the log's mode, its size)."""
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+    dbapi_connection.execute("PRAGMA busy_timeout=5")
+
+
+def read_only_url(url: str) -> URL | None:
+    """The URL that opens a ``sqlite:///path?mode=ro`` database read-only, None for any other.
+
+    SQLite takes ``mode=ro`` only in a ``file:`` URI, and SQLAlchemy passes one on only when the
+    URL says ``uri=true``: without it, the mode was dropped with a warning and the file opened for
+    writing. The path is written as a URI (percent-escaped) and ``uri=true`` added; a URL that
+    says ``uri=true`` already is taken as it is."""
+    parsed = make_url(url)
+    if parsed.query.get("mode") != "ro":
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return parsed
+    path = os.path.abspath(os.path.expanduser(parsed.database or ""))
+    return parsed.set(database="file:" + urllib.parse.quote(path), query={**parsed.query, "uri": "true"})
+
+
+def read_only_refusal(url: str) -> StorageError:
+    """The one error a write to a database opened read-only gets, before it takes any lock."""
+    return StorageError(f"{hide_password(url)} is read-only here (opened with ?mode=ro): it can be read (show, "
+                        "export), not written; open it without ?mode=ro to write to it")
 
 
 _LAST_STUDY_ID = "last_study_id"

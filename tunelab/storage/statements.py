@@ -17,12 +17,18 @@ from sqlalchemy.sql.dml import Insert
 
 from tunelab import _json
 from tunelab.errors import StorageError
+from tunelab.space import config_key
 from tunelab.storage import schema
-from tunelab.storage.base import StudySummary, hide_password
+from tunelab.storage.base import CANCELLED, StudyRecord, StudySummary, hide_password
 from tunelab.trial import Trial, TrialState
 
 _UNFINISHED = [TrialState.WAITING.value, TrialState.RUNNING.value, TrialState.PAUSED.value]
 _S, _T, _R = schema.studies.c, schema.trials.c, schema.reports.c
+_FAILED = TrialState.FAILED.value
+#: A failed trial its tuner cancelled. The flag lives in the trial's system attributes (JSON: a
+#: JSON_EXTRACT on SQLite, ->> on PostgreSQL); every question that asks it also asks for failed
+#: trials of given studies, so the (study, state, ...) index narrows the rows it reads to those.
+CANCELLED_FLAG = _T.system_attrs[CANCELLED].as_boolean()
 
 
 def stop_running(at: Any) -> dict[str, Any]:
@@ -97,6 +103,23 @@ class DriverStatement:
         return driver_connection.execute(self.sql, bound)
 
 
+def trial_with_config(key: str, read: Callable[[Any], Any], study_id: int, after_id: int) -> tuple[int, int | None]:
+    """(the largest trial id read, the id of a trial whose configuration has ``key``, if any) among
+    the study's trials with ids above ``after_id``: ``read`` runs a statement and returns its rows.
+
+    What lets a writer that must not queue a configuration twice read most of a large study
+    before it takes the write lock, and under it only the trials added since: a configuration
+    never changes, and a study's trials are committed in the order of their ids (SQLite has one
+    writer at a time; on PostgreSQL an insert first takes the study's row, see next_number, and
+    holds it until its commit, so a reader that takes that row next sees every earlier trial)."""
+    last = after_id
+    for trial_id, config in list(read(select(_T.id, _T.config).where(_T.study_id == study_id, _T.id > after_id))):
+        last = max(last, trial_id)
+        if config_key(config) == key:
+            return last, trial_id
+    return last, None
+
+
 def new_id(result) -> int:
     """The primary key of the row just inserted, from a DB-API cursor or a SQLAlchemy result."""
     return result.lastrowid if hasattr(result, "lastrowid") and not hasattr(result, "inserted_primary_key") \
@@ -109,6 +132,17 @@ def check_types(*pairs) -> Any:
         if not isinstance(value, kind):
             raise TypeError(f"expected a JSON {'object' if kind is dict else 'array'}, found {value!r:.60}")
     return pairs[0]
+
+
+def to_study(row) -> StudyRecord:
+    m = row._mapping
+    record = StudyRecord(id=m["id"], name=m["name"], space=m["space"], metrics=m["metrics"], modes=m["modes"],
+                         seed=m["seed"], created_at=float(m["created_at"]), settings=m["settings"] or {},
+                         environment=m["environment"] or {}, user_attrs=_json.restore(m["user_attrs"] or {}))
+    check_types(record.space, dict, record.metrics, list, record.modes, list, record.settings, dict)
+    if not record.metrics or len(record.modes) != len(record.metrics) or not set(record.modes) <= {"min", "max"}:
+        raise ValueError(f"metrics {record.metrics!r} and modes {record.modes!r} do not match")
+    return record
 
 
 def to_trial(row) -> Trial:
@@ -158,9 +192,29 @@ def decoding(url: str, what: str) -> Iterator[None]:
                            f"{err}); repair or delete that row") from None
 
 
+def cancelled_apart(counts: dict[str, int], cancelled: int) -> dict[str, int]:
+    """Counts by state with ``cancelled`` of the failed trials moved to a "cancelled" count."""
+    if not cancelled:
+        return counts
+    counts = {**counts, _FAILED: counts[_FAILED] - cancelled, CANCELLED: cancelled}
+    return {state: n for state, n in counts.items() if n}
+
+
+def count_states(read: Callable[[Any], Any], study_id: int) -> dict[str, int]:
+    """One study's trials by state, the cancelled apart: the states are counted on the index
+    alone, and only the failed trials' rows are read, and only where there are some."""
+    counts = {state: n for state, n in read(select(_T.state, func.count()).where(_T.study_id == study_id)
+                                            .group_by(_T.state))}
+    if not counts.get(_FAILED):
+        return counts
+    cancelled = list(read(select(func.count()).where(_T.study_id == study_id, _T.state == _FAILED, CANCELLED_FLAG)))
+    return cancelled_apart(counts, cancelled[0][0])
+
+
 def study_summaries(read: Callable[[Any], Any]) -> list[StudySummary]:
-    """Every study's summary in three queries (studies, trial counts by state, extreme values),
-    whatever the number of studies: ``read`` runs a statement and returns its rows."""
+    """Every study's summary in at most four queries (studies, trial counts by state, cancelled
+    trials of the studies with failed ones, extreme values), whatever the number of studies:
+    ``read`` runs a statement and returns its rows."""
     rows = list(read(select(_S.id, _S.name, _S.created_at, _S.metrics, _S.modes).order_by(_S.id)))
     counts = list(read(select(_T.study_id, _T.state, func.count()).group_by(_T.study_id, _T.state)))
     bests = list(read(
@@ -170,6 +224,13 @@ def study_summaries(read: Callable[[Any], Any]) -> list[StudySummary]:
     by_study: dict[int, dict[str, int]] = {}
     for study_id, state, count in counts:
         by_study.setdefault(study_id, {})[state] = count
+    failing = [study_id for study_id, states in by_study.items() if states.get(_FAILED)]
+    for start in range(0, len(failing), 500):  # the studies named, so that the index finds their failed trials
+        cancelled = read(select(_T.study_id, func.count()).where(_T.study_id.in_(failing[start:start + 500]),
+                                                                  _T.state == _FAILED, CANCELLED_FLAG)
+                         .group_by(_T.study_id))
+        for study_id, count in list(cancelled):
+            by_study[study_id] = cancelled_apart(by_study[study_id], count)
     extremes = {study_id: (lo, hi) for study_id, lo, hi in bests}
     out = []
     for study_id, name, created_at, metrics, modes in rows:

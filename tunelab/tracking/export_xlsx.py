@@ -46,7 +46,7 @@ def study_summary(study: Any) -> list[tuple[str, Any]]:
 
     record, settings, env = study.record, study.record.settings, study.environment
     cost = study_cost(study)
-    counts = state_counts(study, lambda: study.trials)  # cancelled apart, as `tunelab show` counts them
+    counts = state_counts(study)  # cancelled apart, as `tunelab show` counts them
     best = study.history().best() if len(study.metrics) == 1 else None
     front = sorted(t.number for t in study.best_trials) if len(study.metrics) > 1 else None
     return [
