@@ -84,8 +84,10 @@ def test_a_trials_own_environment_is_the_reference_when_its_worker_differed(stor
 
 
 def test_objectives_that_cannot_be_imported_are_explained():
-    with pytest.raises(ConfigError, match="top level of a module"):
+    with pytest.raises(ConfigError, match="in a script not on record"):
         load_objective("__main__:train")
+    with pytest.raises(ConfigError, match=r"/gone/train.py, which is no longer there"):
+        load_objective("__main__:train", "/gone/train.py")
     with pytest.raises(ConfigError, match="top level of a module"):
         load_objective("lab_objectives:outer.<locals>.inner")
     with pytest.raises(ConfigError, match="no objective on record"):
@@ -167,3 +169,57 @@ def test_a_failed_trial_reproduces_when_it_fails_the_same_way(tmp_path, monkeypa
     monkeypatch.setenv("TUNELAB_TEST_SHIFT", "1")
     other = reproduce(study, failed.number)
     assert not other.exact and "the recorded trial failed (RuntimeError: diverged (setting 0))" in other.report()
+
+
+GUARDED = """\
+import tunelab as tl
+
+from helper_beside_it import SHIFT
+
+
+def objective(config, trial):
+    return (config["x"] - SHIFT) ** 2 + trial.seed % 7 * 1e-3
+
+
+if __name__ == "__main__":
+    tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=3, seed=2,
+            storage="sqlite:///lab.db", name="script")
+"""
+
+
+def test_an_objective_defined_in_the_script_that_was_run_is_re_run_from_that_script(tmp_path):
+    """The Quick start's way (an objective beside its tl.tune call, `python train.py`) recorded
+    __main__:objective, which reproduce, seed-check and sensitivity refused to import. The script is
+    loaded again under a name of its own: its __main__ part does not run, so nothing is tuned again."""
+    (tmp_path / "train.py").write_text(GUARDED)
+    (tmp_path / "helper_beside_it.py").write_text("SHIFT = 0.25\n")
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    assert tl.load_study("script", storage=url).record.settings["objective"] == "__main__:objective"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in (["reproduce", "script", "1"], ["seed-check", "script", "--seeds", "2"],
+                    ["sensitivity", "script", "--points", "3"]):
+        done = subprocess.run([sys.executable, "-m", "tunelab.cli", *command, "--storage", url], cwd=elsewhere,
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    assert "reproduced" in subprocess.run([sys.executable, "-m", "tunelab.cli", "reproduce", "script", "1",
+                                           "--storage", url], cwd=elsewhere, capture_output=True, text=True,
+                                          env=env, timeout=120).stdout
+    assert len(tl.load_study("script", storage=url).trials) == 3  # loading the script tuned nothing more
+
+
+def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_objective(tmp_path):
+    """Loaded again, such a script would start the whole tuning over; it is stopped at its first
+    study, before any trial, with what to change."""
+    unguarded = GUARDED.replace('if __name__ == "__main__":\n    ', "").replace("\n            storage", "\n    storage")
+    (tmp_path / "train.py").write_text(unguarded)
+    (tmp_path / "helper_beside_it.py").write_text("SHIFT = 0.25\n")
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    with pytest.raises(ConfigError, match=r'makes a study when it is loaded .* if __name__ == "__main__"'):
+        load_objective("__main__:objective", str(tmp_path / "train.py"))
+    assert len(tl.load_study("script", storage=url).trials) == 3

@@ -160,6 +160,13 @@ def test_scheduler_auto_is_the_default_multi_fidelity_setup(tmp_path):
     assert chosen.searcher == "tpe"
 
 
+def test_without_a_searcher_a_study_file_searches_as_tl_tune_does(tmp_path):
+    """It was random search, where tl.tune's default (auto) picks a model: an expensive script
+    tuned by a study file got the weaker default."""
+    study = load_study_file(write(tmp_path, GOOD))
+    assert (study.searcher, study.scheduler) == ("auto", "fifo")
+
+
 @pytest.mark.parametrize("change, expected", [
     (("mode: max", "mode: maximise"), "study.yaml:4: mode: must be min or max (a list of them with a list of metrics); got the text 'maximise'"),
     (("n_trials: 10", "n_trials: 0"), "study.yaml:16: n_trials: must be a whole number, 1 or more; got the number 0"),

@@ -8,6 +8,7 @@ result exactly as the original trial did.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -30,19 +31,13 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     if module_name == "tunelab.sklearn":
         raise ConfigError("this study's trials are TuneSearchCV's cross-validations, which live only inside its "
                           "fit: re-run one by fitting the estimator with the trial's config (tunelab show lists it)")
-    if module_name == "__main__" or "<locals>" in qualname or "<lambda>" in qualname:
-        raise ConfigError(f"objective {path!r} was defined in a script or inside a function, so it cannot be "
-                          "imported again; define it at the top level of a module (e.g. train.py)")
-    for root in _roots(module_name, file):
-        if root not in sys.path:
-            sys.path.insert(0, root)
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        gone = f"; it was recorded in {file}, which is no longer there (moved or renamed?)" \
-            if file and not os.path.exists(file) else ""
-        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}){gone}; run from the "
-                          "folder that holds it or add it to PYTHONPATH") from None
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise ConfigError(f"objective {path!r} was defined inside a function or as a lambda, so it cannot be "
+                          "found again; define it at the top level of a module or of the script")
+    if module_name == "__main__":
+        target: Any = _load_script(file, path)
+    else:
+        target = _import_module(module_name, file)
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
@@ -50,6 +45,52 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     if not callable(target):
         raise ConfigError(f"{path!r} is not a function")
     return target
+
+
+def _import_module(module_name: str, file: str | None) -> Any:
+    for root in _roots(module_name, file):
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        gone = f"; it was recorded in {file}, which is no longer there (moved or renamed?)" \
+            if file and not os.path.exists(file) else ""
+        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}){gone}; run from the "
+                          "folder that holds it or add it to PYTHONPATH") from None
+
+
+def _load_script(file: str | None, path: str) -> Any:
+    """The script an objective was defined in (``python train.py`` tuned it: ``__main__``),
+    loaded again under a name of its own, so that its ``if __name__ == "__main__":`` part does
+    not run; a study it makes at its top level is refused (``tunelab.api.loading_script``)."""
+    from tunelab.api import loading_script
+
+    if not file or not os.path.isfile(file):
+        where = f"in {file}, which is no longer there (moved or renamed?)" if file else "in a script not on record"
+        raise ConfigError(f"objective {path!r} was defined {where}; it is needed to run the objective again")
+    name = "tunelab_script_" + "".join(c if c.isalnum() else "_" for c in Path(file).stem)
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == file:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"objective {path!r}: {file} cannot be loaded as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pickling and dataclasses look a module up by its name
+    folder = str(Path(file).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the script's own imports of modules beside it
+    try:
+        with loading_script(file):
+            spec.loader.exec_module(module)
+    except ConfigError:
+        sys.modules.pop(name, None)
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - a script that exits or fails at load: say why
+        sys.modules.pop(name, None)
+        raise ConfigError(f"loading {file} again to re-run its objective failed: {type(err).__name__}: {err}") \
+            from None
+    return module
 
 
 def study_objective(settings: Mapping[str, Any], folder: str | os.PathLike) -> Callable:

@@ -47,7 +47,7 @@ KEYS = {
     "metric": "the metric to optimise (or a list of metrics)",
     "mode": "min or max (one per metric)",
     "space": "parameter -> distribution, or {preset: NAME}",
-    "searcher": "what to try next (random, sobol, grid, ...)",
+    "searcher": "what to try next (default auto; random, sobol, grid, tpe, bo, ...)",
     "searcher_options": "options of the searcher",
     "scheduler": "how much to spend on each try (fifo, ...)",
     "scheduler_options": "options of the scheduler",
@@ -86,7 +86,7 @@ class StudyFile:
     space: dict[str, Distribution]
     reader: JsonLines | RegexLines
     workdir: Path
-    searcher: str = "random"
+    searcher: str = "auto"
     searcher_options: dict[str, Any] = field(default_factory=dict)
     scheduler: str = "fifo"
     scheduler_options: dict[str, Any] = field(default_factory=dict)
@@ -164,7 +164,7 @@ class _Checker:
             trial_timeout=self._seconds("trial_timeout"), kill_grace=self._seconds("kill_grace") or DEFAULT_KILL_GRACE,
             seed=self._seed(), storage=self._storage(), artifacts=self._path("artifacts"),
         )
-        study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "random")
+        study.searcher, study.searcher_options = self._algorithm("searcher", SEARCHERS, "auto")
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
         if "searcher" not in data and study.scheduler == "auto":  # the default setup's searcher too
             study.searcher = default_setup(study.fidelity)[2] or "auto"
