@@ -211,7 +211,7 @@ def test_an_objective_defined_in_the_script_that_was_run_is_re_run_from_that_scr
     assert len(tl.load_study("script", storage=url).trials) == 3  # loading the script tuned nothing more
 
 
-def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_objective(tmp_path):
+def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_objective(tmp_path, monkeypatch):
     """Loaded again, such a script would start the whole tuning over; it is stopped at its first
     study, before any trial, with what to change."""
     unguarded = GUARDED.replace('if __name__ == "__main__":\n    ', "").replace("\n            storage", "\n    storage")
@@ -220,6 +220,10 @@ def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_object
     subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, timeout=120,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"sqlite:///{tmp_path / 'lab.db'}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     with pytest.raises(ConfigError, match=r'makes a study when it is loaded .* if __name__ == "__main__"'):
         load_objective("__main__:objective", str(tmp_path / "train.py"))
     assert len(tl.load_study("script", storage=url).trials) == 3
+    assert list(elsewhere.iterdir()) == []  # stopped before its storage was opened

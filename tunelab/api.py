@@ -89,6 +89,13 @@ def loading_script(file: str) -> Iterator[None]:
         _loading_script.pop()
 
 
+def refuse_while_loading_script() -> None:
+    if _loading_script:
+        raise ConfigError(f"{_loading_script[-1]} makes a study when it is loaded (a tl.tune or create_study call at "
+                          "its top level), so its objective cannot be re-run without tuning again: put that call "
+                          "under if __name__ == \"__main__\":, or define the objective in a module of its own")
+
+
 def objective_path(objective: Callable | None) -> str | None:
     """'module:qualname' of an objective, so a trial can be re-run from its record later."""
     if objective is None:
@@ -228,10 +235,7 @@ def create_study(
     worker`` processes that run it. ``environment`` is recorded instead of capturing this
     process's (which takes a good fraction of a second): for studies whose trials run nowhere
     real, such as the simulator's."""
-    if _loading_script:
-        raise ConfigError(f"{_loading_script[-1]} makes a study when it is loaded (a tl.tune or create_study call at "
-                          "its top level), so its objective cannot be re-run without tuning again: put that call "
-                          "under if __name__ == \"__main__\":, or define the objective in a module of its own")
+    refuse_while_loading_script()
     check_count("n_trials", n_trials)
     space = Space.coerce(space)
     fidelity = coerce_fidelity(fidelity)

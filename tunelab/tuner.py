@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.api import create_study, recorded_searcher, resolve_setup
+from tunelab.api import create_study, recorded_searcher, refuse_while_loading_script, resolve_setup
 from tunelab.budgets import Budgets
 from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, check_count, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
@@ -333,6 +333,7 @@ def tune(
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
     budgets = Budgets(n_trials, timeout, target, patience, max_failures, max_cost)
     budgets.validate()
+    refuse_while_loading_script()  # before anything is opened: a re-run loading a script must not tune
     check_count("workers", workers, optional=False)  # before auto reads it (its error named auto)
     if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
                                       or trial_timeout <= 0):
