@@ -3,16 +3,16 @@ at the boundary, so nothing malformed ever reaches storage."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
 import secrets
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.errors import ConfigError, SetupWarning, StudyExists, StudyNotFound, check_count, warn_caller
 from tunelab.fidelity import Fidelity, coerce_fidelity
+from tunelab.reloading import refuse_while_loading_script
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
@@ -71,29 +71,6 @@ def objective_file(objective: Callable | None) -> str | None:
         return os.path.abspath(inspect.getfile(objective)) if objective is not None else None
     except (TypeError, OSError):
         return None
-
-
-#: The script being loaded again to re-run an objective it defines (see ``loading_script``).
-_loading_script: list[str] = []
-
-
-@contextlib.contextmanager
-def loading_script(file: str) -> Iterator[None]:
-    """While ``file`` (a script that was run as ``__main__``) is loaded to find its objective, a
-    study it would make at its top level (outside ``if __name__ == "__main__":``) is refused,
-    before any trial runs: a re-run must not start the tuning again."""
-    _loading_script.append(file)
-    try:
-        yield
-    finally:
-        _loading_script.pop()
-
-
-def refuse_while_loading_script() -> None:
-    if _loading_script:
-        raise ConfigError(f"{_loading_script[-1]} makes a study when it is loaded (a tl.tune or create_study call at "
-                          "its top level), so its objective cannot be re-run without tuning again: put that call "
-                          "under if __name__ == \"__main__\":, or define the objective in a module of its own")
 
 
 def objective_path(objective: Callable | None) -> str | None:

@@ -16,7 +16,8 @@ import signal
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.api import create_study, recorded_searcher, refuse_while_loading_script, resolve_setup
+from tunelab.api import create_study, recorded_searcher, resolve_setup
+from tunelab.reloading import refuse_while_loading_script
 from tunelab.budgets import Budgets
 from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, check_count, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from tunelab.errors import ConfigError
 from tunelab.executors.base import Outcome, accepts_trial, run_objective
+from tunelab.reloading import loading_script
 from tunelab.trial import Decision, ReportSink, Report, TrialSpec, TrialState
 
 
@@ -64,8 +65,6 @@ def _load_script(file: str | None, path: str) -> Any:
     """The script an objective was defined in (``python train.py`` tuned it: ``__main__``),
     loaded again under a name of its own, so that its ``if __name__ == "__main__":`` part does
     not run; a study it makes at its top level is refused (``tunelab.api.loading_script``)."""
-    from tunelab.api import loading_script
-
     if not file or not os.path.isfile(file):
         where = f"in {file}, which is no longer there (moved or renamed?)" if file else "in a script not on record"
         raise ConfigError(f"objective {path!r} was defined {where}; it is needed to run the objective again")
