@@ -18,8 +18,8 @@ from tunelab.commands.core import _load as load_study
 from tunelab.commands.core import console
 
 __all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option",
-           "add_metric_option", "chosen_metric", "metric_mode", "metric_value", "note_default_metric",
-           "finish_parser", "rerun_target"]
+           "add_metric_option", "add_rerun_options", "chosen_metric", "metric_mode", "metric_value",
+           "note_default_metric", "finish_parser", "rerun_target"]
 
 
 def finish_parser(parser: argparse.ArgumentParser, handler: Callable, json_output: bool = True) -> None:
@@ -70,12 +70,21 @@ def note_default_metric(study: Any, name: str | None) -> None:
 
 
 @contextlib.contextmanager
-def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable]]:
-    """(study, chosen trial, its objective) for a command that re-runs that trial's config."""
+def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable, str]]:
+    """(study, chosen trial, its objective, the metric read) for a command that re-runs that
+    trial's config (options from ``add_rerun_options``)."""
     study = load_study(args)
-    trial = chosen_trial(study, args.trial, getattr(args, "metric", None))
+    trial = chosen_trial(study, args.trial, args.metric)
+    metric = chosen_metric(study, args.metric)
+    note_default_metric(study, args.metric)
     with recorded_objective(study) as objective:
-        yield study, trial, objective
+        yield study, trial, objective, metric
+
+
+def add_rerun_options(parser: argparse.ArgumentParser, trial_what: str, metric_what: str) -> None:
+    """--trial and --metric of a command that re-runs a trial (see ``rerun_target``)."""
+    add_trial_option(parser, trial_what)
+    add_metric_option(parser, metric_what)
 
 
 def chosen_trial(study: Any, number: int | None, metric: str | None = None) -> Any:

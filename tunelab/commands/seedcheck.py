@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tunelab.commands.analysis import (add_metric_option, add_trial_option, chosen_metric, console, finish_parser,
-                                       metric_value, note_default_metric, rerun_target, table)
+from tunelab.commands.analysis import add_rerun_options, console, finish_parser, metric_value, rerun_target, table
 from tunelab._json import pretty
 from tunelab.trial import TrialState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("seed-check", help="re-run a trial with k seeds: is the result stable?")
-    add_trial_option(parser, "re-run")
-    add_metric_option(parser, "check (and whose best trial to re-run)")
+    add_rerun_options(parser, "re-run", "check (and whose best trial to re-run)")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default %(default)s)")
     finish_parser(parser, run)
 
@@ -23,9 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.seeds import seed_check
     from tunelab.analysis.summary import top_trials
 
-    with rerun_target(args) as (study, trial, objective):
-        metric = chosen_metric(study, args.metric)
-        note_default_metric(study, args.metric)
+    with rerun_target(args) as (study, trial, objective, metric):
         # the spread is weighed against the lead of the best configuration on the same metric
         ranked = [metric_value(study, t, metric) for t in top_trials(study, k=5, metric=metric)]
         check = seed_check(objective, trial.config, args.seeds, metric=metric, root_seed=study.seed,

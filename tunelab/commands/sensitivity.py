@@ -7,15 +7,13 @@ import argparse
 from rich.markup import escape
 
 from tunelab.cli import output_file
-from tunelab.commands.analysis import (add_metric_option, add_trial_option, chosen_metric, console, finish_parser,
-                                       metric_mode, note_default_metric, rerun_target, table)
+from tunelab.commands.analysis import add_rerun_options, console, finish_parser, metric_mode, rerun_target, table
 from tunelab._json import pretty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sensitivity", help="one parameter at a time around a trial's config")
-    add_trial_option(parser, "start from")
-    add_metric_option(parser, "read from each run (and whose best trial to start from)")
+    add_rerun_options(parser, "start from", "read from each run (and whose best trial to start from)")
     parser.add_argument("--points", type=int, default=7, help="values per parameter (default %(default)s)")
     parser.add_argument("--html", default=None, help="also write the plot to this HTML file")
     finish_parser(parser, run)
@@ -26,9 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.html:
         output_file(args.html, "--html")  # before the re-runs, whose results a bad path would lose
-    with rerun_target(args) as (study, trial, objective):
-        metric = chosen_metric(study, args.metric)
-        note_default_metric(study, args.metric)
+    with rerun_target(args) as (study, trial, objective, metric):
         result = sensitivity(objective, trial.config, study.space, args.points, metric=metric,
                              seed=trial.seed, budget=trial.budget)
     if args.json:
