@@ -33,8 +33,9 @@ from tunelab.storage import migrations, schema
 from tunelab.storage.sqlite import WriterQueue, begin_immediate, next_study_id, read_only_pragmas, \
     read_only_refusal, read_only_url, sqlite_pragmas
 from tunelab.space import config_key
-from tunelab.storage.statements import DriverStatement, Statements, check_types, count_states, decoding, \
-    deleted_underneath, new_id, running_trial, stop_running, study_summaries, to_study, to_trial, trial_with_config
+from tunelab.storage.statements import DriverStatement, Statements, check_types, clock_started, count_states, \
+    decoding, deleted_underneath, new_id, running_trial, stop_running, study_summaries, to_study, to_trial, \
+    trial_with_config
 from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, hide_password, now
 from tunelab.trial import Report, Trial, TrialState
 
@@ -369,10 +370,8 @@ class SQLStorage(Storage):
                 conn.execute(update(schema.trials).where(_T.id.in_(ids)).values(heartbeat_at=now() if at is None else at))
 
     def start_clock(self, trial_id: int, at: float) -> None:
-        first = case((_T.started_at == _T.running_since, at), else_=_T.started_at)  # SET reads the old row
         with self._write() as conn:
-            conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value,
-                                                     _T.running_since < at).values(started_at=first, running_since=at))
+            conn.execute(clock_started(trial_id, at))
 
     def trials(self, study_id: int, *, after_id: int = 0, ids: Iterable[int] = ()) -> list[Trial]:
         params = {"study_id": study_id, "after_id": after_id, "ids": list(ids)}

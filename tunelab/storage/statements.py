@@ -11,7 +11,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import JSON, Float, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Float, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError
 from sqlalchemy.sql.dml import Insert
 
@@ -35,6 +35,14 @@ def stop_running(at: Any) -> dict[str, Any]:
     """The values that end a trial's running stretch at ``at``: its seconds join ``held`` (a
     trial not running, retired from its pause, holds what it held)."""
     return {"held": _T.held + func.coalesce(at - _T.running_since, 0.0), "running_since": None}
+
+
+def clock_started(trial_id: int, at: float) -> Any:
+    """A running trial's clock starts at ``at`` (see ``Storage.start_clock``): ``started_at``
+    too when this is its first stretch (SET reads the row as it was)."""
+    first = case((_T.started_at == _T.running_since, at), else_=_T.started_at)
+    return update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.RUNNING.value,
+                                       _T.running_since < at).values(started_at=first, running_since=at)
 
 
 def running_trial(trial_id: int, owner: str | None) -> Any:
