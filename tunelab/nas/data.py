@@ -32,12 +32,55 @@ class DataSplits:
     #: :class:`~tunelab.nas.ArchitectureObjective` trained on and ``tunelab reproduce`` can
     #: rebuild it; splits of arbitrary arrays cannot be rebuilt from a record, so they have none.
     recipe: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: whether :meth:`check_batches` has passed (it runs once per splits)
+    _checked: bool = field(default=False, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "num_classes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"DataSplits: {name} must be a positive integer; got {value!r}")
+
+    def check_batches(self) -> None:
+        """Check the first batch of each split against ``in_channels`` and ``num_classes``.
+
+        Splits built by hand (``DataSplits(train, valid, test, 3, 10)`` over 1-channel images)
+        used to fail in every trial with a shape error from inside torch, or, for labels beyond
+        ``num_classes``, with an index error of the loss. One batch per split is cheap, and the
+        result is kept, so this runs once. The look is taken under a forked random state:
+        drawing a shuffled batch consumes torch's global generator, and a run that is seeded
+        before it is checked must train exactly as it did before the check existed."""
+        if self._checked:
+            return
+        with torch.random.fork_rng(devices=[]):
+            for split in ("train", "valid", "test"):
+                try:
+                    batch = next(iter(getattr(self, split)))
+                except StopIteration:
+                    continue  # an empty split says so where it is used (evaluate, training)
+                self._check_batch(split, batch)
+        self._checked = True
+
+    def _check_batch(self, split: str, batch: Any) -> None:
+        where = "training" if split == "train" else "validation" if split == "valid" else "test"
+        try:
+            x, y = batch
+        except (TypeError, ValueError):
+            raise ConfigError(f"DataSplits: its {where} loader must yield (images, labels) pairs; "
+                              f"got {type(batch).__name__}") from None
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ConfigError(f"DataSplits: its {where} batches must be images of shape (N, C, H, W); got {shape}")
+        if x.shape[1] != self.in_channels:
+            raise ConfigError(f"DataSplits says in_channels={self.in_channels}, and its {where} batches have "
+                              f"{x.shape[1]} channel{'s' if x.shape[1] != 1 else ''} (images of shape "
+                              f"{tuple(x.shape[1:])})")
+        # class indices are checked; other targets (soft labels) are the loss function's business
+        if isinstance(y, torch.Tensor) and y.ndim == 1 and not y.is_floating_point() and len(y) \
+                and not 0 <= int(y.min()) <= int(y.max()) < self.num_classes:
+            bad = int(y.max()) if int(y.max()) >= self.num_classes else int(y.min())
+            raise ConfigError(f"DataSplits says num_classes={self.num_classes} (labels 0..{self.num_classes - 1}), "
+                              f"and its {where} batches have label {bad}")
 
 
 def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> DataLoader:

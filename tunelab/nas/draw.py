@@ -8,8 +8,15 @@ cell inputs, the intermediate nodes, then the output that concatenates them.
 from __future__ import annotations
 
 from html import escape
+from typing import Any, Mapping, Union
 
-from tunelab.nas.genotype import CELL_KINDS, Genotype
+from tunelab.errors import ConfigError
+from tunelab.nas.genotype import CELL_KINDS, Genotype, param_name
+
+#: What :func:`describe` and :func:`to_svg` draw: a Genotype, a configuration of
+#: :func:`~tunelab.nas.cell_space` (``study.best.config``), or a stored genotype
+#: (``trial.user_attrs["genotype"]``, ``{"normal": [...], "reduce": [...]}``).
+Architecture = Union[Genotype, Mapping[str, Any]]
 
 _COLOURS = {
     "skip_connect": "#7f7f7f", "sep_conv_3x3": "#1f77b4", "sep_conv_5x5": "#17becf",
@@ -20,8 +27,29 @@ _BOX_W, _BOX_H, _GAP, _ROW = 84, 34, 150, 240
 _TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
 
 
-def describe(genotype: Genotype) -> str:
-    """Both cells as text."""
+def as_genotype(architecture: Architecture, who: str = "nas") -> Genotype:
+    """The genotype of whatever a user holds after a search. ``study.best.config`` is the
+    natural thing to pass, and it used to fail with an AttributeError deep in the drawing code;
+    a stored genotype (a trial's ``genotype`` attribute) is the other thing users have."""
+    if isinstance(architecture, Genotype):
+        return architecture
+    if isinstance(architecture, Mapping):
+        if all(kind in architecture for kind in CELL_KINDS):
+            return Genotype.from_json(architecture)
+        if param_name("normal", 0, 0, "op") in architecture:
+            return Genotype.from_config(architecture)
+        keys = ", ".join(sorted(map(str, architecture))) or "none"
+        raise ConfigError(f"{who}: this dict is neither a cell configuration (keys like "
+                          f"{param_name('normal', 0, 0, 'op')!r}, from nas.cell_space) nor a stored genotype "
+                          f"('normal' and 'reduce' edge lists); its keys: {keys}. Macro networks have no cell "
+                          "to draw")
+    raise ConfigError(f"{who}: expected a nas.Genotype, a cell configuration (study.best.config) or a stored "
+                      f"genotype dict; got {type(architecture).__name__}")
+
+
+def describe(architecture: Architecture) -> str:
+    """Both cells as text. ``architecture``: see :data:`Architecture`."""
+    genotype = as_genotype(architecture, "describe")
     return "\n".join(f"{_TITLES[kind]}:\n{genotype.describe(kind)}" for kind in CELL_KINDS)
 
 
@@ -61,8 +89,10 @@ def _cell_svg(genotype: Genotype, kind: str, top: float) -> list[str]:
     return parts
 
 
-def to_svg(genotype: Genotype, title: str = "") -> str:
-    """An SVG document with the normal cell above the reduction cell."""
+def to_svg(architecture: Architecture, title: str = "") -> str:
+    """An SVG document with the normal cell above the reduction cell. ``architecture``: see
+    :data:`Architecture`."""
+    genotype = as_genotype(architecture, "to_svg")
     width = 40 + (genotype.nodes + 2) * _GAP + _BOX_W + 20
     head = 30 if title else 0
     height = head + _ROW * len(CELL_KINDS)

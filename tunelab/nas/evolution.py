@@ -11,8 +11,9 @@ their parents change.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from tunelab.space import config_key
 from tunelab.trial import Trial, TrialState
 
 MAX_TRIES = 100
+#: How many times a proposal is drawn again when its configuration was tried already (or is
+#: pending): a few mutants of the same parent, then a few random configurations.
+FRESH_TRIES = 10
 
 
 class RegularizedEvolution(Searcher):
@@ -43,6 +47,10 @@ class RegularizedEvolution(Searcher):
 
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
         rng = self._rng(history.n_trials)
+        # Every trial's configuration, pending ones too: about one proposal in fifty repeated an
+        # architecture already tried or being trained (a mutant that undoes its parent's last
+        # mutation, or the same mutant of a popular parent), a trial spent learning nothing.
+        taken = {config_key(t.config) for t in history.trials}
         # A failed architecture (it crashed, ran out of memory) is a member like any other, the
         # worst one: it ages the population and is never a parent while a working one is drawn.
         # Left out, failures did not count towards the population, so where a third of the space
@@ -50,7 +58,7 @@ class RegularizedEvolution(Searcher):
         # space of 2 nodes, population 10, 80 trials, 20 seeds: 31 failed against 16, best equal).
         finished = [t for t in history.trials if t.state is TrialState.COMPLETED or t.failed_itself]
         if len(finished) < self.population:
-            return [self.space.sample(rng) for _ in range(n)]
+            return [self._fresh(functools.partial(self.space.sample, rng), taken, rng) for _ in range(n)]
         members = finished[-self.population:]  # ordered by trial number: the oldest age out
 
         def fitness(trial: Trial) -> float:  # lower is better
@@ -61,8 +69,25 @@ class RegularizedEvolution(Searcher):
             drawn = rng.choice(len(members), size=self.sample, replace=False)
             parent = min((members[i] for i in drawn), key=fitness)
             # every member drawn failed: a mutant of a failure likely fails too, so start afresh
-            out.append(self.mutate(parent.config, rng) if math.isfinite(fitness(parent)) else self.space.sample(rng))
+            if math.isfinite(fitness(parent)):
+                out.append(self._fresh(functools.partial(self.mutate, parent.config, rng), taken, rng))
+            else:
+                out.append(self._fresh(functools.partial(self.space.sample, rng), taken, rng))
         return out
+
+    def _fresh(self, propose: Callable[[], dict[str, Any]], taken: set[str],
+               rng: np.random.Generator) -> dict[str, Any]:
+        """A proposal whose configuration is not in ``taken`` (which it joins): ``propose`` drawn
+        again a few times, then random configurations. The first draw is kept when it is new,
+        so a search without repeats proposes what it did before. Where every draw is taken (a
+        small space, used up), the last one is returned: repeating is all that is left."""
+        config: dict[str, Any] = {}
+        for attempt in range(2 * FRESH_TRIES):
+            config = propose() if attempt < FRESH_TRIES else self.space.sample(rng)
+            if config_key(config) not in taken:
+                break
+        taken.add(config_key(config))
+        return config
 
     def mutate(self, config: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """``config`` with one active parameter changed to another value of its domain."""

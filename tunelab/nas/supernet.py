@@ -13,7 +13,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from tunelab.errors import SpaceError
+from tunelab.errors import ConfigError, SpaceError
 from tunelab.nas.genotype import CELL_KINDS, INPUTS_PER_NODE, PRIMITIVES, Genotype
 from tunelab.nas.network import Stem, input_adapters, reduction_layers
 from tunelab.nas.ops import MixedOp
@@ -90,7 +90,20 @@ def derive(alphas: Mapping[str, torch.Tensor], nodes: int, primitives: tuple[str
 
     An edge's strength is the softmax weight of its best operation other than ``none``; each
     node keeps its two strongest incoming edges (ties go to the earlier input), each with that
-    best operation. ``none`` is left out because it would make every edge look dispensable."""
+    best operation. ``none`` is left out because it would make every edge look dispensable.
+
+    ``alphas`` maps each cell kind (``normal`` and ``reduce``) to its weights, as
+    ``SearchNetwork.alphas`` and ``DartsResult.alphas`` do; a missing kind is refused by name here
+    (it used to surface as a bare KeyError)."""
+    # duck-typed, not isinstance(Mapping): a network's nn.ParameterDict is no Mapping, and is welcome
+    if not (hasattr(alphas, "keys") and hasattr(alphas, "__getitem__")):
+        raise ConfigError(f"derive: alphas must be a dict with {' and '.join(map(repr, CELL_KINDS))} weights "
+                          f"(as DartsResult.alphas); got {type(alphas).__name__}")
+    missing = [kind for kind in CELL_KINDS if kind not in alphas.keys()]
+    if missing:
+        raise ConfigError(f"derive: alphas lack the {' and '.join(map(repr, missing))} cell weights; a cell "
+                          f"needs both {' and '.join(map(repr, CELL_KINDS))} (as DartsResult.alphas); "
+                          f"got keys: {', '.join(sorted(map(str, alphas.keys()))) or 'none'}")
     if "none" in primitives and len(primitives) == 1:
         raise SpaceError("derive needs at least one operation besides 'none'")
     usable = torch.tensor([name != "none" for name in primitives])

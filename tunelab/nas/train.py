@@ -73,7 +73,11 @@ def fit(model: nn.Module, train: DataLoader, epochs: int, lr: float = 0.05, mome
 
 
 def build_network(config: Mapping[str, Any], data: DataSplits, channels: int = 8, layers: int = 3) -> nn.Module:
-    """The network of a configuration from either space: a cell genotype or a macro network."""
+    """The network of a configuration from either space: a cell genotype or a macro network.
+
+    The data's batches are checked against its declared shape first (once per splits), so a
+    mismatch is one clear error here rather than a shape error from torch in every trial."""
+    data.check_batches()
     if param_name("normal", 0, 0, "op") in config:
         return CellNetwork(Genotype.from_config(config), data.in_channels, data.num_classes, channels, layers)
     x, _ = next(iter(data.train))
