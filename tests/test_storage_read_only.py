@@ -73,7 +73,7 @@ def test_read_only_needs_an_existing_tunelab_database_and_other_options_are_refu
     sqlite3.connect(other).execute("CREATE TABLE notes (x)").connection.close()
     with pytest.raises(StorageError, match="holds no tunelab tables"):
         open_storage(f"sqlite:///{other}?mode=ro")
-    for query in ("timeout=5", "mode=readonly", "mode=ro&cache=shared", "ro"):
+    for query in ("timeout=5", "mode=readonly", "mode=ro&cache=shared", "ro", "mode=ro&mode=rw"):
         with pytest.raises(StorageError, match=r"take one option, \?mode=ro"):
             open_storage(f"sqlite:///{written}?{query}")
     open_storage(f"sqlite:///{written}?mode=rw").close()  # the default, said out loud
@@ -98,3 +98,27 @@ def test_the_cli_reads_a_database_opened_read_only(written, capsys):
     assert "3 completed" in capsys.readouterr().out
     assert main(["studies", "--storage", url]) == 0
     assert _rows(written) == (1, 3)
+
+
+def test_a_database_in_a_folder_this_process_cannot_write_to_is_read_without_files_beside_it(written, monkeypatch):
+    """On a read-only disk (a copy on a share) reading a WAL database needed a -shm file beside
+    it, which SQLite could not make there: "unable to open database file". Such a folder is read
+    immutable, and no file is made beside the database (os.access stands in for the read-only
+    mount, which a test cannot make)."""
+    import os
+
+    import tunelab.storage.sqlite as sqlite_storage
+
+    folder = str(written.parent)
+    real = os.access
+    monkeypatch.setattr(sqlite_storage.os, "access",
+                        lambda path, how, **kw: False if str(path) == folder and how == os.W_OK else real(path, how, **kw))
+    with pytest.raises(StorageError, match=r"with space.db-wal holds transactions not yet in the database file"):
+        open_storage(f"sqlite:///{written}?mode=ro")  # its writer, in this process, has not merged its log yet
+    with sqlite3.connect(written) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as the last writer's close does
+    before = sorted(p.name for p in written.parent.iterdir())
+    study = tl.load_study("r", storage=f"sqlite:///{written}?mode=ro")
+    assert len(study.trials) == 3
+    study.storage.close()
+    assert sorted(p.name for p in written.parent.iterdir()) == before

@@ -72,11 +72,12 @@ def _sqlite_mode(url: str, query: str) -> str:
     (the default: created if missing). Any other query is refused: SQLAlchemy passed none of them
     to SQLite (it warned and opened the file for writing, ``?mode=ro`` included)."""
     try:
-        options = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        options = {"": query}
+        pairs = [("", query)]
+    options = dict(pairs)
     mode = options.pop("mode", "rwc")
-    if options or mode not in ("ro", "rw", "rwc"):
+    if options or len(pairs) > 1 or mode not in ("ro", "rw", "rwc"):  # ?mode=ro&mode=rw: the last won
         raise StorageError(f"SQLite storage URLs take one option, ?mode=ro (open read-only), or ?mode=rw / rwc; "
                            f"got ?{query} in {url!r}")
     return mode

@@ -121,14 +121,30 @@ def read_only_url(url: str) -> URL | None:
     SQLite takes ``mode=ro`` only in a ``file:`` URI, and SQLAlchemy passes one on only when the
     URL says ``uri=true``: without it, the mode was dropped with a warning and the file opened for
     writing. The path is written as a URI (percent-escaped) and ``uri=true`` added; a URL that
-    says ``uri=true`` already is taken as it is."""
+    says ``uri=true`` already is taken as it is.
+
+    A database in a folder this process cannot write to (a read-only disk, another team's share)
+    is opened ``immutable``: reading a WAL database needs a ``-shm`` file beside it, which SQLite
+    could not create there ("unable to open database file"), and nothing can be writing to a file
+    in a folder no one may write to from here. Immutable reads the database file alone, so one
+    whose write-ahead log still holds transactions is refused rather than read as it was before
+    them."""
     parsed = make_url(url)
     if parsed.query.get("mode") != "ro":
         return None
     if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
         return parsed
     path = os.path.abspath(os.path.expanduser(parsed.database or ""))
-    return parsed.set(database="file:" + urllib.parse.quote(path), query={**parsed.query, "uri": "true"})
+    query = {**parsed.query, "uri": "true"}
+    if not os.access(os.path.dirname(path), os.W_OK):
+        log = path + "-wal"
+        if os.path.exists(log) and os.path.getsize(log) > 0:
+            raise StorageError(f"{hide_password(url)}: its folder cannot be written to from here, and {log} holds "
+                               "transactions not yet in the database file, which SQLite cannot read without writing "
+                               "beside it: open it once where it can be written (any tunelab command merges the "
+                               "log on closing), or copy the database with its -wal file to a folder you can write")
+        query["immutable"] = "1"
+    return parsed.set(database="file:" + urllib.parse.quote(path), query=query)
 
 
 def read_only_refusal(url: str) -> StorageError:
