@@ -275,3 +275,6 @@ def test_a_run_whose_trials_never_start_on_a_cluster_says_so(monkeypatch, caplog
     said = [r.getMessage() for r in caplog.records if "has started" in r.getMessage()]
     assert len(said) == 1 and "resources={'GPU': 1}" in said[0], said
     assert not any(t.state is TrialState.COMPLETED for t in study.trials)
+    # cancelled in the queue, they ran for no time (each was billed the run's 2.5 s)
+    ran = [t.duration for t in study.trials if t.started_at is not None]  # (not the copy queued to run again)
+    assert ran and all(d < 1.0 for d in ran), ran

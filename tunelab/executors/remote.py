@@ -206,6 +206,8 @@ class RemoteExecutor(Executor):
     def cancel(self, trial_id: int) -> None:
         task = self._tasks.pop(trial_id, None)
         if task is not None:
+            if task.started is None:  # it never left the cluster's queue: it ran for no time at all
+                self._sink.started(trial_id)
             self._kill(task.handle)
 
     def close(self) -> None:
