@@ -223,7 +223,7 @@ def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_object
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    with pytest.raises(ConfigError, match=r'makes a study when it is loaded .* if __name__ == "__main__"'):
+    with pytest.raises(ConfigError, match=r'opens a study when it is loaded .* if __name__ == "__main__"'):
         load_objective("__main__:objective", str(tmp_path / "train.py"))
     assert len(tl.load_study("script", storage=url).trials) == 3
     assert list(elsewhere.iterdir()) == []  # stopped before its storage was opened

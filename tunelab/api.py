@@ -331,6 +331,7 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
                searcher_options: Mapping[str, Any] | None = None,
                scheduler_options: Mapping[str, Any] | None = None) -> Study:
     """Reopen a stored study; its searcher and scheduler are the recorded ones unless given."""
+    refuse_while_loading_script()  # a script's top-level ask/tell would write to it on a re-run
     if storage is None:
         raise ConfigError("load_study needs the storage the study lives in, e.g. storage='sqlite:///tunelab.db'")
     store = open_storage(storage)

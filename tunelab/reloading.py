@@ -3,8 +3,8 @@
 ``python train.py`` records its objective as ``__main__:objective``; re-runs (``tunelab
 reproduce``, ``seed-check``, ``sensitivity``) load ``train.py`` again under another name, so its
 ``if __name__ == "__main__":`` part does not run. A script that tunes at its top level would tune
-again on being loaded: ``tl.tune`` and ``create_study`` refuse while one is being loaded, before
-they open anything.
+again on being loaded: ``tl.tune``, ``create_study`` and ``load_study`` (a top-level ask/tell
+loop) refuse while one is being loaded, before they open anything.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def loading_script(file: str) -> Iterator[None]:
 
 def refuse_while_loading_script() -> None:
     if _loading_script:
-        raise ConfigError(f"{_loading_script[-1]} makes a study when it is loaded (a tl.tune or create_study call at "
-                          "its top level), so its objective cannot be re-run without tuning again: put that call "
-                          "under if __name__ == \"__main__\":, or define the objective in a module of its own")
+        raise ConfigError(f"{_loading_script[-1]} opens a study when it is loaded (a tl.tune, create_study or "
+                          "load_study call at its top level), so its objective cannot be re-run without tuning "
+                          "again: put that call under if __name__ == \"__main__\":, or define the objective in a "
+                          "module of its own")
