@@ -68,3 +68,23 @@ def test_a_dashboard_on_a_loopback_address_answers_only_to_loopback_host_names(t
     assert client.get("/api/studies").status_code == 200
     assert client.get("/api/studies", headers={"host": "localhost:8050"}).status_code == 200
     assert client.get("/api/studies", headers={"host": "attacker.example:8050"}).status_code == 400
+
+
+def test_cancelled_trials_are_served_as_cancelled_and_counted_apart(tmp_path):
+    """The study page's counts said "cancelled" while its trial table and the trial page said
+    "failed", and the studies list had no place for them at all."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="c")
+    study.tell(study.ask(), 0.5)
+    study.tell(study.ask(), state="failed", error="ValueError: boom")
+    study.storage.cancel_trial(study.ask().id, "cancelled: target reached")
+    client = TestClient(create_app(url))
+    page = client.get("/api/study/c").json()
+    assert [t["state"] for t in page["trials"]] == ["completed", "failed", "cancelled"]
+    assert page["counts"] == {"completed": 1, "failed": 1, "cancelled": 1}
+    assert client.get("/api/study/c/trial/2").json()["state"] == "cancelled"
+    assert client.get("/api/studies").json()[0]["counts"] == {"completed": 1, "failed": 1, "cancelled": 1}

@@ -242,6 +242,10 @@ def test_exports_of_a_study_of_several_metrics_mark_its_pareto_front(tmp_path):
     assert fields["Pareto front (trials)"] == "0, 1"
     # counted as `tunelab show` counts them: the cancelled trial apart from the one that failed
     assert (fields["trials failed"], fields["trials cancelled"], fields["trials completed"]) == (1, 1, 3)
+    # and each trial's row says which it was, as `tunelab show` does (a cancelled trial was "failed")
+    states = ["completed"] * 3 + ["failed", "cancelled"]
+    assert [r["state"] for r in rows] == states == [row[header.index("state")] for row in values]
+    assert [t["state"] for t in json.loads(export(study, "json"))["trials"]] == states
     empty = tl.create_study({"x": tl.uniform(0, 1)}, metric=["a", "b"], mode=["min", "min"], name="none")
     assert export(empty, "csv").startswith("number,state,value,on_front,params.x,")
 

@@ -103,6 +103,12 @@ class Trial:
         return self.state is TrialState.FAILED and not self.system_attrs.get("cancelled")  # storage.base.CANCELLED
 
     @property
+    def shown_state(self) -> str:
+        """The state as tables and exports show it: a trial its tuner cancelled is stored as
+        failed, and shown as "cancelled" (what the counts by state say too)."""
+        return self.state.value if self.failed_itself or self.state is not TrialState.FAILED else "cancelled"
+
+    @property
     def reached_budget(self) -> bool:
         """Whether its last report is at its budget (a rung, or the full run) or past it."""
         return bool(self.reports) and self.budget is not None and self.reports[-1].step >= self.budget * (1 - 1e-9)

@@ -16,7 +16,7 @@ from tunelab.analysis.compare import objectives
 from tunelab.analysis.summary import front_of, state_counts
 from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
 from tunelab.storage import open_storage
-from tunelab.storage.base import CANCELLED, hide_password
+from tunelab.storage.base import hide_password
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
@@ -213,7 +213,7 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
         budget = [_fmt(reached) if reached is not None else ""] if budgets else []
         values = [_fmt(t.value)] + [_fmt((t.metrics or {}).get(m)) for m in study.metrics[1:]]
         # failed, as storage counts it, but stopped by its tuner (a budget reached), not by its own doing
-        state = "cancelled" if t.state is TrialState.FAILED and t.system_attrs.get(CANCELLED) else t.state.value
+        state = t.shown_state
         table.add_row(str(t.number), state, *values, *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
                       *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(state, ""))

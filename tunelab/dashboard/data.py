@@ -37,7 +37,7 @@ def _number(value: Any) -> Any:
 
 
 def _trial_brief(trial: Trial) -> dict[str, Any]:
-    return {"number": trial.number, "state": trial.state.value, "value": _number(trial.value),
+    return {"number": trial.number, "state": trial.shown_state, "value": _number(trial.value),
             "metrics": {k: _number(v) for k, v in trial.metrics.items()},
             "config": trial.config, "duration_s": trial.duration,
             "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}

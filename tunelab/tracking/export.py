@@ -45,7 +45,7 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str], costs: dict[int,
     attr_names = sorted({k for t in trials for k in t.user_attrs})
     rows = []
     for t in trials:
-        row: dict[str, Any] = {"number": t.number, "state": t.state.value, "value": t.value}
+        row: dict[str, Any] = {"number": t.number, "state": t.shown_state, "value": t.value}
         if front is not None:
             row["on_front"] = t.number in front
         row.update({f"params.{p}": t.config.get(p) for p in param_names})
@@ -82,7 +82,7 @@ def study_document(study: Any) -> dict[str, Any]:
         "environment": record.environment, "user_attrs": record.user_attrs,
         "cost": {"total": cost.total, "currency": cost.currency},
         "trials": [{
-            "number": t.number, "state": t.state.value, "config": t.config, "seed": t.seed, "value": t.value,
+            "number": t.number, "state": t.shown_state, "config": t.config, "seed": t.seed, "value": t.value,
             **({} if front is None else {"on_front": t.number in front}),
             "metrics": t.metrics, "budget": t.budget, "started_at": _iso(t.started_at),
             "finished_at": _iso(t.finished_at), "duration_s": t.duration, "cost": cost.per_trial.get(t.number),

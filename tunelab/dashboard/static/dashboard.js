@@ -86,9 +86,10 @@ function trialLink(study, number) { return el("a", {href: "/study/" + enc(study)
 // -- pages ------------------------------------------------------------------------------------------
 function renderStudies(studies) {
   section("studies", "studies", studies.length ? table(
-    ["name", "created", "metric", "trials", "completed", "failed", "running", "best"],
+    ["name", "created", "metric", "trials", "completed", "failed", "cancelled", "running", "best"],
     studies.map((s) => [studyLink(s.name), s.created, s.metrics.map((m, i) => m + " (" + s.modes[i] + ")").join(", "),
-      s.trials, s.counts.completed || 0, s.counts.failed || 0, s.counts.running || 0, s.best])) :
+      s.trials, s.counts.completed || 0, s.counts.failed || 0, s.counts.cancelled || 0, s.counts.running || 0,
+      s.best])) :
     el("p", {class: "note"}, "no studies yet"));
 }
 
@@ -193,7 +194,7 @@ async function compareForm() {
   }
 }
 
-const finished = (trial) => !["completed", "failed", "pruned"].includes(trial.state);
+const finished = (trial) => !["completed", "failed", "cancelled", "pruned"].includes(trial.state);
 const pages = {
   studies: () => poll(renderStudies, "/api/studies"),
   study: () => poll(renderStudy, "/api/study/" + enc(BODY.dataset.study)),
