@@ -227,3 +227,64 @@ def test_a_script_that_tunes_at_its_top_level_is_not_loaded_to_re_run_its_object
         load_objective("__main__:objective", str(tmp_path / "train.py"))
     assert len(tl.load_study("script", storage=url).trials) == 3
     assert list(elsewhere.iterdir()) == []  # stopped before its storage was opened
+
+
+EDITED = "def objective(config, trial):\n    return (config['x'] - 0.3) ** 2\n"
+
+
+def test_seed_check_and_sensitivity_say_the_objective_file_was_edited_since_the_study_ran(tmp_path, monkeypatch):
+    """An edit to the objective's file made seed-check blame the seed (NOT REPEATABLE: seed every
+    generator) and sensitivity call the new code's value the trial's baseline, without a word.
+    Both now say on stderr (a --json output stays JSON) that the file changed, naming it, and
+    seed-check names the edit as the likely cause."""
+    source = tmp_path / "edited_objective_rr.py"
+    source.write_text(EDITED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import edited_objective_rr
+
+    monkeypatch.delitem(sys.modules, "edited_objective_rr")  # the next test of this name imports it afresh
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    tl.tune(edited_objective_rr.objective, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=3,
+            storage=url, name="edited", seed=1)
+    untouched = cli("seed-check", "edited", "--seeds", "2", "--storage", url)
+    assert untouched.returncode == 0 and "changed since the study ran" not in untouched.stderr + untouched.stdout
+    source.write_text(EDITED.replace("0.3", "0.6"))
+    check = cli("seed-check", "edited", "--seeds", "2", "--storage", url)
+    out = " ".join(check.stdout.split())
+    assert check.returncode == 0, check.stderr
+    assert f"the objective's file {source} changed since the study ran" in check.stderr
+    assert "NOT REPEATABLE" in out and f"{source.name} changed since the study ran" in out
+    assert "which is the likely cause" in out
+    for command in (["seed-check", "edited", "--seeds", "2"], ["sensitivity", "edited", "--points", "3"]):
+        done = cli(*command, "--json", "--storage", url)
+        assert done.returncode == 0 and json.loads(done.stdout), (command, done.stderr)
+        assert f"the objective's file {source} changed since the study ran" in done.stderr
+        assert "objective file sha256:" in done.stderr
+    plain = cli("sensitivity", "edited", "--points", "3", "--storage", url)
+    assert "as edited since the study ran" in " ".join(plain.stdout.split())
+
+
+class CallableObjective:
+    def __call__(self, config):
+        return (config["x"] - 0.3) ** 2
+
+
+def test_an_objective_that_could_not_be_recorded_is_explained_as_such(tmp_path):
+    """A callable object or a functools.partial passed to tl.tune is recorded as no objective;
+    the message said it 'must be a function defined in a module, passed to tl.tune', though it
+    was passed to tl.tune. It now says it could not be recorded, and what to tune with instead."""
+    import functools
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    for name, objective in (("instance", CallableObjective()),
+                            ("partial", functools.partial(objectives.quadratic))):
+        study = tl.tune(objective, {"x": tl.uniform(0, 1), "y": 0.5}, metric="loss", mode="min", n_trials=2,
+                        storage=url, name=name, seed=0)
+        assert study.record.settings["objective"] is None
+        with pytest.raises(ConfigError) as err:
+            load_objective(study.record.settings["objective"])
+        message = " ".join(str(err.value).split())
+        assert "given to tl.tune could not be recorded" in message and "functools.partial" in message
+        assert "a callable object (an instance of a class with __call__)" in message
+        assert "function defined at the top level of a module" in message
+        assert "must be a function defined in a module, passed to tl.tune" not in message

@@ -91,14 +91,48 @@ def reproduce(study: Any, number: int, *, objective: Any = None, folder: Any = N
         raise ConfigError(f"trial {number} has not run yet")
     folder = folder if folder is not None else study.trial_dir(number) / "reproduce"
     objective = objective or study_objective(study.record.settings, folder)
-    recorded_env = (trial.system_attrs.get(WORKER) or {}).get("environment") or study.environment
-    _, current = compare_with_study(environment_summary(recorded_env), code_path_of(objective))
-    changes = diff_environments(recorded_env, current)
+    changes = environment_changes(study, trial, objective)
     result = rerun(objective, trial.config, trial.seed, study.metrics, study=study.name, number=number,
                    artifact_dir=folder, budget=trial.budget)  # as far as it ran (a rung, for a pruned one)
     value, step = _recorded(trial, study.metric)
     error = trial.error if trial.failed_itself else None
     return Reproduction(number, study.metric, value, result, changes, step, error)
+
+
+def environment_changes(study: Any, trial: Any, objective: Any) -> list[str]:
+    """How this process's environment differs from the one ``trial`` ran in (its worker's when
+    that differed from the study's), line by line: what ``reproduce`` prints, and what the other
+    re-running commands look into for an edited objective file."""
+    recorded_env = (trial.system_attrs.get(WORKER) or {}).get("environment") or study.environment
+    _, current = compare_with_study(environment_summary(recorded_env), code_path_of(objective))
+    return diff_environments(recorded_env, current)
+
+
+#: the label ``diff_environments`` gives the objective file's hash ("objective file sha256: X -> Y")
+OBJECTIVE_FILE_LABEL = "objective file sha256"
+
+
+@dataclass
+class ObjectiveFileChange:
+    """The objective's file (the script, for a ``tunelab run`` study) was edited since the trial
+    ran: a re-run runs the code as it is now, so a different value may owe nothing to the seed."""
+
+    file: str
+    line: str  # diff_environments' line, recorded -> now
+
+    def warning(self) -> str:
+        return (f"warning: the objective's file {self.file} changed since the study ran ({self.line}); the "
+                "re-runs run it as it is now, so their values may differ from the recorded trial's for that "
+                "reason alone")
+
+
+def objective_file_change(study: Any, trial: Any, objective: Any) -> ObjectiveFileChange | None:
+    """The edit to the objective's file since ``trial`` ran, if any (None also where the study
+    recorded no hash of it: an ask/tell study, or one older than the hashing)."""
+    for line in environment_changes(study, trial, objective):
+        if line.startswith(OBJECTIVE_FILE_LABEL + ":"):
+            return ObjectiveFileChange(code_path_of(objective), line)
+    return None
 
 
 def _recorded(trial: Any, metric: str) -> tuple[float | None, float | None]:

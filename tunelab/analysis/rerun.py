@@ -22,12 +22,25 @@ from tunelab.reloading import loading_script
 from tunelab.trial import Decision, ReportSink, Report, TrialSpec, TrialState
 
 
+#: Why a study has no objective on record. Its settings keep None both for a study made without
+#: one (tl.create_study, ask/tell) and for an objective tunelab.api.objective_path could not name:
+#: a callable object or a functools.partial has no __qualname__ to import it by. Nothing recorded
+#: tells the two apart, so the message covers both, and says what to do about the second.
+NO_OBJECTIVE = ("this study has no objective on record: either it was made without one (tl.create_study, "
+                "ask/tell), or the objective given to tl.tune could not be recorded, since a callable object "
+                "(an instance of a class with __call__) or a functools.partial has no name to import it by. To "
+                "re-run its trials, tune with a function defined at the top level of a module or script that "
+                "calls it, e.g. def objective(config): return MyObjective(...)(config)")
+
+
 def load_objective(path: str | None, file: str | None = None) -> Callable:
     """Import ``'module:qualname'``; ``file`` (the recorded source file) tells where its package
     root is when the module is not importable from here."""
-    if not path or ":" not in path:
-        raise ConfigError(f"this study has no objective on record (got {path!r}); it must be a function "
-                          "defined in a module, passed to tl.tune")
+    if not path:
+        raise ConfigError(NO_OBJECTIVE)
+    if ":" not in path:
+        raise ConfigError(f"this study's objective is on record as {path!r}, not as 'module:function'; it "
+                          "cannot be found again")
     module_name, qualname = path.split(":", 1)
     if module_name == "tunelab.sklearn":
         raise ConfigError("this study's trials are TuneSearchCV's cross-validations, which live only inside its "

@@ -60,13 +60,20 @@ class SeedCheck:
         """Whether the trial's own seed gave the value on record again (None: nothing to compare)."""
         return None if self.recorded is None or not self.values else self.values[0] == self.recorded
 
-    def verdict(self) -> str:
+    def verdict(self, edited: str | None = None) -> str:
+        """What the numbers say; ``edited``: the objective's file, where it changed since the
+        trial ran (then the likely cause of a re-run that does not give the record back: advice
+        to seed the generators would send the user after the wrong fault)."""
         summary = (f"{self.metric}: mean {self.mean:.6g}, std {self.std:.3g}, range {min(self.values):.6g} .. "
                    f"{max(self.values):.6g} over {len(self.values)} seeds")
         if self.repeats is False:
+            seeding = ("the objective does not follow its seed; seed every random number generator it uses from "
+                       "trial.seed (tl.seed_everything(trial.seed))")
+            cause = seeding if edited is None else (
+                f"the objective's file {edited} changed since the study ran, which is the likely cause: the re-runs "
+                f"ran the code as it is now. If the edit cannot change the result, {seeding}")
             summary += (f"\nNOT REPEATABLE: the trial's own seed gave {self.values[0]:.6g}, the record says "
-                        f"{self.recorded:.6g}: the objective does not follow its seed; seed every random "
-                        "number generator it uses from trial.seed (tl.seed_everything(trial.seed))")
+                        f"{self.recorded:.6g}: {cause}")
         if self.top_gap is None:
             if self.stable:
                 return summary + f"\nstable: the seed does not move {self.metric} at all"

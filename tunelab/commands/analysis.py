@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 import tempfile
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from rich.markup import escape
 from rich.table import Table
@@ -16,6 +16,9 @@ from tunelab.cli import UsageError, storage_argument
 from tunelab.commands.core import _fmt as fmt
 from tunelab.commands.core import _load as load_study
 from tunelab.commands.core import console
+
+if TYPE_CHECKING:
+    from tunelab.analysis.reproduce import ObjectiveFileChange
 
 __all__ = ["fmt", "load_study", "console", "chosen_trial", "recorded_objective", "table", "add_trial_option",
            "add_metric_option", "add_rerun_options", "chosen_metric", "metric_mode", "metric_value",
@@ -70,15 +73,23 @@ def note_default_metric(study: Any, name: str | None) -> None:
 
 
 @contextlib.contextmanager
-def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable, str]]:
-    """(study, chosen trial, its objective, the metric read) for a command that re-runs that
-    trial's config (options from ``add_rerun_options``)."""
+def rerun_target(args: argparse.Namespace) -> Iterator[tuple[Any, Any, Callable, str, ObjectiveFileChange | None]]:
+    """(study, chosen trial, its objective, the metric read, the edit to the objective's file
+    since the trial ran or None) for a command that re-runs that trial's config (options from
+    ``add_rerun_options``). An edit is said on standard error before the re-runs: without it, a
+    re-run's value that differs from the record would be blamed on the seed or taken for the
+    trial's own."""
+    from tunelab.analysis.reproduce import objective_file_change
+
     study = load_study(args)
     trial = chosen_trial(study, args.trial, args.metric)
     metric = chosen_metric(study, args.metric)
     note_default_metric(study, args.metric)
     with recorded_objective(study) as objective:
-        yield study, trial, objective, metric
+        change = objective_file_change(study, trial, objective)
+        if change is not None:
+            print(change.warning(), file=sys.stderr)
+        yield study, trial, objective, metric, change
 
 
 def add_rerun_options(parser: argparse.ArgumentParser, trial_what: str, metric_what: str) -> None:

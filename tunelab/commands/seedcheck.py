@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.seeds import seed_check
     from tunelab.analysis.summary import top_trials
 
-    with rerun_target(args) as (study, trial, objective, metric):
+    with rerun_target(args) as (study, trial, objective, metric, change):
         # the spread is weighed against the lead of the best configuration on the same metric
         ranked = [metric_value(study, t, metric) for t in top_trials(study, k=5, metric=metric)]
         check = seed_check(objective, trial.config, args.seeds, metric=metric, root_seed=study.seed,
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console.print(f"trial {trial.number} re-run with {len(check.seeds)} seeds (the first is its own):")
     console.print(table(["seed", metric], list(zip(check.seeds, check.values))))
-    console.print(check.verdict(), soft_wrap=True)
+    console.print(check.verdict(edited=change.file if change else None), soft_wrap=True, markup=False)
     return 0
 
 

@@ -24,14 +24,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.html:
         output_file(args.html, "--html")  # before the re-runs, whose results a bad path would lose
-    with rerun_target(args) as (study, trial, objective, metric):
+    with rerun_target(args) as (study, trial, objective, metric, change):
         result = sensitivity(objective, trial.config, study.space, args.points, metric=metric,
                              seed=trial.seed, budget=trial.budget)
     if args.json:
         print(pretty(result.to_json()))
     else:
+        # after an edit to the objective's file the baseline is the trial's config under the new code
+        edited = "" if change is None else f", re-run with {escape(change.file)} as edited since the study ran"
         console.print(f"baseline: trial {trial.number}, {escape(metric)} = {result.baseline_value:.6g} "
-                      f"(seed {trial.seed})")
+                      f"(seed {trial.seed}{edited})", soft_wrap=True)
         rows = []
         for name in result.ranking:
             sweep = result.sweeps[name]
