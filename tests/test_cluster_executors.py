@@ -278,3 +278,30 @@ def test_a_run_whose_trials_never_start_on_a_cluster_says_so(monkeypatch, caplog
     # cancelled in the queue, they ran for no time (each was billed the run's 2.5 s)
     ran = [t.duration for t in study.trials if t.started_at is not None]  # (not the copy queued to run again)
     assert ran and all(d < 1.0 for d in ran), ran
+
+
+def records_when_it_runs(config, trial):
+    """Reports every step (each report waits for the tuner's answer) and writes when it ran."""
+    start = time.time()
+    for step in range(1, 9):
+        time.sleep(0.15)
+        trial.report(step, loss=config["x"] ** 2 + 1.0 / step)
+    end = time.time()
+    (Path(config["dir"]) / f"{trial.number}.span").write_text(f"{start!r} {end!r}")
+    return config["x"] ** 2
+
+
+def test_a_ray_trial_waiting_for_the_tuner_s_answer_keeps_its_cpus(ray_cluster, tmp_path):
+    """A task waiting in ray.get lends its CPUs to the next queued task: each trial, waiting for
+    the answer to its start and to each report, let another start beside it, so trials given the
+    whole machine each ran two or three at once (oversubscribed, their durations and cost
+    inflated). Here each trial asks for both CPUs of the module's Ray: they must run one by one."""
+    space = {"x": tl.uniform(-1.0, 1.0), "dir": tl.choice([str(tmp_path)])}
+    study = tl.tune(records_when_it_runs, space, metric="loss", mode="min", n_trials=3, workers=3, executor="ray",
+                    executor_options={"resources": {"cpus": 2}}, storage=None, seed=0, progress=False)
+    assert study.counts() == {"completed": 3}, [t.error for t in study.trials]
+    assert all(len(t.reports) == 8 for t in study.trials)
+    spans = sorted(tuple(map(float, p.read_text().split())) for p in tmp_path.glob("*.span"))
+    assert len(spans) == 3
+    overlaps = [(a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    assert not overlaps, f"trials ran at once on one slot: {spans}"

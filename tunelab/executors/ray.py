@@ -65,7 +65,13 @@ class _RayChannel(Channel):
         self._broker = broker
 
     def ask(self, key: str, message: tuple) -> str:
-        return _ray().get(self._broker.ask.remote(key, message))
+        # Not ray.get (nor ray.wait, even with timeout=0): in a task, Ray counts a call into its own
+        # get/wait on an object not yet there as the task blocking and lends the task's CPUs to the
+        # next queued task, so a trial waiting for its answer let another start beside it on one CPU
+        # (and the one with timeout=0 lends them for an instant on every call, enough for the
+        # raylet to start the next). A future completed by Ray's callback waits in Python alone: the
+        # task keeps its resources, and the answer comes as soon as the broker has it.
+        return self._broker.ask.remote(key, message).future().result()
 
     def send(self, message: tuple) -> None:
         self._broker.send.remote(message)
