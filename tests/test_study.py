@@ -431,6 +431,17 @@ def test_load_study():
         tl.load_study("kept")
 
 
+def test_load_study_from_a_database_that_does_not_exist_makes_none(tmp_path, monkeypatch):
+    """A mistyped path made an empty database and its lock file there, then said the study was missing."""
+    from tunelab.errors import StorageError
+
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite:///typo.db", f"sqlite:///{tmp_path / 'typo.db'}", "sqlite:///typo.db?mode=ro"):
+        with pytest.raises(StorageError, match="no database at .*typo.db"):
+            tl.load_study("kept", storage=url)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_study_stored_with_an_option_since_retired_still_opens():
     store = MemoryStorage()
     study = tl.create_study(SPACE, metric="loss", mode="min", name="old", storage=store, searcher="kde",

@@ -16,7 +16,7 @@ from tunelab.reloading import refuse_while_loading_script
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
 from tunelab.space import Space
-from tunelab.storage import Storage, StudyRecord, StudySummary, open_storage
+from tunelab.storage import Storage, StudyRecord, StudySummary, open_existing, open_storage
 from tunelab.storage.base import hide_password
 from tunelab.study import Study
 from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, folder_claims, release_study_folder, \
@@ -334,7 +334,7 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
     refuse_while_loading_script()  # a script's top-level ask/tell would write to it on a re-run
     if storage is None:
         raise ConfigError("load_study needs the storage the study lives in, e.g. storage='sqlite:///tunelab.db'")
-    store = open_storage(storage)
+    store = open_existing(storage)
     record = store.get_study(name)
     setup = _recorded_setup(record.settings, searcher, searcher_options, scheduler, scheduler_options)
     if searcher is None and scheduler is None:  # the recorded setup: its notes were given when it was made

@@ -45,6 +45,18 @@ def open_storage(url: "str | Storage | None") -> Storage:
     raise StorageError(f"storage scheme {scheme!r} is not supported. Use {_ALLOWED}")
 
 
+def open_existing(url: "str | Storage") -> Storage:
+    """The storage of studies that must be there already (``load_study``): a SQLite file that
+    does not exist is an error, not an empty database made on the spot (with its lock file, in
+    whatever folder a mistyped path named)."""
+    if isinstance(url, str) and url.lower().startswith("sqlite:///"):
+        path = url[len("sqlite:///"):].partition("?")[0]
+        if path not in ("", ":memory:") and not Path(urllib.parse.unquote(os.path.expanduser(path))).exists():
+            raise StorageError(f"no database at {path!r}: there is no study to load there (check the path; "
+                               "tl.tune or tl.create_study makes a new one)")
+    return open_storage(url)
+
+
 def _open_sqlite(url: str) -> Storage:
     from tunelab.storage.sql import SQLStorage
 
