@@ -432,12 +432,11 @@ def test_load_study():
 
 
 def test_load_study_from_a_database_that_does_not_exist_makes_none(tmp_path, monkeypatch):
-    """A mistyped path made an empty database and its lock file there, then said the study was missing."""
-    from tunelab.errors import StorageError
-
+    """A mistyped path made an empty database and its lock file there, then said the study was missing
+    (which it still says: code that creates a study when none is found goes on working)."""
     monkeypatch.chdir(tmp_path)
     for url in ("sqlite:///typo.db", f"sqlite:///{tmp_path / 'typo.db'}", "sqlite:///typo.db?mode=ro"):
-        with pytest.raises(StorageError, match="no database at .*typo.db"):
+        with pytest.raises(StudyNotFound, match="no database at .*typo.db"):
             tl.load_study("kept", storage=url)
     assert list(tmp_path.iterdir()) == []
 

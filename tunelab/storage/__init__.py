@@ -12,7 +12,7 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from tunelab.errors import StorageError
+from tunelab.errors import StorageError, StudyNotFound
 from tunelab.storage.base import Storage, StudyRecord, StudySummary
 from tunelab.storage.memory import MemoryStorage
 
@@ -52,8 +52,8 @@ def open_existing(url: "str | Storage") -> Storage:
     if isinstance(url, str) and url.lower().startswith("sqlite:///"):
         path = url[len("sqlite:///"):].partition("?")[0]
         if path not in ("", ":memory:") and not Path(urllib.parse.unquote(os.path.expanduser(path))).exists():
-            raise StorageError(f"no database at {path!r}: there is no study to load there (check the path; "
-                               "tl.tune or tl.create_study makes a new one)")
+            raise StudyNotFound(f"no database at {path!r}, so no study in it (check the path; tl.tune or "
+                                "tl.create_study makes a new one)")
     return open_storage(url)
 
 
