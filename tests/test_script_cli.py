@@ -190,8 +190,11 @@ def test_interrupting_the_run_leaves_no_script_running(tmp_path, workers, stop):
         time.sleep(0.1)
     assert all(p.exists() for p in pid_files), cli.communicate(timeout=10)
     cli.send_signal(stop)
-    _, stderr = cli.communicate(timeout=60)
+    stdout, stderr = cli.communicate(timeout=60)
     assert cli.returncode == (130 if stop == signal.SIGINT else 128 + signal.SIGTERM), stderr
+    # it says what the study holds and how to go on (a SIGTERM ended it without a word)
+    assert f"cli-demo: stopped; {workers} cancelled" in stdout, stdout
+    assert "go on with:  tunelab run project/study.yaml --resume" in stdout, stdout
     pids = [int(pid) for p in pid_files for pid in p.read_text().split()]
     deadline = time.monotonic() + 10  # the executor's replacement workers may still be tidying up
     while not all(_dead(pid) for pid in pids) and time.monotonic() < deadline:

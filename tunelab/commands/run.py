@@ -8,12 +8,14 @@ spending the whole budget on trials that all fail the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -122,7 +124,7 @@ def run_study_file(args: argparse.Namespace) -> int:
 
     budgets = dict(study_file.budgets)
     started = time.monotonic()
-    with ExitOnSigterm():  # `kill` or a batch system's preemption: cancel the trials, stop their scripts
+    with ExitOnSigterm(), _say_where_it_stopped(study, args.file, url):
         if not any(t.state is TrialState.COMPLETED or t.curve(study.metric) for t in study.trials):
             # Also on --resume while no trial has reported the metric yet: the fix may not have fixed it.
             console.print(f"a trial runs alone first, to check that the script reports {study_file.metrics[0]!r}")
@@ -141,6 +143,20 @@ def run_study_file(args: argparse.Namespace) -> int:
         if budgets.get("timeout") is None or budgets["timeout"] > 0:
             study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
     return _summary(study, study_file, url)
+
+
+@contextlib.contextmanager
+def _say_where_it_stopped(study, file: str, url: str) -> Iterator[None]:
+    """`kill` (a batch system's preemption) or Ctrl-C: the trials are cancelled and their scripts
+    stopped on the way out; then the run says what the study holds and how to go on (it ended
+    without a word, exit 143)."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        flag = "" if url == DEFAULT_STORAGE else f" --storage {shlex.quote(url)}"
+        console.print(f"\n[bold]{escape(study.name)}[/]: stopped; {counts_text(study)}")
+        console.print(escape(f"go on with:  tunelab run {shlex.quote(file)} --resume{flag}"))
+        raise
 
 
 class _StopAfterFirst(Callback):
