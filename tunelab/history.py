@@ -79,6 +79,16 @@ class History:
         completed = self.completed
         return min(completed, key=self.score) if completed else None
 
+    def front(self, on: Sequence[str] | None = None) -> list[Trial]:
+        """The completed trials no other beats on every metric of ``on`` (default: all), best
+        first on the first of them, then by number. A trial without a finite value of one of
+        them is on no front: it cannot be placed against the others."""
+        on = self.metrics if on is None else on
+        scored = [(t, [self.score(t, m) for m in on]) for t in self.completed]
+        scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
+        front = [scored[i] for i in nondominated([s for _, s in scored])] if scored else []
+        return [t for t, _ in sorted(front, key=lambda ts: (ts[1][0], ts[0].number))]
+
     def __len__(self) -> int:
         return self.n_trials
 

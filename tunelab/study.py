@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from tunelab import _json, checkpoints, telling
 from tunelab.errors import ConfigError, SearchExhausted, check_count, warn_caller
 from tunelab.fidelity import Fidelity
-from tunelab.history import History, nondominated
+from tunelab.history import History
 from tunelab.recovery import claim_queued, keep_late_result, recover_abandoned
 from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
@@ -132,11 +132,7 @@ class Study(ReportSink):
     @property
     def best_trials(self) -> list[Trial]:
         """Completed trials that no other trial beats on every metric (the Pareto front)."""
-        history = self.history()
-        scored = [(t, [history.score(t, m) for m in history.metrics]) for t in history.completed]
-        scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
-        front = [scored[i][0] for i in nondominated([s for _, s in scored])] if scored else []
-        return sorted(front, key=lambda t: (history.score(t), t.number))
+        return self.history().front()
 
     def counts(self, cancelled_apart: bool = False) -> dict[str, int]:
         """Trials by state (TrialState values), counted by the storage (without loading them); a

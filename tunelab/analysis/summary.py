@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Sequence
 
 from tunelab.errors import ConfigError
-from tunelab.history import History, nondominated
+from tunelab.history import History
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial
 
@@ -43,11 +42,7 @@ def front_of(trials: Iterable[Trial], metrics: Sequence[str], modes: Sequence[st
     if unknown or len(set(on)) != len(on) or not on:
         raise ConfigError(f"a Pareto front is on distinct metrics of the study ({', '.join(metrics)}); got {on}")
     listed = list(trials)
-    history = History(lambda: listed, metrics, modes)
-    scored = [(t, [history.score(t, m) for m in on]) for t in history.completed]
-    scored = [(t, s) for t, s in scored if all(math.isfinite(v) for v in s)]
-    front = [scored[i] for i in nondominated([s for _, s in scored])] if scored else []
-    return [t for t, _ in sorted(front, key=lambda ts: (ts[1][0], ts[0].number))]
+    return History(lambda: listed, metrics, modes).front(on)
 
 
 def top_trials(study: Any, k: int = 10, metric: str | None = None) -> list[Trial]:

@@ -33,12 +33,6 @@ def config_for(config: ConfigFor, number: int) -> dict[str, Any]:
     return config(number) if callable(config) else config
 
 
-def counted_as(trial: Trial) -> str:
-    """The key a trial is counted under: its state, or "cancelled" for a failed trial that its
-    tuner stopped (a budget reached, Ctrl-C), which says nothing of its configuration."""
-    return CANCELLED if trial.state is TrialState.FAILED and not trial.failed_itself else trial.state.value
-
-
 def cancelled_as_failed(counts: dict[str, int]) -> dict[str, int]:
     """Counts keyed by TrialState values alone, a cancelled trial counted as the failed trial it
     is stored as: for callers that read every key as a TrialState."""
@@ -201,7 +195,7 @@ class Storage(ABC):
     @abstractmethod
     def count_states(self, study_id: int) -> dict[str, int]:
         """How many trials are in each state (states with none left out), the cancelled ones under
-        "cancelled" apart from "failed" (see :func:`counted_as`): what `tunelab show` prints,
+        "cancelled" apart from "failed" (see ``Trial.shown_state``): what `tunelab show` prints,
         answered by the storage without reading the trials' rows."""
 
     @abstractmethod

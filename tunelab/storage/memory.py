@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from tunelab import _json
 from tunelab.errors import StorageError, StudyExists, StudyNotFound
 from tunelab.space import config_key
-from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, counted_as, now
+from tunelab.storage.base import CANCELLED, SeedFor, Storage, StudyRecord, StudySummary, config_for, now
 from tunelab.trial import Report, Trial, TrialState
 
 
@@ -178,7 +178,7 @@ class MemoryStorage(Storage):
     def count_states(self, study_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for trial in self._trials[study_id]:
-            key = counted_as(trial)
+            key = trial.shown_state
             counts[key] = counts.get(key, 0) + 1
         return counts
 
