@@ -16,7 +16,8 @@ from tunelab.analysis.rerun import Rerun, rerun, study_objective
 from tunelab.errors import ConfigError
 from tunelab.schedulers.rungs import at_level
 from tunelab.study import WORKER
-from tunelab.tracking.environment import code_path_of, compare_with_study, diff_environments, environment_summary
+from tunelab.tracking.environment import OBJECTIVE_FILE_LABEL, code_path_of, compare_with_study, \
+    diff_environments, environment_summary
 from tunelab.trial import TrialState
 
 
@@ -106,10 +107,6 @@ def environment_changes(study: Any, trial: Any, objective: Any) -> list[str]:
     recorded_env = (trial.system_attrs.get(WORKER) or {}).get("environment") or study.environment
     _, current = compare_with_study(environment_summary(recorded_env), code_path_of(objective))
     return diff_environments(recorded_env, current)
-
-
-#: the label ``diff_environments`` gives the objective file's hash ("objective file sha256: X -> Y")
-OBJECTIVE_FILE_LABEL = "objective file sha256"
 
 
 @dataclass

@@ -27,6 +27,8 @@ KEY_PACKAGES = (
     "sqlalchemy", "tunelab", "optuna", "ray", "dask", "distributed",
 )
 MAX_DIFF_CHARS = 1_000_000
+#: The line of ``diff_environments`` about the objective's file (what re-runs look for: an edit).
+OBJECTIVE_FILE_LABEL = "objective file sha256"
 MAX_UNTRACKED = 200
 _GIT_TIMEOUT_S = 10
 _NVIDIA_TIMEOUT_S = 5
@@ -308,7 +310,7 @@ def _fingerprint_parts(env: dict) -> dict:
         "git commit": (env.get("git") or {}).get("commit"),
         # over the whole diff (a record keeps its first MAX_DIFF_CHARS); older records: the kept one
         "git diff sha256": git.get("diff_sha256", hashlib.sha256(diff.encode()).hexdigest() if diff else None),
-        "objective file sha256": (env.get("code") or {}).get("sha256"),
+        OBJECTIVE_FILE_LABEL: (env.get("code") or {}).get("sha256"),
         "cpu": cpu.get("model"), "cpu machine": cpu.get("machine"),
         "gpus": [gpu.get("name") for gpu in env.get("gpus") or []],
         "os": os_info.get("system"), "os release": os_info.get("release"),
