@@ -37,6 +37,23 @@ def test_a_writer_waits_for_the_lock_another_process_holds(tmp_path):
     release.join()
 
 
+def test_processes_opening_a_new_database_at_once_wait_for_each_other_to_switch_it_to_wal(tmp_path):
+    """Processes opening one new database at once each switch it to WAL; SQLite answers one that
+    finds another mid-switch "database is locked" at once, without waiting (a read lock it cannot
+    raise to a write lock), and one process of eight starting a study at once failed to open it.
+    Here another connection holds the write lock of a database not yet in WAL mode."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    storage = SQLStorage(f"sqlite:///{path}")  # waits for the holder instead of failing
+    release.join()
+    assert storage._conn().connection.driver_connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    storage.close()
+
+
 def test_an_error_other_than_a_lock_is_a_storage_error_at_once(tmp_path):
     driver = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
     driver.execute("BEGIN IMMEDIATE")

@@ -35,17 +35,28 @@ _LOG_LIMIT_BYTES = 64 << 20
 def begin_immediate(driver: sqlite3.Connection, url: str) -> None:
     """Take SQLite's write lock, polling every fraction of a millisecond while another process
     holds it: SQLite's own busy handler sleeps in steps of up to 100 ms and wakes up late."""
+    try:
+        execute_when_unlocked(driver, "BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as err:
+        raise StorageError(f"{url}: {err}") from None
+
+
+def execute_when_unlocked(driver: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, trying again while another process holds the lock it needs; after
+    _LOCK_WAIT_SECONDS, or on any other error, SQLite's error is raised. Also for statements that
+    SQLite answers "locked" at once, without its busy handler: switching a new database to WAL
+    while other processes open it is one."""
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
     pause = 0.0002
     while True:
         try:
-            driver.execute("BEGIN IMMEDIATE")
+            driver.execute(statement)
             return
         except sqlite3.OperationalError as err:
             if "locked" not in str(err):
-                raise StorageError(f"{url}: {err}") from None
+                raise
             if time.monotonic() > deadline:
-                raise StorageError(f"{url}: {err} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
+                raise sqlite3.OperationalError(f"{err} (waited {_LOCK_WAIT_SECONDS:g} s)") from None
         time.sleep(random.uniform(0, pause))
         pause = min(pause * 1.5, 0.002)
 
@@ -95,8 +106,8 @@ class WriterQueue:
 
 def sqlite_pragmas(dbapi_connection, _record) -> None:
     """Run on every new connection (SQLAlchemy's connect event): these settings are per connection."""
+    execute_when_unlocked(dbapi_connection, "PRAGMA journal_mode=WAL")
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5")  # writers wait in begin_immediate, readers never block in WAL
