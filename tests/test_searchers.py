@@ -349,3 +349,20 @@ def test_processes_sharing_a_sobol_study_never_draw_the_same_point(tmp_path):
     assert len(set(configs)) == 8
     alone = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher="sobol", seed=one.seed)
     assert [alone.ask().config["x"] for _ in range(8)] == configs  # trial n is point n, whoever asks
+
+
+def test_a_grid_searcher_object_given_to_a_second_study_runs_its_whole_grid_there():
+    """It remembered what it had proposed for the first study, and the second one ran no trial."""
+    space = Space({"k": tl.randint(1, 4)})
+    grid = GridSearcher(space, points=4)
+    first = tl.tune(lambda c: c["k"], space, metric="loss", mode="min", searcher=grid, storage=None, progress=False)
+    second = tl.tune(lambda c: -c["k"], space, metric="loss", mode="min", searcher=grid, storage=None,
+                     progress=False)
+    assert _configs(first) == _configs(second) == list(space.grid(4))
+
+
+def test_grid_asked_for_no_configurations_proposes_none_and_keeps_its_grid():
+    """suggest(history, 0) handed out, and so used up, the whole grid."""
+    searcher = make_searcher("grid", Space(COND_SPACE), 0, {"points": 3})
+    assert searcher.suggest(_empty_history(), 0) == []
+    assert searcher.suggest(_empty_history(), 100) == list(Space(COND_SPACE).grid(3))

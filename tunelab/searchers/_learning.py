@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import math
+import numbers
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -68,12 +69,12 @@ class Observations:
         Chebyshev scalarisation of the normalised metrics (ParEGO): each proposal then aims at
         a different part of the Pareto front."""
         if self.scores.shape[1] == 1:
-            return self.scores[:, 0].copy()
+            return _tamed(self.scores[:, 0])
         finite = np.isfinite(self.scores).all(axis=1)
         out = np.full(len(self.scores), np.inf)
         if not finite.any():
             return out
-        good = self.scores[finite]
+        good = _tamed(self.scores[finite])
         low, span = good.min(axis=0), np.ptp(good, axis=0)
         normalised = (good - low) / np.where(span > 0, span, 1.0)
         weights = rng.dirichlet(np.ones(self.scores.shape[1]))
@@ -94,6 +95,15 @@ class Observations:
         self.pending = np.vstack([self.pending, point[None, :]])
 
 
+def _tamed(scores: np.ndarray) -> np.ndarray:
+    """The scores (per column), divided by their largest finite magnitude where that passes
+    1e100. The models read only the order and the ratios of the values, which this keeps, and
+    differences and squares of numbers near the float limit overflow: a value of -1e308 beside
+    one of 1e308 ended the run with a ValueError from the GP or the forest."""
+    magnitude = np.where(np.isfinite(scores), np.abs(scores), 0.0).max(axis=0, initial=0.0)
+    return scores / np.where(magnitude > 1e100, magnitude, 1.0)
+
+
 class LearningSearcher(Searcher):
     """Base of the searchers that learn from results; subclasses implement :meth:`propose`."""
 
@@ -108,9 +118,11 @@ class LearningSearcher(Searcher):
         self.n_startup = self.startup_size() if n_startup is None else n_startup
         self.warm_start = self._check_warm_start(warm_start)
         # A trial's configuration never changes: its encoding and its key are computed once, so
-        # that an ask late in a long study does not re-encode every trial before it.
-        self._known: dict[int, tuple[np.ndarray, str]] = {}
-        self._scored: dict[int, list[float]] = {}
+        # that an ask late in a long study does not re-encode every trial before it. Each entry
+        # keeps what it was computed from: trial ids are only unique within one storage, and a
+        # searcher object handed to a second study must not read the first one's trials there.
+        self._known: dict[int, tuple[dict[str, Any], np.ndarray, str]] = {}
+        self._scored: dict[int, tuple[float | None, list[float]]] = {}
 
     def check_integers(self, least: int = 1, **options: object) -> None:
         """Raise a clear ConfigError unless every option is an integer >= ``least``."""
@@ -157,10 +169,12 @@ class LearningSearcher(Searcher):
         """The history as arrays: completed and failed trials (failures score +inf, so models
         learn to keep away from them; pruned trials count as failures of their configuration)."""
         metrics = history.metrics
+        if not self._known.keys() <= {trial.id for trial in history.trials}:
+            self.forget()  # trials never leave a study: this history is another study's
         points, scores, numbers, pending = [], [], [], []
-        for config, value in self.warm_start:
+        for i, (config, value) in enumerate(self.warm_start):
             points.append(self.space.encode(config))
-            scores.append(_warm_scores(value, metrics, history.modes))
+            scores.append(_warm_scores(value, metrics, history.modes, f"{self.name}: warm_start[{i}]"))
             numbers.append(-1 - len(numbers))
         for trial in history.trials:
             if trial.state is TrialState.FAILED and not trial.failed_itself:
@@ -169,11 +183,15 @@ class LearningSearcher(Searcher):
             if not trial.state.finished:
                 pending.append(point)
                 continue
-            row = self._scored.get(trial.id)
-            if row is None:  # a finished trial's score is final: computed once
-                row = self._scored[trial.id] = [history.score(trial, m) for m in metrics] \
+            scored = self._scored.get(trial.id)
+            if scored is not None and not _same_value(scored[0], trial.value):
+                self.forget()  # a finished trial's value is final: this one is another study's
+                scored = None
+            if scored is None:  # computed once
+                row = [history.score(trial, m) for m in metrics] \
                     if trial.state is TrialState.COMPLETED else [math.inf] * len(metrics)
-            scores.append(row)
+                scored = self._scored[trial.id] = (trial.value, row)
+            scores.append(scored[1])
             points.append(point)
             numbers.append(trial.number)
         d = self.features.d
@@ -186,9 +204,17 @@ class LearningSearcher(Searcher):
 
     def _seen(self, trial) -> tuple[np.ndarray, str]:
         known = self._known.get(trial.id)
-        if known is None:
-            known = self._known[trial.id] = (self.space.encode(trial.config), config_key(trial.config))
-        return known
+        if known is None or known[0] != trial.config:
+            if known is not None:
+                self.forget()  # the same id for another configuration: another study's trial
+            known = self._known[trial.id] = (dict(trial.config), self.space.encode(trial.config),
+                                             config_key(trial.config))
+        return known[1], known[2]
+
+    def forget(self) -> None:
+        """Drop what was learnt from another study's trials (the searcher was handed a new one)."""
+        self._known.clear()
+        self._scored.clear()
 
     def _startup_point(self, index: int) -> np.ndarray:
         """Point ``index`` of a scrambled Sobol sequence: an even cover of the cube to start from."""
@@ -233,21 +259,35 @@ class LearningSearcher(Searcher):
                 config = self.space.validate(config, where=f"warm_start[{i}]")
             except SpaceError as err:
                 raise ConfigError(str(err)) from None
-            if not (isinstance(value, Mapping) or (isinstance(value, (int, float)) and not isinstance(value, bool))):
+            if not (isinstance(value, Mapping) or _is_number(value)):
                 raise ConfigError(f"{self.name}: warm_start[{i}] value must be a number or a dict of metrics; "
                                   f"got {value!r}")
-            out.append((config, dict(value) if isinstance(value, Mapping) else float(value)))
+            # numpy's numbers (a value read from an array or a data frame) as plain floats: they
+            # are recorded with the study as JSON, and read as the numbers they are
+            out.append((config, {k: float(v) if _is_number(v) else v for k, v in value.items()}
+                        if isinstance(value, Mapping) else float(value)))
         return out
 
 
-def _warm_scores(value: Any, metrics: list[str], modes: list[str]) -> list[float]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _same_value(a: float | None, b: float | None) -> bool:
+    return a == b or (a != a and b != b)  # (NaN is a value too)
+
+
+def _warm_scores(value: Any, metrics: list[str], modes: list[str], where: str) -> list[float]:
     values = value if isinstance(value, Mapping) else {metrics[0]: value}
     if not set(metrics) & set(values):
-        raise ConfigError(f"warm_start: a value {dict(values)!r} has none of the study's metrics {metrics}; "
+        raise ConfigError(f"{where}: the value {dict(values)!r} has none of the study's metrics {metrics}; "
                           "give a number, or a dict with them")
     out = []
     for metric, mode in zip(metrics, modes):
         v = values.get(metric)
-        ok = isinstance(v, (int, float)) and math.isfinite(v)
+        if v is not None and not _is_number(v):  # (text or True was taken for a failed configuration)
+            raise ConfigError(f"{where}: the value of {metric!r} must be a number (None or NaN for a "
+                              f"configuration that failed); got {type(v).__name__} {v!r}")
+        ok = v is not None and math.isfinite(v)
         out.append((-v if mode == "max" else v) if ok else math.inf)
     return out

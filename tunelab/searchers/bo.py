@@ -56,6 +56,10 @@ class BOSearcher(LearningSearcher):
     def startup_size(self) -> int:
         return max(10, self.features.d + 1)
 
+    def forget(self) -> None:
+        super().forget()
+        self._theta, self._fitted_at = None, 0  # fitted to another study's results
+
     def options(self) -> dict[str, Any]:
         return {**super().options(), "max_points": self.max_points, "n_candidates": self.n_candidates,
                 "n_polish": self.n_polish}

@@ -23,6 +23,7 @@ class GridSearcher(Searcher):
         self.space.grid_size(points)  # validates points early, with a clear error
         self._grid: Iterator[dict[str, Any]] | None = None
         self._proposed: set[str] = set()
+        self._history_keys: set[str] = set()
 
     def options(self) -> dict[str, Any]:
         return {"points": self.points}
@@ -32,9 +33,18 @@ class GridSearcher(Searcher):
         return self.space.grid_size(self.points)
 
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
+        if n < 1:
+            return []  # (the loop below would hand out, and use up, the whole grid)
+        in_history = {config_key(t.config) for t in history.trials}
+        if not self._history_keys <= in_history:
+            # Trials never leave a study: a history without some seen before is another study's
+            # (a searcher object handed to a second study), whose grid starts again from the top.
+            # The proposals made for the first one would otherwise count as tried in the second.
+            self._grid, self._proposed = None, set()
+        self._history_keys = in_history
         if self._grid is None:
             self._grid = self.space.grid(self.points)
-        seen = self._proposed | {config_key(t.config) for t in history.trials}
+        seen = self._proposed | in_history
         out: list[dict[str, Any]] = []
         for config in self._grid:
             key = config_key(config)
