@@ -317,6 +317,17 @@ def test_bad_warm_starts_and_an_infinite_prior_weight_are_refused():
         tl.create_study(SPACE, metric="loss", mode="min", searcher="tpe", searcher_options={"prior_weight": np.inf})
 
 
+def test_a_warm_start_value_that_is_no_number_is_refused_before_the_study_is_stored(tmp_path):
+    """Text for a metric was refused only at the first ask, after the study and its bad options
+    were stored under the name (the corrected call then met the name taken)."""
+    url = f"sqlite:///{tmp_path / 'warm.db'}"
+    config = {"lr": 0.01, "layers": 2, "momentum": 0.9, "opt": "sgd"}
+    with pytest.raises(ConfigError, match=r"warm_start\[0\]: the value of 'loss' must be a number .*got str '0.25'"):
+        tl.create_study(SPACE, metric="loss", mode="min", name="w", storage=url, searcher="tpe",
+                        searcher_options={"warm_start": [(config, {"loss": "0.25"})]})
+    assert tl.list_studies(url) == []
+
+
 def test_a_searcher_object_with_its_own_seed_goes_on_with_it_when_the_study_is_resumed(tmp_path):
     """The rebuilt searcher took the study's derived seed: proposals changed from the resume on."""
     space = {"x": tl.uniform(0, 1)}

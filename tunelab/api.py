@@ -15,6 +15,7 @@ from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.reloading import refuse_while_loading_script
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
+from tunelab.searchers._learning import check_warm_metric
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord, StudySummary, open_existing, open_storage
 from tunelab.storage.base import hide_password
@@ -169,6 +170,8 @@ def check_warm_values(warm_start: Sequence[tuple[dict, Any]], metrics: list[str]
         if missing:
             raise ConfigError(f"warm_start[{i}]: {value!r} lacks {missing}; a study with metrics {metrics} needs a "
                               f"dict with each, e.g. {{{', '.join(f'{m!r}: ...' for m in metrics)}}}")
+        for metric in metrics:
+            check_warm_metric(value[metric] if isinstance(value, Mapping) else value, metric, f"warm_start[{i}]")
 
 
 def _warm_start_from(storage: Storage, name: str) -> list[tuple[dict, dict]]:

@@ -277,6 +277,14 @@ def _same_value(a: float | None, b: float | None) -> bool:
     return a == b or (a != a and b != b)  # (NaN is a value too)
 
 
+def check_warm_metric(value: Any, metric: str, where: str) -> None:
+    """A warm start's value of one metric is a number, or None/NaN for a configuration that
+    failed (text or True were taken for a failed configuration, without a word)."""
+    if value is not None and not _is_number(value):
+        raise ConfigError(f"{where}: the value of {metric!r} must be a number (None or NaN for a "
+                          f"configuration that failed); got {type(value).__name__} {value!r}")
+
+
 def _warm_scores(value: Any, metrics: list[str], modes: list[str], where: str) -> list[float]:
     values = value if isinstance(value, Mapping) else {metrics[0]: value}
     if not set(metrics) & set(values):
@@ -285,9 +293,7 @@ def _warm_scores(value: Any, metrics: list[str], modes: list[str], where: str) -
     out = []
     for metric, mode in zip(metrics, modes):
         v = values.get(metric)
-        if v is not None and not _is_number(v):  # (text or True was taken for a failed configuration)
-            raise ConfigError(f"{where}: the value of {metric!r} must be a number (None or NaN for a "
-                              f"configuration that failed); got {type(v).__name__} {v!r}")
+        check_warm_metric(v, metric, where)
         ok = v is not None and math.isfinite(v)
         out.append((-v if mode == "max" else v) if ok else math.inf)
     return out
