@@ -184,6 +184,19 @@ class _ThreadTee(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
+    def fileno(self) -> int:
+        """The console's descriptor: code that hands ``sys.stdout`` to a child process
+        (``subprocess.run(..., stdout=sys.stdout)``) or to ``faulthandler`` runs as it does
+        outside tunelab; what is written there reaches the console, not the trial's log."""
+        return self.console.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        """What a text stream has beyond writing (``buffer``, ``name``, ``reconfigure``...) is the
+        console's: an objective that uses it works as it does outside tunelab."""
+        if name == "console":  # not set yet (being built or unpickled): no stream to ask
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.console, "encoding", "utf-8")

@@ -31,9 +31,15 @@ def integer_steps(reports: list) -> list[int]:
     steps (epochs) as they are; a curve with any other (a share of the data, 0.25, 0.5...) is
     counted 1, 2, 3 instead, so that no two reports land on one step (the loggers write the real
     step beside it, as ``step``)."""
-    if all(float(r.step).is_integer() for r in reports):
+    if whole_steps(reports):
         return [int(r.step) for r in reports]
     return list(range(1, len(reports) + 1))
+
+
+def whole_steps(reports: list) -> bool:
+    """Whether every report's step is a whole number, so that :func:`integer_steps` keeps them
+    as they are (otherwise it counts them, and the real step must be written beside)."""
+    return all(float(r.step).is_integer() for r in reports)
 
 
 def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:

@@ -20,6 +20,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Iterable
 
+from tunelab.errors import ConfigError
+
 #: Libraries whose versions commonly change numerical results.
 KEY_PACKAGES = (
     "numpy", "scipy", "scikit-learn", "pandas", "torch", "torchvision",
@@ -160,8 +162,10 @@ def _changed(status: str) -> bool:
 
 
 def _git_diff(root: str, has_head: bool) -> str:
-    """Uncommitted changes, so results from a dirty tree can still be rebuilt."""
-    base = ["git", "diff", "--no-color", "--no-ext-diff"]
+    """Uncommitted changes, so results from a dirty tree can still be rebuilt: a patch that
+    ``git apply`` takes whatever the user's git settings (``diff.noprefix``, or a text conversion
+    set for a file type, would write one it refuses)."""
+    base = ["git", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"]
     if has_head:
         diff = _run([*base, "HEAD"], cwd=root) or ""
     else:
@@ -226,6 +230,11 @@ def capture_environment(code_path: str | os.PathLike | None = None,
     current directory), and a file's own hash is kept as well;
     ``packages`` names extra distributions whose versions matter.
     """
+    names = None if packages is None or isinstance(packages, (str, bytes)) or not hasattr(packages, "__iter__") \
+        else list(packages)
+    if packages is not None and (names is None or not all(isinstance(name, str) for name in names)):
+        # a bare name was read letter by letter: "torch" recorded the versions of "t", "o"... (none)
+        raise ConfigError(f"packages is a list of distribution names, e.g. packages=['torch']; got {packages!r}")
     env = {
         "host": socket.gethostname(),
         "os": {"system": platform.system(), "release": platform.release(),
@@ -236,7 +245,7 @@ def capture_environment(code_path: str | os.PathLike | None = None,
         "python": {"version": platform.python_version(),
                    "implementation": platform.python_implementation(),
                    "executable": sys.executable},
-        "packages": _package_versions(packages),
+        "packages": _package_versions(names),
         "git": _git_info(code_path),
         "code": _code_file(code_path),
         "captured_at": datetime.now(timezone.utc).isoformat(),

@@ -9,7 +9,6 @@ import io
 import json
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterable
 
 from tunelab import _json
@@ -57,14 +56,18 @@ def trial_rows(trials: Iterable[Trial], param_names: list[str], costs: dict[int,
     return rows
 
 
+def trial_columns(rows: list[dict[str, Any]], param_names: list[str], front: set[int] | None) -> list[str]:
+    """The columns of :func:`trial_rows`; those of a study without trials too, so that its export
+    still has a header (a reader such as pandas then sees the columns, not an error)."""
+    return list(rows[0]) if rows else ["number", "state", "value", *(["on_front"] if front is not None else []),
+                                       *(f"params.{p}" for p in param_names), *_LAST]
+
+
 def to_csv(study: Any) -> str:
     params, front = list(study.space.params), front_numbers(study)
     rows = trial_rows(study.trials, params, study_cost(study).per_trial, front)
     out = io.StringIO()
-    # An empty study still gets its header: a reader (pandas) then sees the columns, not an error.
-    fields = list(rows[0]) if rows else ["number", "state", "value", *(["on_front"] if front is not None else []),
-                                         *(f"params.{p}" for p in params), *_LAST]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=trial_columns(rows, params, front), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
@@ -108,7 +111,10 @@ def export(study: Any, fmt: str) -> str:
 def write(study: Any, fmt: str, output: str | os.PathLike) -> str:
     """Write ``study`` to ``output``: a file (csv, json, xlsx) or a folder (tensorboard)."""
     if fmt in TEXT_FORMATS:
-        Path(output).write_text(export(study, fmt))
+        # UTF-8 whatever the locale (a parameter named "λ" failed to write where it is ASCII or
+        # cp1252), and newlines as exported (Windows made a "\n" inside a CSV value "\r\n")
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(export(study, fmt))
         return os.fspath(output)
     if fmt == "xlsx":
         from tunelab.tracking.export_xlsx import write_xlsx

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tunelab.errors import ConfigError
-from tunelab.tracking.callbacks import integer_steps
+from tunelab.tracking.callbacks import integer_steps, whole_steps
 from tunelab.trial import TrialState
 
 
@@ -80,10 +80,24 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _remove_earlier_export(root: Path) -> None:
+    """Delete the event files an earlier export of the study left in ``root``: TensorBoard reads
+    every event file of a run, so exporting again (after more trials) drew each curve twice.
+    Only event files go, in ``root`` and its ``trial-<n>`` folders; anything else stays."""
+    folders = [root, *(p for p in root.glob("trial-*") if p.is_dir() and p.name[len("trial-"):].isdigit())]
+    for folder in folders:
+        for events in folder.glob("events.out.tfevents.*"):
+            events.unlink()
+        if folder != root and not any(folder.iterdir()):
+            folder.rmdir()  # a trial the study no longer has
+
+
 def write_tensorboard(study: Any, folder: str | os.PathLike) -> str:
-    """Write event files for every trial of ``study`` under ``folder/<study name>``."""
+    """Write event files for every trial of ``study`` under ``folder/<study name>``, in place of
+    those of an earlier export there."""
     tb = _tensorboard()
     root = Path(folder) / study.name
+    _remove_earlier_export(root)
     trials = study.trials
     numeric = sorted({k for t in trials for k, v in t.metrics.items() if _is_number(v)} | set(study.metrics))
     experiment = tb.api.Experiment(
@@ -105,11 +119,11 @@ def _write_trial(tb: SimpleNamespace, trial: Any, folder: Path, numeric: list[st
     for name, value in trial.config.items():
         info.hparams[name].CopyFrom(_value(tb, value))
     writer.add_event(_plugin_event(tb, start, tb.metadata.SESSION_START_INFO_TAG, session_start_info=info))
-    steps = integer_steps(trial.reports)
+    steps, counted = integer_steps(trial.reports), not whole_steps(trial.reports)
     for report, step in zip(trial.reports, steps):
         for name, value in report.metrics.items():
             writer.add_event(_scalar_event(tb, report.time, step, f"curve/{name}", value))
-        if steps[-1] != round(trial.reports[-1].step):  # counted: the real step goes along as a curve
+        if counted:  # the real step goes along as a curve
             writer.add_event(_scalar_event(tb, report.time, step, "curve/step", report.step))
     end = trial.finished_at or start
     last_step = steps[-1] if steps else 0

@@ -8,9 +8,12 @@ and the summary, sheet ``reports`` every intermediate report (for curves).
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from typing import Any
 
+from tunelab import _json
 from tunelab.errors import ConfigError
 from tunelab.tracking.cost import study_cost
 
@@ -23,18 +26,34 @@ def _openpyxl() -> Any:
     return openpyxl
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    if isinstance(value, float) and value != value:  # NaN: Excel has no such number
-        return "NaN"
+#: Characters a worksheet cannot hold (control characters other than tab and newlines), which
+#: openpyxl refuses: one colour code ("\x1b[31m") in an error message failed the whole export.
+_NOT_IN_A_CELL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MAX_CELL_CHARS = 32767  # Excel's limit; a longer text makes it "repair" the workbook
+
+
+def _text(value: str) -> str:
+    value = _NOT_IN_A_CELL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)  # shown, not dropped
+    if len(value) > MAX_CELL_CHARS:
+        marker = f" [cut at {MAX_CELL_CHARS} characters]"
+        value = value[:MAX_CELL_CHARS - len(marker)] + marker
     return value
+
+
+def _cell(value: Any) -> Any:
+    """A value as a cell holds it. Excel has no NaN nor infinity (openpyxl writes an empty cell for
+    them), so they are spelled as the JSON export spells them: "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _json.to_jsonable(value)
+    return _text(value) if isinstance(value, str) else value
 
 
 def _append(sheet: Any, values: list[Any]) -> None:
     """A row of values, text kept as text: openpyxl takes a string that starts with "=" for a
     formula, and Excel would show a choice "=1+2" as 3 (and run whatever a value says)."""
-    sheet.append(values)
+    sheet.append([_cell(v) for v in values])
     for cell in sheet[sheet.max_row]:
         if cell.data_type == "f":
             cell.data_type = "s"
@@ -68,7 +87,7 @@ def study_summary(study: Any) -> list[tuple[str, Any]]:
 
 
 def write_xlsx(study: Any, path: str | os.PathLike) -> str:
-    from tunelab.tracking.export import front_numbers, trial_rows
+    from tunelab.tracking.export import front_numbers, trial_columns, trial_rows
 
     openpyxl = _openpyxl()
     book = openpyxl.Workbook()
@@ -76,23 +95,23 @@ def write_xlsx(study: Any, path: str | os.PathLike) -> str:
     sheet.title = "trials"
     trials = study.trials
     costs = study_cost(study).per_trial
-    rows = trial_rows(trials, list(study.space.params), costs, front_numbers(study))
+    params, front = list(study.space.params), front_numbers(study)
+    rows = trial_rows(trials, params, costs, front)
     for row, trial in zip(rows, trials):
         row["host"] = (trial.system_attrs.get("worker") or {}).get("host")
-    if rows:
-        _append(sheet, list(rows[0]))
-        for row in rows:
-            _append(sheet, [_cell(v) for v in row.values()])
-        sheet.freeze_panes = "B2"
+    _append(sheet, trial_columns(rows, params, front) + ([] if rows else ["host"]))  # a header even with no trials
+    for row in rows:
+        _append(sheet, list(row.values()))
+    sheet.freeze_panes = "B2"
     summary = book.create_sheet("study")
     _append(summary, ["field", "value"])
     for key, value in study_summary(study):
-        _append(summary, [key, _cell(value)])
+        _append(summary, [key, value])
     reports = book.create_sheet("reports")
     metric_names = sorted({k for t in trials for r in t.reports for k in r.metrics})
     _append(reports, ["trial", "step", *metric_names])
     for trial in trials:
         for report in trial.reports:
-            _append(reports, [trial.number, report.step, *[_cell(report.metrics.get(m)) for m in metric_names]])
+            _append(reports, [trial.number, report.step, *[report.metrics.get(m) for m in metric_names]])
     book.save(os.fspath(path))
     return os.fspath(path)
