@@ -78,6 +78,23 @@ def test_a_metric_that_never_varies_is_a_clear_error_not_all_interaction():
         fanova_importance(study)
 
 
+def test_a_constant_metric_to_maximise_is_named_by_its_value_and_one_configuration_is_not_a_constant_metric():
+    """A constant accuracy of 0.9 was said to be -0.9 (its score, negated to be minimised); and
+    trials that all ran one configuration were said to have "the same value" whatever their values
+    were (fANOVA), or got a share of 0 for every parameter without a word (permutation)."""
+    flat = tl.tune(lambda c: 0.9, {"x": tl.uniform(0, 1)}, metric="acc", mode="max", n_trials=5, seed=0)
+    for method in (fanova_importance, permutation_importance):
+        with pytest.raises(ConfigError, match=r"acc has the same value \(0.9\) in all 5 trials explained"):
+            method(flat)
+    repeats = tl.create_study(SPACE, metric="loss", mode="min")
+    for value in (0.1, 0.2, 0.3, 0.4, 0.5):
+        repeats.tell(config={"x": 0.5, "y": 0.5, "z": "a", "fixed": 1}, value=value)
+    for method in (fanova_importance, permutation_importance):
+        with pytest.raises(ConfigError, match="all 5 trials explained ran one configuration, so no parameter explains "
+                                              "the spread of loss"):
+            method(repeats)
+
+
 def test_exact_tree_decomposition_matches_a_numeric_integral():
     from sklearn.tree import DecisionTreeRegressor
 

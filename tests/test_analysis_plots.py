@@ -158,3 +158,35 @@ def test_plot_command_takes_metric_and_draws_a_pareto_front(study, tmp_path, cap
             (["p", "--kind", "pareto"], "study 'p' has one metric (loss)")):
         assert main(["plot", *args, "-o", str(out), "--storage", p if args[0] == "p" else url]) == 2, args
         assert message in capsys.readouterr().err, args
+
+
+def test_a_contour_of_trials_on_one_line_draws_the_points_without_a_surface():
+    """Two parameters tuned together (every trial on one line) made the interpolation raise
+    QhullError ("initial simplex is flat") instead of giving a figure."""
+    study = tl.create_study({"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}, metric="loss", mode="min")
+    for v in (0.1, 0.2, 0.3, 0.4, 0.5):
+        study.tell(config={"x": v, "y": 2 * v}, value=v)
+    figure = plots.contour_figure(study)
+    assert [t.type for t in figure.data] == ["scatter"] and list(figure.data[0].x) == [0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def test_plot_curves_of_any_reported_metric_and_says_when_there_is_none_to_draw(tmp_path, capsys):
+    """--kind curves refused a reported metric the study does not optimise (train_loss), which the
+    figure draws; and a study whose trials reported nothing was written as an empty page."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="c", seed=0)
+    for _ in range(2):
+        trial = study.ask()
+        for step in (1, 2):
+            trial.report(step, loss=trial.config["x"] / step, train_loss=0.5 / step)
+        study.tell(trial, trial.config["x"] / 2)
+    out = tmp_path / "c.html"
+    assert main(["plot", "c", "--kind", "curves", "--metric", "train_loss", "-o", str(out), "--storage", url]) == 0
+    assert '"title":{"text":"train_loss"}' in out.read_text().replace(" ", "")
+    assert main(["plot", "c", "--kind", "curves", "--metric", "val_loss", "-o", str(out), "--storage", url]) == 2
+    assert "no trial of study 'c' reported 'val_loss'; its trials reported: loss, train_loss" in capsys.readouterr().err
+    quiet = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="quiet", seed=0)
+    quiet.tell(quiet.ask(), 0.5)
+    assert main(["plot", "quiet", "--kind", "curves", "-o", str(tmp_path / "q.html"), "--storage", url]) == 2
+    assert "no trial of study 'quiet' reported a learning curve" in capsys.readouterr().err
+    assert not (tmp_path / "q.html").exists()

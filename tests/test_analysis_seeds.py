@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunelab.analysis.seeds import check_seeds, ensemble, seed_check, top_gap
+import tunelab as tl
+
+from tunelab.analysis.seeds import check_seeds, ensemble, ranked_configurations, seed_check, top_gap
 from tunelab.errors import ConfigError
 
 import lab_objectives as objectives
@@ -94,3 +96,20 @@ def test_without_a_lead_to_weigh_the_spread_against_the_verdict_says_what_it_nee
         objectives.noisy, {"x": 0.3, "noise": 0.5}, seeds=3, metric="loss").verdict()
     steady = seed_check(objectives.noisy, {"x": 0.5, "noise": 0.0}, seeds=3, metric="loss", ranked_values=[0.1])
     assert steady.stable is True and "stable: the seed does not move loss at all" in steady.verdict()
+
+
+def test_the_ranking_a_lead_is_taken_from_holds_each_configuration_once():
+    """A configuration tried twice was its own runner-up: the lead was two seeds' difference."""
+    study = tl.create_study({"c": tl.choice(["a", "b", "c"])}, metric=["acc", "latency"], mode=["max", "min"])
+    for c, acc, latency in (("a", 0.90, 3.0), ("a", 0.89, 2.0), ("b", 0.70, 1.0), ("c", 0.80, 2.5)):
+        study.tell(config={"c": c}, value={"acc": acc, "latency": latency})
+    assert ranked_configurations(study) == [0.90, 0.80, 0.70]
+    assert ranked_configurations(study, "latency", k=2) == [1.0, 2.0]
+    assert top_gap(ranked_configurations(study)) == pytest.approx(0.10)
+
+
+def test_predictions_that_cannot_be_averaged_are_explained():
+    """Text labels and ragged rows ended in numpy's own ValueError, which named no run or key."""
+    for runs in ([{"predictions": ["cat", "dog"]}] * 2, [{"predictions": [[0.1, 0.9], [0.5]]}] * 2):
+        with pytest.raises(ConfigError, match="'predictions' of a run must be numbers of one shape"):
+            ensemble(runs)

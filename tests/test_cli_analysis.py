@@ -194,3 +194,26 @@ def test_seed_check_of_a_multi_fidelity_study_with_one_completed_trial_gives_a_v
     assert "study 'noisy' has 1 completed trial(s) with a value of loss (2 more stopped or paused by its " \
            "scheduler" in text
     assert "a lead needs two: run more of its trials" in text
+
+
+def noisy_choice(config, trial):
+    """Configuration 'a' is better than 'b' by 1.0; the seed moves the loss by about 0.1."""
+    return {"loss": {"a": 0.0, "b": 1.0}[config["c"]] + 0.1 * np.random.default_rng(trial.seed).normal()}
+
+
+def test_seed_check_weighs_the_spread_against_the_lead_over_another_configuration_not_a_repeat(capsys, tmp_path):
+    """The best configuration, tried twice, was its own runner-up: the "lead" was the seed's noise
+    between its two runs, and the verdict weighed the seed against itself (UNSTABLE here)."""
+    url = f"sqlite:///{tmp_path / 'rep.db'}"
+    study = tl.tune(noisy_choice, {"c": tl.choice(["a", "b"])}, metric="loss", mode="min", n_trials=1, storage=url,
+                    name="rep", seed=0, enqueue=[{"c": "a"}])
+    best = study.best.value
+    study.tell(config={"c": "a"}, value=best + 0.03)  # 'a' again, as a searcher repeating a finite space does
+    code, out = run(capsys, "seed-check", "rep", "--seeds", "3", "--json", "--storage", url)
+    data = json.loads(out)
+    assert code == 0 and data["top_gap"] is None and data["stable"] is None
+    assert "has 2 completed trial(s) with a value of loss, all of one configuration" in data["no_verdict"]
+    study.tell(config={"c": "b"}, value=1.0)
+    code, out = run(capsys, "seed-check", "rep", "--seeds", "3", "--json", "--storage", url)
+    data = json.loads(out)
+    assert code == 0 and data["top_gap"] == pytest.approx(1.0 - best) and data["stable"] is True

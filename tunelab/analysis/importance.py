@@ -75,10 +75,25 @@ def training_data(study: Any, budget: float | None = None, seed: int = 0,
     if len(trials) < MIN_TRIALS or not names:
         raise ConfigError(f"importance needs at least {MIN_TRIALS} {what} and one searched parameter; "
                           f"study {study.name!r} has {len(trials)} and {len(names)}")
-    X = np.array([study.space.encode(t.config) for t in trials])
+    X, y = np.array([study.space.encode(t.config) for t in trials]), np.array(scores)
+    _check_spread(study, metric, X, y)
     inactive = np.isnan(X)
     X[inactive] = np.random.default_rng(seed).random(int(inactive.sum()))
-    return names, X, np.array(scores), budget
+    return names, X, y, budget
+
+
+def _check_spread(study: Any, metric: str, X: np.ndarray, y: np.ndarray) -> None:
+    """Refuse what no parameter can explain, saying which it is: a metric that never moves (there
+    is no variance to share out), or one configuration run every time (the metric's spread is
+    the seed's, and every share would be 0, which fANOVA reported as a metric that never moved)."""
+    if np.ptp(y) == 0:  # y holds scores, lower is better: a metric to maximise is negated there
+        value = -float(y[0]) if study.modes[study.metrics.index(metric)] == "max" else float(y[0])
+        raise ConfigError(f"importance: {metric} has the same value ({value:.6g}) in all {len(y)} trials "
+                          "explained, so no parameter explains any of it")
+    if len(np.unique(np.nan_to_num(X, nan=-1.0), axis=0)) == 1:
+        raise ConfigError(f"importance: all {len(y)} trials explained ran one configuration, so no parameter explains "
+                          f"the spread of {metric} (it is the seed's); importance needs trials whose searched "
+                          "parameters differ")
 
 
 def _metric(study: Any, metric: str | None) -> str:
@@ -178,9 +193,9 @@ def fanova_importance(study: Any, *, trees: int = 64, seed: int = 0, budget: flo
     names, X, y, budget = training_data(study, budget, seed, metric)
     forest = fit_forest(X, y, seed, trees)
     shares = [s for s in (tree_main_effects(tree, len(names)) for tree in forest.estimators_) if s is not None]
-    if not shares:  # every tree is flat: there is no variance to share out, main or interaction
-        raise ConfigError(f"importance: {_metric(study, metric)} has the same value ({float(y[0]):.6g}) in all "
-                          f"{len(y)} trials explained, so no parameter explains any of it")
+    if not shares:  # every tree is flat (a metric or configurations that never vary are refused before)
+        raise ConfigError(f"importance: no tree of the forest over the {len(y)} trials explained found a split, so "
+                          "there is no variance to share out; run more trials")
     mean = np.mean(shares, axis=0)
     scores = dict(sorted(zip(names, map(float, mean)), key=lambda kv: -kv[1]))
     return Importance(scores, max(0.0, 1.0 - float(mean.sum())), len(y), "fanova", budget, _metric(study, metric))

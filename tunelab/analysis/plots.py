@@ -135,7 +135,10 @@ def slice_figure(study: Any, metric: str | None = None) -> Any:
 
 
 def contour_figure(study: Any, x: str | None = None, y: str | None = None, metric: str | None = None) -> Any:
-    """The metric over two parameters, interpolated between the trials (shown as points)."""
+    """The metric over two parameters, interpolated between the trials (shown as points). Trials
+    that all lie on one line (two parameters tuned together) span no surface: they are drawn as
+    points only, as too few trials are (the interpolation's triangulation raised on them)."""
+    import scipy.spatial
     from scipy.interpolate import griddata
 
     go, _ = _plotly()
@@ -150,9 +153,16 @@ def contour_figure(study: Any, x: str | None = None, y: str | None = None, metri
     logx, logy = getattr(study.space.params[x], "log", False), getattr(study.space.params[y], "log", False)
     fx, fy = (np.log10(xs) if logx else xs), (np.log10(ys) if logy else ys)
     fig = go.Figure()
+    grid = None
     if len(trials) >= 4 and np.ptp(fx) > 0 and np.ptp(fy) > 0:
         gx, gy = np.linspace(fx.min(), fx.max(), 60), np.linspace(fy.min(), fy.max(), 60)
-        grid = griddata((fx, fy), zs, tuple(np.meshgrid(gx, gy)), method="linear")
+        # scipy < 1.11 has QhullError only in a private module; it is a RuntimeError there too
+        flat = getattr(scipy.spatial, "QhullError", RuntimeError)
+        try:
+            grid = griddata((fx, fy), zs, tuple(np.meshgrid(gx, gy)), method="linear")
+        except flat:
+            grid = None
+    if grid is not None:
         fig.add_trace(go.Contour(x=10 ** gx if logx else gx, y=10 ** gy if logy else gy, z=grid,
                                  colorscale="Viridis", reversescale=mode == "min", colorbar={"title": metric},
                                  connectgaps=False))

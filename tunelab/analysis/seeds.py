@@ -10,6 +10,7 @@ The course's advice then: remove the instability, and failing that, average seve
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -17,7 +18,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from tunelab.analysis.rerun import Rerun, check_named_metric, rerun
+from tunelab.analysis.summary import top_trials
 from tunelab.errors import ConfigError
+from tunelab.space import config_key
 from tunelab.tracking.seeds import derive_seed
 
 
@@ -117,12 +120,34 @@ def top_gap(values: Sequence[float]) -> float | None:
     return None if len(best) < 2 else float(abs(best[0] - best[1]))
 
 
+def ranked_configurations(study: Any, metric: str | None = None, k: int = 5) -> list[float]:
+    """The best value of each of the ``k`` best distinct configurations of ``study`` on
+    ``metric`` (default: its first), best first: the ranking :func:`seed_check` takes the lead
+    from. A configuration tried twice (a searcher repeating a finite space, a baseline enqueued
+    again) is one configuration: its second value is a second seed, and a "lead" of its best run
+    over it measured the seed's own noise as if it were the lead of one configuration over another."""
+    metric = metric or study.metric
+    seen: set[str] = set()
+    ranked: list[float] = []
+    for trial in top_trials(study, k=len(study.trials), metric=metric):
+        value = trial.value if metric == study.metric else (trial.metrics or {}).get(metric)
+        key = config_key(trial.config)
+        if value is None or not math.isfinite(value) or key in seen:
+            continue
+        seen.add(key)
+        ranked.append(float(value))
+        if len(ranked) >= k:
+            break
+    return ranked
+
+
 def seed_check(objective: Callable, config: Mapping[str, Any], seeds: int = 5, *, metric: str | None = None,
                root_seed: int = 0, first_seed: int | None = None, recorded: float | None = None,
                ranked_values: Sequence[float] | None = None, budget: float | None = None) -> SeedCheck:
     """Run ``config`` with ``seeds`` seeds (to ``budget``: ``trial.budget`` of a multi-fidelity
     objective); ``metric`` names the value to read when the objective returns a dict;
-    ``ranked_values`` (the study's values, best first) gives the best configuration's lead that the
+    ``ranked_values`` (the study's values, best first, one per configuration:
+    :func:`ranked_configurations`) gives the best configuration's lead that the
     spread is compared with; ``recorded`` (the trial's value, run with ``first_seed``) is checked
     to come back."""
     chosen, name = check_seeds(seeds, root_seed, first_seed), metric or "value"
@@ -157,7 +182,11 @@ def ensemble(runs: Sequence[Rerun | Mapping[str, Any] | Any], key: str = "predic
         if value is None:
             raise ConfigError(f"a run returned no {key!r} to ensemble; return {{'{key}': ..., 'loss': ...}} "
                               "from the objective")
-        arrays.append(np.asarray(value, dtype=float))
+        try:
+            arrays.append(np.asarray(value, dtype=float))
+        except (TypeError, ValueError) as err:  # text labels, or rows of different lengths in one run
+            raise ConfigError(f"{key!r} of a run must be numbers of one shape (a list, a list of rows of one "
+                              f"length or an array), to be averaged; got {str(value)[:80]} ({err})") from None
     if not arrays:
         raise ConfigError("ensemble needs at least one run")
     if any(a.shape != arrays[0].shape for a in arrays):

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", choices=KINDS, default="history",
                         help="what to draw (default %(default)s); pareto: the front of a study with several metrics")
     add_metric_option(parser, "plot; --kind pareto takes two (--metric A --metric B), needed when the study "
-                      "has more than two", action="append")
+                      "has more than two; --kind curves takes any metric the trials reported", action="append")
     parser.add_argument("-o", "--output", required=True, help="file to write: .html (self-contained) or .png")
     finish_parser(parser, run, json_output=False)
 
@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith((".html", ".htm", ".png")):
         raise UsageError(f"-o {args.output}: plots are written as .html (self-contained) or .png; name such a file")
     study = load_study(args)
-    chosen = [chosen_metric(study, name) for name in args.metric or []]
+    chosen = _curve_metrics(study, args.metric or []) if args.kind == "curves" else \
+        [chosen_metric(study, name) for name in args.metric or []]
     if args.kind == "pareto":
         fig = plots.pareto_figure(study, _pareto_pair(study, chosen))
     elif args.kind == "cost" and chosen:
@@ -68,3 +69,19 @@ def _pareto_pair(study: Any, chosen: list[str]) -> list[str] | None:
         raise UsageError(f"--kind pareto draws two different metrics of study {study.name!r} ({names}); got "
                          f"{', '.join(chosen) or 'none'}: name two{both}, e.g. --metric {first} --metric {second}")
     return chosen
+
+
+def _curve_metrics(study: Any, names: list[str]) -> list[str]:
+    """The metrics of --kind curves: any the trials reported (a curve of train_loss is a curve
+    too, though the study does not optimise it), checked against what they reported, so that a
+    study without reports, or a name no trial reported, is said rather than drawn as an empty page."""
+    reported = sorted({key for trial in study.trials for report in trial.reports for key in report.metrics})
+    if not reported:
+        raise UsageError(f"--kind curves: no trial of study {study.name!r} reported a learning curve (the objective "
+                         f"calls trial.report(step, {study.metric}=...) to record one); there is nothing to draw")
+    wanted = names or [study.metric]
+    missing = [name for name in wanted if name not in reported]
+    if missing:
+        raise UsageError(f"--kind curves: no trial of study {study.name!r} reported {missing[0]!r}; its trials "
+                         f"reported: {', '.join(reported)} (choose one with --metric NAME)")
+    return names

@@ -18,12 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tunelab.analysis.seeds import seed_check
-    from tunelab.analysis.summary import top_trials
+    from tunelab.analysis.seeds import ranked_configurations, seed_check
 
     with rerun_target(args) as (study, trial, objective, metric, change):
-        # the spread is weighed against the lead of the best configuration on the same metric
-        ranked = [metric_value(study, t, metric) for t in top_trials(study, k=5, metric=metric)]
+        # the spread is weighed against the lead of the best configuration over the next one (not
+        # over its own repeat) on the same metric
+        ranked = ranked_configurations(study, metric)
         check = seed_check(objective, trial.config, args.seeds, metric=metric, root_seed=study.seed,
                            first_seed=trial.seed, ranked_values=ranked, budget=trial.budget,
                            recorded=metric_value(study, trial, metric) if trial.state is TrialState.COMPLETED
@@ -40,13 +40,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _no_lead(study: Any, metric: str, ranked: int) -> str:
-    """What the study lacks for a verdict: a second completed trial. A multi-fidelity study can
-    lack one after a few trials, its scheduler having stopped all but one early; their values, at a
-    lower budget, do not compare with the re-runs at the trial's budget, so they are not used."""
+    """What the study lacks for a verdict: a second completed configuration. A multi-fidelity
+    study can lack one after a few trials, its scheduler having stopped all but one early; their
+    values, at a lower budget, do not compare with the re-runs at the trial's budget, so they are
+    not used. Trials that repeat one configuration are one configuration."""
     counts = study.counts()
     stopped = sum(counts.get(state, 0) for state in ("pruned", "paused"))
     early = (f" ({stopped} more stopped or paused by its scheduler, at a lower budget than a full run's)"
              if stopped else "")
-    return (f"study {study.name!r} has {ranked} completed trial(s) with a value of {metric}{early}, and a lead "
-            "needs two: run more of its trials (tunelab run --resume with a larger n_trials, or load_if_exists=True "
-            "in Python), then check again")
+    completed = sum(metric_value(study, t, metric) is not None for t in study.trials
+                    if t.state is TrialState.COMPLETED)
+    repeated = ", all of one configuration" if completed > ranked == 1 else ""
+    return (f"study {study.name!r} has {completed} completed trial(s) with a value of {metric}{repeated}{early}, "
+            "and a lead needs two: run more of its trials (tunelab run --resume with a "
+            "larger n_trials, or load_if_exists=True in Python), then check again")
