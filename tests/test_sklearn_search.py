@@ -215,3 +215,82 @@ def test_the_best_estimators_inverse_transform_and_score_samples_are_offered():
     reduced = search.transform(x)
     assert search.inverse_transform(reduced).shape == x.shape
     assert search.score_samples(x).shape == (len(x),)
+
+
+def test_a_fitted_search_kept_in_a_database_saves_and_loads_like_a_scikit_learn_model(tmp_path):
+    import pickle
+
+    x, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'cv.db'}"
+    search = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, n_trials=2, cv=2,
+                          random_state=0, storage=url, name="saved").fit(x, y)
+    loaded = pickle.loads(pickle.dumps(search))  # joblib.dump does the same
+    assert (loaded.predict(x) == search.predict(x)).all() and loaded.best_params_ == search.best_params_
+    assert loaded.study_.name == "saved" and len(loaded.study_.trials) == 2  # reopened from its database
+    assert pickle.loads(pickle.dumps(loaded)).study_.best.value == pytest.approx(search.best_score_)
+    with pytest.raises(AttributeError, match="study_"):
+        TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(1e-2, 10.0)}).study_
+
+
+class _InterruptedAtThirdFit(LogisticRegression):
+    """Its third fit is stopped by a Ctrl-C (KeyboardInterrupt), as a user stops a long search."""
+
+    fits = 0
+
+    def fit(self, X, y, **kwargs):
+        _InterruptedAtThirdFit.fits += 1
+        if _InterruptedAtThirdFit.fits == 3:
+            raise KeyboardInterrupt
+        return super().fit(X, y, **kwargs)
+
+
+def _interrupted_search(tmp_path) -> dict:
+    """A stored search on iris stopped by Ctrl-C in its second trial; the arguments that go on with it."""
+    x, y = load_iris(return_X_y=True)
+    kept = dict(n_trials=3, cv=2, random_state=0, storage=f"sqlite:///{tmp_path / 'cv.db'}", name="stopped")
+    _InterruptedAtThirdFit.fits = 0
+    with pytest.raises(KeyboardInterrupt):
+        TuneSearchCV(_InterruptedAtThirdFit(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, **kept).fit(x, y)
+    return kept
+
+
+def test_a_search_stopped_by_ctrl_c_refuses_to_go_on_with_other_data(tmp_path):
+    kept = _interrupted_search(tmp_path)
+    x, y = load_iris(return_X_y=True)
+    with pytest.raises(tl.ConfigError, match="holds a search on other data"):  # its first trial's scores are of iris
+        TuneSearchCV(_InterruptedAtThirdFit(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, **kept).fit(x[:90], y[:90])
+
+
+def test_a_trial_cancelled_by_ctrl_c_is_no_failed_candidate_in_cv_results(tmp_path):
+    kept = _interrupted_search(tmp_path)
+    x, y = load_iris(return_X_y=True)
+    search = TuneSearchCV(_InterruptedAtThirdFit(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, **kept).fit(x, y)
+    assert len(search.cv_results_["params"]) == 3  # the cancelled trial ran again: only that run is a candidate
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert list(search.cv_results_["rank_test_score"]) == \
+        list(rankdata(-search.cv_results_["mean_test_score"], method="min"))
+
+
+def test_random_state_and_n_trials_are_taken_as_scikit_learn_takes_them():
+    x, y = load_iris(return_X_y=True)
+    space = {"C": tl.loguniform(1e-3, 10.0)}
+    for bad in (1.5, "0"):  # scikit-learn refuses these too; ignoring them would leave the search unseeded
+        with pytest.raises(tl.ConfigError, match="random_state must be None, an integer or a numpy RandomState"):
+            TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=2, cv=2, random_state=bad).fit(x, y)
+    runs = [TuneSearchCV(LogisticRegression(max_iter=300), space, n_trials=np.int64(2), cv=2,
+                         random_state=np.int64(3)).fit(x, y) for _ in range(2)]
+    assert len(runs[0].cv_results_["params"]) == 2 and runs[0].best_params_ == runs[1].best_params_
+
+
+def test_score_and_classes_of_a_search_fit_with_refit_false_say_why_they_are_missing():
+    x, y = load_iris(return_X_y=True)
+    search = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, n_trials=1, cv=2,
+                          refit=False).fit(x, y)
+    with pytest.raises(AttributeError, match="fit with refit=False: score needs the best configuration refit"):
+        search.score(x, y)
+    with pytest.raises(AttributeError, match="fit with refit=False: classes_ needs"):
+        search.classes_
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):  # never fit: scikit-learn's own message
+        TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(1e-2, 10.0)}).score(x, y)

@@ -294,6 +294,15 @@ class Categorical(Distribution):
         return {"options": list(self.options)}
 
 
+def _non_string_keys(value: Any) -> list:
+    """The dict keys in ``value`` (nested too) that are not strings."""
+    if isinstance(value, Mapping):
+        return [k for k in value if not isinstance(k, str)] + [k for v in value.values() for k in _non_string_keys(v)]
+    if isinstance(value, (list, tuple)):
+        return [k for item in value for k in _non_string_keys(item)]
+    return []
+
+
 class Fixed(Distribution):
     """A constant: recorded with every trial, never searched."""
 
@@ -303,6 +312,11 @@ class Fixed(Distribution):
     def __init__(self, value: Any, when=None):
         super().__init__(when)
         value = _plain(value)
+        keys = _non_string_keys(value)
+        if keys:  # JSON would turn them into strings, silently: {0: 1} would come back as {'0': 1}
+            raise SpaceError(f"fixed values are kept as JSON, whose dict keys are strings: the key {keys[0]!r} would "
+                             f"not come back as it is; got {value!r}. Use string keys, or give this value to the "
+                             "model directly rather than through the space")
         try:
             self._text = json.dumps(value, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError):

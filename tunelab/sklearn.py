@@ -10,6 +10,8 @@ score (``scoring``: a name or a callable); ``refit`` may be a callable picking `
 from ``cv_results_``; ``fit(X, y, groups=)`` reaches group-aware splitters. A fold that fails
 scores ``error_score`` (the others keep theirs, as in scikit-learn; a configuration whose mean is
 then NaN is a failed trial), and ``error_score="raise"`` ends the search at the first failure.
+A fitted search is saved and loaded (pickle, ``joblib.dump``) like any fitted model; a study kept
+in a database is then reopened from its storage when ``study_`` is read.
 
 Needs scikit-learn (``pip install 'tunelab[sklearn]'``).
 """
@@ -26,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tunelab.errors import ConfigError, StudyNotFound, check_count
+from tunelab.storage import MemoryStorage
 from tunelab.storage.base import hide_password
 from tunelab.tracking.callbacks import Callback
 
@@ -44,6 +47,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 #: A trial's record of its cross-validation (per split), and a study's hash of the data it searched.
 FOLDS, DATA, SETUP = "cv_folds", "tunesearchcv_data", "tunesearchcv_setup"
+_STUDY, _STORED_STUDY = "_study", "_stored_study"  # study_, or (storage URL, study name) to reopen it from
 _FOLD_KEYS = ("test_score", "train_score", "fit_time", "score_time")
 
 
@@ -56,11 +60,20 @@ def _fingerprint(thing: Any) -> str:
         return joblib.hash(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(thing)))
 
 
-class _StopAtFailure(Callback):
-    """error_score='raise': no trial starts after the first that failed."""
+class _SearchRecord(Callback):
+    """Marks the study with the search's data and setup as soon as its first trial is recorded, not
+    only once the run is over: a search interrupted (Ctrl-C) and fit again on other data would
+    otherwise go on and mix both data's scores. With ``stop_at_failure`` (error_score='raise'), no
+    trial starts after the first that failed."""
+
+    def __init__(self, attrs: dict[str, Any], stop_at_failure: bool):
+        self.attrs, self.stop_at_failure, self.written = attrs, stop_at_failure, False
 
     def on_trial_end(self, study, trial) -> None:
-        if trial.state.value == "failed":
+        if not self.written:
+            study.storage.update_study(study.record.id, user_attrs=self.attrs)
+            self.written = True
+        if self.stop_at_failure and trial.state.value == "failed":
             study.stop()
 
 
@@ -104,7 +117,13 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         if not hasattr(self.estimator, "fit"):
             raise ConfigError(f"TuneSearchCV needs an estimator with fit(); got {self.estimator!r}")
-        check_count("n_trials", self.n_trials, optional=False)
+        # numpy integers, as scikit-learn's own searches take them (n_iter=np.int64(20))
+        n_trials = int(self.n_trials) if isinstance(self.n_trials, np.integer) else self.n_trials
+        check_count("n_trials", n_trials, optional=False)
+        if isinstance(self.random_state, bool) or not (self.random_state is None or isinstance(
+                self.random_state, (numbers.Integral, np.random.RandomState))):
+            raise ConfigError(f"random_state must be None, an integer or a numpy RandomState (as scikit-learn takes "
+                              f"it); got {self.random_state!r}")
         if isinstance(self.scoring, (list, tuple, set, dict)):
             raise ConfigError("TuneSearchCV optimises one score: give scoring as one name or callable "
                               f"(several metrics, as GridSearchCV takes them, are not supported); got {self.scoring!r}")
@@ -166,21 +185,23 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         setup = {"estimator": _fingerprint(self.estimator), "scoring": _fingerprint(self.scoring),
                  "cross-validation splits": _fingerprint(splits), "fit parameters": _fingerprint(fit_params)}
         self._check_same_search(data, setup)
+        attrs = {DATA: data, SETUP: setup}
         seed = self.random_state
         if isinstance(seed, np.random.RandomState):  # as scikit-learn takes it: a draw from it seeds the study
             seed = int(seed.randint(2**31 - 1))
-        seed = seed if isinstance(seed, (int, np.integer)) else None
+        seed = None if seed is None else int(seed)
         tunelab_log = logging.getLogger("tunelab")
         level = tunelab_log.level
         tunelab_log.setLevel(logging.ERROR)  # failed fits: one FitFailedWarning below, not a line each
         try:
-            self.study_ = tl.tune(objective, self.space, metric="score", mode="max", n_trials=self.n_trials,
+            self.__dict__.pop(_STORED_STUDY, None)  # a search loaded from a file, fit again: its new study
+            self._study = tl.tune(objective, self.space, metric="score", mode="max", n_trials=n_trials,
                                   searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
                                   storage=self.storage, name=self.name, executor="inline", progress=False,
-                                  max_failures=None, callbacks=[_StopAtFailure()] if stop else ())
+                                  max_failures=None, callbacks=[_SearchRecord(attrs, stop_at_failure=stop)])
         finally:
             tunelab_log.setLevel(level)
-        self.study_.storage.update_study(self.study_.record.id, user_attrs={DATA: data, SETUP: setup})
+        self.study_.storage.update_study(self.study_.record.id, user_attrs=attrs)
         if errors and (not any(t.state.value == "completed" for t in self.study_.trials) or stop):
             raise errors[0]
         if errors:
@@ -237,7 +258,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
                               f"random_state): {advice}")
 
     def _collect(self) -> None:
-        trials = [t for t in self.study_.trials if t.state.finished]
+        # a trial its tuner cancelled (Ctrl-C) was not scored: it runs again, and only that run counts
+        trials = [t for t in self.study_.trials if t.state.finished and t.shown_state != "cancelled"]
         folds = [t.user_attrs.get(FOLDS, {}) for t in trials]
         failed = self.error_score if isinstance(self.error_score, (int, float)) else np.nan
         scores = np.array([t.value if t.state.value == "completed" and t.value is not None else failed
@@ -277,11 +299,44 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.best_params_ = dict(trials[self.best_index_].config)
         self.best_score_ = float(scores[self.best_index_])
 
+    # -- saved and loaded (pickle, joblib.dump) like any fitted scikit-learn model ---------------
+    @property
+    def study_(self):
+        """The study of the last fit. A study in a database holds a connection, which cannot be
+        saved with the search: a saved search keeps its storage URL and name, and reopens it here."""
+        state = self.__dict__
+        if _STUDY not in state and _STORED_STUDY in state:
+            import tunelab as tl
+
+            url, name = state[_STORED_STUDY]
+            state[_STUDY] = tl.load_study(name, storage=url)
+            del state[_STORED_STUDY]
+        if _STUDY not in state:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'study_' (call fit first)")
+        return state[_STUDY]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        study = state.get(_STUDY)
+        if study is not None and not isinstance(study.storage, MemoryStorage):
+            state = {k: v for k, v in state.items() if k != _STUDY}
+            state[_STORED_STUDY] = (study.storage.url, study.name)
+        return state
+
     # -- the best estimator's face ------------------------------------------------------------
+    def _refit_estimator(self, what: str):
+        """The best estimator refit on all the data; a search fit with refit=False says so rather
+        than that it was never fit (as GridSearchCV does)."""
+        if not self.refit and hasattr(self, "cv_results_") and not hasattr(self, "best_estimator_"):
+            raise AttributeError(f"This {type(self).__name__} was fit with refit=False: {what} needs the best "
+                                 "configuration refit on all the data; fit again with refit=True, or refit "
+                                 "clone(estimator).set_params(**best_params_) yourself")
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_
+
     @property
     def classes_(self):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.classes_
+        return self._refit_estimator("classes_").classes_
 
     predict = _delegate("predict")
     predict_proba = _delegate("predict_proba")
@@ -292,8 +347,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
     score_samples = _delegate("score_samples")
 
     def score(self, X, y=None):
-        check_is_fitted(self, "best_estimator_")
-        return self.scorer_(self.best_estimator_, X, y)
+        best = self._refit_estimator("score")
+        return self.scorer_(best, X, y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -236,7 +236,9 @@ class Space:
             for parent, allowed in dist.when.items():
                 if self.params[parent].kind in ("int", "float"):
                     named = allowed if isinstance(allowed, (list, tuple, set)) else [allowed]
-                    grid[parent] = sorted(set(grid[parent]) | {v for v in named if self.params[parent].contains(v)})
+                    # in the parent's own type: when={"layers": 5.0} adds 5, never the float 5.0
+                    grid[parent] = sorted(set(grid[parent]) | {self.params[parent].normalize(v) for v in named
+                                                               if self.params[parent].contains(v)})
         return grid
 
     # -- validation of configurations handed in by users -----------------------------------
