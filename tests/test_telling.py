@@ -423,3 +423,29 @@ def test_a_trial_of_another_study_is_refused_even_where_its_id_is_taken_here(tmp
             b.tell(a.get_trial(0), 0.123)  # a stored record of a's
         assert b.get_trial(0).state is TrialState.RUNNING and a.get_trial(0).state is TrialState.RUNNING
         assert b.tell(from_b, 0.5).value == 0.5 and a.tell(from_a, 0.25).value == 0.25
+
+
+def test_ask_with_a_configuration_runs_that_one_as_a_new_trial_of_the_study():
+    """``study.ask({...})`` was taken for ``wait`` (a dict is true) and ran the searcher's choice."""
+    study = _study()
+    config = {name: study.space.params[name].from_unit(0.25) for name in study.space.params}
+    trial = study.ask(config)
+    assert trial.config == config and trial.budget == 1.0  # a new trial's budget: ASHA's lowest rung
+    assert trial.report(trial.budget, loss=0.5) is Decision.PAUSE
+    assert study.tell(trial).state is TrialState.PAUSED
+    assert study.trials[0].config == config
+    plain = tl.create_study(SPACE, metric="loss", mode="min", n_trials=1)
+    plain.ask()
+    with pytest.raises(tl.TrialLimitReached, match="n_trials=1"):  # it spends one of them
+        plain.ask({"x": 0.5})
+
+
+@pytest.mark.parametrize("bad, said", [(False, r"got False \(to not wait at the trial limit: study.ask\(wait=False\)\)"),
+                                       ([0.5], r"got \[0.5\]$")])
+def test_ask_refuses_what_is_no_configuration_saying_what_it_takes(bad, said):
+    study = _study()
+    with pytest.raises(tl.ConfigError, match=r"ask: config must be a dict of parameter values, e.g. .*" + said):
+        study.ask(bad)
+    with pytest.raises(tl.ConfigError, match="ask: wait must be True or False; got 'no'"):
+        study.ask(wait="no")
+    assert study.trials == []

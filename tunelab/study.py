@@ -254,13 +254,14 @@ class Study(ReportSink):
         self.storage.update_study(self.record.id, settings={"budgets": budgets})
         self.record.settings = {**self.record.settings, "budgets": budgets}
 
-    def ask(self, wait: bool = True) -> RunningTrial:
+    def ask(self, config: Mapping[str, Any] | None = None, *, wait: bool = True) -> RunningTrial:
         """Start a trial for your own loop (one to resume, ``trial.budget`` saying how far, or a
         new one); finish it with :meth:`tell`. Under a trial limit (:attr:`n_trials`, planned for
         as in ``tl.tune``) it raises :class:`TrialLimitReached` once nothing is left to run; while
         other processes still run trials whose results may get a paused one promoted, it waits
-        for them unless ``wait`` is False (see :func:`tunelab.telling.ask`)."""
-        return telling.ask(self, wait)
+        for them unless ``wait`` is False (see :func:`tunelab.telling.ask`). With ``config``, a
+        new trial of that configuration (a value for each parameter), chosen by you, not the searcher."""
+        return telling.ask(self, wait, config)
 
     def stop(self) -> None:
         """End the tuning run in progress on this study once its running trials finish: no trial

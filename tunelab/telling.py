@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 WAIT_SECONDS = 0.5
 
 
-def ask(study: "Study", wait: bool = True) -> RunningTrial:
+def ask(study: "Study", wait: bool = True, config: Mapping[str, Any] | None = None) -> RunningTrial:
+    if not isinstance(wait, bool):
+        raise ConfigError(f"ask: wait must be True or False; got {wait!r}")
+    if config is not None:
+        return _ask_for(study, config)
     limit = study.n_trials
     waiting = looked_again = False
     while True:
@@ -57,6 +61,28 @@ def ask(study: "Study", wait: bool = True) -> RunningTrial:
             log.info("%s: n_trials=%s used; waiting for %d trial(s) of other processes, whose results may get a "
                      "paused trial promoted", study.name, limit, len(others))
         time.sleep(WAIT_SECONDS)
+
+
+def _ask_for(study: "Study", config: Mapping[str, Any]) -> RunningTrial:
+    """A new trial of the user's ``config``, started now: it spends one of the study's n_trials
+    and gets the budget (and, under ASHA, the rung) of any new trial; the searcher learns from it
+    as from its own. (``ask({...})`` was taken for ``wait`` and ran the searcher's choice.)"""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"ask: config must be a dict of parameter values, e.g. study.ask({{'lr': 0.01}}); got "
+                          f"{config!r}" + (" (to not wait at the trial limit: study.ask(wait=False))"
+                                           if isinstance(config, bool) else ""))
+    config = study.space.validate(config, where="ask")
+    study.scheduler.plan(study.n_trials)
+    attrs = study.scheduler.start_attrs()
+    trial = study.storage.create_trial(study.record.id, config, study._seed_for, TrialState.RUNNING,
+                                       owner=study.owner, budget=study._budget(None, study.history()),
+                                       limit=study.n_trials, system_attrs=attrs or None)
+    if trial is None:
+        raise TrialLimitReached(f"study {study.name!r} has used its n_trials={study.n_trials}; to go on, raise the "
+                                "limit (study.n_trials = N, or None for none)")
+    trial.reports = []
+    study._cache[trial.id] = trial
+    return RunningTrial(study.spec(trial), sink=study, managed=False)
 
 
 def _still_running(study: "Study") -> str:
