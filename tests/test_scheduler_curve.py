@@ -93,3 +93,23 @@ def test_no_run_is_judged_on_the_first_tenth_of_its_budget():
     with pytest.raises(tl.ConfigError, match="min_fraction"):
         tl.create_study(SPACE, metric="loss", mode="min", scheduler="curve", scheduler_options={"min_fraction": 1.0},
                         fidelity=tl.fidelity("epochs", min=1, max=40))
+
+
+def test_a_run_that_reports_every_iteration_is_still_judged_after_ten_thousand_reports():
+    # Judged only at report counts that grow geometrically; past the ten-thousandth report no
+    # count was one, so a run reporting each of 100000 iterations (judged from the 10000th,
+    # a tenth of the way) was never stopped, however hopeless.
+    from tunelab.trial import Decision
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="curve",
+                            fidelity=tl.fidelity("iterations", min=1, max=100_000, resumable=True), seed=0)
+    best = study.ask()
+    for step in (1, 10, 100, 1000, 10_000, 100_000):
+        best.report(step, loss=0.1 + 1 / step)
+    study.tell(best)
+    hopeless = study.ask()
+    for step in range(1, 14_001):
+        if hopeless.report(step, loss=5.0 + 1 / step) is not Decision.CONTINUE:
+            break
+    study.tell(hopeless)
+    assert study.trials[1].state is TrialState.PRUNED and 10_000 < step < 14_000

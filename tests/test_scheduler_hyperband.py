@@ -111,3 +111,12 @@ def test_asynchronous_hyperband_passes_max_paused_on_and_synchronous_refuses_it(
     with pytest.raises(tl.ConfigError, match="max_paused needs asynchronous=True"):
         tl.create_study(SPACE, metric="loss", mode="min", scheduler="hyperband", fidelity=EPOCHS,
                         scheduler_options={"max_paused": 4})
+
+
+@pytest.mark.parametrize("scheduler", ["hyperband", "bohb"])
+def test_a_bad_max_paused_is_refused_in_the_schedulers_own_name(scheduler):
+    # It is handed to an ASHA inside; the error named that ("asha: max_paused ..."), an option
+    # the user never set.
+    with pytest.raises(tl.ConfigError, match=rf"^{scheduler}: max_paused must be a positive integer or None; got 0$"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                        scheduler_options={"asynchronous": True, "max_paused": 0})

@@ -9,7 +9,7 @@ import pytest
 import tunelab as tl
 from tunelab.trial import TrialState
 
-from mf_objectives import SPACE, SUBSAMPLE, by_epochs, by_subsample
+from mf_objectives import EPOCHS, SPACE, SUBSAMPLE, by_epochs, by_subsample
 
 
 def run(metric, mode, xs, **options):
@@ -38,7 +38,8 @@ def test_warmup_steps_delay_the_first_decision():
 def test_a_run_that_reached_the_full_budget_is_not_stopped():
     # Judged first at the last step, 0.9 is worse than the median there, but its run is over:
     # stopping it would save nothing and lose a finished result.
-    study = run("loss", "min", [0.3, 0.5, 0.1, 0.9], warmup_steps=5)
+    with pytest.warns(tl.SetupWarning, match="none is stopped"):  # nor should it be: warned about
+        study = run("loss", "min", [0.3, 0.5, 0.1, 0.9], warmup_steps=5)
     assert study.trials[3].state is TrialState.COMPLETED and study.trials[3].value == pytest.approx(0.9 + 1 / 5)
 
 
@@ -68,3 +69,19 @@ def test_bad_percentile_is_refused():
     with pytest.raises(tl.ConfigError, match="percentile"):
         tl.create_study(SPACE, metric="loss", mode="min", scheduler="percentile",
                         scheduler_options={"percentile": 120})
+
+
+@pytest.mark.parametrize("scheduler,options", [("median", {}), ("percentile", {"percentile": 25}),
+                                               ("threshold", {"threshold": 0.5})])
+def test_a_warm_up_that_lasts_to_the_fidelitys_max_is_warned_about(scheduler, options):
+    # warmup_steps=10 on 1..9 epochs: every report comes before the warm-up ends, or at the end of
+    # the run (never stopped), so the rule stops nothing; it used to say nothing either.
+    with pytest.warns(tl.SetupWarning, match=rf"{scheduler}: warmup_steps=10 reaches the fidelity's max 9 "
+                                             r"\(epochs\): no report comes before a run is over, so none is stopped"):
+        study = tl.create_study(SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                                scheduler_options={**options, "warmup_steps": 10})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
+                        scheduler_options={**options, "warmup_steps": 8})  # a last judgement at 8 of 9
+        tl.load_study(study.name, storage=study.storage)  # said when the study was made only

@@ -112,3 +112,20 @@ def test_a_promoted_trial_that_fails_is_replaced_by_the_next_best(scheduler):
                     scheduler=scheduler, n_trials=3, seed=0, progress=False)
     assert study.counts() == {"failed": 1, "pruned": 1, "completed": 1}, study.counts()
     assert study.best.last_step == 27 and [t.number for t in study.trials if t.state is TrialState.FAILED] == _CRASHED
+
+
+@pytest.mark.parametrize("budget", [float("inf"), float("nan")])
+def test_a_budget_that_is_not_a_finite_number_is_refused(budget):
+    # inf has no largest bracket that fits (the search for one never ended); NaN fits none
+    with pytest.raises(tl.ConfigError, match=r"sh: budget must be a positive finite number .*got (inf|nan)"):
+        tl.create_study(SPACE, metric="loss", mode="min", scheduler="sh", scheduler_options={"budget": budget},
+                        fidelity=EPOCHS)
+
+
+def test_a_large_budget_derives_its_bracket_at_once():
+    # A billion epochs on 1..81 (a fidelity counted in iterations gets there): hundreds of millions
+    # of configurations, found without costing each count in turn (that took hours)
+    scheduler = sh(budget=1e9)
+    n = scheduler.brackets[0].n
+    cost = lambda k: scheduler.cost(make_bracket(k, scheduler.levels, 3))  # noqa: E731
+    assert cost(n) <= 1e9 < cost(n + 1)

@@ -68,13 +68,14 @@ class CurveScheduler(Scheduler):
         raise ConfigError("curve needs the final step: declare a fidelity (tl.fidelity('epochs', min=1, max=50)) "
                           "or give scheduler_options={'max_step': 50}")
 
-    def _checkpoints(self) -> set[int]:
-        """The report counts at which a decision is made: min_points, then growing geometrically."""
-        counts, n = set(), float(self.min_points)
-        while n < 10_000:
-            counts.add(int(round(n)))
+    def _decides_at(self, count: int) -> bool:
+        """Whether a decision is made at the ``count``-th report: at min_points, then at counts
+        growing geometrically, for as long as the run reports (a run that reports every
+        iteration is still judged after its ten-thousandth report)."""
+        n = float(self.min_points)
+        while int(round(n)) < count:
             n *= self.growth
-        return counts
+        return int(round(n)) == count
 
     def chance_to_beat(self, trial: Trial, best: float) -> float | None:
         """Probability that the trial's final oriented value is below ``best`` (None: cannot tell)."""
@@ -89,7 +90,7 @@ class CurveScheduler(Scheduler):
 
     def on_report(self, trial: Trial, step: float, metrics: dict[str, float], history: History) -> Decision:
         if step >= self.max_step or step < self.min_fraction * self.max_step * (1 - 1e-9) \
-                or len(trial.reports) not in self._checkpoints():
+                or not self._decides_at(len(trial.reports)):
             return Decision.CONTINUE
         best = self._best_final(history, trial)
         if best is None:

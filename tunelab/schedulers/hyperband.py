@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, check_count
 from tunelab.history import History
 from tunelab.schedulers.asha import ASHAScheduler
 from tunelab.schedulers.brackets import Bracket, BracketScheduler, make_bracket
@@ -27,6 +27,7 @@ class HyperbandScheduler(BracketScheduler):
         if max_paused is not None and not asynchronous:
             raise ConfigError(f"{self.name}: max_paused needs asynchronous=True (a synchronous bracket pauses at "
                               f"most its own trials, all of them resumed or pruned when its rung fills); got {max_paused!r}")
+        check_count(f"{self.name}: max_paused", max_paused)  # here, or the error names the ASHA it is handed to
         self.asynchronous, self.max_paused = bool(asynchronous), max_paused
         self._async: ASHAScheduler | None = None
         super().__init__(metric, mode, min_budget, max_budget, eta, forecast)

@@ -13,10 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError, check_count, check_number
+from tunelab.errors import ConfigError, SetupWarning, check_count, check_number, warn_caller
+from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.trial import Decision, Trial
+
+
+def warn_if_warmup_outlasts(scheduler: Scheduler, warmup_steps: float, fidelity: Fidelity | None) -> None:
+    """A warm-up that lasts to the fidelity's max leaves no report to judge before the run is over
+    (and a finished run is never stopped): say so when the study is made, not at its end."""
+    if fidelity is not None and warmup_steps >= fidelity.max * (1 - 1e-9):
+        warn_caller(f"{scheduler.name}: warmup_steps={warmup_steps:g} reaches the fidelity's max {fidelity.max:g} "
+                    f"({fidelity.name}): no report comes before a run is over, so none is stopped; give a "
+                    f"warm-up below {fidelity.max:g}, in the fidelity's units", SetupWarning)
 
 
 class PercentileScheduler(Scheduler):
@@ -33,6 +43,10 @@ class PercentileScheduler(Scheduler):
         check_number(f"{self.name}: warmup_steps", warmup_steps, "a step >= 0", lambda v: 0 <= v < math.inf)
         self.percentile, self.min_trials = float(percentile), min_trials
         self.warmup_steps, self.interval = float(warmup_steps), interval
+
+    def bind(self, fidelity: Fidelity | None) -> None:
+        super().bind(fidelity)
+        warn_if_warmup_outlasts(self, self.warmup_steps, fidelity)
 
     def options(self) -> dict[str, Any]:
         return {"percentile": self.percentile, "min_trials": self.min_trials,

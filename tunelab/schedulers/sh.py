@@ -11,9 +11,10 @@ When the bracket is done, the next one starts with new configurations.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, check_number
 from tunelab.schedulers.brackets import Bracket, BracketScheduler, make_bracket
 
 
@@ -23,8 +24,9 @@ class SuccessiveHalvingScheduler(BracketScheduler):
     def __init__(self, metric: str, mode: str, n: int | None = None, min_budget: float | None = None,
                  max_budget: float | None = None, eta: float = 3, budget: float | None = None, forecast: bool = False):
         check_count("sh: n", n)
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-            raise ConfigError(f"sh: budget must be a positive number (in fidelity units); got {budget!r}")
+        # Finite: an infinite budget has no largest bracket that fits, and NaN fits none.
+        check_number("sh: budget", budget, "a positive finite number (in fidelity units)",
+                     lambda v: 0 < v < math.inf, optional=True)
         if n is not None and budget is not None:
             raise ConfigError(f"sh: give n (configurations in the bracket) or budget (which derives n), not both; "
                               f"got n={n!r}, budget={budget!r}")
@@ -55,7 +57,15 @@ class SuccessiveHalvingScheduler(BracketScheduler):
             raise ConfigError(f"sh: budget={self.budget:g} cannot pay for even one configuration taken through the "
                               f"rungs to {self.max_budget:g}, which costs {least:g}{how}; raise the budget, lower "
                               "max_budget or raise min_budget")
-        n = 1
-        while self.cost(make_bracket(n + 1, self.levels, self.eta)) <= self.budget:
-            n += 1
-        return [make_bracket(n, self.levels, self.eta)]
+        # A bracket's cost grows with n: double past the budget, then halve the gap, so that a
+        # budget of millions of epochs takes a few dozen costings rather than one per configuration.
+        fits, too_many = 1, 2
+        while self.cost(make_bracket(too_many, self.levels, self.eta)) <= self.budget:
+            fits, too_many = too_many, 2 * too_many
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if self.cost(make_bracket(middle, self.levels, self.eta)) <= self.budget:
+                fits = middle
+            else:
+                too_many = middle
+        return [make_bracket(fits, self.levels, self.eta)]

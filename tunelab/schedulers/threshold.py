@@ -10,8 +10,10 @@ import math
 from typing import Any
 
 from tunelab.errors import ConfigError, check_number
+from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
+from tunelab.schedulers.percentile import warn_if_warmup_outlasts
 from tunelab.trial import Decision, Trial
 
 
@@ -26,6 +28,10 @@ class ThresholdScheduler(Scheduler):
             raise ConfigError(f"{self.name}: give scheduler_options={{'threshold': number}}; got {threshold!r}")
         check_number(f"{self.name}: warmup_steps", warmup_steps, "a step >= 0", lambda v: 0 <= v < math.inf)
         self.threshold, self.warmup_steps = float(threshold), float(warmup_steps)
+
+    def bind(self, fidelity: Fidelity | None) -> None:
+        super().bind(fidelity)
+        warn_if_warmup_outlasts(self, self.warmup_steps, fidelity)
 
     def options(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "warmup_steps": self.warmup_steps}
