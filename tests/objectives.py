@@ -201,3 +201,15 @@ def dies_on_its_first_run(config, trial):
     trial.report(2, loss=config["x"])
     return config["x"]
 
+
+
+def the_worst_dies_once(config, trial):
+    """The worst configuration's worker dies on its first run, before it saved a checkpoint (a
+    preempted node): it runs again, from scratch, as a retry. Once: a marker file in the folder
+    named by $DIES_ONCE_DIR says it died."""
+    marker = os.path.join(os.environ["DIES_ONCE_DIR"], "died")
+    if config["x"] > 0.95 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(9)
+    trial.report(trial.budget, loss=config["x"])
+    return config["x"]

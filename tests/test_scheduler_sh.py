@@ -129,3 +129,23 @@ def test_a_large_budget_derives_its_bracket_at_once():
     n = scheduler.brackets[0].n
     cost = lambda k: scheduler.cost(make_bracket(k, scheduler.levels, 3))  # noqa: E731
     assert cost(n) <= 1e9 < cost(n + 1)
+
+
+@pytest.mark.parametrize("scheduler", ["sh", "hyperband"])
+def test_the_retry_of_a_killed_trial_competes_in_its_place_in_the_bracket(scheduler, tmp_path, monkeypatch):
+    """By its own number a retry fell into the next bracket, where, at the trial limit, it was
+    alone and went to the full budget unchallenged: the worst configuration of nine finished."""
+    from objectives import the_worst_dies_once
+
+    monkeypatch.setenv("DIES_ONCE_DIR", str(tmp_path))
+    xs = [0.1, 0.2, 0.3, 0.4, 0.99, 0.5, 0.6, 0.7, 0.8]
+    epochs = tl.fidelity("epochs", min=1, max=9, resumable=True)
+    options = {"n": 9} if scheduler == "sh" else {}
+    study = tl.tune(the_worst_dies_once, SPACE, metric="loss", mode="min", fidelity=epochs, scheduler=scheduler,
+                    scheduler_options=options, n_trials=9, workers=2, enqueue=[{"x": x} for x in xs],
+                    storage=f"sqlite:///{tmp_path / 'retry.db'}", name="retry", seed=0, progress=False)
+    retries = [t for t in study.trials if "retry_of" in t.system_attrs]
+    assert len(retries) == 1 and retries[0].config == {"x": 0.99}
+    assert retries[0].state is TrialState.PRUNED and retries[0].budget == 1.0
+    finished = [t.config["x"] for t in study.trials if t.state is TrialState.COMPLETED]
+    assert 0.99 not in finished and 0.1 in finished

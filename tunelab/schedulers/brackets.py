@@ -4,7 +4,10 @@ A bracket is ``n`` configurations started at a budget ``r``; when every one of t
 that rung, the best ``n/eta`` go on at ``r*eta``, the others are pruned, and so on up to the full
 budget. Trials join brackets in the order they were created (bracket 0 takes the first ``n_0``
 trials, bracket 1 the next ``n_1``, ...), so a bracket's members, its rungs and its promotions
-are all read back from storage. While a bracket waits for the last trials of a rung, free workers
+are all read back from storage. A retry (the re-run of a trial whose process died, or that a stop
+cancelled without a checkpoint) takes the place of the trial it repeats, in its bracket: by its
+own number it fell into a later bracket, where it could be alone and go to the full budget
+unchallenged. While a bracket waits for the last trials of a rung, free workers
 start the next bracket's trials rather than sit idle (as HpBandSter does); with a trial limit
 known, a bracket that cannot be filled closes its rungs with the trials it has.
 """
@@ -17,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from tunelab.history import History
+from tunelab.storage.base import RETRY_OF
 from tunelab.schedulers.rungs import FidelityScheduler, at_level
 from tunelab.trial import Decision, Trial, TrialState
 
@@ -56,22 +60,50 @@ class BracketScheduler(FidelityScheduler):
             number, start = number + 1, start + bracket.n
         raise AssertionError("unreachable: the cycle covers every index")
 
+    def _places(self, history: History) -> tuple[dict[int, int], int]:
+        """(trial id -> its place in creation order, places taken). A retry takes the place of
+        the trial it repeats; otherwise a trial's place counts the trials before it that were no
+        retry. Computed once per decision (several questions are asked of the same history)."""
+        cached = getattr(self, "_cached_places", None)
+        if cached is not None and cached[0] is history:
+            return cached[1]
+        place_of_number: dict[int, int] = {}
+        places: dict[int, int] = {}
+        taken = 0
+        for trial in sorted(history.trials, key=lambda t: t.number):
+            place = place_of_number.get(trial.system_attrs.get(RETRY_OF), taken)
+            taken += place == taken
+            place_of_number[trial.number] = places[trial.id] = place
+        out = (places, taken)
+        self._cached_places = (history, out)
+        return out
+
     def _groups(self, history: History) -> list[tuple[Bracket, list[Trial]]]:
-        """Each bracket with its members, computed once per decision (several questions are
-        asked of the same history). A trial's index in creation order is its number."""
+        """Each bracket with its members, computed once per decision. A trial repeated by a
+        retry is no member: its retry stands in its place."""
         cached = getattr(self, "_cached", None)
         if cached is not None and cached[0] is history:
             return cached[1]
+        places, _ = self._places(history)
+        repeated = {t.system_attrs.get(RETRY_OF) for t in history.trials}
         groups: dict[int, tuple[Bracket, list[Trial]]] = {}
         for trial in history.trials:
-            number, bracket = self._assign(trial.number)
-            groups.setdefault(number, (bracket, []))[1].append(trial)
+            if trial.number not in repeated:
+                number, bracket = self._assign(places[trial.id])
+                groups.setdefault(number, (bracket, []))[1].append(trial)
         out = [groups[k] for k in sorted(groups)]
         self._cached = (history, out)
         return out
 
     def _bracket_of(self, trial: Trial, history: History) -> Bracket:
-        return self._assign(trial.number)[1]
+        return self._assign(self._places(history)[0].get(trial.id, trial.number))[1]
+
+    def _next_place(self, history: History) -> int:
+        """The place of the trial about to start: a queued one's (a retry's is its original's),
+        else the next free one."""
+        places, taken = self._places(history)
+        waiting = [places[t.id] for t in history.trials if t.state is TrialState.WAITING]
+        return min(waiting) if waiting else taken
 
     # -- rung bookkeeping -------------------------------------------------------------------------
     def _entrants(self, members: list[Trial], level: float) -> list[Trial]:
@@ -97,7 +129,7 @@ class BracketScheduler(FidelityScheduler):
     def _decided(self, history: History):
         """(bracket, members, rung, winners, table) for every closed rung below the top, lowest first,
         in the brackets that still hold a paused trial (the others have nothing left to decide)."""
-        total = history.n_trials
+        total = self._places(history)[1]  # retries take their original's place, as they spend no trial
         for bracket, members in self._groups(history):
             if not any(t.state is TrialState.PAUSED for t in members):
                 continue
@@ -117,7 +149,7 @@ class BracketScheduler(FidelityScheduler):
     # -- the protocol ---------------------------------------------------------------------------
     def budget_for(self, trial: Trial | None, history: History) -> float | None:
         if trial is None:
-            return self._assign(self.next_index(history))[1].levels[0]
+            return self._assign(self._next_place(history))[1].levels[0]
         levels = self._bracket_of(trial, history).levels
         return next((lv for lv in levels if lv > (trial.budget or 0) * (1 + 1e-9)), levels[-1])
 
