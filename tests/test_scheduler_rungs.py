@@ -109,3 +109,12 @@ def test_a_forecast_that_does_not_come_true_loses_its_weight():
         # ... the runs that went on did not fall, and the rung stops believing it
         at_9 = study.scheduler.rung_scores(study.trials, 9.0)[trial.id]
         assert raw + 0.5 * promised < at_9 <= raw
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "sh", "hyperband", "bohb"])
+@pytest.mark.parametrize("eta", [float("inf"), float("nan"), 1, "3"])
+def test_eta_must_be_a_finite_number_above_one(scheduler, eta):
+    """An infinite eta was taken (with a warning that one rung was left)."""
+    with pytest.raises(tl.ConfigError, match=rf"{scheduler}: eta must be a finite number > 1; got "):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler=scheduler,
+                        scheduler_options={"eta": eta}, fidelity=tl.fidelity("epochs", min=1, max=9))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError, warn_caller
+from tunelab.errors import ConfigError, check_number, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
@@ -59,8 +59,7 @@ class FidelityScheduler(Scheduler):
     def __init__(self, metric: str, mode: str, min_budget: float | None = None, max_budget: float | None = None,
                  eta: float = 3, forecast: bool = False):
         super().__init__(metric, mode)
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or eta <= 1:
-            raise ConfigError(f"{self.name}: eta must be a number > 1; got {eta!r}")
+        check_number(f"{self.name}: eta", eta, "a finite number > 1", lambda v: 1 < v < math.inf)
         if not isinstance(forecast, bool):
             raise ConfigError(f"{self.name}: forecast must be True or False; got {forecast!r}")
         self.eta, self.forecast = eta, forecast
