@@ -229,3 +229,102 @@ def test_json_api_answers_bad_requests_with_clear_errors(server):
     assert status == 400 and "integer" in body["error"]
     status, body = _get(base + "/api/study/alpha")
     assert status == 200 and body["n_trials"] == 12 and set(body["figures"]) >= {"history", "parallel", "curves", "cost"}
+
+
+def _updated(browser, times: int = 2) -> None:
+    """Wait until the page has redrawn from ``times`` more polls."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    updates = "return parseInt(document.body.dataset.updates, 10)"
+    seen = browser.execute_script(updates)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(updates) >= seen + times)
+
+
+def test_the_studies_list_counts_pruned_and_paused_trials(server, browser):
+    """A multi-fidelity study of trials paused at a rung and one pruned was listed with 0
+    completed, 0 failed, 0 cancelled and 0 running: the columns did not add up to its trials."""
+    base, url = server
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="paused", seed=5,
+                            fidelity=tl.fidelity("epochs", min=1, max=9, resumable=True))
+    for _ in range(3):
+        trial = study.ask()
+        trial.report(trial.budget, loss=trial.config["x"])
+        study.tell(trial)
+    pruned = study.ask()
+    pruned.report(1, loss=1.0)
+    study.tell(pruned, state="pruned")
+    counts = study.counts()
+    assert set(counts) == {"paused", "pruned"}
+    _open(browser, base + "/")
+    rows = browser.execute_script("""
+        const heads = Array.from(document.querySelectorAll('#studies th')).map(h => h.innerText);
+        return Array.from(document.querySelectorAll('#studies tbody tr')).map(tr => Object.fromEntries(
+            Array.from(tr.children).map((td, i) => [heads[i], td.innerText])));""")
+    row = next(r for r in rows if r["name"] == "paused")
+    assert row["paused"] == str(counts["paused"]) and row["pruned"] == "1"
+    states = ("completed", "pruned", "failed", "cancelled", "running", "paused", "waiting")
+    for each in rows:  # every row's states add up to its trials
+        assert sum(int(each.get(k, 0)) for k in states) == int(each["trials"]), each
+    assert _errors(browser) == []
+
+
+def test_a_zoomed_plot_stays_zoomed_when_the_page_updates(server, browser):
+    """The study page redraws its figures every poll; a reader's zoom snapped back every 2 s."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    base, _ = server
+    _open(browser, base + "/study/alpha")
+    drag = browser.find_element("css selector", "#plot-history .nsewdrag")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", drag)
+    width, height = drag.rect["width"], drag.rect["height"]
+    ranges = "const a = document.getElementById('plot-history').layout; return [a.xaxis.range, a.yaxis.range]"
+    drawn = browser.execute_script(ranges)
+    ActionChains(browser).move_to_element_with_offset(drag, -int(width * 0.3), -int(height * 0.3)).click_and_hold() \
+        .move_by_offset(int(width * 0.3), int(height * 0.4)).release().perform()  # a box zoom
+    zoomed = browser.execute_script(ranges)
+    assert zoomed != drawn
+    _updated(browser)
+    assert browser.execute_script(ranges) == zoomed
+    assert _errors(browser) == []
+
+
+def test_a_running_trials_page_keeps_what_the_reader_opened_and_scrolled(server, browser):
+    """A running trial's page redraws every poll: the packages list a reader opened closed again,
+    and a log scrolled back to its top, every 2 s."""
+    base, url = server
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="running", seed=6)
+    trial = study.ask()
+    trial.report(1, loss=0.5)
+    folder = study.trial_dir(trial.number)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stdout.log").write_text("".join(f"epoch {i}\n" for i in range(400)))  # as a script trial's
+    _open(browser, base + f"/study/running/trial/{trial.number}")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})",
+                           browser.find_element("css selector", "#environment summary"))
+    browser.find_element("css selector", "#environment summary").click()
+    browser.execute_script("document.getElementById('stdout').scrollTop = 300")
+    _updated(browser)
+    assert browser.execute_script("return document.querySelector('#environment details').open")
+    assert browser.execute_script("return document.getElementById('stdout').scrollTop") == 300
+    browser.execute_script("const p = document.getElementById('stdout'); p.scrollTop = p.scrollHeight")
+    (folder / "stdout.log").write_text("".join(f"epoch {i}\n" for i in range(500)))
+    _updated(browser)  # a log followed at its end stays at its end as it grows
+    assert browser.execute_script(
+        "const p = document.getElementById('stdout'); return p.scrollTop + p.clientHeight >= p.scrollHeight - 2")
+    study.tell(trial, 0.5)
+    assert _errors(browser) == []
+
+
+def test_a_study_page_opened_before_its_study_exists_drops_the_error_once_it_does(server, browser):
+    """The page said "no study named ..." and, once the run created the study, drew it below that
+    message, which stayed."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url = server
+    browser.get(base + "/study/later")
+    WebDriverWait(browser, 30).until(lambda d: "no study named 'later'" in _text(d, "content"))
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="later", seed=7)
+    study.tell(study.ask(), 0.5)
+    WebDriverWait(browser, 30).until(lambda d: "all trials (1)" in _text(d, "trials"))
+    assert "no study named" not in _text(browser, "content")
+    assert _text(browser, "status").startswith("updated")

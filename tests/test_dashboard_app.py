@@ -88,3 +88,80 @@ def test_cancelled_trials_are_served_as_cancelled_and_counted_apart(tmp_path):
     assert page["counts"] == {"completed": 1, "failed": 1, "cancelled": 1}
     assert client.get("/api/study/c/trial/2").json()["state"] == "cancelled"
     assert client.get("/api/studies").json()[0]["counts"] == {"completed": 1, "failed": 1, "cancelled": 1}
+
+
+def test_a_trial_number_is_plain_digits(tmp_path):
+    """int() also reads "1_0" as 10 and " 1 " as 1: an address that names no trial showed another one."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="s")
+    for _ in range(11):
+        study.tell(study.ask(), 0.5)
+    client = TestClient(create_app(url))
+    assert client.get("/api/study/s/trial/10").json()["number"] == 10
+    for text in ("1_0", "%201%20", "+1", "%D9%A1"):  # the last: ARABIC-INDIC DIGIT ONE
+        answer = client.get(f"/api/study/s/trial/{text}")
+        assert answer.status_code == 400 and "must be an integer" in answer.json()["error"], text
+    assert client.get("/api/study/s/trial/-1").status_code == 404
+
+
+def test_a_non_finite_metric_is_spelled_out_not_shown_as_missing(tmp_path):
+    """A grad norm that overflowed to inf was served as null, which the pages show as "-" (never
+    reported), while the same value in the trial's reports read "Infinity"."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="s")
+    trial = study.ask()
+    trial.report(1, loss=0.5, norm=math.inf)
+    study.tell(trial, {"loss": 0.4, "norm": math.inf})
+    client = TestClient(create_app(url))
+    page = client.get("/api/study/s").json()
+    assert page["trials"][0]["metrics"] == {"loss": 0.4, "norm": "Infinity"}
+    assert page["best"][0]["metrics"]["norm"] == "Infinity"
+    served = client.get("/api/study/s/trial/0").json()
+    assert served["metrics"] == {"loss": 0.4, "norm": "Infinity"}
+    assert served["reports"][0]["metrics"]["norm"] == "Infinity"
+
+
+def test_comparing_two_studies_in_both_orders_at_once_cannot_deadlock(tmp_path):
+    """Two pages comparing a with b and b with a each took its first study's lock and waited for
+    the other's: both hung, and with them every later request of either study. The locks are
+    taken in one order (by name) whatever the order of the comparison."""
+    import threading
+
+    from tunelab.dashboard.data import DashboardData
+    from tunelab.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    for name in ("a", "b"):
+        study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name=name, seed=1)
+        study.tell(study.ask(), 0.5)
+    data = DashboardData(open_storage(url))
+    lock_a, lock_b = data._open("a")[1], data._open("b")[1]
+    results: list = []
+    with lock_b:  # as a request of study b holds it
+        comparing = threading.Thread(target=lambda: results.append(data.compare("b", "a")), daemon=True)
+        comparing.start()
+        # the comparison of b with a takes a's lock first, then waits for b's: holding b's lock,
+        # nobody waits on a lock held by one who waits for b's
+        assert _until(lock_a.locked), "compare('b', 'a') waited for b's lock before taking a's"
+    comparing.join(30)
+    assert results and results[0]["names"] == ["b", "a"]
+
+
+def _until(condition, limit: float = 20.0) -> bool:
+    """Whether ``condition()`` becomes true within ``limit`` seconds (checked every 10 ms)."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

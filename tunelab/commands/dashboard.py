@@ -7,8 +7,6 @@ import argparse
 from tunelab.cli import UsageError, existing_storage
 from tunelab.commands.analysis import console, finish_parser
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dashboard", help="a local, read-only web dashboard of the studies")
@@ -20,16 +18,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tunelab.dashboard import serve
+    from tunelab.dashboard.app import is_loopback
+    from tunelab.storage import MemoryStorage, open_storage
+    from tunelab.storage.base import hide_password
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535; got {args.port}")
-    storage = existing_storage(args.storage)
+    url = existing_storage(args.storage)
+    storage = open_storage(url)  # a URL it cannot open fails here, before the dashboard is announced
+    if isinstance(storage, MemoryStorage):
+        raise UsageError("the dashboard shows studies stored in a database; memory storage is this process's own, "
+                         "always empty here: pass --storage sqlite:///path/to/file.db or a postgresql:// URL")
     _check_address(args.host, args.port)
-    if args.host not in LOOPBACK:
+    if not is_loopback(args.host):
         console.print(f"[yellow]warning:[/] serving on {args.host}: anyone who can reach it sees your studies")
-    console.print(f"tunelab dashboard of {storage} at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    address = page_address(args.host, args.port)
+    console.print(f"tunelab dashboard of {hide_password(url)} at {address} (Ctrl-C to stop)")
     serve(storage, host=args.host, port=args.port)
     return 0
+
+
+def page_address(host: str, port: int) -> str:
+    """The address to open in a browser: an IPv6 host goes in brackets (http://::1:8050/ is no URL)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def _check_address(host: str, port: int) -> None:

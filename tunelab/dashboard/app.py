@@ -8,6 +8,8 @@ polls its API every few seconds, so it follows a study while the tuner runs.
 from __future__ import annotations
 
 import html
+import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -85,10 +87,12 @@ def create_app(storage: "str | Storage", allowed_hosts: "Sequence[str] | None" =
         return endpoint
 
     def number(request: Any) -> int:
-        try:
-            return int(request.path_params["number"])
-        except ValueError:
-            raise ConfigError(f"trial number must be an integer; got {request.path_params['number']!r}") from None
+        text = request.path_params["number"]
+        # digits only: int() also reads "1_0" as 10, " 3 " and other scripts' digits, so a
+        # mistyped address showed another trial than the one it seemed to name
+        if not re.fullmatch(r"-?[0-9]+", text):
+            raise ConfigError(f"trial number must be an integer; got {text!r}")
+        return int(text)
 
     def compare_args(request: Any) -> tuple[str, str]:
         a, b = request.query_params.get("a"), request.query_params.get("b")
@@ -131,12 +135,23 @@ def create_app(storage: "str | Storage", allowed_hosts: "Sequence[str] | None" =
     return sl.applications.Starlette(routes=routes, middleware=middleware)
 
 
-def serve(storage: str, host: str = "127.0.0.1", port: int = 8050) -> None:
-    """Run the dashboard until interrupted."""
+def serve(storage: "str | Storage", host: str = "127.0.0.1", port: int = 8050) -> None:
+    """Run the dashboard over ``storage`` (a URL or an open Storage) until interrupted."""
     try:
         import uvicorn
     except ImportError:
         raise ConfigError("the dashboard needs Starlette and uvicorn: pip install 'tunelab[dashboard]'") from None
-    loopback = host == "localhost" or host.startswith("127.")  # (an IPv6 Host header does not parse there)
-    uvicorn.run(create_app(storage, allowed_hosts=LOOPBACK_HOSTS if loopback else None), host=host, port=port,
-                log_level="warning")
+    # the address it was started on answers too (127.0.0.2 is loopback as well); an IPv6 Host
+    # header does not parse in the host check of older Starlette releases, so ::1 goes without it
+    allowed = (*LOOPBACK_HOSTS, host) if is_loopback(host) and ":" not in host else None
+    uvicorn.run(create_app(storage, allowed_hosts=allowed), host=host, port=port, log_level="warning")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to bind reaches this machine only (all of 127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False

@@ -37,8 +37,10 @@ def _number(value: Any) -> Any:
 
 
 def _trial_brief(trial: Trial) -> dict[str, Any]:
+    # Metrics go out as recorded: a NaN or inf a run reported is spelled "NaN" / "Infinity" (as
+    # in its reports), not turned into the "-" of a metric it never reported.
     return {"number": trial.number, "state": trial.shown_state, "value": _number(trial.value),
-            "metrics": {k: _number(v) for k, v in trial.metrics.items()},
+            "metrics": dict(trial.metrics),
             "config": trial.config, "duration_s": trial.duration,
             "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}
 
@@ -128,8 +130,8 @@ class DashboardData:
                 if folder.is_dir() else []
             curve = plots.figure_json(plots.trial_curve_figure(trial))
             return {
-                **_trial_brief(trial), "seed": trial.seed, "metrics": {k: _number(v) for k, v in trial.metrics.items()},
-                "budget": trial.budget, "started": _iso(trial.started_at), "finished": _iso(trial.finished_at),
+                **_trial_brief(trial), "seed": trial.seed, "budget": trial.budget, "started": _iso(trial.started_at),
+                "finished": _iso(trial.finished_at),
                 "traceback": trial.traceback, "user_attrs": trial.user_attrs,
                 "cost": study_cost(study).per_trial.get(number), "worker": {k: v for k, v in worker.items()
                                                                             if k != "environment"},
@@ -143,7 +145,13 @@ class DashboardData:
     def compare(self, first: str, second: str) -> dict[str, Any]:
         a, lock_a = self._open(first)
         b, lock_b = self._open(second)
-        with lock_a, (lock_b if lock_b is not lock_a else contextlib.nullcontext()):
+        # Both studies' locks are taken in one order, by name: a page comparing a with b and
+        # another comparing b with a, each holding one lock and waiting for the other, would hang
+        # those requests and every later one of either study.
+        locks = [lock for _, lock in sorted({first: lock_a, second: lock_b}.items())]
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
             result = compare_studies(a, b).to_json()
             result["figure"] = plots.figure_json(plots.compare_figure(a, b))
             return result

@@ -37,17 +37,39 @@ function keyValues(object) {
   return table(["", "value"], Object.entries(object || {}).map(([k, v]) => [k, v]));
 }
 
+// A live page redraws its sections on every poll; what the reader did in one (a <details> opened,
+// a log scrolled, or followed at its end) must survive the redraw, or it snaps back every few seconds.
+function keepReaderState(old, fresh) {
+  const pairs = (selector) => {
+    const before = old.querySelectorAll(selector), after = fresh.querySelectorAll(selector);
+    return Array.from(after).slice(0, before.length).map((node, i) => [before[i], node]);
+  };
+  for (const [was, now] of pairs("details")) now.open = was.open;
+  const scrolled = [];
+  for (const [was, now] of pairs("pre")) {
+    if (was.scrollTop === 0) continue;
+    const atEnd = was.scrollTop + was.clientHeight >= was.scrollHeight - 2;
+    scrolled.push([now, atEnd, was.scrollTop]);
+  }
+  return scrolled;  // applied once the fresh section is in the page (a detached node cannot scroll)
+}
+
 function section(id, title, ...children) {
   let node = document.getElementById(id);
   const fresh = el("section", {id: id}, el("h2", {}, title), ...children);
+  const scrolled = node ? keepReaderState(node, fresh) : [];
   if (node) node.replaceWith(fresh); else content.append(fresh);
+  for (const [pre, atEnd, top] of scrolled) pre.scrollTop = atEnd ? pre.scrollHeight : top;
   return fresh;
 }
 
 function plot(id, figure) {
   let node = document.getElementById(id);
   if (!node) return;
-  Plotly.react(node, figure.data, figure.layout, {responsive: true, displaylogo: false});
+  // A constant uirevision keeps the reader's zoom, pan and hidden legend entries when the next
+  // poll redraws the figure with new data (without it every redraw reset them).
+  const layout = Object.assign({}, figure.layout, {uirevision: id});
+  Plotly.react(node, figure.data, layout, {responsive: true, displaylogo: false});
 }
 
 function plotBox(id) { return el("div", {id: id, class: "plot"}); }
@@ -67,7 +89,11 @@ function showStatus(text, isError) {
 async function poll(render, url, keepGoing) {
   try {
     const data = await getJSON(url);
-    if (content.textContent === "loading...") content.textContent = "";
+    // the placeholder, or an error shown in its place (a study opened before its run created it)
+    if (content.textContent === "loading..." || content.dataset.failed) {
+      content.textContent = "";
+      delete content.dataset.failed;
+    }
     render(data);
     BODY.dataset.updates = String(parseInt(BODY.dataset.updates || "0", 10) + 1);
     BODY.dataset.ready = "1";
@@ -75,7 +101,10 @@ async function poll(render, url, keepGoing) {
     if (!keepGoing || keepGoing(data)) setTimeout(() => poll(render, url, keepGoing), POLL_MS);
   } catch (error) {
     showStatus(String(error.message || error), true);
-    if (content.textContent === "loading...") content.textContent = String(error.message || error);
+    if (content.textContent === "loading...") {
+      content.textContent = String(error.message || error);
+      content.dataset.failed = "1";
+    }
     setTimeout(() => poll(render, url, keepGoing), POLL_MS * 2);
   }
 }
@@ -84,12 +113,16 @@ function studyLink(name) { return el("a", {href: "/study/" + enc(name)}, name); 
 function trialLink(study, number) { return el("a", {href: "/study/" + enc(study) + "/trial/" + number}, String(number)); }
 
 // -- pages ------------------------------------------------------------------------------------------
+// Every state a trial can be counted in, so that the columns of a row add up to its trials.
+const STATES = ["completed", "pruned", "failed", "cancelled", "running", "paused", "waiting"];
+
 function renderStudies(studies) {
+  // paused and waiting only where a study has such trials (most never pause or queue)
+  const states = STATES.filter((k, i) => i < 5 || studies.some((s) => s.counts[k]));
   section("studies", "studies", studies.length ? table(
-    ["name", "created", "metric", "trials", "completed", "failed", "cancelled", "running", "best"],
+    ["name", "created", "metric", "trials", ...states, "best"],
     studies.map((s) => [studyLink(s.name), s.created, s.metrics.map((m, i) => m + " (" + s.modes[i] + ")").join(", "),
-      s.trials, s.counts.completed || 0, s.counts.failed || 0, s.counts.cancelled || 0, s.counts.running || 0,
-      s.best])) :
+      s.trials, ...states.map((k) => s.counts[k] || 0), s.best])) :
     el("p", {class: "note"}, "no studies yet"));
 }
 
