@@ -54,3 +54,21 @@ def test_cancelled_trials_are_compared_apart_from_failed_ones():
     b = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=2, seed=1, name="b")
     summary = {row[0]: row[1:] for row in compare_studies(a, b).summary}
     assert (summary["failed"], summary["cancelled"], summary["trials"]) == ((1, 0), (1, 0), (3, 2))
+
+
+def test_the_summary_counts_paused_and_waiting_trials_where_a_study_has_them():
+    """A study of eight paused trials was summed up as "trials 8" and 0 in every other row."""
+    epochs = tl.fidelity("epochs", min=1, max=9, resumable=True)
+    paused = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha", fidelity=epochs,
+                             seed=0, name="paused")
+    for _ in range(3):
+        trial = paused.ask()
+        trial.report(trial.budget, loss=0.5)
+        paused.tell(trial)
+    paused.enqueue({"x": 0.5})
+    plain = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", seed=0, name="plain")
+    plain.tell(plain.ask(), 0.5)
+    rows = {row[0]: row[1:] for row in compare_studies(paused, plain).summary}
+    assert rows["trials"] == (4, 1) and rows["paused"] == (paused.counts()["paused"], 0) and rows["waiting"] == (1, 0)
+    assert rows["paused"][0] >= 2 and "running" not in rows
+    assert "paused" not in {row[0] for row in compare_studies(plain, plain).summary}

@@ -84,6 +84,9 @@ def compare_studies(a: Any, b: Any) -> Comparison:
         ("failed", *pair(lambda i: counts[i].get("failed", 0))),
         ("pruned", *pair(lambda i: counts[i].get("pruned", 0))),
         ("cancelled", *pair(lambda i: counts[i].get("cancelled", 0))),
+        # trials not finished, where either study has them (a multi-fidelity study's paused ones)
+        *[(state, *pair(lambda i, state=state: counts[i].get(state, 0))) for state in ("running", "paused", "waiting")
+          if counts[0].get(state) or counts[1].get(state)],
         ("best value", *pair(lambda i: None if bests[i] is None else bests[i].value)),
         ("best trial", *pair(lambda i: None if bests[i] is None else bests[i].number)),
         ("searcher", *pair(lambda i: (studies[i].record.settings.get("searcher") or {}).get("name"))),
