@@ -188,3 +188,77 @@ def test_resume_skips_a_last_line_cut_off_mid_write_but_refuses_damage_elsewhere
     path.write_text(runs[0] + "\n" + runs[1][:25] + "\n" + runs[2] + "\n\n")  # damage before the last line
     with pytest.raises(UsageError, match="line 2 of .* is not a benchmark run"):
         _kept_runs(path, ["branin"], ["random"], 3, 2)
+
+
+def test_the_tables_end_at_the_last_trial_of_the_runs(tmp_path, capsys):
+    """With --trials 30 the tables stopped at @25 and ranked there: the runs' end was not shown."""
+    code, out, err = _bench(capsys, "--problems", "branin", "--searchers", "random,sobol", "--trials", "30",
+                            "-o", str(tmp_path))
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "@25" in text and "@30" in text and "rank @30" in text
+    code, out, err = _bench(capsys, "--problems", "branin", "--searchers", "random", "--trials", "7",
+                            "-o", str(tmp_path))
+    assert code == 0 and "@7" in out and "@25" not in out
+
+
+def test_resume_leaves_the_runs_it_does_not_repeat_in_its_file(tmp_path, capsys):
+    """Resuming to add one searcher, named alone, deleted its peers' runs from runs.jsonl: the next
+    --resume naming them all ran them again."""
+    def bench(searchers, trials=5):
+        code, out, err = _bench(capsys, "--problems", "branin", "--searchers", searchers, "--trials", str(trials),
+                                "--resume", "-o", str(tmp_path))
+        assert code == 0, err
+        return out
+
+    bench("random,tpe")
+    bench("sobol")
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["searcher"] for line in lines) == ["random", "sobol", "tpe"]
+    out = bench("random,tpe,sobol")
+    assert "keeping 3 runs" in out and "branin random seed" not in out and "branin tpe seed" not in out
+    bench("random", trials=6)  # another budget: its run is added, the others stay
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert sorted((r["searcher"], len(r["best"])) for r in runs) == [
+        ("random", 5), ("random", 6), ("sobol", 5), ("tpe", 5)]
+
+
+def test_a_bench_whose_searchers_are_all_missing_is_refused_and_keeps_its_folder(tmp_path, capsys, monkeypatch):
+    """Every searcher named was a peer that is not installed: the bench printed empty tables, exited 0
+    and emptied the runs.jsonl of the bench before it."""
+    from tunelab.benchmarks import runner
+
+    monkeypatch.setitem(runner.EXTERNAL, "hyperopt-tpe", "tunelab_no_such_package")
+    (tmp_path / "runs.jsonl").write_text("earlier\n")
+    code, out, err = _bench(capsys, "--problems", "branin", "--searchers", "hyperopt-tpe", "--trials", "3",
+                            "-o", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "none of the searchers can run here: hyperopt-tpe (not installed: pip install tunelab_no_such_package)" \
+        in " ".join(err.split())
+    assert (tmp_path / "runs.jsonl").read_text() == "earlier\n"
+
+
+def test_a_bench_process_runs_one_openmp_thread_also_for_libraries_loaded_after_it_starts():
+    """threadpoolctl limited the libraries loaded when a run started; scikit-learn's OpenMP, loaded
+    by the first objective, then ran one thread per CPU in every worker process."""
+    code = ("from tunelab.benchmarks.runner import run_one\n"
+            "run_one('boosting_cancer', 'random', 0, 1)\n"
+            "from threadpoolctl import threadpool_info\n"
+            "import json; print(json.dumps([[i['internal_api'], i['num_threads']] for i in threadpool_info()]))\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**env, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    pools = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ["openmp", 1] in pools and all(threads == 1 for _, threads in pools), pools
+
+
+def test_the_help_names_every_problem_and_the_default_output_folder(capsys):
+    """Only the default problems were named, so the others (forest_diabetes, ...) had to be guessed."""
+    from tunelab.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in PROBLEMS)
+    assert "(default tunelab-bench)" in text

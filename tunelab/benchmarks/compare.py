@@ -223,11 +223,14 @@ def _one(task: Task, name: str, seed: int, target: float, limit: float | None,
     """(time, compute) at which one run of ``name`` first finished a full run at the target (None
     if it did not), the share of worker time the run kept busy, and how long that winning run
     takes by itself."""
+    # The reference (timed without a cap) runs until it gets there; every method, Optuna's as
+    # tunelab's, stops at MAX_TRIALS, also when no reference seed got there and there is no time
+    # cap (tunelab's methods were then given twice Optuna's trials).
+    n_trials = 2 * MAX_TRIALS if name == "random (full budget)" and limit is None else MAX_TRIALS
     if name in OPTUNA_METHODS:
         hit = optuna_baseline.run_optuna(task, OPTUNA_METHODS[name], seed, target, limit or math.inf,
-                                         max_trials=MAX_TRIALS)
+                                         max_trials=n_trials)
         return hit, 1.0, None  # one sequential worker, never idle
-    n_trials = MAX_TRIALS if limit is not None else 2 * MAX_TRIALS  # the reference runs until it gets there
     result = simulate(task, seed=seed, workers=workers, target=target, timeout=limit, n_trials=n_trials,
                       **METHODS[name])
     busy = result.compute / (workers * result.elapsed) if result.elapsed > 0 else 1.0

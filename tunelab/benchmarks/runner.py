@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -155,7 +156,13 @@ def _star(job: tuple) -> Run:
 
 
 def _one_thread(searcher: str) -> None:
-    """One BLAS/OpenMP thread; torch (seconds to import) only for the peer that uses it."""
+    """One BLAS/OpenMP thread; torch (seconds to import) only for the peer that uses it.
+
+    threadpoolctl limits the libraries loaded so far; one that loads later (scikit-learn's
+    OpenMP, on its first import in a problem's objective) reads these variables as it loads, and
+    without them ran one thread per CPU in every worker process."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)

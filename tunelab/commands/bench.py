@@ -20,9 +20,11 @@ DEFAULT_PROBLEMS = "branin,hartmann6,rosenbrock5,styblinski_tang8,ackley5,mixed,
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from tunelab.benchmarks import PROBLEMS
+
     bench = subparsers.add_parser("bench", help="compare searchers on benchmark problems (and with Optuna, hyperopt)")
     bench.add_argument("--problems", default=DEFAULT_PROBLEMS,
-                       help="comma-separated (default %(default)s; 'all' for every one)")
+                       help=f"comma-separated, of: {', '.join(PROBLEMS)} (default %(default)s; 'all' for every one)")
     bench.add_argument("--searchers", default=DEFAULT_SEARCHERS,
                        help="comma-separated; peers that are not installed are skipped (default %(default)s)")
     bench.add_argument("--trials", type=int, default=100, help="trials per run (default %(default)s)")
@@ -32,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also time one ask+tell at these study sizes, e.g. 100,1000 (on hartmann6)")
     bench.add_argument("--resume", action="store_true",
                        help="keep the runs an earlier bench wrote to the output folder (same trials) and run the rest")
-    bench.add_argument("-o", "--output", default="tunelab-bench", help="folder for plots and raw runs")
+    bench.add_argument("-o", "--output", default="tunelab-bench",
+                       help="folder for plots and raw runs (default %(default)s)")
     bench.add_argument("--multi-fidelity", action="store_true",
                        help="compare multi-fidelity schedulers instead: the same as 'tunelab bench-mf' (see its --help)")
     bench.set_defaults(handler=run_bench)
@@ -62,13 +65,19 @@ def run_bench(args: argparse.Namespace) -> int:
     wanted = check_searchers(_names(args.searchers, "--searchers"))
     searchers = [s for s in wanted if available(s)]
     skipped = [s for s in wanted if s not in searchers]
+    if not searchers:  # else an empty table, exit 0, and the output folder's runs wiped
+        raise UsageError(f"none of the searchers can run here: {_not_installed(skipped)}")
     check_runnable(problems, searchers, args.trials)
     folder = Path(output_folder(args.output))
     if skipped:
-        console.print(f"skipping (not installed): {', '.join(skipped)}")
+        console.print(f"skipping {_not_installed(skipped)}")
     partial = folder / "runs.jsonl"  # each run as it ends, so an interrupted bench keeps its results
-    kept = _kept_runs(partial, problems, searchers, args.seeds, args.trials) if args.resume else []
-    partial.write_text("".join(json.dumps(run.__dict__) + "\n" for run in kept), encoding="utf-8")
+    earlier = _earlier_runs(partial) if args.resume else []
+    kept = _matching(earlier, problems, searchers, args.seeds, args.trials)
+    # The runs this bench does not repeat (other problems, searchers, seeds or trials) stay in the
+    # file for a later --resume that names them: resuming with one new searcher lost its peers' runs.
+    others = [run for run in earlier if not _repeats(run, problems, searchers, args.seeds, args.trials)]
+    partial.write_text("".join(json.dumps(run.__dict__) + "\n" for run in [*others, *kept]), encoding="utf-8")
     if kept:
         console.print(f"keeping {len(kept)} runs from {partial}")
     total = len(problems) * len(searchers) * args.seeds
@@ -85,7 +94,8 @@ def run_bench(args: argparse.Namespace) -> int:
         _print_overheads(searchers, sizes)
     runs = kept + run_all(problems, searchers, args.seeds, args.trials, args.processes, on_done=progress,
                           done=[(r.problem, r.searcher, r.seed) for r in kept])
-    checkpoints = [t for t in (25, 50, 100) if t <= args.trials] or [args.trials]
+    # The last column is always the end of the runs: with --trials 30 or 200 it was @25 or @100.
+    checkpoints = [t for t in (25, 50, 100) if t < args.trials] + [args.trials]
     _print_tables(runs, searchers, checkpoints, report)
     written = report.write_plots(runs, Path(args.output))
     console.print(f"convergence plots: {', '.join(str(p) for p in written)}")
@@ -118,28 +128,49 @@ def _print_tables(runs, searchers, checkpoints, report) -> None:
 
 def _kept_runs(path: Path, problems: list[str], searchers: list[str], seeds: int, trials: int) -> list:
     """The runs of an earlier bench that this one would repeat: same problem, searcher, seed and trials."""
+    return _matching(_earlier_runs(path), problems, searchers, seeds, trials)
+
+
+def _matching(runs: list, problems: list[str], searchers: list[str], seeds: int, trials: int) -> list:
+    """Of ``runs``, those this bench would repeat, the last of each (problem, searcher, seed)."""
+    kept = {(run.problem, run.searcher, run.seed): run for run in runs
+            if _repeats(run, problems, searchers, seeds, trials)}
+    return list(kept.values())
+
+
+def _repeats(run, problems: list[str], searchers: list[str], seeds: int, trials: int) -> bool:
+    return run.problem in problems and run.searcher in searchers and run.seed < seeds and len(run.best) == trials
+
+
+def _earlier_runs(path: Path) -> list:
+    """Every run an earlier bench wrote to ``path``, less a last line cut off mid-write."""
     from tunelab.benchmarks.runner import Run
 
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
     last = max((number for number, line in enumerate(lines, 1) if line.strip()), default=0)
-    kept: dict[tuple, Run] = {}
+    runs = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            run = Run(**json.loads(line))
+            runs.append(Run(**json.loads(line)))
         except (ValueError, TypeError):
             if number == last:  # a bench killed while writing its last run: that run is run again
                 console.print(f"--resume: skipping line {number} of {path}, the last, cut off (its run runs again)",
                               soft_wrap=True, markup=False)
                 continue
             raise UsageError(f"--resume: line {number} of {path} is not a benchmark run") from None
-        if (run.problem in problems and run.searcher in searchers and run.seed < seeds
-                and len(run.best) == trials):
-            kept[(run.problem, run.searcher, run.seed)] = run
-    return list(kept.values())
+    return runs
+
+
+def _not_installed(skipped: list[str]) -> str:
+    """``skipped`` peers and the packages that would let them run."""
+    from tunelab.benchmarks.runner import EXTERNAL
+
+    packages = sorted({EXTERNAL[name] for name in skipped} | ({"torch"} if "optuna-gp" in skipped else set()))
+    return f"{', '.join(skipped)} (not installed: pip install {' '.join(packages)})"
 
 
 def _overhead_sizes(text: str) -> list[int]:

@@ -76,7 +76,7 @@ def _duel(default: Outcome, other: Outcome) -> str:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from tunelab.benchmarks.compare import DEFAULT, METHODS, OPTUNA_METHODS, compare
+    from tunelab.benchmarks.compare import DEFAULT, METHODS, OPTUNA_METHODS, TARGET_SEED_OFFSET, compare
     from tunelab.benchmarks.synthetic import SYNTHETIC
     from tunelab.benchmarks.tasks import recorded_names
 
@@ -102,6 +102,12 @@ def run_bench(args: argparse.Namespace) -> int:
     args.workers = list(dict.fromkeys(args.workers))
     if args.first_seed < 0:
         raise UsageError(f"--first-seed must be an integer >= 0; got {args.first_seed}")
+    if args.first_seed + args.seeds > TARGET_SEED_OFFSET:
+        # Seeds from there on set the target and extend the reference: a method's run on one of
+        # them is the very run that set its bar, and the reference would count a run twice.
+        raise UsageError(f"--first-seed {args.first_seed} with --seeds {args.seeds} runs seeds up to "
+                         f"{args.first_seed + args.seeds - 1}; the methods' seeds must stay below "
+                         f"{TARGET_SEED_OFFSET:,}, where the target's and the reference's own seeds begin")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     for task in _tasks(args.tasks):
         started = time.perf_counter()
