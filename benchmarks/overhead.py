@@ -351,11 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--row-budget", type=float, default=30.0, metavar="S",
                         help="stop a row after S seconds of timed trials (default 30)")
     args = parser.parse_args(argv)
+    if not args.row_budget > 0:  # (0 or less ran one trial per row, without a word)
+        parser.exit(2, f"overhead.py: error: --row-budget must be a positive number of seconds; got {args.row_budget:g}\n")
     if args.dir:  # made if missing; a path that cannot be a folder is one line before any timing, not a traceback
         try:
             Path(args.dir).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             parser.exit(2, f"overhead.py: error: --dir {args.dir}: cannot make the folder ({err.strerror or err})\n")
+    import tunelab  # noqa: F401  (imported before any row is timed, as Optuna is: "create ms" times the study alone)
+
     try:
         quiet_optuna()
         have_optuna = True

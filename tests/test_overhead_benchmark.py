@@ -66,3 +66,12 @@ def test_dir_is_made_when_missing_and_a_bad_one_is_one_line(tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and f"--dir {taken / 'sub'}: cannot make the folder" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("budget", ["0", "-5"])
+def test_a_row_budget_that_is_not_positive_is_one_line(budget, capsys):
+    """--row-budget 0 ran one trial per row, without a word."""
+    with pytest.raises(SystemExit) as stopped:
+        overhead.main(["--quick", "--row-budget", budget])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--row-budget must be a positive number of seconds" in err
