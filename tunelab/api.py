@@ -8,16 +8,18 @@ import os
 import re
 import secrets
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tunelab.errors import ConfigError, SetupWarning, StudyExists, StudyNotFound, check_count, warn_caller
+from tunelab.budgets import plain_number
+from tunelab.errors import ConfigError, SetupWarning, StudyExists, StudyNotFound, check_count, \
+    check_warm_metric, warn_caller
 from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.reloading import refuse_while_loading_script
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
-from tunelab.searchers._learning import check_warm_metric
 from tunelab.space import Space
-from tunelab.storage import Storage, StudyRecord, StudySummary, open_existing, open_storage
+from tunelab.storage import MemoryStorage, Storage, StudyRecord, StudySummary, open_existing, open_storage
 from tunelab.storage.base import hide_password
 from tunelab.study import Study
 from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, folder_claims, release_study_folder, \
@@ -76,8 +78,6 @@ def objective_file(objective: Callable | None) -> str | None:
 
 def objective_path(objective: Callable | None) -> str | None:
     """'module:qualname' of an objective, so a trial can be re-run from its record later."""
-    if objective is None:
-        return None
     module, qualname = getattr(objective, "__module__", None), getattr(objective, "__qualname__", None)
     return f"{module}:{qualname}" if module and qualname else None
 
@@ -142,6 +142,17 @@ def _check_same_pricing(record: StudyRecord, kept: Mapping[str, Any]) -> None:
         if kept[key] is not None and recorded != kept[key]:
             raise ConfigError(f"study {record.name!r} prices its trials with {key}={recorded}; {key}={kept[key]} "
                               f"would re-price the trials it has run: give the same {key}, or leave it out")
+
+
+def _check_same_folder(record: StudyRecord, root: str | None) -> None:
+    """Another artifact_dir on a resume would split a study's files in two (its paused trials would
+    not find their checkpoints); it is taken only where the recorded folder is gone (moved away)."""
+    recorded = record.settings.get("artifact_dir")
+    folder = Path(recorded or ".") / (record.settings.get("folder") or record.name)
+    if root is not None and recorded is not None and root != recorded and folder.is_dir():
+        raise ConfigError(f"study {record.name!r} keeps its trials' files in {str(folder)!r}; artifact_dir={root!r} "
+                          "would split them (a resumed trial would not find its checkpoint): give the same "
+                          "artifact_dir, or leave it out")
 
 
 def _build(storage: Storage, record: StudyRecord, searcher, searcher_options, scheduler, scheduler_options) -> Study:
@@ -216,6 +227,7 @@ def create_study(
     process's (which takes a good fraction of a second): for studies whose trials run nowhere
     real, such as the simulator's."""
     refuse_while_loading_script()
+    seed, n_trials = plain_number(seed), plain_number(n_trials)  # np.int64 from a sweep, as it is stored
     check_count("n_trials", n_trials)
     space = Space.coerce(space)
     fidelity = coerce_fidelity(fidelity)
@@ -240,6 +252,7 @@ def create_study(
         if seed is not None and seed != record.seed:
             raise ConfigError(f"study {name!r} was created with seed {record.seed}; got seed={seed}")
         _check_same_pricing(record, kept)
+        _check_same_folder(record, kept["artifact_dir"])
         recorded = Fidelity.from_json(record.settings.get("fidelity"))
         if fidelity is not None and recorded is not None and fidelity != recorded:
             raise ConfigError(f"study {name!r} was created with {recorded}; got fidelity={fidelity}")
@@ -280,8 +293,6 @@ def check_setup(space: Space, metrics: list[str], modes: list[str], fidelity: Fi
     """Build the searcher and scheduler a study with these settings would get, and throw them
     away: bad options are refused (ConfigError) before anything is stored or run. Its warnings
     are left to the build of the study itself, so that each is said once."""
-    from tunelab.storage import MemoryStorage
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _build(store or MemoryStorage(), StudyRecord(id=0, name="check", space=space.to_json(), metrics=metrics,
@@ -340,23 +351,20 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
     store = open_existing(storage)
     record = store.get_study(name)
     setup = _recorded_setup(record.settings, searcher, searcher_options, scheduler, scheduler_options)
-    if searcher is None and scheduler is None:  # the recorded setup: its notes were given when it was made
-        with warnings.catch_warnings():
+    with warnings.catch_warnings():
+        if searcher is None and scheduler is None:  # the recorded setup: its notes were given when it was made
             warnings.simplefilter("ignore", SetupWarning)
-            return _build(store, record, *setup)
-    return _build(store, record, *setup)
+        return _build(store, record, *setup)
 
 
 def recorded_searcher(storage: str | Storage | None, name: str | None) -> str | None:
     """The name of the searcher a stored study called ``name`` was set up with (None when there
     is no such study)."""
-    if storage is None or name is None:
-        return None
-    try:
-        record = open_storage(storage).get_study(name)
+    try:  # (a SQLite file that is not there is not made here)
+        record = open_existing(storage).get_study(name) if storage is not None and name is not None else None
     except StudyNotFound:
         return None
-    return (record.settings.get("searcher") or {}).get("name")
+    return None if record is None else (record.settings.get("searcher") or {}).get("name")
 
 
 def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options: Mapping[str, Any] | None,
@@ -364,9 +372,8 @@ def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options
     """(searcher, its options, scheduler, its options) of a stored study: the recorded ones where
     none is given, so that reopening a study does not swap them for the defaults."""
     if searcher is None:
-        recorded = dict(settings.get("searcher") or {"name": "random"})
+        recorded = {k: v for k, v in (settings.get("searcher") or {"name": "random"}).items() if k != "seed"}
         searcher = recorded.pop("name")
-        recorded.pop("seed", None)
         searcher_options = searcher_options or SEARCHERS.still_taken(searcher, 2, recorded)
     if scheduler is None:
         recorded = dict(settings.get("scheduler") or {"name": "fifo"})
@@ -376,12 +383,16 @@ def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options
 
 
 def list_studies(storage: str | Storage) -> list[StudySummary]:
-    return open_storage(storage).list_studies()
+    """The studies in ``storage``; a SQLite file that is not there holds none (and is not made)."""
+    try:
+        return open_existing(storage).list_studies()
+    except StudyNotFound:  # no database at that path
+        return []
 
 
 def delete_study(name: str, storage: str | Storage) -> None:
     """Delete a study: its trials and reports, and its folder of logs, checkpoints and artefacts."""
-    store = open_storage(storage)
+    store = open_existing(storage)
     settings = store.get_study(name).settings
     store.delete_study(name)
     delete_study_files(settings, store.url, name)

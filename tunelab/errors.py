@@ -6,6 +6,7 @@ into a one-line message and callers can catch tunelab's complaints without catch
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 
@@ -67,6 +68,19 @@ def check_number(name: str, value: object, allowed: str = "a number", ok: Callab
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or not ok(value):
         raise ConfigError(f"{name} must be {allowed}; got {value!r}")
+
+
+def is_real_number(value: object) -> bool:
+    """A real number, numpy's included (a value read from an array), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_warm_metric(value: object, metric: str, where: str) -> None:
+    """A warm start's value of one metric is a number, or None/NaN for a configuration that
+    failed (text or True were taken for a failed configuration, without a word)."""
+    if value is not None and not is_real_number(value):
+        raise ConfigError(f"{where}: the value of {metric!r} must be a number (None or NaN for a "
+                          f"configuration that failed); got {type(value).__name__} {value!r}")
 
 
 class SearchExhausted(TunelabError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import math
-import numbers
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 from scipy.stats import qmc
 
-from tunelab.errors import ConfigError, SpaceError
+from tunelab.errors import ConfigError, SpaceError, check_warm_metric, is_real_number
 from tunelab.history import History
 from tunelab.searchers._features import FeatureMap
 from tunelab.searchers.base import Searcher
@@ -259,30 +258,18 @@ class LearningSearcher(Searcher):
                 config = self.space.validate(config, where=f"warm_start[{i}]")
             except SpaceError as err:
                 raise ConfigError(str(err)) from None
-            if not (isinstance(value, Mapping) or _is_number(value)):
+            if not (isinstance(value, Mapping) or is_real_number(value)):
                 raise ConfigError(f"{self.name}: warm_start[{i}] value must be a number or a dict of metrics; "
                                   f"got {value!r}")
             # numpy's numbers (a value read from an array or a data frame) as plain floats: they
             # are recorded with the study as JSON, and read as the numbers they are
-            out.append((config, {k: float(v) if _is_number(v) else v for k, v in value.items()}
+            out.append((config, {k: float(v) if is_real_number(v) else v for k, v in value.items()}
                         if isinstance(value, Mapping) else float(value)))
         return out
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def _same_value(a: float | None, b: float | None) -> bool:
     return a == b or (a != a and b != b)  # (NaN is a value too)
-
-
-def check_warm_metric(value: Any, metric: str, where: str) -> None:
-    """A warm start's value of one metric is a number, or None/NaN for a configuration that
-    failed (text or True were taken for a failed configuration, without a word)."""
-    if value is not None and not _is_number(value):
-        raise ConfigError(f"{where}: the value of {metric!r} must be a number (None or NaN for a "
-                          f"configuration that failed); got {type(value).__name__} {value!r}")
 
 
 def _warm_scores(value: Any, metrics: list[str], modes: list[str], where: str) -> list[float]:
