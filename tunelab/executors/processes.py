@@ -5,6 +5,13 @@ trials. Each talks to the tuner over its own pipe: a report goes up and the work
 scheduler's decision. A worker that dies in any way (an exception escaping, ``os._exit``, a
 segfault, the OOM killer) fails only the trial it was running and is replaced; a trial that runs
 past ``trial_timeout`` has its worker killed. Workers exit on their own if the tuner disappears.
+
+Each worker leads a process group of its own, and a worker is stopped with its whole group: the
+processes its trial started (a data loader's workers, a training script, ``torchrun``) would
+otherwise run on, holding a GPU, after their trial timed out, was cancelled or lost its tuner.
+A worker that cannot even start (its objective does not load in a fresh process, as when a
+script tunes at its top level without the ``__main__`` guard) ends the run with that said,
+instead of failing every trial with an exit code.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import pickle
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -41,17 +48,36 @@ class _PipeSink(ReportSink):
         self._conn.send(("attr", trial_id, key, value))
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
+def _exit_when_orphaned(parent_pid: int, own_group: bool) -> None:
     while True:
         time.sleep(0.5)
         if os.getppid() != parent_pid:
+            if own_group:  # what the trial started goes too: nobody is left to stop it
+                _signal_group(os.getpid(), signal.SIGKILL)
             os._exit(3)
 
 
-def _worker_main(conn: Connection, objective: Objective, metrics: list[str], parent_pid: int) -> None:
+def _worker_process(conn: Connection, objective: Objective, metrics: list[str], parent_pid: int) -> None:
+    """A worker process's entry: lead a process group of its own, so that stopping the worker
+    reaches whatever its trial started, then serve trials."""
+    own_group = hasattr(os, "setpgid")  # POSIX; elsewhere the worker alone is stopped
+    if own_group:
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            own_group = False
+    _worker_main(conn, objective, metrics, parent_pid, own_group=own_group)
+
+
+def _worker_main(conn: Connection, objective: Objective, metrics: list[str], parent_pid: int,
+                 own_group: bool = False) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tuner's to handle
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid, own_group), daemon=True).start()
     sink = _PipeSink(conn)
+    try:
+        conn.send(("ready",))  # it loaded the objective: a death from now on is a trial's
+    except (BrokenPipeError, ConnectionResetError):
+        return
     while True:
         try:
             message = conn.recv()
@@ -77,7 +103,7 @@ class _Worker:
     conn: Connection
     spec: TrialSpec | None = None
     started: float | None = None
-    messages: list = field(default_factory=list)
+    ready: bool = False  # it has said so: it loaded the objective and serves trials
 
 
 class ProcessExecutor(Executor):
@@ -90,6 +116,9 @@ class ProcessExecutor(Executor):
         self._pool: list[_Worker] = []
 
     def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        if getattr(mp.current_process(), "_inheriting", False):
+            raise ConfigError("tl.tune was called in a worker process while it loaded the main script again (to "
+                              f"find the objective there). {_GUARD_ADVICE}")
         try:
             pickle.dumps(objective)
         except Exception as err:  # noqa: BLE001 - any pickling failure gets the same advice
@@ -103,7 +132,7 @@ class ProcessExecutor(Executor):
 
     def _spawn(self) -> _Worker:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=_worker_main, daemon=True, name="tunelab-worker",
+        process = self._ctx.Process(target=_worker_process, daemon=True, name="tunelab-worker",
                                     args=(child_end, self._objective, self._metrics, os.getpid()))
         process.start()
         child_end.close()
@@ -116,7 +145,10 @@ class ProcessExecutor(Executor):
         worker = next((w for w in self._pool if w.spec is None), None)
         if worker is None:
             raise RuntimeError("submit called with no free worker; check free_slots() first")
-        if not worker.process.is_alive():  # died while idle: replace it quietly
+        if not worker.process.is_alive():  # died while idle, or stopped: replace it, unless it never started
+            if not worker.conn.closed:
+                self._drain(worker)
+            self._refuse_if_never_ready(worker)
             _terminate(worker)
             index = self._pool.index(worker)
             worker = self._pool[index] = self._spawn()
@@ -138,6 +170,11 @@ class ProcessExecutor(Executor):
                     outcomes.append(outcome)
                     continue
             if worker.spec is not None and not worker.process.is_alive():
+                outcome = self._drain(worker)  # what it said before it died (its result, maybe) counts
+                if outcome is not None:
+                    outcomes.append(outcome)
+                    continue
+                self._refuse_if_never_ready(worker)
                 outcomes.append(self._replace(worker, _death_message(worker.process.exitcode), died=True))
             elif worker.spec is not None and self._timed_out(worker):
                 outcomes.append(self._replace(worker, f"trial ran past trial_timeout={self.trial_timeout:g}s and was killed"))
@@ -150,12 +187,17 @@ class ProcessExecutor(Executor):
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 return None  # the process died; the sentinel check reports it
-            kind = message[0]
+            kind, worker.ready = message[0], True
             if kind == "started":
                 worker.started = time.monotonic()
+                self._sink.started(message[1])  # its duration and cost count from here, not from the spawn
             elif kind == "report":
                 _, trial_id, step, metrics = message
-                worker.conn.send(("decision", self._sink.report(trial_id, step, metrics).value))
+                decision = self._sink.report(trial_id, step, metrics).value
+                try:
+                    worker.conn.send(("decision", decision))
+                except OSError:
+                    pass  # it died after it reported (killed meanwhile): the sentinel check says so
             elif kind == "attr":
                 _, trial_id, key, value = message
                 self._sink.set_user_attr(trial_id, key, value)
@@ -176,9 +218,22 @@ class ProcessExecutor(Executor):
         return (self.trial_timeout is not None and worker.started is not None
                 and time.monotonic() - worker.started > self.trial_timeout)
 
+    def _refuse_if_never_ready(self, worker: _Worker) -> None:
+        """A worker that exited with an error before it loaded the objective: every worker would
+        (the objective does not load in a fresh process), so the run ends, saying why."""
+        code = worker.process.exitcode
+        if not worker.ready and code is not None and code > 0:
+            _terminate(worker)
+            self._pool.remove(worker)  # its trial is the tuner's to put back in the queue
+            raise ConfigError(f"a worker process exited with code {code} before it could run a trial: it could not "
+                              "load the objective (its error is printed above). Worker processes load the main script "
+                              f"again to find the objective. {_GUARD_ADVICE}")
+
     def _replace(self, worker: _Worker, error: str, died: bool = False) -> Outcome:
         """Kill a worker (if still alive), start a fresh one in its place, fail its trial."""
         spec = worker.spec
+        if worker.started is None:  # it never began: it ran for no time at all
+            self._sink.started(spec.id)
         _terminate(worker)
         self._pool[self._pool.index(worker)] = self._spawn()
         return Outcome(spec.id, TrialState.FAILED, error=error, died=died)
@@ -189,8 +244,12 @@ class ProcessExecutor(Executor):
     def cancel(self, trial_id: int) -> None:
         for worker in self._pool:
             if worker.spec is not None and worker.spec.id == trial_id:
+                if worker.started is None:  # it never began: it ran for no time at all
+                    self._sink.started(trial_id)
                 _terminate(worker)
-                self._pool[self._pool.index(worker)] = self._spawn()
+                # A fresh worker takes its place when a trial needs one (``submit``): a tuner cancels
+                # as it stops, and one started now would only load the objective to be killed.
+                worker.spec = worker.started = None
 
     def close(self) -> None:
         for worker in self._pool:
@@ -208,14 +267,32 @@ class ProcessExecutor(Executor):
 
 
 def _terminate(worker: _Worker) -> None:
+    """Stop a worker and every process of its group: SIGTERM first (a script may clean up), then
+    SIGKILL for whatever is left. The last signal goes out after the worker has ended, to the
+    processes of its group still alive: a group keeps its number while any of them lives."""
     process = worker.process
     if process.is_alive():
+        _signal_group(process.pid, signal.SIGTERM)
         process.terminate()
         process.join(_GRACE_SECONDS)
     if process.is_alive():
         process.kill()
-        process.join(_GRACE_SECONDS)
+    _signal_group(process.pid, signal.SIGKILL)
+    process.join(_GRACE_SECONDS)
     worker.conn.close()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass  # no such group (the worker did not make one, or it has ended)
+
+
+_GUARD_ADVICE = ("A script that tunes with worker processes must call tl.tune under `if __name__ == \"__main__\":` "
+                 "and define the objective above that line or in a module it imports; or use workers=1 (the trials "
+                 "then run in the tuner's process).")
 
 
 def _death_message(exitcode: int | None) -> str:
