@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from tunelab.cli import existing_storage, output_file
+from tunelab.cli import load_study, output_file
 from tunelab.commands.analysis import console, finish_parser, table
+from tunelab.commands.core import print_table
 from tunelab._json import pretty
 
 
@@ -19,21 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tunelab as tl
     from tunelab.analysis.compare import compare_studies
 
     if args.html:
         output_file(args.html, "--html")
-    a = tl.load_study(args.first, storage=existing_storage(args.storage))
-    b = tl.load_study(args.second, storage=existing_storage(args.storage_b or args.storage))
+    a = load_study(args.first, args.storage)
+    b = load_study(args.second, args.storage_b or args.storage)
     result = compare_studies(a, b)
     if args.json:
         print(pretty(result.to_json()))
     else:
         names = list(result.names)
-        console.print(table(["", *names], result.summary, title="studies"))
-        console.print(table(["best config", *names], result.configs))
-        console.print(table(["best after n trials", *names], result.history))
+        print_table(table(["", *names], result.summary, title="studies"))
+        print_table(table(["best config", *names], result.configs))
+        print_table(table(["best after n trials", *names], result.history))
     if args.html:
         from tunelab.analysis.plots import compare_figure, save_html
 

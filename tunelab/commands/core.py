@@ -5,23 +5,26 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import sys
 from datetime import datetime
 
-from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from tunelab import api
 from tunelab.analysis.compare import objectives
 from tunelab.analysis.summary import front_of, state_counts
-from tunelab.cli import UsageError, existing_storage, output_file, output_folder, storage_argument
+from tunelab.cli import (DEFAULT_STORAGE, MEMORY_URLS, OutputConsole, UsageError, existing_storage, load_study,
+                         output_file, output_folder, storage_argument, study_not_found)
+from tunelab.errors import StudyNotFound
 from tunelab.storage import open_storage
 from tunelab.storage.base import hide_password
 from tunelab.tracking.cost import study_cost
 from tunelab.trial import Trial, TrialState
 
 #: Wide enough for a trials table when the output goes to a file or a pipe.
-console = Console(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
+console = OutputConsole(highlight=False, width=shutil.get_terminal_size((160, 24)).columns)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     export = subparsers.add_parser("export", help="write a study as CSV, JSON, Excel or TensorBoard events")
     export.add_argument("name")
-    export.add_argument("--format", choices=["csv", "json", "xlsx", "tensorboard"], default="csv")
+    export.add_argument("--format", choices=["csv", "json", "xlsx", "tensorboard"], default=None,
+                        help="default: from the -o file's extension (.csv, .json, .xlsx), else csv")
     export.add_argument("-o", "--output", default=None,
                         help="file (a folder for tensorboard) to write (default: standard output for csv/json)")
     storage_argument(export)
@@ -82,7 +86,10 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"\nBest accuracy {best.value:.4f} (trial {best.number})"
                   + (f", baseline (scikit-learn defaults) {baseline.value:.4f}" if baseline else ""))
     console.print("Best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
-    flag = "" if args.storage == "sqlite:///tunelab.db" else f" --storage {hide_password(args.storage)}"
+    if args.storage.strip() in MEMORY_URLS:  # no later command can read it: say so, not how to show it
+        console.print(f"\nThe study was kept in this process's memory only; --storage {DEFAULT_STORAGE} keeps it.")
+        return 0
+    flag = "" if args.storage == DEFAULT_STORAGE else f" --storage {hide_password(args.storage)}"
     console.print(f"\nInspect it:  tunelab show {name}{flag}\nExport it:   tunelab export {name} --format csv{flag}")
     return 0
 
@@ -106,7 +113,7 @@ def list_studies(args: argparse.Namespace) -> int:
         table.add_row(*(row[c] for c in shown))
     if any(len(s.metrics) > 1 for s in summaries):
         table.caption = "best of a study with several metrics: its trials on the Pareto front (show NAME lists them)"
-    console.print(table)
+    print_table(table)
     return 0
 
 
@@ -122,9 +129,7 @@ def _study_row(storage, summary) -> dict[str, str]:
 
 
 def _load(args: argparse.Namespace):
-    import tunelab as tl
-
-    return tl.load_study(args.name, storage=existing_storage(args.storage))
+    return load_study(args.name, args.storage)
 
 
 def counts_text(study) -> str:
@@ -187,7 +192,7 @@ def show_study(args: argparse.Namespace) -> int:
         console.print("      " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
     # Trials read without their reports (all but --limit 0) get how far they went from the index.
     furthest = study.storage.furthest_steps([t.id for t in trials if not t.reports]) if study.fidelity else {}
-    console.print(_trials_table(study, trials, cost.per_trial, furthest))
+    print_table(_trials_table(study, trials, cost.per_trial, furthest))
     if len(trials) < total:
         console.print(f"({total - len(trials)} more; --limit 0 lists all)")
     return 0
@@ -220,26 +225,63 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
     return table
 
 
+#: The formats a file's extension names.
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".xlsx": "xlsx"}
+
+
+def _export_format(given: str | None, output: str | None) -> str:
+    """--format, or the one the -o file's extension names: ``-o demo.xlsx`` wrote CSV text into a
+    file named .xlsx, which spreadsheets refuse to open. A format that contradicts the extension
+    is refused rather than written under a misleading name."""
+    from pathlib import Path
+
+    named = _EXTENSIONS.get(Path(output).suffix.lower()) if output else None
+    if given is None:
+        return named or "csv"
+    if named is not None and named != given and given != "tensorboard":  # (a folder: its name is its own)
+        raise UsageError(f"-o {output} names a .{named} file but --format is {given}; give -o a name ending in "
+                         f".{given}, or leave --format out to write {named}")
+    return given
+
+
 def export_study(args: argparse.Namespace) -> int:
     from tunelab.tracking.export import TEXT_FORMATS, export, write
 
-    if args.output:
+    args.format = _export_format(args.format, args.output)
+    if args.output is not None:  # -o "" (an unset shell variable) is refused, not taken for stdout
         path = output_folder(args.output) if args.format == "tensorboard" else output_file(args.output)
         print(f"wrote {write(_load(args), args.format, path)}")
     elif args.format in TEXT_FORMATS:
-        print(export(_load(args), args.format), end="")
+        _write_utf8(export(_load(args), args.format))
     else:
         raise UsageError(f"--format {args.format} writes a {'folder' if args.format == 'tensorboard' else 'file'}: "
                          "give it with -o PATH")
     return 0
 
 
+def _write_utf8(text: str) -> None:
+    """Data on standard output as UTF-8, as -o writes it, whatever the locale's encoding: the same
+    bytes for ``export > f.csv`` as for ``-o f.csv``, and no character of a name or value lost (or
+    a crash) under an ASCII locale or a Windows code page."""
+    stream = sys.stdout
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+    if encoding in ("utf-8", "utf8") or not hasattr(stream, "buffer"):
+        stream.write(text)
+    else:
+        stream.flush()
+        stream.buffer.write(text.encode("utf-8"))
+    stream.flush()
+
+
 def delete_study(args: argparse.Namespace) -> int:
     storage = open_storage(existing_storage(args.storage))
-    storage.get_study(args.name)
+    try:  # the record alone: a study whose space or settings no longer load can still be deleted
+        storage.get_study(args.name)
+    except StudyNotFound as err:
+        raise study_not_found(err, args.name, args.storage) from None
     if not args.yes:
         try:
-            answer = input(f"delete study {args.name!r} and all its trials from {args.storage}? [y/N] ")
+            answer = input(f"delete study {args.name!r} and all its trials from {hide_password(args.storage)}? [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
@@ -248,6 +290,50 @@ def delete_study(args: argparse.Namespace) -> int:
     api.delete_study(args.name, storage)
     print(f"deleted {args.name}")
     return 0
+
+
+def print_table(table: Table, keep: int = 1) -> None:
+    """Print a table with every value whole. Fitted to the width by rich, a table too wide has its
+    cells cut to '…' (the demo's accuracy of 0.968384 read '0.9…' on an 80-column terminal, and a
+    study of many parameters lost digits in a file). Instead, on a terminal a table too wide goes
+    out in blocks of columns that fit, each led by its first ``keep`` columns (what names a row),
+    and to a file or a pipe at its full width, which no terminal limits."""
+    options = console.options.update_width(100_000)
+    widths = [max(Measurement.get(console, options, cell).maximum for cell in (column.header, *column.cells)) + 3
+              for column in table.columns]  # + the padding either side and the border
+    if sum(widths) + 1 <= console.width:
+        console.print(table)
+    elif not console.is_terminal:
+        OutputConsole(highlight=False, width=sum(widths) + 1).print(table)
+    else:
+        blocks = _column_blocks(widths, keep, console.width)
+        for number, block in enumerate(blocks):
+            console.print(_part_of(table, block, first=number == 0, last=number == len(blocks) - 1))
+
+
+def _column_blocks(widths: list[int], keep: int, room: int) -> list[list[int]]:
+    """The columns of each block: the first ``keep``, then as many of the others as fit (one at
+    least, which rich then folds, where a single column is wider than the terminal)."""
+    blocks: list[list[int]] = []
+    for index in range(keep, len(widths)):
+        if blocks and sum(widths[i] for i in blocks[-1]) + widths[index] + 1 <= room:
+            blocks[-1].append(index)
+        else:
+            blocks.append([*range(keep), index])
+    return blocks or [list(range(len(widths)))]
+
+
+def _part_of(table: Table, columns: list[int], first: bool, last: bool) -> Table:
+    """A table of some of ``table``'s columns, its title above the first part, its caption below the last."""
+    part = Table(title=table.title if first else None, caption=table.caption if last else None)
+    cells = []
+    for index in columns:
+        column = table.columns[index]
+        part.add_column(column.header, justify=column.justify, style=column.style, no_wrap=column.no_wrap)
+        cells.append(list(column.cells))
+    for number, row in enumerate(table.rows):
+        part.add_row(*(column_cells[number] for column_cells in cells), style=row.style)
+    return part
 
 
 def _fmt(value) -> str:
