@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tunelab.trial import TrialState
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
 
@@ -37,9 +39,17 @@ def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills
     """kill -9 a worker that is running a trial (a random one, after a random pause), ``kills``
     times, starting a replacement after each; returns how many kills landed on a running trial."""
     done, end = 0, time.monotonic() + deadline
+
+    def held() -> dict[int, set[int]]:
+        """pid -> ids of the trials that worker holds, as storage says."""
+        out: dict[int, set[int]] = {}
+        for trial_id, owner, _ in store.running_trials(study_id):
+            if owner:
+                out.setdefault(int(owner.split(":")[1]), set()).add(trial_id)
+        return out
+
     while done < kills and time.monotonic() < end:
-        owners = {int(owner.split(":")[1]) for _, owner, _ in store.running_trials(study_id) if owner}
-        busy = [p for p in procs if p.poll() is None and p.pid in owners]
+        busy = [p for p in procs if p.poll() is None and p.pid in held()]
         if not busy:
             if all(p.poll() is not None for p in procs):
                 break
@@ -47,11 +57,16 @@ def kill_busy_workers(procs: list[subprocess.Popen], store, study_id: int, kills
             continue
         time.sleep(rng.uniform(0.0, 0.15))
         victim = rng.choice(busy)
+        holding = held().get(victim.pid, set())
         victim.kill()
         victim.communicate()
-        # Landed only if the victim still held a trial when it died (the pause may have let it
-        # finish one): its running row stays until recovery fails it, so storage can tell.
-        done += any(owner and int(owner.split(":")[1]) == victim.pid for _, owner, _ in store.running_trials(study_id))
+        # Landed only if the victim still held a trial as it died (the pause may have let it
+        # finish one): a trial it held just before is then still running, or already taken over
+        # by another process (failed and retried, or queued to go on from its checkpoint, which
+        # on a loaded machine is often done before this looks), not ended by the victim itself.
+        after = store.trials(study_id, after_id=2**31 - 1, ids=sorted(holding)) if holding else []
+        done += any(t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.FAILED)
+                    or "interrupted" in t.system_attrs for t in after)
         procs.append(restart())
     return done
 
