@@ -256,3 +256,12 @@ def test_an_objective_that_returns_without_reporting_is_judged_at_its_budget(sch
     assert any(len(t.reports) > 1 for t in trials)  # promoted: fitted again on a larger share
     assert study.best.budget == 1.0
     assert not [t for t in trials if t.state is TrialState.COMPLETED and t.budget < 1.0]
+
+
+def test_a_fidelity_of_numpy_whole_numbers_is_a_whole_number_fidelity():
+    """np.int64 bounds (from np.arange, a config) were refused as not numbers."""
+    import numpy as np
+
+    declared = tl.fidelity("epochs", min=np.int64(1), max=np.int64(27))
+    assert declared == tl.fidelity("epochs", min=1, max=27) and declared.integer
+    assert type(declared.to_json()["max"]) is int

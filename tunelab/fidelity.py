@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from tunelab.budgets import plain_number
 from tunelab.errors import ConfigError
 
 
@@ -24,6 +25,8 @@ class Fidelity:
     resumable: bool = False
 
     def __post_init__(self) -> None:
+        for what in ("min", "max"):  # np.int64(81) is 81 (a whole number: the budgets are rounded)
+            object.__setattr__(self, what, plain_number(getattr(self, what)))
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"fidelity needs a name such as 'epochs'; got {self.name!r}")
         for what in ("min", "max"):

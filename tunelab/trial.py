@@ -260,14 +260,15 @@ class RunningTrial:
         if self._decision is Decision.PAUSE:
             raise TrialPaused(f"paused by the scheduler at step {step:g}")
 
-    def artifact_path(self, name: str) -> Path:
-        """A path in this trial's folder for a file to keep (a model, a plot): ``name`` is relative,
-        its folders are created, and the file is listed with the trial's record."""
+    def artifact_path(self, name: str | os.PathLike) -> Path:
+        """A path in this trial's folder for a file to keep (a model, a plot): ``name`` is relative
+        (text or a ``pathlib.Path``), its folders are created, and the file is listed with the
+        trial's record."""
         if self._spec.artifact_dir is None:
             raise ConfigError("this trial has no artefact folder (it was not started by a study)")
         from tunelab.tracking.artifacts import safe_child
 
-        path = safe_child(self._spec.artifact_dir, name)
+        path = safe_child(self._spec.artifact_dir, os.fspath(name) if isinstance(name, os.PathLike) else name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -18,8 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tunelab.api import create_study, recorded_searcher, resolve_setup
 from tunelab.reloading import refuse_while_loading_script
-from tunelab.budgets import Budgets
-from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, check_count, warn_caller
+from tunelab.budgets import Budgets, run_options
+from tunelab.errors import ConfigError, SearchExhausted, SetupWarning, warn_caller
 from tunelab.executors import Executor, Outcome, make_executor
 from tunelab.executors.base import HEARTBEAT_SECONDS
 from tunelab.fidelity import coerce_fidelity
@@ -224,20 +224,19 @@ class Tuner(ReportSink):
             self._caught = True
         finished = self.study.finish(outcome.trial_id, state, metrics=metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
-        if outcome.died:
-            retry_dead(self.study, finished, self.max_retries)
+        retried = outcome.died and retry_dead(self.study, finished, self.max_retries) is not None
         self._meter.add(finished)
         notify(self.callbacks, self.study, finished)
         if finished.state.finished or finished.state is TrialState.PAUSED:
             self._diverged_in_row = self._diverged_in_row + 1 if diverged(finished.error) else 0
         if finished.state is TrialState.FAILED:
-            self._failures += not diverged(finished.error)
+            self._failures += not diverged(finished.error) and not retried  # a death counts once out of retries
             log.warning("trial %d failed: %s", finished.number, (finished.error or "unknown error").splitlines()[0])
-        elif finished.state is TrialState.COMPLETED:
-            if finished.value is not None and better(finished.value, self._best, self.study.mode):
-                self._best, self._since_best = finished.value, 0
-            else:
-                self._since_best += 1
+        elif finished.state is TrialState.COMPLETED and finished.value is not None and \
+                better(finished.value, self._best, self.study.mode):
+            self._best, self._since_best = finished.value, 0
+        elif finished.state in (TrialState.COMPLETED, TrialState.PRUNED):  # a pruned one did not improve either
+            self._since_best += 1
         if finished.state.finished:  # a paused trial is not done: it may be resumed
             self._display.update(finished, self._best)
 
@@ -276,6 +275,24 @@ class Tuner(ReportSink):
             self.executor.cancel(trial_id)
             stop_trial(self.study, trial_id, reason)
         self.running.clear()
+
+
+def _first_configs(enqueue: Sequence[Mapping[str, Any]] | None, space: Space) -> list[dict[str, Any]]:
+    """``enqueue``'s configurations, checked against the space, each once (in its first place)."""
+    if isinstance(enqueue, (Mapping, str, bytes)) or not hasattr(enqueue if enqueue is not None else (), "__iter__"):
+        one = " (one configuration: put it in a list)" if isinstance(enqueue, Mapping) else ""
+        raise ConfigError(f"enqueue is a list of configurations, e.g. enqueue=[{{'lr': 0.01, ...}}]; got "
+                          f"{type(enqueue).__name__}{one}")
+    queue = {}
+    for config in () if enqueue is None else enqueue:
+        config = space.validate(config, where="enqueue")
+        queue.setdefault(config_key(config), config)
+    return list(queue.values())
+
+
+def _ends_by_itself(searcher: Any) -> bool:
+    """Whether a searcher (or the name of one) ends a run when it is used up, as a grid does."""
+    return hasattr(searcher, "size") or (isinstance(searcher, str) and searcher.strip().lower() == "grid")
 
 
 def tune(
@@ -333,16 +350,18 @@ def tune(
     if not callable(objective):
         raise ConfigError(f"objective must be a function objective(config, trial); got {objective!r}")
     budgets = Budgets(n_trials, timeout, target, patience, max_failures, max_cost)
-    budgets.validate()
+    budgets.validate()  # numpy numbers become plain ones, here and in run_options
     refuse_while_loading_script()  # before anything is opened: a re-run loading a script must not tune
-    check_count("workers", workers, optional=False)  # before auto reads it (its error named auto)
-    if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
-                                      or trial_timeout <= 0):
-        raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ConfigError(f"max_retries must be a whole number >= 0 (re-runs of a trial whose process died); "
-                          f"got {max_retries!r}")
+    n_trials, (workers, trial_timeout, max_retries) = budgets.n_trials, run_options(workers, trial_timeout, max_retries)
     fidelity = coerce_fidelity(fidelity)
+    # Refused before the study is opened: a refused call left an empty study (a new name each time)
+    space = Space.coerce(space)
+    queue = _first_configs(enqueue, space)
+    budgets.check_room(len(queue), 0, name)
+    if not budgets.ends() and not _ends_by_itself(searcher if searcher is not None else
+                                                  recorded_searcher(storage, name)):
+        raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
+    run_executor = make_executor(executor, workers, trial_timeout, executor_options)
     resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
     # auto picks by budget and workers; a study continued without a searcher keeps the one it had
     if isinstance(resolved, str) and resolved.strip().lower() == "auto" and \
@@ -356,25 +375,16 @@ def tune(
         warn_caller(f"target and patience follow the first metric, {study.metrics[0]!r}, alone: a study with "
                     "several metrics has a Pareto front, not one best (stop on the front with a callback that "
                     "calls study.stop())", SetupWarning)
-    ends_by_itself = hasattr(study.searcher, "size")  # a grid ends when it is used up
-    if ends_by_itself and n_trials is not None and n_trials < study.searcher.size:
+    if _ends_by_itself(study.searcher) and n_trials is not None and n_trials < study.searcher.size:
         warn_caller(f"grid: n_trials={n_trials} runs {n_trials} of the grid's {study.searcher.size} points, in the "
                     "grid's order (every value of the last parameter before the next value of the one before it): "
                     "the first values of the first parameters only; raise n_trials, or search with random or sobol")
-    if not ends_by_itself and not budgets.ends():
-        raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
-    run_executor = make_executor(executor, workers, trial_timeout, executor_options)
-    queue = [study.space.validate(config, where="enqueue") for config in enqueue]  # all checked before any is stored
     stored = {"budgets": budgets.to_settings(), "trial_timeout": trial_timeout}
     study.storage.update_study(study.record.id, settings=stored)
     study.record.settings = {**study.record.settings, **stored}
     already = {config_key(t.config) for t in study.trials}
-    queue = [config for config in queue if config_key(config) not in already]
-    room = None if budgets.n_trials is None else budgets.n_trials - study.counted_trials()
-    if room is not None and len(queue) > room:
-        raise ConfigError(f"enqueue lists {len(queue)} new configurations, and n_trials={budgets.n_trials} leaves "
-                          f"room for {max(room, 0)} more trials in study {study.name!r}: raise n_trials or "
-                          "enqueue fewer")
+    queue = [study.space.validate(config) for config in queue if config_key(config) not in already]  # its order
+    budgets.check_room(len(queue), study.counted_trials(), study.name)
     for config in queue:
         study.enqueue(config, once=True)  # another process starting the study now may have queued it
     Tuner(study, objective, run_executor, budgets, trial_timeout, progress, check_callbacks(callbacks),
