@@ -202,3 +202,20 @@ def test_a_cancelled_trial_starts_no_worker_in_its_place_until_a_trial_needs_one
         assert [(o.trial_id, o.state) for o in outcomes] == [(second.id, TrialState.COMPLETED)]
     finally:
         executor.close()
+
+
+def test_a_script_without_the_main_guard_leaves_no_empty_study_per_worker(tmp_path):
+    """Each worker loading the unguarded script again made a study (of a new name, none being
+    given) before its tl.tune was refused."""
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    script = tmp_path / "tune.py"
+    script.write_text(
+        "import tunelab as tl\n"
+        "def objective(config):\n"
+        "    return config['x']\n"
+        f"tl.tune(objective, {{'x': tl.uniform(0, 1)}}, metric='y', mode='min', n_trials=4, workers=2, "
+        f"progress=False, storage={url!r})\n")
+    run = subprocess.run([sys.executable, str(script)], env=ENV, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode != 0
+    assert len(tl.list_studies(url)) == 1, [s.name for s in tl.list_studies(url)]

@@ -172,3 +172,26 @@ if __name__ == "__main__":
     trial = study.get_trial(0)
     assert trial.state is TrialState.COMPLETED and [r.step for r in trial.reports] == list(range(1, 10))
     assert len(study.trials) == 3 and all(t.state in (TrialState.COMPLETED, TrialState.PRUNED) for t in study.trials)
+
+
+def test_a_ctrl_c_while_the_tuner_records_a_result_leaves_no_trial_running(monkeypatch):
+    """A Ctrl-C landing after the tuner took a finished trial off its list of running ones and
+    before it stored the end left the trial "running" in storage for ever (its owner, this
+    process, alive: nobody takes it over)."""
+    from tunelab.study import Study
+
+    finish, calls = Study.finish, []
+
+    def interrupted_once(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as if Ctrl-C came while this result was being recorded
+        return finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(Study, "finish", interrupted_once)
+    storage = tl.open_storage("memory")
+    with pytest.raises(KeyboardInterrupt):
+        tl.tune(lambda config: config["x"], {"x": tl.uniform(0, 1)}, metric="y", mode="max", n_trials=3, seed=0,
+                progress=False, storage=storage, name="recording")
+    study = tl.load_study("recording", storage=storage)
+    assert study.trials and all(t.state is not TrialState.RUNNING for t in study.trials), study.trials

@@ -201,11 +201,14 @@ class Tuner(ReportSink):
         return self._budget_reason() or "nothing left to run"
 
     def _record(self, outcome: Outcome) -> None:
-        trial = self.running.pop(outcome.trial_id, None)
+        # The trial leaves ``running`` once its end is stored: a Ctrl-C landing before that leaves
+        # it for _cancel_running to stop, not "running" in storage for ever.
+        trial = self.running.get(outcome.trial_id)
         if trial is None:
             return
         if outcome.died and continue_later(self.study, self.study._trial(trial.id), outcome.error or "its worker died",
                                            self.study.owner, self.max_retries):
+            self.running.pop(outcome.trial_id, None)
             log.warning("trial %d: %s; it goes on from its checkpoint", trial.number, outcome.error)
             self._meter.add(self.study._trial(trial.id))  # the stretch it ran before it died
             return
@@ -224,6 +227,7 @@ class Tuner(ReportSink):
             self._caught = True
         finished = self.study.finish(outcome.trial_id, state, metrics=metrics,
                                      error=outcome.error, traceback=outcome.traceback, worker=outcome.worker)
+        self.running.pop(outcome.trial_id, None)
         retried = outcome.died and retry_dead(self.study, finished, self.max_retries) is not None
         self._meter.add(finished)
         notify(self.callbacks, self.study, finished)

@@ -110,15 +110,17 @@ class ProcessExecutor(Executor):
     name = "processes"
 
     def __init__(self, workers: int = 2, trial_timeout: float | None = None):
+        # Refused when it is built, before tl.tune makes or opens the study: each worker loading
+        # an unguarded script again would otherwise leave an empty study behind.
+        if getattr(mp.current_process(), "_inheriting", False):
+            raise ConfigError("tl.tune was called in a worker process while it loaded the main script again (to "
+                              f"find the objective there). {_GUARD_ADVICE}")
         check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
         self._ctx = mp.get_context("spawn")
         self._pool: list[_Worker] = []
 
     def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
-        if getattr(mp.current_process(), "_inheriting", False):
-            raise ConfigError("tl.tune was called in a worker process while it loaded the main script again (to "
-                              f"find the objective there). {_GUARD_ADVICE}")
         try:
             pickle.dumps(objective)
         except Exception as err:  # noqa: BLE001 - any pickling failure gets the same advice
