@@ -41,7 +41,7 @@ def test_every_trial_reaches_the_callbacks_and_a_broken_one_only_warns(caplog):
 
 
 def test_a_callback_must_have_the_hook():
-    with pytest.raises(tl.ConfigError, match="on_trial_end"):
+    with pytest.raises(tl.ConfigError, match=r"a callback is a function f\(study, trial\) or has an on_trial_end"):
         tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=1, callbacks=[object()])
 
 
@@ -60,6 +60,25 @@ class _Counter:
 def test_a_callback_class_or_a_callback_outside_a_list_is_refused_saying_what_to_write(callbacks, message):
     with pytest.raises(tl.ConfigError, match=message):
         tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=1, callbacks=callbacks)
+
+
+def test_a_plain_function_is_a_callback_as_in_optuna(caplog):
+    """callbacks=[f] with f(study, trial) was refused: it needed an object with on_trial_end."""
+    seen = []
+
+    def stop_after_two(study, trial):
+        seen.append((trial.number, trial.state.value))
+        if len(seen) == 2:
+            study.stop()
+
+    def broken(study, trial):
+        raise RuntimeError("dashboard down")
+
+    study = tl.tune(objectives.quadratic, SPACE, metric="loss", mode="min", n_trials=5, seed=0, progress=False,
+                    callbacks=[stop_after_two, broken])
+    assert seen == [(0, "completed"), (1, "completed")] and len(study.trials) == 2
+    assert "callback test_a_plain_function_is_a_callback_as_in_optuna.<locals>.broken failed on trial 0: " \
+           "dashboard down" in caplog.text
 
 
 def test_mlflow_runs_hold_params_curves_and_results(tmp_path, monkeypatch):

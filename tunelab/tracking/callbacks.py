@@ -43,17 +43,42 @@ def whole_steps(reports: list) -> bool:
 
 
 def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:
+    """The callbacks of a run: objects with ``on_trial_end(study, trial)`` (and maybe ``close()``),
+    or plain functions ``f(study, trial)``, called as each trial ends (Optuna's form)."""
     if callbacks is not None and (isinstance(callbacks, (str, bytes)) or hasattr(callbacks, "on_trial_end")
                                   or not hasattr(callbacks, "__iter__")):
-        raise ConfigError(f"callbacks is a list of callback objects, e.g. callbacks=[MLflowLogger()]; got {callbacks!r}")
-    out = list(callbacks or ())
-    for callback in out:
+        raise ConfigError(f"callbacks is a list of callback objects or functions, e.g. callbacks=[MLflowLogger()]; "
+                          f"got {callbacks!r}")
+    out = []
+    for callback in callbacks or ():
         if isinstance(callback, type):
             raise ConfigError(f"callbacks takes callback objects, not classes: {callback.__name__}() rather than "
                               f"{callback.__name__}")
-        if not callable(getattr(callback, "on_trial_end", None)):
-            raise ConfigError(f"a callback needs an on_trial_end(study, trial) method; got {callback!r}")
+        if callable(getattr(callback, "on_trial_end", None)):
+            out.append(callback)
+        elif callable(callback):
+            out.append(FunctionCallback(callback))
+        else:
+            raise ConfigError(f"a callback is a function f(study, trial) or has an on_trial_end(study, trial) "
+                              f"method; got {callback!r}")
     return out
+
+
+class FunctionCallback(Callback):
+    """A plain function ``f(study, trial)`` as a callback."""
+
+    def __init__(self, function: Any):
+        self.function = function
+
+    def on_trial_end(self, study: Any, trial: Trial) -> None:
+        self.function(study, trial)
+
+    def __repr__(self) -> str:
+        return getattr(self.function, "__qualname__", None) or repr(self.function)
+
+
+def _name(callback: Any) -> str:
+    return repr(callback) if isinstance(callback, FunctionCallback) else type(callback).__name__
 
 
 def notify(callbacks: Iterable[Callback], study: Any, trial: Trial) -> None:
@@ -61,7 +86,7 @@ def notify(callbacks: Iterable[Callback], study: Any, trial: Trial) -> None:
         try:
             callback.on_trial_end(study, trial)
         except Exception as err:  # noqa: BLE001 - logging elsewhere must not stop the study
-            log.warning("callback %s failed on trial %d: %s", type(callback).__name__, trial.number, err)
+            log.warning("callback %s failed on trial %d: %s", _name(callback), trial.number, err)
 
 
 def close_all(callbacks: Iterable[Callback]) -> None:
@@ -69,4 +94,4 @@ def close_all(callbacks: Iterable[Callback]) -> None:
         try:
             getattr(callback, "close", lambda: None)()
         except Exception as err:  # noqa: BLE001
-            log.warning("callback %s failed to close: %s", type(callback).__name__, err)
+            log.warning("callback %s failed to close: %s", _name(callback), err)
