@@ -449,3 +449,12 @@ def test_ask_refuses_what_is_no_configuration_saying_what_it_takes(bad, said):
     with pytest.raises(tl.ConfigError, match="ask: wait must be True or False; got 'no'"):
         study.ask(wait="no")
     assert study.trials == []
+
+
+@pytest.mark.parametrize("value, said", [(None, "tell: told None and never reported 'loss'"),
+                                         ("0.5", "tell: tell takes a number or a dict of metrics; got str '0.5'")])
+def test_a_value_tell_cannot_take_is_said_in_tells_words(value, said):
+    """It spoke of what the objective returned, in a loop with no objective."""
+    study = tl.create_study(SPACE, metric="loss", mode="min")
+    with pytest.raises(tl.ConfigError, match=re.escape(said)):
+        study.tell(study.ask(), value)

@@ -85,6 +85,11 @@ def _ask_for(study: "Study", config: Mapping[str, Any]) -> RunningTrial:
     return RunningTrial(study.spec(trial), sink=study, managed=False)
 
 
+def _as_told(err: InvalidResult) -> str:
+    """A result's error in the words of tell, whose value no objective returned."""
+    return str(err).replace("objective returned", "told").replace("objective must return", "tell takes")
+
+
 def _still_running(study: "Study") -> str:
     """What the trials still running may bring: those below the full budget may be promoted."""
     running = [t for t in study.trials if t.state is TrialState.RUNNING]
@@ -175,8 +180,8 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
         metrics = normalize_result(value, study.record.metrics, record.reports)
     except InvalidResult as err:
         if not err.non_finite:
-            raise ConfigError(f"tell: {err}") from None
-        error = study.divergence(record) or str(err).replace("objective returned", "told")
+            raise ConfigError(f"tell: {_as_told(err)}") from None
+        error = study.divergence(record) or _as_told(err)
         warn_caller(f"trial {record.number} failed: {error}")
         return study.finish(record.id, TrialState.FAILED, error=error)
     answer = _answer(study, record, metrics, trial.reports if isinstance(trial, RunningTrial) else [])
