@@ -213,3 +213,14 @@ def the_worst_dies_once(config, trial):
         os._exit(9)
     trial.report(trial.budget, loss=config["x"])
     return config["x"]
+
+
+def reports_slowly_catching_everything(config, trial):
+    """Reports often inside an `except Exception:` that swallows what report raises (a timeout)."""
+    for step in range(1, 60):
+        time.sleep(0.01)
+        try:
+            trial.report(step, loss=1.0 / step)
+        except Exception:  # noqa: BLE001 - the user's habit this objective stands for
+            pass
+    return 1.0

@@ -7,7 +7,8 @@ import pytest
 import tunelab as tl
 from tunelab.trial import TrialState
 
-from objectives import SPACE, crash_hard, hang_on_first, quadratic, record_pid, report_slowly
+from objectives import SPACE, crash_hard, hang_on_first, quadratic, record_pid, report_slowly, \
+    reports_slowly_catching_everything
 
 
 def run(objective, **kwargs):
@@ -59,6 +60,13 @@ def test_inline_trial_timeout_is_enforced_at_reports():
     study = run(report_slowly, n_trials=2, workers=1, trial_timeout=0.3)
     assert study.trials[0].state is TrialState.FAILED and "trial_timeout" in study.trials[0].error
     assert study.trials[1].state is TrialState.COMPLETED
+
+
+def test_an_inline_timeout_caught_by_the_objective_fails_its_trial_all_the_same():
+    """TrialTimeout is an Exception: an objective reporting inside `except Exception:` swallowed
+    it and the trial completed, past its timeout."""
+    study = run(reports_slowly_catching_everything, n_trials=1, workers=1, trial_timeout=0.2)
+    assert study.trials[0].state is TrialState.FAILED and "trial_timeout=0.2s" in study.trials[0].error
 
 
 def test_unpicklable_objective_gets_clear_advice():

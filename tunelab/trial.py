@@ -188,6 +188,9 @@ class RunningTrial:
         self._told: str | None = None  # how study.tell left the trial (ask/tell): this run is over
         self._started = time.monotonic()
         self.reports: list[Report] = []
+        #: why the trial ran out of time, once a report raised TrialTimeout: the run failed then,
+        #: also if the objective caught the exception (``except Exception:``) and went on
+        self.timed_out: str | None = None
 
     id = property(lambda self: self._spec.id)
     number = property(lambda self: self._spec.number)
@@ -247,7 +250,8 @@ class RunningTrial:
         self.reports.append(Report(step, clean, time.time()))
         timeout = self._spec.timeout
         if timeout is not None and time.monotonic() - self._started > timeout:
-            raise TrialTimeout(f"trial ran past trial_timeout={timeout:g}s")
+            self.timed_out = f"trial ran past trial_timeout={timeout:g}s"
+            raise TrialTimeout(self.timed_out)
         self._decision = Decision(self._sink.report(self._spec.id, step, clean))
         if self._managed:
             self._end_run(step)
