@@ -103,7 +103,7 @@ def test_the_readme_commands_are_the_ones_ci_runs():
 
 def test_one_worker_checks_trial_timeout_only_when_the_trial_reports(tmp_path):
     """README, Failures: with one worker the trial runs in the tuner's thread, which cannot stop
-    it; ``trial_timeout`` takes effect at its next report."""
+    it; ``trial_timeout`` takes effect at its next report, or when it returns (it completed)."""
     finished = tmp_path / "finished"
 
     def silent(config, trial):  # never reports: nothing can stop it
@@ -116,9 +116,11 @@ def test_one_worker_checks_trial_timeout_only_when_the_trial_reports(tmp_path):
         trial.report(1, value=1.0)  # past its timeout: the report ends the trial
         return 1.0
 
-    tl.tune(silent, {"x": tl.uniform(0, 1)}, metric="value", mode="min", n_trials=1, trial_timeout=0.2,
-            progress=False)
+    late = tl.tune(silent, {"x": tl.uniform(0, 1)}, metric="value", mode="min", n_trials=1, trial_timeout=0.2,
+                   progress=False)
     assert finished.read_text() == "ran to its end"
+    # ...and fails once it returns, as it does with worker processes, which kill it at its timeout
+    assert late.trials[0].state is tl.TrialState.FAILED and "trial_timeout=0.2s" in late.trials[0].error
     study = tl.tune(reporting, {"x": tl.uniform(0, 1)}, metric="value", mode="min", n_trials=1,
                     trial_timeout=0.2, progress=False)
     assert study.trials[0].state is tl.TrialState.FAILED

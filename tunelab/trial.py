@@ -248,9 +248,7 @@ class RunningTrial:
                            "so the report is ignored (report each step once, with all its metrics)")
             return self._decision
         self.reports.append(Report(step, clean, time.time()))
-        timeout = self._spec.timeout
-        if timeout is not None and time.monotonic() - self._started > timeout:
-            self.timed_out = f"trial ran past trial_timeout={timeout:g}s"
+        if self.past_timeout():
             raise TrialTimeout(self.timed_out)
         self._decision = Decision(self._sink.report(self._spec.id, step, clean))
         if self._managed:
@@ -263,6 +261,15 @@ class RunningTrial:
             raise TrialPruned(f"stopped by the scheduler at step {step:g}")
         if self._decision is Decision.PAUSE:
             raise TrialPaused(f"paused by the scheduler at step {step:g}")
+
+    def past_timeout(self) -> str | None:
+        """Why the run is out of time (its ``trial_timeout`` passed), or None: a trial run in the
+        tuner's process is stopped at a report, and one that returns late fails all the same,
+        as it does where a worker process is killed at its timeout."""
+        timeout = self._spec.timeout
+        if self.timed_out is None and timeout is not None and time.monotonic() - self._started > timeout:
+            self.timed_out = f"trial ran past trial_timeout={timeout:g}s"
+        return self.timed_out
 
     def artifact_path(self, name: str | os.PathLike) -> Path:
         """A path in this trial's folder for a file to keep (a model, a plot): ``name`` is relative

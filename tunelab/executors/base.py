@@ -125,7 +125,7 @@ def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: li
         # cancelled rather than failed for a reason that is not its own.
         raise_if_stopped()
         return Outcome(spec.id, TrialState.FAILED, error=describe(err), traceback=tb.format_exc())
-    if trial.timed_out:  # its TrialTimeout was caught in the objective, which went on: it failed all the same
+    if trial.past_timeout():  # it returned late, or caught its TrialTimeout and went on: it fails all the same
         return Outcome(spec.id, TrialState.FAILED, error=trial.timed_out)
     try:
         values = normalize_result(result, metrics, trial.reports, spec.reported)
