@@ -288,3 +288,17 @@ def test_an_objective_that_could_not_be_recorded_is_explained_as_such(tmp_path):
         assert "a callable object (an instance of a class with __call__)" in message
         assert "function defined at the top level of a module" in message
         assert "must be a function defined in a module, passed to tl.tune" not in message
+
+
+def test_a_study_made_without_an_objective_records_the_one_that_runs_it(tmp_path):
+    """tl.create_study, then tl.tune (or tunelab worker) on it: reproduce, sensitivity and
+    seed-check refused its trials ("no objective on record"), though the objective was known."""
+    url, space = f"sqlite:///{tmp_path / 'made.db'}", {k: tl.uniform(0, 1) for k in "xyz"}
+    tl.create_study(space, metric="loss", mode="min", name="made", storage=url, seed=0)
+    tl.tune(objectives.quadratic, space, metric="loss", mode="min", name="made", storage=url, n_trials=2,
+            progress=False)
+    study = tl.load_study("made", storage=url)
+    assert study.record.settings["objective"] == "lab_objectives:quadratic"
+    assert reproduce(study, study.trials[0].number).exact
+    tl.tune(objectives.noisy, space, metric="loss", mode="min", name="made", storage=url, n_trials=3, progress=False)
+    assert tl.load_study("made", storage=url).record.settings["objective"] == "lab_objectives:quadratic"  # kept

@@ -49,7 +49,7 @@ def test_tunelab_reproduce_reruns_a_trial_of_an_architecture_objective(tiny, tmp
 
 def test_the_recorded_objective_has_the_same_settings_and_data(tiny):
     from tunelab.analysis import load_objective
-    from tunelab.api import objective_path
+    from tunelab.tracking.objective import objective_path
 
     objective = nas.ArchitectureObjective(tiny, epochs=2, lr=0.1, **SMALL)
     again = load_objective(objective_path(objective))
@@ -62,7 +62,7 @@ def test_the_recorded_objective_has_the_same_settings_and_data(tiny):
 
 def test_splits_of_arrays_record_no_objective_rather_than_a_wrong_one():
     x, y = np.random.default_rng(0).random((40, 1, 8, 8)), np.arange(40) % 3
-    from tunelab.api import objective_path
+    from tunelab.tracking.objective import objective_path
 
     assert objective_path(nas.ArchitectureObjective(split_arrays(x, y), epochs=1)) is None
 

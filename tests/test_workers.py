@@ -53,6 +53,7 @@ def test_workers_spend_the_stored_budget_exactly(tmp_path):
     assert [t.state for t in study.trials if not t.system_attrs.get("cancelled")] == [TrialState.COMPLETED] * 10
     assert_complete_without_loss_or_duplicates(study.trials, 10)
     assert len({tuple(sorted(t.config.items())) for t in study.trials if t.state is TrialState.COMPLETED}) == 10
+    assert study.record.settings["objective"] == "objectives:sleepy"  # made without one: its trials can be re-run
 
 
 def test_a_worker_keeps_to_the_max_cost_of_the_run_that_set_the_budget(tmp_path):

@@ -26,6 +26,7 @@ from tunelab.tracking.artifacts import claim_study_folder, delete_study_files, f
     resolve_artifact_root
 from tunelab.tracking.cost import Prices, Resources
 from tunelab.tracking.environment import capture_environment, code_path_of
+from tunelab.tracking.objective import objective_settings, remember_objective
 from tunelab.tracking.seeds import derive_seed, new_seed
 
 _NAME = re.compile(r"^[\w.\-@+=:,]{1,200}$")
@@ -64,22 +65,6 @@ def _check_seed(seed: int | None) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ConfigError(f"seed must be an integer in [0, 2**63); got {seed!r}")
     return seed
-
-
-def objective_file(objective: Callable | None) -> str | None:
-    """The file defining the objective, so that a later re-run can find its module."""
-    import inspect
-
-    try:
-        return os.path.abspath(inspect.getfile(objective)) if objective is not None else None
-    except (TypeError, OSError):
-        return None
-
-
-def objective_path(objective: Callable | None) -> str | None:
-    """'module:qualname' of an objective, so a trial can be re-run from its record later."""
-    module, qualname = getattr(objective, "__module__", None), getattr(objective, "__qualname__", None)
-    return f"{module}:{qualname}" if module and qualname else None
 
 
 #: Rungs the default setup's ASHA keeps at most: with eta=3 and 81 epochs, 3, 9, 27 and 81. A
@@ -265,6 +250,8 @@ def create_study(
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)
+    if not created and objective is not None:  # made without one (tl.create_study), run by tl.tune now
+        remember_objective(study, objective)
     if created and len(metrics) > 1:
         _say_what_follows_the_first_metric(study, metrics[0])
     settings = {"searcher": study.searcher.describe(), "scheduler": study.scheduler.describe(), **given}
@@ -315,7 +302,7 @@ def _new_record(store: Storage, name: str, space: Space, metrics: list[str], mod
                 id=0, name=name, space=space.to_json(), metrics=metrics, modes=modes, seed=_check_seed(seed),
                 created_at=dt.datetime.now().timestamp(),
                 environment=environment,
-                settings={"objective": objective_path(objective), "objective_file": objective_file(objective),
+                settings={**objective_settings(objective),
                           "artifact_dir": root, "folder": folder,
                           "resources": Resources().to_json(), "prices": Prices().to_json(),
                           "fidelity": fidelity.to_json() if fidelity is not None else None},

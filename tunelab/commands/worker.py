@@ -80,6 +80,9 @@ def run_worker(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be a positive number of seconds; got {value}")
     study = tl.load_study(args.study, storage=existing_storage(args.storage))  # a typo makes no empty database
     objective = load_objective(args.objective)
+    from tunelab.tracking.objective import remember_objective
+
+    remember_objective(study, objective)  # a study made with tl.create_study: its trials can be re-run
     settings = study.record.settings
     budgets = Budgets.from_settings(settings.get("budgets"))
     if args.n_trials is not None:

@@ -47,7 +47,7 @@ def check_callbacks(callbacks: Iterable[Any] | None) -> list[Callback]:
     or plain functions ``f(study, trial)``, called as each trial ends (Optuna's form)."""
     if callbacks is not None and (isinstance(callbacks, (str, bytes)) or hasattr(callbacks, "on_trial_end")
                                   or not hasattr(callbacks, "__iter__")):
-        raise ConfigError(f"callbacks is a list of callback objects or functions, e.g. callbacks=[MLflowLogger()]; "
+        raise ConfigError(f"callbacks is a list of callback objects or functions, e.g. callbacks=[MLflowCallback()]; "
                           f"got {callbacks!r}")
     out = []
     for callback in callbacks or ():
