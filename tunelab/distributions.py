@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from tunelab.errors import SpaceError
+from tunelab.errors import SpaceError, is_plain_number
 
 Scalar = str | int | float | bool | None
 
@@ -24,9 +24,6 @@ def _plain(value: Any) -> Any:
     """numpy scalars -> Python scalars, so that configurations stay JSON-friendly."""
     return value.item() if isinstance(value, np.generic) else value
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 #: Integers beyond this lose their exactness as floats (the unit cube, the models' arrays): two
@@ -37,7 +34,7 @@ EXACT_INT = 2**53
 def _finite(value: Any) -> bool:
     """A number that a float holds (an int of 400 digits is not: float() overflows)."""
     try:
-        return _is_number(value) and math.isfinite(float(value))
+        return is_plain_number(value) and math.isfinite(float(value))
     except OverflowError:
         return False
 
@@ -55,7 +52,7 @@ def value_key(value: Any) -> tuple:
     value = _plain(value)
     if isinstance(value, bool):
         return ("bool", value)
-    if _is_number(value):
+    if is_plain_number(value):
         return ("num", float(value))
     if value is None:
         return ("none",)
@@ -256,11 +253,11 @@ class Categorical(Distribution):
             raise SpaceError(f"{name} needs at least one option; got an empty list")
         seen: dict[tuple, Any] = {}
         for option in options:
-            if not (option is None or isinstance(option, (str, bool)) or _is_number(option)):
+            if not (option is None or isinstance(option, (str, bool)) or is_plain_number(option)):
                 raise SpaceError(f"{name} options must be str, number, bool or None; got {option!r}")
             if isinstance(option, int) and not isinstance(option, bool) and _exact_int_error(name, option):
                 raise SpaceError(_exact_int_error(name, option))
-            if _is_number(option) and not _finite(option):
+            if is_plain_number(option) and not _finite(option):
                 raise SpaceError(f"{name} options must be finite; got {option!r}")
             key = value_key(option)
             if key in seen:

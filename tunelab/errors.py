@@ -70,6 +70,11 @@ def check_number(name: str, value: object, allowed: str = "a number", ok: Callab
         raise ConfigError(f"{name} must be {allowed}; got {value!r}")
 
 
+def is_plain_number(value: object) -> bool:
+    """An int or a float, not a bool (True is an int to Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def is_real_number(value: object) -> bool:
     """A real number, numpy's included (a value read from an array), but not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

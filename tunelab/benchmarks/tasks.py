@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tunelab import distributions as d
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, is_plain_number
 from tunelab.fidelity import Fidelity
 from tunelab.space import Space
 
@@ -191,7 +191,7 @@ def _rows_problem(table: Mapping[str, Any]) -> str | None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_plain_number(value) and math.isfinite(value)
 
 
 def at_or_better(value, target: float, mode: str):

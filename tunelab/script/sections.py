@@ -6,8 +6,8 @@ with its line before any trial runs."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from tunelab.errors import is_plain_number
 from tunelab.fidelity import Fidelity
 from tunelab.script.outputs import JsonLines, RegexLines
 from tunelab.script.source import Document, KeyPath, StudyFileError
@@ -66,12 +66,10 @@ def parse_fidelity(doc: Document, space: dict) -> Fidelity | None:
         raise _fail(doc, key, f"needs min and max (and resumable: true when a run can go on from its "
                               f"checkpoint), {example}; {got(bounds)}")
     low, high, resumable = bounds["min"], bounds["max"], bounds.get("resumable", False)
-    if not all(_is_number(v) for v in (low, high)) or not 0 < low < high:
+    if not all(is_plain_number(v) for v in (low, high)) or not 0 < low < high:
         raise _fail(doc, key, f"needs numbers with 0 < min < max; got min: {written(low)}, max: {written(high)}")
     if not isinstance(resumable, bool):
         raise _fail(doc, key + ("resumable",), f"must be true or false; {got(resumable)}")
     return Fidelity(name, low, high, resumable)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from tunelab.api import _check_metrics, _check_name, check_setup, default_setup
 from tunelab.distributions import Distribution
-from tunelab.errors import ConfigError, SpaceError
+from tunelab.errors import ConfigError, SpaceError, is_plain_number
 from tunelab.executors import EXECUTORS, make_executor
 from tunelab.fidelity import Fidelity
 from tunelab.schedulers import SCHEDULERS
@@ -280,7 +280,7 @@ class _Checker:
             if key in self.data:
                 value = self.data[key]
                 allowed = {"timeout": "a number of seconds above 0", "target": "a number, the metric's value to reach"}
-                fits = _is_number(value) and math.isfinite(value) and (key != "timeout" or value > 0) \
+                fits = is_plain_number(value) and math.isfinite(value) and (key != "timeout" or value > 0) \
                     if key in allowed else _is_whole(value, 1)
                 if value is not None and not fits:
                     raise self.fail(key, f"must be {allowed.get(key, 'a whole number, 1 or more')}; {got(value)}")
@@ -293,7 +293,7 @@ class _Checker:
 
     def _seconds(self, key: str) -> float | None:
         value = self.data.get(key)
-        if value is not None and (not _is_number(value) or value <= 0):
+        if value is not None and (not is_plain_number(value) or value <= 0):
             raise self.fail(key, f"must be a number of seconds above 0; {got(value)}")
         return value
 
@@ -382,9 +382,6 @@ class _Checker:
                 raise self.fail(("enqueue", i), str(err)) from None
         return configs
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_whole(value: Any, least: int) -> bool:

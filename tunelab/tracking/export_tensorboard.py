@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, is_plain_number
 from tunelab.tracking.callbacks import integer_steps, whole_steps
 from tunelab.trial import TrialState
 
@@ -76,9 +76,6 @@ _STATUS = {TrialState.COMPLETED: "STATUS_SUCCESS", TrialState.FAILED: "STATUS_FA
            TrialState.PRUNED: "STATUS_SUCCESS"}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 def _remove_earlier_export(root: Path) -> None:
     """Delete the event files an earlier export of the study left in ``root``: TensorBoard reads
@@ -99,7 +96,7 @@ def write_tensorboard(study: Any, folder: str | os.PathLike) -> str:
     root = Path(folder) / study.name
     _remove_earlier_export(root)
     trials = study.trials
-    numeric = sorted({k for t in trials for k, v in t.metrics.items() if _is_number(v)} | set(study.metrics))
+    numeric = sorted({k for t in trials for k, v in t.metrics.items() if is_plain_number(v)} | set(study.metrics))
     experiment = tb.api.Experiment(
         name=study.name, time_created_secs=study.record.created_at,
         hparam_infos=[_hparam_info(tb, n, d) for n, d in study.space.params.items()],
@@ -128,7 +125,7 @@ def _write_trial(tb: SimpleNamespace, trial: Any, folder: Path, numeric: list[st
     end = trial.finished_at or start
     last_step = steps[-1] if steps else 0
     for name in numeric:
-        if _is_number(trial.metrics.get(name)):
+        if is_plain_number(trial.metrics.get(name)):
             writer.add_event(_scalar_event(tb, end, last_step, name, trial.metrics[name]))
     if trial.state in _STATUS:
         end_info = tb.plugin.SessionEndInfo(status=getattr(tb.api, _STATUS[trial.state]), end_time_secs=end)
