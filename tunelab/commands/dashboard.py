@@ -19,16 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tunelab.dashboard import serve
     from tunelab.dashboard.app import is_loopback
-    from tunelab.storage import MemoryStorage, open_storage
+    from tunelab.storage import open_storage
     from tunelab.storage.base import hide_password
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be in 1..65535; got {args.port}")
     url = existing_storage(args.storage)
-    storage = open_storage(url)  # a URL it cannot open fails here, before the dashboard is announced
-    if isinstance(storage, MemoryStorage):
-        raise UsageError("the dashboard shows studies stored in a database; memory storage is this process's own, "
-                         "always empty here: pass --storage sqlite:///path/to/file.db or a postgresql:// URL")
+    # memory storage was refused by existing_storage; a URL it cannot open fails here, before the
+    # dashboard is announced
+    storage = open_storage(url)
     _check_address(args.host, args.port)
     if not is_loopback(args.host):
         console.print(f"[yellow]warning:[/] serving on {args.host}: anyone who can reach it sees your studies")
