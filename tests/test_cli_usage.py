@@ -183,3 +183,13 @@ def test_export_writes_the_format_its_output_file_is_named_for(storage, tmp_path
     mismatch = cli("export", "wide", "--format", "csv", "-o", "other.xlsx", "--storage", storage, cwd=tmp_path)
     assert mismatch.returncode == 2 and b"--format is csv" in mismatch.stderr
     assert not (tmp_path / "other.xlsx").exists()
+
+
+def test_a_worker_or_nas_show_for_a_mistyped_study_says_the_close_name(tmp_path):
+    """tunelab worker and nas show said only "no study named 'dmeo'", where the other commands
+    offer the close names."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="demo", storage=url)
+    for args in (["worker", "--study", "dmeo", "--objective", "objectives:sleepy"], ["nas", "show", "dmeo"]):
+        done = cli(*args, "--storage", url, cwd=tmp_path)
+        assert done.returncode == 2 and "did you mean 'demo'?" in text(done.stderr), (args, done.stderr)

@@ -77,15 +77,15 @@ def storage_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"where studies live (default: ${STORAGE_VARIABLE} or {DEFAULT_STORAGE})")
 
 
-def load_study(name: str, url: str):
-    """The study ``name`` of the storage at ``url``, for a command that reads it; a name that is
-    not there is said with the close names that are (a typo is the usual cause), or with the
-    names there are when the storage holds few."""
+def load_study(name: str, url: str, **options):
+    """The study ``name`` of the storage at ``url``, for a command that reads it (``options``:
+    tl.load_study's); a name that is not there is said with the close names that are (a typo is
+    the usual cause), or with the names there are when the storage holds few."""
     import tunelab as tl
 
     url = existing_storage(url)
     try:
-        return tl.load_study(name, storage=url)
+        return tl.load_study(name, storage=url, **options)
     except StudyNotFound as err:
         raise study_not_found(err, name, url) from None
 

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 
-from tunelab.cli import UsageError, existing_storage, output_file, storage_argument
+from tunelab.cli import UsageError, load_study, output_file, storage_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def show_architecture(args: argparse.Namespace) -> int:
     if args.output is not None and not args.output.lower().endswith(".svg"):
         raise UsageError(f"--output must name an .svg file; got {args.output!r}")
     # Reading needs no searcher: a plain one avoids rebuilding the recorded (perhaps torch-heavy) one.
-    study = tl.load_study(args.name, storage=existing_storage(args.storage), searcher="random")
+    study = load_study(args.name, args.storage, searcher="random")
     try:
         from tunelab import nas
     except ImportError as err:

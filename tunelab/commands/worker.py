@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable
 
-from tunelab.cli import UsageError, existing_storage, storage_argument
+from tunelab.cli import UsageError, existing_storage, load_study, storage_argument
 from tunelab.storage.base import hide_password
 
 
@@ -66,7 +66,6 @@ def load_objective(path: str) -> Callable:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    import tunelab as tl
     from tunelab.executors import make_executor
     from tunelab.budgets import Budgets
     from tunelab.tuner import STALE_SECONDS, Tuner
@@ -78,7 +77,7 @@ def run_worker(args: argparse.Namespace) -> int:
     for flag, value in (("--trial-timeout", args.trial_timeout), ("--stale-after", args.stale_after)):
         if value is not None and not value > 0:
             raise UsageError(f"{flag} must be a positive number of seconds; got {value}")
-    study = tl.load_study(args.study, storage=existing_storage(args.storage))  # a typo makes no empty database
+    study = load_study(args.study, args.storage)  # a typo makes no empty database, and is said with close names
     objective = load_objective(args.objective)
     from tunelab.tracking.objective import remember_objective
 
