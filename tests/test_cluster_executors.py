@@ -93,6 +93,11 @@ def sleepy_forever(config, trial):
     ("dask", {"address": 8786}, "address must be a scheduler address"),
     ("ray", {"init_options": "x"}, "init_options must be a dict of ray.init arguments"),
     ("ray", {"address": 10001}, "address must be a Ray address"),
+    # Dask took any amount: a string failed every trial ("'>=' not supported"), a negative one ran
+    ("dask", {"resources": {"GPU": "1"}}, r"resources\['GPU'\] must be a non-negative number; got '1'"),
+    ("dask", {"resources": {"GPU": -1}}, r"resources\['GPU'\] must be a non-negative number"),
+    ("dask", {"resources": {5: 1}}, "resource names must be non-empty strings"),  # trials waited for ever
+    ("ray", {"resources": {"cpus": float("nan")}}, "non-negative number"),
 ])
 def test_bad_executor_options_are_clear(name, options, message):
     with pytest.raises(ConfigError, match=message):

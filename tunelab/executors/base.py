@@ -9,6 +9,7 @@ objective running in the tuner's own thread.
 from __future__ import annotations
 
 import inspect
+import multiprocessing as mp
 import os
 import socket
 import traceback as tb
@@ -16,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-from tunelab.errors import TrialPaused, TrialPruned
+from tunelab.errors import ConfigError, TrialPaused, TrialPruned
 from tunelab.interrupts import raise_if_stopped, stop_requested
 from tunelab.tracking.artifacts import capture_output
 from tunelab.tracking.environment import code_path_of, compare_with_study
@@ -42,6 +43,23 @@ class Outcome:
     died: bool = False  # its worker process died under it (killed, crashed): it may go on from its checkpoint
     warnings: list[str] | None = None  # how the objective misused its trial handle, said in the worker
 
+
+
+def guard_advice(otherwise: str) -> str:
+    """What to do about a main script that tunes at its top level, for executors whose worker
+    processes load it again to find the objective (``otherwise``: how to run without them)."""
+    return ("A script that tunes with worker processes must call tl.tune under `if __name__ == \"__main__\":` "
+            "(each worker process loads the main script again) and define the objective above that line or in a "
+            f"module it imports; or {otherwise}.")
+
+
+def refuse_in_reloading_process(advice: str) -> None:
+    """Refuse tl.tune in a worker process that is loading the main script again: an unguarded
+    script reaches its tl.tune there. Called as the executor is built, before a study is made or
+    opened (each worker would otherwise leave an empty study, or start a cluster of its own)."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise ConfigError("tl.tune was called in a worker process while it loaded the main script again (to find "
+                          f"the objective there). {advice}")
 
 class Executor(ABC):
     name: ClassVar[str]

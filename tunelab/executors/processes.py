@@ -27,7 +27,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from tunelab.errors import ConfigError, check_count
-from tunelab.executors.base import Executor, Objective, Outcome, run_objective
+from tunelab.executors.base import Executor, Objective, Outcome, guard_advice, refuse_in_reloading_process, \
+    run_objective
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
 _GRACE_SECONDS = 2.0
@@ -110,11 +111,7 @@ class ProcessExecutor(Executor):
     name = "processes"
 
     def __init__(self, workers: int = 2, trial_timeout: float | None = None):
-        # Refused when it is built, before tl.tune makes or opens the study: each worker loading
-        # an unguarded script again would otherwise leave an empty study behind.
-        if getattr(mp.current_process(), "_inheriting", False):
-            raise ConfigError("tl.tune was called in a worker process while it loaded the main script again (to "
-                              f"find the objective there). {_GUARD_ADVICE}")
+        refuse_in_reloading_process(_GUARD_ADVICE)
         check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
         self._ctx = mp.get_context("spawn")
@@ -292,9 +289,7 @@ def _signal_group(pgid: int, sig: int) -> None:
             pass  # no such group (the worker did not make one, or it has ended)
 
 
-_GUARD_ADVICE = ("A script that tunes with worker processes must call tl.tune under `if __name__ == \"__main__\":` "
-                 "and define the objective above that line or in a module it imports; or use workers=1 (the trials "
-                 "then run in the tuner's process).")
+_GUARD_ADVICE = guard_advice("use workers=1 (the trials then run in the tuner's process)")
 
 
 def _death_message(exitcode: int | None) -> str:

@@ -11,14 +11,16 @@ here once.
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 import time
 import traceback as tb
 import uuid
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
-from tunelab.errors import check_count
+from tunelab.errors import ConfigError, check_count
 from tunelab.executors.base import Executor, Objective, Outcome, run_objective
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
@@ -32,6 +34,20 @@ _RUN, _SKIP = "run", "skip"
 STALL_SECONDS = 120.0
 
 log = logging.getLogger("tunelab")
+
+
+def check_resources(resources: object, example: str) -> dict[str, float]:
+    """What each trial asks of a worker: names, and amounts a scheduler can compare. A string
+    amount failed every trial on Dask ("'>=' not supported"), and a name that is not a string
+    left every trial waiting for a worker that has it."""
+    if not isinstance(resources, Mapping):
+        raise ConfigError(f"resources must be a dict such as {example}; got {resources!r}")
+    for key, value in resources.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"resource names must be non-empty strings such as {example}; got {key!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"resources[{key!r}] must be a non-negative number; got {value!r}")
+    return dict(resources)
 
 
 class Channel:
@@ -121,10 +137,29 @@ class RemoteExecutor(Executor):
     @abstractmethod
     def _answer(self, key: str, decision: str) -> None: ...
 
+    def _pickle(self, value: Any) -> bytes:
+        """How the backend ships the objective to its workers (backends pickle by value where they can)."""
+        return pickle.dumps(value)
+
     # -- the protocol --------------------------------------------------------------------------
     def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        """Refuses an objective the cluster cannot receive before starting anything: it failed
+        with the backend's own error (Dask's only when the first trial was submitted)."""
         self._sink, self._metrics = sink, list(metrics)
-        self._connect(objective)
+        try:
+            self._pickle(objective)
+        except ConfigError:  # the backend is not installed
+            raise
+        except Exception as err:  # noqa: BLE001 - any pickling failure gets the same advice
+            raise ConfigError(
+                f"executor={self.name!r} sends the objective to the cluster's workers, so it must be picklable; "
+                f"{objective!r} is not ({type(err).__name__}: {err}). Create what it cannot pickle (a lock, an open "
+                "file or connection, a client) inside the objective, or use executor='inline'.") from None
+        try:
+            self._connect(objective)
+        except BaseException:  # what it started (a local cluster) does not outlive the refusal
+            self._disconnect()
+            raise
 
     def free_slots(self) -> int:
         return self.workers - len(self._tasks)
