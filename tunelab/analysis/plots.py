@@ -20,7 +20,7 @@ import numpy as np
 
 from tunelab.analysis.compare import best_so_far
 from tunelab.analysis.summary import front_of
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, is_plain_number
 from tunelab.history import better
 from tunelab.trial import TrialState
 
@@ -266,7 +266,7 @@ def sensitivity_figure(result: Any) -> Any:
     fig = make_subplots(rows=1, cols=max(len(names), 1), shared_yaxes=True,
                         subplot_titles=[f"{n} (spread {result.sweeps[n].spread:.3g})" for n in names])
     def on_axis(value: Any) -> Any:  # options (True among them) are categories, numbers are numbers
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        return value if is_plain_number(value) else str(value)
 
     for i, name in enumerate(names, start=1):
         sweep = result.sweeps[name]

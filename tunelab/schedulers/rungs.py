@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.errors import ConfigError, check_number, warn_caller
+from tunelab.errors import ConfigError, check_number, is_plain_number, warn_caller
 from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
@@ -96,8 +96,7 @@ class FidelityScheduler(Scheduler):
             low = self._min if self._min is not None else fidelity.min
             high = self._max if self._max is not None else fidelity.max
             for what, value in (("min_budget", self._min), ("max_budget", self._max)):
-                if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                              and fidelity.min <= value <= fidelity.max):
+                if value is not None and not (is_plain_number(value) and fidelity.min <= value <= fidelity.max):
                     raise ConfigError(f"{self.name}: {what} must lie in the fidelity's range [{fidelity.min:g}, "
                                       f"{fidelity.max:g}] ({fidelity.name}); got {value!r}")
             self._set_range(low, high, fidelity.integer and float(low).is_integer())

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunelab.errors import TrialPaused
+from tunelab.errors import TrialPaused, is_plain_number
 from tunelab.fidelity import Fidelity
 from tunelab.interrupts import raise_if_stopped
 from tunelab.script.outputs import JsonLines, RegexLines
@@ -251,7 +251,7 @@ def _read_result_file(path: Path, metrics: list[str]) -> dict[str, float]:
         data = json.loads(path.read_text())
     except ValueError as err:
         raise ScriptOutputError(f"result file {path} is not JSON: {err}") from None
-    if isinstance(data, (int, float)) and not isinstance(data, bool):
+    if is_plain_number(data):
         data = {metrics[0]: data}
     if not isinstance(data, dict):
         held = "null" if data is None else "true/false" if isinstance(data, bool) else \

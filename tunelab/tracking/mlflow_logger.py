@@ -18,7 +18,7 @@ import posixpath
 import re
 from typing import Any, Iterable
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, is_plain_number
 from tunelab.tracking.callbacks import Callback, integer_steps, whole_steps
 from tunelab.trial import Trial, TrialState
 
@@ -101,7 +101,7 @@ class MLflowCallback(Callback):
         if trial.state.finished:
             metrics += [Metric(mlflow_name(k), float(v), end_ms, steps[-1] if steps else 0)
                         for k, v in trial.metrics.items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)]  # the latest: the result
+                        if is_plain_number(v)]  # the latest: the result
         tags["tunelab.reports"] = str(len(trial.reports))
         renamed = _renamed([*trial.config, *trial.metrics, *(k for r in trial.reports for k in r.metrics)])
         if renamed:
