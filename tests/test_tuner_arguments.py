@@ -4,6 +4,7 @@ refusals that must leave nothing behind in storage."""
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -105,3 +106,21 @@ def test_a_trial_whose_process_died_counts_toward_max_failures_only_when_it_is_n
     assert study.counts() == {"completed": 3, "failed": 1}
     assert [t.system_attrs.get("retry_of") for t in study.trials if t.state is tl.TrialState.COMPLETED] \
         .count(1) == 1  # the retry of trial 1 ran
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_an_objective_the_workers_cannot_receive_is_refused_before_a_study_is_made(tmp_path, executor):
+    """The pickling check ran as the executor opened, after the study was made: each refused call
+    left an empty study (of a new name each time, none being given)."""
+    if executor == "dask":
+        pytest.importorskip("distributed")
+    url, lock = f"sqlite:///{tmp_path / 'unpicklable.db'}", threading.Lock()
+
+    def holds_a_lock(config):
+        with lock:
+            return config["x"]
+
+    with pytest.raises(tl.ConfigError, match="picklable"):
+        tl.tune(holds_a_lock, SPACE, metric="loss", mode="min", n_trials=2, workers=2, executor=executor,
+                storage=url, progress=False)
+    assert tl.list_studies(url) == []

@@ -366,6 +366,7 @@ def tune(
                                                   recorded_searcher(storage, name)):
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout, executor_options)
+    run_executor.check_objective(objective)
     resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
     # auto picks by budget and workers; a study continued without a searcher keeps the one it had
     if isinstance(resolved, str) and resolved.strip().lower() == "auto" and \

@@ -64,6 +64,10 @@ def refuse_in_reloading_process(advice: str) -> None:
 class Executor(ABC):
     name: ClassVar[str]
 
+    def check_objective(self, objective: Objective) -> None:
+        """Refuse an objective this executor cannot run (ConfigError), before a study is made or
+        anything started: by default, any runs."""
+
     @abstractmethod
     def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
         """Get ready to run ``objective``; reports go to ``sink``."""

@@ -117,7 +117,7 @@ class ProcessExecutor(Executor):
         self._ctx = mp.get_context("spawn")
         self._pool: list[_Worker] = []
 
-    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+    def check_objective(self, objective: Objective) -> None:
         try:
             pickle.dumps(objective)
         except Exception as err:  # noqa: BLE001 - any pickling failure gets the same advice
@@ -126,6 +126,9 @@ class ProcessExecutor(Executor):
                 f"(a function defined at the top level of a module); {objective!r} is not ({err}). "
                 "Move it to module level, or use workers=1."
             ) from None
+
+    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        self.check_objective(objective)
         self._objective, self._sink, self._metrics = objective, sink, list(metrics)
         self._pool = [self._spawn() for _ in range(self.workers)]
 

@@ -142,10 +142,9 @@ class RemoteExecutor(Executor):
         return pickle.dumps(value)
 
     # -- the protocol --------------------------------------------------------------------------
-    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+    def check_objective(self, objective: Objective) -> None:
         """Refuses an objective the cluster cannot receive before starting anything: it failed
         with the backend's own error (Dask's only when the first trial was submitted)."""
-        self._sink, self._metrics = sink, list(metrics)
         try:
             self._pickle(objective)
         except ConfigError:  # the backend is not installed
@@ -155,6 +154,10 @@ class RemoteExecutor(Executor):
                 f"executor={self.name!r} sends the objective to the cluster's workers, so it must be picklable; "
                 f"{objective!r} is not ({type(err).__name__}: {err}). Create what it cannot pickle (a lock, an open "
                 "file or connection, a client) inside the objective, or use executor='inline'.") from None
+
+    def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
+        self.check_objective(objective)
+        self._sink, self._metrics = sink, list(metrics)
         try:
             self._connect(objective)
         except BaseException:  # what it started (a local cluster) does not outlive the refusal
