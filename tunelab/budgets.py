@@ -8,7 +8,7 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, check_number
 
 
 @dataclass
@@ -43,10 +43,7 @@ class Budgets:
         for name in ("n_trials", "patience", "max_failures"):
             check_count(name, getattr(self, name))
         for name in ("timeout", "target", "max_cost"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise ConfigError(f"{name} must be a finite number or None; got {value!r}")
+            check_number(name, getattr(self, name), "a finite number or None", math.isfinite, optional=True)
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError(f"timeout must be positive (seconds); got {self.timeout!r}")
         if self.max_cost is not None and self.max_cost <= 0:
@@ -70,9 +67,7 @@ def run_options(workers: Any, trial_timeout: Any, max_retries: Any) -> tuple[int
     ``max_retries`` of a trial whose process died (numpy numbers as the plain ones)."""
     workers, trial_timeout, max_retries = map(plain_number, (workers, trial_timeout, max_retries))
     check_count("workers", workers, optional=False)  # before auto reads it (its error named auto)
-    if trial_timeout is not None and (isinstance(trial_timeout, bool) or not isinstance(trial_timeout, (int, float))
-                                      or not trial_timeout > 0):
-        raise ConfigError(f"trial_timeout must be a positive number of seconds; got {trial_timeout!r}")
+    check_number("trial_timeout", trial_timeout, "a positive number of seconds", lambda v: v > 0, optional=True)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ConfigError(f"max_retries must be a whole number >= 0 (re-runs of a trial whose process died); "
                           f"got {max_retries!r}")

@@ -20,7 +20,7 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from tunelab.errors import ConfigError, check_count
+from tunelab.errors import ConfigError, check_count, check_number
 from tunelab.executors.base import Executor, Objective, Outcome, run_objective
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
@@ -45,8 +45,7 @@ def check_resources(resources: object, example: str) -> dict[str, float]:
     for key, value in resources.items():
         if not isinstance(key, str) or not key:
             raise ConfigError(f"resource names must be non-empty strings such as {example}; got {key!r}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"resources[{key!r}] must be a non-negative number; got {value!r}")
+        check_number(f"resources[{key!r}]", value, "a non-negative number", lambda v: math.isfinite(v) and v >= 0)
     return dict(resources)
 
 
