@@ -347,11 +347,20 @@ def load_study(name: str, storage: str | Storage | None = None, *, searcher: Any
 def recorded_searcher(storage: str | Storage | None, name: str | None) -> str | None:
     """The name of the searcher a stored study called ``name`` was set up with (None when there
     is no such study)."""
+    if storage is None or name is None:
+        return None
     try:  # (a SQLite file that is not there is not made here)
-        record = open_existing(storage).get_study(name) if storage is not None and name is not None else None
+        store = open_existing(storage)
     except StudyNotFound:
         return None
-    return None if record is None else (record.settings.get("searcher") or {}).get("name")
+    try:
+        record = store.get_study(name)
+    except StudyNotFound:
+        return None
+    finally:
+        if store is not storage:  # opened here for this one look (its engine and connections)
+            store.close()
+    return (record.settings.get("searcher") or {}).get("name")
 
 
 def _recorded_setup(settings: Mapping[str, Any], searcher: Any, searcher_options: Mapping[str, Any] | None,

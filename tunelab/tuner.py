@@ -362,15 +362,15 @@ def tune(
     space = Space.coerce(space)
     queue = _first_configs(enqueue, space)
     budgets.check_room(len(queue), 0, name)
-    if not budgets.ends() and not _ends_by_itself(searcher if searcher is not None else
-                                                  recorded_searcher(storage, name)):
+    recorded = recorded_searcher(storage, name) if searcher is None else None  # (read once: it opens the storage)
+    if not budgets.ends() and not _ends_by_itself(searcher if searcher is not None else recorded):
         raise ConfigError("give n_trials, timeout, target or patience (or max_cost) so that the run ends")
     run_executor = make_executor(executor, workers, trial_timeout, executor_options)
     run_executor.check_objective(objective)
     resolved, _, _ = resolve_setup(searcher, scheduler, scheduler_options, fidelity)
     # auto picks by budget and workers; a study continued without a searcher keeps the one it had
     if isinstance(resolved, str) and resolved.strip().lower() == "auto" and \
-            (searcher is not None or recorded_searcher(storage, name) in (None, "auto")):
+            (searcher is not None or recorded in (None, "auto")):
         searcher, searcher_options = "auto", {"n_trials": n_trials, "workers": workers, **(searcher_options or {})}
     study = create_study(space, metric=metric, mode=mode, name=name, storage=storage, seed=seed,
                          searcher=searcher, scheduler=scheduler, searcher_options=searcher_options,
