@@ -22,6 +22,7 @@ from torch.func import functional_call
 
 from tunelab.errors import ConfigError, SpaceError, check_count, check_number
 from tunelab.nas.data import DataSplits
+from tunelab.nas.device import check_device, deterministic, device_of, resolve_device, to_device
 from tunelab.nas.genotype import CELL_KINDS, Genotype
 from tunelab.nas.supernet import SearchNetwork
 from tunelab.nas.train import check_rate, check_seed, check_training, evaluate
@@ -127,13 +128,14 @@ class Architect:
 def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", "second"] = "first",
                  nodes: int = 4, channels: int = 8, layers: int = 3, lr: float = 0.025, momentum: float = 0.9,
                  weight_decay: float = 3e-4, arch_lr: float = 3e-3, arch_weight_decay: float = 1e-3,
-                 seed: int = 0, max_seconds: float | None = None,
+                 seed: int = 0, max_seconds: float | None = None, device: str | torch.device = "auto",
                  clock: Callable[[], float] = time.monotonic) -> DartsResult:
     """Search a cell with DARTS on ``data.train`` (weights) and ``data.valid`` (architecture).
 
     ``max_seconds`` on ``clock`` ends the search early (after the current batch) so that methods
     can be compared at equal compute (``clock=time.process_time`` counts CPU seconds, fair on a
-    busy machine); the cosine schedule still spans ``epochs``."""
+    busy machine); the cosine schedule still spans ``epochs``. ``device``: see
+    :mod:`tunelab.nas.device` (the supernet's weights are drawn on the CPU, then moved)."""
     check_training(data, epochs, channels, layers)
     check_count("darts_search: nodes", nodes, optional=False, error=SpaceError)
     for name, value in (("lr", lr), ("arch_lr", arch_lr)):
@@ -148,23 +150,39 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
         raise ConfigError(f"order must be 'first' or 'second'; got {order!r}")
     settings = {"epochs": epochs, "order": order, "nodes": nodes, "channels": channels, "layers": layers,
                 "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "arch_lr": arch_lr,
-                "arch_weight_decay": arch_weight_decay, "seed": seed, "max_seconds": max_seconds}
+                "arch_weight_decay": arch_weight_decay, "seed": seed, "max_seconds": max_seconds,
+                "device": check_device(device)}
+    target = resolve_device(device)
     data.check_batches()  # a shape mismatch, said plainly before the supernet is built
     seed_everything(seed)
     started = clock()
-    network = SearchNetwork(data.in_channels, data.num_classes, channels, layers, nodes)
+    with deterministic(target):
+        network, curve = _search(data, SearchNetwork(data.in_channels, data.num_classes, channels, layers,
+                                                     nodes).to(target), settings, started, clock)
+    alphas = {kind: network.alphas[kind].detach().cpu().tolist() for kind in CELL_KINDS}
+    return DartsResult(network.genotype(), alphas, curve, clock() - started, settings, data.recipe)
+
+
+def _search(data: DataSplits, network: SearchNetwork, settings: Mapping[str, Any], started: float,
+            clock: Callable[[], float]) -> tuple[SearchNetwork, list[dict[str, float]]]:
+    """The alternating steps of :func:`darts_search` on the network's device; its curve."""
+    epochs, lr, weight_decay, max_seconds = (settings[key] for key in ("epochs", "lr", "weight_decay",
+                                                                       "max_seconds"))
+    device = device_of(network)
     weights = list(network.weight_parameters().values())
-    optimizer = torch.optim.SGD(weights, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = torch.optim.SGD(weights, lr=lr, momentum=settings["momentum"], weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr / 25)
-    architect = Architect(network, order, arch_lr, arch_weight_decay, weight_decay)
+    architect = Architect(network, settings["order"], settings["arch_lr"], settings["arch_weight_decay"],
+                          weight_decay)
     curve = [_measure(network, data, 0)]
     out_of_time = False
     for epoch in range(1, epochs + 1):
         network.train()
         valid_batches = itertools.cycle(data.valid)
         current_lr = schedule.get_last_lr()[0]
-        for x, y in data.train:
-            architect.step((x, y), next(valid_batches), current_lr)
+        for batch in data.train:
+            x, y = to_device(batch, device)
+            architect.step((x, y), to_device(next(valid_batches), device), current_lr)
             optimizer.zero_grad()
             loss = _cross_entropy(network(x), y)
             loss.backward()
@@ -177,8 +195,7 @@ def darts_search(data: DataSplits, *, epochs: int = 10, order: Literal["first", 
         curve.append(_measure(network, data, epoch))
         if out_of_time:
             break
-    alphas = {kind: network.alphas[kind].detach().tolist() for kind in CELL_KINDS}
-    return DartsResult(network.genotype(), alphas, curve, clock() - started, settings, data.recipe)
+    return network, curve
 
 
 def _measure(network: SearchNetwork, data: DataSplits, epoch: int) -> dict[str, float]:

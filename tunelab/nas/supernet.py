@@ -109,7 +109,7 @@ def derive(alphas: Mapping[str, torch.Tensor], nodes: int, primitives: tuple[str
     usable = torch.tensor([name != "none" for name in primitives])
     cells = {}
     for kind in CELL_KINDS:
-        alpha = torch.as_tensor(alphas[kind], dtype=torch.float32)
+        alpha = torch.as_tensor(alphas[kind], dtype=torch.float32).detach().cpu()  # a GPU's too
         if alpha.shape != (edge_count(nodes), len(primitives)):
             raise SpaceError(f"{kind} alphas must have shape {(edge_count(nodes), len(primitives))}; "
                              f"got {tuple(alpha.shape)}")

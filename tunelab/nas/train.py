@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from tunelab.errors import ConfigError, check_number
 from tunelab.nas.data import DataSplits, digits
+from tunelab.nas.device import check_device, deterministic, device_of, resolve_device, to_device
 from tunelab.nas.genotype import Genotype, param_name
 from tunelab.nas.macro import build_macro
 from tunelab.nas.network import CellNetwork
@@ -27,11 +28,13 @@ from tunelab.tracking.seeds import seed_everything
 
 
 def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of ``model`` on ``loader``."""
+    """(mean cross-entropy, accuracy) of ``model`` on ``loader``, on the model's device."""
     model.eval()
+    device = device_of(model)
     loss_sum, correct, count = 0.0, 0, 0
     with torch.no_grad():
-        for x, y in loader:
+        for batch in loader:
+            x, y = to_device(batch, device)
             logits = model(x)
             loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(dim=1) == y).sum())
@@ -43,10 +46,12 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                 grad_clip: float = 5.0) -> float:
-    """One pass over ``loader``; returns the mean training loss."""
+    """One pass over ``loader`` on the model's device; returns the mean training loss."""
     model.train()
+    device = device_of(model)
     total, count = 0.0, 0
-    for x, y in loader:
+    for batch in loader:
+        x, y = to_device(batch, device)
         optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
@@ -59,7 +64,8 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 def fit(model: nn.Module, train: DataLoader, epochs: int, lr: float = 0.05, momentum: float = 0.9,
         weight_decay: float = 3e-4,
         on_epoch: Callable[[int, nn.Module], None] | None = None) -> nn.Module:
-    """SGD with momentum and a cosine learning-rate schedule, as DARTS trains its networks."""
+    """SGD with momentum and a cosine learning-rate schedule, as DARTS trains its networks, on
+    the device the model is on."""
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1; got {epochs!r}")
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -121,15 +127,18 @@ def training_options(config: Mapping[str, Any], lr: float) -> dict[str, float]:
 
 
 def retrain(architecture: Genotype | Mapping[str, Any], data: DataSplits, epochs: int = 10, seed: int = 0,
-            channels: int = 8, layers: int = 3, lr: float | None = None) -> dict[str, float]:
+            channels: int = 8, layers: int = 3, lr: float | None = None,
+            device: str | torch.device = "auto") -> dict[str, float]:
     """Train ``architecture`` from scratch on the training data; its test loss and accuracy.
 
     A configuration (``study.best.config``) trains with its own ``lr``, ``momentum`` and
     ``weight_decay`` when the space had them, as its trial did: retrained with the defaults, the
     best trial's architecture was measured with training settings it was never chosen for. An
-    ``lr`` given here overrides the configuration's (default 0.05)."""
+    ``lr`` given here overrides the configuration's (default 0.05). ``device``: see
+    :mod:`tunelab.nas.device`."""
     check_training(data, epochs, channels, layers)
     check_seed(seed)
+    target = resolve_device(device)
     if lr is not None:
         check_rate("retrain: lr", lr)
     if isinstance(architecture, Genotype):
@@ -143,8 +152,9 @@ def retrain(architecture: Genotype | Mapping[str, Any], data: DataSplits, epochs
     if lr is not None:
         options["lr"] = lr
     seed_everything(seed)
-    model = fit(build_network(config, data, channels, layers), data.train, epochs, **options)
-    loss, accuracy = evaluate(model, data.test)
+    with deterministic(target):
+        model = fit(build_network(config, data, channels, layers).to(target), data.train, epochs, **options)
+        loss, accuracy = evaluate(model, data.test)
     return {"accuracy": accuracy, "loss": loss}
 
 
@@ -232,17 +242,24 @@ class ArchitectureObjective:
     When its data can be built again (``nas.digits(...)``, or a module-level function that
     returns the splits) the study records this objective with its settings, and ``tunelab
     reproduce`` re-runs its trials; splits built from arrays in memory cannot be recorded (pass
-    a function that builds them instead)."""
+    a function that builds them instead).
+
+    ``device`` (see :mod:`tunelab.nas.device`) is where each trial trains, looked up in the
+    process that runs the trial (``"auto"``: a worker with a GPU uses it); each trial keeps the
+    device it trained on in its user attribute ``device``."""
 
     def __init__(self, data: DataSplits | Callable[[], DataSplits] = digits, epochs: int = 3,
-                 channels: int = 8, layers: int = 3, lr: float = 0.05):
+                 channels: int = 8, layers: int = 3, lr: float = 0.05, device: str | torch.device = "auto"):
         check_training(data, epochs, channels, layers, lazy=True)
         check_rate("ArchitectureObjective: lr", lr)
         self._data, self.epochs, self.channels, self.layers, self.lr = data, epochs, channels, layers, float(lr)
+        self.device = check_device(device)
         recipe = data_recipe(data)
-        #: the objective's settings as a study records them (None: its data cannot be recorded)
+        #: the objective's settings as a study records them (None: its data cannot be recorded);
+        #: the default device is left out, so that records made before devices existed name it alike
         self.settings: dict[str, Any] | None = None if recipe is None else {
-            "data": recipe, "epochs": epochs, "channels": channels, "layers": layers, "lr": self.lr}
+            "data": recipe, "epochs": epochs, "channels": channels, "layers": layers, "lr": self.lr,
+            **({"device": self.device} if self.device != "auto" else {})}
         if self.settings is not None:
             # tl.tune records an objective as f"{__module__}:{__qualname__}"; this instance's name
             # is one that the module-level __getattr__ below turns back into this objective
@@ -254,7 +271,7 @@ class ArchitectureObjective:
         try:
             data = RebuiltData(settings["data"]["function"], settings["data"].get("arguments"))
             return cls(data, epochs=settings["epochs"], channels=settings["channels"], layers=settings["layers"],
-                       lr=settings["lr"])
+                       lr=settings["lr"], device=settings.get("device", "auto"))
         except (KeyError, TypeError, AttributeError) as err:
             raise ConfigError(f"not the settings of an ArchitectureObjective: {settings!r} ({err})") from None
 
@@ -279,11 +296,13 @@ class ArchitectureObjective:
     def __call__(self, config: Mapping[str, Any], trial: Any) -> dict[str, float]:
         data = self.data  # built before seeding: building it may draw random numbers
         epochs = self.epochs_for(trial)
+        device = resolve_device(self.device)
         seed_everything(trial.seed)
-        model = build_network(config, data, self.channels, self.layers)
+        model = build_network(config, data, self.channels, self.layers).to(device)
         if param_name("normal", 0, 0, "op") in config:
             trial.set_user_attr("genotype", Genotype.from_config(config).to_json())
         trial.set_user_attr("parameters", sum(p.numel() for p in model.parameters()))
+        trial.set_user_attr("device", str(device))
         result: dict[str, float] = {}
 
         def report(epoch: int, net: nn.Module) -> None:
@@ -292,7 +311,8 @@ class ArchitectureObjective:
             trial.report(epoch, accuracy=accuracy, loss=loss)
 
         # training hyperparameters mixed into the space are the trial's own (else the defaults)
-        fit(model, data.train, epochs, **training_options(config, self.lr), on_epoch=report)
+        with deterministic(device):
+            fit(model, data.train, epochs, **training_options(config, self.lr), on_epoch=report)
         return result
 
 
