@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     worker.add_argument("--executor", default=None, help="inline, processes, ray or dask (default: inline for "
                                                          "one worker, processes for more)")
     worker.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is stopped")
+    worker.add_argument("--gpus", default=None, help="GPUs the worker processes share out, one each in turn, e.g. "
+                                                     "0,1,2,3 (default: each sees every GPU; with --workers > 1)")
     worker.add_argument("--stale-after", type=float, default=None,
                         help="seconds without a heartbeat before another machine's trial counts as abandoned "
                              "(default 120)")
@@ -90,7 +92,11 @@ def run_worker(args: argparse.Namespace) -> int:
             and not hasattr(study.searcher, "size"):
         raise UsageError(f"study {args.study!r} has no stored budget; pass --n-trials N")
     trial_timeout = args.trial_timeout if args.trial_timeout is not None else settings.get("trial_timeout")
-    executor = make_executor(args.executor, args.workers, trial_timeout)
+    if args.gpus is not None and (args.executor or ("inline" if args.workers == 1 else "processes")) != "processes":
+        raise UsageError("--gpus shares GPUs out to local worker processes: give --workers 2 or more (or "
+                         "--executor processes); on Ray, ask for GPUs as a trial's resources")
+    executor = make_executor(args.executor, args.workers, trial_timeout,
+                             {"gpus": args.gpus} if args.gpus is not None else None)
     tuner = Tuner(study, objective, executor, budgets, trial_timeout, progress=not args.quiet and None,
                   wait_for_others=True, stale_after=args.stale_after or STALE_SECONDS, max_retries=args.max_retries)
     reason = tuner.run()

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Sequence
 
 from tunelab.errors import ConfigError, check_count
 from tunelab.executors.base import Executor, Objective, Outcome, guard_advice, refuse_in_reloading_process, \
@@ -32,6 +32,29 @@ from tunelab.executors.base import Executor, Objective, Outcome, guard_advice, r
 from tunelab.trial import Decision, ReportSink, TrialSpec, TrialState
 
 _GRACE_SECONDS = 2.0
+#: The user attribute in which a trial keeps the GPUs its worker had (``gpus=``).
+GPUS_ATTR = "worker_gpus"
+
+
+def check_gpus(gpus: Any) -> list[str] | None:
+    """``gpus=`` as the list of CUDA_VISIBLE_DEVICES values the workers take in turn: GPU
+    numbers (``[0, 1]`` or ``"0,1"``) or UUIDs (``"GPU-..."``)."""
+    if gpus is None:
+        return None
+    items = gpus.split(",") if isinstance(gpus, str) else gpus
+    allowed = ("gpus must be a list of GPU numbers or UUIDs ([0, 1], '0,1' or ['GPU-5a1c...']), [] for none, "
+               "or None for every GPU this process sees")
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"{allowed}; got {gpus!r}")
+    chosen = []
+    for item in items:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
+        if isinstance(item, bool) or not (isinstance(item, int) and item >= 0 or isinstance(item, str)
+                                          and item.strip() and not set(item.strip()) & set(", \t\n")):
+            raise ConfigError(f"{allowed}; got {gpus!r}")
+        chosen.append(str(item).strip())
+    return chosen
 
 
 class _PipeSink(ReportSink):
@@ -58,20 +81,27 @@ def _exit_when_orphaned(parent_pid: int, own_group: bool) -> None:
             os._exit(3)
 
 
-def _worker_process(conn: Connection, objective: Objective, metrics: list[str], parent_pid: int) -> None:
+def _worker_process(conn: Connection, objective: bytes, metrics: list[str], parent_pid: int,
+                    gpus: str | None = None) -> None:
     """A worker process's entry: lead a process group of its own, so that stopping the worker
-    reaches whatever its trial started, then serve trials."""
+    reaches whatever its trial started, then serve trials.
+
+    The objective comes pickled, and is loaded only after the worker's GPUs are set: loading it
+    imports the user's modules, and one that touches CUDA as it is imported must already see
+    the worker's GPUs alone."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus
     own_group = hasattr(os, "setpgid")  # POSIX; elsewhere the worker alone is stopped
     if own_group:
         try:
             os.setpgid(0, 0)
         except OSError:
             own_group = False
-    _worker_main(conn, objective, metrics, parent_pid, own_group=own_group)
+    _worker_main(conn, pickle.loads(objective), metrics, parent_pid, own_group=own_group, gpus=gpus)
 
 
 def _worker_main(conn: Connection, objective: Objective, metrics: list[str], parent_pid: int,
-                 own_group: bool = False) -> None:
+                 own_group: bool = False, gpus: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tuner's to handle
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid, own_group), daemon=True).start()
     sink = _PipeSink(conn)
@@ -89,6 +119,8 @@ def _worker_main(conn: Connection, objective: Objective, metrics: list[str], par
         spec: TrialSpec = message[1]
         try:
             conn.send(("started", spec.id))
+            if gpus is not None:  # which of the machine's GPUs the trial had, for its record
+                sink.set_user_attr(spec.id, GPUS_ATTR, gpus)
             outcome = run_objective(objective, spec, sink, metrics, whole_process=True)
             try:
                 conn.send(("done", outcome))
@@ -108,18 +140,28 @@ class _Worker:
 
 
 class ProcessExecutor(Executor):
+    """``gpus``: the GPUs the workers share out, one each in turn (worker ``i`` sees
+    ``gpus[i % len(gpus)]`` alone, through ``CUDA_VISIBLE_DEVICES``, so ``"cuda"`` in its trials
+    is its own GPU); ``[]`` hides every GPU; None (the default) leaves the workers the GPUs
+    this process sees. A worker started in place of a dead one keeps its GPU."""
+
     name = "processes"
 
-    def __init__(self, workers: int = 2, trial_timeout: float | None = None):
+    def __init__(self, workers: int = 2, trial_timeout: float | None = None,
+                 gpus: Sequence[int | str] | str | None = None):
         refuse_in_reloading_process(_GUARD_ADVICE)
         check_count("workers", workers, optional=False)
         self.workers, self.trial_timeout = workers, trial_timeout
+        self.gpus = check_gpus(gpus)
         self._ctx = mp.get_context("spawn")
         self._pool: list[_Worker] = []
 
     def check_objective(self, objective: Objective) -> None:
+        self._pickled(objective)
+
+    def _pickled(self, objective: Objective) -> bytes:
         try:
-            pickle.dumps(objective)
+            return pickle.dumps(objective)
         except Exception as err:  # noqa: BLE001 - any pickling failure gets the same advice
             raise ConfigError(
                 f"workers={self.workers} runs the objective in other processes, so it must be picklable "
@@ -128,14 +170,15 @@ class ProcessExecutor(Executor):
             ) from None
 
     def open(self, objective: Objective, sink: ReportSink, metrics: list[str]) -> None:
-        self.check_objective(objective)
-        self._objective, self._sink, self._metrics = objective, sink, list(metrics)
-        self._pool = [self._spawn() for _ in range(self.workers)]
+        self._objective = self._pickled(objective)
+        self._sink, self._metrics = sink, list(metrics)
+        self._pool = [self._spawn(slot) for slot in range(self.workers)]
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, slot: int) -> _Worker:
         parent_end, child_end = self._ctx.Pipe(duplex=True)
+        gpus = None if self.gpus is None else self.gpus[slot % len(self.gpus)] if self.gpus else ""
         process = self._ctx.Process(target=_worker_process, daemon=True, name="tunelab-worker",
-                                    args=(child_end, self._objective, self._metrics, os.getpid()))
+                                    args=(child_end, self._objective, self._metrics, os.getpid(), gpus))
         process.start()
         child_end.close()
         return _Worker(process, parent_end)
@@ -153,7 +196,7 @@ class ProcessExecutor(Executor):
             self._refuse_if_never_ready(worker)
             _terminate(worker)
             index = self._pool.index(worker)
-            worker = self._pool[index] = self._spawn()
+            worker = self._pool[index] = self._spawn(index)
         worker.spec, worker.started = spec, None
         worker.conn.send(("run", spec))
 
@@ -237,7 +280,8 @@ class ProcessExecutor(Executor):
         if worker.started is None:  # it never began: it ran for no time at all
             self._sink.started(spec.id)
         _terminate(worker)
-        self._pool[self._pool.index(worker)] = self._spawn()
+        index = self._pool.index(worker)
+        self._pool[index] = self._spawn(index)
         return Outcome(spec.id, TrialState.FAILED, error=error, died=died)
 
     def collect(self) -> list[Outcome]:
