@@ -3,7 +3,7 @@
 Every distribution maps its values to [0, 1] and back so that samplers and models work on
 one numeric representation: a uniform draw on [0, 1] decoded through ``from_unit`` *is* a
 draw from the prior (log-uniform for log scales, uniform over integers and categories).
-This module imports nothing else from tunelab (rule 1 of DESIGN.md), apart from errors.
+This module imports nothing else from tunelab (rule 1 of DESIGN.md), apart from errors and values.
 """
 
 from __future__ import annotations
@@ -16,49 +16,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from tunelab.errors import SpaceError, is_plain_number
+from tunelab.values import exact_int_error, finite, non_string_keys, plain, plain_tree, value_key
 
 Scalar = str | int | float | bool | None
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, so that configurations stay JSON-friendly."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-
-#: Integers beyond this lose their exactness as floats (the unit cube, the models' arrays): two
-#: would share one coordinate, and some could never be drawn.
-EXACT_INT = 2**53
-
-
-def _finite(value: Any) -> bool:
-    """A number that a float holds (an int of 400 digits is not: float() overflows)."""
-    try:
-        return is_plain_number(value) and math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _exact_int_error(name: str, value: int) -> str | None:
-    if abs(value) > EXACT_INT:
-        digits = str(value)
-        shown = digits if len(digits) <= 24 else f"{digits[:12]}... ({len(digits)} digits)"
-        return f"{name}: integers must lie within +-2**53 ({EXACT_INT}), where floats hold every one exactly; got {shown}"
-    return None
-
-
-def value_key(value: Any) -> tuple:
-    """A key under which 1 == 1.0 but True != 1, for matching categorical options."""
-    value = _plain(value)
-    if isinstance(value, bool):
-        return ("bool", value)
-    if is_plain_number(value):
-        return ("num", float(value))
-    if value is None:
-        return ("none",)
-    if isinstance(value, str):
-        return ("str", value)
-    return ("json", json.dumps(value, sort_keys=True))
 
 
 def _normalize_when(when: Mapping[str, Any] | None) -> dict[str, tuple]:
@@ -73,10 +33,11 @@ def _normalize_when(when: Mapping[str, Any] | None) -> dict[str, tuple]:
         if isinstance(allowed, (set, frozenset, Mapping)):
             raise SpaceError(f"when={{{parent!r}: ...}}: several allowed values go in a list, e.g. "
                              f"{{{parent!r}: {sorted(allowed, key=repr)!r}}}; got {allowed!r}")
-        values = tuple(allowed) if isinstance(allowed, (list, tuple)) else (allowed,)
+        allowed = plain_tree(allowed) if isinstance(allowed, np.ndarray) else allowed  # (one value, or a list)
+        values = tuple(allowed) if isinstance(allowed, (list, tuple, range)) else (allowed,)
         if not values:
             raise SpaceError(f"when={{{parent!r}: ...}} lists no allowed value")
-        out[parent] = tuple(_plain(v) for v in values)
+        out[parent] = tuple(plain(v) for v in values)
     return out
 
 
@@ -148,8 +109,8 @@ class _Scaled(Distribution):
         self._a, self._b = (math.log(low_edge), math.log(high_edge)) if self.log else (low_edge, high_edge)
 
     def _in_range(self, value: Any, what: str) -> Any:
-        value = _plain(value)
-        if not _finite(value) or (what == "an integer" and int(value) != value):
+        value = plain(value)
+        if not finite(value) or (what == "an integer" and int(value) != value):
             raise SpaceError(f"expected {what} in [{self.low!r}, {self.high!r}]; got {value!r}")
         if not self.low <= value <= self.high:
             raise SpaceError(f"{value!r} is outside [{self.low!r}, {self.high!r}]")
@@ -175,8 +136,8 @@ class Float(_Scaled):
     def __init__(self, low: float, high: float, log: bool = False, when=None):
         super().__init__(when)
         name = "loguniform" if log else "uniform"
-        low, high = _plain(low), _plain(high)
-        if not (_finite(low) and _finite(high)):
+        low, high = plain(low), plain(high)
+        if not (finite(low) and finite(high)):
             raise SpaceError(f"{name}: low and high must be finite numbers; got low={low!r}, high={high!r}")
         if low >= high:
             raise SpaceError(f"{name} needs low < high; got low={low!r}, high={high!r} (use tl.fixed for a constant)")
@@ -198,7 +159,7 @@ class Float(_Scaled):
 
     def grid(self, points: int) -> list[float]:
         values = np.geomspace(self.low, self.high, points) if self.log else np.linspace(self.low, self.high, points)
-        return [float(v) for v in values]
+        return list(dict.fromkeys(float(v) for v in values))  # a range a few floats wide repeats points
 
 
 class Int(_Scaled):
@@ -209,10 +170,10 @@ class Int(_Scaled):
 
     def __init__(self, low: int, high: int, log: bool = False, when=None):
         super().__init__(when)
-        low, high = _plain(low), _plain(high)
+        low, high = plain(low), plain(high)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
             raise SpaceError(f"randint: low and high must be integers; got low={low!r}, high={high!r}")
-        problem = _exact_int_error("randint", low) or _exact_int_error("randint", high)
+        problem = exact_int_error("randint", low) or exact_int_error("randint", high)
         if problem:
             raise SpaceError(problem)
         if low >= high:
@@ -245,19 +206,19 @@ class Categorical(Distribution):
         super().__init__(when)
         name = "ordinal" if ordered else "choice"
         if isinstance(options, np.ndarray):
-            options = options.tolist()
+            options = plain_tree(options)
         if isinstance(options, (str, bytes, Mapping)) or not isinstance(options, Sequence):
             raise SpaceError(f"{name} needs a list of options; got {options!r}")
-        options = [_plain(o) for o in options]
+        options = [plain(o) for o in options]
         if not options:
             raise SpaceError(f"{name} needs at least one option; got an empty list")
         seen: dict[tuple, Any] = {}
         for option in options:
             if not (option is None or isinstance(option, (str, bool)) or is_plain_number(option)):
                 raise SpaceError(f"{name} options must be str, number, bool or None; got {option!r}")
-            if isinstance(option, int) and not isinstance(option, bool) and _exact_int_error(name, option):
-                raise SpaceError(_exact_int_error(name, option))
-            if is_plain_number(option) and not _finite(option):
+            if isinstance(option, int) and not isinstance(option, bool) and exact_int_error(name, option):
+                raise SpaceError(exact_int_error(name, option))
+            if is_plain_number(option) and not finite(option):
                 raise SpaceError(f"{name} options must be finite; got {option!r}")
             key = value_key(option)
             if key in seen:
@@ -291,15 +252,6 @@ class Categorical(Distribution):
         return {"options": list(self.options)}
 
 
-def _non_string_keys(value: Any) -> list:
-    """The dict keys in ``value`` (nested too) that are not strings."""
-    if isinstance(value, Mapping):
-        return [k for k in value if not isinstance(k, str)] + [k for v in value.values() for k in _non_string_keys(v)]
-    if isinstance(value, (list, tuple)):
-        return [k for item in value for k in _non_string_keys(item)]
-    return []
-
-
 class Fixed(Distribution):
     """A constant: recorded with every trial, never searched."""
 
@@ -308,20 +260,30 @@ class Fixed(Distribution):
 
     def __init__(self, value: Any, when=None):
         super().__init__(when)
-        value = _plain(value)
-        keys = _non_string_keys(value)
+        value = plain_tree(value)  # tl.fixed(np.array([...])), numpy numbers inside a list: as JSON holds them
+        keys = non_string_keys(value)
         if keys:  # JSON would turn them into strings, silently: {0: 1} would come back as {'0': 1}
             raise SpaceError(f"fixed values are kept as JSON, whose dict keys are strings: the key {keys[0]!r} would "
                              f"not come back as it is; got {value!r}. Use string keys, or give this value to the "
                              "model directly rather than through the space")
         try:
-            self._text = json.dumps(value, sort_keys=True, allow_nan=False)
+            self._text = json.dumps(value, allow_nan=False)  # in the order written: a model may be built in it
         except (TypeError, ValueError):
             raise SpaceError(f"fixed values must be JSON-serialisable; got {value!r}") from None
-        self.value = json.loads(self._text)
+        self._value = json.loads(self._text)
+
+    @property
+    def value(self) -> Any:
+        """The constant; a list or dict comes as a copy of its own, so that a configuration changed
+        in place (``config["sizes"].append(8)``) changes neither the space nor other configurations."""
+        return json.loads(self._text) if isinstance(self._value, (list, dict)) else self._value
 
     def normalize(self, value: Any) -> Any:
-        if value_key(value) != value_key(self.value):
+        try:
+            same = value_key(value) == value_key(self._value)
+        except TypeError:  # a set, an object: no constant is one
+            same = False
+        if not same:
             raise SpaceError(f"{value!r} differs from the fixed value {self.value!r}")
         return self.value
 

@@ -54,6 +54,6 @@ PRESETS = {"image_classification": image_classification, "object_detection": obj
 
 def get(name: str) -> dict[str, Any]:
     """A preset by name, with a clear error listing the known ones."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise SpaceError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]()

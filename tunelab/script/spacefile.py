@@ -73,8 +73,9 @@ def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
     if unknown:
         close = difflib.get_close_matches(str(unknown[0]), DISTRIBUTIONS + OPTIONS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        constant = "" if hint else f" (a constant that is a mapping is written {{fixed: {written(spec)}}})"
         raise doc.error(key + (unknown[0],), f"unknown distribution or option {unknown[0]!r}{hint} "
-                                             f"Distributions: {', '.join(DISTRIBUTIONS)}; options: log, when")
+                                             f"Distributions: {', '.join(DISTRIBUTIONS)}; options: log, when{constant}")
     kinds = [k for k in spec if k in DISTRIBUTIONS]
     if len(kinds) != 1:
         found = f"got {', '.join(kinds)}" if kinds else "got none"
@@ -88,6 +89,8 @@ def parameter(doc: Document, key: KeyPath, spec: Any) -> Distribution:
                                          f"{{optimizer: sgd}}; {got(when)}")
     if log and kind not in ("uniform", "loguniform", "randint"):
         raise doc.error(key + ("log",), f"applies to uniform and randint, not to {kind}")
+    if kind == "loguniform" and "log" in spec and not log:
+        raise doc.error(key + ("log",), "loguniform is on a log scale; write {uniform: [low, high]} for a linear one")
     try:
         if kind in ("uniform", "loguniform", "randint"):
             low, high = _bounds(doc, key + (kind,), args)
