@@ -174,3 +174,19 @@ def test_an_inline_trial_keeps_its_heartbeat_while_its_objective_runs(tmp_path, 
 
     study = tl.tune(slow, SPACE, metric="loss", mode="min", n_trials=1, storage=url, name="beat", progress=False)
     assert study.trials[0].user_attrs["beat_after"] > 0.2  # beaten while it slept, not only when it started
+
+
+def grow_the_constant(config):
+    config["sizes"].append(1)
+    config["head"]["units"] = 0
+    return float(len(config["sizes"]))
+
+
+def test_an_objective_that_changes_its_configuration_in_place_leaves_the_record_as_it_ran():
+    """In memory the stored configuration was the very object the objective got: a constant's
+    list grown by the objective was recorded grown, though the trial ran without it."""
+    space = {"sizes": tl.fixed([64, 32]), "head": tl.fixed({"units": 10}), "x": tl.uniform(0, 1)}
+    study = tl.tune(grow_the_constant, space, metric="loss", mode="min", n_trials=2, seed=0, searcher="random")
+    assert [t.config["sizes"] for t in study.trials] == [[64, 32], [64, 32]]
+    assert [t.config["head"] for t in study.trials] == [{"units": 10}, {"units": 10}]
+    assert [t.value for t in study.trials] == [3.0, 3.0]

@@ -8,6 +8,8 @@ objective running in the tuner's own thread.
 
 from __future__ import annotations
 
+import copy
+
 import inspect
 import multiprocessing as mp
 import os
@@ -124,7 +126,7 @@ def run_objective(objective: Objective, spec: TrialSpec, sink: ReportSink, metri
 
 def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: list[str]) -> Outcome:
     try:
-        config = dict(spec.config)
+        config = copy.deepcopy(spec.config)  # the objective's own: changed in place, the record stays
         result = objective(config, trial) if accepts_trial(objective) else objective(config)
         if trial.decision is Decision.CONTINUE and spec.budget is not None and \
                 (not trial.reports or trial.reports[-1].step < spec.budget * (1 - 1e-9)):
