@@ -33,7 +33,7 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r}")
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r:.200}")
 
 
 def dumps(value: Any) -> str:
@@ -45,6 +45,25 @@ def pretty(value: Any) -> str:
     spelled as storage spells them (a bare NaN is not JSON, and strict parsers refuse it), and
     anything else that is not JSON written as its text."""
     return json.dumps(to_jsonable(json.loads(json.dumps(value, default=str))), indent=2, allow_nan=False)
+
+
+def number(value: Any) -> float | None:
+    """A number for a REAL column: a numpy scalar is a buffer, which SQLite's driver stored as a
+    BLOB that read back as bytes (a budget of ``np.int64(3)`` came back as ``b'\\x03\\x00...'``)."""
+    return None if value is None else float(value)
+
+
+def text(value: str | None, nul: bool = True) -> str | None:
+    """Text a database's TEXT column takes: a lone surrogate (a file name that was not UTF-8, in
+    an exception's message) is written as its escape, as is a NUL where ``nul`` is False
+    (PostgreSQL's text refuses it); the driver refused the whole write, and the trial stayed
+    running. Anything else is kept as it is."""
+    if value is None:
+        return None
+    value = str(value)
+    if not value.isascii():
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value if nul else value.replace("\x00", "\\x00")
 
 
 def loads(text: str | None) -> Any:

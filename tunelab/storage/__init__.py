@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 
 from tunelab.errors import StorageError, StudyNotFound
-from tunelab.storage.base import Storage, StudyRecord, StudySummary
+from tunelab.storage.base import Storage, StudyRecord, StudySummary, hide_password
 from tunelab.storage.memory import MemoryStorage
 
 __all__ = ["Storage", "StudyRecord", "StudySummary", "MemoryStorage", "open_storage", "DEFAULT_STORAGE"]
@@ -68,12 +68,14 @@ def _open_sqlite(url: str) -> Storage:
     url = "sqlite:///" + path + ("?mode=ro" if mode == "ro" else "")  # the scheme as SQLAlchemy spells it
     if path in ("", ":memory:"):
         raise StorageError("an in-memory SQLite database is private to one connection; use storage='memory'")
-    parent = Path(path).expanduser().resolve().parent
+    file = Path(urllib.parse.unquote(path))  # the file SQLAlchemy opens: it decodes %20, %23, %3F in the path
+    parent = file.resolve().parent
     if not parent.is_dir():
-        raise StorageError(f"cannot create {path!r}: directory {str(parent)!r} does not exist")
-    if Path(path).is_dir():
+        escaped = " (a '%' of a file name is written %25 in a URL)" if "%" in path else ""
+        raise StorageError(f"cannot create {path!r}: directory {str(parent)!r} does not exist{escaped}")
+    if file.is_dir():
         raise StorageError(f"{path!r} is a directory; give a file name such as {os.path.join(path, 'tunelab.db')!r}")
-    if mode in ("ro", "rw") and not Path(urllib.parse.unquote(path)).is_file():
+    if mode in ("ro", "rw") and not file.is_file():
         raise StorageError(f"no database at {path!r}: ?mode={mode} opens an existing one (leave the mode out to "
                            "create it)")
     return SQLStorage(url)
@@ -107,6 +109,15 @@ def _open_postgres(url: str) -> Storage:
             driver_url = url
     else:
         driver_url = url if "+" in url.split("://", 1)[0] else "postgresql+psycopg://" + url.split("://", 1)[1]
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from tunelab.storage.sql import SQLStorage
 
+    try:
+        make_url(driver_url)
+    except (ArgumentError, ValueError) as err:  # a port that is not a number, an unclosed [ of an IPv6 host
+        raise StorageError(f"storage URL {hide_password(url)} cannot be read ({err}); write it as "
+                           "postgresql://user:password@host:5432/database, with an '@', '/', ':' or '?' of the "
+                           "password percent-escaped (%40, %2F, %3A, %3F)") from None
     return SQLStorage(driver_url)

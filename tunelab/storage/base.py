@@ -280,13 +280,37 @@ class Storage(ABC):
     def close(self) -> None:
         """Release connections (a no-op where there are none)."""
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+    def __repr__(self) -> str:  # printed, logged, in tracebacks: never with the database password
+        return f"{type(self).__name__}({hide_password(self.url)!r})"
+
+
+_CREDENTIALS = re.compile(r"^([\w+.\-]+://[^:/@?#]*:)(.*)@")  # scheme://user: ... up to the last '@'
+_QUERY_PASSWORD = re.compile(r"(?i)([?&](?:password|passwd)=)[^&#]*")
 
 
 def hide_password(url: str) -> str:
-    """``url`` as messages show it: a database password never lands in a log or a terminal."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", str(url))
+    """``url`` as messages show it: a database password never lands in a log or a terminal.
+
+    Users write passwords unescaped: one with a '/' or an '@' in it, or after an empty user name,
+    still opens the database (the driver reads it up to an '@'), so it is hidden up to the last '@'
+    (too much shown is a leak; too much hidden only a longer look at the URL). A ``?password=``
+    option, which the PostgreSQL drivers also take, is hidden too."""
+    text = _QUERY_PASSWORD.sub(r"\1***", str(url))
+    found = _CREDENTIALS.match(text)
+    if found is None or not _has_password(text):
+        return text
+    return f"{found.group(1)}***@{text[found.end():]}"
+
+
+def _has_password(url: str) -> bool:
+    """Whether the URL names a password before its host (not a host:port followed by an '@' in
+    its path or query); a URL too broken to parse is taken to name one."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password is not None
+    except Exception:  # noqa: BLE001 - any parse failure: hide rather than show
+        return True
 
 
 def now() -> float:

@@ -86,7 +86,9 @@ class MemoryStorage(Storage):
         self._paused.pop(record.id, None)
 
     def update_study(self, study_id: int, *, settings: dict | None = None, user_attrs: dict | None = None) -> None:
-        record = next(r for r in self._studies.values() if r.id == study_id)
+        record = next((r for r in self._studies.values() if r.id == study_id), None)
+        if record is None:
+            raise StorageError(f"study id {study_id} does not exist in memory (its study deleted?)")
         record.settings.update(_json_copy(settings or {}))
         record.user_attrs.update(_json.restore(_json_copy(user_attrs or {})))
 
@@ -100,7 +102,7 @@ class MemoryStorage(Storage):
         at, state = now(), TrialState(state)
         trial = Trial(
             id=next(self._ids), number=number, config=_json_copy(config_for(config, number)), seed=seed_for(number),
-            state=state, budget=budget, created_at=at,
+            state=state, budget=_json.number(budget), created_at=at,
             started_at=at if state is TrialState.RUNNING else None,
             running_since=at if state is TrialState.RUNNING else None,
             system_attrs=_json_copy(system_attrs or {}),
@@ -198,7 +200,7 @@ class MemoryStorage(Storage):
             if trial.state is TrialState.WAITING:  # it may have been finished (cancelled) meanwhile
                 trial.state, trial.running_since = TrialState.RUNNING, now()
                 trial.started_at = trial.running_since if trial.started_at is None else trial.started_at
-                trial.budget = budget if trial.budget is None else trial.budget
+                trial.budget = _json.number(budget) if trial.budget is None else trial.budget
                 self._owners[trial.id], self._heartbeats[trial.id] = owner, trial.running_since
                 return _snapshot(trial)
         return None
@@ -207,7 +209,7 @@ class MemoryStorage(Storage):
         trial = self._by_id[trial_id]
         if trial.state is not TrialState.PAUSED:
             return False
-        trial.state, trial.budget, trial.running_since = TrialState.RUNNING, budget, now()
+        trial.state, trial.budget, trial.running_since = TrialState.RUNNING, _json.number(budget), now()
         self._paused.get(self._study_of[trial_id], {}).pop(trial_id, None)
         self._owners[trial_id], self._heartbeats[trial_id] = owner, trial.running_since
         return True
@@ -225,7 +227,7 @@ class MemoryStorage(Storage):
             paused[trial_id] = None
         else:
             paused.pop(trial_id, None)
-        trial.value, trial.metrics = value, _json.numbers(_json_copy(metrics or {}))
+        trial.value, trial.metrics = _json.number(value), _json.numbers(_json_copy(metrics or {}))
         trial.error, trial.traceback = error, traceback
         if trial.state.finished:
             trial.finished_at = at

@@ -1,24 +1,24 @@
 """Storage in a relational database through SQLAlchemy Core: SQLite by default.
 
-SQLite runs in WAL mode (readers never block the writer) with ``synchronous=NORMAL`` (a commit
-survives a killed process; only a power cut may lose the last few), and every write opens with
-``BEGIN IMMEDIATE`` so that concurrent processes queue for the lock instead of failing with
-"database is locked" halfway through a transaction. Each step that must be atomic (numbering,
-claiming, finishing a trial) is one short transaction, and what can be done before it (drawing the
-configuration of a trial numbered next, encoding JSON, building the returned record) is done
-outside it: the lock is what processes sharing a study take turns on. They queue for that turn on
-a lock file beside the database (``sqlite.WriterQueue``), which hands it over without idle gaps.
+SQLite runs in WAL mode (readers never block the writer) with ``synchronous=NORMAL`` (a commit survives a killed
+process; only a power cut may lose the last few), and every write opens with ``BEGIN IMMEDIATE`` so that concurrent
+processes queue for the lock instead of failing with "database is locked" halfway through a transaction. Each step that
+must be atomic (numbering, claiming, finishing a trial) is one short transaction, and what can be done before it
+(drawing the configuration of a trial numbered next, encoding JSON, building the returned record) is done outside it:
+the lock is what processes sharing a study take turns on. They queue for that turn on a lock file beside the database
+(``sqlite.WriterQueue``), which hands it over without idle gaps.
 
-PostgreSQL runs each write in a READ COMMITTED transaction; the statements that must serialise take
-row locks: numbering a trial updates its study's row (so creators of one study queue there, and the
-count of trials that spend the budget is read and raised in the same statement), claiming a waiting
-trial skips rows another worker has locked (``FOR UPDATE SKIP LOCKED``), and a read-modify-write of
-JSON attributes locks its row first. Creating or migrating the schema holds an advisory lock.
+PostgreSQL runs each write in a READ COMMITTED transaction; the statements that must serialise take row locks: numbering
+a trial updates its study's row (so creators of one study queue there, and the count of trials that spend the budget is
+read and raised in the same statement), claiming a waiting trial skips rows another worker has locked (``FOR UPDATE SKIP
+LOCKED``), and a read-modify-write of JSON attributes locks its row first. Creating or migrating the schema holds an
+advisory lock.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -56,7 +56,7 @@ class SQLStorage(Storage):
         if self._sqlite:
             event.listen(self._engine, "connect", read_only_pragmas if self.read_only else sqlite_pragmas)
         self._writers = WriterQueue(self._engine.url.database if self._sqlite and not self.read_only else None)
-        self._local, self._sql = threading.local(), Statements()
+        self._local, self._sql, self._pid, self._inherited = threading.local(), Statements(), os.getpid(), []
         self._driver_statements: dict[tuple, DriverStatement] = {}
         try:
             self._prepare_schema()
@@ -67,6 +67,9 @@ class SQLStorage(Storage):
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> Connection:
         conn = getattr(self._local, "conn", None)
+        if self._pid != os.getpid():  # a forked child: what it inherited is its parent's socket or file, never its own
+            self._pid, self._inherited, conn = os.getpid(), [*self._inherited, conn], None  # kept: never closed here
+            self._engine.dispose(close=False)  # (closing them, or reusing them, broke the parent's connection)
         if conn is None or conn.closed:
             conn = self._engine.connect()
             if self._sqlite:
@@ -141,12 +144,9 @@ class SQLStorage(Storage):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
             self.migrated_from = migrations.prepare(conn, self.url, self._migrate)
 
-    migrated_from: int | None = None
-
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        if getattr(self._local, "conn", None) is not None:
+            self._local.conn.close()
         self._engine.dispose()
 
     # -- studies -------------------------------------------------------------------------------------
@@ -197,8 +197,8 @@ class SQLStorage(Storage):
                      budget=None, system_attrs=None, *, limit=None, counted=True) -> Trial | None:
         drawn = self._draw_ahead(study_id, config, seed_for) if callable(config) else None
         with self._write() as conn:
-            made = self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner, budget,
-                                      system_attrs, limit, counted, drawn)
+            made = self._insert_trial(conn, study_id, config, seed_for, TrialState(state), owner,
+                                      _json.number(budget), system_attrs, limit, counted, drawn)
         return made and made()
 
     def _draw_ahead(self, study_id, config_for_number, seed_for: SeedFor) -> tuple[int, dict, int] | None:
@@ -237,8 +237,7 @@ class SQLStorage(Storage):
                              system_attrs=_json.loads(_json.dumps(system_attrs or {})))
 
     def counted_trials(self, study_id: int) -> int:
-        rows = list(self._read(select(_S.counted_trials).where(_S.id == study_id)))
-        return rows[0][0] if rows else 0
+        return next(iter(self._read(select(_S.counted_trials).where(_S.id == study_id))), (0,))[0]
 
     def cancel_trial(self, trial_id: int, error: str) -> bool:
         with self._write() as conn:
@@ -248,7 +247,7 @@ class SQLStorage(Storage):
                 return False
             at = now()
             conn.execute(update(schema.trials).where(_T.id == trial_id).values(
-                state=TrialState.FAILED.value, error=error, finished_at=at, counted=0,
+                state=TrialState.FAILED.value, error=_json.text(error, self._sqlite), finished_at=at, counted=0,
                 system_attrs={**(row[3] or {}), CANCELLED: True}, **stop_running(at)))
             if row[2]:
                 conn.execute(update(schema.studies).where(_S.id == row[0])
@@ -260,8 +259,8 @@ class SQLStorage(Storage):
         with self._write() as conn:
             at = now()
             failed = conn.execute(update(schema.trials).where(running_trial(trial_id, owner))
-                                  .values(state=TrialState.FAILED.value, error=error, finished_at=at,
-                                          **stop_running(ran_until or at)))
+                                  .values(state=TrialState.FAILED.value, error=_json.text(error, self._sqlite),
+                                          finished_at=at, **stop_running(ran_until or at)))
             if failed.rowcount != 1 or retry_attrs is None:
                 return failed.rowcount == 1, None
             study_id, config, seed = conn.execute(select(_T.study_id, _T.config, _T.seed)
@@ -328,7 +327,7 @@ class SQLStorage(Storage):
                 return None
             conn.execute(update(schema.trials).where(_T.id == row[0]).values(
                 state=TrialState.RUNNING.value, started_at=func.coalesce(_T.started_at, at), running_since=at,
-                heartbeat_at=at, owner=owner, budget=func.coalesce(_T.budget, budget)))
+                heartbeat_at=at, owner=owner, budget=func.coalesce(_T.budget, _json.number(budget))))
             full = conn.execute(select(schema.trials).where(_T.id == row[0])).one()
         return to_trial(full)
 
@@ -336,15 +335,16 @@ class SQLStorage(Storage):
         at = now()
         with self._write() as conn:
             result = conn.execute(update(schema.trials).where(_T.id == trial_id, _T.state == TrialState.PAUSED.value)
-                                  .values(state=TrialState.RUNNING.value, budget=budget, owner=owner,
+                                  .values(state=TrialState.RUNNING.value, budget=_json.number(budget), owner=owner,
                                           heartbeat_at=at, running_since=at))
         return result.rowcount == 1
 
     def finish_trial(self, trial_id, state, *, value=None, metrics=None, error=None, traceback=None,
                      at=None, paused_only=False) -> bool:
         state, at = TrialState(state), now() if at is None else at
-        params = dict(trial_id=trial_id, state=state.value, value=value, metrics=metrics or {}, error=error,
-                      traceback=traceback, finished_at=at if state.finished else None, at=at)
+        params = dict(trial_id=trial_id, state=state.value, value=_json.number(value), metrics=metrics or {},
+                      error=_json.text(error, self._sqlite), traceback=_json.text(traceback, self._sqlite),
+                      finished_at=at if state.finished else None, at=at)  # (a NUL: SQLite keeps it, PostgreSQL not)
         statement = "finish_paused" if paused_only else "finish"
         bound = self._bind(statement, params)
         with self._write() as conn:
