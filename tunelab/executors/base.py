@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
+from tunelab import _json
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned
 from tunelab.interrupts import raise_if_stopped, stop_requested
 from tunelab.tracking.artifacts import capture_output
@@ -142,13 +143,13 @@ def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: li
             raise  # a SIGTERM: the run stops (tunelab.interrupts)
         # sys.exit() in the objective: its trial fails; the study (and this process) goes on
         return Outcome(spec.id, TrialState.FAILED, error=f"SystemExit: the objective called sys.exit({err.code!r})",
-                       traceback=tb.format_exc())
+                       traceback=_traceback())
     except Exception as err:  # noqa: BLE001 - a failing objective fails its trial, not the study
         # ...unless a stop signal came: its KeyboardInterrupt may have turned into this exception
         # in code that is not signal-safe (see tunelab.interrupts); the run stops, the trial is
         # cancelled rather than failed for a reason that is not its own.
         raise_if_stopped()
-        return Outcome(spec.id, TrialState.FAILED, error=describe(err), traceback=tb.format_exc())
+        return Outcome(spec.id, TrialState.FAILED, error=describe(err), traceback=_traceback())
     if trial.past_timeout():  # it returned late, or caught its TrialTimeout and went on: it fails all the same
         return Outcome(spec.id, TrialState.FAILED, error=trial.timed_out)
     try:
@@ -158,16 +159,22 @@ def _run(objective: Objective, trial: RunningTrial, spec: TrialSpec, metrics: li
         return Outcome(spec.id, TrialState.FAILED, error=str(err))
     except Exception as err:  # noqa: BLE001 - a value no float holds (10**400), an array in a dict...
         return Outcome(spec.id, TrialState.FAILED, error=f"the objective's result could not be read: {describe(err)}",
-                       traceback=tb.format_exc())
+                       traceback=_traceback())
 
 
 def describe(err: BaseException) -> str:
-    """"Type: message" of an exception, also when its ``__str__`` itself fails."""
+    """"Type: message" of an exception, also when its ``__str__`` itself fails. A file name that
+    was not UTF-8 in the message (a lone surrogate) is written as its escape: as it was, the
+    warning that names the failed trial could not be printed or logged."""
     try:
         message = str(err)
     except Exception as inner:  # noqa: BLE001 - the message of a broken exception class
         message = f"(its message could not be made: {type(inner).__name__})"
-    return f"{type(err).__name__}: {message}"
+    return _json.text(f"{type(err).__name__}: {message}")
+
+
+def _traceback() -> str:
+    return _json.text(tb.format_exc())
 
 
 def _report_at_budget(trial: RunningTrial, spec: TrialSpec, result: Any, metrics: list[str]) -> None:
