@@ -216,7 +216,7 @@ def _dry_run(study_file: StudyFile, objective: CommandObjective) -> int:
 def _summary(study, study_file: StudyFile, url: str) -> int:
     console.print(f"\n[bold]{study.name}[/]: {counts_text(study)}")
     completed = [t for t in study.trials if t.state is TrialState.COMPLETED and t.value is not None]
-    flag = "" if url == DEFAULT_STORAGE else f" --storage {url}"
+    flag = "" if url == DEFAULT_STORAGE else f" --storage {shlex.quote(url)}"  # a hint to paste in a shell
     if not completed:
         failed = [t for t in study.trials if t.state is TrialState.FAILED]
         if failed:
@@ -231,5 +231,5 @@ def _summary(study, study_file: StudyFile, url: str) -> int:
     if url.strip().lower() in ("memory", ""):
         console.print("\nThe study lived in this process's memory only: run it with --storage sqlite:///PATH to keep it")
     else:
-        console.print(f"\nInspect it:  tunelab show {study.name}{escape(flag if ' ' not in url else f' --storage {url!r}')}")
+        console.print(f"\nInspect it:  tunelab show {study.name}{escape(flag)}")
     return 0

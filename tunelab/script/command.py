@@ -99,6 +99,11 @@ class _TrialRun:
         self.reports_read = 0  # bytes of the report file consumed so far
         self.count = 0
         self.last: dict[str, float] = {}
+        # Lines of one step are one report: a script often prints its training and its validation
+        # metrics on lines of their own; reported line by line, the second (the study's metric)
+        # came at a step already reported, and was dropped (or a scheduler refused the first).
+        self.pending: tuple[float | None, dict[str, float]] | None = None
+        self.sent_step: float | None = None  # the step of this run's last report
         self.timed_out = False
 
     def run(self) -> dict[str, float]:
@@ -108,6 +113,9 @@ class _TrialRun:
         result_path = None
         if obj.result_file is not None:
             result_path = Path(obj.workdir, obj.result_file.render_one(values))
+            if result_path.is_dir():
+                raise ScriptOutputError(f"result_file {obj.result_file.text!r} names the folder {result_path}; "
+                                        "name a file in it, e.g. '{trial_dir}/result.json'")
             result_path.unlink(missing_ok=True)  # a stale file must not pass for this trial's result
         stdout_path, stderr_path = self.dir / "stdout.log", self.dir / "stderr.log"
         for key, value in (("command", shlex.join(argv)), ("trial_dir", str(self.dir)),
@@ -132,6 +140,7 @@ class _TrialRun:
             last = f"; its last line of stdout: {process.stdout_tail[-1][:200]!r}" if process.stdout_tail else ""
             raise TrialTimeout(f"the script ran past trial_timeout={obj.trial_timeout:g}s and was killed{last}")
         self._read(process, wait=0)
+        self._flush()
         code = process.returncode
         self.trial.set_user_attr("exit_code", code)
         if code != 0:
@@ -185,8 +194,8 @@ class _TrialRun:
                 exited_at = exited_at or time.monotonic()
                 if process.stdout_closed or time.monotonic() - exited_at > LINGER_SECONDS:
                     return
-            if timeout is not None and time.monotonic() - started > timeout:
-                self.timed_out = True
+            elif timeout is not None and time.monotonic() - started > timeout:
+                self.timed_out = True  # only while it runs: one that ended in time is read to its end
                 return
 
     def _let_end(self, process: ScriptProcess, grace: float) -> None:
@@ -212,6 +221,9 @@ class _TrialRun:
             self._emit(JsonLines().parse(line))
 
     def _emit(self, parsed) -> None:
+        """Gather a line's metrics into the report of its step, sent as soon as it holds the
+        study's metric (the one a scheduler judges, so that it decides at once), else when a line
+        of another step comes or the script ends."""
         if parsed is None:
             return
         step, metrics = parsed
@@ -221,7 +233,25 @@ class _TrialRun:
             fidelity = self.objective.fidelity
             if fidelity is not None and not fidelity.resumable:
                 return  # one run at one level: its values are its result, reported at trial.budget
+        elif step == self.sent_step:
+            return  # more of a step already reported: kept in the result, too late for its report
+        pending = self.pending
+        if pending is not None and (pending[0] != step or (step is None and metrics.keys() & pending[1].keys())):
+            self._flush()  # a new step (without one: a metric again) begins a new report
+        if self.pending is None:
+            self.pending = (step, {})
+        self.pending[1].update(metrics)
+        if self.objective.metrics[0] in self.pending[1]:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending is None:
+            return
+        step, metrics = self.pending
+        self.pending = None
+        if step is None:
             step = (self.trial.last_step or 0) + 1  # the next epoch, also after a pause or a restart
+        self.sent_step = step
         self.trial.report(step, **metrics)
 
     # -- the end -------------------------------------------------------------------------------
@@ -253,16 +283,28 @@ def _read_result_file(path: Path, metrics: list[str]) -> dict[str, float]:
         raise ScriptOutputError(f"result file {path} is not JSON: {err}") from None
     if is_plain_number(data):
         data = {metrics[0]: data}
+    example = f"{{{json.dumps(metrics[0])}: 0.93}}"
     if not isinstance(data, dict):
-        held = "null" if data is None else "true/false" if isinstance(data, bool) else \
-            "an array" if isinstance(data, list) else "a string"  # in JSON's terms: the file is JSON
-        raise ScriptOutputError(f"result file {path} must hold a JSON object of metrics, e.g. "
-                                f"{{{json.dumps(metrics[0])}: 0.93}}, or a single number; it holds {held}")
+        raise ScriptOutputError(f"result file {path} must hold a JSON object of metrics, e.g. {example}, or a "
+                                f"single number; it holds {_json_kind(data)}")
     missing = [m for m in metrics if m not in data]
     if missing:
         raise ScriptOutputError(f"result file {path} holds {', '.join(sorted(data)) or 'nothing'} "
                                 f"but not the metric {missing[0]!r}")
+    # A metric written as text or true/false is so in every trial: said here, the run stops at its first
+    # (null may be one run's "no value", a diverged run's: that trial fails, the others go on)
+    wrong = next((m for m in metrics if data[m] is not None and not is_plain_number(data[m])), None)
+    if wrong is not None:
+        raise ScriptOutputError(f"result file {path}: the metric {wrong!r} must be a JSON number, e.g. {example}; "
+                                f"it holds {_json_kind(data[wrong])}: {json.dumps(data[wrong])[:80]}")
     return data
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's terms (the file is JSON, not Python)."""
+    return "null" if value is None else "true/false" if isinstance(value, bool) else \
+        "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else \
+        "a number" if is_plain_number(value) else "a string"
 
 
 def _failure(code: int | None, stderr_tail: list[str]) -> str:

@@ -25,6 +25,9 @@ from tunelab.interrupts import StopSignals
 from tunelab.script.lifeline import Watchdog
 
 STDERR_TAIL_LINES = 20
+#: Characters of one stderr line kept for a failed trial's error (a printed tensor, a dumped array
+#: is one line of megabytes, stored with the trial and shown by the run); stderr.log keeps it whole.
+STDERR_LINE_CHARS = 1000
 _POLL = 0.05
 _KILL_SETTLE = 5.0  # seconds to wait for SIGKILLed processes to be gone
 
@@ -65,7 +68,7 @@ class ScriptProcess:
                 if is_stdout:
                     self._lines.put(line)
                 elif line.strip():
-                    self.stderr_tail.append(line.rsplit("\r", 1)[-1])
+                    self.stderr_tail.append(_shortened(line.rsplit("\r", 1)[-1]))
         if is_stdout:
             self._lines.put(None)
 
@@ -125,6 +128,12 @@ class ScriptProcess:
             if not _group_alive(self.pgid):
                 return
             time.sleep(_POLL)
+
+
+def _shortened(line: str) -> str:
+    if len(line) <= STDERR_LINE_CHARS:
+        return line
+    return f"{line[:STDERR_LINE_CHARS]}... ({len(line)} characters; the log holds the whole line)"
 
 
 def _signal_group(pgid: int, sig: int) -> None:

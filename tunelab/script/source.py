@@ -74,7 +74,7 @@ def read_document(path: str | Path, text_keys: frozenset[str] = frozenset(),
     if not path.is_file():
         raise StudyFileError(f"no study file at {path}" + (" (it is a directory)" if path.is_dir() else ""))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is no key of TOML's
     except UnicodeDecodeError as err:
         line = path.read_bytes()[:err.start].count(b"\n") + 1
         raise StudyFileError(f"{path}:{line}: a study file is UTF-8 text; byte {err.object[err.start]:#x} is not "
@@ -134,8 +134,26 @@ def _read_yaml(path: Path, text: str, text_keys: frozenset[str],
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise StudyFileError(f"{path}{line}: not valid YAML: {problem}") from None
+        source = text.splitlines()
+        there = source[mark.line] if mark is not None and mark.line < len(source) else ""
+        raise StudyFileError(f"{path}{line}: not valid YAML: {problem}{_yaml_hint(problem, there, text_keys)}") from None
     return data, lines
+
+
+_ESCAPE_HINT = " (in double quotes a backslash starts an escape; single quotes keep it as it is)"
+
+
+def _yaml_hint(problem: str, line: str, text_keys: frozenset[str]) -> str:
+    """What the usual cause of a YAML error means in a study file: a regex's ``\\d`` in double
+    quotes, or a command that starts with a placeholder and so reads as a YAML mapping."""
+    if "escape" in problem:
+        return _ESCAPE_HINT
+    braced = re.match(r"\s*([A-Za-z_]\w*)\s*:\s*\{", line)
+    if braced and braced.group(1) in text_keys:
+        key = braced.group(1)
+        return (f" (a value that starts with {{ is a mapping to YAML: write {key}'s value in quotes, "
+                f"e.g. {key}: \"{line.split(':', 1)[1].split(' #')[0].strip()}\")")
+    return ""
 
 
 _YAML_STR, _YAML_NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
@@ -301,7 +319,7 @@ def parse_value(text: str, structured: bool = False, text_map: bool = False) -> 
             reason = f"{err.problem} at column {mark.column + 1}" if getattr(err, "problem", None) and mark \
                 else " ".join(str(err).split())
             if "escape" in reason:
-                reason += " (in double quotes a backslash starts an escape; single quotes keep it as it is)"
+                reason += _ESCAPE_HINT
             raise StudyFileError(f"the value {text!r} does not parse as YAML: {reason}") from None
         return text
 

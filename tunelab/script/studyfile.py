@@ -232,7 +232,7 @@ class _Checker:
         return _check_metrics(metric, mode)
 
     def _template(self, key: str, value: Any) -> Template:
-        if key == "result_file" and not isinstance(value[0], str):
+        if key == "result_file" and not (isinstance(value[0], str) and value[0].strip()):  # '' is the workdir
             raise self.fail(key, f"must be text, a file name such as '{{trial_dir}}/result.json'; {got(value[0])}")
         if isinstance(value, list):
             bad = next((i for i, word in enumerate(value) if not isinstance(word, str)), None)
