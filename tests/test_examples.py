@@ -54,3 +54,22 @@ def test_hyperband_by_subsample_reruns_each_level_afresh(examples, tmp_path, cap
     assert not list(study.folder.glob("*/checkpoint"))  # no trial wrote one
     assert study.best.value < 0.1  # an SVM on digits
     assert "data used" in capsys.readouterr().out
+
+
+def test_torch_asha_resumes_from_its_checkpoints_exactly_as_a_run_that_never_paused(examples, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    import torch_asha
+    from tunelab.analysis import reproduce
+
+    gpus = "0,0" if torch.cuda.is_available() else None  # each worker process on the one GPU
+    study = torch_asha.main(n_trials=6, workers=2, storage=f"sqlite:///{tmp_path / 't.db'}", gpus=gpus, epochs=9)
+    assert {t.user_attrs["device"] for t in study.trials} == {"cuda" if gpus else "cpu"}
+    resumed = [t for t in study.trials if t.reports and t.reports[-1].step > 1]  # paused at 1 epoch, promoted
+    assert resumed
+    for trial in study.trials:
+        steps = [r.step for r in trial.reports]
+        assert steps == [float(e) for e in range(1, len(steps) + 1)]
+    again = reproduce(study, resumed[0].number)  # in one go, no pause
+    assert again.exact, again.report()
+    assert study.best.value < 0.5  # a CNN trained for a few epochs on digits, not chance (0.9)
+    assert "epochs in all" in capsys.readouterr().out
