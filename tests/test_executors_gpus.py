@@ -104,3 +104,36 @@ def test_worker_processes_train_on_the_gpu_they_were_given(tmp_path):
     tl.delete_study(study.name, storage=f"sqlite:///{tmp_path / 'gpus.db'}")
     hidden = _tune(use_the_gpu, tmp_path, workers=2, gpus=[])
     assert {t.user_attrs["count"] for t in hidden.trials} == {0}
+
+
+def test_tunelab_run_shares_out_the_gpus_of_its_study_file(tmp_path):
+    """The first trial runs alone in the tuner's process (a check of the script), with every GPU;
+    the worker processes after it each see the one they were given."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    (tmp_path / "train.py").write_text('import json, os\nprint(json.dumps({"gpu": float(os.environ["CUDA_VISIBLE_DEVICES"]'
+                                       '.split(",")[0])}))\n')
+    (tmp_path / "study.yaml").write_text(textwrap.dedent("""\
+        name: gpus
+        command: "{python} train.py {x}"
+        metric: gpu
+        mode: min
+        space: {x: {uniform: [0, 1]}}
+        n_trials: 5
+        workers: 2
+        gpus: [4, 5]
+        """))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "CUDA_VISIBLE_DEVICES": "9"}
+    env.pop("TUNELAB_STORAGE", None)
+    run = subprocess.run([sys.executable, "-m", "tunelab.cli", "run", "study.yaml", "--storage", "sqlite:///g.db"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    study = tl.load_study("gpus", storage=f"sqlite:///{tmp_path / 'g.db'}")
+    values = [t.value for t in study.trials]
+    assert values[0] == 9.0 and set(values[1:]) == {4.0, 5.0}, values
+    bad = subprocess.run([sys.executable, "-m", "tunelab.cli", "run", "study.yaml", "--set", "gpus=[x y]"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "gpus must be a list of GPU numbers or UUIDs" in bad.stderr, bad.stderr

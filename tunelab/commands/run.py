@@ -141,7 +141,8 @@ def run_study_file(args: argparse.Namespace) -> int:
         if budgets.get("timeout") is not None:
             budgets["timeout"] -= time.monotonic() - started
         if budgets.get("timeout") is None or budgets["timeout"] > 0:
-            study = tune(**budgets, workers=study_file.workers, executor=study_file.executor)
+            study = tune(**budgets, workers=study_file.workers, executor=study_file.executor,
+                         executor_options=None if study_file.gpus is None else {"gpus": study_file.gpus})
     return _summary(study, study_file, url)
 
 

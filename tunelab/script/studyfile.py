@@ -59,6 +59,7 @@ KEYS = {
     "max_failures": "stop after this many failed trials",
     "workers": "trials run at the same time",
     "executor": "where trials run (inline, processes)",
+    "gpus": "GPUs the worker processes share out, one each in turn ([0, 1] or '0,1')",
     "trial_timeout": "seconds a trial may run before it is killed",
     "kill_grace": "seconds between SIGTERM and SIGKILL when a trial is stopped",
     "max_retries": "times a trial whose worker died (a preempted machine) is run again (default 1)",
@@ -94,6 +95,7 @@ class StudyFile:
     budgets: dict[str, Any] = field(default_factory=dict)
     workers: int = 1
     executor: str | None = None
+    gpus: list[str] | None = None  # None: each worker process sees every GPU
     trial_timeout: float | None = None
     kill_grace: float = DEFAULT_KILL_GRACE
     max_retries: int = 1
@@ -168,7 +170,7 @@ class _Checker:
         study.scheduler, study.scheduler_options = self._algorithm("scheduler", SCHEDULERS, "fifo")
         if "searcher" not in data and study.scheduler == "auto":  # the default setup's searcher too
             study.searcher = default_setup(study.fidelity)[2] or "auto"
-        study.workers, study.executor = self._executor()
+        study.workers, study.executor, study.gpus = self._executor()
         own = {"trial", "trial_dir", "checkpoint_dir"}  # placeholders that make the file a trial's own
         if result_file is not None and study.workers > 1 and not own & set(result_file.fields):
             raise self.fail("result_file", f"{result_file.text!r} is one file for all {study.workers} trials running at "
@@ -329,8 +331,8 @@ class _Checker:
             except ConfigError as err:
                 raise self.fail(f"{key}_options" if f"{key}_options" in self.data else key, str(err)) from None
 
-    def _executor(self) -> tuple[int, str | None]:
-        workers, executor = self.data.get("workers", 1), self.data.get("executor")
+    def _executor(self) -> tuple[int, str | None, list[str] | None]:
+        workers, executor, gpus = self.data.get("workers", 1), self.data.get("executor"), self.data.get("gpus")
         if not _is_whole(workers, 1):
             raise self.fail("workers", f"must be a whole number, 1 or more; {got(workers)}")
         if executor is not None and not isinstance(executor, str):
@@ -339,10 +341,11 @@ class _Checker:
         try:
             if executor is not None:
                 EXECUTORS.get(executor)
-            make_executor(executor, workers, None)
+            made = make_executor(executor, workers, None, None if gpus is None else {"gpus": gpus})
         except ConfigError as err:
-            raise self.fail("executor" if "executor" in self.data else "workers", str(err)) from None
-        return workers, executor
+            key = "gpus" if "gpus" in str(err) else "executor" if "executor" in self.data else "workers"
+            raise self.fail(key, str(err)) from None
+        return workers, executor, getattr(made, "gpus", None)
 
     def _workdir(self) -> Path:
         workdir = (self._path("workdir") or self.doc.path.parent).resolve()
