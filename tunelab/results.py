@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from tunelab import _json
 from tunelab.trial import DIVERGED, InvalidResult, Report
 
 
@@ -36,13 +37,24 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _for_the_record(value: Any) -> Any:
+    """A value beside the metrics, kept as JSON holds it (a flag, a list, a dict, an array as its
+    list), else as its text. A plain list or a flag was kept as its text, an array as a list."""
+    try:
+        return _json.to_jsonable(value)
+    except TypeError:
+        return repr(value)
+
+
 def normalize_result(result: Any, metrics: list[str], reports: list[Report],
-                     earlier: Mapping[str, float] | None = None) -> dict[str, Any]:
+                     earlier: Mapping[str, float] | None = None, partial: bool = False) -> dict[str, Any]:
     """Turn what an objective returned into a metrics dict, or say precisely what is wrong.
 
     A number is the value of the (first) metric; a dict must hold every metric of the study;
     ``None`` falls back to the last reported value of each metric (``earlier``: from the trial's
     runs before this one, for a resumed trial whose checkpoint had already reached its budget).
+    ``partial``: what a trial cut short or failed was told, which may lack a metric or hold a
+    NaN (yet a metric's value is a number, and every value is kept as JSON can hold it).
     """
     primary = metrics[0]
     if result is None:
@@ -77,12 +89,10 @@ def normalize_result(result: Any, metrics: list[str], reports: list[Report],
         if number is None:
             if key in metrics:
                 raise InvalidResult(f"metric {key!r} must be a number; got {type(value).__name__} {_short(value)}")
-            # kept for the record as JSON can hold it: an array as its list, anything else as text
-            out[key] = value if isinstance(value, (str, type(None))) else \
-                value.tolist() if hasattr(value, "tolist") and hasattr(value, "shape") else repr(value)
+            out[key] = _for_the_record(value)
             continue
         out[key] = number
-    for metric in metrics:
+    for metric in metrics if not partial else ():
         if metric not in out:
             raise InvalidResult(f"objective returned {sorted(out)} but the study's metric is {metric!r}")
         if not math.isfinite(out[metric]):

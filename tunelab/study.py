@@ -64,6 +64,7 @@ class Study(ReportSink):
         return f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, storage={self.storage.url!r})"
 
     # -- the mirror of storage -------------------------------------------------------------------
+    @telling.serialised
     def _sync(self) -> None:
         """Bring the mirror up to date. Read again new, running and waiting trials, and only the
         paused ones storage no longer lists as paused at the mirror's budget (a paused trial
@@ -109,14 +110,11 @@ class Study(ReportSink):
 
     @property
     def trials(self) -> list[Trial]:
-        """Every trial, ordered by number, with its reports."""
-        return self.history().trials
+        """Every trial, ordered by number, with its reports (copies: see :func:`telling.detached`)."""
+        return [telling.detached(trial) for trial in self.history().trials]
 
     def get_trial(self, number: int) -> Trial:
-        for trial in self.trials:
-            if trial.number == number:
-                return trial
-        raise ConfigError(f"study {self.name!r} has no trial number {number}")
+        return telling.detached(telling.numbered(self, number))
 
     @property
     def best(self) -> Trial:
@@ -127,12 +125,12 @@ class Study(ReportSink):
         if best is None:
             counts = self.counts()
             raise ConfigError(f"study {self.name!r} has no completed trial yet (trials by state: {counts or 'none'})")
-        return best
+        return telling.detached(best)
 
     @property
     def best_trials(self) -> list[Trial]:
         """Completed trials that no other trial beats on every metric (the Pareto front)."""
-        return self.history().front()
+        return [telling.detached(trial) for trial in self.history().front()]
 
     def counts(self, cancelled_apart: bool = False) -> dict[str, int]:
         """Trials by state (TrialState values), counted by the storage (without loading them); a
@@ -272,6 +270,7 @@ class Study(ReportSink):
                               "of tl.tune); no run of this study object is in progress")
         self._stop_asked = True
 
+    @telling.serialised
     def enqueue(self, config: Mapping[str, Any], *, retry_of: Trial | None = None, once: bool = False) -> Trial:
         """Queue a configuration (a baseline, a colleague's best) to be tried before new proposals.
         It spends one of the study's :attr:`n_trials` (a retry of a trial spends none): with
@@ -290,6 +289,7 @@ class Study(ReportSink):
             raise ConfigError(f"trial id {trial_id} does not belong to study {self.name!r}")
         return self._cache[trial_id]
 
+    @telling.serialised
     def report(self, trial_id: int, step: float, metrics: dict[str, float]) -> Decision:
         trial = self._trial(trial_id)
         if trial.state is not TrialState.RUNNING:
@@ -314,6 +314,7 @@ class Study(ReportSink):
         self._decisions[trial_id] = decision
         return decision
 
+    @telling.serialised
     def set_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         trial = self._trial(trial_id)
         try:
@@ -323,6 +324,7 @@ class Study(ReportSink):
         self.storage.set_trial_attr(trial_id, key, value)
         trial.user_attrs[key] = value
 
+    @telling.serialised
     def finish(self, trial_id: int, state: TrialState, *, metrics: Mapping[str, Any] | None = None,
                error: str | None = None, traceback: str | None = None,
                worker: Mapping[str, Any] | None = None, paused_only: bool = False) -> Trial:
@@ -365,6 +367,7 @@ class Study(ReportSink):
             return None
         return f"reported {self.metric}={report.metrics[self.metric]} at step {report.step:g} {DIVERGED}"
 
+    @telling.serialised
     def tell(self, trial: "RunningTrial | Trial | int | None" = None, value: Any = None, *,
              state: TrialState | str = TrialState.COMPLETED, error: str | None = None,
              config: Mapping[str, Any] | None = None) -> Trial:
@@ -374,8 +377,9 @@ class Study(ReportSink):
         told = telling.tell(self, trial, value, state, error, config)
         if isinstance(trial, RunningTrial) and trial.id == told.id:
             trial._told = told.state.value
-        return told
+        return telling.detached(told)
 
+    @telling.serialised
     def recover_abandoned(self, stale_after: float = 120.0, max_retries: int = 1) -> list[Trial]:
         """Queue again the running trials whose process is gone (once by default), to go on from
         their checkpoints where they saved one; see :func:`tunelab.recovery.recover_abandoned`."""

@@ -18,11 +18,16 @@ process, or the study was reloaded), so the same tell means the same thing from 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
+from tunelab import _json
 from tunelab.errors import ConfigError, SearchExhausted, TrialLimitReached, warn_caller
 from tunelab.space import config_key
 from tunelab.recovery import ENDS, answer_again, keep_late_result, recover_now_and_then, retry_attrs
@@ -35,19 +40,50 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: How often an ask at the trial limit looks again while other processes' trials run.
 WAIT_SECONDS = 0.5
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+#: Each Study object's lock, kept beside it (not in it: a study in memory storage pickles, as
+#: ``TuneSearchCV`` does when saved, and a lock does not).
+_LOCKS: "weakref.WeakKeyDictionary[Study, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_MADE = threading.Lock()
+
+
+def lock_of(study: "Study") -> threading.RLock:
+    """The lock that threads sharing ``study`` take turns on (made on first use)."""
+    lock = _LOCKS.get(study)
+    if lock is None:
+        with _LOCKS_MADE:
+            lock = _LOCKS.setdefault(study, threading.RLock())
+    return lock
+
+
+def serialised(method: _Method) -> _Method:
+    """Run a Study method holding the study's lock. Threads sharing one Study each ask and tell:
+    unserialised, two asks proposed from one view (one configuration, one of them cancelled as a
+    twin), and a tell returned its trial still "running" when another thread's read of the study
+    replaced the mirror's record while the tell wrote it. The lock is re-entrant (a tell reports,
+    a report reads the study), and an ask never holds it while it waits for other processes."""
+
+    @functools.wraps(method)
+    def locked(study: "Study", *args: Any, **kwargs: Any) -> Any:
+        with lock_of(study):
+            return method(study, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 def ask(study: "Study", wait: bool = True, config: Mapping[str, Any] | None = None) -> RunningTrial:
     if not isinstance(wait, bool):
         raise ConfigError(f"ask: wait must be True or False; got {wait!r}")
     if config is not None:
-        return _ask_for(study, config)
+        with lock_of(study):
+            return _ask_for(study, config)
     limit = study.n_trials
     waiting = looked_again = False
     while True:
-        started = _start(study, limit)
-        if started is not None:
-            return RunningTrial(study.spec(started[0]), sink=study, managed=False)
+        with lock_of(study):
+            started = _start(study, limit)
+            if started is not None:
+                return RunningTrial(study.spec(started[0]), sink=study, managed=False)
         others = [i for i, owner, _ in study.storage.running_trials(study.record.id) if owner != study.owner]
         if not (wait and others):
             if not looked_again:  # a trial told after the study was read, before the running ones were
@@ -138,12 +174,36 @@ def enqueue(study: "Study", config: Mapping[str, Any], retry_of: Trial | None, o
     return trial
 
 
+def detached(trial: Trial) -> Trial:
+    """A copy of the mirror's record of a trial, for the caller to keep. Handed out itself,
+    ``cfg = study.best.config; cfg["epochs"] = 200`` changed the study's own record in this
+    process: ``study.best`` then showed 200, and searchers learnt from a configuration that was
+    never run (the values are JSON, so copying the containers copies them)."""
+    return dataclasses.replace(trial, config=_json_copy(trial.config), metrics=_json_copy(trial.metrics),
+                               reports=list(trial.reports), user_attrs=_json_copy(trial.user_attrs),
+                               system_attrs=_json_copy(trial.system_attrs))
+
+
+def _json_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    return [_json_copy(item) for item in value] if isinstance(value, list) else value
+
+
+def numbered(study: "Study", number: int) -> Trial:
+    """The mirror's record of trial ``number`` (a flag is no number)."""
+    found = [t for t in study.history().trials if t.number == number and not isinstance(number, bool)]
+    if not found:
+        raise ConfigError(f"study {study.name!r} has no trial number {number!r}")
+    return found[0]
+
+
 def resolve(study: "Study", trial: "RunningTrial | Trial | int") -> Trial:
     """The stored record of the trial told. Ids are unique within one database only, so a trial
     another study asked for (another file, another in-memory study) may carry an id of this one:
     its study, number and configuration must match too."""
     if isinstance(trial, int) and not isinstance(trial, bool):
-        return study.get_trial(trial)
+        return numbered(study, trial)
     if not isinstance(trial, (RunningTrial, Trial)):
         raise ConfigError(f"expected a trial or a trial number; got {trial!r}")
     source = trial._spec.study if isinstance(trial, RunningTrial) else study.name
@@ -157,11 +217,12 @@ def resolve(study: "Study", trial: "RunningTrial | Trial | int") -> Trial:
 def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any, state: TrialState | str,
          error: str | None, config: Mapping[str, Any] | None) -> Trial:
     state = told_state(state)
+    ended = None if state is TrialState.COMPLETED else ended_metrics(value, study.record.metrics)
     if trial is None:
         trial = _outside_result(study, value, state, config)
     record = resolve(study, trial)
     if record.state.finished:
-        return _told_again(study, record, value, state)
+        return _told_again(study, record, value if ended is None else ended, state)
     if record.state is TrialState.PAUSED:
         if state is TrialState.COMPLETED and same_result(record, value, study.record.metrics):
             return record  # the value that paused it, told twice
@@ -175,7 +236,7 @@ def tell(study: "Study", trial: "RunningTrial | Trial | int | None", value: Any,
                           f"it has been resumed since with budget {record.budget:g}: tell the trial that "
                           "ask() returned then")
     if state is not TrialState.COMPLETED:
-        return study.finish(record.id, state, metrics=value if isinstance(value, Mapping) else None, error=error)
+        return study.finish(record.id, state, metrics=ended, error=error)
     try:
         metrics = normalize_result(value, study.record.metrics, record.reports)
     except InvalidResult as err:
@@ -257,7 +318,20 @@ def check_result_shape(value: Any, metrics: list[str]) -> None:
         normalize_result(value, metrics, [])
     except InvalidResult as err:
         if not err.non_finite:
-            raise ConfigError(f"tell: {err}") from None
+            raise ConfigError(f"tell: {_as_told(err)}") from None
+
+
+def ended_metrics(value: Any, metrics: list[str]) -> dict[str, Any] | None:
+    """The metrics told with a pruned or failed trial, checked before anything is written: None
+    (a pruned trial keeps its last reports), a number (the first metric's), or a dict as a result
+    is read. A number was dropped and a dict taken as it came: text stood as the metric's value,
+    and a value no JSON holds raised a TypeError after memory storage had ended the trial."""
+    if value is None:
+        return None
+    try:
+        return normalize_result(value, metrics, [], partial=True)
+    except InvalidResult as err:
+        raise ConfigError(f"tell: {_as_told(err)}") from None
 
 
 def _as_float(value: Any) -> float | None:
@@ -268,14 +342,16 @@ def _as_float(value: Any) -> float | None:
 
 
 def same_result(trial: Trial, value: Any, metrics: list[str]) -> bool:
-    """Whether ``value``, told again for a finished trial, is the result it already holds."""
+    """Whether ``value``, told again for a finished trial, is the result it already holds (as
+    storage holds it, where a NaN equals a NaN; a trial cut short or failed may lack a metric)."""
     if value is None:
         return True
     if isinstance(value, Mapping):
         try:
-            return normalize_result(value, metrics, trial.reports) == trial.metrics
+            told = normalize_result(value, metrics, trial.reports, partial=trial.state is not TrialState.COMPLETED)
         except InvalidResult:
             return False
+        return _json.loads(_json.dumps(told)) == _json.loads(_json.dumps(trial.metrics))
     return trial.value == _as_float(value)
 
 
