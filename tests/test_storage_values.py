@@ -101,6 +101,8 @@ def test_a_storage_object_printed_or_logged_hides_its_password(postgres_url):
     store = open_storage(url)  # the test server trusts any password
     try:
         assert "s3cret" not in repr(store) and make_url(url).host in repr(store)
+        study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="p", storage=store)
+        assert "s3cret" not in repr(study) and make_url(url).host in repr(study)
     finally:
         store.close()
 

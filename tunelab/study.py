@@ -24,7 +24,7 @@ from tunelab.schedulers import Scheduler
 from tunelab.searchers import Searcher
 from tunelab.space import Space
 from tunelab.storage import Storage, StudyRecord
-from tunelab.storage.base import cancelled_as_failed, process_owner
+from tunelab.storage.base import cancelled_as_failed, hide_password, process_owner
 from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
@@ -61,7 +61,7 @@ class Study(ReportSink):
     environment = property(lambda self: self.record.environment)
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, storage={self.storage.url!r})"
+        return f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, storage={hide_password(self.storage.url)!r})"
 
     # -- the mirror of storage -------------------------------------------------------------------
     @telling.serialised
