@@ -77,3 +77,22 @@ def test_a_line_of_megabytes_on_stderr_is_shortened_in_the_trials_error_and_kept
     assert trial.state is tl.TrialState.FAILED and "RuntimeError: boom" in trial.error
     assert len(trial.error) < 5000 and "(3000000 characters; the log holds the whole line)" in trial.error
     assert len(Path(trial.user_attrs["stderr"]).read_text()) > 3_000_000
+
+
+def test_a_script_that_reports_the_metric_every_other_epoch_runs_under_a_judging_scheduler(tmp_path):
+    """Steps without the study's metric failed every trial under a scheduler that judges each
+    report; they are kept in the result, and the steps with it are the reports."""
+    study_file = make_study(tmp_path, """\
+        import json, sys
+        lr = float(sys.argv[sys.argv.index("--lr") + 1])
+        for epoch in range(1, int(sys.argv[sys.argv.index("--epochs") + 1]) + 1):
+            print(json.dumps({"step": epoch, "train_loss": 1 / epoch}))
+            if epoch % 2 == 0:
+                print(json.dumps({"step": epoch, "acc": lr * epoch}))
+        """, command="{python} train.py --lr {lr} --epochs {budget}",
+        fidelity={"epochs": {"min": 1, "max": 4, "resumable": True}})
+    study = tune(tmp_path, study_file, n_trials=3, scheduler="median", fidelity=study_file.fidelity)
+    for trial in study.trials:
+        assert trial.state is tl.TrialState.COMPLETED, trial.error
+        assert [r.step for r in trial.reports] == [2.0, 4.0]
+        assert trial.metrics["train_loss"] == pytest.approx(0.25)

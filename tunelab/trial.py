@@ -205,6 +205,12 @@ class RunningTrial:
         return int(budget) if isinstance(budget, float) and budget.is_integer() else budget
 
     @property
+    def judged_on(self) -> str | None:
+        """The metric the study's scheduler judges every report on, which each report must then
+        hold (None: reports are only kept, and may hold any metrics)."""
+        return self._spec.judged_on
+
+    @property
     def last_step(self) -> float | None:
         """The last step this trial reported, in this run or an earlier one (None: none yet)."""
         return self.reports[-1].step if self.reports else self._spec.last_step

@@ -249,6 +249,8 @@ class _TrialRun:
             return
         step, metrics = self.pending
         self.pending = None
+        if self.trial.judged_on is not None and self.trial.judged_on not in metrics:
+            return  # a step without the metric its scheduler judges (one every k epochs): kept in the result only
         if step is None:
             step = (self.trial.last_step or 0) + 1  # the next epoch, also after a pause or a restart
         self.sent_step = step
