@@ -715,3 +715,23 @@ def test_a_study_reopened_with_its_space_written_in_another_order_keeps_its_orde
     again = tl.create_study({"b": space["b"], "a": space["a"]}, metric="loss", mode="min", name="o", storage=url,
                             load_if_exists=True)
     assert list(again.space.params) == ["a", "b"] and len(again.trials) == 1
+
+
+def test_a_forked_process_that_dies_with_a_trial_of_the_study_has_it_recovered(tmp_path):
+    """A child forked with the Study object took its trials for the parent's: when it died, they
+    stayed running for as long as the parent lived."""
+    import os
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="fork",
+                            storage=f"sqlite:///{tmp_path / 'f.db'}", seed=0)
+    pid = os.fork()
+    if pid == 0:  # the child: asks, then dies without telling
+        try:
+            study.ask()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    [orphan] = [t for t in study.trials if t.state is TrialState.RUNNING]
+    study.recover_abandoned()
+    assert study.get_trial(orphan.number).state is TrialState.FAILED
+    assert [t.system_attrs.get("retry_of") for t in study.trials if t.state is TrialState.WAITING] == [orphan.number]

@@ -41,7 +41,6 @@ class Study(ReportSink):
         self.searcher, self.scheduler = searcher, scheduler
         self.fidelity = Fidelity.from_json(record.settings.get("fidelity"))
         scheduler.bind(self.fidelity)
-        self.owner = process_owner()
         self._decisions: dict[int, Decision] = {}  # last answer per trial, so tell() can close a rung
         self._continuing: set[int] = set()  # interrupted trials claimed to go on from their checkpoint
         self.retired: list[Trial] = []  # paused trials pruned for good since the tuner last looked (its callbacks)
@@ -59,6 +58,11 @@ class Study(ReportSink):
     modes = property(lambda self: list(self.record.modes))
     seed = property(lambda self: self.record.seed)
     environment = property(lambda self: self.record.environment)
+
+    #: Who runs this process's trials, read again in a forked child: its trials are its own, and
+    #: recovered when it dies (taken for the parent's, they stayed running while the parent lived)
+    owner = property(lambda self: self.__dict__.get("_owner") or process_owner(),
+                     lambda self, value: self.__dict__.__setitem__("_owner", value))
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, storage={hide_password(self.storage.url)!r})"

@@ -71,8 +71,15 @@ class StudySummary:
 
 
 def process_owner() -> str:
-    """Who runs a trial: host, pid and process start time (so a reused pid is not mistaken)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_process_start_ticks(os.getpid())}"
+    """Who runs a trial: host, pid and process start time (so a reused pid is not mistaken);
+    made once per process (a forked child makes its own)."""
+    global _OWNER
+    if _OWNER is None or _OWNER[0] != os.getpid():
+        _OWNER = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{_process_start_ticks(os.getpid())}")
+    return _OWNER[1]
+
+
+_OWNER: tuple[int, str] | None = None
 
 
 def _process_start_ticks(pid: int) -> str:
