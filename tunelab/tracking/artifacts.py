@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
@@ -34,9 +35,14 @@ _TEMP_DIRS: list[str] = []
 
 def default_artifact_root(storage_url: str) -> Path:
     """``tunelab-artifacts`` beside a SQLite file (or in the working folder for a server
-    database); a temporary folder for a study in memory."""
-    if storage_url.startswith("sqlite:///"):
-        return Path(storage_url[len("sqlite:///"):]).expanduser().resolve().parent / ARTIFACTS_FOLDER
+    database); a temporary folder for a study in memory.
+
+    The file is the one the database driver opens: the path without its ``?mode=...``, with
+    ``%20``, ``%23``... decoded (the logs of a database in "my runs/", written
+    ``sqlite:///my%20runs/x.db``, went to a folder "my%20runs/" of their own)."""
+    if storage_url[:len("sqlite:///")].lower() == "sqlite:///":
+        path = urllib.parse.unquote(storage_url[len("sqlite:///"):].partition("?")[0])
+        return Path(path).expanduser().resolve().parent / ARTIFACTS_FOLDER
     if storage_url == "memory":
         return Path(_temporary_root())
     return Path.cwd().resolve() / ARTIFACTS_FOLDER

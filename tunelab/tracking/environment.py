@@ -256,12 +256,18 @@ def capture_environment(code_path: str | os.PathLike | None = None,
 
 def code_path_of(objective: object) -> str:
     """The file that defines ``objective`` (its git tree is the code on record, and the file's
-    own hash too, for a file git does not track), else the current folder."""
+    own hash too, for a file git does not track), else the current folder. A ``functools.partial``
+    or a callable object is looked up through its function or class: either was the current
+    folder, so a script run from elsewhere recorded no commit (or another tree's) and no hash."""
     import inspect
 
     own = getattr(objective, "code_path", None)  # a command's script (tunelab run)
     if isinstance(own, str):
         return own
+    while isinstance(objective, functools.partial):  # partial(train, data=X): train's file
+        objective = objective.func
+    if callable(objective) and not (inspect.isroutine(objective) or inspect.isclass(objective)):
+        objective = type(objective)  # an object with __call__ (Optuna's Objective class): its class's file
     try:
         return os.path.abspath(inspect.getfile(objective)) if objective is not None else os.getcwd()
     except (TypeError, OSError):

@@ -2,7 +2,8 @@
 
 Sheet ``trials`` has one row per trial (the CSV columns plus cost and worker host; for a study of
 several metrics, ``on_front`` marks its Pareto front, to filter by), sheet ``study`` the settings
-and the summary, sheet ``reports`` every intermediate report (for curves).
+and the summary, sheet ``reports`` every intermediate report (for curves). Rows past the million a
+sheet holds go on in ``reports (2)``, ``reports (3)``... (``trials (2)``... alike).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import math
 import os
 import re
-from typing import Any
+from typing import Any, Iterable
 
 from tunelab import _json
 from tunelab.errors import ConfigError
@@ -30,6 +31,7 @@ def _openpyxl() -> Any:
 #: openpyxl refuses: one colour code ("\x1b[31m") in an error message failed the whole export.
 _NOT_IN_A_CELL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 MAX_CELL_CHARS = 32767  # Excel's limit; a longer text makes it "repair" the workbook
+MAX_SHEET_ROWS = 1_048_576  # Excel's rows a sheet, the header's included
 
 
 def _text(value: str) -> str:
@@ -52,11 +54,40 @@ def _cell(value: Any) -> Any:
 
 def _append(sheet: Any, values: list[Any]) -> None:
     """A row of values, text kept as text: openpyxl takes a string that starts with "=" for a
-    formula, and Excel would show a choice "=1+2" as 3 (and run whatever a value says)."""
-    sheet.append([_cell(v) for v in values])
-    for cell in sheet[sheet.max_row]:
+    formula, and Excel would show a choice "=1+2" as 3 (and run whatever a value says). The
+    cells are made here, not looked up after (looking up the last row scans the whole sheet,
+    which made exporting a study of many reports take minutes to hours)."""
+    from openpyxl.cell.cell import Cell
+
+    cells = [Cell(sheet, value=_cell(v)) for v in values]
+    for cell in cells:
         if cell.data_type == "f":
             cell.data_type = "s"
+    sheet.append(cells)
+
+
+def _write_sheet(book: Any, title: str, header: list[Any], rows: Iterable[list[Any]],
+                 first: Any = None) -> list[Any]:
+    """``header`` and ``rows`` on a sheet ``title`` (``first``, when given, renamed so), continued
+    on ``title (2)``, ``title (3)``... each with the header, past the MAX_SHEET_ROWS rows a sheet
+    holds (openpyxl failed on the row after them, and Excel refuses a sheet with more). The sheets."""
+    sheets: list[Any] = []
+
+    def start() -> Any:
+        name = f"{title} ({len(sheets) + 1})" if sheets else title
+        sheet = book.create_sheet(name) if sheets or first is None else first
+        sheet.title = name
+        _append(sheet, header)
+        sheets.append(sheet)
+        return sheet
+
+    sheet, count = start(), 1
+    for row in rows:
+        if count >= MAX_SHEET_ROWS:
+            sheet, count = start(), 1
+        _append(sheet, row)
+        count += 1
+    return sheets
 
 
 def study_summary(study: Any) -> list[tuple[str, Any]]:
@@ -91,27 +122,19 @@ def write_xlsx(study: Any, path: str | os.PathLike) -> str:
 
     openpyxl = _openpyxl()
     book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "trials"
     trials = study.trials
     costs = study_cost(study).per_trial
     params, front = list(study.space.params), front_numbers(study)
     rows = trial_rows(trials, params, costs, front)
     for row, trial in zip(rows, trials):
         row["host"] = (trial.system_attrs.get("worker") or {}).get("host")
-    _append(sheet, trial_columns(rows, params, front) + ([] if rows else ["host"]))  # a header even with no trials
-    for row in rows:
-        _append(sheet, list(row.values()))
-    sheet.freeze_panes = "B2"
-    summary = book.create_sheet("study")
-    _append(summary, ["field", "value"])
-    for key, value in study_summary(study):
-        _append(summary, [key, value])
-    reports = book.create_sheet("reports")
+    header = trial_columns(rows, params, front) + ([] if rows else ["host"])  # a header even with no trials
+    for sheet in _write_sheet(book, "trials", header, (list(row.values()) for row in rows), first=book.active):
+        sheet.freeze_panes = "B2"
+    _write_sheet(book, "study", ["field", "value"], ([key, value] for key, value in study_summary(study)))
     metric_names = sorted({k for t in trials for r in t.reports for k in r.metrics})
-    _append(reports, ["trial", "step", *metric_names])
-    for trial in trials:
-        for report in trial.reports:
-            _append(reports, [trial.number, report.step, *[report.metrics.get(m) for m in metric_names]])
+    _write_sheet(book, "reports", ["trial", "step", *metric_names],
+                 ([trial.number, report.step, *[report.metrics.get(m) for m in metric_names]]
+                  for trial in trials for report in trial.reports))
     book.save(os.fspath(path))
     return os.fspath(path)

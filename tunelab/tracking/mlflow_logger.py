@@ -7,7 +7,8 @@ file store (``file:///path/mlruns``) works where ``MLFLOW_ALLOW_FILE_STORE=true`
 
 MLflow takes parameter and metric names of letters, digits, ``_ - . /``, space and (but on
 Windows) ``:`` only; any other character of a name (``acc@1``, ``top-5 (%)``) is logged as
-``_``, and the run's tag ``tunelab.renamed`` maps the names logged to the names the study holds.
+``_`` (and ``_2``, ``_3``... added where that is another name of the run), and the run's tag
+``tunelab.renamed`` maps the names logged to the names the study holds.
 """
 
 from __future__ import annotations
@@ -37,8 +38,24 @@ def mlflow_name(name: str) -> str:
     return "_" + key[:_MAX_NAME - 1] if key in ("", ".") or key.startswith("..") else key
 
 
-def _renamed(names: Iterable[str]) -> dict[str, str]:
-    return {mlflow_name(name): name for name in names if mlflow_name(name) != name}
+def mlflow_names(names: Iterable[str]) -> dict[str, str]:
+    """Each of a run's parameter and metric ``names`` as it is logged: itself where MLflow takes
+    it, else :func:`mlflow_name`, with ``_2``, ``_3``... added where that is another name of the
+    run (``acc@1`` and ``acc_1`` both became ``acc_1``: two curves were logged as one, and the tag
+    ``tunelab.renamed`` named only one of them). A name MLflow takes keeps it, whatever order
+    the names come in."""
+    names = list(dict.fromkeys(str(name) for name in names))
+    logged = {name: name for name in names if mlflow_name(name) == name}
+    taken = set(logged)
+    for name in sorted(set(names) - taken):
+        key = base = mlflow_name(name)
+        k = 1
+        while key in taken:
+            k += 1
+            key = base[:_MAX_NAME - len(f"_{k}")] + f"_{k}"
+        taken.add(key)
+        logged[name] = key
+    return logged
 
 
 class MLflowCallback(Callback):
@@ -93,20 +110,22 @@ class MLflowCallback(Callback):
         # its report's index, its real step beside it as the metric "step", so that none overwrites another
         steps = integer_steps(trial.reports)
         whole = whole_steps(trial.reports)
-        metrics = [Metric(mlflow_name(k), float(v), int(r.time * 1000), step)
+        names = mlflow_names([*trial.config, *trial.metrics, *(k for r in trial.reports for k in r.metrics),
+                              *([] if whole else ["step"])])
+        metrics = [Metric(names[k], float(v), int(r.time * 1000), step)
                    for r, step in list(zip(trial.reports, steps))[max(logged, 0):]
                    for k, v in ({**r.metrics} if whole else {**r.metrics, "step": r.step}).items()]
         end_ms = int((trial.finished_at or trial.started_at or 0) * 1000)
         end_ms = max([end_ms] + [m.timestamp + 1 for m in metrics])  # MLflow's latest value is the result
         if trial.state.finished:
-            metrics += [Metric(mlflow_name(k), float(v), end_ms, steps[-1] if steps else 0)
+            metrics += [Metric(names[k], float(v), end_ms, steps[-1] if steps else 0)
                         for k, v in trial.metrics.items()
                         if is_plain_number(v)]  # the latest: the result
         tags["tunelab.reports"] = str(len(trial.reports))
-        renamed = _renamed([*trial.config, *trial.metrics, *(k for r in trial.reports for k in r.metrics)])
+        renamed = {key: name for name, key in names.items() if key != name}
         if renamed:
             tags["tunelab.renamed"] = json.dumps(renamed, ensure_ascii=False)[:8000]
-        params = [Param(mlflow_name(k), str(v)) for k, v in trial.config.items()] if logged < 0 else []
+        params = [Param(names[k], str(v)) for k, v in trial.config.items()] if logged < 0 else []
         for start in range(0, max(len(metrics), 1), 1000):  # MLflow takes at most 1000 metrics a batch
             self.client.log_batch(run_id, metrics=metrics[start:start + 1000], params=params if start == 0 else [],
                                   tags=[RunTag(k, v) for k, v in tags.items()] if start == 0 else [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from typing import Any
 
 from tunelab.errors import ConfigError
@@ -23,6 +24,18 @@ _SET_HERE = frozenset({"project", "dir", "mode", "group", "name", "id", "resume"
                        "settings"})
 
 
+#: What W&B refuses in a project's name, and its longest (study names may hold ":" and be longer).
+_NOT_IN_A_PROJECT = re.compile(r"[/\\#?%:]")
+_MAX_PROJECT = 128
+
+
+def wandb_project(study_name: str) -> str:
+    """The W&B project of a study's runs when none is given: its name as W&B takes it (a study
+    named ``resnet:lr`` had every trial refused, "Invalid project name"). The runs' group keeps
+    the study's name as it is."""
+    return _NOT_IN_A_PROJECT.sub("_", study_name)[:_MAX_PROJECT]
+
+
 class WandbCallback(Callback):
     def __init__(self, project: str | None = None, directory: str | os.PathLike | None = None,
                  mode: str = "offline", **init_options: Any):
@@ -30,6 +43,10 @@ class WandbCallback(Callback):
             import wandb
         except ImportError:
             raise ConfigError("the Weights & Biases callback needs wandb: pip install 'tunelab[wandb]'") from None
+        if project is not None and (not isinstance(project, str) or not project or len(project) > _MAX_PROJECT
+                                    or _NOT_IN_A_PROJECT.search(project)):
+            raise ConfigError(f"project must be a W&B project name of 1-{_MAX_PROJECT} characters without / \\ # ? % :; "
+                              f"got {project!r}")
         if mode not in ("offline", "online", "disabled"):
             raise ConfigError(f"mode must be 'offline', 'online' or 'disabled'; got {mode!r}")
         taken = sorted(set(init_options) & _SET_HERE)
@@ -50,7 +67,7 @@ class WandbCallback(Callback):
     def on_trial_end(self, study: Any, trial: Trial) -> None:
         wandb = self._wandb
         run_id = self.run_id(study, trial)
-        run = wandb.init(project=self.project or study.name, group=study.name, name=f"trial-{trial.number}",
+        run = wandb.init(project=self.project or wandb_project(study.name), group=study.name, name=f"trial-{trial.number}",
                          id=run_id, resume="allow", config=dict(trial.config), mode=self.mode, dir=self.directory,
                          reinit="create_new", tags=[trial.state.value],
                          settings=wandb.Settings(silent=True, console="off"), **self.options)
