@@ -96,10 +96,19 @@ class ASHAScheduler(FidelityScheduler):
         bracket's trials have entered its lowest rung, so a study with fewer trials per bracket
         than that would end with no full run from it (with as few trials as brackets, none at
         all: the full-budget bracket comes last)."""
-        keep = len(self._ladder) if self.max_rungs is None else min(self.max_rungs, len(self._ladder))
+        allowed = keep = len(self._ladder) if self.max_rungs is None else min(self.max_rungs, len(self._ladder))
         if self.promotion and self.max_trials is not None:
             while keep > 1 and self.max_trials / min(self._brackets_asked, keep) < self.eta ** (keep - 1) - 1e-9:
                 keep -= 1
+        if keep == 1 < allowed and getattr(self, "_warned_limit", None) != self.max_trials:
+            self._warned_limit = self.max_trials
+            needed = math.ceil(self.eta * min(self._brackets_asked, 2) - 1e-9)
+            per = f" of a bracket ({self._brackets_asked} share the trials)" if self._brackets_asked > 1 else ""
+            warn_caller(f"{self.name}: {self.max_trials} trials in all are too few for its rungs "
+                        f"({', '.join(f'{v:g}' for v in self._ladder[-allowed:])}): a run reaches the rung above "
+                        f"only after eta={self.eta:g} trials{per} entered the one below, so every trial "
+                        f"runs to the full budget {self._ladder[-1]:g} and nothing is cut short; with n_trials of "
+                        f"{needed} or more a rung below it stays", SetupWarning)
         self.levels = self._ladder[-keep:]
         self.min_budget = self.levels[0]
         self.n_brackets = min(self._brackets_asked, len(self.levels))
@@ -117,13 +126,19 @@ class ASHAScheduler(FidelityScheduler):
                 "max_rungs": self.max_rungs, "adaptive": self.adaptive, "max_paused": self.max_paused}
 
     # -- brackets: which rungs a trial is judged at -----------------------------------------------
-    def bracket_of(self, trial: Trial) -> int:
-        """Trials take brackets in turn by number, a fact storage keeps (rule 6)."""
-        return trial.number % self.n_brackets
+    def bracket_of(self, trial: Trial, history: History) -> int:
+        """Trials take brackets in turn by their place in creation order, a fact storage keeps
+        (rule 6); a retry takes its original's place (``_places``), so it starts where that did."""
+        if self.n_brackets == 1:
+            return 0
+        return self._places(history)[0].get(trial.id, trial.number) % self.n_brackets
 
     def members(self, history: History, bracket: int, reported: bool = True) -> list[Trial]:
-        """The bracket's trials (with ``reported``, only those that reported: a rung's candidates)."""
-        return [t for t in history.trials if (t.reports or not reported) and self.bracket_of(t) == bracket]
+        """The bracket's trials (with ``reported``, only those that reported: a rung's candidates).
+        A trial repeated by a retry is none: its retry stands in its place."""
+        repeated = self._repeated(history)
+        return [t for t in history.trials if (t.reports or not reported) and t.number not in repeated
+                and self.bracket_of(t, history) == bracket]
 
     # -- the protocol ---------------------------------------------------------------------------
     @property
@@ -137,7 +152,7 @@ class ASHAScheduler(FidelityScheduler):
             return self.max_budget
         if self.adaptive:
             return self.levels[self.first_trusted(history)]
-        return self.levels[self.next_index(history) % self.n_brackets]
+        return self.levels[self._next_place(history) % self.n_brackets] if self.n_brackets > 1 else self.levels[0]
 
     def trusted_budget(self, history: History) -> float:
         return self.levels[self.first_trusted(history)] if self.adaptive else 0.0
@@ -162,7 +177,7 @@ class ASHAScheduler(FidelityScheduler):
         if self.promotion:
             return Decision.PAUSE if self.pause_at_budget(trial, step) else Decision.CONTINUE
         previous = trial.reports[-2].step if len(trial.reports) > 1 else -math.inf
-        bracket = self.bracket_of(trial)
+        bracket = self.bracket_of(trial, history)
         for level in self.levels[bracket:-1]:
             if previous < level * (1 - 1e-9) <= step:
                 scores = self.rung_scores(self.members(history, bracket), level)
@@ -185,7 +200,8 @@ class ASHAScheduler(FidelityScheduler):
         for trial in history.trials:
             # Started below its bracket's lowest rung (another process took its number first):
             # bring it up to where its bracket begins.
-            if trial.state is TrialState.PAUSED and (trial.budget or 0) < self.levels[self.bracket_of(trial)] * (1 - 1e-9):
+            lowest = self.levels[self.bracket_of(trial, history)]
+            if trial.state is TrialState.PAUSED and (trial.budget or 0) < lowest * (1 - 1e-9):
                 return trial
         by_id = {t.id: t for t in history.trials}
         tables = [self._table(history, b) for b in range(self.n_brackets)]
@@ -261,15 +277,16 @@ class ASHAScheduler(FidelityScheduler):
         retired its best trial on arrival, and on sgd-digits the default missed the target
         within 1000 trials on 7 of 40 seeds, against 2 now.)"""
         out = []
-        for bracket in sorted({self.bracket_of(t) for t in paused}):
+        for bracket in sorted({self.bracket_of(t, history) for t in paused}):
             share, members = self._share(bracket), self.members(history, bracket, reported=False)
             entry = self.levels[bracket] * (1 + 1e-9)
             direct = sum(1 for t in members if t.system_attrs.get(LOWEST_RUNG, -math.inf) > entry)
             table = self._table(history, bracket)
             for k, level in enumerate(self.levels[:-1]):
                 scores = table[k]
-                waiting = sorted((t for t in paused if self.bracket_of(t) == bracket and at_level(t.budget, level)
-                                  and t.id in scores), key=lambda t: (scores[t.id], t.number))
+                waiting = sorted((t for t in paused if self.bracket_of(t, history) == bracket
+                                  and at_level(t.budget, level) and t.id in scores),
+                                 key=lambda t: (scores[t.id], t.number))
                 if not waiting:
                     continue
                 may_still_come = self._may_still_come(members, bracket, scores, {t.id for t in out})
@@ -307,7 +324,7 @@ class ASHAScheduler(FidelityScheduler):
             return []
         groups: dict[tuple[int, int], list[Trial]] = {}
         for trial in paused:
-            bracket = self.bracket_of(trial)
+            bracket = self.bracket_of(trial, history)
             k = next((k for k, level in enumerate(self.levels[:-1]) if at_level(trial.budget, level)), None)
             if k is not None and trial.id in self._table(history, bracket)[k]:  # else: brought up to its rung first
                 groups.setdefault((bracket, k), []).append(trial)

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 from tunelab.history import History
-from tunelab.storage.base import RETRY_OF
 from tunelab.schedulers.rungs import FidelityScheduler, at_level
 from tunelab.trial import Decision, Trial, TrialState
 
@@ -60,24 +59,6 @@ class BracketScheduler(FidelityScheduler):
             number, start = number + 1, start + bracket.n
         raise AssertionError("unreachable: the cycle covers every index")
 
-    def _places(self, history: History) -> tuple[dict[int, int], int]:
-        """(trial id -> its place in creation order, places taken). A retry takes the place of
-        the trial it repeats; otherwise a trial's place counts the trials before it that were no
-        retry. Computed once per decision (several questions are asked of the same history)."""
-        cached = getattr(self, "_cached_places", None)
-        if cached is not None and cached[0] is history:
-            return cached[1]
-        place_of_number: dict[int, int] = {}
-        places: dict[int, int] = {}
-        taken = 0
-        for trial in sorted(history.trials, key=lambda t: t.number):
-            place = place_of_number.get(trial.system_attrs.get(RETRY_OF), taken)
-            taken += place == taken
-            place_of_number[trial.number] = places[trial.id] = place
-        out = (places, taken)
-        self._cached_places = (history, out)
-        return out
-
     def _groups(self, history: History) -> list[tuple[Bracket, list[Trial]]]:
         """Each bracket with its members, computed once per decision. A trial repeated by a
         retry is no member: its retry stands in its place."""
@@ -85,7 +66,7 @@ class BracketScheduler(FidelityScheduler):
         if cached is not None and cached[0] is history:
             return cached[1]
         places, _ = self._places(history)
-        repeated = {t.system_attrs.get(RETRY_OF) for t in history.trials}
+        repeated = self._repeated(history)
         groups: dict[int, tuple[Bracket, list[Trial]]] = {}
         for trial in history.trials:
             if trial.number not in repeated:
@@ -97,13 +78,6 @@ class BracketScheduler(FidelityScheduler):
 
     def _bracket_of(self, trial: Trial, history: History) -> Bracket:
         return self._assign(self._places(history)[0].get(trial.id, trial.number))[1]
-
-    def _next_place(self, history: History) -> int:
-        """The place of the trial about to start: a queued one's (a retry's is its original's),
-        else the next free one."""
-        places, taken = self._places(history)
-        waiting = [places[t.id] for t in history.trials if t.state is TrialState.WAITING]
-        return min(waiting) if waiting else taken
 
     # -- rung bookkeeping -------------------------------------------------------------------------
     def _entrants(self, members: list[Trial], level: float) -> list[Trial]:

@@ -31,6 +31,7 @@ from tunelab.fidelity import Fidelity
 from tunelab.history import History
 from tunelab.schedulers.base import Scheduler
 from tunelab.schedulers.curve_models import predict_path
+from tunelab.storage.base import RETRY_OF
 from tunelab.trial import Trial, TrialState
 
 _EPS = 1e-9
@@ -129,11 +130,47 @@ class FidelityScheduler(Scheduler):
                 return level
         return self.max_budget
 
-    @staticmethod
-    def next_index(history: History) -> int:
-        """The creation index of the trial about to start: a queued one first, else a new one."""
-        waiting = [t.number for t in history.trials if t.state is TrialState.WAITING]
-        return min(waiting) if waiting else history.n_trials
+    # -- places: where a trial stands in creation order, a retry in its original's -------------
+    def _places(self, history: History) -> tuple[dict[int, int], int]:
+        """(trial id -> its place in creation order, places taken). A retry (the re-run of a trial
+        whose process died, or that a stop cancelled without a checkpoint) takes the place of the
+        trial it repeats: it spends no trial of the limit, and by its own number it would fall
+        into another bracket, starting at another rung than the run it repeats. Otherwise a
+        trial's place counts the trials before it that were no retry. Computed once per decision
+        (several questions are asked of the same history)."""
+        return self._placing(history)[0]
+
+    def _repeated(self, history: History) -> set[int]:
+        """The numbers of the trials a retry repeats: no rung's members, their retry stands in
+        their place (counted twice, a configuration would fill two places of its rung)."""
+        return self._placing(history)[1]
+
+    def _placing(self, history: History) -> tuple[tuple[dict[int, int], int], set[int]]:
+        cached = getattr(self, "_cached_places", None)
+        if cached is not None and cached[0] is history:
+            return cached[1]
+        place_of_number: dict[int, int] = {}
+        places: dict[int, int] = {}
+        repeated: set[int] = set()
+        taken = 0
+        for trial in sorted(history.trials, key=lambda t: t.number):
+            original = trial.system_attrs.get(RETRY_OF)
+            if original in place_of_number:
+                repeated.add(original)
+            place = place_of_number.get(original, taken)
+            taken += place == taken
+            place_of_number[trial.number] = places[trial.id] = place
+        out = ((places, taken), repeated)
+        self._cached_places = (history, out)
+        return out
+
+    def _next_place(self, history: History) -> int:
+        """The place of the trial about to start: the queued one storage hands out next, the
+        lowest numbered (a retry's place is its original's, though it may wait behind trials
+        queued before it), else the next free one."""
+        places, taken = self._places(history)
+        waiting = [t for t in history.trials if t.state is TrialState.WAITING]
+        return places[min(waiting, key=lambda t: t.number).id] if waiting else taken
 
 
 def rung_table(trials: list[Trial], levels: list[float], metric: str, sign: float,
