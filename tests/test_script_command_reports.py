@@ -96,3 +96,17 @@ def test_a_script_that_reports_the_metric_every_other_epoch_runs_under_a_judging
         assert trial.state is tl.TrialState.COMPLETED, trial.error
         assert [r.step for r in trial.reports] == [2.0, 4.0]
         assert trial.metrics["train_loss"] == pytest.approx(0.25)
+
+
+def test_a_script_that_ignores_its_budget_is_told_so_and_stopped_at_the_rung(tmp_path):
+    """Each run of such a script trained to the end, its lines past the rung unread, without a word."""
+    study_file = make_study(tmp_path, """\
+        import json, sys, time
+        lr = float(sys.argv[sys.argv.index("--lr") + 1])
+        for epoch in range(1, 10):
+            print(json.dumps({"step": epoch, "acc": lr * epoch}), flush=True)
+            time.sleep(0.2)
+        """, fidelity={"epochs": {"min": 1, "max": 9, "resumable": True}}, kill_grace=20)
+    with pytest.warns(UserWarning, match=r"went on to step \d+ past its budget \d+: the command should read \{budget\}"):
+        study = tune(tmp_path, study_file, n_trials=3, scheduler="asha", fidelity=study_file.fidelity)
+    assert any(t.reports and t.reports[-1].step < 9 for t in study.trials)  # one stopped at a rung

@@ -132,7 +132,7 @@ class _TrialRun:
             except TrialPaused:
                 budget = self.trial.budget
                 if budget is not None and (self.trial.last_step or 0) >= budget * (1 - 1e-9):
-                    self._let_end(process, obj.kill_grace)
+                    self._let_end(process, obj.kill_grace, budget)
                 raise
             finally:
                 process.stop(min(obj.kill_grace, TERMINATED_GRACE) if guard.signalled else obj.kill_grace)
@@ -198,16 +198,24 @@ class _TrialRun:
                 self.timed_out = True  # only while it runs: one that ended in time is read to its end
                 return
 
-    def _let_end(self, process: ScriptProcess, grace: float) -> None:
+    def _let_end(self, process: ScriptProcess, grace: float, budget: float) -> None:
         """The run reached its budget, where it waits for a promotion: the script, told to go
         that far, ends by itself once it has saved what a promoted run goes on from (often after
         printing that epoch's line). It gets ``grace`` seconds for it before it is stopped;
         stopped at once, it would lose that checkpoint or leave it half written. (A pause before
-        the budget is a scheduler's own, and the script is stopped at once.)"""
+        the budget is a scheduler's own, and the script is stopped at once.) A script that
+        reports a step past its budget does not read it: said once, and stopped at once (each
+        run trained to the end, unseen, and the scheduler saved nothing)."""
         deadline = time.monotonic() + grace
         while process.returncode is None and time.monotonic() < deadline:
             raise_if_stopped()
-            process.lines(wait=0.1)  # drained (to the log) so that the script never blocks on a full pipe
+            for line in process.lines(wait=0.1):  # drained, so that the script never blocks on a full pipe
+                parsed = self.objective.reader.parse(line)
+                if parsed is not None and parsed[0] is not None and parsed[0] > budget * (1 + 1e-9):
+                    self.trial._warn(f"went on to step {parsed[0]:g} past its budget {budget:g}: the command should "
+                                     f"read {{budget}} (or $TUNELAB_BUDGET) and stop there, or every run trains "
+                                     "to the end whatever the scheduler decides")
+                    return
 
     def _read(self, process: ScriptProcess, wait: float) -> None:
         for line in process.lines(wait):
