@@ -120,3 +120,15 @@ def test_a_bad_max_paused_is_refused_in_the_schedulers_own_name(scheduler):
     with pytest.raises(tl.ConfigError, match=rf"^{scheduler}: max_paused must be a positive integer or None; got 0$"):
         tl.create_study(SPACE, metric="loss", mode="min", scheduler=scheduler, fidelity=EPOCHS,
                         scheduler_options={"asynchronous": True, "max_paused": 0})
+
+
+def test_asynchronous_hyperband_speaks_of_itself_in_its_warnings():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tl.tune(lambda c, t: c["x"], {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=2, seed=0,
+                fidelity=tl.fidelity("epochs", min=1, max=9), scheduler="hyperband",
+                scheduler_options={"asynchronous": True}, progress=False)
+    said = [str(w.message) for w in caught if "rung" in str(w.message)]
+    assert said and all(text.startswith("hyperband:") for text in said), said

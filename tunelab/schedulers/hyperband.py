@@ -46,6 +46,7 @@ class HyperbandScheduler(BracketScheduler):
             self._async = ASHAScheduler(self.metric, self.mode, self.min_budget, self.max_budget, self.eta,
                                         promotion=True, brackets=len(self.levels), forecast=self.forecast,
                                         max_paused=self.max_paused)
+            self._async.name = self.name  # its warnings speak of the scheduler the user named
 
     # -- the asynchronous variant hands every decision to ASHA with several brackets -------------
     def plan(self, max_trials: int | None) -> None:
