@@ -480,3 +480,21 @@ def test_more_brackets_than_rungs_says_how_many_are_used():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ASHAScheduler("loss", "min", brackets=4).bind(tl.fidelity("epochs", min=1, max=27, resumable=True))
+
+
+@pytest.mark.parametrize("scheduler, option, ours", [("asha", "grace_period", "min_budget"),
+                                                     ("asha", "reduction_factor", "eta"),
+                                                     ("median", "grace_period", "warmup_steps"),
+                                                     ("median", "n_startup_trials", "min_trials"),
+                                                     ("hyperband", "max_t", "max_budget")])
+def test_an_option_named_as_ray_tune_or_optuna_name_it_is_told_its_name_here(scheduler, option, ours):
+    with pytest.raises(tl.ConfigError, match=rf"has no option '{option}' \(the name it has elsewhere: here it is "
+                                             rf"'{ours}'\)"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler=scheduler,
+                        scheduler_options={option: 1}, fidelity=tl.fidelity("epochs", min=1, max=9))
+
+
+def test_a_mistyped_option_is_told_the_close_one():
+    with pytest.raises(tl.ConfigError, match=r"has no option 'min_budgt' \(did you mean 'min_budget'\?\)"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", scheduler="asha",
+                        scheduler_options={"min_budgt": 1}, fidelity=tl.fidelity("epochs", min=1, max=9))

@@ -201,7 +201,7 @@ def test_unknown_searcher_name_is_refused_with_a_suggestion():
 
 
 @pytest.mark.parametrize("searcher, options, message", [
-    ("grid", {"pionts": 3}, r"searcher 'grid' has no option 'pionts'; options: points"),
+    ("grid", {"pionts": 3}, r"searcher 'grid' has no option 'pionts' \(did you mean 'points'\?\); options: points"),
     ("random", {"points": 3}, r"searcher 'random' has no option 'points'; options: \(none\)"),
     ("sobol", {"scramble": False}, r"searcher 'sobol' has no option 'scramble'"),
 ])
@@ -377,3 +377,10 @@ def test_grid_asked_for_no_configurations_proposes_none_and_keeps_its_grid():
     searcher = make_searcher("grid", Space(COND_SPACE), 0, {"points": 3})
     assert searcher.suggest(_empty_history(), 0) == []
     assert searcher.suggest(_empty_history(), 100) == list(Space(COND_SPACE).grid(3))
+
+
+def test_an_option_named_as_optuna_names_it_is_told_its_name_here():
+    with pytest.raises(tl.ConfigError, match=r"has no option 'n_startup_trials' \(the name it has elsewhere: here "
+                                             r"it is 'n_startup'\)"):
+        tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher="tpe",
+                        searcher_options={"n_startup_trials": 5})

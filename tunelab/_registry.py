@@ -16,8 +16,12 @@ from tunelab.errors import ConfigError
 
 
 class Registry:
-    def __init__(self, kind: str, entries: Mapping[str, str]):
-        self.kind, self._entries = kind, dict(entries)
+    """``peer_names``: options as Ray Tune or Optuna name them, to the name they have here, so that
+    a user coming from there is told the name to use instead of only the list of options."""
+
+    def __init__(self, kind: str, entries: Mapping[str, str],
+                 peer_names: Mapping[str, tuple[str, ...]] | None = None):
+        self.kind, self._entries, self._peer_names = kind, dict(entries), dict(peer_names or {})
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -66,7 +70,11 @@ class Registry:
         options = dict(options or {})
         allowed, unknown = self._unknown(name, len(args), options)
         if unknown:
-            raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}; "
+            ours = next((o for o in self._peer_names.get(unknown[0], ()) if o in allowed), None)
+            close = difflib.get_close_matches(unknown[0], allowed, n=1)
+            hint = f" (the name it has elsewhere: here it is {ours!r})" if ours else \
+                f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{self.kind} {name!r} has no option {unknown[0]!r}{hint}; "
                               f"options: {', '.join(allowed) or '(none)'}")
         try:
             built = self.get(name)(*args, **options)

@@ -19,6 +19,10 @@ SCHEDULERS = Registry("scheduler", {
     "asha": "tunelab.schedulers.asha:ASHAScheduler",
     "hyperband": "tunelab.schedulers.hyperband:HyperbandScheduler",
     "bohb": "tunelab.schedulers.bohb:BOHBScheduler",
+}, peer_names={  # Ray Tune's and Optuna's names for the same options
+    "grace_period": ("min_budget", "warmup_steps"), "min_resource": ("min_budget",), "max_t": ("max_budget",),
+    "max_resource": ("max_budget",), "reduction_factor": ("eta",), "n_startup_trials": ("min_trials",),
+    "min_samples_required": ("min_trials",), "n_warmup_steps": ("warmup_steps",), "interval_steps": ("interval",),
 })
 
 

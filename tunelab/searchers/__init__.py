@@ -28,6 +28,9 @@ SEARCHERS = Registry("searcher", {
     # Architecture searchers; loading them needs the [nas] extra (PyTorch).
     "reinforce": "tunelab.nas.controller:ReinforceSearcher",
     "regularized_evolution": "tunelab.nas.evolution:RegularizedEvolution",
+}, peer_names={  # Optuna's names for the same options
+    "n_startup_trials": ("n_startup", "min_points"), "n_ei_candidates": ("n_candidates", "candidates"),
+    "population_size": ("population",),
 })
 
 
