@@ -100,3 +100,20 @@ def test_tunelab_and_its_cli_work_without_torch(tmp_path):
     hidden = run(cwd=tmp_path, code=HIDE_TORCH + f"import sys\nfrom tunelab.cli import main\n"
                                                  f"sys.exit(main(['nas', 'show', 's', '--storage', '{url}']))")
     assert hidden.returncode == 2 and "pip install 'tunelab[nas]'" in hidden.stderr and "Traceback" not in hidden.stderr
+
+
+def test_nas_show_of_a_study_with_several_metrics_takes_trial_or_metric(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'multi.db'}"
+    study = tl.create_study(nas.cell_space(1), metric=["accuracy", "params"], mode=["max", "min"], name="multi",
+                            storage=url, seed=0)
+    for accuracy, params in ((0.9, 300), (0.5, 100)):
+        study.tell(study.ask(), {"accuracy": accuracy, "params": params})
+    assert main(["nas", "show", "multi", "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert "pick a trial with --trial N, or the best on one metric with --metric NAME" in err
+    assert main(["nas", "show", "multi", "--metric", "params", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "trial 1 (completed), params = 100" in out
+    assert nas.describe(study.get_trial(1).config) in out
+    assert main(["nas", "show", "multi", "--trial", "0", "--storage", url]) == 0
+    assert "trial 0 (completed), accuracy = 0.9" in capsys.readouterr().out

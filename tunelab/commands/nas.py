@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 from tunelab.cli import UsageError, load_study, output_file, storage_argument
+from tunelab.commands.analysis import add_metric_option, chosen_metric, chosen_trial, metric_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("name", help="the study")
     show.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
     show.add_argument("-o", "--output", default=None, help="write the drawing to this .svg file")
+    add_metric_option(show, "pick the best trial by")
     storage_argument(show)
     show.set_defaults(handler=show_architecture)
     nas.set_defaults(handler=lambda args: (nas.print_help(), 2)[1])
@@ -35,14 +37,18 @@ def show_architecture(args: argparse.Namespace) -> int:
         from tunelab import nas
     except ImportError as err:
         raise UsageError(str(err)) from None
-    trial = study.best if args.trial is None else study.get_trial(args.trial)
+    # a study with several metrics has no single best trial (study.best refused with advice for
+    # Python, not for this command): --trial N, or the best on --metric NAME
+    trial = chosen_trial(study, args.trial, args.metric)
+    metric = chosen_metric(study, args.metric)
     stored = trial.user_attrs.get("genotype")
     try:
         genotype = nas.Genotype.from_json(stored) if stored is not None else nas.Genotype.from_config(trial.config)
     except tl.SpaceError as err:
         raise UsageError(f"trial {trial.number} of study {study.name!r} holds no cell architecture ({err})") from None
-    value = "-" if trial.value is None else f"{trial.value:.6g}"
-    title = f"study {study.name}, trial {trial.number} ({trial.state.value}), {study.metric} = {value}"
+    shown = metric_value(study, trial, metric)
+    value = "-" if shown is None else f"{shown:.6g}"
+    title = f"study {study.name}, trial {trial.number} ({trial.state.value}), {metric} = {value}"
     print(title)
     print(nas.describe(genotype))
     if args.output:

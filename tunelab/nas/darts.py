@@ -10,11 +10,10 @@ order), whose Hessian-vector product is approximated by finite differences.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 import torch
 from torch import nn
@@ -178,7 +177,7 @@ def _search(data: DataSplits, network: SearchNetwork, settings: Mapping[str, Any
     out_of_time = False
     for epoch in range(1, epochs + 1):
         network.train()
-        valid_batches = itertools.cycle(data.valid)
+        valid_batches = _architecture_batches(data.valid)
         current_lr = schedule.get_last_lr()[0]
         for batch in data.train:
             x, y = to_device(batch, device)
@@ -196,6 +195,28 @@ def _search(data: DataSplits, network: SearchNetwork, settings: Mapping[str, Any
         if out_of_time:
             break
     return network, curve
+
+
+def _architecture_batches(loader: Any) -> Iterator[Any]:
+    """The validation batches for the architecture steps, over and over (an epoch of them cached,
+    as itertools.cycle does), leaving out a batch of a single image while there are larger ones:
+    its training-mode pass cannot normalise one value per channel where the maps are 1x1, so 65
+    validation images in batches of 64 (on 4x4 images) failed every search. The loader's
+    iterator is made at once, as itertools.cycle makes it: making it draws from torch's random
+    state, so made later it would reorder the training batches of a seeded search."""
+    return _cycle_without_lone_batches(iter(loader))
+
+
+def _cycle_without_lone_batches(batches: Iterator[Any]) -> Iterator[Any]:
+    seen, kept = [], []
+    for batch in batches:
+        seen.append(batch)
+        if len(batch[1]) > 1:
+            kept.append(batch)
+            yield batch
+    pool = kept or seen  # every batch holds one image (batch_size=1): nothing better to step on
+    while pool:
+        yield from pool
 
 
 def _measure(network: SearchNetwork, data: DataSplits, epoch: int) -> dict[str, float]:

@@ -75,9 +75,18 @@ class DataSplits:
             raise ConfigError(f"DataSplits says in_channels={self.in_channels}, and its {where} batches have "
                               f"{x.shape[1]} channel{'s' if x.shape[1] != 1 else ''} (images of shape "
                               f"{tuple(x.shape[1:])})")
-        # class indices are checked; other targets (soft labels) are the loss function's business
-        if isinstance(y, torch.Tensor) and y.ndim == 1 and not y.is_floating_point() and len(y) \
-                and not 0 <= int(y.min()) <= int(y.max()) < self.num_classes:
+        # The trainers here learn and measure class indices (cross-entropy on them, and accuracy as
+        # argmax == label): float labels, a column of labels or one-hot rows passed this check and
+        # then failed inside torch in every trial, so they are said here, with the conversion
+        # (torch's loss takes int64 or uint8 indices only: int32 ones, common from numpy, failed too)
+        if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype not in (torch.long, torch.uint8):
+            got = (f"{type(y).__name__}" if not isinstance(y, torch.Tensor)
+                   else f"{str(y.dtype).replace('torch.', '')} labels of shape {tuple(y.shape)}")
+            raise ConfigError(f"DataSplits: its {where} labels must be class indices, a 1-D integer tensor "
+                              f"(torch.long) of one label per image; got {got}. Convert them in the data set "
+                              "(y.long(); y.argmax(1) for one-hot rows; y.squeeze(1) for a column), or build the "
+                              "splits with nas.data.split_arrays(x, y), which does")
+        if len(y) and not 0 <= int(y.min()) <= int(y.max()) < self.num_classes:
             bad = int(y.max()) if int(y.max()) >= self.num_classes else int(y.min())
             raise ConfigError(f"DataSplits says num_classes={self.num_classes} (labels 0..{self.num_classes - 1}), "
                               f"and its {where} batches have label {bad}")
@@ -87,9 +96,14 @@ def _loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool) -> Dat
     """The training loader shuffles from torch's global generator, which every run seeds first
     (``seed_everything(trial.seed)``): with a generator of its own, seeded once when the data was
     built, the order of a run depended on how many epochs the process had trained before it, so
-    the same seed gave another result in a second run, or after a resume."""
+    the same seed gave another result in a second run, or after a resume.
+
+    A training loader drops a last batch of a single image (a different one each epoch, as it
+    shuffles): batch norm cannot normalise one value per channel, so where the maps shrink to
+    1x1 (4x4 images after two reduction cells) 65 images in batches of 64 failed every trial."""
     dataset = TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+    lone_last = shuffle and len(y) > 1 and len(y) % batch_size == 1
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=lone_last)
 
 
 def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int = 0,
@@ -103,6 +117,12 @@ def split_arrays(x: np.ndarray, y: np.ndarray, batch_size: int = 64, seed: int =
     x, labels = np.asarray(x, dtype=np.float32), np.asarray(y)
     if x.ndim != 4 or labels.ndim != 1 or len(x) != len(labels):
         raise ConfigError(f"need images of shape (N, C, H, W) and N labels; got {x.shape} and {labels.shape}")
+    if x.shape[3] in (1, 3, 4) and min(x.shape[1:3]) > 4:
+        # Images from PIL, OpenCV, matplotlib or TensorFlow are (N, H, W, C): taken as they came,
+        # 32x32 RGB images trained as 32-channel images 3 pixels wide, without an error.
+        raise ConfigError(f"images of shape {x.shape} look channels-last (N, H, W, C) with {x.shape[3]} "
+                          f"channel{'s' if x.shape[3] != 1 else ''}; split_arrays takes (N, C, H, W): pass "
+                          "x.transpose(0, 3, 1, 2)")
     y = _class_indices(labels)
     order = np.random.default_rng(seed).permutation(len(y))
     n_train, n_valid = int(fractions[0] * len(y)), int(fractions[1] * len(y))

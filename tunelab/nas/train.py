@@ -12,6 +12,9 @@ import importlib
 import json
 import math
 import numbers
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -24,6 +27,7 @@ from tunelab.nas.device import check_device, deterministic, device_of, resolve_d
 from tunelab.nas.genotype import Genotype, param_name
 from tunelab.nas.macro import build_macro
 from tunelab.nas.network import CellNetwork
+from tunelab.tracking.objective import objective_file
 from tunelab.tracking.seeds import seed_everything
 
 
@@ -87,7 +91,7 @@ def build_network(config: Mapping[str, Any], data: DataSplits, channels: int = 8
     if param_name("normal", 0, 0, "op") in config:
         return CellNetwork(Genotype.from_config(config), data.in_channels, data.num_classes, channels, layers)
     x, _ = next(iter(data.train))
-    return build_macro(config, data.in_channels, data.num_classes, image_size=x.shape[-1])
+    return build_macro(config, data.in_channels, data.num_classes, image_size=tuple(x.shape[-2:]))
 
 
 def check_training(data: Any, epochs: int, channels: int, layers: int, *, lazy: bool = False) -> None:
@@ -190,30 +194,55 @@ def importable_path(function: Any) -> str | None:
     return f"{module}:{qualname}"
 
 
-def _import(path: str) -> Callable:
+def _import(path: str, file: str | None = None) -> Callable:
+    """The function at ``path``; ``file`` (where it was defined) names its package root, put on
+    ``sys.path`` when the module is not importable as it is: ``tunelab reproduce`` run from
+    another folder than the project's could not find ``my_data.load``, though ordinary objectives
+    are found from their recorded file."""
     module_name, _, qualname = path.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ImportError:
+            root = _package_root(module_name, file)
+            if root is None or root in sys.path:
+                raise
+            sys.path.insert(0, root)
+            target = importlib.import_module(module_name)
         for part in qualname.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as err:
-        raise ConfigError(f"cannot import the data function {path!r} of this objective ({err})") from None
+        where = f", defined in {file}" if file else ""
+        raise ConfigError(f"cannot import the data function {path!r} of this objective{where} ({err}); run from "
+                          "the folder that holds its module or add that folder to PYTHONPATH") from None
     return target
+
+
+def _package_root(module_name: str, file: str | None) -> str | None:
+    """The folder from which ``module_name``, defined in ``file``, imports (None: not known)."""
+    if not file or not os.path.isfile(file):
+        return None
+    root = Path(file).resolve().parent
+    for _ in module_name.split(".")[1:]:
+        root = root.parent
+    return str(root)
 
 
 class RebuiltData:
     """Data from a recipe: a function, by import path, called with keyword arguments. Lazy and
-    small, so each worker process builds the data itself."""
+    small, so each worker process builds the data itself. ``file`` is where the function was
+    defined (its package root is searched when its module is not importable from here)."""
 
-    def __init__(self, function: str, arguments: Mapping[str, Any] | None = None):
-        self.function, self.arguments = function, dict(arguments or {})
+    def __init__(self, function: str, arguments: Mapping[str, Any] | None = None, file: str | None = None):
+        self.function, self.arguments, self.file = function, dict(arguments or {}), file
 
     @property
     def recipe(self) -> dict[str, Any]:
-        return {"function": self.function, "arguments": dict(self.arguments)}
+        return {"function": self.function, "arguments": dict(self.arguments),
+                **({"file": self.file} if self.file else {})}
 
     def __call__(self) -> DataSplits:
-        data = _import(self.function)(**self.arguments)
+        data = _import(self.function, self.file)(**self.arguments)
         if not isinstance(data, DataSplits):
             raise ConfigError(f"the data function {self.function!r} returned {type(data).__name__}, not a DataSplits")
         return data
@@ -224,7 +253,10 @@ def data_recipe(data: Any) -> dict[str, Any] | None:
     if isinstance(data, (DataSplits, RebuiltData)):
         return data.recipe
     path = importable_path(data)
-    return {"function": path, "arguments": {}} if path else None
+    if path is None:
+        return None
+    file = None if path.startswith("tunelab.") else objective_file(data)  # tunelab's own import anywhere
+    return {"function": path, "arguments": {}, **({"file": file} if file else {})}
 
 
 class ArchitectureObjective:
@@ -269,7 +301,8 @@ class ArchitectureObjective:
     def from_settings(cls, settings: Mapping[str, Any]) -> "ArchitectureObjective":
         """The objective a study recorded (see :attr:`settings`)."""
         try:
-            data = RebuiltData(settings["data"]["function"], settings["data"].get("arguments"))
+            data = RebuiltData(settings["data"]["function"], settings["data"].get("arguments"),
+                               settings["data"].get("file"))
             return cls(data, epochs=settings["epochs"], channels=settings["channels"], layers=settings["layers"],
                        lr=settings["lr"], device=settings.get("device", "auto"))
         except (KeyError, TypeError, AttributeError) as err:
