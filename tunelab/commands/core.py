@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import shutil
 import sys
 from datetime import datetime
@@ -78,19 +79,23 @@ def run_demo(args: argparse.Namespace) -> int:
     taken = {s.name for s in storage.list_studies()}
     name = args.name or next(n for n in (f"demo-{i}" if i > 1 else "demo" for i in range(1, 10_000)) if n not in taken)
     console.print(f"Tuning GradientBoostingClassifier on breast_cancer (3-fold CV): {trials} trials, "
-                  f"{workers} workers, study [bold]{name}[/] in {hide_password(args.storage)}")
+                  f"{workers} workers, study [bold]{escape(name)}[/] in {escape(hide_password(args.storage))}")
     study = tl.tune(demo.objective, demo.SPACE, metric="accuracy", mode="max", n_trials=trials, workers=workers,
                     storage=storage, name=name, seed=args.seed, enqueue=[demo.BASELINE], progress=True)
     best = study.best
     baseline = next((t for t in study.trials if t.number == 0 and t.value is not None), None)
     console.print(f"\nBest accuracy {best.value:.4f} (trial {best.number})"
                   + (f", baseline (scikit-learn defaults) {baseline.value:.4f}" if baseline else ""))
-    console.print("Best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.config.items()))
+    console.print("Best configuration: " + ", ".join(f"{escape(k)}={param_text(v)}" for k, v in best.config.items()))
     if args.storage.strip() in MEMORY_URLS:  # no later command can read it: say so, not how to show it
         console.print(f"\nThe study was kept in this process's memory only; --storage {DEFAULT_STORAGE} keeps it.")
         return 0
-    flag = "" if args.storage == DEFAULT_STORAGE else f" --storage {hide_password(args.storage)}"
-    console.print(f"\nInspect it:  tunelab show {name}{flag}\nExport it:   tunelab export {name} --format csv{flag}")
+    # commands to paste into a shell: a storage URL with a space, a '?' or a '&' quoted as one word
+    flag = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(hide_password(args.storage))}"
+    study_name = shlex.quote(name)
+    console.print(escape(f"\nInspect it:  tunelab show {study_name}{flag}\n"
+                         f"Export it:   tunelab export {study_name} -o {shlex.quote(name + '.csv')}{flag}"),
+                  soft_wrap=True)  # a line each, however narrow the terminal: they are pasted whole
     return 0
 
 
@@ -189,7 +194,7 @@ def show_study(args: argparse.Namespace) -> int:
     if top:
         best = top[0]
         console.print(f"best: trial {best.number}, {escape(study.metric)} = {_fmt(best.value)}")
-        console.print("      " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
+        console.print("      " + ", ".join(f"{escape(k)}={param_text(v)}" for k, v in best.config.items()))
     # Trials read without their reports (all but --limit 0) get how far they went from the index.
     furthest = study.storage.furthest_steps([t.id for t in trials if not t.reports]) if study.fidelity else {}
     print_table(_trials_table(study, trials, cost.per_trial, furthest))
@@ -220,7 +225,7 @@ def _trials_table(study, trials: list[Trial], costs: dict[int, float], furthest:
         # failed, as storage counts it, but stopped by its tuner (a budget reached), not by its own doing
         state = t.shown_state
         table.add_row(str(t.number), state, *values, *budget, duration, f"{costs.get(t.number, 0.0):.3g}",
-                      *[_fmt(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
+                      *[param_text(t.config[n]) if n in t.config else "-" for n in study.space.params], error,
                       style=style.get(state, ""))
     return table
 
@@ -334,6 +339,14 @@ def _part_of(table: Table, columns: list[int], first: bool, last: bool) -> Table
     for number, row in enumerate(table.rows):
         part.add_row(*(column_cells[number] for column_cells in cells), style=row.style)
     return part
+
+
+def param_text(value) -> str:
+    """A parameter's value as a table cell or console text shows it. ``None`` is a value a choice
+    may offer (scikit-learn's ``max_features=None``: all features), written as such: "-" marks a
+    parameter a trial does not have (its condition was false), and the demo's best configuration
+    read ``max_features=-``, as if it had none."""
+    return "None" if value is None else _fmt(value)
 
 
 def _fmt(value) -> str:

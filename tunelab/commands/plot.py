@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from tunelab.cli import UsageError, output_file
@@ -27,9 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis import plots
     from tunelab.analysis.importance import importance
 
-    output_file(args.output)
-    if not args.output.lower().endswith((".html", ".htm", ".png")):
+    # the suffix before output_file makes the folder it names; a folder given is refused there, as such
+    if not args.output.lower().endswith((".html", ".htm", ".png")) and not Path(args.output).is_dir():
         raise UsageError(f"-o {args.output}: plots are written as .html (self-contained) or .png; name such a file")
+    output_file(args.output)
     study = load_study(args)
     chosen = _curve_metrics(study, args.metric or []) if args.kind == "curves" else \
         [chosen_metric(study, name) for name in args.metric or []]

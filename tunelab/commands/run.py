@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tunelab.cli import DEFAULT_STORAGE, UsageError
-from tunelab.commands.core import _fmt, counts_text
+from tunelab.commands.core import _fmt, counts_text, param_text
 from tunelab.errors import StudyNotFound, TunelabError
 from tunelab.script.command import CommandObjective, ScriptFailed, ScriptOutputError, code_on_record
 from tunelab.script.process import ExitOnSigterm
@@ -156,7 +156,7 @@ def _say_where_it_stopped(study, file: str, url: str) -> Iterator[None]:
     except (KeyboardInterrupt, SystemExit):
         flag = "" if url == DEFAULT_STORAGE else f" --storage {shlex.quote(url)}"
         console.print(f"\n[bold]{escape(study.name)}[/]: stopped; {counts_text(study)}")
-        console.print(escape(f"go on with:  tunelab run {shlex.quote(file)} --resume{flag}"))
+        console.print(escape(f"go on with:  tunelab run {shlex.quote(file)} --resume{flag}"), soft_wrap=True)
         raise
 
 
@@ -226,11 +226,11 @@ def _summary(study, study_file: StudyFile, url: str) -> int:
     if len(study.metrics) == 1:
         best = study.best
         console.print(f"best {study.metric}: {_fmt(best.value)} (trial {best.number})")
-        console.print("best configuration: " + ", ".join(f"{escape(k)}={_fmt(v)}" for k, v in best.config.items()))
+        console.print("best configuration: " + ", ".join(f"{escape(k)}={param_text(v)}" for k, v in best.config.items()))
         if "command" in best.user_attrs:
-            console.print(escape(f"its command: {best.user_attrs['command']}"))
+            console.print(escape(f"its command: {best.user_attrs['command']}"), soft_wrap=True)
     if url.strip().lower() in ("memory", ""):
         console.print("\nThe study lived in this process's memory only: run it with --storage sqlite:///PATH to keep it")
     else:
-        console.print(f"\nInspect it:  tunelab show {study.name}{escape(flag)}")
+        console.print(escape(f"\nInspect it:  tunelab show {shlex.quote(study.name)}{flag}"), soft_wrap=True)
     return 0
