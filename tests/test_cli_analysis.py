@@ -217,3 +217,9 @@ def test_seed_check_weighs_the_spread_against_the_lead_over_another_configuratio
     code, out = run(capsys, "seed-check", "rep", "--seeds", "3", "--json", "--storage", url)
     data = json.loads(out)
     assert code == 0 and data["top_gap"] == pytest.approx(1.0 - best) and data["stable"] is True
+
+
+def test_an_html_file_named_as_another_kind_is_refused_before_the_work(url, capsys, tmp_path):
+    assert main(["compare", "q", "n", "--html", str(tmp_path / "c.png"), "--storage", url]) == 2
+    assert "--html writes .html or .htm; got" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()

@@ -26,6 +26,7 @@ def test_a_device_name_that_is_none_is_refused_with_the_names_allowed(name):
 
 def test_device_names_are_taken_in_any_case_and_as_torch_devices():
     assert check_device(" CPU ") == "cpu"
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)  # as torch names it
     assert check_device(torch.device("cuda", 1)) == "cuda:1"
     assert resolve_device("auto") == (torch.device("cuda", torch.cuda.current_device()) if CUDA else torch.device("cpu"))
 

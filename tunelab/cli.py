@@ -149,11 +149,12 @@ def _holds_tunelab_tables(path: Path) -> bool:
         return True  # not SQLite, or not readable so: the storage says which
 
 
-def output_file(path: str, flag: str = "-o") -> str:
+def output_file(path: str, flag: str = "-o", suffixes: tuple[str, ...] = ()) -> str:
     """A file a command writes (-o): its folder is made if missing; a folder in its place is refused,
     and so is a file that cannot be written (no permission, a read-only or special file system, a
-    name too long). Checked before the command does its work, so that nothing computed is lost to
-    a bad path, and the user reads one line instead of a traceback."""
+    name too long), or, where ``suffixes`` are given, one named as another kind of file (HTML
+    written into ``x.png``). Checked before the command does its work, so that nothing computed is
+    lost to a bad path, and the user reads one line instead of a traceback."""
     if not path:
         raise UsageError(f"{flag} needs a file name; got an empty one")
     target = Path(path)
@@ -163,6 +164,9 @@ def output_file(path: str, flag: str = "-o") -> str:
         existed = target.exists()
     except OSError as err:  # a name too long, a part of the path that is a file, ...
         raise UsageError(f"{flag} {path}: cannot write it ({err.strerror})") from None
+    if suffixes and not path.lower().endswith(suffixes):
+        raise UsageError(f"{flag} writes {' or '.join(suffixes)}; got {path!r} (name it e.g. {Path(path).stem}"
+                         f"{suffixes[0]})")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

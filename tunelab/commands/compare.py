@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.compare import compare_studies
 
     if args.html:
-        output_file(args.html, "--html")
+        output_file(args.html, "--html", (".html", ".htm"))
     a = load_study(args.first, args.storage)
     b = load_study(args.second, args.storage_b or args.storage)
     result = compare_studies(a, b)

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--trials", type=int, default=30, help="number of trials (default %(default)s)")
     demo.add_argument("--workers", type=int, default=2, help="worker processes (default %(default)s)")
     demo.add_argument("--name", default=None, help="study name (default: demo, demo-2, ...)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="the study's seed (default 0: the same run each time)")
     storage_argument(demo)
     demo.set_defaults(handler=run_demo)
 
@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = subparsers.add_parser("show", help="a study's best trial and its trials")
     show.add_argument("name")
     show.add_argument("--limit", type=int, default=30, help="trials to list, best first (default %(default)s; 0: all)")
-    show.add_argument("--sort", choices=["value", "number"], default="value")
+    show.add_argument("--sort", choices=["value", "number"], default="value",
+                      help="trials best first (value, the default) or in the order they ran (number)")
     storage_argument(show)
     show.set_defaults(handler=show_study)
 

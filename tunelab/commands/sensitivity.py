@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from tunelab.analysis.sensitivity import sensitivity
 
     if args.html:
-        output_file(args.html, "--html")  # before the re-runs, whose results a bad path would lose
+        output_file(args.html, "--html", (".html", ".htm"))  # before the re-runs, whose results a bad path would lose
     with rerun_target(args) as (study, trial, objective, metric, change):
         result = sensitivity(objective, trial.config, study.space, args.points, metric=metric,
                              seed=trial.seed, budget=trial.budget)

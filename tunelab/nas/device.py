@@ -26,7 +26,7 @@ from tunelab.errors import ConfigError
 
 #: what ``device=`` takes, as said in its errors
 DEVICES = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (or a torch.device)"
-_NAME = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+_NAME = re.compile(r"(auto|cpu(:0)?|mps|cuda(:\d+)?)")
 
 
 def check_device(device: Any) -> str:
