@@ -41,7 +41,7 @@ def test_the_data_function_of_a_recorded_objective_imports_from_another_folder(t
 def test_a_data_function_whose_file_is_gone_says_where_it_was(tmp_path, monkeypatch):
     path = _objective_on_user_data(tmp_path, monkeypatch, "nas_user_splits_gone")
     (tmp_path / "project" / "nas_user_splits_gone.py").unlink()
-    with pytest.raises(tl.ConfigError, match=r"cannot import the data function 'nas_user_splits_gone:load' of this "
-                                             r"objective, "
-                                             r"defined in .*project.* run from the folder that holds its module"):
+    with pytest.raises(tl.ConfigError, match=r"cannot import the module of this objective's data function "
+                                             r"'nas_user_splits_gone' .*it was recorded in .*project.*which is no "
+                                             r"longer there .*run from the folder that holds it"):
         load_objective(path).data

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from tunelab.errors import ConfigError
 from tunelab.executors.base import Outcome, accepts_trial, run_objective
 from tunelab.reloading import loading_script
+from tunelab.tracking.objective import import_recorded
 from tunelab.trial import Decision, ReportSink, Report, TrialSpec, TrialState
 
 
@@ -51,7 +52,7 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     if module_name == "__main__":
         target: Any = _load_script(file, path)
     else:
-        target = _import_module(module_name, file)
+        target = import_recorded(module_name, file)
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
@@ -59,19 +60,6 @@ def load_objective(path: str | None, file: str | None = None) -> Callable:
     if not callable(target):
         raise ConfigError(f"{path!r} is not a function")
     return target
-
-
-def _import_module(module_name: str, file: str | None) -> Any:
-    for root in _roots(module_name, file):
-        if root not in sys.path:
-            sys.path.insert(0, root)
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as err:
-        gone = f"; it was recorded in {file}, which is no longer there (moved or renamed?)" \
-            if file and not os.path.exists(file) else ""
-        raise ConfigError(f"cannot import the objective's module {module_name!r} ({err}){gone}; run from the "
-                          "folder that holds it or add it to PYTHONPATH") from None
 
 
 def _load_script(file: str | None, path: str) -> Any:
@@ -124,16 +112,6 @@ def study_objective(settings: Mapping[str, Any], folder: str | os.PathLike) -> C
                               "the study's trials again")
         return CommandObjective.from_study_file(study_file, Path(folder))
     return load_objective(settings.get("objective"), settings.get("objective_file"))
-
-
-def _roots(module_name: str, file: str | None) -> list[str]:
-    roots = [os.getcwd()]
-    if file:
-        root = Path(file).parent
-        for _ in module_name.split(".")[1:]:
-            root = root.parent
-        roots.append(str(root))
-    return roots
 
 
 class _Recorder(ReportSink):

@@ -8,13 +8,9 @@ measured once on the test data.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import numbers
-import os
-import sys
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -27,7 +23,7 @@ from tunelab.nas.device import check_device, deterministic, device_of, resolve_d
 from tunelab.nas.genotype import Genotype, param_name
 from tunelab.nas.macro import build_macro
 from tunelab.nas.network import CellNetwork
-from tunelab.tracking.objective import objective_file
+from tunelab.tracking.objective import import_recorded, objective_file
 from tunelab.tracking.seeds import seed_everything
 
 
@@ -195,37 +191,16 @@ def importable_path(function: Any) -> str | None:
 
 
 def _import(path: str, file: str | None = None) -> Callable:
-    """The function at ``path``; ``file`` (where it was defined) names its package root, put on
-    ``sys.path`` when the module is not importable as it is: ``tunelab reproduce`` run from
-    another folder than the project's could not find ``my_data.load``, though ordinary objectives
-    are found from their recorded file."""
+    """The function at ``path``; ``file`` (where it was defined) names its package root, so that
+    ``tunelab reproduce`` run from another folder than the project's finds ``my_data.load``."""
     module_name, _, qualname = path.partition(":")
+    target: Any = import_recorded(module_name, file, "the module of this objective's data function")
     try:
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ImportError:
-            root = _package_root(module_name, file)
-            if root is None or root in sys.path:
-                raise
-            sys.path.insert(0, root)
-            target = importlib.import_module(module_name)
         for part in qualname.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as err:
-        where = f", defined in {file}" if file else ""
-        raise ConfigError(f"cannot import the data function {path!r} of this objective{where} ({err}); run from "
-                          "the folder that holds its module or add that folder to PYTHONPATH") from None
+    except AttributeError as err:
+        raise ConfigError(f"cannot import the data function {path!r} of this objective ({err})") from None
     return target
-
-
-def _package_root(module_name: str, file: str | None) -> str | None:
-    """The folder from which ``module_name``, defined in ``file``, imports (None: not known)."""
-    if not file or not os.path.isfile(file):
-        return None
-    root = Path(file).resolve().parent
-    for _ in module_name.split(".")[1:]:
-        root = root.parent
-    return str(root)
 
 
 class RebuiltData:

@@ -3,9 +3,14 @@ later (``tunelab reproduce``, ``sensitivity``, ``seed-check``): its module and n
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
+import sys
+from pathlib import Path
 from typing import Any, Callable
+
+from tunelab.errors import ConfigError
 
 
 def objective_file(objective: Callable | None) -> str | None:
@@ -36,3 +41,29 @@ def remember_objective(study: Any, objective: Callable) -> None:
     settings = objective_settings(objective)
     study.storage.update_study(study.record.id, settings=settings)
     study.record.settings = {**(study.record.settings or {}), **settings}
+
+
+def import_recorded(module_name: str, file: str | None, what: str = "the objective's module") -> Any:
+    """The module of a recorded function, imported again: from the working folder or from the
+    package root its recorded ``file`` names (a re-run started in another folder than the
+    project's found neither its objective nor, for architecture search, its data function)."""
+    for root in _roots(module_name, file):
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        gone = f"; it was recorded in {file}, which is no longer there (moved or renamed?)" \
+            if file and not os.path.exists(file) else f", defined in {file}" if file else ""
+        raise ConfigError(f"cannot import {what} {module_name!r} ({err}){gone}; run from the folder that holds "
+                          "it or add it to PYTHONPATH") from None
+
+
+def _roots(module_name: str, file: str | None) -> list[str]:
+    roots = [os.getcwd()]
+    if file:
+        root = Path(file).parent
+        for _ in module_name.split(".")[1:]:
+            root = root.parent
+        roots.append(str(root))
+    return roots
