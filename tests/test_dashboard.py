@@ -328,3 +328,31 @@ def test_a_study_page_opened_before_its_study_exists_drops_the_error_once_it_doe
     WebDriverWait(browser, 30).until(lambda d: "all trials (1)" in _text(d, "trials"))
     assert "no study named" not in _text(browser, "content")
     assert _text(browser, "status").startswith("updated")
+
+
+def test_a_note_that_stood_in_for_a_figure_goes_once_the_figure_is_drawn(server, browser):
+    """A running trial's page said "no reports", and a new study's page said importance needs more
+    trials; once reports and trials came, the figures were drawn below those notes, which stayed.
+    A figure with nothing to draw yet (parallel coordinates) was an empty box."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url = server
+    study = tl.create_study(SPACE, metric="loss", mode="min", storage=url, name="notes", seed=8)
+    browser.get_log("browser")  # (what earlier pages logged)
+    _open(browser, base + "/study/notes")
+    assert _text(browser, "plot-parallel") == "parallel: no completed trial yet"
+    WebDriverWait(browser, 30).until(lambda d: _text(d, "plot-importance").startswith("importance: "))
+    for _ in range(5):
+        trial = study.ask()
+        study.tell(trial, trial.config["x"])
+    WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-importance") == 1 and _plots(d, "#plot-parallel") == 1)
+    for box in ("plot-importance", "plot-parallel"):
+        assert not browser.find_elements("css selector", f"#{box} .note"), _text(browser, box)
+    running = study.ask()
+    _open(browser, base + f"/study/notes/trial/{running.number}")
+    assert _text(browser, "plot-curve") == "no reports"
+    running.report(1, loss=0.5)
+    WebDriverWait(browser, 30).until(lambda d: _plots(d, "#plot-curve") == 1)
+    assert "no reports" not in _text(browser, "plot-curve")
+    study.tell(running, 0.5)
+    assert _errors(browser) == []

@@ -165,3 +165,59 @@ def _until(condition, limit: float = 20.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_a_file_whose_name_is_not_utf8_is_listed_not_a_server_error(tmp_path):
+    """A trial folder holding a file named in Latin-1 (unpacked from an old archive) made the
+    trial's page an HTTP 500: the name, a lone surrogate in Python, has no JSON encoding."""
+    import os
+
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", storage=url, name="s")
+    study.tell(study.ask(), 0.5)
+    folder = study.trial_dir(0)
+    (folder / "data").mkdir(parents=True)
+    with open(os.path.join(os.fsencode(folder / "data"), b"caf\xe9.csv"), "wb") as handle:
+        handle.write(b"1,2\n")
+    (folder / "notes.txt").write_text("ok")
+    answer = TestClient(create_app(url), raise_server_exceptions=False).get("/api/study/s/trial/0")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["artifacts"] == ["data/caf\\xe9.csv", "notes.txt"]
+
+
+def test_a_study_tuned_with_the_users_own_searcher_and_scheduler_is_shown(tmp_path):
+    """A study set up with a searcher and a scheduler of the user's own (classes of the script
+    that tuned) was refused on every page: "unknown searcher 'halton'". The dashboard proposes
+    and decides nothing, so it needs neither."""
+    from starlette.testclient import TestClient
+
+    from tunelab.dashboard.app import create_app
+    from tunelab.schedulers.fifo import FIFOScheduler
+    from tunelab.searchers.random import RandomSearcher
+
+    class Halton(RandomSearcher):
+        name = "halton"
+
+    class Patient(FIFOScheduler):
+        name = "patient"
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    space = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
+    study = tl.create_study(space, metric="loss", mode="min", storage=url, name="own", seed=0,
+                            searcher=Halton(tl.Space(space), seed=0), scheduler=Patient("loss", "min"))
+    for _ in range(5):
+        trial = study.ask()
+        study.tell(trial, trial.config["x"])
+    client = TestClient(create_app(url))
+    page = client.get("/api/study/own")
+    assert page.status_code == 200, page.text
+    assert page.json()["n_trials"] == 5
+    assert (page.json()["settings"]["searcher"]["name"], page.json()["settings"]["scheduler"]["name"]) == \
+        ("halton", "patient")  # what the study was tuned with, as recorded
+    assert client.get("/api/study/own/trial/4").json()["config"] == study.get_trial(4).config
+    assert client.get("/api/study/own/importance").json()["available"]
+    assert client.get("/api/compare?a=own&b=own").status_code == 200

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from tunelab.analysis import plots
@@ -45,6 +47,13 @@ def _trial_brief(trial: Trial) -> dict[str, Any]:
             "host": (trial.system_attrs.get(WORKER) or {}).get("host"), "error": trial.error}
 
 
+def _file_name(path: PurePath) -> str:
+    """A file's name as text the page can show: a name that is not UTF-8 (an archive from another
+    system unpacked in a trial's folder) is a lone surrogate in Python, which JSON cannot encode (the
+    whole trial page was a server error); its odd bytes are written as escapes instead."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 class TrialNotFound(LookupError):
     """No trial of that number in the study (the page answers 404, as for a study)."""
 
@@ -63,7 +72,11 @@ class DashboardData:
         with self._guard:
             kept = self._studies.get(name)
             if kept is None or (kept[0].record.id, kept[0].record.created_at) != (record.id, record.created_at):
-                self._studies[name] = (load_study(name, storage=self.storage), threading.Lock())
+                # The dashboard proposes nothing and decides nothing: plain stand-ins for the recorded
+                # searcher and scheduler, which may be a user's own (registered in the process that
+                # tuned, not here: the study could not be shown at all) or need an extra (PyTorch).
+                self._studies[name] = (load_study(name, storage=self.storage, searcher="random", scheduler="fifo"),
+                                       threading.Lock())
                 self._importance.pop(name, None)
             return self._studies[name]
 
@@ -126,7 +139,7 @@ class DashboardData:
                 raise TrialNotFound(str(err)) from None
             folder = study.trial_dir(number)
             worker = trial.system_attrs.get(WORKER) or {}
-            files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) \
+            files = sorted(_file_name(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) \
                 if folder.is_dir() else []
             curve = plots.figure_json(plots.trial_curve_figure(trial))
             return {

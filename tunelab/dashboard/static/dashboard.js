@@ -66,6 +66,9 @@ function section(id, title, ...children) {
 function plot(id, figure) {
   let node = document.getElementById(id);
   if (!node) return;
+  // a note that stood in for the figure ("no reports", importance not available yet) goes once
+  // there is one to draw, or it stays above the figure, contradicting it
+  for (const stale of node.querySelectorAll(":scope > .note")) stale.remove();
   // A constant uirevision keeps the reader's zoom, pan and hidden legend entries when the next
   // poll redraws the figure with new data (without it every redraw reset them).
   const layout = Object.assign({}, figure.layout, {uirevision: id});
@@ -73,6 +76,16 @@ function plot(id, figure) {
 }
 
 function plotBox(id) { return el("div", {id: id, class: "plot"}); }
+
+// A figure's box says why it is empty; a figure drawn there before is taken down first, so that
+// drawing one again later starts afresh instead of updating a plot whose parts are gone.
+function plotNote(id, text) {
+  const node = document.getElementById(id);
+  if (!node) return;
+  if (node.querySelector(":scope > .note")?.textContent === text) return;
+  Plotly.purge(node);
+  node.replaceChildren(el("p", {class: "note"}, text));
+}
 
 async function getJSON(url) {
   const response = await fetch(url, {cache: "no-store"});
@@ -154,6 +167,9 @@ function renderStudy(study) {
       t.config])) :
     el("p", {class: "note"}, "no completed trial yet"));
   for (const [key, figure] of Object.entries(study.figures)) plot("plot-" + key, figure);
+  for (const key of ["parallel", "pareto"]) {  // drawn from completed trials (and searched parameters) only
+    if (!study.figures[key]) plotNote("plot-" + key, key + (study.completed ? ": no searched parameter" : ": no completed trial yet"));
+  }
   const top = study.top;
   const columns = top.length ? Object.keys(top[0]) : [];
   section("top", "top " + top.length, top.length ? table(columns, top.map((row) => columns.map(
@@ -171,9 +187,8 @@ function renderStudy(study) {
     BODY.dataset.evidence = String(study.evidence);
     importanceAskedAt = now;
     getJSON("/api/study/" + enc(name) + "/importance").then((imp) => {
-      const box = document.getElementById("plot-importance");
       if (imp.available) plot("plot-importance", imp.figure);
-      else box.replaceChildren(el("p", {class: "note"}, "importance: " + imp.reason));
+      else plotNote("plot-importance", "importance: " + imp.reason);
     }).catch((error) => showStatus(String(error.message || error), true));
   }
 }
@@ -190,7 +205,7 @@ function renderTrial(trial) {
   const attrs = Object.keys(trial.user_attrs || {}).length;
   section("user-attrs", "user attributes", attrs ? keyValues(trial.user_attrs) : el("p", {class: "note"}, "none"));
   if (trial.reports.length) plot("plot-curve", trial.figure);
-  else document.getElementById("plot-curve").replaceChildren(el("p", {class: "note"}, "no reports"));
+  else plotNote("plot-curve", "no reports");
   const env = Object.assign({}, trial.environment);
   const packages = env.packages; delete env.packages;
   section("environment", trial.environment_differs ? "environment (differs from the study's)" : "environment (the study's)",
