@@ -20,8 +20,16 @@ def test_top_k_is_ordered_best_first_with_costs_and_hosts():
     assert best_trials(study) == [study.best]
     rows = trials_table(study, k=3)
     assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["number"] == study.best.number
-    assert rows[0]["loss"] == study.best.value and rows[0]["params.x"] == study.best.config["x"]
+    assert rows[0]["metrics.loss"] == study.best.value and rows[0]["params.x"] == study.best.config["x"]
     assert rows[0]["params.k"] == 2 and rows[0]["cost"] >= 0 and rows[0]["host"] == socket.gethostname()
+
+
+def test_metrics_named_like_the_tables_own_columns_do_not_overwrite_them():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric=["number", "cost"], mode=["max", "min"], seed=0)
+    study.tell(config={"x": 0.5}, value={"number": 9.5, "cost": 100.0})
+    (row,) = trials_table(study, k=1)
+    assert row["number"] == 0 and row["metrics.number"] == 9.5 and row["metrics.cost"] == 100.0
+    assert row["cost"] != 100.0
 
 
 def test_parameters_named_like_the_tables_own_columns_do_not_overwrite_them():

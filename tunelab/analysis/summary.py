@@ -55,15 +55,16 @@ def top_trials(study: Any, k: int = 10, metric: str | None = None) -> list[Trial
 
 
 def trials_table(study: Any, trials: list[Trial] | None = None, k: int = 10) -> list[dict[str, Any]]:
-    """Rows for a top-k table: rank, trial, metrics, parameters (``params.NAME``, as in the CSV
-    export: a parameter called ``number`` or ``cost`` must not overwrite those columns),
-    duration, cost, worker host."""
+    """Rows for a top-k table: rank, trial, metrics (``metrics.NAME``), parameters
+    (``params.NAME``), duration, cost, worker host. Metrics and parameters are prefixed as in the
+    CSV export: one called ``number`` or ``cost`` must not overwrite those columns (a metric named
+    ``number`` linked the dashboard's row to a trial that does not exist)."""
     trials = top_trials(study, k) if trials is None else trials
     costs = study_cost(study).per_trial
     rows = []
     for rank, t in enumerate(trials, start=1):
         row: dict[str, Any] = {"rank": rank, "number": t.number}
-        row.update({m: (t.value if i == 0 else t.metrics.get(m)) for i, m in enumerate(study.metrics)})
+        row.update({f"metrics.{m}": (t.value if i == 0 else t.metrics.get(m)) for i, m in enumerate(study.metrics)})
         row.update({f"params.{name}": t.config.get(name) for name in study.space.params})
         row.update({"duration_s": t.duration, "cost": costs.get(t.number),
                     "host": (t.system_attrs.get("worker") or {}).get("host")})
