@@ -95,3 +95,12 @@ def test_options_given_to_auto_when_it_picks_sobol_are_checked_then_set_aside_ou
         study = tl.create_study(space, metric="loss", mode="min", searcher="auto",
                                 searcher_options={"n_trials": 8, "workers": 2, "n_startup": 3})
     assert study.searcher.picked == "sobol"
+
+
+def test_a_pick_that_follows_the_first_metric_alone_says_so_in_a_study_of_several():
+    """auto handed on its pick's proposals but not that the pick (kde) ranks on the first
+    metric alone: the study stayed silent where naming kde itself warns."""
+    with pytest.warns(tl.SetupWarning, match=r"searcher 'auto' ranks trials on the first metric, 'loss', alone"):
+        study = tl.create_study(QUADRATIC, metric=["loss", "acc"], mode=["min", "max"], searcher="auto",
+                                searcher_options={"picked": "kde"})
+    assert study.searcher.multi_objective is False

@@ -59,3 +59,21 @@ def test_genetic_rejects_bad_options():
     with pytest.raises(tl.ConfigError):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="m", mode="min", searcher="genetic",
                         searcher_options={"population": 1})
+
+
+def test_nsga_rank_peels_only_the_fronts_the_population_needs():
+    """Every front was peeled, each row checked against every other (an n-by-n table): on a
+    two-metric study of 6,000 trials a proposal took 12 s and hundreds of MB. The population's
+    rows rank as they do in the full ranking; the rest rank with the failures."""
+    from tunelab.searchers.genetic import nsga_rank
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, (60, 2)).astype(float)  # ties and repeated rows too
+    scores[rng.random(scores.shape) < 0.1] = np.inf
+    full = nsga_rank(scores)
+    for enough in (1, 5, 20, 100):
+        rank = nsga_rank(scores, enough=enough)
+        placed = np.isfinite(rank)
+        assert placed.sum() >= min(enough, np.isfinite(full).sum())
+        assert np.array_equal(rank[placed], full[placed])
+        assert np.array_equal(np.argsort(rank, kind="stable")[:enough], np.argsort(full, kind="stable")[:enough])
+    assert np.isfinite(nsga_rank(rng.random((6000, 2)), enough=20)).sum() < 100  # the first fronts only

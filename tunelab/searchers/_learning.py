@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 from scipy.stats import qmc
 
+from tunelab import _json
 from tunelab.errors import ConfigError, SpaceError, check_warm_metric, is_real_number
 from tunelab.history import History
 from tunelab.searchers._features import FeatureMap
@@ -116,6 +117,8 @@ class LearningSearcher(Searcher):
             self.check_integers(0, n_startup=n_startup)
         self.n_startup = self.startup_size() if n_startup is None else n_startup
         self.warm_start = self._check_warm_start(warm_start)
+        # Evaluated elsewhere, their values known: proposing one again spends a trial on nothing new
+        self._warm_keys = {config_key(config) for config, _ in self.warm_start}
         # A trial's configuration never changes: its encoding and its key are computed once, so
         # that an ask late in a long study does not re-encode every trial before it. Each entry
         # keeps what it was computed from: trial ids are only unique within one storage, and a
@@ -147,7 +150,7 @@ class LearningSearcher(Searcher):
     # -- everything else -----------------------------------------------------------------------
     def suggest(self, history: History, n: int = 1) -> list[dict[str, Any]]:
         data = self.observe(history)
-        taken = {self._seen(trial)[1] for trial in history.trials}
+        taken = {self._seen(trial)[1] for trial in history.trials} | self._warm_keys
         rng = self._rng("suggest", history.n_trials)
         out: list[dict[str, Any]] = []
         for i in range(n):
@@ -253,7 +256,9 @@ class LearningSearcher(Searcher):
         for i, pair in enumerate(warm_start):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise ConfigError(f"{self.name}: warm_start[{i}] must be a (config, value) pair; got {pair!r}")
-            config, value = pair
+            # a failed configuration's NaN (or an infinite metric) is stored with the study as the
+            # text "NaN" ("Infinity"): read back so, a reopened study was refused its own warm start
+            config, value = pair[0], _json.restore(pair[1])
             try:
                 config = self.space.validate(config, where=f"warm_start[{i}]")
             except SpaceError as err:

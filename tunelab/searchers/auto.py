@@ -65,6 +65,8 @@ class AutoSearcher(Searcher):
             options = {}
         self.inner: Searcher = self._create(self.picked, options, self.why)
         self.by_number = self.inner.by_number  # (random and sobol draw by trial number)
+        # (a pick that steers by the first metric alone is said to, in a study of several)
+        self.multi_objective = self.inner.multi_objective
         self.config_for_number = self.inner.config_for_number
 
     def _create(self, name: str, options: dict[str, Any], why: str) -> Searcher:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunelab.errors import ConfigError
+from tunelab.history import nondominated
 from tunelab.searchers._learning import LearningSearcher, Observations
 
 
@@ -37,7 +38,7 @@ class GeneticSearcher(LearningSearcher):
         return {**super().options(), "population": self.population, "mutation": self.mutation}
 
     def propose(self, data: Observations, rng: np.random.Generator) -> np.ndarray:
-        rank = nsga_rank(data.scores)
+        rank = nsga_rank(data.scores, enough=self.population)
         elite = np.argsort(rank, kind="stable")[: self.population]
         a, b = (self._tournament(elite, rank, rng) for _ in range(2))
         pa, pb = (np.where(np.isnan(p), rng.random(p.shape), p) for p in (data.points[a], data.points[b]))
@@ -52,27 +53,27 @@ class GeneticSearcher(LearningSearcher):
         return int(a if rank[a] <= rank[b] else b)
 
 
-def nsga_rank(scores: np.ndarray) -> np.ndarray:
+def nsga_rank(scores: np.ndarray, enough: int | None = None) -> np.ndarray:
     """A position per row (lower is better): Pareto front number, ties broken by crowding.
 
-    With one metric this is simply the order of the scores; failures (inf) come last."""
+    With one metric this is simply the order of the scores; failures (inf) come last. With
+    ``enough``, fronts are peeled only until that many rows have one, and the rest rank inf as
+    failures do: the searcher needs its population's rows alone, and peeling every front of a
+    study of thousands of trials (each against every other) took seconds per proposal."""
     n, m = scores.shape
     if m == 1:
         return np.argsort(np.argsort(scores[:, 0], kind="stable"), kind="stable").astype(float)
     finite = np.isfinite(scores).all(axis=1)
     front = np.full(n, np.inf)
     s = np.where(np.isfinite(scores), scores, np.inf)
-    dominates = (s[:, None, :] <= s[None, :, :]).all(2) & (s[:, None, :] < s[None, :, :]).any(2)
-    remaining = finite.copy()
-    level = 0
-    while remaining.any():
-        beaten = (dominates[remaining][:, remaining]).any(axis=0)
-        current = np.flatnonzero(remaining)[~beaten]
+    remaining, placed, level = np.flatnonzero(finite), 0, 0
+    while len(remaining) and (enough is None or placed < enough):
+        current = remaining[nondominated(s[remaining])]  # (no remaining row beats them)
         front[current] = level
-        remaining[current] = False
-        level += 1
+        remaining = np.setdiff1d(remaining, current)
+        placed, level = placed + len(current), level + 1
     crowd = np.zeros(n)
-    for level_value in np.unique(front[finite]):
+    for level_value in np.unique(front[np.isfinite(front)]):
         members = np.flatnonzero(front == level_value)
         for j in range(m):
             order = members[np.argsort(s[members, j], kind="stable")]
