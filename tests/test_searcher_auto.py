@@ -104,3 +104,25 @@ def test_a_pick_that_follows_the_first_metric_alone_says_so_in_a_study_of_severa
         study = tl.create_study(QUADRATIC, metric=["loss", "acc"], mode=["min", "max"], searcher="auto",
                                 searcher_options={"picked": "kde"})
     assert study.searcher.multi_objective is False
+
+
+def test_a_study_continued_with_another_budget_keeps_the_pick_it_ran_with(tmp_path):
+    """tl.tune picked again for the new budget: a study bo had run went on with tpe."""
+    url = f"sqlite:///{tmp_path / 'auto.db'}"
+    space = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
+    first = tl.tune(lambda c: c["x"] + c["y"], space, metric="loss", mode="min", n_trials=3, seed=0, storage=url,
+                    name="kept", progress=False)
+    assert first.record.settings["searcher"]["picked"] == "bo"
+    again = tl.tune(lambda c: c["x"] + c["y"], space, metric="loss", mode="min", n_trials=5000, timeout=1.0,
+                    storage=url, name="kept", progress=False)
+    assert again.record.settings["searcher"]["picked"] == "bo"
+    assert tl.load_study("kept", storage=url).record.settings["searcher"]["picked"] == "bo"
+
+
+def test_a_study_made_before_any_trial_picks_for_the_budget_it_is_run_with(tmp_path):
+    url = f"sqlite:///{tmp_path / 'auto.db'}"
+    space = {"x": tl.uniform(0, 1), "y": tl.uniform(0, 1)}
+    tl.create_study(space, metric="loss", mode="min", name="fresh", storage=url, seed=0)
+    study = tl.tune(lambda c: c["x"] + c["y"], space, metric="loss", mode="min", n_trials=3000, timeout=0.5,
+                    storage=url, name="fresh", progress=False)
+    assert study.record.settings["searcher"]["picked"] == "tpe"

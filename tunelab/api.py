@@ -18,6 +18,7 @@ from tunelab.fidelity import Fidelity, coerce_fidelity
 from tunelab.reloading import refuse_while_loading_script
 from tunelab.schedulers import SCHEDULERS, make_scheduler
 from tunelab.searchers import SEARCHERS, make_searcher
+from tunelab.searchers.auto import keep_pick
 from tunelab.space import Space
 from tunelab.storage import MemoryStorage, Storage, StudyRecord, StudySummary, open_existing, open_storage
 from tunelab.storage.base import hide_password
@@ -247,6 +248,8 @@ def create_study(
         elif record.settings.get("scheduler"):  # reopened as it was set up, unless told otherwise
             searcher, searcher_options, scheduler, scheduler_options = _recorded_setup(
                 record.settings, searcher, searcher_options, scheduler, scheduler_options)
+            searcher_options = keep_pick(record.settings.get("searcher"), searcher, searcher_options,
+                                         store.counted_trials(record.id) > 0)
     given = {k: v for k, v in kept.items() if v is not None}
     record.settings.update(given)
     study = _build(store, record, searcher, searcher_options, scheduler, scheduler_options)

@@ -17,7 +17,7 @@ study keeps the recorded pick.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from tunelab.errors import ConfigError, check_count, warn_caller
 from tunelab.history import History
@@ -84,3 +84,15 @@ class AutoSearcher(Searcher):
         return {"n_trials": self.n_trials, "workers": self.workers, "picked": self.picked, "why": self.why,
                 **self.inner.options()}
 
+
+def keep_pick(recorded: Mapping[str, Any] | None, searcher: Any, options: Mapping[str, Any] | None,
+              started: bool) -> Mapping[str, Any] | None:
+    """The options of ``auto`` for a study reopened with it: a study that has run trials keeps
+    the pick on record (continued by ``tl.tune`` with another budget or other workers, a study
+    that ``bo`` had run went on with ``tpe``, whose model knew nothing of the trials before), unless
+    the user names a pick; one with no trial yet picks for the budget it is now given."""
+    if not (started and isinstance(searcher, str) and searcher.strip().lower() == "auto" and recorded
+            and recorded.get("name") == "auto" and recorded.get("picked") and "picked" not in (options or {})):
+        return options
+    kept = {k: v for k, v in recorded.items() if k not in ("name", "seed", "n_trials", "workers")}
+    return {**kept, **(options or {})}
