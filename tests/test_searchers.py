@@ -384,3 +384,15 @@ def test_an_option_named_as_optuna_names_it_is_told_its_name_here():
                                              r"it is 'n_startup'\)"):
         tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", searcher="tpe",
                         searcher_options={"n_startup_trials": 5})
+
+
+def test_numpy_numbers_for_options_and_the_trial_limit_are_taken_as_the_numbers_they_are(tmp_path):
+    import numpy as np
+
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min", name="np", seed=0,
+                            storage=f"sqlite:///{tmp_path / 'np.db'}", searcher="tpe",
+                            searcher_options={"n_startup": np.int64(3)}, scheduler="median",
+                            scheduler_options={"min_trials": np.int32(2)})
+    study.n_trials = np.int64(4)
+    again = tl.load_study("np", storage=f"sqlite:///{tmp_path / 'np.db'}")
+    assert again.n_trials == 4 and again.record.settings["searcher"]["n_startup"] == 3

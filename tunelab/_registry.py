@@ -13,6 +13,7 @@ import warnings
 from typing import Any, Mapping
 
 from tunelab.errors import ConfigError
+from tunelab.values import plain
 
 
 class Registry:
@@ -67,7 +68,9 @@ class Registry:
         if options is not None and not isinstance(options, Mapping):
             raise ConfigError(f"{self.kind}_options must be a dict of option names to values, e.g. "
                               f"{{'option': value}}; got {type(options).__name__} {options!r}")
-        options = dict(options or {})
+        # numpy numbers (a value from an array, a config) as the plain ones they stand for: checked
+        # as counts and stored as JSON with the study, a np.int64(5) was refused as no integer
+        options = {key: plain(value) for key, value in (options or {}).items()}
         allowed, unknown = self._unknown(name, len(args), options)
         if unknown:
             ours = next((o for o in self._peer_names.get(unknown[0], ()) if o in allowed), None)

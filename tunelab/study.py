@@ -29,6 +29,7 @@ from tunelab.tracking.artifacts import study_folder
 from tunelab.tracking.environment import environment_summary
 from tunelab.tracking.seeds import trial_seed
 from tunelab.trial import DIVERGED, Decision, Report, ReportSink, RunningTrial, Trial, TrialSpec, TrialState
+from tunelab.values import plain
 
 WORKER = "worker"
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -251,7 +252,7 @@ class Study(ReportSink):
 
     @n_trials.setter
     def n_trials(self, value: int | None) -> None:
-        check_count("n_trials", value)
+        check_count("n_trials", value := plain(value))  # np.int64(50) as 50: a count, stored as JSON
         budgets = {**(self.record.settings.get("budgets") or {}), "n_trials": value}
         self.storage.update_study(self.record.id, settings={"budgets": budgets})
         self.record.settings = {**self.record.settings, "budgets": budgets}
