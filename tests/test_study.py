@@ -735,3 +735,10 @@ def test_a_forked_process_that_dies_with_a_trial_of_the_study_has_it_recovered(t
     study.recover_abandoned()
     assert study.get_trial(orphan.number).state is TrialState.FAILED
     assert [t.system_attrs.get("retry_of") for t in study.trials if t.state is TrialState.WAITING] == [orphan.number]
+
+
+def test_a_study_attribute_set_as_optuna_sets_one_says_what_is_asked_for():
+    study = tl.create_study({"x": tl.uniform(0, 1)}, metric="loss", mode="min")
+    with pytest.raises(ConfigError, match=r"trial id 'note' does not belong to study .* \(a trial's id, trial.id, is "
+                                          r"asked for; in an objective, trial.set_user_attr"):
+        study.set_user_attr("note", "baseline run", None)

@@ -281,9 +281,8 @@ class Study(ReportSink):
         It spends one of the study's :attr:`n_trials` (a retry of a trial spends none): with
         none left, :class:`TrialLimitReached`. Each call queues a run; with ``once``, a
         configuration that a trial of the study has already (tried or queued, by any process) is
-        not queued again, and that trial is returned (what ``tl.tune(..., enqueue=...)`` does,
-        so that processes starting one study together queue a baseline once). See
-        :func:`tunelab.telling.enqueue`."""
+        not queued again, and that trial is returned (what ``tl.tune(..., enqueue=...)`` does, so
+        that processes starting one study together queue a baseline once); see telling.enqueue."""
         return telling.enqueue(self, config, retry_of, once)
 
     # -- what a running trial tells us ------------------------------------------------------------
@@ -291,7 +290,8 @@ class Study(ReportSink):
         if trial_id not in self._cache:
             self._sync()
         if trial_id not in self._cache:
-            raise ConfigError(f"trial id {trial_id} does not belong to study {self.name!r}")
+            raise ConfigError(f"trial id {trial_id!r} does not belong to study {self.name!r} (a trial's id, trial.id, "
+                              "is asked for; in an objective, trial.set_user_attr(key, value) sets one of its own)")
         return self._cache[trial_id]
 
     @telling.serialised
