@@ -294,3 +294,41 @@ def test_score_and_classes_of_a_search_fit_with_refit_false_say_why_they_are_mis
 
     with pytest.raises(NotFittedError):  # never fit: scikit-learn's own message
         TuneSearchCV(LogisticRegression(), {"C": tl.loguniform(1e-2, 10.0)}).score(x, y)
+
+
+def test_a_scoring_callable_that_returns_several_scores_stops_the_search_with_a_clear_error():
+    x, y = load_iris(return_X_y=True)
+    search = TuneSearchCV(LogisticRegression(max_iter=300), {"C": tl.loguniform(1e-2, 10.0)}, n_trials=5, cv=2,
+                          random_state=0, scoring=lambda est, X, y: {"acc": est.score(X, y), "one": 1.0})
+    with pytest.raises(tl.ConfigError, match=r"returned a dict of scores \['acc', 'one'\]; TuneSearchCV optimises one"):
+        search.fit(x, y)
+    assert len(search.study_.trials) == 1  # the first trial tells; the other four would only repeat it
+
+
+def test_param_columns_are_numeric_where_scikit_learn_makes_them_so():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    x, y = load_iris(return_X_y=True)
+    grid = {"C": [0.5, 2.0], "shrinking": [True, False], "kernel": ["rbf", "poly"]}
+    theirs = GridSearchCV(SVC(), grid, cv=2).fit(x, y)
+    space = {"C": tl.choice([0.5, 2.0]), "shrinking": tl.choice([True, False]), "kernel": tl.choice(["rbf", "poly"]),
+             "degree": tl.choice([2, 3], when={"kernel": "poly"})}
+    ours = TuneSearchCV(SVC(), space, n_trials=12, cv=2, searcher="grid").fit(x, y)
+    for key in ("param_C", "param_shrinking", "param_kernel"):
+        assert ours.cv_results_[key].dtype == theirs.cv_results_[key].dtype, key
+    assert np.log(ours.cv_results_["param_C"]).min() == pytest.approx(np.log(0.5))
+    degree = ours.cv_results_["param_degree"]  # inactive under kernel='rbf': masked, as scikit-learn leaves it
+    assert degree.dtype.kind == "i" and list(degree.mask) == [k == "rbf" for k in ours.cv_results_["param_kernel"]]
+
+
+@pytest.mark.parametrize("error_score", [np.float32(0.0), np.int64(0)])
+def test_a_numpy_error_score_is_the_score_of_a_configuration_that_failed(error_score):
+    x, y = load_iris(return_X_y=True)
+    search = TuneSearchCV(_FailsAbove(max_iter=300), {"C": tl.choice([0.5, 5.0])}, n_trials=2, cv=2,
+                          searcher="grid", error_score=error_score)
+    with pytest.warns(Warning):
+        search.fit(x, y)
+    failed = [p["C"] > 1 for p in search.cv_results_["params"]]
+    assert list(search.cv_results_["mean_test_score"][failed]) == [0.0]
+    assert list(search.cv_results_["split1_test_score"][failed]) == [0.0]

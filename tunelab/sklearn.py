@@ -66,15 +66,48 @@ class _SearchRecord(Callback):
     otherwise go on and mix both data's scores. With ``stop_at_failure`` (error_score='raise'), no
     trial starts after the first that failed."""
 
-    def __init__(self, attrs: dict[str, Any], stop_at_failure: bool):
+    def __init__(self, attrs: dict[str, Any], stop_at_failure: bool, fatal: list[Exception]):
         self.attrs, self.stop_at_failure, self.written = attrs, stop_at_failure, False
+        self.fatal = fatal  # mistakes in the search itself (not in a configuration): every trial would repeat them
 
     def on_trial_end(self, study, trial) -> None:
         if not self.written:
             study.storage.update_study(study.record.id, user_attrs=self.attrs)
             self.written = True
-        if self.stop_at_failure and trial.state.value == "failed":
+        if self.fatal or self.stop_at_failure and trial.state.value == "failed":
             study.stop()
+
+
+def _check_one_score(result: Mapping[str, Any], scoring: Any, fatal: list[Exception]) -> None:
+    """A scoring callable may return a dict of scores (scikit-learn's multi-metric form); this search
+    optimises one, and every trial would fail alike, so the first such trial ends the search."""
+    if "test_score" not in result:
+        names = sorted(k[len("test_"):] for k in result if k.startswith("test_"))
+        fatal.append(ConfigError(
+            f"the scoring callable {scoring!r} returned a dict of scores {names}; TuneSearchCV optimises one "
+            "score: give a callable that returns one number (or a scorer name such as 'accuracy')"))
+        raise fatal[-1]
+
+
+_ABSENT = object()  # a conditional parameter that a trial's configuration left out
+
+
+def _param_column(values: list[Any]) -> np.ma.MaskedArray:
+    """A ``param_<name>`` column as scikit-learn builds it: masked where the parameter was inactive, and
+    numeric (or boolean) when all its values are, so that ``np.log(cv_results_["param_C"])`` and a
+    DataFrame's plots and sorts work on it; object for strings, None or a mix."""
+    present = [v for v in values if v is not _ABSENT]
+    if present and all(isinstance(v, (bool, np.bool_)) for v in present):
+        dtype: Any = bool
+    elif present and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in present):
+        dtype = np.result_type(*[np.asarray(v).dtype for v in present])
+    else:
+        dtype = object
+    column = np.ma.masked_all(len(values), dtype=dtype)
+    for i, value in enumerate(values):
+        if value is not _ABSENT:
+            column[i] = value
+    return column
 
 
 def _best_has(method: str):
@@ -144,6 +177,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         stop = isinstance(self.error_score, str) and self.error_score == "raise"
 
         partial: list[Exception] = []  # configurations some of whose folds failed (error_score took their place)
+        fatal: list[Exception] = []  # a scoring callable that gives several scores: the search stops at once
 
         def cross_validated(config, trial) -> dict[str, float]:
             model = clone(self.estimator).set_params(**config)
@@ -152,7 +186,10 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
             failure = None
             try:
                 result = cross_validate(model, X, y, error_score="raise", **run)
+                _check_one_score(result, self.scoring, fatal)
             except Exception as err:
+                if fatal:
+                    raise
                 if stop:
                     raise
                 failure = err  # as scikit-learn: the folds that fit keep their scores, the others error_score
@@ -198,10 +235,13 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
             self._study = tl.tune(objective, self.space, metric="score", mode="max", n_trials=n_trials,
                                   searcher=self.searcher, searcher_options=self.searcher_options, seed=seed,
                                   storage=self.storage, name=self.name, executor="inline", progress=False,
-                                  max_failures=None, callbacks=[_SearchRecord(attrs, stop_at_failure=stop)])
+                                  max_failures=None,
+                                  callbacks=[_SearchRecord(attrs, stop_at_failure=stop, fatal=fatal)])
         finally:
             tunelab_log.setLevel(level)
         self.study_.storage.update_study(self.study_.record.id, user_attrs=attrs)
+        if fatal:
+            raise fatal[0]
         if errors and (not any(t.state.value == "completed" for t in self.study_.trials) or stop):
             raise errors[0]
         if errors:
@@ -261,17 +301,13 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):
         # a trial its tuner cancelled (Ctrl-C) was not scored: it runs again, and only that run counts
         trials = [t for t in self.study_.trials if t.state.finished and t.shown_state != "cancelled"]
         folds = [t.user_attrs.get(FOLDS, {}) for t in trials]
-        failed = self.error_score if isinstance(self.error_score, (int, float)) else np.nan
+        failed = float(self.error_score) if isinstance(self.error_score, numbers.Real) else np.nan
         scores = np.array([t.value if t.state.value == "completed" and t.value is not None else failed
                            for t in trials], dtype=float)
         results: dict[str, Any] = {"params": [dict(t.config) for t in trials],
                                    "trial_number": np.array([t.number for t in trials])}
         for key in sorted({k for t in trials for k in t.config}):
-            column = np.ma.masked_all(len(trials), dtype=object)
-            for i, t in enumerate(trials):
-                if key in t.config:
-                    column[i] = t.config[key]
-            results[f"param_{key}"] = column
+            results[f"param_{key}"] = _param_column([t.config.get(key, _ABSENT) for t in trials])
         kinds = ["test"] + (["train"] if self.return_train_score else [])
         for kind in kinds:
             per_split = np.array([fold.get(f"{kind}_score", [failed] * self.n_splits_) for fold in folds],
