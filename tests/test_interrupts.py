@@ -32,23 +32,61 @@ def _lose(signum: int) -> None:
 
 
 def test_a_ctrl_c_lost_in_a_finalizer_is_raised_again():
-    with StopSignals():
-        _lose(signal.SIGINT)
-        assert stop_requested() == signal.SIGINT
-        with pytest.raises(KeyboardInterrupt):
-            raise_if_stopped()
+    with pytest.raises(KeyboardInterrupt):  # caught inside and gone on from: the block's end raises it once more
+        with StopSignals():
+            _lose(signal.SIGINT)
+            assert stop_requested() == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                raise_if_stopped()
     raise_if_stopped()  # the block is over: nothing is left pending
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_lost_sigterm_is_raised_again_as_system_exit():
     before = signal.getsignal(signal.SIGTERM)  # not always the default: ray.init earlier in this process sets one
-    with StopSignals(sigint=False):
-        _lose(signal.SIGTERM)
-        with pytest.raises(SystemExit) as exit_:
-            raise_if_stopped()
-    assert exit_.value.code == 128 + signal.SIGTERM
+    with pytest.raises(SystemExit) as at_end:
+        with StopSignals(sigint=False):
+            _lose(signal.SIGTERM)
+            with pytest.raises(SystemExit) as exit_:
+                raise_if_stopped()
+    assert exit_.value.code == at_end.value.code == 128 + signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_stop_signal_lost_as_a_block_ends_is_raised_when_it_ends():
+    """Where no loop looks again (the work was done), the block's end raises the stop itself,
+    and in place of an ordinary exception on its way out, which a caller may catch and go on."""
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_:
+        with StopSignals(sigint=False):
+            _lose(signal.SIGTERM)
+    assert exit_.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        with StopSignals():
+            _lose(signal.SIGINT)
+            raise RuntimeError("release unlocked lock")
+    assert isinstance(interrupt.value.__context__, RuntimeError)
+    raise_if_stopped()  # nothing is left pending after either
+
+
+@pytest.mark.parametrize("budget", [{"target": -1.0}, {"patience": 1}])
+def test_a_stop_lost_on_the_turn_a_budget_ends_the_run_still_stops_the_program(budget):
+    """A signal lost in a finalizer (a Study's lock leaving its WeakKeyDictionary: "Exception
+    ignored in ... WeakKeyDictionary") during the trial after which a budget ended the run: tl.tune
+    returned as if nothing had come, and a program tuning one study after another went on."""
+    calls = []
+
+    def objective(config):
+        calls.append(config)
+        if len(calls) == 2:
+            _lose(signal.SIGINT)
+            return -1.0 if "target" in budget else 1.0
+        return 0.5
+
+    with pytest.raises(KeyboardInterrupt):
+        tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="y", mode="min", n_trials=5, seed=0, progress=False,
+                **budget)
+    assert len(calls) == 2
 
 
 def test_an_ignored_ctrl_c_stays_ignored():

@@ -87,7 +87,14 @@ class StopSignals:
         if signum == signal.SIGINT or first:  # a second SIGTERM must not interrupt the cleanup of the first
             raise stop_exception(signum)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: Any) -> None:
+        """Put the previous handlers back and, when a stop signal came but the block is ending
+        without its exception, raise it here. A SIGTERM whose exception was lost in a finalizer
+        (a Study's lock leaving its WeakKeyDictionary) on the run's last turn, one that a budget
+        (target, timeout, patience) ended, was otherwise forgotten: tl.tune returned as if nothing
+        had come, and a program running one study after another (tunelab bench-mf) went on with
+        the next. An ordinary exception on its way out gives way to the stop as well (it may be
+        the stop itself turned into another exception, and a caller that catches it goes on)."""
         global _depth
         if not self._entered:
             return
@@ -95,6 +102,9 @@ class StopSignals:
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
         self._entered = False
+        pending = stop_requested()
         _depth -= 1
         if _depth == 0:
             _received.clear()
+        if pending is not None and (exc_type is None or not issubclass(exc_type, (KeyboardInterrupt, SystemExit))):
+            raise stop_exception(pending)
