@@ -233,3 +233,22 @@ def test_a_ctrl_c_while_the_tuner_records_a_result_leaves_no_trial_running(monke
                 progress=False, storage=storage, name="recording")
     study = tl.load_study("recording", storage=storage)
     assert study.trials and all(t.state is not TrialState.RUNNING for t in study.trials), study.trials
+
+
+def test_a_stop_lost_during_a_long_objective_in_the_tuners_process_ends_it_at_its_next_report():
+    """Nothing else looks again until the objective returns: docker stop waited for the whole run."""
+    import tunelab as tl
+
+    reports = []
+
+    def objective(config, trial):
+        for epoch in range(1, 50):
+            if epoch == 3:
+                _lose(signal.SIGTERM)
+            trial.report(epoch, loss=config["x"])
+            reports.append(epoch)
+        return config["x"]
+
+    with pytest.raises(SystemExit):
+        tl.tune(objective, {"x": tl.uniform(0, 1)}, metric="loss", mode="min", n_trials=1, seed=0, progress=False)
+    assert reports == [1, 2]

@@ -18,6 +18,7 @@ from typing import Any
 
 from tunelab import _json, checkpoints
 from tunelab.errors import ConfigError, TrialPaused, TrialPruned, warn_caller
+from tunelab.interrupts import raise_if_stopped
 
 
 class TrialState(str, Enum):
@@ -219,6 +220,7 @@ class RunningTrial:
     def report(self, step: float, **metrics: float) -> Decision:
         """Record intermediate metrics at ``step`` (an epoch, a number of samples...)."""
         self._check_open("report")
+        raise_if_stopped()  # a stop lost on its way (in a finalizer) ends an objective at its next report
         step = _number(step, "trial.report: step")
         if not math.isfinite(step) or step < 0:
             raise ConfigError(f"trial.report: step must be a finite number >= 0 (an epoch, a share of the "
